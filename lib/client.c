@@ -1,0 +1,337 @@
+/*
+ * Client authentication at the token endpoint (RFC 6749 2.3, RFC 7523 3,
+ * AUTH0-BEHAVIOUR.md 3 "Client authentication"):
+ *  - client_secret_post: client_id and client_secret in the body;
+ *  - client_secret_basic: Authorization: Basic, each half form-url-encoded
+ *    (RFC 6749 2.3.1);
+ *  - none: a public client, no secret (Basic "id:" with an empty secret, as
+ *    requests-oauthlib sends, counts as none);
+ *  - private_key_jwt: a client_assertion signed by a key registered on
+ *    the client.
+ * A confidential client may present its secret by either transport.  Any
+ * failure is 401 access_denied "Unauthorized" (SPEC.md), with
+ * WWW-Authenticate: Basic when Basic was used; two methods at once is 400.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+
+#include "extern.h"
+
+#define JWT_BEARER	"urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+#define ASSERTION_LIFE_MAX	300	/* seconds an assertion may still live */
+#define CLOCK_SKEW		30	/* seconds of clock skew tolerated */
+
+/* The client_id and secret of a Basic header, decoded. */
+struct basic {
+	int	 present;
+	char	 id[256];
+	char	 secret[600];
+	size_t	 secretsz;
+};
+
+static const char *const methods[CLIENT_AUTH__MAX] = {
+	"none", "client_secret_post", "client_secret_basic", "private_key_jwt",
+};
+
+void
+client_clear(struct client *c)
+{
+	json_decref(c->rec);
+	if (c->secret != NULL) {
+		OPENSSL_cleanse(c->secret, c->secretsz);
+		free(c->secret);
+	}
+	memset(c, 0, sizeof(*c));
+}
+
+/*
+ * Parse "Basic <base64(id:secret)>".  Returns 0 (b->present says whether
+ * there was a Basic header at all) or -1 when it is malformed.
+ */
+static int
+basic_parse(const char *authz, struct basic *b)
+{
+	unsigned char	 raw[1024];
+	const char	*p;
+	char		*colon;
+	size_t		 n, pad = 0;
+	int		 len;
+	long		 idn, secn;
+
+	memset(b, 0, sizeof(*b));
+	if (authz == NULL || strncasecmp(authz, "Basic ", 6) != 0)
+		return 0;
+	b->present = 1;
+	p = authz + 6;
+	p += strspn(p, " ");
+	n = strlen(p);
+	if (n == 0 || n % 4 != 0 || n / 4 * 3 >= sizeof(raw))
+		return -1;
+	if (p[n - 1] == '=')
+		pad = p[n - 2] == '=' ? 2 : 1;
+	if ((len = EVP_DecodeBlock(raw, (const unsigned char *)p, (int)n)) < 0)
+		return -1;
+	len -= (int)pad;
+	raw[len] = '\0';
+	if (memchr(raw, '\0', (size_t)len) != NULL ||
+	    (colon = strchr((char *)raw, ':')) == NULL)
+		goto fail;
+	*colon = '\0';
+	if ((size_t)(colon - (char *)raw) >= sizeof(b->id) ||
+	    strlen(colon + 1) >= sizeof(b->secret))
+		goto fail;
+	idn = decode_pct((char *)raw, strlen((char *)raw), b->id, 1);
+	secn = decode_pct(colon + 1, strlen(colon + 1), b->secret, 1);
+	if (idn <= 0 || secn < 0)
+		goto fail;
+	b->secretsz = (size_t)secn;
+	OPENSSL_cleanse(raw, sizeof(raw));
+	return 0;
+fail:
+	OPENSSL_cleanse(raw, sizeof(raw));
+	OPENSSL_cleanse(b->secret, sizeof(b->secret));
+	return -1;
+}
+
+/* 1 when the assertion's aud (string or array) names this server. */
+static int
+aud_ok(const json_t *aud, const char *issuer)
+{
+	char		 tokenurl[600];
+	const json_t	*v;
+	const char	*s;
+	size_t		 i;
+
+	snprintf(tokenurl, sizeof(tokenurl), "%soauth/token", issuer);
+	if (json_is_string(aud)) {
+		s = json_string_value(aud);
+		return strcmp(s, issuer) == 0 || strcmp(s, tokenurl) == 0;
+	}
+	json_array_foreach(aud, i, v)
+		if (json_is_string(v) && aud_ok(v, issuer))
+			return 1;
+	return 0;
+}
+
+/*
+ * RFC 7523 3: iss and sub are the client_id, aud is this server, exp is
+ * near, jti is new.  Returns 0, -1 when the assertion is refused (the
+ * reason logged, not sent) or -2 when the store failed.
+ */
+static int
+assertion_check(struct lk_ctx *ctx, const json_t *tenant, const char *client_id,
+    const char *assertion, const json_t *keys, time_t now)
+{
+	json_t		*claims = NULL;
+	const char	*iss, *sub, *jti, *issuer;
+	json_int_t	 exp, iat;
+	enum token_rc	 trc;
+	int		 rc = -1;
+
+	issuer = json_string_value(json_object_get(tenant, "issuer"));
+	if ((trc = token_verify(assertion, keys, &claims)) != TOKEN_OK) {
+		lk_info("client assertion rejected: token_rc %d", (int)trc);
+		return -1;
+	}
+	iss = json_string_value(json_object_get(claims, "iss"));
+	sub = json_string_value(json_object_get(claims, "sub"));
+	jti = json_string_value(json_object_get(claims, "jti"));
+	if (iss == NULL || sub == NULL || strcmp(iss, client_id) != 0 ||
+	    strcmp(sub, client_id) != 0) {
+		lk_info("client assertion rejected: iss/sub");
+		goto out;
+	}
+	if (issuer == NULL || !aud_ok(json_object_get(claims, "aud"), issuer)) {
+		lk_info("client assertion rejected: aud");
+		goto out;
+	}
+	if (!json_is_integer(json_object_get(claims, "exp"))) {
+		lk_info("client assertion rejected: no exp");
+		goto out;
+	}
+	exp = json_integer_value(json_object_get(claims, "exp"));
+	if (exp <= (json_int_t)now - CLOCK_SKEW ||
+	    exp > (json_int_t)now + ASSERTION_LIFE_MAX + CLOCK_SKEW) {
+		lk_info("client assertion rejected: exp out of range");
+		goto out;
+	}
+	iat = json_integer_value(json_object_get(claims, "iat"));
+	if (json_object_get(claims, "iat") != NULL &&
+	    (!json_is_integer(json_object_get(claims, "iat")) || iat > now + CLOCK_SKEW)) {
+		lk_info("client assertion rejected: iat");
+		goto out;
+	}
+	if (jti == NULL || *jti == '\0' || strlen(jti) > 256) {
+		lk_info("client assertion rejected: jti");
+		goto out;
+	}
+	/* Remember the jti while the assertion is still accepted (the
+	 * skew), or it could be replayed just after its exp. */
+	switch (store_jti_use(ctx->store, client_id, jti,
+	    (time_t)exp + CLOCK_SKEW, now)) {
+	case STORE_OK:
+		break;
+	case STORE_EXISTS:
+		lk_info("client assertion rejected: jti reused");
+		goto out;
+	default:
+		rc = -2;
+		goto out;
+	}
+	rc = 0;
+out:
+	json_decref(claims);
+	return rc;
+}
+
+/* Write the 401, with the Basic challenge when Basic was tried. */
+static int
+auth_fail(struct lk_resp *resp, const struct basic *b)
+{
+	if (b->present)
+		resp_header(resp, "WWW-Authenticate", "Basic realm=\"latchkey\"");
+	oerr_write(resp, OERR_CLIENT_AUTH, NULL);
+	return -1;
+}
+
+static int
+keep_secret(struct client *c, const char *s, size_t n)
+{
+	if ((c->secret = malloc(n + 1)) == NULL)
+		return -1;
+	memcpy(c->secret, s, n);
+	c->secret[n] = '\0';
+	c->secretsz = n;
+	return 0;
+}
+
+int
+client_authenticate(struct lk_ctx *ctx, const json_t *tenant,
+    const struct lk_req *req, const struct params *p, struct client *c,
+    struct lk_resp *resp)
+{
+	struct basic	 b;
+	const char	*id, *secret = NULL, *method, *stored;
+	size_t		 secretsz = 0;
+	int		 nmethods, rc = -1;
+
+	memset(c, 0, sizeof(*c));
+	if (basic_parse(req->authorization, &b) == -1)
+		return auth_fail(resp, &b);
+	nmethods = (b.present && b.secretsz > 0) +
+	    (p->v[F_CLIENT_SECRET] != NULL) + (p->v[F_CLIENT_ASSERTION] != NULL);
+	if (nmethods > 1) {
+		oerr_write(resp, OERR_MULTIPLE_AUTH, NULL);
+		goto out;
+	}
+	id = b.present ? b.id : p->v[F_CLIENT_ID];
+	if (id == NULL) {
+		oerr_write(resp, OERR_MISSING_PARAM, "client_id");
+		goto out;
+	}
+	if (b.present && p->v[F_CLIENT_ID] != NULL &&
+	    strcmp(b.id, p->v[F_CLIENT_ID]) != 0) {
+		rc = auth_fail(resp, &b);
+		goto out;
+	}
+	log_escape(resp->client_id, sizeof(resp->client_id), id);
+	if (b.present && b.secretsz > 0) {
+		secret = b.secret;
+		secretsz = b.secretsz;
+		c->method = CLIENT_AUTH_SECRET_BASIC;
+	} else if (p->v[F_CLIENT_SECRET] != NULL) {
+		secret = p->v[F_CLIENT_SECRET];
+		secretsz = p->len[F_CLIENT_SECRET];
+		c->method = CLIENT_AUTH_SECRET_POST;
+	} else if (p->v[F_CLIENT_ASSERTION] != NULL) {
+		c->method = CLIENT_AUTH_PRIVATE_KEY_JWT;
+		if (p->v[F_CLIENT_ASSERTION_TYPE] == NULL ||
+		    strcmp(p->v[F_CLIENT_ASSERTION_TYPE], JWT_BEARER) != 0) {
+			oerr_write(resp, OERR_ASSERTION_TYPE, NULL);
+			goto out;
+		}
+	} else
+		c->method = CLIENT_AUTH_NONE;
+
+	switch (store_get(ctx->store, NULL, SK_CLIENT, id, &c->rec)) {
+	case STORE_OK:
+		break;
+	case STORE_NOTFOUND:
+		rc = auth_fail(resp, &b);
+		goto out;
+	default:
+		oerr_write(resp, OERR_SERVER_ERROR, NULL);
+		goto out;
+	}
+	c->client_id = json_string_value(json_object_get(c->rec, "client_id"));
+	method = json_string_value(json_object_get(c->rec, "token_endpoint_auth_method"));
+	if (c->client_id == NULL || method == NULL) {
+		rc = auth_fail(resp, &b);
+		goto out;
+	}
+
+	switch (c->method) {
+	case CLIENT_AUTH_NONE:
+		/* Only a public client may send no credential. */
+		if (strcmp(method, methods[CLIENT_AUTH_NONE]) != 0) {
+			rc = auth_fail(resp, &b);
+			goto out;
+		}
+		break;
+	case CLIENT_AUTH_SECRET_POST:
+	case CLIENT_AUTH_SECRET_BASIC:
+		stored = json_string_value(json_object_get(c->rec, "secret_hash"));
+		if ((strcmp(method, methods[CLIENT_AUTH_SECRET_POST]) != 0 &&
+		    strcmp(method, methods[CLIENT_AUTH_SECRET_BASIC]) != 0) ||
+		    stored == NULL || secretsz == 0 ||
+		    !hash_secret_check(stored, secret, secretsz)) {
+			rc = auth_fail(resp, &b);
+			goto out;
+		}
+		if (keep_secret(c, secret, secretsz) == -1) {
+			oerr_write(resp, OERR_SERVER_ERROR, NULL);
+			goto out;
+		}
+		break;
+	default:
+		if (strcmp(method, methods[CLIENT_AUTH_PRIVATE_KEY_JWT]) != 0) {
+			rc = auth_fail(resp, &b);
+			goto out;
+		}
+		switch (assertion_check(ctx, tenant, c->client_id,
+		    p->v[F_CLIENT_ASSERTION],
+		    json_object_get(c->rec, "public_keys"), req->now)) {
+		case 0:
+			break;
+		case -1:
+			rc = auth_fail(resp, &b);
+			goto out;
+		default:
+			oerr_write(resp, OERR_SERVER_ERROR, NULL);
+			goto out;
+		}
+		break;
+	}
+	rc = 0;
+out:
+	OPENSSL_cleanse(b.secret, sizeof(b.secret));
+	if (rc == -1)
+		client_clear(c);
+	return rc;
+}
+
+int
+client_grant_allowed(const json_t *rec, const char *grant)
+{
+	const json_t	*v;
+	size_t		 i;
+
+	json_array_foreach(json_object_get(rec, "grant_types"), i, v)
+		if (json_is_string(v) && strcmp(json_string_value(v), grant) == 0)
+			return 1;
+	return 0;
+}

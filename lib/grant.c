@@ -1,0 +1,253 @@
+/*
+ * POST /oauth/token: decode the body through the field table, look the
+ * grant_type up in the grant table, authenticate the client, check that
+ * the client may use the grant, then hand over to the grant.  Token
+ * issuance (access token, ID token, response body) is shared by every
+ * grant and lives here too.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "extern.h"
+
+#define GRANT_PASSWORD_REALM_URI "http://auth0.com/oauth/grant-type/password-realm"
+#define ACCESS_LIFETIME_DEFAULT	86400	/* SPEC.md "Tokens" */
+#define ID_LIFETIME_DEFAULT	36000
+
+enum grant {
+	GRANT_PASSWORD,
+	GRANT_PASSWORD_REALM,
+	GRANT__MAX
+};
+
+struct grant_def {
+	const char	*wire;		/* grant_type value */
+	const char	*gty;		/* access token "gty" and log name */
+	void		 (*run)(struct grant_req *);
+};
+
+static const struct grant_def grants[GRANT__MAX] = {
+	[GRANT_PASSWORD] = { "password", "password", grant_password },
+	[GRANT_PASSWORD_REALM] = { GRANT_PASSWORD_REALM_URI, "password-realm",
+	    grant_password },
+};
+
+/* Every field any grant at /oauth/token reads. */
+#define TOKEN_FIELDS (FIELD_BIT(F_GRANT_TYPE) | FIELD_BIT(F_CLIENT_ID) | \
+	FIELD_BIT(F_CLIENT_SECRET) | FIELD_BIT(F_CLIENT_ASSERTION) | \
+	FIELD_BIT(F_CLIENT_ASSERTION_TYPE) | FIELD_BIT(F_USERNAME) | \
+	FIELD_BIT(F_PASSWORD) | FIELD_BIT(F_AUDIENCE) | FIELD_BIT(F_SCOPE) | \
+	FIELD_BIT(F_REALM))
+
+/* Standard claims released into the ID token by each OIDC scope
+ * (OpenID Connect Core 5.4; AUTH0-BEHAVIOUR.md 1 and 4). */
+static const char *const profile_claims[] = {
+	"name", "family_name", "given_name", "middle_name", "nickname",
+	"preferred_username", "profile", "picture", "website", "gender",
+	"birthdate", "zoneinfo", "locale", "updated_at", NULL,
+};
+static const char *const email_claims[] = { "email", "email_verified", NULL };
+static const char *const phone_claims[] = { "phone_number", "phone_verified", NULL };
+static const char *const address_claims[] = { "address", NULL };
+
+static enum grant
+grant_find(const char *s)
+{
+	size_t	 i;
+
+	for (i = 0; i < GRANT__MAX; i++)
+		if (strcmp(grants[i].wire, s) == 0)
+			return (enum grant)i;
+	return GRANT__MAX;
+}
+
+void
+token_endpoint(struct lk_ctx *ctx, const struct lk_req *req, struct lk_resp *resp)
+{
+	struct grant_req	 g;
+	enum grant		 gt;
+
+	memset(&g, 0, sizeof(g));
+	g.ctx = ctx;
+	g.req = req;
+	g.resp = resp;
+	params_init(&g.p);
+	if (decode_body(req, TOKEN_FIELDS, &g.p, resp) == -1)
+		goto out;
+	if (g.p.v[F_GRANT_TYPE] == NULL) {
+		oerr_write(resp, OERR_MISSING_PARAM, "grant_type");
+		goto out;
+	}
+	if ((gt = grant_find(g.p.v[F_GRANT_TYPE])) == GRANT__MAX) {
+		log_escape(resp->grant, sizeof(resp->grant), g.p.v[F_GRANT_TYPE]);
+		oerr_write(resp, OERR_UNSUPPORTED_GRANT, g.p.v[F_GRANT_TYPE]);
+		goto out;
+	}
+	snprintf(resp->grant, sizeof(resp->grant), "%s", grants[gt].gty);
+	g.grant = grants[gt].wire;
+	g.gty = grants[gt].gty;
+	if ((g.tenant = ctx_tenant(ctx)) == NULL) {
+		oerr_write(resp, OERR_NOT_CONFIGURED, NULL);
+		goto out;
+	}
+	if (client_authenticate(ctx, g.tenant, req, &g.p, &g.client, resp) == -1)
+		goto out;
+	if (!client_grant_allowed(g.client.rec, g.grant)) {
+		oerr_write(resp, OERR_GRANT_NOT_ALLOWED, g.grant);
+		goto out;
+	}
+	grants[gt].run(&g);
+out:
+	client_clear(&g.client);
+	params_clear(&g.p);
+	json_decref(g.tenant);
+}
+
+int
+grant_audience(struct grant_req *g, json_t **api)
+{
+	const char	*aud, *issuer;
+	char		 userinfo[600];
+
+	*api = NULL;
+	aud = g->p.v[F_AUDIENCE];
+	if (aud == NULL || *aud == '\0')
+		aud = json_string_value(json_object_get(g->tenant, "default_audience"));
+	if (aud == NULL || *aud == '\0')
+		return 0;
+	/* The issuer's own /userinfo is no API: an identity-only token. */
+	issuer = json_string_value(json_object_get(g->tenant, "issuer"));
+	snprintf(userinfo, sizeof(userinfo), "%suserinfo", issuer ? issuer : "");
+	if (strcmp(aud, userinfo) == 0)
+		return 0;
+	switch (store_get(g->ctx->store, NULL, SK_API, aud, api)) {
+	case STORE_OK:
+		return 0;
+	case STORE_NOTFOUND:
+		oerr_write(g->resp, OERR_SERVICE_NOT_FOUND, aud);
+		return -1;
+	default:
+		oerr_write(g->resp, OERR_SERVER_ERROR, NULL);
+		return -1;
+	}
+}
+
+/* Copy the user's claims named in list into claims. */
+static void
+copy_claims(json_t *claims, const json_t *user, const char *const *list)
+{
+	json_t	*v;
+
+	for (; *list != NULL; list++)
+		if ((v = json_object_get(user, *list)) != NULL && !json_is_null(v))
+			json_object_set(claims, *list, v);
+}
+
+/* Positive integer member of o, or def. */
+static json_int_t
+int_member(const json_t *o, const char *name, json_int_t def)
+{
+	json_t	*v = json_object_get(o, name);
+
+	return json_is_integer(v) && json_integer_value(v) > 0 ?
+	    json_integer_value(v) : def;
+}
+
+/* The ID token (OpenID Connect Core 2), signed as the client chose. */
+static char *
+id_token_make(struct grant_req *g, const json_t *key, const char *issuer,
+    const json_t *user, const struct scope_result *sr)
+{
+	json_t		*claims;
+	const char	*alg;
+	char		*out = NULL;
+	json_int_t	 life;
+	int		 rc;
+
+	life = int_member(g->client.rec, "id_token_lifetime", ID_LIFETIME_DEFAULT);
+	claims = json_pack("{s:s, s:O, s:s, s:I, s:I}",
+	    "iss", issuer, "sub", json_object_get(user, "user_id"),
+	    "aud", g->client.client_id,
+	    "iat", (json_int_t)g->req->now, "exp", (json_int_t)g->req->now + life);
+	if (claims == NULL)
+		return NULL;
+	if (sr->profile)
+		copy_claims(claims, user, profile_claims);
+	if (sr->email)
+		copy_claims(claims, user, email_claims);
+	if (sr->phone)
+		copy_claims(claims, user, phone_claims);
+	if (sr->address)
+		copy_claims(claims, user, address_claims);
+	alg = json_string_value(json_object_get(g->client.rec, "id_token_alg"));
+	/* HS256 is keyed with the raw secret the client just proved; a
+	 * client without a secret always gets RS256 (Auth0 does the same). */
+	if (alg != NULL && strcmp(alg, "HS256") == 0 && g->client.secret != NULL)
+		rc = token_sign_hs256(g->client.secret, g->client.secretsz,
+		    claims, &out);
+	else
+		rc = token_sign(key, claims, &out);
+	json_decref(claims);
+	return rc == 0 ? out : NULL;
+}
+
+int
+grant_issue(struct grant_req *g, const json_t *user, const json_t *api,
+    const struct scope_result *sr)
+{
+	json_t		*key = NULL, *claims = NULL, *body = NULL, *aud;
+	const char	*issuer, *api_id = NULL;
+	char		*at = NULL, *idt = NULL, userinfo[600];
+	json_int_t	 life = ACCESS_LIFETIME_DEFAULT;
+	int		 rc = -1;
+
+	issuer = json_string_value(json_object_get(g->tenant, "issuer"));
+	if (issuer == NULL || (key = ctx_signing_key(g->ctx)) == NULL)
+		goto fail;
+	snprintf(userinfo, sizeof(userinfo), "%suserinfo", issuer);
+	if (api != NULL) {
+		api_id = json_string_value(json_object_get(api, "identifier"));
+		life = int_member(api, "token_lifetime", ACCESS_LIFETIME_DEFAULT);
+	}
+	/* aud: the API, plus <iss>userinfo when openid (Auth0 access
+	 * token profile); only <iss>userinfo without an API. */
+	if (api_id == NULL)
+		aud = json_string(userinfo);
+	else if (sr->openid)
+		aud = json_pack("[s,s]", api_id, userinfo);
+	else
+		aud = json_string(api_id);
+	claims = json_pack("{s:s, s:O, s:o, s:I, s:I, s:s, s:s, s:s}",
+	    "iss", issuer, "sub", json_object_get(user, "user_id"), "aud", aud,
+	    "iat", (json_int_t)g->req->now, "exp", (json_int_t)g->req->now + life,
+	    "azp", g->client.client_id,
+	    "scope", sr->granted.p ? sr->granted.p : "", "gty", g->gty);
+	if (claims == NULL || token_sign(key, claims, &at) == -1)
+		goto fail;
+	if (sr->openid && (idt = id_token_make(g, key, issuer, user, sr)) == NULL)
+		goto fail;
+	body = json_pack("{s:s, s:s, s:I}", "access_token", at,
+	    "token_type", "Bearer", "expires_in", life);
+	if (body == NULL)
+		goto fail;
+	if (idt != NULL)
+		json_object_set_new(body, "id_token", json_string(idt));
+	if (sr->differs)
+		json_object_set_new(body, "scope",
+		    json_string(sr->granted.p ? sr->granted.p : ""));
+	resp_nostore(g->resp);
+	if (resp_json(g->resp, 200, body) == -1)
+		goto fail;
+	rc = 0;
+	goto out;
+fail:
+	lk_err("cannot issue tokens");
+	oerr_write(g->resp, OERR_SERVER_ERROR, NULL);
+out:
+	free(at);
+	free(idt);
+	json_decref(body);
+	json_decref(claims);
+	json_decref(key);
+	return rc;
+}

@@ -1,0 +1,205 @@
+/*
+ * The password grants at /oauth/token (AUTH0-BEHAVIOUR.md 3; seed 003):
+ *  - grant_type=password authenticates against the tenant's
+ *    default_directory;
+ *  - http://auth0.com/oauth/grant-type/password-realm against `realm`;
+ *    grant_type=password with a realm (auth0-auth-js sends this) is taken
+ *    as password-realm (SPEC.md "What real clients send").
+ * The connection must be a database connection enabled for the client.
+ * An unknown user costs one dummy hash verify and gets the very answer a
+ * wrong password gets (SPEC.md "Responses").  A login with an old or weak
+ * hash rehashes it with the tenant policy.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+
+#include "extern.h"
+
+struct rehash {
+	const char	*user_id;
+	const char	*old;		/* hash the login verified against */
+	const char	*new;		/* replacement */
+};
+
+/* Replace the user's hash, unless it changed since we read it. */
+static enum store_rc
+rehash_txn(struct store *st, DB_TXN *txn, void *arg)
+{
+	const struct rehash	*rh = arg;
+	json_t			*user;
+	const char		*cur;
+	enum store_rc		 rc;
+
+	if ((rc = store_get(st, txn, SK_USER, rh->user_id, &user)) != STORE_OK)
+		return rc;
+	cur = json_string_value(json_object_get(user, "password_hash"));
+	if (cur == NULL || strcmp(cur, rh->old) != 0) {
+		json_decref(user);
+		return STORE_OK;	/* changed meanwhile: leave it */
+	}
+	json_object_set_new(user, "password_hash", json_string(rh->new));
+	rc = store_user_put(st, txn, user);
+	json_decref(user);
+	return rc;
+}
+
+static void
+rehash_user(struct grant_req *g, const json_t *user,
+    const struct hash_policy *pol)
+{
+	struct rehash	 rh;
+	char		 enc[HASH_ENCODED_MAX];
+
+	rh.user_id = json_string_value(json_object_get(user, "user_id"));
+	rh.old = json_string_value(json_object_get(user, "password_hash"));
+	if (rh.user_id == NULL || rh.old == NULL ||
+	    hash_password(pol, g->p.v[F_PASSWORD], g->p.len[F_PASSWORD],
+	    enc, sizeof(enc)) == -1)
+		return;
+	rh.new = enc;
+	/* The login succeeds even if this fails: it is retried next time. */
+	if (store_txn_run(g->ctx->store, rehash_txn, &rh) != STORE_OK)
+		lk_warn("rehash failed; kept the old hash");
+	OPENSSL_cleanse(enc, sizeof(enc));
+}
+
+/*
+ * The connection for this request: realm or the default directory, which
+ * must exist, be enabled for the client and hold passwords.  NULL with
+ * the wire error written.
+ */
+static json_t *
+connection_for(struct grant_req *g)
+{
+	const char	*name = g->p.v[F_REALM], *strategy;
+	json_t		*conn = NULL, *v;
+	size_t		 i;
+	int		 enabled = 0;
+
+	if (name == NULL)
+		name = json_string_value(json_object_get(g->tenant, "default_directory"));
+	if (name == NULL || *name == '\0') {
+		oerr_write(g->resp, OERR_NO_DEFAULT_CONNECTION, NULL);
+		return NULL;
+	}
+	switch (store_get(g->ctx->store, NULL, SK_CONNECTION, name, &conn)) {
+	case STORE_OK:
+		break;
+	case STORE_NOTFOUND:
+		if (g->p.v[F_REALM] != NULL)
+			oerr_write(g->resp, OERR_UNKNOWN_REALM, name);
+		else
+			oerr_write(g->resp, OERR_NO_DEFAULT_CONNECTION, NULL);
+		return NULL;
+	default:
+		oerr_write(g->resp, OERR_SERVER_ERROR, NULL);
+		return NULL;
+	}
+	json_array_foreach(json_object_get(conn, "enabled_clients"), i, v)
+		if (json_is_string(v) &&
+		    strcmp(json_string_value(v), g->client.client_id) == 0)
+			enabled = 1;
+	if (!enabled) {
+		oerr_write(g->resp, OERR_REALM_NOT_ENABLED, name);
+		json_decref(conn);
+		return NULL;
+	}
+	strategy = json_string_value(json_object_get(conn, "strategy"));
+	if (strategy == NULL || strcmp(strategy, "auth0") != 0) {
+		oerr_write(g->resp, OERR_REALM_STRATEGY, NULL);
+		json_decref(conn);
+		return NULL;
+	}
+	return conn;
+}
+
+/*
+ * Find and check the user.  NULL with the wire error written; the same
+ * error and the same hash work whether the user is unknown or the
+ * password is wrong.
+ */
+static json_t *
+user_authenticate(struct grant_req *g, const char *connection)
+{
+	struct hash_policy	 pol;
+	json_t			*user = NULL;
+	const char		*enc = NULL;
+	enum hash_rc		 hrc;
+	enum store_rc		 src;
+	int			 rehash = 0;
+
+	hash_policy_from_json(g->tenant, &pol);
+	src = store_user_find(g->ctx->store, NULL, connection,
+	    g->p.v[F_USERNAME], &user);
+	if (src != STORE_OK && src != STORE_NOTFOUND) {
+		oerr_write(g->resp, OERR_SERVER_ERROR, NULL);
+		return NULL;
+	}
+	if (user != NULL)
+		enc = json_string_value(json_object_get(user, "password_hash"));
+	if (enc == NULL)
+		hrc = hash_dummy(&pol, g->p.v[F_PASSWORD], g->p.len[F_PASSWORD]);
+	else
+		hrc = hash_verify(&pol, enc, g->p.v[F_PASSWORD],
+		    g->p.len[F_PASSWORD], &rehash);
+	if (hrc == HASH_ERR)
+		lk_warn("stored password hash of unsupported format");
+	if (hrc != HASH_OK) {
+		oerr_write(g->resp, OERR_WRONG_CREDENTIALS, NULL);
+		json_decref(user);
+		return NULL;
+	}
+	if (json_is_true(json_object_get(user, "blocked"))) {
+		oerr_write(g->resp, OERR_USER_BLOCKED, NULL);
+		json_decref(user);
+		return NULL;
+	}
+	if (rehash)
+		rehash_user(g, user, &pol);
+	return user;
+}
+
+void
+grant_password(struct grant_req *g)
+{
+	struct scope_result	 sr;
+	json_t			*api = NULL, *conn = NULL, *user = NULL;
+	const char		*connection;
+
+	memset(&sr, 0, sizeof(sr));
+	if (strcmp(g->gty, "password-realm") == 0 && g->p.v[F_REALM] == NULL) {
+		oerr_write(g->resp, OERR_MISSING_PARAM, "realm");
+		return;
+	}
+	if (g->p.v[F_REALM] != NULL) {
+		g->gty = "password-realm";
+		snprintf(g->resp->grant, sizeof(g->resp->grant), "%s", g->gty);
+	}
+	if (g->p.v[F_USERNAME] == NULL || *g->p.v[F_USERNAME] == '\0') {
+		oerr_write(g->resp, OERR_MISSING_PARAM, "username");
+		return;
+	}
+	if (g->p.v[F_PASSWORD] == NULL || *g->p.v[F_PASSWORD] == '\0') {
+		oerr_write(g->resp, OERR_MISSING_PARAM, "password");
+		return;
+	}
+	if (grant_audience(g, &api) == -1)
+		return;
+	if ((conn = connection_for(g)) == NULL)
+		goto out;
+	if (scope_resolve(g->p.v[F_SCOPE], api, 0, &sr) == -1) {
+		oerr_write(g->resp, OERR_SERVER_ERROR, NULL);
+		goto out;
+	}
+	connection = json_string_value(json_object_get(conn, "name"));
+	if ((user = user_authenticate(g, connection)) == NULL)
+		goto out;
+	grant_issue(g, user, api, &sr);
+out:
+	scope_result_clear(&sr);
+	json_decref(user);
+	json_decref(conn);
+	json_decref(api);
+}

@@ -1,0 +1,410 @@
+/*
+ * hash.c: password hashes and high-entropy secret digests.
+ *
+ * New passwords are hashed with argon2id (RFC 9106) at the tenant's
+ * policy; imported hashes in the crypt(3) formats libxcrypt knows
+ * (bcrypt, yescrypt, SHA-crypt) still verify and ask for a rehash.
+ * Client secrets and opaque tokens carry enough entropy for one
+ * SHA-256; they are stored as "sha256:<64 lowercase hex>".
+ *
+ * Nothing here logs a password, a hash or a secret.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <argon2.h>
+#include <crypt.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+#include "extern.h"
+
+/* Defensive bound on a password; the decoder already stops at 1024. */
+#define HASH_PW_MAX	4096
+
+#define HASH_SALT_LEN	16
+#define HASH_TAG_LEN	32
+
+/*
+ * Sane bounds for a tenant policy (m in KiB) and for the costs of a
+ * stored argon2 hash we agree to verify: a stored hash asking for more
+ * than 1 GiB is refused rather than allowed to exhaust memory.
+ */
+#define HASH_T_MIN	1
+#define HASH_T_MAX	10
+#define HASH_M_MIN	8
+#define HASH_M_MAX	1048576
+#define HASH_P_MIN	1
+#define HASH_P_MAX	8
+#define HASH_VERIFY_T_MAX	64
+#define HASH_VERIFY_P_MAX	64
+
+#define SECRET_PREFIX	"sha256:"
+#define SECRET_PREFIXSZ	(sizeof(SECRET_PREFIX) - 1)
+#define SECRET_HEXSZ	64
+#define SECRET_LEN	(SECRET_PREFIXSZ + SECRET_HEXSZ)	/* 71 */
+
+/* The families of stored hash, by prefix. */
+enum hash_kind {
+	HK_ARGON2ID,
+	HK_ARGON2I,
+	HK_CRYPT,	/* bcrypt, yescrypt, SHA-crypt: via crypt_rn(3) */
+	HK__MAX
+};
+
+static const struct {
+	const char	*prefix;
+	enum hash_kind	 kind;
+} hash_prefixes[] = {
+	{ "$argon2id$", HK_ARGON2ID },
+	{ "$argon2i$", HK_ARGON2I },
+	{ "$2a$", HK_CRYPT },
+	{ "$2b$", HK_CRYPT },
+	{ "$2y$", HK_CRYPT },
+	{ "$y$", HK_CRYPT },
+	{ "$6$", HK_CRYPT },
+	{ "$5$", HK_CRYPT },
+};
+
+/* Costs parsed from an argon2 encoding. */
+struct argon2_params {
+	uint32_t	 v, m, t, p;
+};
+
+static const char hexdigits[] = "0123456789abcdef";
+
+static uint32_t
+clamp_u32(const json_t *o, const char *name, uint32_t def, uint32_t lo,
+    uint32_t hi)
+{
+	const json_t	*v;
+	json_int_t	 i;
+
+	if ((v = json_object_get(o, name)) == NULL || !json_is_integer(v))
+		return def;
+	i = json_integer_value(v);
+	if (i < (json_int_t)lo)
+		return lo;
+	if (i > (json_int_t)hi)
+		return hi;
+	return (uint32_t)i;
+}
+
+void
+hash_policy_from_json(const json_t *tenant, struct hash_policy *pol)
+{
+	const struct hash_policy def = HASH_POLICY_DEFAULT;
+	const json_t	*h;
+
+	*pol = def;
+	if (tenant == NULL || (h = json_object_get(tenant, "hash")) == NULL ||
+	    !json_is_object(h))
+		return;
+	pol->t_cost = clamp_u32(h, "t", def.t_cost, HASH_T_MIN, HASH_T_MAX);
+	pol->parallelism = clamp_u32(h, "p", def.parallelism,
+	    HASH_P_MIN, HASH_P_MAX);
+	pol->m_cost = clamp_u32(h, "m", def.m_cost, HASH_M_MIN, HASH_M_MAX);
+	/* argon2 needs at least 8 KiB per lane. */
+	if (pol->m_cost < 8 * pol->parallelism)
+		pol->m_cost = 8 * pol->parallelism;
+}
+
+int
+hash_password(const struct hash_policy *pol, const char *pw, size_t pwlen,
+    char *out, size_t outsz)
+{
+	unsigned char	 salt[HASH_SALT_LEN];
+	int		 rc;
+
+	if (pw == NULL || pwlen > HASH_PW_MAX || out == NULL)
+		return -1;
+	if (argon2_encodedlen(pol->t_cost, pol->m_cost, pol->parallelism,
+	    HASH_SALT_LEN, HASH_TAG_LEN, Argon2_id) > outsz)
+		return -1;
+	if (RAND_bytes(salt, sizeof(salt)) != 1) {
+		lk_err("RAND_bytes failed");
+		return -1;
+	}
+	rc = argon2id_hash_encoded(pol->t_cost, pol->m_cost,
+	    pol->parallelism, pw, pwlen, salt, sizeof(salt), HASH_TAG_LEN,
+	    out, outsz);
+	if (rc != ARGON2_OK) {
+		lk_err("argon2id: %s", argon2_error_message(rc));
+		return -1;
+	}
+	return 0;
+}
+
+/* Parse a decimal uint32 at *pp, advancing it; -1 if none or too big. */
+static int
+parse_u32(const char **pp, uint32_t *out)
+{
+	const char	*p = *pp;
+	uint64_t	 v = 0;
+
+	if (*p < '0' || *p > '9')
+		return -1;
+	for (; *p >= '0' && *p <= '9'; p++) {
+		v = v * 10 + (uint64_t)(*p - '0');
+		if (v > UINT32_MAX)
+			return -1;
+	}
+	*out = (uint32_t)v;
+	*pp = p;
+	return 0;
+}
+
+/*
+ * Parse "v=19$m=M,t=T,p=P$" after the "$argon2id$" or "$argon2i$"
+ * prefix (the version is optional in old encodings, meaning 0x10).
+ * Returns 0 or -1 when malformed.
+ */
+static int
+argon2_parse(const char *s, struct argon2_params *ap)
+{
+	ap->v = ARGON2_VERSION_10;
+	if (strncmp(s, "v=", 2) == 0) {
+		s += 2;
+		if (parse_u32(&s, &ap->v) == -1 || *s++ != '$')
+			return -1;
+	}
+	if (strncmp(s, "m=", 2) != 0)
+		return -1;
+	s += 2;
+	if (parse_u32(&s, &ap->m) == -1 || strncmp(s, ",t=", 3) != 0)
+		return -1;
+	s += 3;
+	if (parse_u32(&s, &ap->t) == -1 || strncmp(s, ",p=", 3) != 0)
+		return -1;
+	s += 3;
+	if (parse_u32(&s, &ap->p) == -1 || *s != '$')
+		return -1;
+	return 0;
+}
+
+static enum hash_rc
+verify_argon2(const char *encoded, size_t prefixsz, argon2_type type,
+    const char *pw, size_t pwlen, const struct hash_policy *pol,
+    int *rehash)
+{
+	struct argon2_params	 ap;
+	int			 rc;
+
+	if (argon2_parse(encoded + prefixsz, &ap) == -1)
+		return HASH_ERR;
+	if (ap.m > HASH_M_MAX || ap.t > HASH_VERIFY_T_MAX ||
+	    ap.p > HASH_VERIFY_P_MAX)
+		return HASH_ERR;
+
+	rc = argon2_verify(encoded, pw, pwlen, type);
+	if (rc == ARGON2_VERIFY_MISMATCH)
+		return HASH_MISMATCH;
+	if (rc != ARGON2_OK)
+		return HASH_ERR;
+	*rehash = type != Argon2_id || ap.v != ARGON2_VERSION_13 ||
+	    ap.t < pol->t_cost || ap.m < pol->m_cost ||
+	    ap.p < pol->parallelism;
+	return HASH_OK;
+}
+
+/*
+ * crypt(3) family.  crypt_rn never returns the "*0" failure token, only
+ * NULL.  The password must not contain a NUL byte: crypt would stop
+ * there and "secret\0anything" would match "secret".
+ */
+static enum hash_rc
+verify_crypt(const char *encoded, const char *pw, size_t pwlen)
+{
+	struct crypt_data	*cd = NULL;
+	char			*phrase = NULL;
+	const char		*res;
+	size_t			 enclen, reslen;
+	enum hash_rc		 rc = HASH_ERR;
+
+	if (memchr(pw, '\0', pwlen) != NULL)
+		return HASH_MISMATCH;
+	if ((cd = calloc(1, sizeof(*cd))) == NULL ||
+	    (phrase = malloc(pwlen + 1)) == NULL)
+		goto out;
+	memcpy(phrase, pw, pwlen);
+	phrase[pwlen] = '\0';
+
+	if ((res = crypt_rn(phrase, encoded, cd, (int)sizeof(*cd))) == NULL)
+		goto out;
+	enclen = strlen(encoded);
+	reslen = strnlen(res, CRYPT_OUTPUT_SIZE);
+	if (reslen != enclen)
+		rc = HASH_MISMATCH;
+	else
+		rc = CRYPTO_memcmp(res, encoded, enclen) == 0 ?
+		    HASH_OK : HASH_MISMATCH;
+out:
+	if (phrase != NULL) {
+		OPENSSL_cleanse(phrase, pwlen + 1);
+		free(phrase);
+	}
+	if (cd != NULL) {
+		OPENSSL_cleanse(cd, sizeof(*cd));
+		free(cd);
+	}
+	return rc;
+}
+
+enum hash_rc
+hash_verify(const struct hash_policy *pol, const char *encoded,
+    const char *pw, size_t pwlen, int *rehash)
+{
+	size_t	 i, plen;
+
+	*rehash = 1;
+	if (encoded == NULL || pw == NULL || pwlen > HASH_PW_MAX)
+		return HASH_ERR;
+	if (strnlen(encoded, HASH_ENCODED_MAX + 1) > HASH_ENCODED_MAX)
+		return HASH_ERR;
+
+	for (i = 0; i < sizeof(hash_prefixes) / sizeof(hash_prefixes[0]); i++) {
+		plen = strlen(hash_prefixes[i].prefix);
+		if (strncmp(encoded, hash_prefixes[i].prefix, plen) == 0)
+			break;
+	}
+	if (i == sizeof(hash_prefixes) / sizeof(hash_prefixes[0]))
+		return HASH_ERR;
+
+	switch (hash_prefixes[i].kind) {
+	case HK_ARGON2ID:
+		return verify_argon2(encoded, plen, Argon2_id, pw, pwlen,
+		    pol, rehash);
+	case HK_ARGON2I:
+		return verify_argon2(encoded, plen, Argon2_i, pw, pwlen,
+		    pol, rehash);
+	case HK_CRYPT:
+		return verify_crypt(encoded, pw, pwlen);
+	default:
+		return HASH_ERR;
+	}
+}
+
+/*
+ * The dummy hash: the policy's costs over a fixed salt and password,
+ * computed once per policy and cached, so an unknown user costs one
+ * argon2id verify, the same as a wrong password.
+ */
+enum hash_rc
+hash_dummy(const struct hash_policy *pol, const char *pw, size_t pwlen)
+{
+	static const unsigned char salt[HASH_SALT_LEN] =
+	    "latchkey-dummy!!";
+	static const char	 dummypw[] = "latchkey dummy password";
+	static struct hash_policy cached;
+	static char		 enc[HASH_ENCODED_MAX];
+	static int		 have;
+	int			 rc;
+
+	if (pw == NULL || pwlen > HASH_PW_MAX)
+		return HASH_MISMATCH;
+	if (!have || cached.t_cost != pol->t_cost ||
+	    cached.m_cost != pol->m_cost ||
+	    cached.parallelism != pol->parallelism) {
+		have = 0;
+		rc = argon2id_hash_encoded(pol->t_cost, pol->m_cost,
+		    pol->parallelism, dummypw, sizeof(dummypw) - 1,
+		    salt, sizeof(salt), HASH_TAG_LEN, enc, sizeof(enc));
+		if (rc != ARGON2_OK) {
+			lk_err("argon2id: %s", argon2_error_message(rc));
+			return HASH_MISMATCH;
+		}
+		cached = *pol;
+		have = 1;
+	}
+	(void)argon2id_verify(enc, pw, pwlen);
+	return HASH_MISMATCH;
+}
+
+static void
+hex_encode(const unsigned char *in, size_t n, char *out)
+{
+	size_t	 i;
+
+	for (i = 0; i < n; i++) {
+		out[2 * i] = hexdigits[in[i] >> 4];
+		out[2 * i + 1] = hexdigits[in[i] & 0x0f];
+	}
+	out[2 * n] = '\0';
+}
+
+int
+hash_secret(const char *secret, size_t len, char out[72])
+{
+	unsigned char	 md[EVP_MAX_MD_SIZE];
+	unsigned int	 mdlen = 0;
+
+	if (secret == NULL)
+		return -1;
+	if (EVP_Digest(secret, len, md, &mdlen, EVP_sha256(), NULL) != 1 ||
+	    mdlen != SECRET_HEXSZ / 2) {
+		lk_err("EVP_Digest failed");
+		return -1;
+	}
+	memcpy(out, SECRET_PREFIX, SECRET_PREFIXSZ);
+	hex_encode(md, mdlen, out + SECRET_PREFIXSZ);
+	OPENSSL_cleanse(md, sizeof(md));
+	return 0;
+}
+
+int
+hash_secret_check(const char *stored, const char *secret, size_t len)
+{
+	char	 want[72];
+	size_t	 i;
+	int	 ok;
+
+	if (stored == NULL || secret == NULL)
+		return 0;
+	if (strnlen(stored, SECRET_LEN + 1) != SECRET_LEN ||
+	    strncmp(stored, SECRET_PREFIX, SECRET_PREFIXSZ) != 0)
+		return 0;
+	for (i = SECRET_PREFIXSZ; i < SECRET_LEN; i++)
+		if (strchr(hexdigits, stored[i]) == NULL)
+			return 0;
+	if (hash_secret(secret, len, want) == -1)
+		return 0;
+	ok = CRYPTO_memcmp(want, stored, SECRET_LEN) == 0;
+	OPENSSL_cleanse(want, sizeof(want));
+	return ok;
+}
+
+int
+rand_hex(char *out, size_t nbytes)
+{
+	unsigned char	 chunk[64];
+	size_t		 n, off;
+
+	for (off = 0; off < nbytes; off += n) {
+		n = nbytes - off < sizeof(chunk) ? nbytes - off : sizeof(chunk);
+		if (RAND_bytes(chunk, (int)n) != 1) {
+			lk_err("RAND_bytes failed");
+			OPENSSL_cleanse(chunk, sizeof(chunk));
+			return -1;
+		}
+		hex_encode(chunk, n, out + 2 * off);
+	}
+	if (nbytes == 0)
+		out[0] = '\0';
+	OPENSSL_cleanse(chunk, sizeof(chunk));
+	return 0;
+}
+
+/* nbytes random bytes, base64url without padding (RFC 4648 5). */
+int
+rand_b64url(char *out, size_t outsz, size_t nbytes)
+{
+	unsigned char	 raw[256];
+	int		 rc;
+
+	if (nbytes > sizeof(raw) || RAND_bytes(raw, (int)nbytes) != 1)
+		return -1;
+	rc = b64url_encode(raw, nbytes, out, outsz);
+	OPENSSL_cleanse(raw, sizeof(raw));
+	return rc;
+}

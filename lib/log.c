@@ -1,0 +1,59 @@
+/*
+ * The one logging function.  Lines go to stderr, which every FastCGI web
+ * server collects in its error log.  Callers pass request-derived text
+ * through log_escape() first; passwords, secrets, tokens and Authorization
+ * values are never arguments here (STYLE.md "Logging").
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "extern.h"
+
+static const char *const levels[] = {
+	"error",	/* LOG_LVL_ERR */
+	"warning",	/* LOG_LVL_WARN */
+	"info",		/* LOG_LVL_INFO */
+	"debug",	/* LOG_LVL_DEBUG */
+};
+
+void
+log_msg(enum log_level lvl, const char *func, const char *fmt, ...)
+{
+	char	 line[2048];
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	/* One write per line so lines from several processes do not mix. */
+	fprintf(stderr, "latchkey: %s: %s: %s\n", levels[lvl], func, line);
+	fflush(stderr);
+}
+
+void
+log_escape(char *dst, size_t dstsz, const char *src)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t		  i = 0;
+	unsigned char	  c;
+
+	if (dstsz == 0)
+		return;
+	for (; src != NULL && *src != '\0'; src++) {
+		c = (unsigned char)*src;
+		if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
+			if (i + 1 >= dstsz)
+				break;
+			dst[i++] = (char)c;
+			continue;
+		}
+		if (i + 4 >= dstsz)
+			break;
+		dst[i++] = '\\';
+		dst[i++] = 'x';
+		dst[i++] = hex[c >> 4];
+		dst[i++] = hex[c & 0xf];
+	}
+	dst[i] = '\0';
+}

@@ -1,0 +1,67 @@
+/*
+ * Building a response: status, extra headers and a JSON body.  The
+ * responder (cgi-bin) writes it out; tests inspect it directly.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "extern.h"
+
+void
+resp_init(struct lk_resp *r)
+{
+	memset(r, 0, sizeof(*r));
+	r->status = 200;
+	r->content_type = "application/json";
+	r->outcome = "ok";
+	buf_init(&r->headers);
+	buf_init(&r->body);
+}
+
+void
+resp_clear(struct lk_resp *r)
+{
+	buf_clear(&r->headers);
+	buf_clear(&r->body);
+}
+
+int
+resp_header(struct lk_resp *r, const char *name, const char *fmt, ...)
+{
+	char	 val[1024];
+	va_list	 ap;
+	int	 n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(val, sizeof(val), fmt, ap);
+	va_end(ap);
+	/* A header value never carries CR or LF (response splitting). */
+	if (n < 0 || (size_t)n >= sizeof(val) || strpbrk(val, "\r\n") != NULL)
+		return -1;
+	return buf_printf(&r->headers, "%s: %s\r\n", name, val);
+}
+
+void
+resp_nostore(struct lk_resp *r)
+{
+	/* RFC 6749 5.1: token responses must not be cached. */
+	resp_header(r, "Cache-Control", "no-store");
+	resp_header(r, "Pragma", "no-cache");
+}
+
+int
+resp_json(struct lk_resp *r, int status, const json_t *j)
+{
+	char	*s;
+	int	 rc;
+
+	if ((s = json_dumps(j, JSON_COMPACT)) == NULL)
+		return -1;
+	r->status = status;
+	buf_reset(&r->body);
+	rc = buf_puts(&r->body, s);
+	free(s);
+	return rc;
+}

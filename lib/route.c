@@ -1,0 +1,72 @@
+/*
+ * The endpoint table.  Endpoints match by the end of the request path, so
+ * latchkey works at the site root and under any prefix the web server
+ * maps to it (SPEC.md "Endpoints").  Unknown path: 404 JSON; known path,
+ * wrong method: 405 JSON with Allow (SPEC.md "Requests").
+ */
+#include <string.h>
+
+#include "extern.h"
+
+enum endpoint {
+	EP_TOKEN,
+	EP_JWKS,
+	EP_OPENID,
+	EP__MAX
+};
+
+#define M(m)	(1u << (m))
+
+struct endpoint_def {
+	const char	*suffix;
+	unsigned	 methods;	/* M(HTTP_...) bits */
+	const char	*allow;		/* the Allow header for a 405 */
+	void		 (*fn)(struct lk_ctx *, const struct lk_req *,
+			    struct lk_resp *);
+};
+
+static const struct endpoint_def endpoints[EP__MAX] = {
+	[EP_TOKEN] = { "/oauth/token", M(HTTP_POST), "POST", token_endpoint },
+	[EP_JWKS] = { "/.well-known/jwks.json", M(HTTP_GET) | M(HTTP_HEAD),
+	    "GET, HEAD", wellknown_jwks },
+	[EP_OPENID] = { "/.well-known/openid-configuration",
+	    M(HTTP_GET) | M(HTTP_HEAD), "GET, HEAD", wellknown_openid },
+};
+
+static enum endpoint
+endpoint_find(const char *path)
+{
+	size_t	 i, plen, slen;
+
+	plen = path != NULL ? strlen(path) : 0;
+	for (i = 0; i < EP__MAX; i++) {
+		slen = strlen(endpoints[i].suffix);
+		if (plen >= slen &&
+		    strcmp(path + plen - slen, endpoints[i].suffix) == 0)
+			return (enum endpoint)i;
+	}
+	return EP__MAX;
+}
+
+void
+route_handle(struct lk_ctx *ctx, const struct lk_req *req, struct lk_resp *resp)
+{
+	enum endpoint	 ep;
+
+	if ((ep = endpoint_find(req->path)) == EP__MAX) {
+		oerr_write(resp, OERR_NOT_FOUND, NULL);
+		return;
+	}
+	if (!(endpoints[ep].methods & M(req->method))) {
+		resp_header(resp, "Allow", "%s", endpoints[ep].allow);
+		oerr_write(resp, OERR_METHOD_NOT_ALLOWED, NULL);
+		return;
+	}
+	if (!ctx->ready)
+		ctx_init(ctx, ctx->home);
+	if (!ctx->ready) {
+		oerr_write(resp, OERR_NOT_CONFIGURED, NULL);
+		return;
+	}
+	endpoints[ep].fn(ctx, req, resp);
+}

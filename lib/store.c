@@ -1,0 +1,978 @@
+/*
+ * store.c: the Berkeley DB 5.3 store.
+ *
+ * One transactional environment shared by every responder process and
+ * latchkeyctl; one B-tree per store_kind; values are compact JSON text,
+ * keys the string bytes without the NUL.  Commits are synchronous: an
+ * acknowledged write survives a crash.
+ */
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "extern.h"
+
+#define STORE_RETRIES	20		/* deadlock retries in store_txn_run */
+#define STORE_CKP_EVERY	128		/* commits between checkpoint attempts */
+#define STORE_CKP_KB	1024		/* ... which run only after this much log */
+#define STORE_CACHE	(4 * 1024 * 1024)
+#define STORE_LK_MAX	10000		/* locks, lockers, lock objects */
+#define STORE_KEY_MAX	2048		/* longest key we read or write */
+#define JTI_PURGE_MAX	8		/* expired jti records looked at per use */
+
+struct store {
+	DB_ENV		*env;
+	DB		*db[SK__MAX];
+	uint64_t	 rnd;		/* backoff jitter (xorshift), not crypto */
+	unsigned	 commits;	/* since the last checkpoint attempt */
+};
+
+/* The file of each kind, relative to the environment home. */
+static const char *const store_files[SK__MAX] = {
+	[SK_META] = "meta.db",
+	[SK_CLIENT] = "clients.db",
+	[SK_CONNECTION] = "connections.db",
+	[SK_USER] = "users.db",
+	[SK_USERIDX] = "useridx.db",
+	[SK_API] = "apis.db",
+	[SK_KEY] = "keys.db",
+	[SK_JTI] = "jti.db",
+};
+
+/*
+ * The unique user indexes (extern.h SK_USERIDX): tag letter and the user
+ * field it indexes, in the order store_user_find tries them.
+ */
+enum idx { IDX_EMAIL, IDX_USERNAME, IDX_PHONE, IDX__MAX };
+
+static const struct {
+	char		 tag;
+	const char	*field;
+} idx_fields[IDX__MAX] = {
+	[IDX_EMAIL] = { 'e', "email" },
+	[IDX_USERNAME] = { 'u', "username" },
+	[IDX_PHONE] = { 'p', "phone_number" },
+};
+
+/* Arguments of the operations store_txn_run wraps when txn is NULL. */
+struct op {
+	enum store_kind	 kind;
+	const char	*key;
+	const json_t	*val;
+	json_t		**out;
+	int		 flags;
+	const char	*conn;
+	time_t		 exp, now;
+	json_t		*list;		/* store_each: collected [key, val] */
+};
+
+static void
+store_errcall(const DB_ENV *env, const char *pfx, const char *msg)
+{
+
+	lk_err("berkeley db: %s", msg);
+}
+
+/*
+ * Map a Berkeley DB return onto store_rc; only the unexpected is logged
+ * (a missing key or a deadlock is a normal outcome for the caller).
+ */
+static enum store_rc
+store_rc(int ret, const char *what, enum store_kind kind)
+{
+
+	switch (ret) {
+	case 0:
+		return STORE_OK;
+	case DB_NOTFOUND:
+	case DB_KEYEMPTY:
+		return STORE_NOTFOUND;
+	case DB_KEYEXIST:
+		return STORE_EXISTS;
+	case DB_LOCK_DEADLOCK:
+	case DB_LOCK_NOTGRANTED:
+		return STORE_DEADLOCK;
+	default:
+		lk_err("%s %s: %s", what, store_files[kind], db_strerror(ret));
+		return STORE_ERR;
+	}
+}
+
+/* Point k at the key's bytes.  -1 (logged) for an empty or huge key. */
+static int
+key_dbt(DBT *k, const char *key)
+{
+	size_t	 len;
+
+	memset(k, 0, sizeof(*k));
+	if (key == NULL || (len = strlen(key)) == 0 || len > STORE_KEY_MAX) {
+		lk_err("empty or oversized key");
+		return -1;
+	}
+	k->data = (void *)key;
+	k->size = (u_int32_t)len;
+	return 0;
+}
+
+/* Free a record buffer; records hold hashes and private keys. */
+static void
+dbt_free(DBT *d)
+{
+
+	if (d->data != NULL) {
+		explicit_bzero(d->data, d->size);
+		free(d->data);
+	}
+	d->data = NULL;
+	d->size = 0;
+}
+
+/* Parse a stored value.  NULL (logged, without the value) if corrupt. */
+static json_t *
+val_parse(const DBT *d, enum store_kind kind)
+{
+	json_t		*v;
+	json_error_t	 e;
+
+	v = json_loadb(d->data, d->size, JSON_DECODE_ANY, &e);
+	if (v == NULL)
+		lk_err("%s: unparsable record at byte %d",
+		    store_files[kind], e.position);
+	return v;
+}
+
+/* ------------------------------------------------------------------ */
+/* Opening and closing.                                               */
+
+/*
+ * Make sure home is usable: with STORE_CREATE create it (mode 0700 by the
+ * caller's umask), otherwise require an existing environment so that a
+ * wrong path is an error instead of a fresh empty tenant.  0 or -1 (logged).
+ */
+static int
+store_home(const char *home, int flags)
+{
+	char		 path[PATH_MAX];
+	struct stat	 st;
+
+	if (flags & STORE_CREATE) {
+		if (mkdir(home, 0700) == -1 && errno != EEXIST) {
+			lk_err("mkdir %s: %s", home, strerror(errno));
+			return -1;
+		}
+		return 0;
+	}
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s", home,
+	    store_files[SK_META]) >= sizeof(path)) {
+		lk_err("%s: path too long", home);
+		return -1;
+	}
+	if (stat(path, &st) == -1) {
+		lk_err("%s: no environment (%s); run latchkeyctl init",
+		    home, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Open the environment.  DB_RECOVER requires DB_CREATE (the regions are
+ * rebuilt), so DB_CREATE is always given here; store_home() already
+ * refused a missing environment without STORE_CREATE.  DB_REGISTER makes
+ * DB_RECOVER run only when a registered process died without closing,
+ * which is what lets many responders open the same environment at once.
+ * 0 or -1 (logged); s->env is then left for store_close().
+ */
+static int
+store_env_open(struct store *s, const char *home)
+{
+	DB_ENV		*env;
+	u_int32_t	 fl;
+	int		 ret;
+
+	if ((ret = db_env_create(&s->env, 0)) != 0) {
+		lk_err("db_env_create: %s", db_strerror(ret));
+		return -1;
+	}
+	env = s->env;
+	env->set_errcall(env, store_errcall);
+	if ((ret = env->set_lk_detect(env, DB_LOCK_DEFAULT)) != 0 ||
+	    (ret = env->log_set_config(env, DB_LOG_AUTO_REMOVE, 1)) != 0 ||
+	    (ret = env->set_lg_filemode(env, 0600)) != 0 ||
+	    (ret = env->set_cachesize(env, 0, STORE_CACHE, 1)) != 0 ||
+	    (ret = env->set_lk_max_locks(env, STORE_LK_MAX)) != 0 ||
+	    (ret = env->set_lk_max_lockers(env, STORE_LK_MAX)) != 0 ||
+	    (ret = env->set_lk_max_objects(env, STORE_LK_MAX)) != 0) {
+		lk_err("environment settings: %s", db_strerror(ret));
+		return -1;
+	}
+	fl = DB_CREATE | DB_INIT_TXN | DB_INIT_LOCK | DB_INIT_LOG |
+	    DB_INIT_MPOOL | DB_REGISTER | DB_RECOVER;
+	if ((ret = env->open(env, home, fl, 0600)) != 0) {
+		lk_err("%s: %s", home, db_strerror(ret));
+		return -1;
+	}
+	return 0;
+}
+
+/* Open one database.  0 or -1 (logged); the handle is left for close. */
+static int
+store_db_open(struct store *s, enum store_kind kind, int flags)
+{
+	u_int32_t	 fl = DB_AUTO_COMMIT;
+	int		 ret;
+
+	if ((ret = db_create(&s->db[kind], s->env, 0)) != 0) {
+		lk_err("db_create: %s", db_strerror(ret));
+		return -1;
+	}
+	if (flags & STORE_CREATE)
+		fl |= DB_CREATE;
+	ret = s->db[kind]->open(s->db[kind], NULL, store_files[kind], NULL,
+	    DB_BTREE, fl, 0600);
+	if (ret != 0) {
+		lk_err("open %s: %s", store_files[kind], db_strerror(ret));
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * The umask is tightened while opening so that the region, log and
+ * database files come out 0600 whatever the caller's umask is.
+ * Returns NULL (logged) on error, with everything opened closed again.
+ */
+struct store *
+store_open(const char *home, int flags)
+{
+	struct store	*s;
+	mode_t		 omask;
+	int		 kind;
+
+	if ((s = calloc(1, sizeof(*s))) == NULL) {
+		lk_err("calloc: %s", strerror(errno));
+		return NULL;
+	}
+	omask = umask(077);
+	if (store_home(home, flags) == -1 || store_env_open(s, home) == -1)
+		goto err;
+	for (kind = 0; kind < SK__MAX; kind++)
+		if (store_db_open(s, kind, flags) == -1)
+			goto err;
+	umask(omask);
+	s->rnd = ((uint64_t)getpid() << 32) ^ (uint64_t)time(NULL) ^
+	    (uint64_t)(uintptr_t)s;
+	s->rnd |= 1;
+	return s;
+err:
+	umask(omask);
+	store_close(s);
+	return NULL;
+}
+
+/*
+ * Close the databases and the environment, checkpointing first so the
+ * next recovery has little log to read and old logs can be removed.
+ */
+void
+store_close(struct store *s)
+{
+	int	 kind, ret;
+
+	if (s == NULL)
+		return;
+	for (kind = 0; kind < SK__MAX; kind++)
+		if (s->db[kind] != NULL &&
+		    (ret = s->db[kind]->close(s->db[kind], 0)) != 0)
+			lk_err("close %s: %s", store_files[kind],
+			    db_strerror(ret));
+	if (s->env != NULL) {
+		if (s->db[SK__MAX - 1] != NULL &&
+		    (ret = s->env->txn_checkpoint(s->env, 0, 0, 0)) != 0)
+			lk_warn("checkpoint: %s", db_strerror(ret));
+		if ((ret = s->env->close(s->env, 0)) != 0)
+			lk_err("environment close: %s", db_strerror(ret));
+	}
+	free(s);
+}
+
+/* ------------------------------------------------------------------ */
+/* Transactions.                                                      */
+
+/* Sleep a random 0.1 ms .. 2^n ms so that colliding processes part. */
+static void
+store_backoff(struct store *s, int attempt)
+{
+	struct timespec	 ts;
+	uint64_t	 max_us, us;
+
+	s->rnd ^= s->rnd << 13;
+	s->rnd ^= s->rnd >> 7;
+	s->rnd ^= s->rnd << 17;
+	max_us = 1000u << (attempt < 5 ? attempt : 5);
+	us = 100 + (s->rnd ^ (uint64_t)getpid()) % max_us;
+	ts.tv_sec = 0;
+	ts.tv_nsec = (long)(us * 1000);
+	nanosleep(&ts, NULL);
+}
+
+/*
+ * Log files are removed (DB_LOG_AUTO_REMOVE) only once a checkpoint no
+ * longer needs them, and the responders are long-lived: checkpoint now
+ * and then, when enough log has been written.  Failure is only logged.
+ */
+static void
+store_checkpoint(struct store *s)
+{
+	int	 ret;
+
+	if (++s->commits < STORE_CKP_EVERY)
+		return;
+	s->commits = 0;
+	if ((ret = s->env->txn_checkpoint(s->env, STORE_CKP_KB, 0, 0)) != 0)
+		lk_warn("checkpoint: %s", db_strerror(ret));
+}
+
+/*
+ * fn may run more than once (after a deadlock), so it must rebuild any
+ * state it keeps in arg each time.  Returns fn's result, STORE_ERR when
+ * the transaction cannot begin or commit or the retries run out; the
+ * transaction is then aborted and nothing of it is written.
+ */
+enum store_rc
+store_txn_run(struct store *s,
+    enum store_rc (*fn)(struct store *, DB_TXN *, void *), void *arg)
+{
+	DB_TXN		*txn;
+	enum store_rc	 rc;
+	int		 i, ret;
+
+	for (i = 0; i < STORE_RETRIES; i++) {
+		if (i > 0)
+			store_backoff(s, i);
+		if ((ret = s->env->txn_begin(s->env, NULL, &txn, 0)) != 0) {
+			lk_err("txn_begin: %s", db_strerror(ret));
+			return STORE_ERR;
+		}
+		if ((rc = fn(s, txn, arg)) != STORE_OK) {
+			if ((ret = txn->abort(txn)) != 0) {
+				lk_err("txn abort: %s", db_strerror(ret));
+				return STORE_ERR;
+			}
+			if (rc == STORE_DEADLOCK)
+				continue;
+			return rc;
+		}
+		/* The handle is gone after commit, whatever it returns. */
+		if ((ret = txn->commit(txn, 0)) == 0) {
+			store_checkpoint(s);
+			return STORE_OK;
+		}
+		if (ret != DB_LOCK_DEADLOCK && ret != DB_LOCK_NOTGRANTED) {
+			lk_err("txn commit: %s", db_strerror(ret));
+			return STORE_ERR;
+		}
+	}
+	lk_err("transaction still deadlocked after %d attempts", i);
+	return STORE_ERR;
+}
+
+/* ------------------------------------------------------------------ */
+/* Records.                                                           */
+
+/* *out is NULL unless STORE_OK.  On error nothing is changed. */
+static enum store_rc
+get_txn(struct store *s, DB_TXN *txn, enum store_kind kind, const char *key,
+    json_t **out)
+{
+	DB		*db = s->db[kind];
+	DBT		 k, d;
+	int		 ret;
+
+	*out = NULL;
+	if (key_dbt(&k, key) == -1)
+		return STORE_ERR;
+	memset(&d, 0, sizeof(d));
+	d.flags = DB_DBT_MALLOC;
+	if ((ret = db->get(db, txn, &k, &d, 0)) != 0)
+		return store_rc(ret, "get", kind);
+	*out = val_parse(&d, kind);
+	dbt_free(&d);
+	return *out == NULL ? STORE_ERR : STORE_OK;
+}
+
+/* On error nothing is written (the caller aborts the transaction). */
+static enum store_rc
+put_txn(struct store *s, DB_TXN *txn, enum store_kind kind, const char *key,
+    const json_t *val, int flags)
+{
+	DB		*db = s->db[kind];
+	DBT		 k, d;
+	char		*text;
+	int		 ret;
+
+	if (key_dbt(&k, key) == -1)
+		return STORE_ERR;
+	if ((text = json_dumps(val, JSON_COMPACT | JSON_ENCODE_ANY)) == NULL) {
+		lk_err("%s: cannot serialise record", store_files[kind]);
+		return STORE_ERR;
+	}
+	memset(&d, 0, sizeof(d));
+	d.data = text;
+	d.size = (u_int32_t)strlen(text);
+	ret = db->put(db, txn, &k, &d,
+	    (flags & STORE_NOOVERWRITE) ? DB_NOOVERWRITE : 0);
+	explicit_bzero(text, d.size);
+	free(text);
+	return store_rc(ret, "put", kind);
+}
+
+static enum store_rc
+del_txn(struct store *s, DB_TXN *txn, enum store_kind kind, const char *key)
+{
+	DB		*db = s->db[kind];
+	DBT		 k;
+
+	if (key_dbt(&k, key) == -1)
+		return STORE_ERR;
+	return store_rc(db->del(db, txn, &k, 0), "del", kind);
+}
+
+/* Walk the database in key order, handing cb a NUL-terminated key and
+ * the parsed value (borrowed: decref'd after cb returns). */
+static enum store_rc
+each_txn(struct store *s, DB_TXN *txn, enum store_kind kind,
+    int (*cb)(const char *, json_t *, void *), void *arg)
+{
+	DB		*db = s->db[kind];
+	DBC		*c = NULL;
+	DBT		 k, d;
+	json_t		*v;
+	char		*key = NULL, *nkey;
+	enum store_rc	 rc;
+	int		 ret, stop = 0;
+
+	memset(&k, 0, sizeof(k));
+	memset(&d, 0, sizeof(d));
+	k.flags = d.flags = DB_DBT_REALLOC;
+	if ((ret = db->cursor(db, txn, &c, 0)) != 0)
+		return store_rc(ret, "cursor", kind);
+	while (!stop && (ret = c->get(c, &k, &d, DB_NEXT)) == 0) {
+		if ((nkey = realloc(key, k.size + 1)) == NULL) {
+			lk_err("realloc: %s", strerror(errno));
+			ret = ENOMEM;
+			break;
+		}
+		key = nkey;
+		memcpy(key, k.data, k.size);
+		key[k.size] = '\0';
+		if ((v = val_parse(&d, kind)) == NULL) {
+			ret = EINVAL;
+			break;
+		}
+		stop = cb(key, v, arg);
+		json_decref(v);
+	}
+	rc = (ret == DB_NOTFOUND) ? STORE_OK : store_rc(ret, "cursor", kind);
+	if ((ret = c->close(c)) != 0 && rc == STORE_OK)
+		rc = store_rc(ret, "cursor close", kind);
+	free(key);
+	free(k.data);
+	dbt_free(&d);
+	return rc;
+}
+
+static enum store_rc
+get_fn(struct store *s, DB_TXN *txn, void *arg)
+{
+	struct op	*o = arg;
+
+	return get_txn(s, txn, o->kind, o->key, o->out);
+}
+
+static enum store_rc
+put_fn(struct store *s, DB_TXN *txn, void *arg)
+{
+	struct op	*o = arg;
+
+	return put_txn(s, txn, o->kind, o->key, o->val, o->flags);
+}
+
+static enum store_rc
+del_fn(struct store *s, DB_TXN *txn, void *arg)
+{
+	struct op	*o = arg;
+
+	return del_txn(s, txn, o->kind, o->key);
+}
+
+static int
+collect_cb(const char *key, json_t *val, void *arg)
+{
+
+	return json_array_append_new(arg, json_pack("[sO]", key, val)) == -1;
+}
+
+/* Collect first, call back after the commit: a retried transaction
+ * must not show the caller the same record twice. */
+static enum store_rc
+collect_fn(struct store *s, DB_TXN *txn, void *arg)
+{
+	struct op	*o = arg;
+
+	json_array_clear(o->list);
+	return each_txn(s, txn, o->kind, collect_cb, o->list);
+}
+
+/* *out is NULL unless STORE_OK.  Nothing changes. */
+enum store_rc
+store_get(struct store *s, DB_TXN *txn, enum store_kind kind,
+    const char *key, json_t **out)
+{
+	struct op	 o = { .kind = kind, .key = key, .out = out };
+
+	*out = NULL;
+	if (txn != NULL)
+		return get_txn(s, txn, kind, key, out);
+	return store_txn_run(s, get_fn, &o);
+}
+
+/* STORE_EXISTS with STORE_NOOVERWRITE and the key taken; on any error
+ * nothing is written (an own transaction is aborted; a caller's
+ * transaction must be aborted by the caller). */
+enum store_rc
+store_put(struct store *s, DB_TXN *txn, enum store_kind kind,
+    const char *key, const json_t *val, int flags)
+{
+	struct op	 o = { .kind = kind, .key = key, .val = val,
+			       .flags = flags };
+
+	if (txn != NULL)
+		return put_txn(s, txn, kind, key, val, flags);
+	return store_txn_run(s, put_fn, &o);
+}
+
+/* STORE_NOTFOUND when there was no such key; nothing is then changed. */
+enum store_rc
+store_del(struct store *s, DB_TXN *txn, enum store_kind kind,
+    const char *key)
+{
+	struct op	 o = { .kind = kind, .key = key };
+
+	if (txn != NULL)
+		return del_txn(s, txn, kind, key);
+	return store_txn_run(s, del_fn, &o);
+}
+
+/*
+ * val is borrowed: cb must json_incref() what it keeps.  Without a txn
+ * the records are read in one transaction and cb is called after it
+ * commits.  Returns STORE_OK when the walk ended (or cb stopped it),
+ * STORE_DEADLOCK (with a txn) or STORE_ERR; cb may have been called for
+ * some records by then.
+ */
+enum store_rc
+store_each(struct store *s, DB_TXN *txn, enum store_kind kind,
+    int (*cb)(const char *key, json_t *val, void *arg), void *arg)
+{
+	struct op	 o = { .kind = kind };
+	enum store_rc	 rc;
+	size_t		 i;
+
+	if (txn != NULL)
+		return each_txn(s, txn, kind, cb, arg);
+	if ((o.list = json_array()) == NULL)
+		return STORE_ERR;
+	if ((rc = store_txn_run(s, collect_fn, &o)) == STORE_OK)
+		for (i = 0; i < json_array_size(o.list); i++) {
+			json_t *p = json_array_get(o.list, i);
+
+			if (cb(json_string_value(json_array_get(p, 0)),
+			    json_array_get(p, 1), arg))
+				break;
+		}
+	json_decref(o.list);
+	return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* Users and their unique indexes.                                    */
+
+/*
+ * Write the SK_USERIDX key "<tag>\x1f<conn>\x1f<lowercased value>" into
+ * key (STORE_KEY_MAX + 1).  Returns 0, or -1 when the parts cannot form
+ * an unambiguous bounded key (such a key can never have been stored).
+ */
+static int
+idx_key(char *key, enum idx i, const char *conn, const char *value)
+{
+	size_t	 off;
+	int	 n;
+
+	if (strchr(conn, '\x1f') != NULL || *value == '\0')
+		return -1;
+	n = snprintf(key, STORE_KEY_MAX + 1, "%c\x1f%s\x1f",
+	    idx_fields[i].tag, conn);
+	if (n < 0 || (size_t)n >= STORE_KEY_MAX)
+		return -1;
+	off = (size_t)n;
+	if (strlen(value) > STORE_KEY_MAX - off)
+		return -1;
+	/* ASCII only: the index must not depend on the process locale. */
+	for (; *value != '\0'; value++)
+		key[off++] = (*value >= 'A' && *value <= 'Z') ?
+		    (char)(*value - 'A' + 'a') : *value;
+	key[off] = '\0';
+	return 0;
+}
+
+/*
+ * The index keys of a user record (empty string where the field is
+ * absent or null).  Returns 0, or -1 (logged) when a field has the wrong
+ * type or the record lacks a connection.
+ */
+static int
+user_keys(const json_t *user, char keys[IDX__MAX][STORE_KEY_MAX + 1])
+{
+	const char	*conn;
+	const json_t	*v;
+	int		 i;
+
+	if ((conn = json_string_value(json_object_get(user, "connection")))
+	    == NULL || *conn == '\0') {
+		lk_err("user record without connection");
+		return -1;
+	}
+	for (i = 0; i < IDX__MAX; i++) {
+		keys[i][0] = '\0';
+		v = json_object_get(user, idx_fields[i].field);
+		if (v == NULL || json_is_null(v))
+			continue;
+		if (!json_is_string(v) ||
+		    (json_string_length(v) > 0 &&
+		     idx_key(keys[i], i, conn, json_string_value(v)) == -1)) {
+			lk_err("user %s: bad type, length or connection",
+			    idx_fields[i].field);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* The user_id an index key points at: STORE_OK with *uid (owned by
+ * *rec) set, STORE_NOTFOUND, or an error. */
+static enum store_rc
+idx_get(struct store *s, DB_TXN *txn, const char *key, json_t **rec,
+    const char **uid)
+{
+	enum store_rc	 rc;
+
+	*uid = NULL;
+	if ((rc = get_txn(s, txn, SK_USERIDX, key, rec)) != STORE_OK)
+		return rc;
+	if ((*uid = json_string_value(json_object_get(*rec, "user_id")))
+	    == NULL) {
+		lk_err("index record without user_id");
+		return STORE_ERR;
+	}
+	return STORE_OK;
+}
+
+/* Remove an index key if it still points at uid. */
+static enum store_rc
+idx_del_own(struct store *s, DB_TXN *txn, const char *key, const char *uid)
+{
+	json_t		*rec = NULL;
+	const char	*owner;
+	enum store_rc	 rc;
+
+	rc = idx_get(s, txn, key, &rec, &owner);
+	if (rc == STORE_OK)
+		rc = strcmp(owner, uid) == 0 ?
+		    del_txn(s, txn, SK_USERIDX, key) : STORE_OK;
+	else if (rc == STORE_NOTFOUND)
+		rc = STORE_OK;
+	json_decref(rec);
+	return rc;
+}
+
+/* STORE_EXISTS when key belongs to a user other than uid. */
+static enum store_rc
+idx_check_free(struct store *s, DB_TXN *txn, const char *key,
+    const char *uid)
+{
+	json_t		*rec = NULL;
+	const char	*owner;
+	enum store_rc	 rc;
+
+	rc = idx_get(s, txn, key, &rec, &owner);
+	if (rc == STORE_OK && strcmp(owner, uid) != 0)
+		rc = STORE_EXISTS;
+	else if (rc == STORE_OK || rc == STORE_NOTFOUND)
+		rc = STORE_OK;
+	json_decref(rec);
+	return rc;
+}
+
+/* Find by each index in turn; a dangling index entry counts as absent. */
+static enum store_rc
+user_find_txn(struct store *s, DB_TXN *txn, const char *conn,
+    const char *login, json_t **user)
+{
+	char		 key[STORE_KEY_MAX + 1];
+	json_t		*rec;
+	const char	*uid;
+	enum store_rc	 rc;
+	int		 i;
+
+	for (i = 0; i < IDX__MAX; i++) {
+		if (idx_key(key, i, conn, login) == -1)
+			return STORE_NOTFOUND;
+		rec = NULL;
+		if ((rc = idx_get(s, txn, key, &rec, &uid)) == STORE_OK)
+			rc = get_txn(s, txn, SK_USER, uid, user);
+		json_decref(rec);
+		if (rc == STORE_OK)
+			return STORE_OK;
+		if (rc != STORE_NOTFOUND)
+			return rc;
+	}
+	return STORE_NOTFOUND;
+}
+
+static enum store_rc
+user_find_fn(struct store *s, DB_TXN *txn, void *arg)
+{
+	struct op	*o = arg;
+
+	return user_find_txn(s, txn, o->conn, o->key, o->out);
+}
+
+/* *user is NULL unless STORE_OK.  Nothing changes. */
+enum store_rc
+store_user_find(struct store *s, DB_TXN *txn, const char *connection,
+    const char *login, json_t **user)
+{
+	struct op	 o = { .conn = connection, .key = login, .out = user };
+
+	*user = NULL;
+	if (txn != NULL)
+		return user_find_txn(s, txn, connection, login, user);
+	return store_txn_run(s, user_find_fn, &o);
+}
+
+/*
+ * Check the new keys are free, drop the previous version's stale keys,
+ * then write the new keys and the record.
+ */
+static enum store_rc
+user_put_txn(struct store *s, DB_TXN *txn, const json_t *user)
+{
+	char		 nk[IDX__MAX][STORE_KEY_MAX + 1];
+	char		 ok[IDX__MAX][STORE_KEY_MAX + 1];
+	json_t		*old = NULL, *ref = NULL;
+	const char	*uid;
+	enum store_rc	 rc;
+	int		 i;
+
+	uid = json_string_value(json_object_get(user, "user_id"));
+	if (uid == NULL || *uid == '\0' || user_keys(user, nk) == -1) {
+		lk_err("user record without user_id or with bad fields");
+		return STORE_ERR;
+	}
+	rc = get_txn(s, txn, SK_USER, uid, &old);
+	if (rc == STORE_NOTFOUND) {
+		memset(ok, 0, sizeof(ok));
+		rc = STORE_OK;
+	} else if (rc == STORE_OK && user_keys(old, ok) == -1)
+		rc = STORE_ERR;
+	for (i = 0; rc == STORE_OK && i < IDX__MAX; i++)
+		if (nk[i][0] != '\0')
+			rc = idx_check_free(s, txn, nk[i], uid);
+	for (i = 0; rc == STORE_OK && i < IDX__MAX; i++)
+		if (ok[i][0] != '\0' && strcmp(ok[i], nk[i]) != 0)
+			rc = idx_del_own(s, txn, ok[i], uid);
+	if (rc == STORE_OK && (ref = json_pack("{ss}", "user_id", uid)) == NULL)
+		rc = STORE_ERR;
+	for (i = 0; rc == STORE_OK && i < IDX__MAX; i++)
+		if (nk[i][0] != '\0')
+			rc = put_txn(s, txn, SK_USERIDX, nk[i], ref, 0);
+	if (rc == STORE_OK)
+		rc = put_txn(s, txn, SK_USER, uid, user, 0);
+	json_decref(old);
+	json_decref(ref);
+	return rc;
+}
+
+static enum store_rc
+user_put_fn(struct store *s, DB_TXN *txn, void *arg)
+{
+	struct op	*o = arg;
+
+	return user_put_txn(s, txn, o->val);
+}
+
+/*
+ * STORE_EXISTS when another user of the connection holds the email,
+ * username or phone; STORE_ERR for a record without user_id/connection.
+ * On error nothing is written (the caller aborts its transaction).
+ */
+enum store_rc
+store_user_put(struct store *s, DB_TXN *txn, const json_t *user)
+{
+	struct op	 o = { .val = user };
+
+	if (txn != NULL)
+		return user_put_txn(s, txn, user);
+	return store_txn_run(s, user_put_fn, &o);
+}
+
+static enum store_rc
+user_del_txn(struct store *s, DB_TXN *txn, const char *uid)
+{
+	char		 keys[IDX__MAX][STORE_KEY_MAX + 1];
+	json_t		*old = NULL;
+	enum store_rc	 rc;
+	int		 i;
+
+	if ((rc = get_txn(s, txn, SK_USER, uid, &old)) != STORE_OK)
+		return rc;
+	if (user_keys(old, keys) == -1)
+		rc = STORE_ERR;
+	for (i = 0; rc == STORE_OK && i < IDX__MAX; i++)
+		if (keys[i][0] != '\0')
+			rc = idx_del_own(s, txn, keys[i], uid);
+	if (rc == STORE_OK)
+		rc = del_txn(s, txn, SK_USER, uid);
+	json_decref(old);
+	return rc;
+}
+
+static enum store_rc
+user_del_fn(struct store *s, DB_TXN *txn, void *arg)
+{
+	struct op	*o = arg;
+
+	return user_del_txn(s, txn, o->key);
+}
+
+/* STORE_NOTFOUND when there is no such user; on error nothing changes. */
+enum store_rc
+store_user_del(struct store *s, DB_TXN *txn, const char *user_id)
+{
+	struct op	 o = { .key = user_id };
+
+	if (txn != NULL)
+		return user_del_txn(s, txn, user_id);
+	return store_txn_run(s, user_del_fn, &o);
+}
+
+/* ------------------------------------------------------------------ */
+/* Client assertion replay (RFC 7523 3: jti used once).               */
+
+/* exp of a jti record; 0 (expired) when unreadable. */
+static time_t
+jti_exp(const DBT *d)
+{
+	json_t	*v;
+	time_t	 exp;
+
+	if ((v = val_parse(d, SK_JTI)) == NULL)
+		return 0;
+	exp = (time_t)json_integer_value(json_object_get(v, "exp"));
+	json_decref(v);
+	return exp;
+}
+
+/*
+ * Delete expired records following the one just written (wrapping to
+ * the start), at most JTI_PURGE_MAX looked at: the table stays small
+ * without a sweeper process.  Returns a store_rc; a deadlock must abort.
+ */
+static enum store_rc
+jti_purge(struct store *s, DB_TXN *txn, const DBT *from, time_t now)
+{
+	DB		*db = s->db[SK_JTI];
+	DBC		*c = NULL;
+	DBT		 k, d;
+	enum store_rc	 rc;
+	int		 ret, n, wrapped = 0;
+
+	memset(&k, 0, sizeof(k));
+	memset(&d, 0, sizeof(d));
+	k.flags = d.flags = DB_DBT_REALLOC;
+	if ((ret = db->cursor(db, txn, &c, 0)) != 0)
+		return store_rc(ret, "cursor", SK_JTI);
+	for (n = 0; n < JTI_PURGE_MAX; n++) {
+		ret = c->get(c, &k, &d, DB_NEXT);
+		if (ret == DB_NOTFOUND && !wrapped++)
+			ret = c->get(c, &k, &d, DB_FIRST);
+		if (ret != 0)
+			break;
+		if (k.size == from->size &&
+		    memcmp(k.data, from->data, k.size) == 0)
+			continue;
+		if (jti_exp(&d) <= now && (ret = c->del(c, 0)) != 0)
+			break;
+	}
+	rc = (ret == DB_NOTFOUND) ? STORE_OK : store_rc(ret, "purge", SK_JTI);
+	if ((ret = c->close(c)) != 0 && rc == STORE_OK)
+		rc = store_rc(ret, "cursor close", SK_JTI);
+	free(k.data);
+	free(d.data);
+	return rc;
+}
+
+static enum store_rc
+jti_fn(struct store *s, DB_TXN *txn, void *arg)
+{
+	struct op	*o = arg;
+	DBT		 k;
+	json_t		*old = NULL, *rec;
+	enum store_rc	 rc;
+
+	rc = get_txn(s, txn, SK_JTI, o->key, &old);
+	if (rc == STORE_OK &&
+	    json_integer_value(json_object_get(old, "exp")) > o->now)
+		rc = STORE_EXISTS;
+	else if (rc == STORE_OK || rc == STORE_NOTFOUND)
+		rc = STORE_OK;
+	json_decref(old);
+	if (rc != STORE_OK)
+		return rc;
+	if ((rec = json_pack("{sI}", "exp", (json_int_t)o->exp)) == NULL)
+		return STORE_ERR;
+	rc = put_txn(s, txn, SK_JTI, o->key, rec, 0);
+	json_decref(rec);
+	if (rc == STORE_OK && key_dbt(&k, o->key) == 0)
+		rc = jti_purge(s, txn, &k, o->now);
+	return rc;
+}
+
+/*
+ * An expired record is free to reuse.  Returns STORE_EXISTS when the jti
+ * is still recorded, STORE_ERR for an oversized key or a store failure;
+ * nothing is then written.
+ */
+enum store_rc
+store_jti_use(struct store *s, const char *client_id, const char *jti,
+    time_t exp, time_t now)
+{
+	char		 key[STORE_KEY_MAX + 1];
+	struct op	 o = { .key = key, .exp = exp, .now = now };
+	int		 n;
+
+	n = snprintf(key, sizeof(key), "%s\x1f%s", client_id, jti);
+	if (n < 0 || (size_t)n > STORE_KEY_MAX) {
+		lk_err("client_id and jti too long");
+		return STORE_ERR;
+	}
+	return store_txn_run(s, jti_fn, &o);
+}

@@ -1,0 +1,410 @@
+/*
+ * token.c: JWT signing and verification through libjwt 1.10, with the
+ * algorithm pinned by us rather than by the token.
+ *
+ * libjwt 1.10 takes the algorithm from the token header: given an RSA
+ * public key PEM and a header saying HS256 it computes an HMAC keyed
+ * with the PEM text (the classic algorithm confusion), and with "none"
+ * it checks nothing.  So before libjwt sees a token we split the compact
+ * JWS ourselves (RFC 7515 7.1), bound and decode every segment, read the
+ * header with jansson, and require an asymmetric alg equal to the chosen
+ * key's; after jwt_decode() we check the alg it used once more.
+ * Claims are not checked here: callers check iss/sub/aud/exp/jti.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <jwt.h>
+#include <openssl/bio.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+
+#include "extern.h"
+
+#define TOKEN_MAX		8192	/* whole compact JWS */
+#define TOKEN_HEADER_MAX	2048	/* encoded header segment */
+#define TOKEN_KID_MAX		256
+#define TOKEN_SIG_MAX		1024	/* decoded signature: RSA-8192 */
+#define TOKEN_ES256_SIGSZ	64	/* R || S, RFC 7518 3.4 */
+#define TOKEN_PEM_MAX		16384
+#define PUBCACHE_SLOTS		4
+
+/* libjwt's algorithm for each of ours. */
+static const jwt_alg_t token_jwt_alg[KEY__MAX] = {
+	[KEY_RS256] = JWT_ALG_RS256,
+	[KEY_ES256] = JWT_ALG_ES256,
+	[KEY_HS256] = JWT_ALG_HS256,
+};
+
+/* One compact JWS, split: three segments pointing into the token. */
+struct jws {
+	const char	*seg[3];	/* header, payload, signature */
+	size_t		 len[3];
+	enum key_alg	 alg;		/* header "alg", RS256 or ES256 */
+	char		 kid[TOKEN_KID_MAX + 1];
+	int		 haskid;
+};
+
+/*
+ * Public PEMs derived from private ones, keyed by the SHA-256 of the
+ * private PEM text, so verifying against our own signing keys does not
+ * re-parse the private key every time.  Bounded: PUBCACHE_SLOTS entries,
+ * replaced round-robin.
+ */
+static struct {
+	unsigned char	 id[32];
+	char		*pem;
+} pubcache[PUBCACHE_SLOTS];
+static size_t pubcache_next;
+
+/* Base64url alphabet value of c, or -1 (RFC 4648 5, no padding). */
+static int
+b64url_val(unsigned char c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	if (c == '-')
+		return 62;
+	if (c == '_')
+		return 63;
+	return -1;
+}
+
+/*
+ * Decode len characters of unpadded base64url into out (outsz bytes);
+ * NULL out only validates.  Returns the decoded length or -1.
+ */
+static long
+b64url_decode(const char *in, size_t len, unsigned char *out, size_t outsz)
+{
+	unsigned long	 acc = 0;
+	size_t		 i, n = 0;
+	int		 v, bits = 0;
+
+	if (len % 4 == 1)
+		return -1;
+	for (i = 0; i < len; i++) {
+		if ((v = b64url_val((unsigned char)in[i])) == -1)
+			return -1;
+		acc = (acc << 6 | (unsigned long)v) & 0xffffff;
+		if ((bits += 6) < 8)
+			continue;
+		bits -= 8;
+		if (out != NULL) {
+			if (n >= outsz)
+				return -1;
+			out[n] = (unsigned char)(acc >> bits);
+		}
+		n++;
+	}
+	return (long)n;
+}
+
+/* Split jws into three non-empty, well-formed segments. */
+static enum token_rc
+jws_split(const char *token, struct jws *j)
+{
+	const char	*p, *dot;
+	size_t		 i;
+
+	if (token == NULL || strnlen(token, TOKEN_MAX + 1) > TOKEN_MAX)
+		return TOKEN_MALFORMED;
+	p = token;
+	for (i = 0; i < 3; i++) {
+		dot = strchr(p, '.');
+		if ((i < 2) != (dot != NULL))
+			return TOKEN_MALFORMED;
+		j->seg[i] = p;
+		j->len[i] = dot != NULL ? (size_t)(dot - p) : strlen(p);
+		if (j->len[i] == 0 ||
+		    b64url_decode(p, j->len[i], NULL, 0) == -1)
+			return TOKEN_MALFORMED;
+		if (dot != NULL)
+			p = dot + 1;
+	}
+	if (j->len[0] > TOKEN_HEADER_MAX)
+		return TOKEN_MALFORMED;
+	return TOKEN_OK;
+}
+
+/*
+ * Read the JOSE header: "alg" must be RS256 or ES256 (anything else,
+ * "none" and HMAC included, is TOKEN_BAD_ALG), "kid" a bounded string
+ * when present, and no "crit" (we understand no extensions, RFC 7515
+ * 4.1.11).  The signature length is checked for ES256.
+ */
+static enum token_rc
+jws_header(struct jws *j)
+{
+	unsigned char	 buf[TOKEN_HEADER_MAX];
+	json_t		*h = NULL;
+	const json_t	*alg, *kid;
+	long		 n;
+	enum token_rc	 rc = TOKEN_MALFORMED;
+
+	if ((n = b64url_decode(j->seg[0], j->len[0], buf, sizeof(buf))) <= 0)
+		return TOKEN_MALFORMED;
+	h = json_loadb((const char *)buf, (size_t)n,
+	    JSON_REJECT_DUPLICATES, NULL);
+	if (h == NULL || !json_is_object(h) ||
+	    json_object_get(h, "crit") != NULL)
+		goto out;
+	if ((alg = json_object_get(h, "alg")) == NULL || !json_is_string(alg))
+		goto out;
+	kid = json_object_get(h, "kid");
+	if (kid != NULL && (!json_is_string(kid) ||
+	    json_string_length(kid) > TOKEN_KID_MAX ||
+	    strlen(json_string_value(kid)) != json_string_length(kid)))
+		goto out;
+
+	rc = TOKEN_BAD_ALG;
+	if (key_alg_parse(json_string_value(alg), &j->alg) == -1 ||
+	    (j->alg != KEY_RS256 && j->alg != KEY_ES256))
+		goto out;
+	rc = TOKEN_BAD_SIG;
+	n = b64url_decode(j->seg[2], j->len[2], NULL, 0);
+	if (n > TOKEN_SIG_MAX ||
+	    (j->alg == KEY_ES256 && n != TOKEN_ES256_SIGSZ))
+		goto out;
+
+	j->haskid = kid != NULL;
+	if (kid != NULL)
+		memcpy(j->kid, json_string_value(kid),
+		    json_string_length(kid) + 1);
+	rc = TOKEN_OK;
+out:
+	json_decref(h);
+	return rc;
+}
+
+/* Never prompt for a passphrase: an encrypted PEM is refused. */
+static int
+no_passphrase(char *buf, int size, int rwflag, void *u)
+{
+	return -1;
+}
+
+/*
+ * The public PEM for a private PEM (libjwt 1.10 verifies only with a
+ * SubjectPublicKeyInfo PEM), from the cache or derived and cached.
+ * The result belongs to the cache.  NULL on error.
+ */
+static const char *
+pubpem_derive(const char *privpem)
+{
+	unsigned char	 id[32];
+	unsigned int	 idlen = 0;
+	BIO		*bio = NULL;
+	EVP_PKEY	*pkey = NULL;
+	char		*data, *pem = NULL;
+	long		 len;
+	size_t		 i, plen;
+
+	if ((plen = strnlen(privpem, TOKEN_PEM_MAX + 1)) > TOKEN_PEM_MAX)
+		return NULL;
+	if (EVP_Digest(privpem, plen, id, &idlen, EVP_sha256(), NULL) != 1)
+		return NULL;
+	for (i = 0; i < PUBCACHE_SLOTS; i++)
+		if (pubcache[i].pem != NULL &&
+		    memcmp(pubcache[i].id, id, sizeof(id)) == 0)
+			return pubcache[i].pem;
+
+	if ((bio = BIO_new_mem_buf(privpem, (int)plen)) == NULL)
+		goto out;
+	pkey = PEM_read_bio_PrivateKey(bio, NULL, no_passphrase, NULL);
+	BIO_free(bio);
+	bio = NULL;
+	if (pkey == NULL || (bio = BIO_new(BIO_s_mem())) == NULL)
+		goto out;
+	if (!PEM_write_bio_PUBKEY(bio, pkey) ||
+	    (len = BIO_get_mem_data(bio, &data)) <= 0 ||
+	    (pem = malloc((size_t)len + 1)) == NULL)
+		goto out;
+	memcpy(pem, data, (size_t)len);
+	pem[len] = '\0';
+
+	i = pubcache_next++ % PUBCACHE_SLOTS;
+	free(pubcache[i].pem);
+	memcpy(pubcache[i].id, id, sizeof(id));
+	pubcache[i].pem = pem;
+out:
+	BIO_free(bio);
+	EVP_PKEY_free(pkey);
+	return pem;
+}
+
+/*
+ * Verify the split token j with one key of j->alg: libjwt checks the
+ * signature, then we check it used the algorithm we pinned, then parse
+ * the payload.  TOKEN_OK with *claims set, TOKEN_BAD_SIG, TOKEN_ERR.
+ */
+static enum token_rc
+jws_verify_pem(const char *token, const struct jws *j, const char *pem,
+    json_t **claims)
+{
+	jwt_t		*jwt = NULL;
+	char		*grants = NULL;
+	size_t		 plen;
+	enum token_rc	 rc = TOKEN_BAD_SIG;
+
+	if ((plen = strnlen(pem, TOKEN_PEM_MAX + 1)) > TOKEN_PEM_MAX)
+		return TOKEN_NO_KEY;
+	if (jwt_decode(&jwt, token, (const unsigned char *)pem, (int)plen) != 0)
+		goto out;
+	if (jwt_get_alg(jwt) != token_jwt_alg[j->alg]) {
+		rc = TOKEN_BAD_ALG;
+		goto out;
+	}
+	rc = TOKEN_MALFORMED;
+	if ((grants = jwt_get_grants_json(jwt, NULL)) == NULL)
+		goto out;
+	*claims = json_loads(grants, JSON_REJECT_DUPLICATES, NULL);
+	if (*claims == NULL)
+		goto out;
+	if (!json_is_object(*claims)) {
+		json_decref(*claims);
+		*claims = NULL;
+		goto out;
+	}
+	rc = TOKEN_OK;
+out:
+	free(grants);
+	jwt_free(jwt);
+	return rc;
+}
+
+enum token_rc
+token_verify(const char *token, const json_t *keys, json_t **claims)
+{
+	struct jws	 j;
+	const json_t	*k;
+	const char	*kid, *pem;
+	enum key_alg	 kalg;
+	enum token_rc	 rc, best = TOKEN_NO_KEY;
+	size_t		 i;
+
+	*claims = NULL;
+	if ((rc = jws_split(token, &j)) != TOKEN_OK ||
+	    (rc = jws_header(&j)) != TOKEN_OK)
+		return rc;
+
+	json_array_foreach(keys, i, k) {
+		kid = json_string_value(json_object_get(k, "kid"));
+		if (j.haskid && (kid == NULL || strcmp(kid, j.kid) != 0))
+			continue;
+		if (key_alg_parse(json_string_value(json_object_get(k, "alg")),
+		    &kalg) == -1 || kalg != j.alg) {
+			/* The kid names a key of another algorithm. */
+			if (j.haskid)
+				return TOKEN_BAD_ALG;
+			continue;
+		}
+		if ((pem = json_string_value(json_object_get(k, "pem"))) == NULL)
+			continue;
+		if ((rc = jws_verify_pem(token, &j, pem, claims)) == TOKEN_OK)
+			return TOKEN_OK;
+		if (best == TOKEN_NO_KEY || rc == TOKEN_BAD_ALG)
+			best = rc;
+	}
+	return best;
+}
+
+enum token_rc
+token_verify_key(const char *token, const json_t *keyrec, json_t **claims)
+{
+	struct jws	 j;
+	const char	*kid, *pem;
+	enum key_alg	 kalg;
+	enum token_rc	 rc;
+
+	*claims = NULL;
+	if ((rc = jws_split(token, &j)) != TOKEN_OK ||
+	    (rc = jws_header(&j)) != TOKEN_OK)
+		return rc;
+	kid = json_string_value(json_object_get(keyrec, "kid"));
+	if (j.haskid && (kid == NULL || strcmp(kid, j.kid) != 0))
+		return TOKEN_NO_KEY;
+	if (key_alg_parse(json_string_value(json_object_get(keyrec, "alg")),
+	    &kalg) == -1)
+		return TOKEN_NO_KEY;
+	if (kalg != j.alg)
+		return TOKEN_BAD_ALG;
+
+	if ((pem = json_string_value(json_object_get(keyrec, "pem"))) == NULL) {
+		pem = json_string_value(json_object_get(keyrec, "private_pem"));
+		if (pem == NULL)
+			return TOKEN_NO_KEY;
+		if ((pem = pubpem_derive(pem)) == NULL) {
+			lk_err("cannot derive a public key");
+			return TOKEN_ERR;
+		}
+	}
+	return jws_verify_pem(token, &j, pem, claims);
+}
+
+/* Sign claims with libjwt: alg and key set, optional kid header. */
+static int
+sign(enum key_alg alg, const unsigned char *key, size_t keylen,
+    const char *kid, const json_t *claims, char **out)
+{
+	jwt_t	*jwt = NULL;
+	char	*json = NULL;
+	int	 rc = -1;
+
+	*out = NULL;
+	if (keylen == 0 || keylen > TOKEN_PEM_MAX || !json_is_object(claims))
+		return -1;
+	if ((json = json_dumps(claims, JSON_COMPACT)) == NULL)
+		return -1;
+	if (jwt_new(&jwt) != 0 ||
+	    jwt_set_alg(jwt, token_jwt_alg[alg], key, (int)keylen) != 0 ||
+	    (kid != NULL && jwt_add_header(jwt, "kid", kid) != 0) ||
+	    jwt_add_grants_json(jwt, json) != 0) {
+		lk_err("%s: cannot build the token", key_alg_name(alg));
+		goto out;
+	}
+	if ((*out = jwt_encode_str(jwt)) == NULL) {
+		lk_err("%s: signing failed", key_alg_name(alg));
+		goto out;
+	}
+	rc = 0;
+out:
+	free(json);
+	jwt_free(jwt);
+	return rc;
+}
+
+int
+token_sign(const json_t *keyrec, const json_t *claims, char **out)
+{
+	const char	*kid, *pem;
+	enum key_alg	 alg;
+
+	*out = NULL;
+	kid = json_string_value(json_object_get(keyrec, "kid"));
+	pem = json_string_value(json_object_get(keyrec, "private_pem"));
+	if (kid == NULL || pem == NULL ||
+	    key_alg_parse(json_string_value(json_object_get(keyrec, "alg")),
+	    &alg) == -1 || (alg != KEY_RS256 && alg != KEY_ES256)) {
+		lk_err("not a signing key record");
+		return -1;
+	}
+	return sign(alg, (const unsigned char *)pem,
+	    strnlen(pem, TOKEN_PEM_MAX + 1), kid, claims, out);
+}
+
+int
+token_sign_hs256(const char *secret, size_t len, const json_t *claims,
+    char **out)
+{
+	*out = NULL;
+	if (secret == NULL)
+		return -1;
+	return sign(KEY_HS256, (const unsigned char *)secret, len, NULL,
+	    claims, out);
+}

@@ -1,0 +1,114 @@
+#!/bin/sh
+#
+# tests/deps.sh: the Debian 12 packages latchkey needs, in one place.
+#
+#   sh tests/deps.sh --check     exit 1 and list the missing packages
+#   sh tests/deps.sh --install   apt-get install -y the missing ones
+#                                (as root, or through sudo otherwise)
+#   sh tests/deps.sh --list      print the whole list
+#
+# Used by `make deps-check` (before `make check`), `make deps` (before
+# `make demo`) and .ci/run.
+
+set -eu
+
+# To build the responder, the admin command and the unit tests.
+BUILD_PKGS="gcc
+clang
+make
+pkg-config
+libfcgi-dev
+libjwt-dev
+libjansson-dev
+libssl-dev
+libargon2-dev
+libcrypt-dev
+libdb5.3-dev
+libcmocka-dev"
+
+# To run the end-to-end tests, the demo and the man page lint.
+TOOL_PKGS="db5.3-util
+mandoc
+lighttpd
+python3
+python3-pytest
+python3-requests
+python3-jwt
+python3-cryptography
+curl"
+
+usage() {
+	echo "usage: sh tests/deps.sh --check | --install | --list" >&2
+	exit 2
+}
+
+# Print the packages of the list that dpkg does not have installed.
+missing() {
+	for p in $BUILD_PKGS $TOOL_PKGS; do
+		s=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+		case "$s" in
+		*" installed") ;;
+		*) echo "$p" ;;
+		esac
+	done
+}
+
+[ $# -eq 1 ] || usage
+
+if ! command -v dpkg-query >/dev/null 2>&1; then
+	echo "deps.sh: dpkg-query not found: latchkey targets Debian 12" >&2
+	exit 1
+fi
+
+case "$1" in
+--list)
+	for p in $BUILD_PKGS $TOOL_PKGS; do echo "$p"; done
+	;;
+--check)
+	m=$(missing)
+	if [ -n "$m" ]; then
+		echo "deps.sh: missing Debian packages:" $m >&2
+		echo "deps.sh: install them with: make deps" \
+		    "(or sh tests/deps.sh --install)" >&2
+		exit 1
+	fi
+	echo "deps.sh: all packages installed"
+	;;
+--install)
+	m=$(missing)
+	if [ -z "$m" ]; then
+		echo "deps.sh: all packages installed"
+		exit 0
+	fi
+	if [ "$(id -u)" -eq 0 ]; then
+		SUDO=
+	elif command -v sudo >/dev/null 2>&1; then
+		SUDO="sudo"
+	else
+		echo "deps.sh: not root and no sudo; install as root:" $m >&2
+		exit 1
+	fi
+	export DEBIAN_FRONTEND=noninteractive
+	echo "deps.sh: installing:" $m
+	# Update the package lists once, only when they were never fetched
+	# or when the first install attempt cannot find a package.
+	if [ -z "$(ls -A /var/lib/apt/lists 2>/dev/null | grep -v -e '^lock$' -e '^partial$' -e '^auxfiles$' || true)" ]; then
+		$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -q
+		$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+		    --no-install-recommends $m
+	elif ! $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+	    --no-install-recommends $m; then
+		$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -q
+		$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+		    --no-install-recommends $m
+	fi
+	m=$(missing)
+	if [ -n "$m" ]; then
+		echo "deps.sh: still missing:" $m >&2
+		exit 1
+	fi
+	;;
+*)
+	usage
+	;;
+esac

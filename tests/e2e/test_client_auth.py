@@ -1,0 +1,247 @@
+"""
+Client authentication at /oauth/token (RFC 6749 2.3, RFC 7523 2.2):
+client_secret_post, client_secret_basic, none, private_key_jwt, and the
+401 access_denied "Unauthorized" answer to every failure.
+"""
+import base64
+import hashlib
+import hmac
+import json
+import time
+
+import pytest
+
+import lk
+from lk import (API, ASSERTION_TYPE, BASIC_ID, BASIC_SECRET, PK_ID, POST_ID,
+    POST_SECRET, PUBLIC_ID, b64url, basic, password_form)
+
+UNAUTHORIZED = {"error": "access_denied", "error_description": "Unauthorized"}
+MULTIPLE = {"error": "invalid_request", "error_description":
+    "Only one client authentication method may be used per request"}
+
+
+def granted(server, r, client_id):
+    assert r.status_code == 200, r.text
+    c = server.decode(r.json()["access_token"], audience=API)
+    assert c["azp"] == client_id
+    return c
+
+
+def denied(r, basic_challenge=False):
+    assert r.status_code == 401, r.text
+    assert lk.error_body(r) == UNAUTHORIZED
+    if basic_challenge:
+        assert r.headers.get("WWW-Authenticate", "").startswith("Basic"), r.headers
+
+
+# --- client_secret_post ---------------------------------------------------
+
+def test_client_secret_post(server):
+    granted(server, server.token(password_form(audience=API)), POST_ID)
+
+
+def test_unknown_client_is_unauthorized(server):
+    denied(server.token(password_form(client_id="no-such-client", audience=API)))
+
+
+def test_wrong_secret_is_unauthorized(server):
+    denied(server.token(password_form(secret=POST_SECRET + "x", audience=API)))
+
+
+def test_confidential_client_without_secret_is_unauthorized(server):
+    denied(server.token(password_form(secret=None, audience=API)))
+
+
+def test_secret_of_another_client_is_unauthorized(server):
+    denied(server.token(password_form(secret=lk.HS_SECRET, audience=API)))
+
+
+# --- client_secret_basic ----------------------------------------------------
+
+def test_client_secret_basic_with_form_encoded_credentials(server):
+    # BASIC_ID and BASIC_SECRET hold ':' '+' '%' ' ': RFC 6749 2.3.1
+    # form-encodes both before base64; client_id absent from the body.
+    r = server.token(password_form(client_id=None, secret=None, audience=API),
+        headers={"Authorization": basic(BASIC_ID, BASIC_SECRET)})
+    granted(server, r, BASIC_ID)
+
+
+def test_client_secret_basic_with_matching_client_id_in_body(server):
+    r = server.token(password_form(client_id=BASIC_ID, secret=None, audience=API),
+        headers={"Authorization": basic(BASIC_ID, BASIC_SECRET)})
+    granted(server, r, BASIC_ID)
+
+
+def test_client_secret_basic_wrong_secret_challenges(server):
+    r = server.token(password_form(client_id=None, secret=None, audience=API),
+        headers={"Authorization": basic(BASIC_ID, BASIC_SECRET + "x")})
+    denied(r, basic_challenge=True)
+
+
+def test_client_secret_basic_body_client_id_mismatch_rejected(server):
+    r = server.token(password_form(client_id=POST_ID, secret=None, audience=API),
+        headers={"Authorization": basic(BASIC_ID, BASIC_SECRET)})
+    assert r.status_code in (400, 401), r.text
+    assert r.status_code != 200
+
+
+@pytest.mark.parametrize("value", ["Basic", "Basic !!!notbase64", "Basic " +
+    base64.b64encode(b"no-colon").decode()], ids=["empty", "not_base64", "no_colon"])
+def test_malformed_basic_header_is_unauthorized(server, value):
+    r = server.token(password_form(client_id=None, secret=None, audience=API),
+        headers={"Authorization": value})
+    assert r.status_code in (400, 401), r.text
+    assert lk.error_body(r)["error"] in ("access_denied", "invalid_request")
+
+
+def test_basic_and_post_secret_at_once_is_invalid_request(server):
+    r = server.token(password_form(client_id=BASIC_ID, secret=BASIC_SECRET, audience=API),
+        headers={"Authorization": basic(BASIC_ID, BASIC_SECRET)})
+    assert r.status_code == 400, r.text
+    assert lk.error_body(r) == MULTIPLE
+
+
+# --- none (public clients) -------------------------------------------------
+
+def test_public_client_with_client_id_only(server):
+    granted(server, server.token(password_form(client_id=PUBLIC_ID, secret=None,
+        audience=API)), PUBLIC_ID)
+
+
+def test_public_client_with_basic_empty_secret(server):
+    # requests-oauthlib sends Basic base64("client_id:") for public clients.
+    r = server.token(password_form(client_id=None, secret=None, audience=API),
+        headers={"Authorization": "Basic " + base64.b64encode(
+            (PUBLIC_ID + ":").encode()).decode()})
+    granted(server, r, PUBLIC_ID)
+
+
+# --- private_key_jwt (RFC 7523) ---------------------------------------------
+
+def pk_form(assertion, client_id=PK_ID, **extra):
+    f = password_form(client_id=client_id, secret=None, audience=API)
+    f["client_assertion"] = assertion
+    f["client_assertion_type"] = ASSERTION_TYPE
+    f.update(extra)
+    return f
+
+
+def test_private_key_jwt_audience_issuer(server):
+    granted(server, server.token(pk_form(server.assertion())), PK_ID)
+
+
+def test_private_key_jwt_audience_token_endpoint(server):
+    a = server.assertion(aud=server.issuer + "oauth/token")
+    granted(server, server.token(pk_form(a)), PK_ID)
+
+
+def test_private_key_jwt_without_client_id_in_body(server):
+    # RFC 7521 4.2: client_id is optional with an assertion.
+    granted(server, server.token(pk_form(server.assertion(), client_id=None)), PK_ID)
+
+
+def test_private_key_jwt_json_body(server):
+    r = server.token(json_body={k: v for k, v in pk_form(server.assertion()).items()
+        if v is not None})
+    granted(server, r, PK_ID)
+
+
+def test_private_key_jwt_jti_replay_rejected(server):
+    a = server.assertion()
+    granted(server, server.token(pk_form(a)), PK_ID)
+    denied(server.token(pk_form(a)))
+
+
+def test_private_key_jwt_wrong_audience_rejected(server):
+    denied(server.token(pk_form(server.assertion(aud="https://elsewhere.example/"))))
+
+
+def test_private_key_jwt_expired_rejected(server):
+    now = int(time.time())
+    denied(server.token(pk_form(server.assertion(iat=now - 600, exp=now - 300))))
+
+
+def test_private_key_jwt_long_lived_rejected(server):
+    now = int(time.time())
+    denied(server.token(pk_form(server.assertion(exp=now + 3600))))
+
+
+def test_private_key_jwt_without_exp_rejected(server):
+    denied(server.token(pk_form(server.assertion(exp=None))))
+
+
+def test_private_key_jwt_without_jti_rejected(server):
+    denied(server.token(pk_form(server.assertion(jti=None))))
+
+
+def test_private_key_jwt_wrong_issuer_rejected(server):
+    denied(server.token(pk_form(server.assertion(iss=POST_ID))))
+
+
+def test_private_key_jwt_sub_differs_from_iss_rejected(server):
+    denied(server.token(pk_form(server.assertion(sub="someone-else"))))
+
+
+def test_private_key_jwt_unregistered_key_rejected(server):
+    denied(server.token(pk_form(server.assertion(key=lk.new_rsa_key()))))
+
+
+def test_private_key_jwt_unregistered_key_without_kid_rejected(server):
+    denied(server.token(pk_form(server.assertion(key=lk.new_rsa_key(), kid=None))))
+
+
+def test_private_key_jwt_registered_key_without_kid_accepted(server):
+    granted(server, server.token(pk_form(server.assertion(kid=None))), PK_ID)
+
+
+def _unsigned(server, alg, sign=None):
+    now = int(time.time())
+    hdr = b64url(json.dumps({"alg": alg, "typ": "JWT", "kid": lk.PK_KID}))
+    pl = b64url(json.dumps({"iss": PK_ID, "sub": PK_ID, "aud": server.issuer,
+        "jti": lk.uuid.uuid4().hex, "iat": now, "exp": now + 60}))
+    sig = sign(("%s.%s" % (hdr, pl)).encode()) if sign else b""
+    return "%s.%s.%s" % (hdr, pl, b64url(sig) if sig else "")
+
+
+def test_private_key_jwt_alg_none_rejected(server):
+    denied(server.token(pk_form(_unsigned(server, "none"))))
+    denied(server.token(pk_form(_unsigned(server, "None"))))
+
+
+def test_private_key_jwt_hs256_with_public_key_rejected(server):
+    # Algorithm confusion: HMAC keyed with the registered public key PEM.
+    pem = lk.public_pem(server.client_key).encode()
+    a = _unsigned(server, "HS256", lambda m: hmac.new(pem, m, hashlib.sha256).digest())
+    denied(server.token(pk_form(a)))
+
+
+def test_private_key_jwt_garbage_assertion_rejected(server):
+    denied(server.token(pk_form("not.a.jwt")))
+    denied(server.token(pk_form("x")))
+
+
+def test_private_key_jwt_wrong_assertion_type_is_invalid_request(server):
+    f = pk_form(server.assertion())
+    f["client_assertion_type"] = "urn:ietf:params:oauth:client-assertion-type:saml2-bearer"
+    r = server.token(f)
+    assert r.status_code == 400, r.text
+    assert lk.error_body(r) == {"error": "invalid_request", "error_description":
+        "client_assertion_type must be urn:ietf:params:oauth:client-assertion-type:jwt-bearer"}
+
+
+def test_assertion_and_secret_at_once_is_invalid_request(server):
+    f = pk_form(server.assertion(), client_secret="whatever")
+    r = server.token(f)
+    assert r.status_code == 400, r.text
+    assert lk.error_body(r) == MULTIPLE
+
+
+def test_assertion_and_basic_at_once_is_invalid_request(server):
+    r = server.token(pk_form(server.assertion()),
+        headers={"Authorization": basic(BASIC_ID, BASIC_SECRET)})
+    assert r.status_code == 400, r.text
+    assert lk.error_body(r) == MULTIPLE
+
+
+def test_secret_for_private_key_jwt_client_is_unauthorized(server):
+    denied(server.token(password_form(client_id=PK_ID, secret="guess", audience=API)))
