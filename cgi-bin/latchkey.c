@@ -112,7 +112,8 @@ resp_write(const struct lk_req *req, const struct lk_resp *resp)
 {
 	printf("Status: %d %s\r\n", resp->status, reason(resp->status));
 	printf("Content-Type: %s\r\n", resp->content_type);
-	printf("Content-Length: %zu\r\n", resp->body.len);
+	/* libfcgi's printf knows no %zu. */
+	printf("Content-Length: %lu\r\n", (unsigned long)resp->body.len);
 	printf("X-Request-Id: %s\r\n", req->id);
 	if (resp->headers.len > 0)
 		fwrite(resp->headers.p, 1, resp->headers.len, stdout);

@@ -257,6 +257,11 @@ long	 decode_pct(const char *src, size_t srcsz, char *dst, int plus_is_space);
  *	"created_at": <epoch>, "retired_at": <epoch> (previous only)
  * }
  * SK_JTI "<client_id>\x1f<jti>": {"exp": <epoch>}	(client assertion replay)
+ * SK_REFRESH, SK_ACCESS: refresh tokens and opaque access tokens, keyed by
+ *	the token's hash_secret() digest (shapes in refresh.c / opaque.c).
+ * SK_OTP: passwordless codes (shape in passwordless.c).
+ * SK_GUARD, SK_AUDIT: attack-protection counters and the security event
+ *	log (shapes in guard.c).
  */
 enum store_kind {
 	SK_META,
@@ -267,6 +272,11 @@ enum store_kind {
 	SK_API,
 	SK_KEY,
 	SK_JTI,
+	SK_REFRESH,
+	SK_ACCESS,
+	SK_OTP,
+	SK_GUARD,
+	SK_AUDIT,
 	SK__MAX
 };
 
@@ -477,6 +487,33 @@ int		 grant_issue(struct grant_req *, const json_t *user,
 
 /* grant_password.c: password and password-realm (AUTH0-BEHAVIOUR.md 3). */
 void		 grant_password(struct grant_req *);
+
+/* opaque.c: /oauth/ro's opaque access tokens (valid only at /userinfo).
+ * opaque_issue writes a new token (43 chars + NUL) to out. 0 or -1. */
+int		 opaque_issue(struct lk_ctx *, const char *user_id,
+		    const char *client_id, const char *scope, time_t now,
+		    long lifetime, char *out, size_t outsz);
+/* STORE_NOTFOUND for an unknown or expired token; *rec owned by caller. */
+enum store_rc	 opaque_lookup(struct lk_ctx *, const char *token, time_t now,
+		    json_t **rec);
+
+/*
+ * refresh.c: refresh tokens (issue 4).  A new token (random, >= 256 bits,
+ * stored only as its hash) for user and client, carrying the granted
+ * scope, audience (NULL: none) and device (NULL: none); family NULL starts
+ * a new family.  out >= 96 bytes.  0 or -1.
+ */
+struct refresh_new {
+	const char	*user_id;
+	const char	*client_id;
+	const char	*audience;
+	const char	*scope;
+	const char	*device;
+	const char	*family;
+};
+int		 refresh_issue(struct lk_ctx *, const json_t *tenant,
+		    const json_t *clientrec, const json_t *api,
+		    const struct refresh_new *, time_t now, char *out, size_t outsz);
 
 /* jwks.c, route.c */
 void		 wellknown_jwks(struct lk_ctx *, const struct lk_req *, struct lk_resp *);

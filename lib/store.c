@@ -44,6 +44,11 @@ static const char *const store_files[SK__MAX] = {
 	[SK_API] = "apis.db",
 	[SK_KEY] = "keys.db",
 	[SK_JTI] = "jti.db",
+	[SK_REFRESH] = "refresh.db",
+	[SK_ACCESS] = "access.db",
+	[SK_OTP] = "otp.db",
+	[SK_GUARD] = "guard.db",
+	[SK_AUDIT] = "audit.db",
 };
 
 /*
@@ -233,8 +238,12 @@ store_db_open(struct store *s, enum store_kind kind, int flags)
 		lk_err("db_create: %s", db_strerror(ret));
 		return -1;
 	}
-	if (flags & STORE_CREATE)
-		fl |= DB_CREATE;
+	/*
+	 * Databases are created on demand even without STORE_CREATE (the
+	 * environment itself must exist): a newer responder adds the kinds
+	 * it introduced to an older environment.
+	 */
+	fl |= DB_CREATE;
 	ret = s->db[kind]->open(s->db[kind], NULL, store_files[kind], NULL,
 	    DB_BTREE, fl, 0600);
 	if (ret != 0) {

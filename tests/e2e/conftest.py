@@ -39,6 +39,7 @@ def _serve(name, **kw):
         s.start()
     except BaseException:
         s.stop()
+        s.cleanup()	# the error message carries the log
         raise
     return s
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import jwt
 import requests
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 ROOT = Path(__file__).resolve().parents[2]
 _build = Path(os.environ.get("LATCHKEY_BUILD", "build"))

@@ -2,6 +2,8 @@
 Refusals after the request decoded well: grants, realms, users and
 audiences, with the exact Auth0 statuses and bodies (lib/oerr.c).
 """
+import urllib.parse
+
 import lk
 from lk import (ALICE, ALICE_PW, API, DB1, DB2, GRANT_REALM, NOPW_ID, NOPW_SECRET,
     REALMONLY_ID, REALMONLY_SECRET, password_form, realm_form)
@@ -107,8 +109,8 @@ def test_wrong_password_with_bad_client_is_unauthorized(server):
 def test_body_of_exactly_64k_is_not_too_large(server):
     body = "grant_type=password&client_id=post-app&client_secret=%s&username=%s" \
         "&password=%s&audience=%s&pad=" % (lk.POST_SECRET,
-        lk.urllib.parse.quote_plus(ALICE), lk.urllib.parse.quote_plus(ALICE_PW),
-        lk.urllib.parse.quote_plus(API))
+        urllib.parse.quote_plus(ALICE), urllib.parse.quote_plus(ALICE_PW),
+        urllib.parse.quote_plus(API))
     body += "a" * (64 * 1024 - len(body))
     r = server.post("oauth/token", body, "application/x-www-form-urlencoded")
     assert r.status_code == 200, r.text

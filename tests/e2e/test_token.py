@@ -3,15 +3,19 @@ Successful token requests: the password and password-realm grants, the
 tokens they return (checked independently with PyJWT against the published
 JWKS), the scope rules, ID tokens, and the ES256 tenant.
 """
+import json
 import re
 import time
+import urllib.parse
+import uuid
 
 import jwt
 import pytest
+import requests
 
 import lk
-from lk import (ALICE, ALICE_PW, API, API2, API_LIFETIME, API_SCOPES, DB1, DB2,
-    GRANT_PASSWORD, GRANT_REALM, POST_ID, password_form, realm_form)
+from lk import (ALICE, API, API2, API_LIFETIME, API_SCOPES, DB1, DB2, POST_ID,
+    password_form, realm_form)
 
 SUB_RE = re.compile(r"^auth0\|[0-9A-Za-z]+$")
 OIDC_ALL = {"openid", "profile", "email", "address", "phone"}
@@ -61,11 +65,9 @@ def test_password_grant_json_body(server):
 
 
 def test_content_type_charset_and_case_accepted(server):
-    import json as _json
-    import urllib.parse
     form = urllib.parse.urlencode(password_form(audience=API))
     ok(server.post("oauth/token", form, "application/x-www-form-urlencoded; charset=UTF-8"))
-    ok(server.post("oauth/token", _json.dumps(password_form(audience=API)),
+    ok(server.post("oauth/token", json.dumps(password_form(audience=API)),
         "application/json;charset=utf-8"))
     # RFC 9110 8.3.1: media types are case-insensitive.
     ok(server.post("oauth/token", form, "Application/X-WWW-Form-Urlencoded"))
@@ -134,7 +136,7 @@ def test_auth0_client_header_is_ignored(server):
 def test_endpoint_under_a_prefix(server):
     body = ok(server.token(password_form(audience=API), path="auth/oauth/token"))
     server.decode(body["access_token"], audience=API)
-    r = lk.requests.get(server.url("auth/.well-known/jwks.json"), timeout=30)
+    r = requests.get(server.url("auth/.well-known/jwks.json"), timeout=30)
     assert r.status_code == 200 and r.json()["keys"]
 
 
@@ -256,7 +258,7 @@ def test_admin_block_unblock_and_password_change_take_effect(server):
     assert r.json() == {"error": "unauthorized", "error_description": "user is blocked"}
     _user_cmd(server, "unblock", sub)
     ok(server.token(f))
-    new_pw = "dora new password 2 " + lk.uuid.uuid4().hex
+    new_pw = "dora new password 2 " + uuid.uuid4().hex
     _user_cmd(server, "set-password", sub, input=new_pw + "\n")
     assert server.token(f).status_code == 403
     ok(server.token(password_form(username=lk.DORA, password=new_pw, audience=API)))
