@@ -162,6 +162,15 @@ serve_one(struct lk_ctx *ctx)
 	resp_clear(&resp);
 }
 
+/* Log lines go to the FastCGI error stream: the web server writes them
+ * to its error log even when it runs detached (plain stderr in CGI). */
+static void
+log_to_fcgi(const char *line)
+{
+	fputs(line, stderr);
+	fflush(stderr);
+}
+
 int
 main(void)
 {
@@ -169,6 +178,7 @@ main(void)
 	const char	*home;
 
 	signal(SIGPIPE, SIG_IGN);
+	log_sink(log_to_fcgi);
 	memset(&ctx, 0, sizeof(ctx));
 	if ((home = getenv(LK_HOME_ENV)) == NULL || *home == '\0')
 		home = LK_HOME_DEFAULT;

@@ -72,12 +72,20 @@ static const char *const grant_types[] = {
 	"http://auth0.com/oauth/grant-type/mfa-otp",
 	"http://auth0.com/oauth/grant-type/mfa-oob",
 	"http://auth0.com/oauth/grant-type/mfa-recovery-code",
+	/* The legacy /oauth/ro grants (lib/ro.c). */
+	"http://auth0.com/oauth/legacy/grant-type/ro",
+	"http://auth0.com/oauth/legacy/grant-type/ro/jwt-bearer",
 	NULL
 };
-/* The encodings hash_verify() supports. */
-static const char *const pw_prefixes[] = {
-	"$argon2id$", "$argon2i$", "$2a$", "$2b$", "$2y$", "$y$", "$6$",
-	"$5$", NULL
+/* The encodings hash_verify() supports, and their names for output. */
+static const struct {
+	const char	*prefix;
+	const char	*alg;
+} pw_prefixes[] = {
+	{ "$argon2id$", "argon2id" }, { "$argon2i$", "argon2i" },
+	{ "$2a$", "bcrypt" }, { "$2b$", "bcrypt" }, { "$2y$", "bcrypt" },
+	{ "$y$", "yescrypt" }, { "$6$", "sha512-crypt" },
+	{ "$5$", "sha256-crypt" }, { NULL, NULL }
 };
 /* Fields never printed. */
 static const char *const redacted[] = {
@@ -102,7 +110,9 @@ enum ftype {
 	FT_REFS,	/* strings: FT_TEXT of max length (names or ids) */
 	FT_OBJ,		/* any object */
 	FT_KEYS,	/* client public keys */
-	FT_HASHPOL	/* {"t", "m", "p"} */
+	FT_HASHPOL,	/* {"t", "m", "p"} */
+	FT_ARGV,	/* a command: strings, the first an absolute path */
+	FT_REFRESH	/* client refresh_token settings (lib/refresh.c) */
 };
 
 struct fdef {
@@ -120,6 +130,10 @@ static const struct fdef tenant_fields[] = {
 	{ "alg", FT_ENUM, 0, 0, sign_algs, 0 },	/* import: key algorithm */
 	{ "hash", FT_HASHPOL, 0, 0, NULL, 0 },
 	{ "allow_legacy_ro", FT_BOOL, 0, 0, NULL, 0 },
+	/* Admission control for password hashing (lib/admit.c). */
+	{ "hash_slots", FT_INT, 1, 64, NULL, 0 },
+	{ "hash_queue", FT_INT, 0, 1024, NULL, 0 },
+	{ "hash_wait_ms", FT_INT, 1, 60000, NULL, 0 },
 	{ NULL, 0, 0, 0, NULL, 0 }
 };
 
@@ -133,6 +147,7 @@ static const struct fdef client_fields[] = {
 	{ "id_token_alg", FT_ENUM, 0, 0, idt_algs, 1 },
 	{ "id_token_lifetime", FT_INT, LIFETIME_MIN, LIFETIME_MAX, NULL, 1 },
 	{ "public_keys", FT_KEYS, 0, 0, NULL, 0 },
+	{ "refresh_token", FT_REFRESH, 0, 0, NULL, 0 },
 	{ NULL, 0, 0, 0, NULL, 0 }
 };
 
@@ -140,6 +155,10 @@ static const struct fdef connection_fields[] = {
 	{ "name", FT_NAME, 1, NAME_LEN, NULL, 1 },
 	{ "strategy", FT_ENUM, 0, 0, strategies, 1 },
 	{ "enabled_clients", FT_REFS, 1, ID_LEN, NULL, 1 },
+	/* Passwordless connections (lib/passwordless.c, lib/deliver.c). */
+	{ "delivery_command", FT_ARGV, 1, TEXT_LEN, NULL, 0 },
+	{ "otp_lifetime", FT_INT, 1, 3600, NULL, 0 },
+	{ "delivery_timeout", FT_INT, 1, 60, NULL, 0 },
 	{ NULL, 0, 0, 0, NULL, 0 }
 };
 
@@ -147,7 +166,8 @@ static const struct fdef api_fields[] = {
 	{ "identifier", FT_ID, 1, ID_LEN, NULL, 1 },
 	{ "name", FT_TEXT, 1, NAME_LEN, NULL, 1 },
 	{ "scopes", FT_LIST, 1, 280, NULL, 1 },
-	{ "token_lifetime", FT_INT, LIFETIME_MIN, LIFETIME_MAX, NULL, 1 },
+	/* From 1 s: short-lived tokens are what expiry tests need. */
+	{ "token_lifetime", FT_INT, 1, LIFETIME_MAX, NULL, 1 },
 	{ "allow_offline_access", FT_BOOL, 0, 0, NULL, 1 },
 	{ NULL, 0, 0, 0, NULL, 0 }
 };
@@ -189,7 +209,7 @@ static const struct fdef user_fields[] = {
  * How an option's argument becomes a value.  CV_TRUE and CV_FALSE take
  * no argument.  An empty CV_STR argument is null: "remove the field".
  */
-enum conv { CV_STR, CV_INT, CV_LIST, CV_BOOL, CV_TRUE, CV_FALSE };
+enum conv { CV_STR, CV_INT, CV_LIST, CV_BOOL, CV_TRUE, CV_FALSE, CV_JSON };
 
 struct optdef {
 	const char	*name;		/* without the leading "--" */
@@ -238,13 +258,18 @@ usage(FILE *f)
 	    "  client add --name NAME [--client-id ID] [--type TYPE]\n"
 	    "       [--auth-method METHOD] [--grants G,...] [--id-token-alg RS256|HS256]\n"
 	    "       [--id-token-lifetime N] [--public-key FILE [--key-alg RS256|ES256]]\n"
-	    "       [--secret-stdin]\n"
+	    "       [--secret-stdin] [--refresh-rotation rotating|non-rotating]\n"
+	    "       [--refresh-lifetime N] [--refresh-idle-lifetime N]\n"
+	    "       [--refresh-leeway N]\n"
 	    "  client list | show ID | update ID [options] | remove ID |"
 	    " rotate-secret ID\n"
 	    "  connection add NAME [--strategy auth0|sms|email] [--clients ID,...]\n"
+	    "       [--delivery-command JSON-ARRAY] [--otp-lifetime SECONDS]\n"
+	    "       [--delivery-timeout SECONDS]\n"
 	    "  connection list | show NAME | remove NAME\n"
 	    "  connection update NAME [--clients ID,...] [--enable-client ID]\n"
-	    "       [--disable-client ID]\n"
+	    "       [--disable-client ID] [--delivery-command JSON-ARRAY]\n"
+	    "       [--otp-lifetime SECONDS] [--delivery-timeout SECONDS]\n"
 	    "  user add --connection C [--email E] [--username U] [--phone P]\n"
 	    "       [--password-stdin | --password-hash HASH] [--name N]\n"
 	    "       [--given-name N] [--family-name N] [--nickname N] [--picture URL]\n"
@@ -259,8 +284,15 @@ usage(FILE *f)
 	    "  api list | show ID | remove ID\n"
 	    "  api update ID [--name N] [--scopes a,b] [--lifetime SECONDS]\n"
 	    "       [--offline-access | --no-offline-access]\n"
-	    "  key list\n"
-	    "  import FILE\n", f);
+	    "  key list | add-next [--alg RS256|ES256]\n"
+	    "  key rotate [--alg RS256|ES256] [--force] [--now EPOCH]\n"
+	    "  key prune [--now EPOCH]\n"
+	    "  token list --user USER_ID [--client ID]\n"
+	    "  token revoke --user USER_ID (--device NAME | --family ID | --all)\n"
+	    "  token prune [--now EPOCH]\n"
+	    "  device list --user USER_ID\n"
+	    "  import FILE\n"
+	    "  import-auth0 --connection NAME FILE\n", f);
 }
 
 static void	 warnmsg(const char *, ...)
@@ -381,15 +413,24 @@ phone_ok(const char *s)
 	return 1;
 }
 
+/* The algorithm name of a password hash, NULL when unsupported. */
+static const char *
+pwhash_alg(const char *s)
+{
+	size_t	 i;
+
+	for (i = 0; pw_prefixes[i].prefix != NULL; i++)
+		if (strncmp(s, pw_prefixes[i].prefix,
+		    strlen(pw_prefixes[i].prefix)) == 0)
+			return pw_prefixes[i].alg;
+	return NULL;
+}
+
 static int
 pwhash_ok(const char *s)
 {
-	const char *const *p;
 
-	for (p = pw_prefixes; *p != NULL; p++)
-		if (strncmp(s, *p, strlen(*p)) == 0)
-			return 1;
-	return 0;
+	return pwhash_alg(s) != NULL;
 }
 
 /* NULL when s is a good value of the type, else what is wrong. */
@@ -442,6 +483,30 @@ list_problem(const struct fdef *f, const json_t *v)
 		if (why != NULL)
 			return why;
 	}
+	return NULL;
+}
+
+/* delivery_command: run without a shell, so argv[0] is a full path. */
+static const char *
+argv_problem(const struct fdef *f, const json_t *v)
+{
+	const json_t	*e;
+	const char	*s;
+	size_t		 i;
+
+	if (!json_is_array(v) || json_array_size(v) == 0)
+		return "not a non-empty array";
+	if (json_array_size(v) > 32)
+		return "more than 32 arguments";
+	json_array_foreach(v, i, e) {
+		if ((s = json_string_value(e)) == NULL)
+			return "arguments must be strings";
+		if (str_problem(FT_TEXT, s, i == 0 ? f->min : 0, f->max,
+		    NULL) != NULL)
+			return "an argument is too long or has control characters";
+	}
+	if (json_string_value(json_array_get(v, 0))[0] != '/')
+		return "the program must be an absolute path";
 	return NULL;
 }
 
@@ -583,6 +648,10 @@ value_problem(const struct fdef *f, const json_t *v)
 		return keys_problem(v);
 	case FT_HASHPOL:
 		return hashpol_problem(v);
+	case FT_ARGV:
+		return argv_problem(f, v);
+	case FT_REFRESH:
+		return refresh_conf_problem(v);
 	default:
 		if (!json_is_string(v))
 			return "not a string";
@@ -648,21 +717,32 @@ merge(json_t *rec, const json_t *spec)
 		sub = json_object_get(rec, k);
 		if (json_is_null(v))
 			json_object_del(rec, k);
-		else if (strcmp(k, "hash") == 0 && json_is_object(sub))
+		else if ((strcmp(k, "hash") == 0 ||
+		    strcmp(k, "refresh_token") == 0) && json_is_object(sub))
 			merge(sub, v);
 		else
 			json_object_set_new(rec, k, json_deep_copy(v));
 	}
 }
 
+/*
+ * The record without its secrets.  A user's hash is replaced by its
+ * algorithm ("password_hash_alg"): whether a migrated user has been
+ * rehashed to argon2id at a login shows without the hash itself.
+ */
 static json_t *
 redact(const json_t *rec)
 {
-	json_t	*r = json_deep_copy(rec);
-	size_t	 i;
+	json_t		*r = json_deep_copy(rec);
+	const char	*h = sget(rec, "password_hash");
+	size_t		 i;
 
 	for (i = 0; redacted[i] != NULL; i++)
 		json_object_del(r, redacted[i]);
+	if (h != NULL)
+		json_object_set_new(r, "password_hash_alg",
+		    json_string(pwhash_alg(h) != NULL ? pwhash_alg(h) :
+		    "unknown"));
 	return r;
 }
 
@@ -740,6 +820,10 @@ conv_arg(enum conv cv, const char *arg)
 		return json_integer(n);
 	case CV_LIST:
 		return split_list(arg);
+	case CV_JSON:
+		/* A JSON value; empty is null ("remove the field"). */
+		return *arg == '\0' ? json_null() :
+		    json_loads(arg, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, NULL);
 	default:
 		return *arg == '\0' ? json_null() : json_string(arg);
 	}
@@ -753,7 +837,8 @@ opt_set(struct ctl *c, const struct optdef *o, const char *arg)
 	if ((v = conv_arg(o->conv, arg)) == NULL) {
 		warnmsg("--%s: bad value (not %s)", o->name,
 		    o->conv == CV_INT ? "an integer" : o->conv == CV_BOOL ?
-		    "true or false" : "valid UTF-8 or a comma list");
+		    "true or false" : o->conv == CV_JSON ? "valid JSON" :
+		    "valid UTF-8 or a comma list");
 		return -1;
 	}
 	if (set_field(o->field != NULL ? c->spec : c->opt,
@@ -975,6 +1060,9 @@ static const struct optdef tenant_keys[] = {
 	{ "hash.m", CV_INT, "hash.m" },
 	{ "hash.p", CV_INT, "hash.p" },
 	{ "allow_legacy_ro", CV_BOOL, "allow_legacy_ro" },
+	{ "hash_slots", CV_INT, "hash_slots" },
+	{ "hash_queue", CV_INT, "hash_queue" },
+	{ "hash_wait_ms", CV_INT, "hash_wait_ms" },
 	{ NULL, 0, NULL }
 };
 
@@ -1168,6 +1256,10 @@ static const struct optdef client_opts[] = {
 	{ "public-key", CV_STR, NULL },
 	{ "key-alg", CV_STR, NULL },
 	{ "secret-stdin", CV_TRUE, NULL },
+	{ "refresh-rotation", CV_STR, "refresh_token.rotation_type" },
+	{ "refresh-lifetime", CV_INT, "refresh_token.token_lifetime" },
+	{ "refresh-idle-lifetime", CV_INT, "refresh_token.idle_token_lifetime" },
+	{ "refresh-leeway", CV_INT, "refresh_token.leeway" },
 	{ NULL, 0, NULL }
 };
 
@@ -1182,6 +1274,10 @@ static const struct optdef client_update_opts[] = {
 	{ "public-key", CV_STR, NULL },
 	{ "key-alg", CV_STR, NULL },
 	{ "secret-stdin", CV_TRUE, NULL },
+	{ "refresh-rotation", CV_STR, "refresh_token.rotation_type" },
+	{ "refresh-lifetime", CV_INT, "refresh_token.token_lifetime" },
+	{ "refresh-idle-lifetime", CV_INT, "refresh_token.idle_token_lifetime" },
+	{ "refresh-leeway", CV_INT, "refresh_token.leeway" },
 	{ NULL, 0, NULL }
 };
 
@@ -1498,11 +1594,17 @@ client_show_tx(struct ctl *c, DB_TXN *t)
 static const struct optdef connection_add_opts[] = {
 	{ "strategy", CV_STR, "strategy" },
 	{ "clients", CV_LIST, "enabled_clients" },
+	{ "delivery-command", CV_JSON, "delivery_command" },
+	{ "otp-lifetime", CV_INT, "otp_lifetime" },
+	{ "delivery-timeout", CV_INT, "delivery_timeout" },
 	{ NULL, 0, NULL }
 };
 
 static const struct optdef connection_update_opts[] = {
 	{ "clients", CV_LIST, "enabled_clients" },
+	{ "delivery-command", CV_JSON, "delivery_command" },
+	{ "otp-lifetime", CV_INT, "otp_lifetime" },
+	{ "delivery-timeout", CV_INT, "delivery_timeout" },
 	{ "enable-client", CV_STR, NULL },
 	{ "disable-client", CV_STR, NULL },
 	{ NULL, 0, NULL }
@@ -1781,6 +1883,31 @@ conn_strategy(struct ctl *c, DB_TXN *t, const char *conn, char *strategy)
 }
 
 /*
+ * A password set here (never a login's rehash) or a block ends the user's
+ * refresh tokens (lib/refresh.c): their families are revoked now, and
+ * password_set_at makes the token endpoint refuse any this transaction
+ * did not see.
+ */
+static enum store_rc
+user_sessions(struct ctl *c, DB_TXN *t, const json_t *old, json_t *rec)
+{
+	struct refresh_sel sel = { sget(rec, "user_id"), NULL, NULL, NULL };
+	const char	*was = sget(old, "password_hash");
+	const char	*now = sget(rec, "password_hash");
+	int		 pw, blocked, n;
+
+	pw = now != NULL && (was == NULL || strcmp(was, now) != 0);
+	blocked = json_is_true(json_object_get(rec, "blocked")) &&
+	    !json_is_true(json_object_get(old, "blocked"));
+	if (pw)
+		json_object_set_new(rec, "password_set_at",
+		    json_integer(c->now));
+	if (!pw && !blocked)
+		return STORE_OK;
+	return refresh_revoke(c->s, t, &sel, c->now, &n);
+}
+
+/*
  * Apply spec (and pw) to old (NULL: a new user, user_id from spec or
  * generated) and write it if it changed, with updated_at.  *what says
  * "created", "updated" or "unchanged".  STORE_EXISTS when another user
@@ -1812,6 +1939,8 @@ user_upsert(struct ctl *c, DB_TXN *t, const json_t *old, const json_t *spec,
 		rc = user_password(c, t, rec, pw, pwlen);
 	if (rc == STORE_OK)
 		rc = user_check(c, rec, strategy);
+	if (rc == STORE_OK && old != NULL)
+		rc = user_sessions(c, t, old, rec);
 	*what = old == NULL ? "created" : !json_equal(old, rec) ? "updated" :
 	    "unchanged";
 	iso8601(c->now, ts);
@@ -1918,11 +2047,16 @@ user_block_tx(struct ctl *c, DB_TXN *t)
 static enum store_rc
 user_remove_tx(struct ctl *c, DB_TXN *t)
 {
+	struct refresh_sel sel = { c->pos[0], NULL, NULL, NULL };
 	enum store_rc	 rc;
+	int		 n;
 
 	rc = store_user_del(c->s, t, c->pos[0]);
 	if (rc == STORE_NOTFOUND)
 		refuse(c, rc, "no such user: %s", c->pos[0]);
+	/* The user's refresh tokens die with it (lib/refresh.c). */
+	if (rc == STORE_OK)
+		rc = refresh_revoke(c->s, t, &sel, c->now, &n);
 	return rc;
 }
 
@@ -2077,6 +2211,247 @@ api_show_tx(struct ctl *c, DB_TXN *t)
 {
 
 	return show_tx(c, t, SK_API, "api");
+}
+
+/* ------------------------------------------------------------------ */
+/* Signing key rotation (lib/keyrot.c).                               */
+
+static const struct optdef key_add_opts[] = {
+	{ "alg", CV_STR, NULL },
+	{ NULL, 0, NULL }
+};
+
+static const struct optdef key_rotate_opts[] = {
+	{ "alg", CV_STR, NULL },
+	{ "force", CV_TRUE, NULL },
+	{ "now", CV_INT, NULL },
+	{ NULL, 0, NULL }
+};
+
+static const struct optdef now_opt[] = {
+	{ "now", CV_INT, NULL },
+	{ NULL, 0, NULL }
+};
+
+/* --alg and --now: the clock of a planned (or scripted) rotation. */
+static int
+key_prep(struct ctl *c)
+{
+	const char	*alg = sget(c->opt, "alg");
+	json_t		*now = json_object_get(c->opt, "now");
+
+	if (alg != NULL && !in_list(alg, sign_algs)) {
+		warnmsg("--alg: RS256 or ES256");
+		return EXIT_USAGE;
+	}
+	if (now != NULL && json_integer_value(now) <= 0) {
+		warnmsg("--now: seconds since the epoch");
+		return EXIT_USAGE;
+	}
+	if (now != NULL)
+		c->now = (time_t)json_integer_value(now);
+	return 0;
+}
+
+/* The algorithm asked for, else the current key's, else RS256. */
+static enum store_rc
+key_alg_for(struct ctl *c, DB_TXN *t, enum key_alg *alg)
+{
+	struct findarg	 a = { "status", "current", NULL, NULL, 0 };
+	const char	*name = sget(c->opt, "alg");
+	enum store_rc	 rc;
+
+	if ((rc = store_each(c->s, t, SK_KEY, find_cb, &a)) != STORE_OK)
+		return rc;
+	if (name == NULL)
+		name = a.found != NULL ? sget(a.found, "alg") : "RS256";
+	if (key_alg_parse(name, alg) == -1)
+		rc = refuse(c, STORE_ERR, "%s: not a signing algorithm", name);
+	json_decref(a.found);
+	return rc;
+}
+
+static enum store_rc
+key_add_next_tx(struct ctl *c, DB_TXN *t)
+{
+	json_t		*rec = NULL;
+	enum key_alg	 alg;
+	enum store_rc	 rc;
+
+	if ((rc = key_alg_for(c, t, &alg)) != STORE_OK)
+		return rc;
+	rc = keyrot_add_next(c->s, t, alg, c->now, &rec);
+	if (rc == STORE_EXISTS)
+		return refuse(c, rc, "a next key is waiting already: "
+		    "rotate to it first");
+	if (rc == STORE_OK)
+		c->out = json_pack("{sssssssI}", "kid", sget(rec, "kid"),
+		    "alg", sget(rec, "alg"), "status", "next",
+		    "rotate_after", (json_int_t)c->now + KEY_PUBLISH_MIN);
+	json_decref(rec);
+	return rc;
+}
+
+static enum store_rc
+key_rotate_tx(struct ctl *c, DB_TXN *t)
+{
+	json_t		*cur = NULL;
+	enum key_alg	 alg;
+	enum store_rc	 rc;
+
+	if ((rc = key_alg_for(c, t, &alg)) != STORE_OK)
+		return rc;
+	rc = keyrot_rotate(c->s, t, alg, c->now,
+	    json_is_true(json_object_get(c->opt, "force")), &cur);
+	if (rc == STORE_NOTFOUND)
+		return refuse(c, rc, "no next key: run key add-next, wait "
+		    "%d s for verifiers to fetch the JWKS, then rotate "
+		    "(or --force)", KEY_PUBLISH_MIN);
+	if (rc == STORE_EXISTS)
+		return refuse(c, rc, "the next key was published less than "
+		    "%d s ago: verifiers may not know it yet (wait, or "
+		    "--force)", KEY_PUBLISH_MIN);
+	if (rc == STORE_OK)
+		c->out = json_pack("{ssss}", "current", sget(cur, "kid"),
+		    "alg", sget(cur, "alg"));
+	json_decref(cur);
+	return rc;
+}
+
+static enum store_rc
+key_prune_tx(struct ctl *c, DB_TXN *t)
+{
+	json_t		*removed = json_array();
+	enum store_rc	 rc;
+	long		 max = 0;
+
+	if ((rc = keyrot_max_lifetime(c->s, t, &max)) == STORE_OK)
+		rc = keyrot_prune(c->s, t, c->now, removed);
+	if (rc == STORE_OK)
+		c->out = json_pack("{sOsI}", "removed", removed,
+		    "max_token_lifetime", (json_int_t)max);
+	json_decref(removed);
+	return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* Refresh tokens and devices (lib/refresh.c).                        */
+
+static const struct optdef token_list_opts[] = {
+	{ "user", CV_STR, NULL },
+	{ "client", CV_STR, NULL },
+	{ NULL, 0, NULL }
+};
+
+static const struct optdef token_revoke_opts[] = {
+	{ "user", CV_STR, NULL },
+	{ "device", CV_STR, NULL },
+	{ "family", CV_STR, NULL },
+	{ "all", CV_TRUE, NULL },
+	{ NULL, 0, NULL }
+};
+
+static int
+token_prep(struct ctl *c)
+{
+	int	 n;
+
+	if (sget(c->opt, "user") == NULL) {
+		warnmsg("%s %s: --user is required", c->cmd->noun,
+		    c->cmd->verb);
+		return EXIT_USAGE;
+	}
+	if (strcmp(c->cmd->verb, "revoke") != 0)
+		return 0;
+	n = (sget(c->opt, "device") != NULL) +
+	    (sget(c->opt, "family") != NULL) +
+	    json_is_true(json_object_get(c->opt, "all"));
+	if (n != 1) {
+		warnmsg("token revoke: one of --device, --family, --all");
+		return EXIT_USAGE;
+	}
+	return 0;
+}
+
+static void
+token_sel(struct ctl *c, struct refresh_sel *sel)
+{
+
+	sel->user_id = sget(c->opt, "user");
+	sel->client_id = sget(c->opt, "client");
+	sel->device = sget(c->opt, "device");
+	sel->family = sget(c->opt, "family");
+}
+
+static enum store_rc
+token_list_tx(struct ctl *c, DB_TXN *t)
+{
+	struct refresh_sel sel;
+
+	token_sel(c, &sel);
+	c->out = json_array();
+	return refresh_list(c->s, t, &sel, c->now, c->out);
+}
+
+static enum store_rc
+token_revoke_tx(struct ctl *c, DB_TXN *t)
+{
+	struct refresh_sel sel;
+	enum store_rc	 rc;
+	int		 n = 0;
+
+	token_sel(c, &sel);
+	if ((rc = refresh_revoke(c->s, t, &sel, c->now, &n)) == STORE_OK)
+		c->out = json_pack("{si}", "revoked_families", n);
+	return rc;
+}
+
+static enum store_rc
+token_prune_tx(struct ctl *c, DB_TXN *t)
+{
+	enum store_rc	 rc;
+	int		 n = 0;
+
+	if ((rc = refresh_prune(c->s, t, c->now, &n)) == STORE_OK)
+		c->out = json_pack("{si}", "deleted_records", n);
+	return rc;
+}
+
+/* The devices holding live refresh tokens: one entry per name. */
+static enum store_rc
+device_list_tx(struct ctl *c, DB_TXN *t)
+{
+	struct refresh_sel sel = { sget(c->opt, "user"), NULL, NULL, NULL };
+	json_t		*fams = json_array(), *f, *d, *byname = json_object();
+	const char	*name, *k;
+	enum store_rc	 rc;
+	size_t		 i;
+
+	rc = refresh_list(c->s, t, &sel, c->now, fams);
+	json_array_foreach(fams, i, f) {
+		if ((name = sget(f, "device")) == NULL ||
+		    strcmp(sget(f, "status"), "active") != 0)
+			continue;
+		if ((d = json_object_get(byname, name)) == NULL) {
+			d = json_pack("{sss[]si}", "device", name, "clients",
+			    "active_tokens", 0);
+			json_object_set_new(byname, name, d);
+		}
+		json_array_append(json_object_get(d, "clients"),
+		    json_object_get(f, "client_id"));
+		json_object_set_new(d, "active_tokens", json_integer(
+		    json_integer_value(json_object_get(d, "active_tokens")) + 1));
+		if (json_integer_value(json_object_get(f, "last_used_at")) >
+		    json_integer_value(json_object_get(d, "last_used_at")))
+			json_object_set(d, "last_used_at",
+			    json_object_get(f, "last_used_at"));
+	}
+	c->out = json_array();
+	json_object_foreach(byname, k, d)
+		json_array_append(c->out, d);
+	json_decref(byname);
+	json_decref(fams);
+	return rc;
 }
 
 /* ------------------------------------------------------------------ */
@@ -2436,6 +2811,127 @@ import_tx(struct ctl *c, DB_TXN *t)
 }
 
 /* ------------------------------------------------------------------ */
+/* import-auth0 --connection NAME FILE                                */
+
+static const struct optdef import_auth0_opts[] = {
+	{ "connection", CV_STR, NULL },
+	{ NULL, 0, NULL }
+};
+
+/*
+ * Convert the n-th user of the export (auth0_export.c) and check it as
+ * import does (fields, duplicates within the file); append it to users.
+ * -1 after printing why this user cannot be imported.
+ */
+static int
+import_auth0_check(struct ctl *c, const json_t *in, size_t n, json_t *seen,
+    json_t *users)
+{
+	const char	*who = sget(in, "email");
+	json_t		*u = NULL;
+	char		 err[512];
+
+	if (who == NULL && (who = sget(in, "username")) == NULL)
+		who = sget(in, "user_id");
+	if (auth0_user_convert(in, sget(c->opt, "connection"), &u, err,
+	    sizeof(err)) == 0 &&
+	    import_item_check(SECT_USERS, u, seen, err, sizeof(err)) == 0)
+		return json_array_append_new(users, u);
+	json_decref(u);
+	warnmsg("%s: user %zu%s%.128s%s: %s", c->pos[0], n,
+	    who != NULL ? " (" : "", who != NULL ? who : "",
+	    who != NULL ? ")" : "", err);
+	return -1;
+}
+
+/*
+ * Read the export and check every user before the store is opened.
+ * Every user that cannot be imported is reported, and then nothing is
+ * written: drop or fix those users and run it again.
+ */
+static int
+import_auth0_prep(struct ctl *c)
+{
+	json_t		*in, *it, *users, *seen;
+	char		*text, err[512];
+	size_t		 len, i, bad = 0;
+
+	if (sget(c->opt, "connection") == NULL) {
+		warnmsg("import-auth0: --connection is required");
+		return EXIT_USAGE;
+	}
+	if ((text = read_file(c->pos[0], IMPORT_MAX, &len)) == NULL)
+		return EXIT_RUNTIME;
+	in = auth0_export_parse(text, len, err, sizeof(err));
+	OPENSSL_cleanse(text, len);
+	free(text);
+	if (in == NULL) {
+		warnmsg("%s: %s", c->pos[0], err);
+		return EXIT_USAGE;
+	}
+	users = json_array();
+	seen = json_object();
+	json_array_foreach(in, i, it)
+		if (import_auth0_check(c, it, i + 1, seen, users) == -1)
+			bad++;
+	json_decref(seen);
+	json_decref(in);
+	c->doc = json_pack("{so}", "users", users);
+	if (bad > 0)
+		warnmsg("%s: %zu user(s) cannot be imported; nothing was "
+		    "written", c->pos[0], bad);
+	return bad > 0 ? EXIT_USAGE : 0;
+}
+
+/*
+ * import_user, except that a stored password hash is never replaced:
+ * once a migrated user has logged in here (and been rehashed) or had the
+ * password set with latchkeyctl, that hash is the current one, and
+ * importing the same export again must not bring the old one back.
+ */
+static enum store_rc
+import_auth0_user(struct ctl *c, DB_TXN *t, const json_t *it)
+{
+	json_t		*old = NULL, *spec;
+	enum store_rc	 rc;
+
+	if ((rc = import_user_old(c, t, it, &old)) != STORE_OK) {
+		json_decref(old);
+		return rc;
+	}
+	spec = json_deep_copy(it);
+	if (sget(old, "password_hash") != NULL)
+		json_object_del(spec, "password_hash");
+	json_decref(old);
+	rc = import_user(c, t, spec);
+	json_decref(spec);
+	return rc;
+}
+
+/* Into a database connection, all users or none, idempotent. */
+static enum store_rc
+import_auth0_tx(struct ctl *c, DB_TXN *t)
+{
+	const char	*conn = sget(c->opt, "connection");
+	char		 strategy[32];
+	json_t		*it;
+	enum store_rc	 rc;
+	size_t		 i;
+
+	if ((rc = conn_strategy(c, t, conn, strategy)) != STORE_OK)
+		return rc;
+	if (strcmp(strategy, "auth0") != 0)
+		return refuse(c, STORE_ERR, "connection %s is an %s "
+		    "connection: Auth0 database users go to an auth0 one",
+		    conn, strategy);
+	c->out = json_object();
+	json_array_foreach(json_object_get(c->doc, "users"), i, it)
+		if ((rc = import_auth0_user(c, t, it)) != STORE_OK)
+			return rc;
+	return STORE_OK;
+}
+
+/* ------------------------------------------------------------------ */
 /* The command table and main.                                        */
 
 static const struct optdef init_opts[] = {
@@ -2485,7 +2981,17 @@ static const struct cmd cmds[] = {
 	{ "api", "update", 1, api_opts, api_prep, api_update_tx, 0 },
 	{ "api", "remove", 1, NULL, NULL, api_remove_tx, 0 },
 	{ "key", "list", 0, NULL, NULL, key_list_tx, 0 },
+	{ "key", "add-next", 0, key_add_opts, key_prep, key_add_next_tx, 0 },
+	{ "key", "rotate", 0, key_rotate_opts, key_prep, key_rotate_tx, 0 },
+	{ "key", "prune", 0, now_opt, key_prep, key_prune_tx, 0 },
+	{ "token", "list", 0, token_list_opts, token_prep, token_list_tx, 0 },
+	{ "token", "revoke", 0, token_revoke_opts, token_prep,
+	    token_revoke_tx, 0 },
+	{ "token", "prune", 0, now_opt, key_prep, token_prune_tx, 0 },
+	{ "device", "list", 0, token_list_opts, token_prep, device_list_tx, 0 },
 	{ "import", NULL, 1, NULL, import_prep, import_tx, 1 },
+	{ "import-auth0", NULL, 1, import_auth0_opts, import_auth0_prep,
+	    import_auth0_tx, 0 },
 };
 
 static const struct cmd *

@@ -216,6 +216,7 @@ client_authenticate(struct lk_ctx *ctx, const json_t *tenant,
 {
 	struct basic	 b;
 	const char	*id, *secret = NULL, *method, *stored;
+	json_t		*peek = NULL;	/* unverified assertion claims */
 	size_t		 secretsz = 0;
 	int		 nmethods, rc = -1;
 
@@ -229,6 +230,9 @@ client_authenticate(struct lk_ctx *ctx, const json_t *tenant,
 		goto out;
 	}
 	id = b.present ? b.id : p->v[F_CLIENT_ID];
+	if (id == NULL && p->v[F_CLIENT_ASSERTION] != NULL &&
+	    (peek = token_peek(p->v[F_CLIENT_ASSERTION])) != NULL)
+		id = json_string_value(json_object_get(peek, "sub"));
 	if (id == NULL) {
 		oerr_write(resp, OERR_MISSING_PARAM, "client_id");
 		goto out;
@@ -319,6 +323,7 @@ client_authenticate(struct lk_ctx *ctx, const json_t *tenant,
 	rc = 0;
 out:
 	OPENSSL_cleanse(b.secret, sizeof(b.secret));
+	json_decref(peek);
 	if (rc == -1)
 		client_clear(c);
 	return rc;

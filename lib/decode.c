@@ -43,7 +43,35 @@ static const struct field_def fields[F__MAX] = {
 	[F_EMAIL] =			{ "email", 320 },
 	[F_PHONE_NUMBER] =		{ "phone_number", 32 },
 	[F_SEND] =			{ "send", 16 },
+	[F_AUTHPARAMS] =		{ "authParams", 4096 },
 };
+
+/*
+ * The fields whose value is a JSON object, kept as its compact text (a
+ * form body cannot carry one), with the error for any other type ("%s":
+ * the JSON type).  Every other field is a string.
+ */
+static const struct {
+	enum field	 f;
+	enum oerr	 typerr;
+} object_fields[] = {
+	/* /passwordless/start (AUTH0-BEHAVIOUR.md 2). */
+	{ F_AUTHPARAMS, OERR_PWL_AUTHPARAMS },
+};
+
+/* 1 when f is an object field, with its type error in *typerr. */
+static int
+object_field(enum field f, enum oerr *typerr)
+{
+	size_t	 i;
+
+	for (i = 0; i < sizeof(object_fields) / sizeof(object_fields[0]); i++)
+		if (object_fields[i].f == f) {
+			*typerr = object_fields[i].typerr;
+			return 1;
+		}
+	return 0;
+}
 
 enum ctype { CT_FORM, CT_JSON, CT_OTHER };
 
@@ -220,6 +248,7 @@ decode_form(const struct lk_req *req, unsigned mask, struct params *p,
 	char		*tmp;
 	long		 nlen, vlen;
 	enum field	 f;
+	enum oerr	 typerr;
 	int		 rc = -1;
 
 	if ((tmp = malloc(req->bodysz + 1)) == NULL)
@@ -243,6 +272,10 @@ decode_form(const struct lk_req *req, unsigned mask, struct params *p,
 			    "invalid percent-encoding or NUL byte");
 			goto out;
 		}
+		if (f != F__MAX && object_field(f, &typerr)) {
+			oerr_write(resp, typerr, "string");
+			goto out;
+		}
 		if (f != F__MAX && !utf8_valid((unsigned char *)tmp, (size_t)vlen)) {
 			oerr_write(resp, OERR_MALFORMED_BODY, "invalid UTF-8");
 			goto out;
@@ -259,7 +292,45 @@ out:
 	return rc;
 }
 
-/* application/json: one object; known members must be strings (or null). */
+/* The JSON type name of v, as a schema validator says it. */
+static const char *
+json_type_name(const json_t *v)
+{
+	switch (json_typeof(v)) {
+	case JSON_OBJECT:
+		return "object";
+	case JSON_ARRAY:
+		return "array";
+	case JSON_STRING:
+		return "string";
+	case JSON_INTEGER:
+		return "integer";
+	case JSON_REAL:
+		return "number";
+	default:
+		return "boolean";
+	}
+}
+
+/* An object field: v must be an object; its compact text is kept. */
+static int
+object_set(struct params *p, enum field f, const json_t *v, enum oerr typerr,
+    struct lk_resp *resp)
+{
+	char	*text;
+	int	 rc;
+
+	if (!json_is_object(v))
+		return oerr_write(resp, typerr, json_type_name(v)), -1;
+	if ((text = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS)) == NULL)
+		return oerr_write(resp, OERR_SERVER_ERROR, NULL), -1;
+	rc = params_set(p, f, text, strlen(text), resp);
+	free(text);
+	return rc;
+}
+
+/* application/json: one object; known members must be strings (or null),
+ * FK_OBJECT members objects. */
 static int
 decode_json(const struct lk_req *req, unsigned mask, struct params *p,
     struct lk_resp *resp)
@@ -267,6 +338,7 @@ decode_json(const struct lk_req *req, unsigned mask, struct params *p,
 	json_error_t	 err;
 	json_t		*root, *v;
 	size_t		 i;
+	enum oerr	 typerr;
 	int		 rc = -1;
 
 	if (memchr(req->body, '\0', req->bodysz) != NULL)
@@ -288,6 +360,11 @@ decode_json(const struct lk_req *req, unsigned mask, struct params *p,
 		    (v = json_object_get(root, fields[i].name)) == NULL ||
 		    json_is_null(v))
 			continue;
+		if (object_field((enum field)i, &typerr)) {
+			if (object_set(p, (enum field)i, v, typerr, resp) == -1)
+				goto out;
+			continue;
+		}
 		if (!json_is_string(v)) {
 			oerr_write(resp, OERR_PARAM_TYPE, fields[i].name);
 			goto out;

@@ -51,6 +51,9 @@ int	 buf_printf(struct buf *, const char *, ...)
 
 enum log_level { LOG_LVL_ERR, LOG_LVL_WARN, LOG_LVL_INFO, LOG_LVL_DEBUG };
 
+/* Where log lines go (default: stderr); the responder sends them to the
+ * FastCGI error stream so a daemonized web server still logs them. */
+void	 log_sink(void (*)(const char *line));
 void	 log_msg(enum log_level, const char *func, const char *fmt, ...)
 	    __attribute__((format(__printf__, 3, 4)));
 #define lk_err(...)	log_msg(LOG_LVL_ERR, __func__, __VA_ARGS__)
@@ -140,6 +143,50 @@ enum oerr {
 	OERR_METHOD_NOT_ALLOWED,	/* 405 method_not_allowed */
 	OERR_SERVER_ERROR,		/* 500 server_error */
 	OERR_NOT_CONFIGURED,		/* 500 server_error: no environment / tenant */
+	OERR_REFRESH_INVALID,		/* 403 invalid_grant "Unknown or invalid refresh token." */
+	OERR_REFRESH_USER_GONE,		/* 403 invalid_grant user deleted */
+	OERR_REFRESH_USER_BLOCKED,	/* 403 invalid_grant "user is blocked" */
+	OERR_SCOPE_EXCEEDS,		/* 400 invalid_scope: refresh asked for more */
+	OERR_INVALID_CLIENT,		/* 401 invalid_client (/oauth/revoke) */
+	OERR_USERINFO_NO_TOKEN,		/* 401 unauthorized: no Bearer token */
+	OERR_USERINFO_TOKEN,		/* 401 invalid_token (%s: why) */
+	OERR_USERINFO_SCOPE,		/* 403 insufficient_scope: no openid */
+	OERR_USERINFO_REQUEST,		/* 400 invalid_request: malformed Authorization */
+	/* Legacy /oauth/ro (AUTH0-BEHAVIOUR.md 1, lowercase texts). */
+	OERR_RO_MISSING_CLIENT_ID,	/* 400 invalid_request */
+	OERR_RO_MISSING_GRANT_TYPE,	/* 400 invalid_request */
+	OERR_RO_GRANT_TYPE,		/* 400 unsupported_grant_type (%s) */
+	OERR_RO_MISSING_USERNAME,	/* 400 invalid_request */
+	OERR_RO_MISSING_PASSWORD,	/* 400 invalid_request */
+	OERR_RO_MISSING_CONNECTION,	/* 400 invalid_request */
+	OERR_RO_MISSING_DEVICE,		/* 400 invalid_request (jwt-bearer) */
+	OERR_RO_MISSING_ID_TOKEN,	/* 400 invalid_request (jwt-bearer) */
+	OERR_RO_BAD_ID_TOKEN,		/* 400 invalid_grant (jwt-bearer) */
+	OERR_RO_CONNECTION_NOT_FOUND,	/* 400 invalid_request */
+	OERR_RO_CONNECTION_DISABLED,	/* 400 invalid_request */
+	OERR_RO_INVALID_CLIENT,		/* 403 unauthorized_client "invalid client" */
+	OERR_RO_WRONG_PASSWORD,		/* 401 invalid_user_password */
+	OERR_RO_WRONG_PHONE_CODE,	/* 401 invalid_user_password */
+	OERR_RO_WRONG_EMAIL_CODE,	/* 401 invalid_user_password */
+	/* The passwordless/otp grant at /oauth/token. */
+	OERR_OTP_WRONG_PHONE_CODE,	/* 403 invalid_grant */
+	OERR_OTP_WRONG_EMAIL_CODE,	/* 403 invalid_grant */
+	/* POST /passwordless/start: Auth0's legacy bad.* errors. */
+	OERR_PWL_MISSING_CLIENT_ID,	/* 400 bad.client_id */
+	OERR_PWL_MISSING_CONNECTION,	/* 400 bad.connection */
+	OERR_PWL_NO_CONNECTION,		/* 400 bad.connection */
+	OERR_PWL_CONNECTION_DISABLED,	/* 400 bad.connection */
+	OERR_PWL_STRATEGY,		/* 400 bad.connection */
+	OERR_PWL_MISSING_PHONE,		/* 400 bad.phone_number */
+	OERR_PWL_BAD_PHONE,		/* 400 bad.phone_number */
+	OERR_PWL_MISSING_EMAIL,		/* 400 bad.email */
+	OERR_PWL_BAD_EMAIL,		/* 400 bad.email (%s) */
+	OERR_PWL_AUTHPARAMS,		/* 400 bad.authParams (%s: JSON type) */
+	OERR_PWL_SEND,			/* 400 bad.send (%s) */
+	OERR_PWL_SEND_LINK,		/* 400 bad.send: no magic links */
+	OERR_PWL_SMS_PROVIDER,		/* 400 sms_provider_error (%s) */
+	OERR_PWL_EMAIL_PROVIDER,	/* 400 email_provider_error (%s) */
+	OERR_TEMPORARILY_UNAVAILABLE,	/* 503 temporarily_unavailable (admit.c) */
 	OERR__MAX
 };
 
@@ -173,6 +220,7 @@ enum field {
 	F_EMAIL,
 	F_PHONE_NUMBER,
 	F_SEND,
+	F_AUTHPARAMS,		/* a JSON object, kept as its compact text */
 	F__MAX
 };
 
@@ -225,7 +273,8 @@ long	 decode_pct(const char *src, size_t srcsz, char *dst, int plus_is_space);
  *	"grant_types": ["password", "http://auth0.com/oauth/grant-type/password-realm", ...],
  *	"id_token_alg": "RS256"|"HS256",		(HS256 only with a secret)
  *	"id_token_lifetime": 36000,
- *	"public_keys": [{"kid": "...", "alg": "RS256"|"ES256", "pem": "-----BEGIN PUBLIC KEY-----..."}]
+ *	"public_keys": [{"kid": "...", "alg": "RS256"|"ES256", "pem": "-----BEGIN PUBLIC KEY-----..."}],
+ *	"refresh_token": {...}				(optional; struct refresh_conf)
  * }
  * SK_CONNECTION name: {
  *	"name": "...", "strategy": "auth0"|"sms"|"email",
@@ -242,7 +291,9 @@ long	 decode_pct(const char *src, size_t srcsz, char *dst, int plus_is_space);
  *	"birthdate", "zoneinfo", "locale": strings (optional),
  *	"address": {...} (optional),
  *	"created_at", "updated_at": ISO-8601 strings,
- *	"app_metadata", "user_metadata": objects (optional)
+ *	"app_metadata", "user_metadata": objects (optional),
+ *	"password_set_at": <epoch> (set by latchkeyctl when the password
+ *		changes; refresh tokens from before it stop working)
  * }
  * SK_USERIDX "<e|u|p>\x1f<connection>\x1f<lowercased email|username|phone>" -> user_id
  *	(a plain string record: {"user_id": "..."}); maintained by store_user_put/del.
@@ -260,8 +311,15 @@ long	 decode_pct(const char *src, size_t srcsz, char *dst, int plus_is_space);
  * SK_REFRESH, SK_ACCESS: refresh tokens and opaque access tokens, keyed by
  *	the token's hash_secret() digest (shapes in refresh.c / opaque.c).
  * SK_OTP: passwordless codes (shape in passwordless.c).
- * SK_GUARD, SK_AUDIT: attack-protection counters and the security event
- *	log (shapes in guard.c).
+ * SK_GUARD: attack-protection counters (guard.c), keyed
+ *	"bf\x1f<lowercased identifier>\x1f<ip or *>" -> {"count", "last_failure",
+ *	  "blocked_at"?, "identifier", "ip", "user_id"?}	(brute force)
+ *	"ip\x1f<ip>" -> {"level", "t", "ip"}			(suspicious IP bucket)
+ *	"rl\x1f<identifier>\x1f<ip>" -> {"level", "t", "identifier", "ip"} (login rate)
+ *	"ep\x1f<endpoint>\x1f<ip>" -> {"level", "t", "endpoint", "ip"} (endpoint rate)
+ * SK_AUDIT "<12-digit epoch>.<8 hex>" -> {"type": Auth0 log code, "date",
+ *	"description", "endpoint", "ip", "client_ip"?, "client_id"?,
+ *	"user_name"?, "user_id"?, "pid"}	(audit.c; chronological keys)
  */
 enum store_kind {
 	SK_META,
@@ -413,9 +471,25 @@ enum token_rc { TOKEN_OK, TOKEN_MALFORMED, TOKEN_BAD_ALG, TOKEN_BAD_SIG,
  */
 enum token_rc	 token_verify(const char *jws, const json_t *public_keys,
 		    json_t **claims);
+/* The unverified payload of a well-formed JWS, only to choose the keys
+ * that verify it; NULL when malformed.  Owned by the caller. */
+json_t		*token_peek(const char *jws);
 /* Same, against one signing key record (SK_KEY shape, private or public). */
 enum token_rc	 token_verify_key(const char *jws, const json_t *keyrec,
 		    json_t **claims);
+
+/* ------------------------------------------------------------------ */
+/* auth0_export.c: Auth0 user exports for latchkeyctl import-auth0.     */
+
+/* The users of an export file: NDJSON (one object a line) or a JSON
+ * array.  A new array of objects, or NULL with err ("line N: ..."). */
+json_t		*auth0_export_parse(const char *text, size_t len, char *err,
+		    size_t errsz);
+/* One Auth0 user as a latchkey user spec (SK_USER shape) in connection,
+ * its password hash kept as it is.  0, or -1 with err saying why the
+ * user cannot be imported (e.g. a hash algorithm latchkey cannot verify). */
+int		 auth0_user_convert(const json_t *in, const char *connection,
+		    json_t **out, char *err, size_t errsz);
 
 /* ------------------------------------------------------------------ */
 /* The per-process context and the request handlers.                   */
@@ -459,6 +533,162 @@ void		 scope_result_clear(struct scope_result *);
  * the caller can issue a refresh token. 0 or -1 (ENOMEM). */
 int		 scope_resolve(const char *requested, const json_t *api,
 		    int allow_offline, struct scope_result *);
+/* The scope already granted (a refresh token's, an access token's),
+ * narrowed to requested when that is not NULL: r->granted keeps granted's
+ * order, the flags say which OIDC scopes remain.  0; 1 when requested
+ * names a scope not in granted (RFC 6749 6); -1 (ENOMEM). */
+int		 scope_narrow(const char *granted, const char *requested,
+		    struct scope_result *);
+
+/*
+ * Attack protection (issue 6; AUTH0-BEHAVIOUR.md 6, SPEC.md "Attack
+ * protection"): guard.c counts and decides, guard_net.c resolves the
+ * end-user IP, breached.c finds leaked passwords, audit.c keeps the
+ * security event log.  Tenant settings and record shapes in guard.c.
+ */
+#define GUARD_IP_MAX		46	/* INET6_ADDRSTRLEN */
+
+/* The credential-checking endpoints (their per-endpoint rate limits,
+ * their audit "endpoint" and their password_leaked row). */
+enum guard_ep { GUARD_EP_TOKEN, GUARD_EP_RO, GUARD_EP_PWL_START,
+	GUARD_EP__MAX };
+
+/* Security events; each is an Auth0 log type code (audit.c's table). */
+enum guard_event {
+	GUARD_EV_SUCCESS,		/* s: credentials accepted */
+	GUARD_EV_WRONG_PASSWORD,	/* fp */
+	GUARD_EV_UNKNOWN_USER,		/* fu */
+	GUARD_EV_WRONG_CODE,		/* fepotpft: wrong passwordless code */
+	GUARD_EV_USER_BLOCKED,		/* f: admin-blocked user */
+	GUARD_EV_LEAKED,		/* pwd_leak */
+	GUARD_EV_CODE_SENT,		/* cls: /passwordless/start */
+	GUARD_EV_BRUTE_FORCE,		/* limit_wc: pair blocked / refused */
+	GUARD_EV_SUSPICIOUS_IP,		/* limit_mu */
+	GUARD_EV_RATE_LIMIT,		/* api_limit */
+	GUARD_EV__MAX
+};
+
+/* Who is trying: filled by guard_ip() once the client is known. */
+struct guard_who {
+	enum guard_ep	 ep;
+	const char	*client_id;	/* NULL: none */
+	char		 ip[GUARD_IP_MAX];	/* the end-user IP, canonical */
+	char		 peer[GUARD_IP_MAX];	/* REMOTE_ADDR when auth0-forwarded-for replaced it, else "" */
+};
+
+/* A token bucket of cap tokens refilled per tokens every period seconds,
+ * kept exactly in integer units (one token = period units, each second
+ * adds per units). */
+struct guard_rate {
+	long		 cap;
+	long		 per;
+	long		 period;
+};
+struct guard_bucket {
+	long long	 level;		/* units; a token is rate.period units */
+	time_t		 t;		/* when level was last brought up to date */
+};
+/* Start a full bucket at now. */
+void		 guard_bucket_init(struct guard_bucket *, const struct guard_rate *,
+		    time_t now);
+/* Refill up to now (a clock that went back adds nothing); whole tokens. */
+long		 guard_bucket_fill(struct guard_bucket *, const struct guard_rate *,
+		    time_t now);
+/* Take one token after refilling: 0, or -1 when there is none. */
+int		 guard_bucket_take(struct guard_bucket *, const struct guard_rate *,
+		    time_t now);
+/* When the next whole token will be there (now when there is one). */
+time_t		 guard_bucket_next(const struct guard_bucket *,
+		    const struct guard_rate *, time_t now);
+
+/* guard_net.c: IP addresses.  The canonical text (inet_ntop) of one IPv4
+ * or IPv6 address, blanks around it allowed, an IPv4-mapped IPv6
+ * address written as IPv4.  0, or -1 when in is not exactly one address. */
+int		 guard_ip_canon(const char *in, char *out, size_t outsz);
+/* 1 when ip (canonical) is inside cidr ("addr" or "addr/bits"), 0 when
+ * not, -1 when cidr is malformed. */
+int		 guard_cidr_match(const char *cidr, const char *ip);
+/* 1 when ip matches an entry of list (an array of CIDR strings). */
+int		 guard_allowed(const json_t *list, const char *ip);
+/*
+ * The end-user IP of the request into w: REMOTE_ADDR, or the
+ * auth0-forwarded-for header when client authenticated with its secret
+ * and is marked is_token_endpoint_ip_header_trusted (a header from anyone
+ * else is ignored and logged).  -1 with 400 invalid_request written when
+ * a trusted client's header is not one valid IP.
+ */
+int		 guard_ip(const struct lk_req *, const struct client *,
+		    enum guard_ep, struct guard_who *, struct lk_resp *);
+
+/* breached.c: leaked passwords.  1 when the sorted SHA-1 list at path
+ * (uppercase hex lines, optionally ":count", HIBP's format) holds sha1hex
+ * (40 hex digits), 0 when not, -1 when the file cannot be read. */
+int		 breached_find(const char *path, const char *sha1hex);
+/* 1 when the password counts as leaked for the tenant: AUTH0-TEST-
+ * prefix, or in its breached_password_file; 0 otherwise. */
+int		 breached_password(const json_t *tenant, const char *pw,
+		    size_t pwlen);
+
+/* guard.c: the checks around every credential check. */
+/* NULL when v is a valid value of the tenant setting name (brute_force,
+ * suspicious_ip, rate_limit, breached_password_file), else why not;
+ * members may be null (removal). */
+const char	*guard_setting_problem(const char *name, const json_t *v);
+/* The per-endpoint rate limit (a token per request from the (endpoint,
+ * IP) bucket); -1 with 429 too_many_requests and X-RateLimit-* written. */
+int		 guard_endpoint(struct lk_ctx *, const json_t *tenant,
+		    const struct guard_who *, time_t now, struct lk_resp *);
+/* Before checking identifier's credentials: a brute-force block of
+ * (identifier, IP) or account lockout, an empty suspicious-IP bucket, an
+ * exhausted per-user-per-IP login rate.  -1 with the 429 written (and
+ * audited), or 500 on a store error. */
+int		 guard_before(struct lk_ctx *, const json_t *tenant,
+		    const struct guard_who *, const char *identifier, time_t now,
+		    struct lk_resp *);
+/* After the check, in one transaction: count or reset, take from the
+ * buckets, append the audit event.  Failures are logged, not returned. */
+void		 guard_after(struct lk_ctx *, const json_t *tenant,
+		    const struct guard_who *, const char *identifier,
+		    const char *user_id, enum guard_event, time_t now);
+/* The endpoint's password_leaked wire error. */
+enum oerr	 guard_leaked_oerr(enum guard_ep);
+
+/* Which records guard_unblock deletes: brute-force records of identifier
+ * (at ip, or at every IP when ip is NULL), of any identifier of user
+ * (email, username, phone) or carrying its user_id; with only ip, that
+ * IP's suspicious-IP bucket. */
+struct guard_sel {
+	const char	*identifier;
+	const char	*ip;
+	const json_t	*user;
+};
+enum store_rc	 guard_unblock(struct store *, DB_TXN *, const struct guard_sel *,
+		    int *count);
+/* Append every live record to out as an object (kind, identifier, ip,
+ * count, blocked, tokens...). */
+enum store_rc	 guard_list(struct store *, DB_TXN *, const json_t *tenant,
+		    time_t now, json_t *out);
+/* Delete records that no longer matter (expired blocks, full buckets). */
+enum store_rc	 guard_prune(struct store *, DB_TXN *, const json_t *tenant,
+		    time_t now, int *count);
+
+/* audit.c: the security event log (SK_AUDIT). */
+const char	*audit_code(enum guard_event);
+/* A new record for the event; NULL on ENOMEM.  key (>= 32) gets its key. */
+json_t		*audit_record(const struct guard_who *, const char *identifier,
+		    const char *user_id, enum guard_event, time_t now, char *key,
+		    size_t keysz);
+/* Now and then, delete records older than the tenant's retention. */
+void		 audit_prune_maybe(struct store *, const json_t *tenant, time_t now);
+enum store_rc	 audit_prune(struct store *, DB_TXN *, time_t before, long max,
+		    int *count);
+struct audit_sel {
+	time_t		 since;		/* 0: all */
+	const char	*type;		/* NULL: all */
+	long		 limit;		/* the latest N, 0: all */
+};
+enum store_rc	 audit_list(struct store *, DB_TXN *, const struct audit_sel *,
+		    json_t *out);
 
 /*
  * grant.c: the /oauth/token endpoint (decode, the grant_type table, client
@@ -474,6 +704,9 @@ struct grant_req {
 	struct client		 client;
 	const char		*grant;		/* grant_type as the client sent it */
 	const char		*gty;		/* "password", "password-realm", ... */
+	int			 refreshing;	/* refresh grant: start no new family */
+	char			 refresh[96];	/* refresh_token to return, "" none */
+	struct guard_who	 who;		/* end-user IP (guard_ip) */
 };
 
 void		 token_endpoint(struct lk_ctx *, const struct lk_req *,
@@ -485,8 +718,46 @@ int		 grant_audience(struct grant_req *, json_t **api);
 int		 grant_issue(struct grant_req *, const json_t *user,
 		    const json_t *api, const struct scope_result *);
 
+/*
+ * admit.c: admission control for password hashing (issue 7): at most
+ * hash_slots verifies at once across all responders, at most hash_queue
+ * more waiting, each at most hash_wait_ms; the rest get 503 at once.
+ */
+#define ADMIT_RETRY_AFTER	1	/* seconds, the 503's Retry-After */
+
+struct admit_limits {
+	int		 slots;		/* concurrent hashes (default: cores) */
+	int		 queue;		/* waiting requests (default: slots) */
+	int		 wait_ms;	/* longest wait (default 1.5 x hash time) */
+};
+struct admit {
+	int		 slot;		/* locked byte, -1 none */
+	double		 t0;		/* ms, when the slot was taken */
+};
+enum admit_rc { ADMIT_OK, ADMIT_BUSY };
+
+/* The limits in force for tenant (its hash_slots, hash_queue and
+ * hash_wait_ms, else the defaults). */
+void		 admit_limits(const json_t *tenant, struct admit_limits *);
+/* Take a hash slot, waiting as the limits allow: ADMIT_OK (then call
+ * admit_hash_leave) or ADMIT_BUSY (nothing held). */
+enum admit_rc	 admit_hash_enter(struct lk_ctx *, const json_t *tenant,
+		    struct admit *);
+void		 admit_hash_leave(struct admit *);
+/* Write the 503 temporarily_unavailable with Retry-After.  0 or -1. */
+int		 admit_shed(struct lk_resp *);
+
 /* grant_password.c: password and password-realm (AUTH0-BEHAVIOUR.md 3). */
 void		 grant_password(struct grant_req *);
+/* Its user check, shared with /oauth/ro: find the user of connection by
+ * g->p's username, verify the password (dummy work when unknown), refuse
+ * a blocked user.  NULL with `wrong` (or user is blocked) written. */
+json_t		*grant_password_user(struct grant_req *, const char *connection,
+		    enum oerr wrong);
+/* The ID token claims each granted OIDC scope releases (OpenID Connect
+ * Core 5.4), copied from user into claims. */
+void		 grant_scope_claims(json_t *claims, const json_t *user,
+		    const struct scope_result *);
 
 /* opaque.c: /oauth/ro's opaque access tokens (valid only at /userinfo).
  * opaque_issue writes a new token (43 chars + NUL) to out. 0 or -1. */
@@ -514,6 +785,185 @@ struct refresh_new {
 int		 refresh_issue(struct lk_ctx *, const json_t *tenant,
 		    const json_t *clientrec, const json_t *api,
 		    const struct refresh_new *, time_t now, char *out, size_t outsz);
+
+/*
+ * A client's refresh-token settings: its "refresh_token" member, Auth0's
+ * shape {"rotation_type": "rotating"|"non-rotating", "expiration_type":
+ * "expiring"|"non-expiring", "token_lifetime", "idle_token_lifetime",
+ * "infinite_token_lifetime", "infinite_idle_token_lifetime", "leeway"}.
+ * Lifetimes 0 mean "never".
+ */
+struct refresh_conf {
+	int		 rotating;
+	long		 lifetime;	/* absolute, from the family's start */
+	long		 idle;		/* since the token was issued or last used */
+	long		 leeway;	/* seconds a spent token stays usable */
+};
+void		 refresh_conf(const json_t *clientrec, struct refresh_conf *);
+/* NULL when settings is a valid "refresh_token" object, else why not
+ * (static text, valid until the next call). */
+const char	*refresh_conf_problem(const json_t *settings);
+
+enum refresh_rc {
+	REFRESH_OK,
+	REFRESH_INVALID,	/* unknown, expired, revoked, another client's */
+	REFRESH_REUSED,		/* a spent token: its family is now revoked */
+	REFRESH_USER_GONE,	/* the user was deleted: family revoked */
+	REFRESH_USER_BLOCKED,
+	REFRESH_SCOPE,		/* the scope asked for exceeds the grant */
+	REFRESH_ERR
+};
+
+/* One redemption (grant_type=refresh_token): inputs, then results. */
+struct refresh_use {
+	const char	*token;		/* as presented */
+	const json_t	*clientrec;	/* the authenticated client */
+	const char	*scope;		/* narrower scope asked for, NULL: all */
+	time_t		 now;
+	enum refresh_rc	 rc;
+	json_t		*user;		/* REFRESH_OK: the user record, owned */
+	json_t		*rec;		/* REFRESH_OK: the token's record, owned */
+	struct buf	 granted;	/* REFRESH_OK: the (narrowed) scope */
+	char		 next[96];	/* REFRESH_OK, rotating: the new token */
+};
+void		 refresh_use_init(struct refresh_use *);
+void		 refresh_use_clear(struct refresh_use *);	/* cleanses next */
+/* Check and spend (rotating) or touch (non-rotating) the token in one
+ * transaction; the outcome is in u->rc.  REFRESH_ERR on a store error
+ * (nothing written). */
+enum refresh_rc	 refresh_redeem(struct store *, struct refresh_use *);
+
+/* Which families refresh_revoke and refresh_list select: every member
+ * that is not NULL must match. */
+struct refresh_sel {
+	const char	*user_id;
+	const char	*client_id;
+	const char	*device;
+	const char	*family;
+};
+/* Revoke the selected active families; *count says how many. */
+enum store_rc	 refresh_revoke(struct store *, DB_TXN *,
+		    const struct refresh_sel *, time_t now, int *count);
+/* RFC 7009: revoke the family of token if client_id holds it; *found
+ * says whether it was one of client_id's refresh tokens. */
+enum store_rc	 refresh_revoke_token(struct store *, DB_TXN *,
+		    const char *token, const char *client_id, time_t now,
+		    int *found);
+/* Append a summary object of each selected family to out (an array). */
+enum store_rc	 refresh_list(struct store *, DB_TXN *,
+		    const struct refresh_sel *, time_t now, json_t *out);
+/* Delete dead families (revoked or expired) and all their tokens. */
+enum store_rc	 refresh_prune(struct store *, DB_TXN *, time_t now,
+		    int *count);
+
+/* grant_refresh.c: grant_type=refresh_token (AUTH0-BEHAVIOUR.md 5). */
+void		 grant_refresh(struct grant_req *);
+
+/* revoke.c: POST /oauth/revoke (RFC 7009). */
+void		 revoke_endpoint(struct lk_ctx *, const struct lk_req *,
+		    struct lk_resp *);
+
+/* userinfo.c: GET/POST /userinfo (OpenID Connect Core 5.3, RFC 6750). */
+void		 userinfo_endpoint(struct lk_ctx *, const struct lk_req *,
+		    struct lk_resp *);
+
+/*
+ * keyrot.c: signing key rotation.  A "next" key is published in the JWKS
+ * but does not sign; rotation makes it "current" and the old current
+ * "previous" (retired_at set), still published until every token it
+ * signed has expired.  All run inside the caller's transaction.
+ */
+#define KEY_PUBLISH_MIN		300	/* JWKS max-age: next must be this old */
+/* STORE_EXISTS when a next key exists already. */
+enum store_rc	 keyrot_add_next(struct store *, DB_TXN *, enum key_alg,
+		    time_t now, json_t **rec);
+/* STORE_NOTFOUND without a next key (force: one is made), STORE_EXISTS
+ * when the next key was published less than KEY_PUBLISH_MIN ago (force:
+ * rotate anyway).  *current is the new signing key's record. */
+enum store_rc	 keyrot_rotate(struct store *, DB_TXN *, enum key_alg,
+		    time_t now, int force, json_t **current);
+/* The longest lifetime of any token latchkey signs, in seconds. */
+enum store_rc	 keyrot_max_lifetime(struct store *, DB_TXN *, long *);
+/* Remove previous keys retired longer ago than the longest token
+ * lifetime; their kids are appended to removed (an array). */
+enum store_rc	 keyrot_prune(struct store *, DB_TXN *, time_t now,
+		    json_t *removed);
+
+/*
+ * passwordless.c: POST /passwordless/start and the one-time codes
+ * (AUTH0-BEHAVIOUR.md 2).  A code is 6 digits, lives otp_lifetime
+ * seconds (connection option, default 180), allows 3 wrong tries, and
+ * only the latest one for a recipient is valid.
+ */
+#define PWL_CODE_LEN		6
+#define PWL_TRIES		3
+#define PWL_LIFETIME_DEFAULT	180
+#define PWL_RECIPIENT_MAX	320
+
+enum pwl_strategy { PWL_SMS, PWL_EMAIL, PWL__MAX };
+
+enum pwl_check {
+	PWL_CHECK_OK,		/* right code: consume the record */
+	PWL_CHECK_WRONG,	/* wrong code: tries_left decremented in rec */
+	PWL_CHECK_DEAD		/* expired, exhausted or another client's */
+};
+
+enum pwl_result {
+	PWL_OK,			/* *user set (created on first login) */
+	PWL_WRONG,		/* no valid code, or not this one */
+	PWL_BLOCKED,		/* the user is administratively blocked */
+	PWL_ERR			/* store failure; logged */
+};
+
+void		 passwordless_start(struct lk_ctx *, const struct lk_req *,
+		    struct lk_resp *);
+/* The passwordless strategy of a connection record, or PWL__MAX. */
+enum pwl_strategy pwl_strategy(const json_t *conn);
+/* E.164 (Auth0's ^\+[0-9]{1,15}$) after dropping ' ', '-', '.', '(' and
+ * ')'.  0, or -1 when in does not normalise to a valid number. */
+int		 pwl_phone_normalize(const char *in, char *out, size_t outsz);
+/* A plausible address, ASCII-lowercased.  0 or -1. */
+int		 pwl_email_normalize(const char *in, char *out, size_t outsz);
+/* The recipient of strategy s normalised as above.  0 or -1. */
+int		 pwl_recipient(enum pwl_strategy, const char *in, char *out,
+		    size_t outsz);
+/* PWL_CODE_LEN uniform random digits (no modulo bias) + NUL.  0 or -1. */
+int		 pwl_code_new(char out[PWL_CODE_LEN + 1]);
+/* A new SK_OTP record for code; NULL on ENOMEM or no randomness. */
+json_t		*pwl_record_new(const char *code, const char *client_id,
+		    time_t now, long lifetime);
+/* Check code against rec (time-safe), updating rec's tries_left. */
+enum pwl_check	 pwl_record_check(json_t *rec, const char *code,
+		    const char *client_id, time_t now);
+/*
+ * Exchange a code: in one transaction check it against the latest record
+ * for (connection, recipient), count a wrong try or consume the record,
+ * and find or create the user (sms|... / email|..., verified).  recipient
+ * must be normalised.  *user (owned) is set on PWL_OK.
+ */
+enum pwl_result	 pwl_verify(struct lk_ctx *, const json_t *conn,
+		    const char *recipient, const char *code,
+		    const char *client_id, time_t now, json_t **user);
+
+/* deliver.c: the connection's delivery_command, run without a shell. */
+struct deliver_msg {
+	const char	*connection;
+	const char	*recipient;
+	const char	*code;
+	const char	*send;		/* "code" */
+};
+/* Run argv (JSON array of strings) with {recipient}/{code} substituted
+ * and LATCHKEY_* in the environment, at most timeout seconds.  0, or -1
+ * with a reason (never containing the code) in why. */
+int		 deliver_run(const json_t *argv, const struct deliver_msg *,
+		    int timeout, char *why, size_t whysz);
+
+/* ro.c: the legacy POST /oauth/ro (AUTH0-BEHAVIOUR.md 1). */
+void		 ro_endpoint(struct lk_ctx *, const struct lk_req *,
+		    struct lk_resp *);
+
+/* grant_otp.c: http://auth0.com/oauth/grant-type/passwordless/otp. */
+void		 grant_otp(struct grant_req *);
 
 /* jwks.c, route.c */
 void		 wellknown_jwks(struct lk_ctx *, const struct lk_req *, struct lk_resp *);

@@ -8,15 +8,20 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
+
 #include "extern.h"
 
 #define GRANT_PASSWORD_REALM_URI "http://auth0.com/oauth/grant-type/password-realm"
+#define GRANT_OTP_URI	"http://auth0.com/oauth/grant-type/passwordless/otp"
 #define ACCESS_LIFETIME_DEFAULT	86400	/* SPEC.md "Tokens" */
 #define ID_LIFETIME_DEFAULT	36000
 
 enum grant {
 	GRANT_PASSWORD,
 	GRANT_PASSWORD_REALM,
+	GRANT_OTP,
+	GRANT_REFRESH,
 	GRANT__MAX
 };
 
@@ -30,6 +35,10 @@ static const struct grant_def grants[GRANT__MAX] = {
 	[GRANT_PASSWORD] = { "password", "password", grant_password },
 	[GRANT_PASSWORD_REALM] = { GRANT_PASSWORD_REALM_URI, "password-realm",
 	    grant_password },
+	/* AUTH0-BEHAVIOUR.md 3 "Passwordless OTP grant". */
+	[GRANT_OTP] = { GRANT_OTP_URI, "passwordless/otp", grant_otp },
+	/* AUTH0-BEHAVIOUR.md 5. */
+	[GRANT_REFRESH] = { "refresh_token", "refresh_token", grant_refresh },
 };
 
 /* Every field any grant at /oauth/token reads. */
@@ -37,7 +46,7 @@ static const struct grant_def grants[GRANT__MAX] = {
 	FIELD_BIT(F_CLIENT_SECRET) | FIELD_BIT(F_CLIENT_ASSERTION) | \
 	FIELD_BIT(F_CLIENT_ASSERTION_TYPE) | FIELD_BIT(F_USERNAME) | \
 	FIELD_BIT(F_PASSWORD) | FIELD_BIT(F_AUDIENCE) | FIELD_BIT(F_SCOPE) | \
-	FIELD_BIT(F_REALM))
+	FIELD_BIT(F_REALM) | FIELD_BIT(F_OTP) | FIELD_BIT(F_REFRESH_TOKEN))
 
 /* Standard claims released into the ID token by each OIDC scope
  * (OpenID Connect Core 5.4; AUTH0-BEHAVIOUR.md 1 and 4). */
@@ -98,6 +107,7 @@ token_endpoint(struct lk_ctx *ctx, const struct lk_req *req, struct lk_resp *res
 	}
 	grants[gt].run(&g);
 out:
+	OPENSSL_cleanse(g.refresh, sizeof(g.refresh));
 	client_clear(&g.client);
 	params_clear(&g.p);
 	json_decref(g.tenant);
@@ -153,6 +163,20 @@ int_member(const json_t *o, const char *name, json_int_t def)
 	    json_integer_value(v) : def;
 }
 
+void
+grant_scope_claims(json_t *claims, const json_t *user,
+    const struct scope_result *sr)
+{
+	if (sr->profile)
+		copy_claims(claims, user, profile_claims);
+	if (sr->email)
+		copy_claims(claims, user, email_claims);
+	if (sr->phone)
+		copy_claims(claims, user, phone_claims);
+	if (sr->address)
+		copy_claims(claims, user, address_claims);
+}
+
 /* The ID token (OpenID Connect Core 2), signed as the client chose. */
 static char *
 id_token_make(struct grant_req *g, const json_t *key, const char *issuer,
@@ -171,14 +195,7 @@ id_token_make(struct grant_req *g, const json_t *key, const char *issuer,
 	    "iat", (json_int_t)g->req->now, "exp", (json_int_t)g->req->now + life);
 	if (claims == NULL)
 		return NULL;
-	if (sr->profile)
-		copy_claims(claims, user, profile_claims);
-	if (sr->email)
-		copy_claims(claims, user, email_claims);
-	if (sr->phone)
-		copy_claims(claims, user, phone_claims);
-	if (sr->address)
-		copy_claims(claims, user, address_claims);
+	grant_scope_claims(claims, user, sr);
 	alg = json_string_value(json_object_get(g->client.rec, "id_token_alg"));
 	/* HS256 is keyed with the raw secret the client just proved; a
 	 * client without a secret always gets RS256 (Auth0 does the same). */
@@ -189,6 +206,26 @@ id_token_make(struct grant_req *g, const json_t *key, const char *issuer,
 		rc = token_sign(key, claims, &out);
 	json_decref(claims);
 	return rc == 0 ? out : NULL;
+}
+
+/*
+ * A new refresh token family for an offline_access grant into g->refresh
+ * (scope_resolve() granted offline_access only when the API allows it and
+ * the client holds the refresh_token grant; AUTH0-BEHAVIOUR.md 5).
+ */
+static int
+refresh_start(struct grant_req *g, const json_t *user, const char *api_id,
+    const struct scope_result *sr)
+{
+	struct refresh_new	 rn;
+
+	memset(&rn, 0, sizeof(rn));
+	rn.user_id = json_string_value(json_object_get(user, "user_id"));
+	rn.client_id = g->client.client_id;
+	rn.audience = api_id;
+	rn.scope = sr->granted.p != NULL ? sr->granted.p : "";
+	return refresh_issue(g->ctx, g->tenant, g->client.rec, NULL, &rn,
+	    g->req->now, g->refresh, sizeof(g->refresh));
 }
 
 int
@@ -226,12 +263,17 @@ grant_issue(struct grant_req *g, const json_t *user, const json_t *api,
 		goto fail;
 	if (sr->openid && (idt = id_token_make(g, key, issuer, user, sr)) == NULL)
 		goto fail;
+	if (sr->offline_access && !g->refreshing &&
+	    refresh_start(g, user, api_id, sr) == -1)
+		goto fail;
 	body = json_pack("{s:s, s:s, s:I}", "access_token", at,
 	    "token_type", "Bearer", "expires_in", life);
 	if (body == NULL)
 		goto fail;
 	if (idt != NULL)
 		json_object_set_new(body, "id_token", json_string(idt));
+	if (g->refresh[0] != '\0')
+		json_object_set_new(body, "refresh_token", json_string(g->refresh));
 	if (sr->differs)
 		json_object_set_new(body, "scope",
 		    json_string(sr->granted.p ? sr->granted.p : ""));

@@ -116,19 +116,22 @@ connection_for(struct grant_req *g)
 }
 
 /*
- * Find and check the user.  NULL with the wire error written; the same
- * error and the same hash work whether the user is unknown or the
- * password is wrong.
+ * Find and check the user.  NULL with the wire error written (`wrong`
+ * for a bad password); the same error and the same hash work whether
+ * the user is unknown or the password is wrong.  /oauth/ro calls this
+ * with its own legacy row.
  */
-static json_t *
-user_authenticate(struct grant_req *g, const char *connection)
+json_t *
+grant_password_user(struct grant_req *g, const char *connection,
+    enum oerr wrong)
 {
 	struct hash_policy	 pol;
+	struct admit		 adm;
 	json_t			*user = NULL;
 	const char		*enc = NULL;
 	enum hash_rc		 hrc;
 	enum store_rc		 src;
-	int			 rehash = 0;
+	int			 rehash = 0, held;
 
 	hash_policy_from_json(g->tenant, &pol);
 	src = store_user_find(g->ctx->store, NULL, connection,
@@ -139,15 +142,26 @@ user_authenticate(struct grant_req *g, const char *connection)
 	}
 	if (user != NULL)
 		enc = json_string_value(json_object_get(user, "password_hash"));
+	/* A login storm is shed, not queued without bound (admit.c). */
+	if (admit_hash_enter(g->ctx, g->tenant, &adm) == ADMIT_BUSY) {
+		admit_shed(g->resp);
+		json_decref(user);
+		return NULL;
+	}
 	if (enc == NULL)
 		hrc = hash_dummy(&pol, g->p.v[F_PASSWORD], g->p.len[F_PASSWORD]);
 	else
 		hrc = hash_verify(&pol, enc, g->p.v[F_PASSWORD],
 		    g->p.len[F_PASSWORD], &rehash);
+	/* The slot is kept through a rehash (a second hash), else freed. */
+	held = hrc == HASH_OK && rehash &&
+	    !json_is_true(json_object_get(user, "blocked"));
+	if (!held)
+		admit_hash_leave(&adm);
 	if (hrc == HASH_ERR)
 		lk_warn("stored password hash of unsupported format");
 	if (hrc != HASH_OK) {
-		oerr_write(g->resp, OERR_WRONG_CREDENTIALS, NULL);
+		oerr_write(g->resp, wrong, NULL);
 		json_decref(user);
 		return NULL;
 	}
@@ -156,8 +170,10 @@ user_authenticate(struct grant_req *g, const char *connection)
 		json_decref(user);
 		return NULL;
 	}
-	if (rehash)
+	if (rehash) {
 		rehash_user(g, user, &pol);
+		admit_hash_leave(&adm);
+	}
 	return user;
 }
 
@@ -189,12 +205,16 @@ grant_password(struct grant_req *g)
 		return;
 	if ((conn = connection_for(g)) == NULL)
 		goto out;
-	if (scope_resolve(g->p.v[F_SCOPE], api, 0, &sr) == -1) {
+	/* offline_access (a refresh token) needs the refresh_token grant
+	 * too (AUTH0-BEHAVIOUR.md 5). */
+	if (scope_resolve(g->p.v[F_SCOPE], api,
+	    client_grant_allowed(g->client.rec, "refresh_token"), &sr) == -1) {
 		oerr_write(g->resp, OERR_SERVER_ERROR, NULL);
 		goto out;
 	}
 	connection = json_string_value(json_object_get(conn, "name"));
-	if ((user = user_authenticate(g, connection)) == NULL)
+	if ((user = grant_password_user(g, connection,
+	    OERR_WRONG_CREDENTIALS)) == NULL)
 		goto out;
 	grant_issue(g, user, api, &sr);
 out:

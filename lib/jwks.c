@@ -75,6 +75,22 @@ wellknown_openid(struct lk_ctx *ctx, const struct lk_req *req, struct lk_resp *r
 		oerr_write(resp, OERR_SERVER_ERROR, NULL);
 		goto out;
 	}
+	/* The passwordless code exchange (passwordless.c, grant_otp.c). */
+	json_array_append_new(json_object_get(doc, "grant_types_supported"),
+	    json_string("http://auth0.com/oauth/grant-type/passwordless/otp"));
+	/* Refresh tokens, /userinfo and RFC 7009 revocation (refresh.c,
+	 * userinfo.c, revoke.c). */
+	json_array_append_new(json_object_get(doc, "grant_types_supported"),
+	    json_string("refresh_token"));
+	json_array_append_new(json_object_get(doc, "scopes_supported"),
+	    json_string("offline_access"));
+	json_object_set_new(doc, "userinfo_endpoint",
+	    json_sprintf("%suserinfo", iss));
+	json_object_set_new(doc, "revocation_endpoint",
+	    json_sprintf("%soauth/revoke", iss));
+	json_object_set_new(doc, "revocation_endpoint_auth_methods_supported",
+	    json_pack("[s,s,s,s]", "client_secret_basic", "client_secret_post",
+	    "private_key_jwt", "none"));
 	resp_header(resp, "Cache-Control", "public, max-age=300");
 	resp_json(resp, 200, doc);
 out:

@@ -17,17 +17,31 @@ static const char *const levels[] = {
 	"debug",	/* LOG_LVL_DEBUG */
 };
 
+static void	(*sink)(const char *);
+
+void
+log_sink(void (*fn)(const char *))
+{
+	sink = fn;
+}
+
 void
 log_msg(enum log_level lvl, const char *func, const char *fmt, ...)
 {
-	char	 line[2048];
+	char	 msg[2048], line[2200];
 	va_list	 ap;
 
 	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	snprintf(line, sizeof(line), "latchkey: %s: %s: %s\n", levels[lvl],
+	    func, msg);
+	if (sink != NULL) {
+		sink(line);
+		return;
+	}
 	/* One write per line so lines from several processes do not mix. */
-	fprintf(stderr, "latchkey: %s: %s: %s\n", levels[lvl], func, line);
+	fputs(line, stderr);
 	fflush(stderr);
 }
 

@@ -79,6 +79,116 @@ static const struct oerr_row oerrs[OERR__MAX] = {
 	    "Internal server error" },
 	[OERR_NOT_CONFIGURED] = { "server_error", 500,
 	    "The authorization server is not configured" },
+	/* AUTH0-BEHAVIOUR.md 5: the 403 most clients observe. */
+	[OERR_REFRESH_INVALID] = { "invalid_grant", 403,
+	    "Unknown or invalid refresh token." },
+	/* AUTH0-BEHAVIOUR.md 5 (Auth0.Android isRefreshTokenDeleted). */
+	[OERR_REFRESH_USER_GONE] = { "invalid_grant", 403,
+	    "The refresh_token was generated for a user who doesn't exist anymore." },
+	/* AUTH0-BEHAVIOUR.md 5: refresh for a blocked user. */
+	[OERR_REFRESH_USER_BLOCKED] = { "invalid_grant", 403,
+	    "user is blocked" },
+	/* RFC 6749 6 and 5.2: a refresh may narrow the scope, never widen
+	 * it (Auth0's answer is not recorded). */
+	[OERR_SCOPE_EXCEEDS] = { "invalid_scope", 400,
+	    "The requested scope exceeds the scope granted by the resource owner" },
+	/* RFC 7009 2.2.1 -> RFC 6749 5.2; Auth0's /oauth/revoke error table. */
+	[OERR_INVALID_CLIENT] = { "invalid_client", 401,
+	    "Client authentication failed" },
+	/* RFC 6750 3.1: no credentials, no error code in WWW-Authenticate;
+	 * the body says what Auth0's plain-text 401 says. */
+	[OERR_USERINFO_NO_TOKEN] = { "unauthorized", 401,
+	    "Unauthorized" },
+	[OERR_USERINFO_TOKEN] = { "invalid_token", 401,
+	    "%s" },
+	[OERR_USERINFO_SCOPE] = { "insufficient_scope", 403,
+	    "The access token was not granted the openid scope" },
+	[OERR_USERINFO_REQUEST] = { "invalid_request", 400,
+	    "Malformed Authorization header" },
+
+	/*
+	 * Legacy /oauth/ro: Auth0's /oauth/ro error table (AUTH0-BEHAVIOUR.md
+	 * 1 "Errors"), lowercase texts as Auth0 wrote them.  Where the table
+	 * has no row (grant_type, id_token), latchkey's text keeps its style.
+	 */
+	[OERR_RO_MISSING_CLIENT_ID] = { "invalid_request", 400,
+	    "missing client_id parameter" },
+	[OERR_RO_MISSING_GRANT_TYPE] = { "invalid_request", 400,
+	    "missing grant_type parameter" },
+	[OERR_RO_GRANT_TYPE] = { "unsupported_grant_type", 400,
+	    "grant_type must be password or "
+	    "urn:ietf:params:oauth:grant-type:jwt-bearer, not %s" },
+	[OERR_RO_MISSING_USERNAME] = { "invalid_request", 400,
+	    "missing username parameter" },
+	[OERR_RO_MISSING_PASSWORD] = { "invalid_request", 400,
+	    "missing password parameter" },
+	[OERR_RO_MISSING_CONNECTION] = { "invalid_request", 400,
+	    "missing connection parameter" },
+	[OERR_RO_MISSING_DEVICE] = { "invalid_request", 400,
+	    "missing device parameter" },
+	[OERR_RO_MISSING_ID_TOKEN] = { "invalid_request", 400,
+	    "missing id_token parameter" },
+	[OERR_RO_BAD_ID_TOKEN] = { "invalid_grant", 400,
+	    "invalid id_token" },
+	[OERR_RO_CONNECTION_NOT_FOUND] = { "invalid_request", 400,
+	    "the connection was not found" },
+	[OERR_RO_CONNECTION_DISABLED] = { "invalid_request", 400,
+	    "the connection was disabled" },
+	[OERR_RO_INVALID_CLIENT] = { "unauthorized_client", 403,
+	    "invalid client" },
+	[OERR_RO_WRONG_PASSWORD] = { "invalid_user_password", 401,
+	    "Wrong email or password." },
+	/* The pairing with invalid_user_password is observed (third-party). */
+	[OERR_RO_WRONG_PHONE_CODE] = { "invalid_user_password", 401,
+	    "Wrong phone number or verification code." },
+	[OERR_RO_WRONG_EMAIL_CODE] = { "invalid_user_password", 401,
+	    "Wrong email or verification code." },
+	/* AUTH0-BEHAVIOUR.md 3: the passwordless/otp grant's texts. */
+	[OERR_OTP_WRONG_PHONE_CODE] = { "invalid_grant", 403,
+	    "Wrong phone number or verification code." },
+	[OERR_OTP_WRONG_EMAIL_CODE] = { "invalid_grant", 403,
+	    "Wrong email or verification code." },
+
+	/*
+	 * POST /passwordless/start: Auth0's legacy bad.* errors
+	 * (AUTH0-BEHAVIOUR.md 2, [D1 api/authentication/errors/
+	 * _passwordless-start.md]).  bad.email and bad.send have no row
+	 * there: their texts follow the same schema validator's wording.
+	 */
+	[OERR_PWL_MISSING_CLIENT_ID] = { "bad.client_id", 400,
+	    "Missing required property: client_id" },
+	[OERR_PWL_MISSING_CONNECTION] = { "bad.connection", 400,
+	    "Missing required property: connection" },
+	[OERR_PWL_NO_CONNECTION] = { "bad.connection", 400,
+	    "Connection does not exist" },
+	[OERR_PWL_CONNECTION_DISABLED] = { "bad.connection", 400,
+	    "Connection is disabled" },
+	[OERR_PWL_STRATEGY] = { "bad.connection", 400,
+	    "Invalid connection strategy. It must either be a passwordless connection" },
+	[OERR_PWL_MISSING_PHONE] = { "bad.phone_number", 400,
+	    "Missing required property: phone_number" },
+	[OERR_PWL_BAD_PHONE] = { "bad.phone_number", 400,
+	    "String does not match pattern: ^\\+[0-9]{1,15}$" },
+	[OERR_PWL_MISSING_EMAIL] = { "bad.email", 400,
+	    "Missing required property: email" },
+	[OERR_PWL_BAD_EMAIL] = { "bad.email", 400,
+	    "Object didn't pass validation for format email: %s" },
+	[OERR_PWL_AUTHPARAMS] = { "bad.authParams", 400,
+	    "error in authParams - invalid type: %s (expected object)" },
+	[OERR_PWL_SEND] = { "bad.send", 400,
+	    "No enum match for: %s" },
+	/* latchkey has no /authorize, so no magic link can complete. */
+	[OERR_PWL_SEND_LINK] = { "bad.send", 400,
+	    "send must be \"code\": latchkey does not send magic links" },
+	/* "<provider message> (Code: <code>)" */
+	[OERR_PWL_SMS_PROVIDER] = { "sms_provider_error", 400,
+	    "%s" },
+	[OERR_PWL_EMAIL_PROVIDER] = { "email_provider_error", 400,
+	    "%s" },
+	/* Admission control for password hashing (admit.c, issue 7): RFC
+	 * 6749 4.1.2.1's code for an overloaded server, with Retry-After. */
+	[OERR_TEMPORARILY_UNAVAILABLE] = { "temporarily_unavailable", 503,
+	    "Too many logins at once; retry after the Retry-After delay." },
 };
 
 const char *

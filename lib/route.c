@@ -12,6 +12,10 @@ enum endpoint {
 	EP_TOKEN,
 	EP_JWKS,
 	EP_OPENID,
+	EP_RO,
+	EP_PWL_START,
+	EP_USERINFO,
+	EP_REVOKE,
 	EP__MAX
 };
 
@@ -31,6 +35,13 @@ static const struct endpoint_def endpoints[EP__MAX] = {
 	    "GET, HEAD", wellknown_jwks },
 	[EP_OPENID] = { "/.well-known/openid-configuration",
 	    M(HTTP_GET) | M(HTTP_HEAD), "GET, HEAD", wellknown_openid },
+	[EP_RO] = { "/oauth/ro", M(HTTP_POST), "POST", ro_endpoint },
+	[EP_PWL_START] = { "/passwordless/start", M(HTTP_POST), "POST",
+	    passwordless_start },
+	/* OpenID Connect Core 5.3.1: GET and POST. */
+	[EP_USERINFO] = { "/userinfo", M(HTTP_GET) | M(HTTP_POST),
+	    "GET, POST", userinfo_endpoint },
+	[EP_REVOKE] = { "/oauth/revoke", M(HTTP_POST), "POST", revoke_endpoint },
 };
 
 static enum endpoint

@@ -174,3 +174,62 @@ fail:
 	scope_result_clear(r);
 	return -1;
 }
+
+int
+scope_narrow(const char *granted, const char *requested,
+    struct scope_result *r)
+{
+	struct tok	 have[SCOPE_TOKENS_MAX], want[SCOPE_TOKENS_MAX];
+	size_t		 nhave, nwant, i, j;
+
+	memset(r, 0, sizeof(*r));
+	buf_init(&r->granted);
+	nhave = split(granted, have, SCOPE_TOKENS_MAX);
+	nwant = requested != NULL ? split(requested, want, SCOPE_TOKENS_MAX) : 0;
+	/* RFC 6749 6: nothing outside the original grant. */
+	for (j = 0; j < nwant; j++) {
+		for (i = 0; i < nhave; i++)
+			if (have[i].n == want[j].n &&
+			    memcmp(have[i].s, want[j].s, want[j].n) == 0)
+				break;
+		if (i == nhave)
+			return 1;
+	}
+	for (i = 0; i < nhave; i++) {
+		for (j = 0; j < nwant; j++)
+			if (have[i].n == want[j].n &&
+			    memcmp(have[i].s, want[j].s, want[j].n) == 0)
+				break;
+		if (requested != NULL && j == nwant)
+			continue;
+		if (add(r, have[i].s, have[i].n) == -1)
+			goto fail;
+		switch (oidc_find(have[i].s, have[i].n)) {
+		case OIDC_OPENID:
+			r->openid = 1;
+			break;
+		case OIDC_PROFILE:
+			r->profile = 1;
+			break;
+		case OIDC_EMAIL:
+			r->email = 1;
+			break;
+		case OIDC_ADDRESS:
+			r->address = 1;
+			break;
+		case OIDC_PHONE:
+			r->phone = 1;
+			break;
+		case OIDC_OFFLINE:
+			r->offline_access = 1;
+			break;
+		default:
+			break;
+		}
+	}
+	r->differs = requested != NULL && nwant != nhave;
+	return 0;
+fail:
+	scope_result_clear(r);
+	return -1;
+}

@@ -35,7 +35,12 @@ python3-pytest
 python3-requests
 python3-jwt
 python3-cryptography
-curl"
+curl
+apache2
+libapache2-mod-fcgid
+nginx
+spawn-fcgi
+wrk"
 
 usage() {
 	echo "usage: sh tests/deps.sh --check | --install | --list" >&2
@@ -90,6 +95,16 @@ case "$1" in
 	fi
 	export DEBIAN_FRONTEND=noninteractive
 	echo "deps.sh: installing:" $m
+	# apache2 and nginx start their system services on install, both on
+	# port 80, and the second then fails its postinst.  latchkey uses
+	# neither service (the tests start their own instances on free
+	# loopback ports), so keep them from starting for this install
+	# through Debian's policy-rc.d interface, unless one is in place.
+	if [ ! -e /usr/sbin/policy-rc.d ]; then
+		$SUDO sh -c 'printf "#!/bin/sh\nexit 101\n" \
+		    >/usr/sbin/policy-rc.d && chmod 0755 /usr/sbin/policy-rc.d'
+		trap '$SUDO rm -f /usr/sbin/policy-rc.d' EXIT
+	fi
 	# Update the package lists once, only when they were never fetched
 	# or when the first install attempt cannot find a package.
 	if [ -z "$(ls -A /var/lib/apt/lists 2>/dev/null | grep -v -e '^lock$' -e '^partial$' -e '^auxfiles$' || true)" ]; then

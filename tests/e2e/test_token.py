@@ -3,6 +3,7 @@ Successful token requests: the password and password-realm grants, the
 tokens they return (checked independently with PyJWT against the published
 JWKS), the scope rules, ID tokens, and the ES256 tenant.
 """
+import base64
 import json
 import re
 import time
@@ -129,8 +130,17 @@ def test_imported_legacy_hash_logs_in_and_keeps_working(server, email, pw):
 
 
 def test_auth0_client_header_is_ignored(server):
-    hdr = {"Auth0-Client": lk.b64url('{"name":"auth0.js","version":"9.0.0"}')}
-    ok(server.token(password_form(audience=API), headers=hdr))
+    info = '{"name":"auth0.js","version":"9.0.0"}'
+    # SDKs send base64url without padding, or padded base64.
+    for v in (lk.b64url(info), base64.b64encode(info.encode()).decode(), "%%%"):
+        ok(server.token(password_form(audience=API), headers={"Auth0-Client": v}))
+
+
+def test_unknown_fields_are_ignored(server):
+    ok(server.token(password_form(audience=API, foo="bar", nonce="n", state="s")))
+    j = password_form(audience=API)
+    j.update(extra=5, auth0Client={"name": "x"}, tags=["a"], nothing=None)
+    ok(server.token(json_body=j))
 
 
 def test_endpoint_under_a_prefix(server):

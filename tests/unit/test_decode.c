@@ -284,7 +284,20 @@ static const struct frow {
 	{ F_SEND,			"send",				16 },
 };
 
-_Static_assert(NELEM(frows) == F__MAX, "a row for every declared field");
+/* The object-valued fields (decode.c object_fields): their type error. */
+static const struct orow {
+	enum field	 f;
+	const char	*name;
+	size_t		 max;
+	const char	*code;		/* the wrong-type error */
+	const char	*fmt;		/* its description; %s: the JSON type */
+} orows[] = {
+	{ F_AUTHPARAMS, "authParams", 4096, "bad.authParams",
+	  "error in authParams - invalid type: %s (expected object)" },
+};
+
+_Static_assert(NELEM(frows) + NELEM(orows) == F__MAX,
+    "a row for every declared field");
 
 /* decode_pct on its own. */
 static const struct pcase {
@@ -626,7 +639,77 @@ params_clear_leaves_nothing(void **state)
 
 /* ------------------------------------------------------------------ */
 
+/* fmt with its one "%s" replaced by arg (fmt is data, not a format). */
+static void
+fill(char *desc, size_t sz, const char *fmt, const char *arg)
+{
+	const char	*pct = strstr(fmt, "%s");
+
+	snprintf(desc, sz, "%.*s%s%s", (int)(pct - fmt), fmt, arg, pct + 2);
+}
+
+/* An object field: its compact text (keys sorted); any other JSON type,
+ * and any form value, is its own error; the bound applies to the text. */
+static void
+object_fields_decode(void **state)
+{
+	static const struct { const char *json, *type; } wrong[] = {
+		{ "\"openid\"", "string" }, { "7", "integer" },
+		{ "1.5", "number" }, { "[1]", "array" }, { "true", "boolean" },
+	};
+	const struct orow	*r;
+	struct params		 p;
+	struct lk_resp		 resp;
+	struct buf		 b;
+	char			 desc[256];
+	size_t			 i, k;
+
+	for (r = orows; r < orows + NELEM(orows); r++) {
+		assert_string_equal(field_name(r->f), r->name);
+		buf_init(&b);
+		buf_printf(&b, "{\"%s\": {\"b\": 1, \"a\": \"x\"}}", r->name);
+		params_init(&p);
+		resp_init(&resp);
+		assert_int_equal(decode(JSON, b.p, b.len, ALL, &p, &resp), 0);
+		assert_string_equal(S(p.v[r->f]), "{\"a\":\"x\",\"b\":1}");
+		params_clear(&p);
+		resp_clear(&resp);
+		for (i = 0; i < NELEM(wrong); i++) {
+			buf_reset(&b);
+			buf_printf(&b, "{\"%s\": %s}", r->name, wrong[i].json);
+			fill(desc, sizeof(desc), r->fmt, wrong[i].type);
+			params_init(&p);
+			resp_init(&resp);
+			assert_int_equal(decode(JSON, b.p, b.len, ALL, &p, &resp), -1);
+			assert_wire_error(&resp, 400, r->code, desc);
+			resp_clear(&resp);
+		}
+		buf_reset(&b);
+		buf_printf(&b, "%s=x", r->name);
+		fill(desc, sizeof(desc), r->fmt, "string");
+		params_init(&p);
+		resp_init(&resp);
+		assert_int_equal(decode(FORM, b.p, b.len, ALL, &p, &resp), -1);
+		assert_wire_error(&resp, 400, r->code, desc);
+		resp_clear(&resp);
+		/* {"k":"xxx..."}: 8 bytes of syntax around the value. */
+		buf_reset(&b);
+		buf_printf(&b, "{\"%s\": {\"k\": \"", r->name);
+		for (k = 0; k < r->max - 7; k++)
+			buf_append(&b, "x", 1);
+		buf_puts(&b, "\"}}");
+		snprintf(desc, sizeof(desc), "%s parameter is too long", r->name);
+		params_init(&p);
+		resp_init(&resp);
+		assert_int_equal(decode(JSON, b.p, b.len, ALL, &p, &resp), -1);
+		assert_wire_error(&resp, 400, "invalid_request", desc);
+		resp_clear(&resp);
+		buf_clear(&b);
+	}
+}
+
 static const struct CMUnitTest fixed[] = {
+	cmocka_unit_test(object_fields_decode),
 	cmocka_unit_test(body_too_large_is_413_before_anything_else),
 	cmocka_unit_test(unknown_fields_are_not_length_limited),
 	cmocka_unit_test(form_length_is_measured_after_decoding),

@@ -1,0 +1,224 @@
+/*
+ * audit.c: the security event log (SK_AUDIT), read with `latchkeyctl
+ * audit list`.
+ *
+ * Each event is a record shaped like an Auth0 tenant log entry
+ * ([D2 deploy-monitor/logs/log-event-type-codes]):
+ *	{"type": "<code>", "date": <epoch>, "description": "...",
+ *	 "endpoint": "/oauth/token", "ip": "<end-user IP>",
+ *	 "client_ip": "<proxy, when auth0-forwarded-for was honoured>",
+ *	 "client_id": "...", "user_name": "<identifier as typed>",
+ *	 "user_id": "...", "pid": <responder process>}
+ * keyed "<12-digit epoch>.<8 random hex>" so that a key-order walk is
+ * chronological and two processes never collide.  Never a password,
+ * code or secret.  Growth is bounded: records older than the tenant's
+ * "audit_retention_days" (default 30) are deleted now and then by the
+ * responders (1 write in AUDIT_PRUNE_ODDS, at most AUDIT_PRUNE_MAX
+ * records, the oldest first) and by `latchkeyctl guard prune`.
+ */
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "extern.h"
+
+#define AUDIT_DAYS_DEFAULT	30
+#define AUDIT_DAYS_MAX		3650
+#define AUDIT_PRUNE_ODDS	64
+#define AUDIT_PRUNE_MAX		128
+#define AUDIT_KEY_LEN		32
+
+/* The Auth0 log type code and description of each event.  Auth0 codes:
+ * s, fp, fu, f, pwd_leak, limit_wc, limit_mu, api_limit, cls, fepotpft. */
+static const struct {
+	const char	*code;
+	const char	*desc;
+} events[GUARD_EV__MAX] = {
+	[GUARD_EV_SUCCESS] = { "s", "Successful login" },
+	[GUARD_EV_WRONG_PASSWORD] = { "fp", "Wrong email or password." },
+	[GUARD_EV_UNKNOWN_USER] = { "fu", "Wrong email or password." },
+	[GUARD_EV_WRONG_CODE] = { "fepotpft",
+	    "Wrong phone number, email or verification code." },
+	[GUARD_EV_USER_BLOCKED] = { "f", "user is blocked" },
+	[GUARD_EV_LEAKED] = { "pwd_leak",
+	    "Login blocked: the password was found in a data breach" },
+	[GUARD_EV_CODE_SENT] = { "cls", "Passwordless code sent" },
+	[GUARD_EV_BRUTE_FORCE] = { "limit_wc",
+	    "Blocked: too many consecutive failed logins for this account "
+	    "from this IP" },
+	[GUARD_EV_SUSPICIOUS_IP] = { "limit_mu",
+	    "Blocked: too many failed logins from this IP" },
+	[GUARD_EV_RATE_LIMIT] = { "api_limit", "Rate limit exceeded" },
+};
+
+/* The path of each endpoint, as the audit record names it. */
+static const char *const endpoints[GUARD_EP__MAX] = {
+	[GUARD_EP_TOKEN] = "/oauth/token",
+	[GUARD_EP_RO] = "/oauth/ro",
+	[GUARD_EP_PWL_START] = "/passwordless/start",
+};
+
+const char *
+audit_code(enum guard_event e)
+{
+
+	return events[e].code;
+}
+
+json_t *
+audit_record(const struct guard_who *w, const char *identifier,
+    const char *user_id, enum guard_event e, time_t now, char *key,
+    size_t keysz)
+{
+	char	 rnd[9];
+	json_t	*rec;
+
+	if (rand_hex(rnd, 4) == -1)
+		return NULL;
+	snprintf(key, keysz, "%012lld.%s", (long long)now, rnd);
+	rec = json_pack("{s:s, s:I, s:s, s:s, s:s, s:I}",
+	    "type", events[e].code, "date", (json_int_t)now,
+	    "description", events[e].desc, "endpoint", endpoints[w->ep],
+	    "ip", w->ip, "pid", (json_int_t)getpid());
+	if (rec == NULL)
+		return NULL;
+	if (w->peer[0] != '\0')
+		json_object_set_new(rec, "client_ip", json_string(w->peer));
+	if (w->client_id != NULL)
+		json_object_set_new(rec, "client_id", json_string(w->client_id));
+	/* jansson refuses text that is not UTF-8: such a name is dropped. */
+	if (identifier != NULL)
+		json_object_set_new(rec, "user_name", json_string(identifier));
+	if (user_id != NULL)
+		json_object_set_new(rec, "user_id", json_string(user_id));
+	return rec;
+}
+
+/* ------------------------------------------------------------------ */
+/* Pruning.                                                           */
+
+struct prune {
+	char		 cutoff[AUDIT_KEY_LEN];	/* keys below it go */
+	long		 max;
+	json_t		*keys;
+};
+
+static int
+prune_cb(const char *key, json_t *val, void *arg)
+{
+	struct prune	*p = arg;
+
+	if (strcmp(key, p->cutoff) >= 0 ||
+	    (long)json_array_size(p->keys) >= p->max)
+		return 1;	/* chronological: nothing older follows */
+	return json_array_append_new(p->keys, json_string(key)) == -1;
+}
+
+enum store_rc
+audit_prune(struct store *s, DB_TXN *txn, time_t before, long max,
+    int *count)
+{
+	struct prune	 p;
+	enum store_rc	 rc;
+	size_t		 i;
+
+	*count = 0;
+	snprintf(p.cutoff, sizeof(p.cutoff), "%012lld", (long long)before);
+	p.max = max > 0 ? max : LONG_MAX;
+	if ((p.keys = json_array()) == NULL)
+		return STORE_ERR;
+	rc = store_each(s, txn, SK_AUDIT, prune_cb, &p);
+	for (i = 0; rc == STORE_OK && i < json_array_size(p.keys); i++)
+		rc = store_del(s, txn, SK_AUDIT,
+		    json_string_value(json_array_get(p.keys, i)));
+	if (rc == STORE_OK)
+		*count = (int)json_array_size(p.keys);
+	json_decref(p.keys);
+	return rc;
+}
+
+/* The retention in seconds. */
+static time_t
+retention(const json_t *tenant)
+{
+	const json_t	*v = json_object_get(tenant, "audit_retention_days");
+	json_int_t	 d = AUDIT_DAYS_DEFAULT;
+
+	if (json_is_integer(v) && json_integer_value(v) >= 1 &&
+	    json_integer_value(v) <= AUDIT_DAYS_MAX)
+		d = json_integer_value(v);
+	return (time_t)d * 86400;
+}
+
+struct prune_arg {
+	time_t		 before;
+};
+
+static enum store_rc
+prune_txn(struct store *s, DB_TXN *txn, void *arg)
+{
+	struct prune_arg	*a = arg;
+	int			 n;
+
+	return audit_prune(s, txn, a->before, AUDIT_PRUNE_MAX, &n);
+}
+
+void
+audit_prune_maybe(struct store *s, const json_t *tenant, time_t now)
+{
+	struct prune_arg	 a;
+	char			 r[3];
+
+	/* A cheap coin: one call in AUDIT_PRUNE_ODDS does the work. */
+	if (rand_hex(r, 1) == -1 || strtol(r, NULL, 16) % AUDIT_PRUNE_ODDS != 0)
+		return;
+	a.before = now - retention(tenant);
+	if (store_txn_run(s, prune_txn, &a) != STORE_OK)
+		lk_warn("audit log pruning failed");
+}
+
+/* ------------------------------------------------------------------ */
+/* Listing.                                                           */
+
+struct listarg {
+	const struct audit_sel	*sel;
+	json_t			*out;
+};
+
+static int
+list_cb(const char *key, json_t *val, void *arg)
+{
+	struct listarg		*a = arg;
+	const struct audit_sel	*sel = a->sel;
+	const char		*type;
+
+	if (json_integer_value(json_object_get(val, "date")) < sel->since)
+		return 0;
+	type = json_string_value(json_object_get(val, "type"));
+	if (sel->type != NULL && (type == NULL || strcmp(type, sel->type) != 0))
+		return 0;
+	return json_array_append(a->out, val) == -1;
+}
+
+enum store_rc
+audit_list(struct store *s, DB_TXN *txn, const struct audit_sel *sel,
+    json_t *out)
+{
+	struct listarg	 a = { sel, NULL };
+	enum store_rc	 rc;
+	size_t		 i, n, from = 0;
+
+	if ((a.out = json_array()) == NULL)
+		return STORE_ERR;
+	rc = store_each(s, txn, SK_AUDIT, list_cb, &a);
+	/* Only the latest limit records, still oldest first. */
+	n = json_array_size(a.out);
+	if (sel->limit > 0 && n > (size_t)sel->limit)
+		from = n - (size_t)sel->limit;
+	for (i = from; rc == STORE_OK && i < n; i++)
+		json_array_append(out, json_array_get(a.out, i));
+	json_decref(a.out);
+	return rc;
+}

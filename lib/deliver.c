@@ -1,0 +1,296 @@
+/*
+ * Delivering a passwordless code: the connection's "delivery_command", an
+ * argv array run with posix_spawn(3) -- no shell, so no quoting and no
+ * injection through a recipient -- so that an operator can plug in any
+ * SMS gateway client or sendmail.  The child gets
+ *	argv with "{recipient}" and "{code}" substituted,
+ *	stdin and stdout /dev/null, stderr a pipe (its first line is the
+ *	failure message), no other descriptor,
+ *	an environment of PATH, LATCHKEY_CONNECTION, LATCHKEY_RECIPIENT,
+ *	LATCHKEY_CODE and LATCHKEY_SEND only,
+ *	default signal dispositions and an empty signal mask,
+ * and `timeout` seconds to exit 0, after which it is killed.
+ */
+#include <sys/types.h>
+#include <sys/wait.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+
+#include "extern.h"
+
+#define DELIVER_ARGS_MAX	32	/* argv elements */
+#define DELIVER_ARG_MAX		4096	/* one argument after substitution */
+#define DELIVER_LINE_MAX	200	/* stderr kept for the message */
+#define DELIVER_PATH_DEFAULT	"/usr/local/bin:/usr/bin:/bin"
+
+enum denv { DENV_PATH, DENV_CONNECTION, DENV_RECIPIENT, DENV_CODE, DENV_SEND,
+	DENV__MAX };
+
+static const char *const denv_names[DENV__MAX] = {
+	"PATH", "LATCHKEY_CONNECTION", "LATCHKEY_RECIPIENT", "LATCHKEY_CODE",
+	"LATCHKEY_SEND",
+};
+
+/* The child's argv and environment; every string malloc'd. */
+struct spawnv {
+	char	*argv[DELIVER_ARGS_MAX + 1];
+	char	*envp[DENV__MAX + 1];
+};
+
+static void
+spawnv_clear(struct spawnv *v)
+{
+	size_t	 i;
+
+	/* Arguments and environment may hold the code. */
+	for (i = 0; v->argv[i] != NULL; i++) {
+		OPENSSL_cleanse(v->argv[i], strlen(v->argv[i]));
+		free(v->argv[i]);
+	}
+	for (i = 0; v->envp[i] != NULL; i++) {
+		OPENSSL_cleanse(v->envp[i], strlen(v->envp[i]));
+		free(v->envp[i]);
+	}
+	memset(v, 0, sizeof(*v));
+}
+
+/* arg with every "{recipient}" and "{code}" replaced; NULL when too long. */
+static char *
+substitute(const char *arg, const struct deliver_msg *m)
+{
+	struct buf	 b;
+	const char	*p;
+	int		 rc = 0;
+
+	buf_init(&b);
+	for (p = arg; *p != '\0' && rc == 0;) {
+		if (strncmp(p, "{recipient}", 11) == 0) {
+			rc = buf_puts(&b, m->recipient);
+			p += 11;
+		} else if (strncmp(p, "{code}", 6) == 0) {
+			rc = buf_puts(&b, m->code);
+			p += 6;
+		} else
+			rc = buf_append(&b, p++, 1);
+	}
+	if (rc == 0 && b.p == NULL)
+		rc = buf_append(&b, "", 0);
+	if (rc == -1 || b.p == NULL || b.len > DELIVER_ARG_MAX) {
+		if (b.p != NULL)
+			OPENSSL_cleanse(b.p, b.len);
+		buf_clear(&b);
+		return NULL;
+	}
+	return b.p;	/* the buffer's memory becomes the argument */
+}
+
+/* Fill v from argv (a JSON array of strings, first an absolute path). */
+static int
+spawnv_build(struct spawnv *v, const json_t *argv, const struct deliver_msg *m)
+{
+	const char	*vals[DENV__MAX], *path;
+	size_t		 i, n;
+
+	memset(v, 0, sizeof(*v));
+	n = json_array_size(argv);
+	if (n == 0 || n > DELIVER_ARGS_MAX ||
+	    json_string_value(json_array_get(argv, 0)) == NULL ||
+	    json_string_value(json_array_get(argv, 0))[0] != '/')
+		return -1;
+	for (i = 0; i < n; i++) {
+		if (!json_is_string(json_array_get(argv, i)) ||
+		    (v->argv[i] = substitute(json_string_value(
+		    json_array_get(argv, i)), m)) == NULL)
+			return -1;
+	}
+	path = getenv("PATH");
+	vals[DENV_PATH] = path != NULL && *path != '\0' ? path : DELIVER_PATH_DEFAULT;
+	vals[DENV_CONNECTION] = m->connection;
+	vals[DENV_RECIPIENT] = m->recipient;
+	vals[DENV_CODE] = m->code;
+	vals[DENV_SEND] = m->send;
+	for (i = 0; i < DENV__MAX; i++)
+		if (asprintf(&v->envp[i], "%s=%s", denv_names[i], vals[i]) == -1) {
+			v->envp[i] = NULL;
+			return -1;
+		}
+	return 0;
+}
+
+/*
+ * Printable ASCII only, at most DELIVER_LINE_MAX bytes, and the code
+ * masked should the command have echoed it.
+ */
+static void
+line_sanitize(char *line, const char *code)
+{
+	char	*p;
+	size_t	 n = strlen(code);
+
+	for (p = line; *p != '\0'; p++)
+		if (*p < 0x20 || *p > 0x7e)
+			*p = '?';
+	while (n > 0 && (p = strstr(line, code)) != NULL)
+		memset(p, '*', n);
+}
+
+static int
+spawn(struct spawnv *v, pid_t *pid, int errfd)
+{
+	posix_spawn_file_actions_t	 fa;
+	posix_spawnattr_t		 at;
+	sigset_t			 all, none;
+	int				 rc;
+
+	sigfillset(&all);
+	sigemptyset(&none);
+	posix_spawn_file_actions_init(&fa);
+	posix_spawnattr_init(&at);
+	/* The responder ignores SIGPIPE; the command should not inherit it. */
+	posix_spawnattr_setsigdefault(&at, &all);
+	posix_spawnattr_setsigmask(&at, &none);
+	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGDEF |
+	    POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETPGROUP);
+	posix_spawnattr_setpgroup(&at, 0);
+	/* fd 0 is the FastCGI listening socket: never hand it over. */
+	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+	posix_spawn_file_actions_adddup2(&fa, errfd, 2);
+	posix_spawn_file_actions_addclosefrom_np(&fa, 3);
+	rc = posix_spawn(pid, v->argv[0], &fa, &at, v->argv, v->envp);
+	posix_spawn_file_actions_destroy(&fa);
+	posix_spawnattr_destroy(&at);
+	return rc;
+}
+
+/* Milliseconds on the monotonic clock. */
+static long long
+now_ms(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * Wait for pid, collecting the first stderr line from fd into line, and
+ * kill the process group at the deadline.  Returns the wait status, or
+ * -1 on timeout (the child killed and reaped).
+ */
+static int
+collect(pid_t pid, int fd, int timeout, char *line, size_t linesz)
+{
+	struct pollfd	 pfd = { fd, POLLIN, 0 };
+	long long	 deadline = now_ms() + (long long)timeout * 1000;
+	size_t		 have = 0;
+	ssize_t		 n;
+	char		 chunk[256];
+	int		 status;
+
+	line[0] = '\0';
+	for (;;) {
+		if (waitpid(pid, &status, WNOHANG) == pid)
+			break;
+		if (now_ms() >= deadline) {
+			kill(-pid, SIGKILL);
+			kill(pid, SIGKILL);
+			while (waitpid(pid, &status, 0) == -1 && errno == EINTR)
+				continue;
+			return -1;
+		}
+		if (pfd.fd == -1) {
+			usleep(20000);
+			continue;
+		}
+		if (poll(&pfd, 1, 50) <= 0)
+			continue;
+		/* EOF (or an error): stop polling but keep waiting for the
+		 * exit; a daemonised grandchild may hold the pipe open. */
+		if ((n = read(fd, chunk, sizeof(chunk))) <= 0) {
+			if (n == 0 || (errno != EINTR && errno != EAGAIN))
+				pfd.fd = -1;
+			continue;
+		}
+		if (have + 1 < linesz) {
+			if ((size_t)n > linesz - 1 - have)
+				n = (ssize_t)(linesz - 1 - have);
+			memcpy(line + have, chunk, (size_t)n);
+			have += (size_t)n;
+			line[have] = '\0';
+		}
+	}
+	/* What the child wrote just before it exited. */
+	while (have + 1 < linesz &&
+	    (n = read(fd, line + have, linesz - 1 - have)) > 0)
+		have += (size_t)n;
+	line[have] = '\0';
+	return status;
+}
+
+int
+deliver_run(const json_t *argv, const struct deliver_msg *m, int timeout,
+    char *why, size_t whysz)
+{
+	struct spawnv	 v;
+	struct sigaction sa;
+	char		 line[DELIVER_LINE_MAX + 1];
+	pid_t		 pid;
+	int		 fds[2] = { -1, -1 }, rc = -1, st, err;
+
+	if (spawnv_build(&v, argv, m) == -1) {
+		snprintf(why, whysz, "delivery command not configured (Code: config)");
+		goto out;
+	}
+	/* waitpid needs SIGCHLD not ignored (a supervisor may leave it so). */
+	if (sigaction(SIGCHLD, NULL, &sa) == 0 && sa.sa_handler == SIG_IGN)
+		signal(SIGCHLD, SIG_DFL);
+	/* Only our end is non-blocking; the child's stderr stays normal. */
+	if (pipe2(fds, O_CLOEXEC) == -1 ||
+	    fcntl(fds[0], F_SETFL, O_NONBLOCK) == -1) {
+		snprintf(why, whysz, "cannot run the delivery command: %s (Code: spawn)",
+		    strerror(errno));
+		goto out;
+	}
+	if ((err = spawn(&v, &pid, fds[1])) != 0) {
+		snprintf(why, whysz, "cannot run the delivery command: %s (Code: spawn)",
+		    strerror(err));
+		goto out;
+	}
+	close(fds[1]);
+	fds[1] = -1;
+	st = collect(pid, fds[0], timeout, line, sizeof(line));
+	line[strcspn(line, "\r\n")] = '\0';
+	line_sanitize(line, m->code);
+	if (st == -1)
+		snprintf(why, whysz, "delivery command timed out (Code: timeout)");
+	else if (WIFSIGNALED(st))
+		snprintf(why, whysz, "%s (Code: signal %d)",
+		    line[0] != '\0' ? line : "delivery command killed",
+		    WTERMSIG(st));
+	else if (WEXITSTATUS(st) != 0)
+		snprintf(why, whysz, "%s (Code: %d)",
+		    line[0] != '\0' ? line : "delivery command failed",
+		    WEXITSTATUS(st));
+	else
+		rc = 0;
+	OPENSSL_cleanse(line, sizeof(line));
+out:
+	if (fds[0] != -1)
+		close(fds[0]);
+	if (fds[1] != -1)
+		close(fds[1]);
+	spawnv_clear(&v);
+	return rc;
+}

@@ -1,0 +1,772 @@
+/*
+ * Refresh tokens (AUTH0-BEHAVIOUR.md 5; RFC 6749 6 and 10.4; OAuth 2.0
+ * Security BCP, RFC 9700 4.14: rotation with reuse detection).
+ *
+ * A token is 256 random bits, base64url; only its hash_secret() digest is
+ * stored.  SK_REFRESH holds two kinds of record:
+ *
+ * "sha256:<hex>", one per token: {
+ *	"user_id", "client_id", "audience" (absent: none), "scope",
+ *	"device" (absent: none), "family", "pwd_at" (the user's
+ *	password_set_at when issued), "created_at", "expires_at" (absolute,
+ *	the family's; 0 never), "idle_expires_at" (0 never),
+ *	"status": "active"|"spent", "spent_at", "next" (successor's digest)
+ * }
+ * "family:<32 hex>", one per login: {
+ *	"user_id", "client_id", "audience", "scope", "device",
+ *	"created_at", "expires_at", "idle_expires_at", "last_used_at",
+ *	"current" (the newest token's digest),
+ *	"status": "active"|"revoked", "revoked_at", "reason"
+ * }
+ *
+ * The family is the unit of revocation: one record write ends every token
+ * of a login, whichever of them an attacker holds.  A token is good only
+ * while it and its family are active and unexpired, and the user exists,
+ * is not blocked and has not had a new password set since (pwd_at).
+ * Rotation spends the presented token and writes its successor in one
+ * transaction, so two concurrent refreshes cannot both succeed: Berkeley
+ * DB's deadlock detector aborts one, and its retry finds the token spent.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+
+#include "extern.h"
+
+#define REFRESH_BYTES		32	/* 256 bits */
+#define FAMILY_BYTES		16
+#define FAMILY_PREFIX		"family:"
+#define DIGEST_PREFIX		"sha256:"
+#define FAMILY_KEY_MAX		(sizeof(FAMILY_PREFIX) + 2 * FAMILY_BYTES + 1)
+
+/* AUTH0-BEHAVIOUR.md 5: 30 days absolute and idle, at most a year. */
+#define LIFETIME_DEFAULT	2592000
+#define IDLE_DEFAULT		2592000
+#define LIFETIME_MAX		31557600
+#define LEEWAY_MAX		60
+
+/* The "refresh_token" settings of a client (Auth0's shape). */
+enum rset { RS_ROTATION, RS_EXPIRATION, RS_LIFETIME, RS_IDLE,
+	RS_INF_LIFETIME, RS_INF_IDLE, RS_LEEWAY, RS__MAX };
+enum rtype { RT_ENUM, RT_INT, RT_BOOL };
+
+static const char *const rotation_types[] = { "rotating", "non-rotating", NULL };
+static const char *const expiration_types[] = { "expiring", "non-expiring", NULL };
+
+static const struct {
+	const char		*name;
+	enum rtype		 type;
+	long			 min, max;
+	const char *const	*allowed;
+} rsets[RS__MAX] = {
+	[RS_ROTATION] = { "rotation_type", RT_ENUM, 0, 0, rotation_types },
+	[RS_EXPIRATION] = { "expiration_type", RT_ENUM, 0, 0, expiration_types },
+	[RS_LIFETIME] = { "token_lifetime", RT_INT, 1, LIFETIME_MAX, NULL },
+	[RS_IDLE] = { "idle_token_lifetime", RT_INT, 1, LIFETIME_MAX, NULL },
+	[RS_INF_LIFETIME] = { "infinite_token_lifetime", RT_BOOL, 0, 0, NULL },
+	[RS_INF_IDLE] = { "infinite_idle_token_lifetime", RT_BOOL, 0, 0, NULL },
+	[RS_LEEWAY] = { "leeway", RT_INT, 0, LEEWAY_MAX, NULL },
+};
+
+static const char *
+sget(const json_t *o, const char *k)
+{
+
+	return json_string_value(json_object_get(o, k));
+}
+
+static json_int_t
+iget(const json_t *o, const char *k)
+{
+
+	return json_integer_value(json_object_get(o, k));
+}
+
+static int
+streq(const char *a, const char *b)
+{
+
+	return a != NULL && b != NULL && strcmp(a, b) == 0;
+}
+
+/* An expiry time for a lifetime (0: never), and whether it has passed. */
+static json_int_t
+expiry(time_t now, long life)
+{
+
+	return life > 0 ? (json_int_t)now + life : 0;
+}
+
+static int
+expired(json_int_t at, time_t now)
+{
+
+	return at != 0 && (json_int_t)now >= at;
+}
+
+static long
+setting(const json_t *rt, enum rset s, long def)
+{
+	const json_t	*v = json_object_get(rt, rsets[s].name);
+
+	return json_is_integer(v) ? (long)json_integer_value(v) : def;
+}
+
+void
+refresh_conf(const json_t *clientrec, struct refresh_conf *c)
+{
+	const json_t	*rt = json_object_get(clientrec, "refresh_token");
+
+	/* Auth0's default is non-rotating: a client that keeps its first
+	 * refresh token must not trip reuse detection after a drop-in. */
+	c->rotating = streq(sget(rt, rsets[RS_ROTATION].name), "rotating");
+	c->lifetime = setting(rt, RS_LIFETIME, LIFETIME_DEFAULT);
+	c->idle = setting(rt, RS_IDLE, IDLE_DEFAULT);
+	c->leeway = c->rotating ? setting(rt, RS_LEEWAY, 0) : 0;
+	if (streq(sget(rt, rsets[RS_EXPIRATION].name), "non-expiring"))
+		c->lifetime = c->idle = 0;
+	if (json_is_true(json_object_get(rt, rsets[RS_INF_LIFETIME].name)))
+		c->lifetime = 0;
+	if (json_is_true(json_object_get(rt, rsets[RS_INF_IDLE].name)))
+		c->idle = 0;
+}
+
+static const char *
+rset_problem(enum rset s, const json_t *v)
+{
+	size_t	 i;
+
+	switch (rsets[s].type) {
+	case RT_BOOL:
+		return json_is_boolean(v) ? NULL : "not true or false";
+	case RT_INT:
+		if (!json_is_integer(v) ||
+		    json_integer_value(v) < rsets[s].min ||
+		    json_integer_value(v) > rsets[s].max)
+			return "not an integer in range (lifetimes 1-31557600, "
+			    "leeway 0-60)";
+		return NULL;
+	default:
+		for (i = 0; json_is_string(v) && rsets[s].allowed[i] != NULL; i++)
+			if (strcmp(json_string_value(v), rsets[s].allowed[i]) == 0)
+				return NULL;
+		return "not an allowed value";
+	}
+}
+
+const char *
+refresh_conf_problem(const json_t *settings)
+{
+	static char	 msg[128];
+	const char	*k, *why;
+	json_t		*v;
+	int		 s;
+
+	if (!json_is_object(settings))
+		return "not an object";
+	json_object_foreach((json_t *)settings, k, v) {
+		for (s = 0; s < RS__MAX && strcmp(k, rsets[s].name) != 0; s++)
+			continue;
+		if (s == RS__MAX)
+			return "unknown member (rotation_type, expiration_type, "
+			    "token_lifetime, idle_token_lifetime, leeway, "
+			    "infinite_token_lifetime, infinite_idle_token_lifetime)";
+		if (!json_is_null(v) && (why = rset_problem(s, v)) != NULL) {
+			snprintf(msg, sizeof(msg), "%s: %s", rsets[s].name, why);
+			return msg;
+		}
+	}
+	return NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* Records.                                                            */
+
+static void
+family_key(const char *id, char key[FAMILY_KEY_MAX])
+{
+
+	snprintf(key, FAMILY_KEY_MAX, "%s%s", FAMILY_PREFIX, id);
+}
+
+/* Copy the members a token inherits from its family. */
+static void
+inherit(json_t *dst, const json_t *src)
+{
+	static const char *const members[] = { "user_id", "client_id",
+	    "audience", "scope", "device", "expires_at", NULL };
+	json_t		*v;
+	size_t		 i;
+
+	for (i = 0; members[i] != NULL; i++)
+		if ((v = json_object_get(src, members[i])) != NULL)
+			json_object_set(dst, members[i], v);
+}
+
+/*
+ * A new token of family famid (fam holds its fields) into out, its record
+ * written under its digest (into key).  STORE_ERR when out cannot hold a
+ * token or there is no randomness.
+ */
+static enum store_rc
+token_new(struct store *st, DB_TXN *txn, const json_t *fam, const char *famid,
+    json_int_t pwd_at, long idle, time_t now, char *out, size_t outsz,
+    char key[72])
+{
+	json_t		*rec;
+	enum store_rc	 rc;
+
+	if (rand_b64url(out, outsz, REFRESH_BYTES) == -1 ||
+	    hash_secret(out, strlen(out), key) == -1)
+		return STORE_ERR;
+	rec = json_pack("{s:s, s:I, s:I, s:I, s:s}", "family", famid,
+	    "pwd_at", pwd_at, "created_at", (json_int_t)now,
+	    "idle_expires_at", expiry(now, idle), "status", "active");
+	if (rec == NULL)
+		return STORE_ERR;
+	inherit(rec, fam);
+	rc = store_put(st, txn, SK_REFRESH, key, rec, STORE_NOOVERWRITE);
+	json_decref(rec);
+	return rc;
+}
+
+static enum store_rc
+family_revoke(struct store *st, DB_TXN *txn, const char *fkey, json_t *fam,
+    const char *reason, time_t now)
+{
+
+	if (!streq(sget(fam, "status"), "active"))
+		return STORE_OK;
+	json_object_set_new(fam, "status", json_string("revoked"));
+	json_object_set_new(fam, "revoked_at", json_integer(now));
+	json_object_set_new(fam, "reason", json_string(reason));
+	return store_put(st, txn, SK_REFRESH, fkey, fam, 0);
+}
+
+/* The user's password epoch: refresh tokens remember it (pwd_at). */
+static json_int_t
+password_epoch(const json_t *user)
+{
+
+	return iget(user, "password_set_at");
+}
+
+/* ------------------------------------------------------------------ */
+/* Issue.                                                              */
+
+struct issue {
+	const struct refresh_new	*rn;
+	const struct refresh_conf	*conf;
+	time_t				 now;
+	char				*out;
+	size_t				 outsz;
+};
+
+static enum store_rc
+issue_txn(struct store *st, DB_TXN *txn, void *arg)
+{
+	struct issue		*is = arg;
+	const struct refresh_new *rn = is->rn;
+	json_t			*user = NULL, *fam = NULL;
+	char			 id[2 * FAMILY_BYTES + 1], fkey[FAMILY_KEY_MAX];
+	char			 key[72];
+	enum store_rc		 rc;
+
+	if ((rc = store_get(st, txn, SK_USER, rn->user_id, &user)) != STORE_OK)
+		goto out;
+	if (rn->family != NULL) {
+		snprintf(id, sizeof(id), "%s", rn->family);
+		family_key(id, fkey);
+		if ((rc = store_get(st, txn, SK_REFRESH, fkey, &fam)) != STORE_OK)
+			goto out;
+		if (!streq(sget(fam, "status"), "active") ||
+		    !streq(sget(fam, "client_id"), rn->client_id) ||
+		    expired(iget(fam, "expires_at"), is->now)) {
+			rc = STORE_NOTFOUND;
+			goto out;
+		}
+	} else {
+		if (rand_hex(id, FAMILY_BYTES) == -1) {
+			rc = STORE_ERR;
+			goto out;
+		}
+		family_key(id, fkey);
+		fam = json_pack("{s:s, s:s, s:s, s:I, s:I, s:s}",
+		    "user_id", rn->user_id, "client_id", rn->client_id,
+		    "scope", rn->scope != NULL ? rn->scope : "",
+		    "created_at", (json_int_t)is->now,
+		    "expires_at", expiry(is->now, is->conf->lifetime),
+		    "status", "active");
+		if (fam == NULL) {
+			rc = STORE_ERR;
+			goto out;
+		}
+		if (rn->audience != NULL)
+			json_object_set_new(fam, "audience", json_string(rn->audience));
+		if (rn->device != NULL)
+			json_object_set_new(fam, "device", json_string(rn->device));
+	}
+	rc = token_new(st, txn, fam, id, password_epoch(user), is->conf->idle,
+	    is->now, is->out, is->outsz, key);
+	if (rc != STORE_OK)
+		goto out;
+	json_object_set_new(fam, "current", json_string(key));
+	json_object_set_new(fam, "last_used_at", json_integer(is->now));
+	json_object_set_new(fam, "idle_expires_at",
+	    json_integer(expiry(is->now, is->conf->idle)));
+	rc = store_put(st, txn, SK_REFRESH, fkey, fam, 0);
+out:
+	json_decref(user);
+	json_decref(fam);
+	return rc;
+}
+
+int
+refresh_issue(struct lk_ctx *ctx, const json_t *tenant,
+    const json_t *clientrec, const json_t *api, const struct refresh_new *rn,
+    time_t now, char *out, size_t outsz)
+{
+	struct refresh_conf	 conf;
+	struct refresh_new	 n = *rn;
+	struct issue		 is = { &n, &conf, now, out, outsz };
+
+	if (outsz < 96 || rn->user_id == NULL || rn->client_id == NULL)
+		return -1;
+	if (n.audience == NULL && api != NULL)
+		n.audience = sget(api, "identifier");
+	refresh_conf(clientrec, &conf);
+	if (store_txn_run(ctx->store, issue_txn, &is) != STORE_OK) {
+		lk_err("cannot issue a refresh token");
+		OPENSSL_cleanse(out, outsz);
+		return -1;
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Redeem.                                                             */
+
+void
+refresh_use_init(struct refresh_use *u)
+{
+
+	memset(u, 0, sizeof(*u));
+	buf_init(&u->granted);
+}
+
+/* Forget what an earlier (aborted) attempt found. */
+static void
+use_reset(struct refresh_use *u)
+{
+
+	json_decref(u->user);
+	json_decref(u->rec);
+	u->user = u->rec = NULL;
+	buf_reset(&u->granted);
+	OPENSSL_cleanse(u->next, sizeof(u->next));
+	u->rc = REFRESH_INVALID;
+}
+
+void
+refresh_use_clear(struct refresh_use *u)
+{
+
+	use_reset(u);
+	buf_clear(&u->granted);
+}
+
+/*
+ * Whether the token (rec, of family fam) may be redeemed now by the
+ * client: REFRESH_OK, REFRESH_INVALID, or REFRESH_REUSED for a spent
+ * token outside the leeway (which only the immediately previous token
+ * gets, AUTH0-BEHAVIOUR.md 5 "Rotation").
+ */
+static enum refresh_rc
+token_state(const json_t *rec, const json_t *fam, const char *client_id,
+    const struct refresh_conf *conf, time_t now)
+{
+	const char	*status = sget(rec, "status");
+
+	if (!streq(sget(rec, "client_id"), client_id) ||
+	    !streq(sget(fam, "status"), "active") ||
+	    expired(iget(fam, "expires_at"), now))
+		return REFRESH_INVALID;
+	if (streq(status, "active"))
+		return expired(iget(rec, "idle_expires_at"), now) ?
+		    REFRESH_INVALID : REFRESH_OK;
+	if (!streq(status, "spent"))
+		return REFRESH_INVALID;
+	if (conf->rotating && conf->leeway > 0 &&
+	    (json_int_t)now <= iget(rec, "spent_at") + conf->leeway &&
+	    streq(sget(rec, "next"), sget(fam, "current")))
+		return REFRESH_OK;
+	return REFRESH_REUSED;
+}
+
+/* Rotation: spend rec, write its successor into u->next. */
+static enum store_rc
+rotate(struct store *st, DB_TXN *txn, const char *key, json_t *rec,
+    const char *fkey, json_t *fam, const struct refresh_conf *conf,
+    struct refresh_use *u)
+{
+	char		 nkey[72];
+	enum store_rc	 rc;
+
+	rc = token_new(st, txn, rec, sget(rec, "family"), iget(rec, "pwd_at"),
+	    conf->idle, u->now, u->next, sizeof(u->next), nkey);
+	if (rc != STORE_OK)
+		return rc;
+	if (!streq(sget(rec, "status"), "spent")) {
+		json_object_set_new(rec, "status", json_string("spent"));
+		json_object_set_new(rec, "spent_at", json_integer(u->now));
+	}
+	json_object_set_new(rec, "next", json_string(nkey));
+	if ((rc = store_put(st, txn, SK_REFRESH, key, rec, 0)) != STORE_OK)
+		return rc;
+	json_object_set_new(fam, "current", json_string(nkey));
+	json_object_set_new(fam, "last_used_at", json_integer(u->now));
+	json_object_set_new(fam, "idle_expires_at",
+	    json_integer(expiry(u->now, conf->idle)));
+	return store_put(st, txn, SK_REFRESH, fkey, fam, 0);
+}
+
+/* Non-rotating: the same token again, its idle time restarted. */
+static enum store_rc
+touch(struct store *st, DB_TXN *txn, const char *key, json_t *rec,
+    const char *fkey, json_t *fam, const struct refresh_conf *conf,
+    time_t now)
+{
+	enum store_rc	 rc;
+
+	json_object_set_new(rec, "idle_expires_at",
+	    json_integer(expiry(now, conf->idle)));
+	if ((rc = store_put(st, txn, SK_REFRESH, key, rec, 0)) != STORE_OK)
+		return rc;
+	json_object_set_new(fam, "last_used_at", json_integer(now));
+	json_object_set_new(fam, "idle_expires_at",
+	    json_integer(expiry(now, conf->idle)));
+	return store_put(st, txn, SK_REFRESH, fkey, fam, 0);
+}
+
+/*
+ * The user behind the token: REFRESH_OK, or why not (*revoke says the
+ * family dies with it).  *user owned by the caller.
+ */
+static enum store_rc
+user_state(struct store *st, DB_TXN *txn, const json_t *rec,
+    struct refresh_use *u, json_t **user, int *revoke)
+{
+	enum store_rc	 rc;
+
+	*revoke = 0;
+	rc = store_get(st, txn, SK_USER, sget(rec, "user_id"), user);
+	if (rc == STORE_NOTFOUND) {
+		u->rc = REFRESH_USER_GONE;
+		*revoke = 1;
+		return STORE_OK;
+	}
+	if (rc != STORE_OK)
+		return rc;
+	if (json_is_true(json_object_get(*user, "blocked")))
+		u->rc = REFRESH_USER_BLOCKED;
+	else if (password_epoch(*user) != iget(rec, "pwd_at")) {
+		/* A new password ends the sessions begun with the old. */
+		u->rc = REFRESH_INVALID;
+		*revoke = 1;
+	} else
+		u->rc = REFRESH_OK;
+	return STORE_OK;
+}
+
+static enum store_rc
+redeem_txn(struct store *st, DB_TXN *txn, void *arg)
+{
+	struct refresh_use	*u = arg;
+	struct refresh_conf	 conf;
+	struct scope_result	 sr;
+	json_t			*rec = NULL, *fam = NULL, *user = NULL;
+	char			 key[72], fkey[FAMILY_KEY_MAX];
+	enum store_rc		 rc;
+	int			 revoke, n;
+
+	use_reset(u);
+	memset(&sr, 0, sizeof(sr));
+	refresh_conf(u->clientrec, &conf);
+	if (hash_secret(u->token, strlen(u->token), key) == -1)
+		return STORE_ERR;
+	rc = store_get(st, txn, SK_REFRESH, key, &rec);
+	if (rc == STORE_OK && sget(rec, "family") != NULL) {
+		family_key(sget(rec, "family"), fkey);
+		rc = store_get(st, txn, SK_REFRESH, fkey, &fam);
+	}
+	if (rc != STORE_OK || fam == NULL ||
+	    !streq(sget(rec, "client_id"), sget(u->clientrec, "client_id")))
+		goto out;
+	/* The user first: a deleted or blocked user gets Auth0's own
+	 * answer even when latchkeyctl has revoked the family already. */
+	if ((rc = user_state(st, txn, rec, u, &user, &revoke)) != STORE_OK)
+		goto out;
+	if (revoke)
+		rc = family_revoke(st, txn, fkey, fam, u->rc == REFRESH_USER_GONE ?
+		    "user deleted" : "password changed", u->now);
+	if (u->rc != REFRESH_OK)
+		goto out;
+	u->rc = token_state(rec, fam, sget(u->clientrec, "client_id"), &conf,
+	    u->now);
+	if (u->rc == REFRESH_REUSED) {
+		lk_warn("refresh token reused: family %s revoked",
+		    sget(rec, "family"));
+		rc = family_revoke(st, txn, fkey, fam, "reuse", u->now);
+		goto out;
+	}
+	if (u->rc != REFRESH_OK)
+		goto out;
+	if ((n = scope_narrow(sget(rec, "scope"), u->scope, &sr)) != 0) {
+		u->rc = REFRESH_SCOPE;
+		rc = n == -1 ? STORE_ERR : STORE_OK;
+		goto out;
+	}
+	if (buf_puts(&u->granted, sr.granted.p != NULL ? sr.granted.p : "") == -1) {
+		rc = STORE_ERR;
+		goto out;
+	}
+	rc = conf.rotating ? rotate(st, txn, key, rec, fkey, fam, &conf, u) :
+	    touch(st, txn, key, rec, fkey, fam, &conf, u->now);
+	if (rc == STORE_OK) {
+		u->user = json_incref(user);
+		u->rec = json_incref(rec);
+	}
+out:
+	/* An unknown token is an answer, not a store failure. */
+	if (rc == STORE_NOTFOUND) {
+		u->rc = REFRESH_INVALID;
+		rc = STORE_OK;
+	}
+	scope_result_clear(&sr);
+	json_decref(user);
+	json_decref(fam);
+	json_decref(rec);
+	return rc;
+}
+
+enum refresh_rc
+refresh_redeem(struct store *st, struct refresh_use *u)
+{
+	enum refresh_rc	 rc;
+
+	if (u->token == NULL || u->clientrec == NULL)
+		return u->rc = REFRESH_INVALID;
+	if (store_txn_run(st, redeem_txn, u) != STORE_OK) {
+		use_reset(u);
+		return u->rc = REFRESH_ERR;
+	}
+	if ((rc = u->rc) != REFRESH_OK) {
+		use_reset(u);
+		u->rc = rc;
+	}
+	return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* Revocation, listing, pruning.                                       */
+
+static int
+selected(const char *id, const json_t *fam, const struct refresh_sel *sel)
+{
+
+	return (sel->user_id == NULL || streq(sget(fam, "user_id"), sel->user_id)) &&
+	    (sel->client_id == NULL || streq(sget(fam, "client_id"), sel->client_id)) &&
+	    (sel->device == NULL || streq(sget(fam, "device"), sel->device)) &&
+	    (sel->family == NULL || streq(id, sel->family));
+}
+
+struct walk {
+	const struct refresh_sel *sel;
+	json_t			*found;		/* family id -> record */
+};
+
+/* Collect the selected families (store_each callback). */
+static int
+family_cb(const char *key, json_t *val, void *arg)
+{
+	struct walk	*w = arg;
+	const char	*id = key + strlen(FAMILY_PREFIX);
+
+	if (strncmp(key, FAMILY_PREFIX, strlen(FAMILY_PREFIX)) != 0)
+		return 0;
+	if (w->sel == NULL || selected(id, val, w->sel))
+		json_object_set(w->found, id, val);
+	return 0;
+}
+
+static enum store_rc
+families(struct store *st, DB_TXN *txn, const struct refresh_sel *sel,
+    json_t **found)
+{
+	struct walk	 w = { sel, json_object() };
+	enum store_rc	 rc;
+
+	if (w.found == NULL)
+		return STORE_ERR;
+	if ((rc = store_each(st, txn, SK_REFRESH, family_cb, &w)) != STORE_OK) {
+		json_decref(w.found);
+		return rc;
+	}
+	*found = w.found;
+	return STORE_OK;
+}
+
+enum store_rc
+refresh_revoke(struct store *st, DB_TXN *txn, const struct refresh_sel *sel,
+    time_t now, int *count)
+{
+	json_t		*found = NULL, *fam;
+	const char	*id;
+	char		 fkey[FAMILY_KEY_MAX];
+	enum store_rc	 rc;
+
+	*count = 0;
+	if ((rc = families(st, txn, sel, &found)) != STORE_OK)
+		return rc;
+	json_object_foreach(found, id, fam) {
+		if (!streq(sget(fam, "status"), "active"))
+			continue;
+		family_key(id, fkey);
+		if ((rc = family_revoke(st, txn, fkey, fam, "revoked", now))
+		    != STORE_OK)
+			break;
+		(*count)++;
+	}
+	json_decref(found);
+	return rc;
+}
+
+enum store_rc
+refresh_revoke_token(struct store *st, DB_TXN *txn, const char *token,
+    const char *client_id, time_t now, int *found)
+{
+	json_t		*rec = NULL, *fam = NULL;
+	char		 key[72], fkey[FAMILY_KEY_MAX];
+	enum store_rc	 rc;
+
+	*found = 0;
+	if (hash_secret(token, strlen(token), key) == -1)
+		return STORE_ERR;
+	rc = store_get(st, txn, SK_REFRESH, key, &rec);
+	/* Another client's token is left alone, and the answer is the
+	 * same as for an unknown one (RFC 7009 2.1; Auth0 answers 200). */
+	if (rc == STORE_OK && sget(rec, "family") != NULL &&
+	    streq(sget(rec, "client_id"), client_id)) {
+		*found = 1;
+		family_key(sget(rec, "family"), fkey);
+		rc = store_get(st, txn, SK_REFRESH, fkey, &fam);
+		if (rc == STORE_OK)
+			rc = family_revoke(st, txn, fkey, fam, "revoked", now);
+	}
+	json_decref(rec);
+	json_decref(fam);
+	return rc == STORE_NOTFOUND ? STORE_OK : rc;
+}
+
+/* "active", "revoked" or "expired", as the family stands at now. */
+static const char *
+family_status(const json_t *fam, time_t now)
+{
+
+	if (!streq(sget(fam, "status"), "active"))
+		return "revoked";
+	if (expired(iget(fam, "expires_at"), now) ||
+	    expired(iget(fam, "idle_expires_at"), now))
+		return "expired";
+	return "active";
+}
+
+enum store_rc
+refresh_list(struct store *st, DB_TXN *txn, const struct refresh_sel *sel,
+    time_t now, json_t *out)
+{
+	static const char *const members[] = { "user_id", "client_id",
+	    "audience", "scope", "device", "created_at", "expires_at",
+	    "idle_expires_at", "last_used_at", "revoked_at", "reason", NULL };
+	json_t		*found = NULL, *fam, *o, *v;
+	const char	*id;
+	enum store_rc	 rc;
+	size_t		 i;
+
+	if ((rc = families(st, txn, sel, &found)) != STORE_OK)
+		return rc;
+	json_object_foreach(found, id, fam) {
+		if ((o = json_pack("{s:s, s:s}", "family", id, "status",
+		    family_status(fam, now))) == NULL) {
+			rc = STORE_ERR;
+			break;
+		}
+		for (i = 0; members[i] != NULL; i++)
+			if ((v = json_object_get(fam, members[i])) != NULL)
+				json_object_set(o, members[i], v);
+		json_array_append_new(out, o);
+	}
+	json_decref(found);
+	return rc;
+}
+
+/* Token keys whose family is not in live (store_each callback). */
+struct prune {
+	json_t	*live;		/* family ids that stay */
+	json_t	*doomed;	/* keys to delete */
+};
+
+static int
+prune_cb(const char *key, json_t *val, void *arg)
+{
+	struct prune	*p = arg;
+	const char	*fam = sget(val, "family");
+
+	if (strncmp(key, DIGEST_PREFIX, strlen(DIGEST_PREFIX)) != 0)
+		return 0;
+	if (fam == NULL || json_object_get(p->live, fam) == NULL)
+		json_array_append_new(p->doomed, json_string(key));
+	return 0;
+}
+
+enum store_rc
+refresh_prune(struct store *st, DB_TXN *txn, time_t now, int *count)
+{
+	struct prune	 p = { json_object(), json_array() };
+	json_t		*found = NULL, *fam, *k;
+	const char	*id;
+	char		 fkey[FAMILY_KEY_MAX];
+	enum store_rc	 rc;
+	size_t		 i;
+
+	*count = 0;
+	if (p.live == NULL || p.doomed == NULL) {
+		rc = STORE_ERR;
+		goto out;
+	}
+	if ((rc = families(st, txn, NULL, &found)) != STORE_OK)
+		goto out;
+	json_object_foreach(found, id, fam) {
+		if (strcmp(family_status(fam, now), "active") == 0) {
+			json_object_set_new(p.live, id, json_true());
+			continue;
+		}
+		family_key(id, fkey);
+		json_array_append_new(p.doomed, json_string(fkey));
+	}
+	if ((rc = store_each(st, txn, SK_REFRESH, prune_cb, &p)) != STORE_OK)
+		goto out;
+	json_array_foreach(p.doomed, i, k) {
+		if ((rc = store_del(st, txn, SK_REFRESH, json_string_value(k)))
+		    != STORE_OK)
+			goto out;
+		(*count)++;
+	}
+out:
+	json_decref(found);
+	json_decref(p.live);
+	json_decref(p.doomed);
+	return rc;
+}

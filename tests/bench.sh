@@ -1,0 +1,14 @@
+#!/bin/sh
+#
+# tests/bench.sh: `make bench` (issue 7).  Runs tests/bench/bench.py
+# against the build in $B (default build): lighttpd from
+# httpd-conf/lighttpd.conf on 127.0.0.1, wrk as the client, the crypto
+# bound from tests/bench/cryptobound and the ceiling from the null
+# FastCGI responder tests/bench/nullfcgi.  Prints one table.
+#
+#   BENCH_SECONDS  seconds per wrk run (default 10)
+#   BENCH_PROCS    lighttpd max-procs (default 4 x cores)
+#
+set -eu
+cd "$(dirname "$0")/.."
+exec /usr/bin/python3 tests/bench/bench.py "$@"

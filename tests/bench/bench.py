@@ -1,0 +1,448 @@
+#!/usr/bin/python3
+"""
+make bench (issue 7): latchkey's throughput against the crypto bound, on
+127.0.0.1 through lighttpd (httpd-conf/lighttpd.conf) with wrk.
+
+Prints one table:
+  1. the crypto bound measured now (tests/bench/cryptobound);
+  2. password grant throughput at c = 1, 2, 8, 32 with p50/p99 and the
+     ratio to the bound;
+  3. responder CPU per request outside the crypto;
+  4. refresh-token grant throughput, ES256 and RS256, against a null
+     FastCGI responder (tests/bench/nullfcgi) measured now;
+  5. plain-CGI per-request overhead;
+  6. responder RSS;
+  7. overload (c = 64, 256): served/shed, p99 of the served requests.
+
+Settings (environment): B (build dir, default build), BENCH_SECONDS (per
+run, default 10), BENCH_PROCS (lighttpd max-procs, default 4 x cores).
+"""
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+B = Path(os.environ.get("B", "build"))
+B = B if B.is_absolute() else ROOT / B
+FCGI = B / "cgi-bin" / "latchkey.fcgi"
+CTL = B / "db" / "latchkeyctl"
+CRYPTOBOUND = B / "tests" / "bench" / "cryptobound"
+NULLFCGI = B / "tests" / "bench" / "nullfcgi"
+CONF = ROOT / "httpd-conf" / "lighttpd.conf"
+LIGHTTPD = shutil.which("lighttpd") or "/usr/sbin/lighttpd"
+WRK = shutil.which("wrk") or "/usr/bin/wrk"
+CORES = os.cpu_count() or 1
+SECONDS = int(os.environ.get("BENCH_SECONDS", "10"))
+PROCS = int(os.environ.get("BENCH_PROCS", str(4 * CORES)))
+
+CLIENT, SECRET = "bench-app", "bench-app-secret-Tq7Wm2Xc9Lp4Rz6Y"
+STATIC, STATIC_SECRET = "bench-static", "bench-static-secret-Hj4Nv8Qe1Ks5"
+API = "https://api.bench.latchkey/"
+USER, PW = "user@bench.example", "bench password: Vb3Nm6Qw9Er2"
+CONN = "Username-Password-Authentication"
+CLK = os.sysconf("SC_CLK_TCK")
+
+LUA = r"""
+local bodies = {}
+local n = 0
+local i = 0
+for line in io.lines(os.getenv("BENCH_BODIES")) do
+  n = n + 1
+  bodies[n] = line
+end
+local threads = {}
+function setup(thread) table.insert(threads, thread) end
+local sample_503 = nil
+function init(args) end
+function request()
+  i = i % n + 1
+  return wrk.format(os.getenv("BENCH_METHOD") or "POST", nil,
+    {["Content-Type"] = "application/x-www-form-urlencoded"}, bodies[i])
+end
+function response(status, headers, body)
+  if status == 503 and sample_503 == nil then
+    sample_503 = (headers["Retry-After"] or "-") .. "|" .. body
+    wrk.thread:set("sample_503", sample_503)
+  end
+end
+function done(summary, latency, requests)
+  local s = "-"
+  for _, t in ipairs(threads) do
+    local v = t:get("sample_503")
+    if v then s = v end
+  end
+  io.write(string.format(
+    "BENCH {\"requests\":%d,\"duration_us\":%d,\"non2xx\":%d,\"errors\":%d," ..
+    "\"p50_us\":%d,\"p99_us\":%d}\n",
+    summary.requests, summary.duration, summary.errors.status,
+    summary.errors.connect + summary.errors.read + summary.errors.write +
+    summary.errors.timeout,
+    latency:percentile(50), latency:percentile(99)))
+  io.write("SAMPLE503 " .. s .. "\n")
+end
+"""
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def ctl(home, *args):
+    subprocess.run([str(CTL), "-d", str(home), *args], check=True,
+        capture_output=True, text=True)
+
+
+def tenant(issuer, alg):
+    return {
+        "tenant": {"issuer": issuer, "alg": alg, "default_directory": CONN,
+                   "hash": {"t": 2, "m": 19456, "p": 1}},
+        "connections": [{"name": CONN, "strategy": "auth0",
+                         "enabled_clients": [CLIENT, STATIC]}],
+        "clients": [
+            {"name": "Bench", "client_id": CLIENT, "client_secret": SECRET,
+             "app_type": "regular_web",
+             "token_endpoint_auth_method": "client_secret_post",
+             "grant_types": ["password", "refresh_token"],
+             "refresh_token": {"rotation_type": "rotating"}},
+            {"name": "Bench static", "client_id": STATIC,
+             "client_secret": STATIC_SECRET, "app_type": "regular_web",
+             "token_endpoint_auth_method": "client_secret_post",
+             "grant_types": ["password", "refresh_token"],
+             "refresh_token": {"rotation_type": "non-rotating"}}],
+        "apis": [{"identifier": API, "name": "Bench API",
+                  "scopes": ["read:things"], "token_lifetime": 3600,
+                  "allow_offline_access": True}],
+        "users": [{"connection": CONN, "email": USER, "password": PW,
+                   "name": "Bench User", "email_verified": True}],
+    }
+
+
+class Lighttpd:
+    """lighttpd from httpd-conf/lighttpd.conf, max-procs PROCS, with an
+    access log of status and microseconds for the overload figures."""
+
+    def __init__(self, tmp, home, fcgi, procs=PROCS, cgi=False):
+        self.port = free_port()
+        self.run = Path(tempfile.mkdtemp(dir=tmp, prefix="run-"))
+        conf = CONF.read_text()
+        conf = re.sub(r'"max-procs"\s*=>\s*\d+', '"max-procs" => %d' % procs, conf)
+        conf += '\naccesslog.format = "%s %D"\n'
+        if cgi:
+            (self.run / "htdocs").mkdir()
+            os.symlink(fcgi, self.run / "htdocs" / "latchkey.cgi")
+            conf += ('server.modules += ("mod_cgi", "mod_setenv")\n'
+                     'setenv.add-environment = ("LATCHKEY_HOME" => var.latchkey_home)\n'
+                     '$HTTP["url"] =~ "^/cgi/" {\n'
+                     '  alias.url = ("/cgi/" => var.latchkey_rundir + "/htdocs/")\n'
+                     '  cgi.assign = (".cgi" => "")\n'
+                     '  fastcgi.server = ()\n}\n'
+                     'server.modules += ("mod_alias")\n')
+        self.conf = self.run / "lighttpd.conf"
+        self.conf.write_text(conf)
+        env = dict(os.environ, LATCHKEY_PORT=str(self.port),
+            LATCHKEY_FCGI=str(fcgi), LATCHKEY_HOME=str(home),
+            LATCHKEY_RUNDIR=str(self.run))
+        self.log = open(self.run / "stderr.log", "ab")
+        self.proc = subprocess.Popen([LIGHTTPD, "-D", "-f", str(self.conf)],
+            env=env, stdin=subprocess.DEVNULL, stdout=self.log,
+            stderr=self.log, start_new_session=True)
+        self.base = "http://127.0.0.1:%d" % self.port
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            try:
+                urllib.request.urlopen(self.base + "/.well-known/openid-configuration",
+                    timeout=5).read()
+                return
+            except Exception:
+                time.sleep(0.1)
+        raise SystemExit("bench: lighttpd did not start; see %s" % self.run)
+
+    def responders(self):
+        try:
+            with open("/proc/%d/task/%d/children" % (self.proc.pid, self.proc.pid)) as f:
+                return [int(x) for x in f.read().split()]
+        except OSError:
+            return []
+
+    def cpu(self):
+        """CPU seconds (user + system) of the responder processes."""
+        total = 0
+        for pid in self.responders():
+            try:
+                with open("/proc/%d/stat" % pid) as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+                total += int(fields[11]) + int(fields[12])
+            except OSError:
+                pass
+        return total / CLK
+
+    def rss_kib(self):
+        out = []
+        for pid in self.responders():
+            try:
+                st = Path("/proc/%d/status" % pid).read_text()
+            except OSError:
+                continue
+            rss = int(re.search(r"VmRSS:\s+(\d+)", st).group(1))
+            hwm = int(re.search(r"VmHWM:\s+(\d+)", st).group(1))
+            out.append((rss, hwm))
+        return out
+
+    def access(self):
+        """[(status, microseconds)] since the last call."""
+        p = self.run / "access.log"
+        try:
+            lines = p.read_text().splitlines()
+        except OSError:
+            return []
+        p.write_text("")
+        rows = []
+        for line in lines:
+            parts = line.split()
+            if len(parts) == 2 and parts[0].isdigit():
+                rows.append((int(parts[0]), int(parts[1])))
+        return rows
+
+    def stop(self):
+        os.killpg(self.proc.pid, signal.SIGTERM)
+        try:
+            self.proc.wait(15)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        self.log.close()
+
+
+def post(base, path, form):
+    req = urllib.request.Request(base + path, urllib.parse.urlencode(form).encode(),
+        {"Content-Type": "application/x-www-form-urlencoded"})
+    try:
+        with urllib.request.urlopen(req, timeout=60) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read() or b"{}")
+
+
+def wrk(tmp, url, bodies, conc, seconds=SECONDS, method="POST"):
+    script = Path(tmp) / "bench.lua"
+    script.write_text(LUA)
+    bf = Path(tmp) / ("bodies-%d.txt" % time.monotonic_ns())
+    bf.write_text("\n".join(bodies) + "\n")
+    env = dict(os.environ, BENCH_BODIES=str(bf), BENCH_METHOD=method)
+    threads = 1 if conc < 8 else 2
+    p = subprocess.run([WRK, "-t%d" % threads, "-c%d" % conc, "-d%ds" % seconds,
+        "--timeout", "30s", "-s", str(script), url], env=env,
+        capture_output=True, text=True)
+    m = re.search(r"^BENCH (.*)$", p.stdout, re.M)
+    if not m:
+        raise SystemExit("bench: wrk failed:\n" + p.stdout + p.stderr)
+    r = json.loads(m.group(1))
+    r["rps"] = r["requests"] / (r["duration_us"] / 1e6)
+    r["ok_rps"] = (r["requests"] - r["non2xx"]) / (r["duration_us"] / 1e6)
+    s = re.search(r"^SAMPLE503 (.*)$", p.stdout, re.M)
+    r["sample503"] = s.group(1) if s else "-"
+    return r
+
+
+def pct(vals, q):
+    if not vals:
+        return 0.0
+    vals = sorted(vals)
+    return vals[min(len(vals) - 1, int(q / 100.0 * len(vals)))]
+
+
+def cryptobound(home, sigs):
+    p = subprocess.run([str(CRYPTOBOUND), "-d", str(home), "-n", "30",
+        "-s", str(sigs)], capture_output=True, text=True, check=True)
+    return dict(line.split(None, 1) for line in p.stdout.splitlines())
+
+
+def main():
+    for exe in (FCGI, CTL, CRYPTOBOUND, NULLFCGI):
+        if not os.access(exe, os.X_OK):
+            raise SystemExit("bench: %s not built" % exe)
+    tmp = tempfile.mkdtemp(prefix="latchkey-bench-")
+    out = []
+    servers = []
+    try:
+        homes = {}
+        for alg in ("RS256", "ES256"):
+            home = Path(tmp) / ("home-" + alg)
+            tf = Path(tmp) / ("tenant-%s.json" % alg)
+            tf.write_text(json.dumps(tenant("http://127.0.0.1/", alg)))
+            ctl(home, "import", str(tf))
+            homes[alg] = home
+
+        # 1. The crypto bound: one verify + the two signatures (access
+        # token and ID token, scope openid) of a password response.
+        cb = cryptobound(homes["RS256"], 2)
+        bound = float(cb["bound_rps"])
+        crypto_ms = float(cb["crypto_ms"])
+
+        # 2, 3. Password grant (RS256 tenant).
+        srv = Lighttpd(tmp, homes["RS256"], FCGI)
+        servers.append(srv)
+        pw_body = urllib.parse.urlencode({"grant_type": "password",
+            "client_id": CLIENT, "client_secret": SECRET, "username": USER,
+            "password": PW, "audience": API, "scope": "openid"})
+        st, body = post(srv.base, "/oauth/token", dict(urllib.parse.parse_qsl(pw_body)))
+        assert st == 200 and "id_token" in body, (st, body)
+        pw_rows = []
+        for c in (1, 2, 8, 32):
+            srv.access()
+            cpu0 = srv.cpu()
+            r = wrk(tmp, srv.base + "/oauth/token", [pw_body], c)
+            cpu = srv.cpu() - cpu0
+            acc = srv.access()
+            ok = [us for s, us in acc if s == 200]
+            r["cpu_ms"] = cpu * 1e3 / max(1, r["requests"] - r["non2xx"])
+            r["acc_p99_ms"] = pct(ok, 99) / 1e3
+            pw_rows.append((c, r))
+
+        # 7. Overload.
+        ov_rows = []
+        for c in (64, 256):
+            srv.access()
+            r = wrk(tmp, srv.base + "/oauth/token", [pw_body], c)
+            acc = srv.access()
+            ok = [us for s, us in acc if s == 200]
+            shed = [us for s, us in acc if s in (429, 503)]
+            other = [s for s, us in acc if s not in (200, 429, 503)]
+            r.update(served=len(ok), shed=len(shed), other=len(other),
+                served_p50=pct(ok, 50) / 1e3, served_p99=pct(ok, 99) / 1e3,
+                shed_p99=pct(shed, 99) / 1e3)
+            ov_rows.append((c, r))
+        rss = srv.rss_kib()
+
+        # 4. Refresh grant: non-rotating tokens (a rotating token could be
+        # used only once); one per connection's worth, round-robin.
+        rf_rows = {}
+        for alg in ("ES256", "RS256"):
+            s2 = srv if alg == "RS256" else Lighttpd(tmp, homes[alg], FCGI)
+            if s2 is not srv:
+                servers.append(s2)
+            toks = []
+            for _ in range(64):
+                st, body = post(s2.base, "/oauth/token", {"grant_type": "password",
+                    "client_id": STATIC, "client_secret": STATIC_SECRET,
+                    "username": USER, "password": PW, "audience": API,
+                    "scope": "offline_access read:things"})
+                assert st == 200 and "refresh_token" in body, (st, body)
+                toks.append(body["refresh_token"])
+            bodies = [urllib.parse.urlencode({"grant_type": "refresh_token",
+                "client_id": STATIC, "client_secret": STATIC_SECRET,
+                "refresh_token": t}) for t in toks]
+            st, body = post(s2.base, "/oauth/token", dict(urllib.parse.parse_qsl(bodies[0])))
+            assert st == 200 and "access_token" in body, (st, body)
+            cpu0 = s2.cpu()
+            r = wrk(tmp, s2.base + "/oauth/token", bodies, 32)
+            r["cpu_ms"] = (s2.cpu() - cpu0) * 1e3 / max(1, r["requests"])
+            rf_rows[alg] = r
+            if s2 is not srv:
+                rss += s2.rss_kib()
+        srv.stop()
+        servers.remove(srv)
+        for s2 in list(servers):
+            s2.stop()
+            servers.remove(s2)
+        nul = Lighttpd(tmp, homes["ES256"], NULLFCGI)
+        servers.append(nul)
+        nr = wrk(tmp, nul.base + "/oauth/token", bodies, 32)
+        nul.stop()
+        servers.remove(nul)
+
+        # 5. Plain CGI against FastCGI, one request at a time.
+        cg = Lighttpd(tmp, homes["ES256"], FCGI, cgi=True)
+        servers.append(cg)
+        fc = wrk(tmp, cg.base + "/.well-known/openid-configuration", [""], 1,
+            seconds=max(3, SECONDS // 2), method="GET")
+        ci = wrk(tmp, cg.base + "/cgi/latchkey.cgi/.well-known/openid-configuration",
+            [""], 1, seconds=max(3, SECONDS // 2), method="GET")
+        if ci["non2xx"] or fc["non2xx"]:
+            raise SystemExit("bench: CGI run failed: %s; log in %s" % (
+                urllib.request.urlopen(cg.base + "/cgi/latchkey.cgi/.well-known/"
+                "openid-configuration").read()[:300], cg.run))
+        cg.stop()
+        servers.remove(cg)
+
+        # The table.
+        P = out.append
+        P("latchkey bench: %s, %d cores, %d s per run, lighttpd max-procs %d, wrk"
+            % (time.strftime("%Y-%m-%d %H:%M"), CORES, SECONDS, PROCS))
+        P("")
+        P("1. crypto bound (policy %s, %s; one core)" % (cb["policy"], cb["alg"]))
+        P("   argon2id verify            %8.2f ms" % float(cb["verify_ms"]))
+        P("   RS256 sign (EVP)           %8.3f ms   latchkey token_sign %.3f ms"
+            % (float(cb["sign_rs256_ms"]), float(cb["token_sign_rs256_ms"])))
+        P("   ES256 sign (EVP)           %8.3f ms   latchkey token_sign %.3f ms"
+            % (float(cb["sign_es256_ms"]), float(cb["token_sign_es256_ms"])))
+        P("   per password response      %8.2f ms   (verify + %s signatures)"
+            % (crypto_ms, cb["sigs"]))
+        P("   bound                      %8.1f req/s (%d cores)" % (bound, CORES))
+        P("")
+        P("2. password grant (scope openid: access + ID token, RS256)")
+        P("   %4s %9s %9s %9s %8s %6s %12s" % ("c", "ok req/s", "p50 ms", "p99 ms",
+            "ratio", "shed", "cpu/req ms"))
+        for c, r in pw_rows:
+            P("   %4d %9.1f %9.1f %9.1f %8.3f %6d %12.2f" % (c, r["ok_rps"],
+                r["p50_us"] / 1e3, r["p99_us"] / 1e3, r["ok_rps"] / bound,
+                r["non2xx"], r["cpu_ms"]))
+        best = max(r["ok_rps"] for c, r in pw_rows)
+        P("   best ratio to bound: %.3f (target >= 0.97)" % (best / bound))
+        P("")
+        outside = [r["cpu_ms"] - crypto_ms for c, r in pw_rows]
+        P("3. responder CPU per request outside crypto: %s ms (c=1,2,8,32;"
+            " target <= 0.15)" % ", ".join("%.3f" % x for x in outside))
+        P("")
+        P("4. refresh grant (non-rotating, 64 tokens round-robin, c=32)")
+        nul_rps = nr["rps"]
+        P("   null FastCGI responder ceiling  %9.1f req/s" % nul_rps)
+        for alg in ("ES256", "RS256"):
+            r = rf_rows[alg]
+            P("   refresh %s                  %9.1f req/s  p50 %.2f ms  p99 %.2f ms"
+                "  %.2f of ceiling  non-2xx %d  responder cpu/req %.3f ms" % (alg,
+                r["rps"], r["p50_us"] / 1e3, r["p99_us"] / 1e3, r["rps"] / nul_rps,
+                r["non2xx"], r["cpu_ms"]))
+        P("   target: ES256 >= 10000 req/s")
+        P("")
+        P("5. plain CGI (GET openid-configuration, c=1): FastCGI %.3f ms,"
+            " CGI %.3f ms: CGI overhead %.3f ms/request" % (fc["p50_us"] / 1e3,
+            ci["p50_us"] / 1e3, (ci["p50_us"] - fc["p50_us"]) / 1e3))
+        P("")
+        mem = max(r for r, h in rss) if rss else 0
+        hwm = max(h for r, h in rss) if rss else 0
+        P("6. responder RSS: VmRSS max %.1f MiB, VmHWM max %.1f MiB over %d"
+            " processes (argon2 m = %.1f MiB per hash, freed after each;"
+            " target <= 8 MiB hash memory aside)" % (mem / 1024, hwm / 1024,
+            len(rss), 19456 / 1024))
+        P("")
+        P("7. overload (password grant, all slots busy: shed with 503 + Retry-After)")
+        P("   %4s %9s %7s %7s %6s %13s %13s %12s" % ("c", "ok req/s", "served",
+            "shed", "other", "served p50 ms", "served p99 ms", "shed p99 ms"))
+        for c, r in ov_rows:
+            P("   %4d %9.1f %7d %7d %6d %13.1f %13.1f %12.2f" % (c, r["ok_rps"],
+                r["served"], r["shed"], r["other"], r["served_p50"],
+                r["served_p99"], r["shed_p99"]))
+        P("   target: served p99 <= 3 x verify = %.1f ms; a 503 sample: %s"
+            % (3 * float(cb["verify_ms"]), ov_rows[-1][1]["sample503"][:160]))
+    finally:
+        for s2 in servers:
+            s2.stop()
+        if not os.environ.get("LATCHKEY_KEEP_TMP"):
+            shutil.rmtree(tmp, ignore_errors=True)
+    print("\n".join(out))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,201 @@
+/*
+ * cryptobound: the crypto bound of a latchkey tenant on this machine
+ * (issue 7).  With the tenant's own password policy and signing key
+ * algorithm it times, on one core:
+ *
+ *  - one password verify (hash_verify() of an argon2id hash made at the
+ *    tenant policy: the work every password login does);
+ *  - one RS256 and one ES256 signature over a typical signing input, the
+ *    key parsed once (OpenSSL EVP_DigestSign: the cost of the crypto
+ *    itself, none of a JWT library's overhead);
+ *  - token_sign(), latchkey's own signing path, for comparison.
+ *
+ * The bound is what the machine could do if it did nothing but that
+ * crypto on every core: cores / (verify + sigs x signature).  It prints
+ * "name value" lines for tests/bench.sh.
+ *
+ * usage: cryptobound -d home [-n verifies] [-s sigs-per-response]
+ */
+#include <err.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+
+#include "extern.h"
+
+#define SIGN_ITER	400
+
+static double
+now_ms(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/* A signing input shaped like an access token's (header.payload). */
+static const char sample[] =
+    "eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCIsImtpZCI6IlkxdUxXTWFYdGR2QnNtSzd1"
+    "cEZsVDJOMEV6alVsVVpsZ3VoY0NvWWJvZE0ifQ.eyJpc3MiOiJodHRwOi8vMTI3LjAuMC"
+    "4xOjgwODAvIiwic3ViIjoiYXV0aDB8NjVmMGE5YjJjM2Q0ZTVmNjA3MTgyOTNhIiwiYXV"
+    "kIjpbImh0dHBzOi8vYXBpLmJlbmNoLmxhdGNoa2V5LyIsImh0dHA6Ly8xMjcuMC4wLjE6"
+    "ODA4MC91c2VyaW5mbyJdLCJpYXQiOjE3MDAwMDAwMDAsImV4cCI6MTcwMDA4NjQwMCwiY"
+    "XpwIjoiYmVuY2gtYXBwIiwic2NvcGUiOiJvcGVuaWQgcHJvZmlsZSBlbWFpbCByZWFkOn"
+    "RoaW5ncyIsImd0eSI6InBhc3N3b3JkIn0";
+
+/* ms per EVP_DigestSign with the key record's key, parsed once. */
+static double
+time_evp(const json_t *rec)
+{
+	const char	*pem;
+	BIO		*bio;
+	EVP_PKEY	*pkey;
+	EVP_MD_CTX	*md;
+	unsigned char	 sig[1024];
+	size_t		 siglen;
+	double		 t0;
+	int		 i;
+
+	pem = json_string_value(json_object_get(rec, "private_pem"));
+	if ((bio = BIO_new_mem_buf(pem, -1)) == NULL ||
+	    (pkey = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL)) == NULL)
+		errx(1, "cannot parse the key");
+	BIO_free(bio);
+	if ((md = EVP_MD_CTX_new()) == NULL)
+		errx(1, "EVP_MD_CTX_new");
+	t0 = now_ms();
+	for (i = 0; i < SIGN_ITER; i++) {
+		siglen = sizeof(sig);
+		if (EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, pkey) != 1 ||
+		    EVP_DigestSign(md, sig, &siglen,
+		    (const unsigned char *)sample, sizeof(sample) - 1) != 1)
+			errx(1, "EVP_DigestSign");
+		EVP_MD_CTX_reset(md);
+	}
+	t0 = (now_ms() - t0) / SIGN_ITER;
+	EVP_MD_CTX_free(md);
+	EVP_PKEY_free(pkey);
+	return t0;
+}
+
+/* ms per token_sign() of access-token claims. */
+static double
+time_token_sign(const json_t *rec)
+{
+	json_t	*claims;
+	char	*out;
+	double	 t0;
+	int	 i;
+
+	claims = json_pack("{s:s, s:s, s:[s,s], s:i, s:i, s:s, s:s, s:s}",
+	    "iss", "http://127.0.0.1:8080/", "sub", "auth0|65f0a9b2c3d4e5f60718293a",
+	    "aud", "https://api.bench.latchkey/", "http://127.0.0.1:8080/userinfo",
+	    "iat", 1700000000, "exp", 1700086400, "azp", "bench-app",
+	    "scope", "openid profile email read:things", "gty", "password");
+	t0 = now_ms();
+	for (i = 0; i < SIGN_ITER; i++) {
+		if (token_sign(rec, claims, &out) == -1)
+			errx(1, "token_sign");
+		free(out);
+	}
+	t0 = (now_ms() - t0) / SIGN_ITER;
+	json_decref(claims);
+	return t0;
+}
+
+static void
+usage(void)
+{
+	fprintf(stderr, "usage: cryptobound -d home [-n verifies] [-s sigs]\n");
+	exit(2);
+}
+
+int
+main(int argc, char *argv[])
+{
+	struct store		*st;
+	struct lk_ctx		 ctx;
+	struct hash_policy	 pol;
+	json_t			*tenant, *cur, *rs, *es;
+	const char		*home = NULL, *alg;
+	char			 enc[HASH_ENCODED_MAX];
+	static const char	 pw[] = "bench password: 7Yq2 correct horse";
+	double			 t0, verify, sig_rs, sig_es, ts_rs, ts_es, sig;
+	long			 cores;
+	int			 c, i, n = 20, sigs = 2, rehash;
+
+	while ((c = getopt(argc, argv, "d:n:s:")) != -1)
+		switch (c) {
+		case 'd':
+			home = optarg;
+			break;
+		case 'n':
+			n = atoi(optarg);
+			break;
+		case 's':
+			sigs = atoi(optarg);
+			break;
+		default:
+			usage();
+		}
+	if (home == NULL || n < 1 || sigs < 0)
+		usage();
+	if ((st = store_open(home, 0)) == NULL)
+		errx(1, "%s: cannot open the environment", home);
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.store = st;
+	ctx.home = home;
+	if ((tenant = ctx_tenant(&ctx)) == NULL ||
+	    (cur = ctx_signing_key(&ctx)) == NULL)
+		errx(1, "%s: no tenant or no current key", home);
+	hash_policy_from_json(tenant, &pol);
+	alg = json_string_value(json_object_get(cur, "alg"));
+
+	if (hash_password(&pol, pw, sizeof(pw) - 1, enc, sizeof(enc)) == -1)
+		errx(1, "hash_password");
+	/* One untimed verify: page in argon2's memory the first time. */
+	if (hash_verify(&pol, enc, pw, sizeof(pw) - 1, &rehash) != HASH_OK)
+		errx(1, "hash_verify");
+	t0 = now_ms();
+	for (i = 0; i < n; i++)
+		if (hash_verify(&pol, enc, pw, sizeof(pw) - 1, &rehash) != HASH_OK)
+			errx(1, "hash_verify");
+	verify = (now_ms() - t0) / n;
+
+	rs = key_generate(KEY_RS256, "current", 0);
+	es = key_generate(KEY_ES256, "current", 0);
+	if (rs == NULL || es == NULL)
+		errx(1, "key_generate");
+	sig_rs = time_evp(rs);
+	sig_es = time_evp(es);
+	ts_rs = time_token_sign(rs);
+	ts_es = time_token_sign(es);
+	sig = alg != NULL && strcmp(alg, "ES256") == 0 ? sig_es : sig_rs;
+
+	if ((cores = sysconf(_SC_NPROCESSORS_ONLN)) < 1)
+		cores = 1;
+	printf("policy t=%u,m=%u,p=%u\n", pol.t_cost, pol.m_cost,
+	    pol.parallelism);
+	printf("alg %s\n", alg != NULL ? alg : "?");
+	printf("cores %ld\n", cores);
+	printf("verify_ms %.3f\n", verify);
+	printf("sign_rs256_ms %.4f\n", sig_rs);
+	printf("sign_es256_ms %.4f\n", sig_es);
+	printf("token_sign_rs256_ms %.4f\n", ts_rs);
+	printf("token_sign_es256_ms %.4f\n", ts_es);
+	printf("sigs %d\n", sigs);
+	printf("crypto_ms %.3f\n", verify + sigs * sig);
+	printf("bound_rps %.1f\n", (double)cores / (verify + sigs * sig) * 1e3);
+	json_decref(rs);
+	json_decref(es);
+	json_decref(cur);
+	json_decref(tenant);
+	store_close(st);
+	return 0;
+}

@@ -1,0 +1,758 @@
+/*
+ * test_refresh.c: refresh tokens (lib/refresh.c), scope narrowing
+ * (scope_narrow in lib/scope.c) and signing key rotation (lib/keyrot.c)
+ * against a fresh Berkeley DB environment per test, with a fixed clock.
+ */
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+
+#include <ftw.h>
+#include <limits.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "extern.h"
+
+#define NOW		1700000000	/* the fixed clock */
+#define UID		"auth0|0123456789abcdef01234567"
+#define CID		"app"
+#define SCOPE		"openid profile offline_access read:x write:x"
+#define AUD		"https://api.example/"
+#define RACES		20		/* rounds of the two-process race */
+
+struct fx {
+	char		 dir[PATH_MAX - 64];
+	char		 home[PATH_MAX];
+	struct lk_ctx	 ctx;
+	json_t		*client;	/* the client record in use */
+};
+
+static int
+rm_entry(const char *path, const struct stat *st, int type, struct FTW *f)
+{
+
+	return remove(path);
+}
+
+static json_t *
+client_rec(const char *rotation, int lifetime, int idle, int leeway)
+{
+	json_t	*c = json_pack("{s:s, s:[s,s]}", "client_id", CID,
+	    "grant_types", "password", "refresh_token");
+	json_t	*rt = json_object();
+
+	if (rotation != NULL)
+		json_object_set_new(rt, "rotation_type", json_string(rotation));
+	if (lifetime > 0)
+		json_object_set_new(rt, "token_lifetime", json_integer(lifetime));
+	if (idle > 0)
+		json_object_set_new(rt, "idle_token_lifetime", json_integer(idle));
+	if (leeway > 0)
+		json_object_set_new(rt, "leeway", json_integer(leeway));
+	json_object_set_new(c, "refresh_token", rt);
+	return c;
+}
+
+static void
+user_put(struct fx *fx, const char *uid, int blocked, json_int_t pwd_at)
+{
+	json_t	*u = json_pack("{s:s, s:s, s:s, s:b}", "user_id", uid,
+	    "connection", "db", "email", "u@example.com", "blocked", blocked);
+
+	if (pwd_at != 0)
+		json_object_set_new(u, "password_set_at", json_integer(pwd_at));
+	assert_int_equal(store_user_put(fx->ctx.store, NULL, u), STORE_OK);
+	json_decref(u);
+}
+
+static int
+setup(void **state)
+{
+	struct fx	*fx;
+	const char	*tmp = getenv("TMPDIR");
+
+	if ((fx = calloc(1, sizeof(*fx))) == NULL)
+		return -1;
+	snprintf(fx->dir, sizeof(fx->dir), "%s/lkrefresh.XXXXXX",
+	    tmp != NULL ? tmp : "/tmp");
+	if (mkdtemp(fx->dir) == NULL)
+		return -1;
+	snprintf(fx->home, sizeof(fx->home), "%s/env", fx->dir);
+	if ((fx->ctx.store = store_open(fx->home, STORE_CREATE)) == NULL)
+		return -1;
+	fx->client = client_rec("rotating", 0, 0, 0);
+	*state = fx;
+	user_put(fx, UID, 0, 0);
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct fx	*fx = *state;
+
+	store_close(fx->ctx.store);
+	nftw(fx->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	json_decref(fx->client);
+	free(fx);
+	return 0;
+}
+
+static void
+use_client(struct fx *fx, json_t *c)
+{
+
+	json_decref(fx->client);
+	fx->client = c;
+}
+
+/* A new family's first token, issued at t. */
+static void
+issue(struct fx *fx, const char *device, time_t t, char out[96])
+{
+	struct refresh_new rn = { UID, CID, AUD, SCOPE, device, NULL };
+
+	assert_int_equal(refresh_issue(&fx->ctx, NULL, fx->client, NULL, &rn,
+	    t, out, 96), 0);
+}
+
+/* Redeem token at t (scope: NULL for all); next gets the rotated token. */
+static enum refresh_rc
+redeem(struct fx *fx, const char *token, const char *scope, time_t t,
+    char next[96], char granted[512])
+{
+	struct refresh_use	 u;
+	enum refresh_rc		 rc;
+
+	refresh_use_init(&u);
+	u.token = token;
+	u.clientrec = fx->client;
+	u.scope = scope;
+	u.now = t;
+	rc = refresh_redeem(fx->ctx.store, &u);
+	if (next != NULL)
+		snprintf(next, 96, "%s", u.next);
+	if (granted != NULL)
+		snprintf(granted, 512, "%s", u.granted.p ? u.granted.p : "");
+	if (rc == REFRESH_OK) {
+		assert_non_null(u.user);
+		assert_string_equal(json_string_value(json_object_get(u.user,
+		    "user_id")), UID);
+	} else
+		assert_null(u.user);
+	refresh_use_clear(&u);
+	return rc;
+}
+
+static const char *
+family_of(struct fx *fx, const char *token)
+{
+	static char	 fam[64];
+	json_t		*rec;
+	char		 key[72];
+
+	assert_int_equal(hash_secret(token, strlen(token), key), 0);
+	assert_int_equal(store_get(fx->ctx.store, NULL, SK_REFRESH, key, &rec),
+	    STORE_OK);
+	snprintf(fam, sizeof(fam), "%s",
+	    json_string_value(json_object_get(rec, "family")));
+	json_decref(rec);
+	return fam;
+}
+
+/* ------------------------------------------------------------------ */
+
+static void
+token_is_random_and_stored_only_hashed(void **state)
+{
+	struct fx	*fx = *state;
+	char		 a[96], b[96], key[72], *dump;
+	json_t		*rec;
+
+	issue(fx, NULL, NOW, a);
+	issue(fx, NULL, NOW, b);
+	assert_true(strlen(a) >= 43);		/* 256 bits, base64url */
+	assert_string_not_equal(a, b);
+	assert_int_equal(store_get(fx->ctx.store, NULL, SK_REFRESH, a, &rec),
+	    STORE_NOTFOUND);
+	assert_int_equal(hash_secret(a, strlen(a), key), 0);
+	assert_int_equal(store_get(fx->ctx.store, NULL, SK_REFRESH, key, &rec),
+	    STORE_OK);
+	assert_non_null(dump = json_dumps(rec, 0));
+	assert_null(strstr(dump, a));
+	free(dump);
+	assert_string_equal(json_string_value(json_object_get(rec, "scope")),
+	    SCOPE);
+	assert_string_equal(json_string_value(json_object_get(rec, "audience")),
+	    AUD);
+	json_decref(rec);
+}
+
+static void
+non_rotating_token_is_reused_and_idle_time_restarts(void **state)
+{
+	struct fx	*fx = *state;
+	char		 t[96], next[96];
+
+	use_client(fx, client_rec("non-rotating", 1000, 100, 0));
+	issue(fx, NULL, NOW, t);
+	assert_int_equal(redeem(fx, t, NULL, NOW + 90, next, NULL), REFRESH_OK);
+	assert_string_equal(next, "");
+	/* 180 s after issue but 90 s after the last use: still good. */
+	assert_int_equal(redeem(fx, t, NULL, NOW + 180, NULL, NULL), REFRESH_OK);
+	assert_int_equal(redeem(fx, t, NULL, NOW + 280, NULL, NULL),
+	    REFRESH_INVALID);
+}
+
+static void
+rotation_spends_the_token_and_reuse_revokes_the_family(void **state)
+{
+	struct fx	*fx = *state;
+	char		 t1[96], t2[96], t3[96];
+
+	issue(fx, NULL, NOW, t1);
+	assert_int_equal(redeem(fx, t1, NULL, NOW + 1, t2, NULL), REFRESH_OK);
+	assert_true(strlen(t2) >= 43);
+	assert_string_not_equal(t1, t2);
+	assert_string_equal(family_of(fx, t2), family_of(fx, t1));
+	assert_int_equal(redeem(fx, t2, NULL, NOW + 2, t3, NULL), REFRESH_OK);
+	/* t1 again: reuse; the whole family dies, t3 included. */
+	assert_int_equal(redeem(fx, t1, NULL, NOW + 3, NULL, NULL),
+	    REFRESH_REUSED);
+	assert_int_equal(redeem(fx, t3, NULL, NOW + 4, NULL, NULL),
+	    REFRESH_INVALID);
+	assert_int_equal(redeem(fx, t1, NULL, NOW + 5, NULL, NULL),
+	    REFRESH_INVALID);
+}
+
+static void
+leeway_lets_only_the_previous_token_be_reused(void **state)
+{
+	struct fx	*fx = *state;
+	char		 t1[96], t2[96], t3[96], t4[96];
+
+	use_client(fx, client_rec("rotating", 0, 0, 10));
+	issue(fx, NULL, NOW, t1);
+	assert_int_equal(redeem(fx, t1, NULL, NOW, t2, NULL), REFRESH_OK);
+	/* Within the leeway t1 is still good (a lost response retried). */
+	assert_int_equal(redeem(fx, t1, NULL, NOW + 5, t3, NULL), REFRESH_OK);
+	assert_int_equal(redeem(fx, t3, NULL, NOW + 6, t4, NULL), REFRESH_OK);
+	/* t1 is no longer the previous token: reuse. */
+	assert_int_equal(redeem(fx, t1, NULL, NOW + 7, NULL, NULL),
+	    REFRESH_REUSED);
+	assert_int_equal(redeem(fx, t4, NULL, NOW + 8, NULL, NULL),
+	    REFRESH_INVALID);
+}
+
+static void
+leeway_ends(void **state)
+{
+	struct fx	*fx = *state;
+	char		 t1[96], t2[96];
+
+	use_client(fx, client_rec("rotating", 0, 0, 10));
+	issue(fx, NULL, NOW, t1);
+	assert_int_equal(redeem(fx, t1, NULL, NOW, t2, NULL), REFRESH_OK);
+	assert_int_equal(redeem(fx, t1, NULL, NOW + 11, NULL, NULL),
+	    REFRESH_REUSED);
+}
+
+static void
+absolute_lifetime_does_not_extend_on_rotation(void **state)
+{
+	struct fx	*fx = *state;
+	char		 t[96], n[96];
+
+	use_client(fx, client_rec("rotating", 100, 1000, 0));
+	issue(fx, NULL, NOW, t);
+	assert_int_equal(redeem(fx, t, NULL, NOW + 60, n, NULL), REFRESH_OK);
+	assert_int_equal(redeem(fx, n, NULL, NOW + 99, t, NULL), REFRESH_OK);
+	assert_int_equal(redeem(fx, t, NULL, NOW + 100, NULL, NULL),
+	    REFRESH_INVALID);
+}
+
+static void
+another_clients_token_is_invalid_and_left_alone(void **state)
+{
+	struct fx	*fx = *state;
+	json_t		*other = client_rec("rotating", 0, 0, 0);
+	json_t		*mine = fx->client;
+	char		 t[96];
+
+	json_object_set_new(other, "client_id", json_string("other"));
+	issue(fx, NULL, NOW, t);
+	fx->client = other;
+	assert_int_equal(redeem(fx, t, NULL, NOW, NULL, NULL), REFRESH_INVALID);
+	fx->client = mine;
+	assert_int_equal(redeem(fx, t, NULL, NOW, NULL, NULL), REFRESH_OK);
+	json_decref(other);
+}
+
+static void
+unknown_token_is_invalid(void **state)
+{
+	struct fx	*fx = *state;
+
+	assert_int_equal(redeem(fx, "no-such-token", NULL, NOW, NULL, NULL),
+	    REFRESH_INVALID);
+	assert_int_equal(redeem(fx, "", NULL, NOW, NULL, NULL),
+	    REFRESH_INVALID);
+}
+
+static void
+deleted_user_ends_the_family(void **state)
+{
+	struct fx	*fx = *state;
+	char		 t[96];
+
+	issue(fx, NULL, NOW, t);
+	assert_int_equal(store_user_del(fx->ctx.store, NULL, UID), STORE_OK);
+	assert_int_equal(redeem(fx, t, NULL, NOW, NULL, NULL),
+	    REFRESH_USER_GONE);
+	user_put(fx, UID, 0, 0);	/* even if it comes back */
+	assert_int_equal(redeem(fx, t, NULL, NOW, NULL, NULL), REFRESH_INVALID);
+}
+
+static void
+blocked_user_is_refused(void **state)
+{
+	struct fx	*fx = *state;
+	char		 t[96];
+
+	issue(fx, NULL, NOW, t);
+	user_put(fx, UID, 1, 0);
+	assert_int_equal(redeem(fx, t, NULL, NOW, NULL, NULL),
+	    REFRESH_USER_BLOCKED);
+}
+
+static void
+new_password_ends_older_tokens_only(void **state)
+{
+	struct fx	*fx = *state;
+	char		 old[96], new[96];
+
+	issue(fx, NULL, NOW, old);
+	user_put(fx, UID, 0, NOW + 10);
+	issue(fx, NULL, NOW + 20, new);
+	assert_int_equal(redeem(fx, old, NULL, NOW + 30, NULL, NULL),
+	    REFRESH_INVALID);
+	assert_int_equal(redeem(fx, new, NULL, NOW + 30, NULL, NULL),
+	    REFRESH_OK);
+}
+
+static void
+scope_narrows_but_never_widens(void **state)
+{
+	struct fx	*fx = *state;
+	char		 t[96], n[96], granted[512];
+
+	issue(fx, NULL, NOW, t);
+	assert_int_equal(redeem(fx, t, "read:x admin:x", NOW, NULL, NULL),
+	    REFRESH_SCOPE);
+	/* Refused, so not spent: the token still works. */
+	assert_int_equal(redeem(fx, t, "write:x openid", NOW, n, granted),
+	    REFRESH_OK);
+	assert_string_equal(granted, "openid write:x");
+	/* The successor keeps the whole original grant (RFC 6749 6). */
+	assert_int_equal(redeem(fx, n, NULL, NOW, NULL, granted), REFRESH_OK);
+	assert_string_equal(granted, SCOPE);
+}
+
+static void
+revoke_by_device_family_and_user(void **state)
+{
+	struct fx		*fx = *state;
+	struct refresh_sel	 sel;
+	char			 a[96], b[96], c[96];
+	int			 n;
+
+	issue(fx, "phone", NOW, a);
+	issue(fx, "laptop", NOW, b);
+	issue(fx, NULL, NOW, c);
+	sel = (struct refresh_sel){ UID, NULL, "phone", NULL };
+	assert_int_equal(refresh_revoke(fx->ctx.store, NULL, &sel, NOW, &n),
+	    STORE_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(redeem(fx, a, NULL, NOW, NULL, NULL), REFRESH_INVALID);
+	assert_int_equal(redeem(fx, b, NULL, NOW, b, NULL), REFRESH_OK);
+	sel = (struct refresh_sel){ UID, NULL, NULL, family_of(fx, b) };
+	assert_int_equal(refresh_revoke(fx->ctx.store, NULL, &sel, NOW, &n),
+	    STORE_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(redeem(fx, b, NULL, NOW, NULL, NULL), REFRESH_INVALID);
+	sel = (struct refresh_sel){ "auth0|someone-else", NULL, NULL, NULL };
+	assert_int_equal(refresh_revoke(fx->ctx.store, NULL, &sel, NOW, &n),
+	    STORE_OK);
+	assert_int_equal(n, 0);
+	sel = (struct refresh_sel){ UID, NULL, NULL, NULL };
+	assert_int_equal(refresh_revoke(fx->ctx.store, NULL, &sel, NOW, &n),
+	    STORE_OK);
+	assert_int_equal(n, 1);		/* only c was still active */
+	assert_int_equal(redeem(fx, c, NULL, NOW, NULL, NULL), REFRESH_INVALID);
+}
+
+static void
+revoke_token_needs_the_owning_client(void **state)
+{
+	struct fx	*fx = *state;
+	char		 t[96], n[96];
+	int		 found;
+
+	issue(fx, NULL, NOW, t);
+	assert_int_equal(redeem(fx, t, NULL, NOW, n, NULL), REFRESH_OK);
+	assert_int_equal(refresh_revoke_token(fx->ctx.store, NULL, n, "other",
+	    NOW, &found), STORE_OK);
+	assert_int_equal(found, 0);
+	assert_int_equal(refresh_revoke_token(fx->ctx.store, NULL, "unknown",
+	    CID, NOW, &found), STORE_OK);
+	assert_int_equal(found, 0);
+	/* Revoking a spent token ends its family, successor included. */
+	assert_int_equal(refresh_revoke_token(fx->ctx.store, NULL, t, CID,
+	    NOW, &found), STORE_OK);
+	assert_int_equal(found, 1);
+	assert_int_equal(redeem(fx, n, NULL, NOW, NULL, NULL), REFRESH_INVALID);
+}
+
+/* The status of each family listed, in a string like "active revoked". */
+static void
+list_statuses(struct fx *fx, time_t t, char *out, size_t outsz)
+{
+	struct refresh_sel	 sel = { UID, NULL, NULL, NULL };
+	json_t			*list = json_array(), *f;
+	size_t			 i;
+	int			 counts[3] = { 0, 0, 0 };
+	const char		*s;
+
+	assert_int_equal(refresh_list(fx->ctx.store, NULL, &sel, t, list),
+	    STORE_OK);
+	json_array_foreach(list, i, f) {
+		s = json_string_value(json_object_get(f, "status"));
+		counts[strcmp(s, "active") == 0 ? 0 :
+		    strcmp(s, "revoked") == 0 ? 1 : 2]++;
+	}
+	snprintf(out, outsz, "active=%d revoked=%d expired=%d", counts[0],
+	    counts[1], counts[2]);
+	json_decref(list);
+}
+
+static int
+count_cb(const char *key, json_t *val, void *arg)
+{
+
+	(*(int *)arg)++;
+	return 0;
+}
+
+static void
+list_and_prune(void **state)
+{
+	struct fx	*fx = *state;
+	struct refresh_sel sel = { UID, NULL, NULL, NULL };
+	char		 live[96], dead[96], spent[96], n[96], buf[128];
+	int		 count = 0, records = 0;
+
+	use_client(fx, client_rec("rotating", 100, 0, 0));
+	issue(fx, NULL, NOW, dead);			/* expires at NOW+100 */
+	issue(fx, NULL, NOW + 50, spent);
+	assert_int_equal(redeem(fx, spent, NULL, NOW + 60, live, NULL),
+	    REFRESH_OK);
+	issue(fx, "tv", NOW + 60, n);
+	sel.device = "tv";
+	assert_int_equal(refresh_revoke(fx->ctx.store, NULL, &sel, NOW + 60,
+	    &count), STORE_OK);
+	list_statuses(fx, NOW + 120, buf, sizeof(buf));
+	assert_string_equal(buf, "active=1 revoked=1 expired=1");
+	/* Before: 3 families + 4 tokens. */
+	assert_int_equal(store_each(fx->ctx.store, NULL, SK_REFRESH, count_cb,
+	    &records), STORE_OK);
+	assert_int_equal(records, 7);
+	assert_int_equal(refresh_prune(fx->ctx.store, NULL, NOW + 120, &count),
+	    STORE_OK);
+	assert_int_equal(count, 4);	/* 2 dead families, 2 tokens */
+	records = 0;
+	assert_int_equal(store_each(fx->ctx.store, NULL, SK_REFRESH, count_cb,
+	    &records), STORE_OK);
+	assert_int_equal(records, 3);	/* the live family, spent + live */
+	/* The spent token still trips reuse detection after pruning. */
+	assert_int_equal(redeem(fx, spent, NULL, NOW + 121, NULL, NULL),
+	    REFRESH_REUSED);
+}
+
+/* ------------------------------------------------------------------ */
+
+static void
+conf_defaults_and_settings(void **state)
+{
+	struct refresh_conf	 c;
+	json_t			*rec;
+
+	refresh_conf(NULL, &c);
+	assert_int_equal(c.rotating, 0);		/* Auth0's default */
+	assert_int_equal(c.lifetime, 2592000);
+	assert_int_equal(c.idle, 2592000);
+	assert_int_equal(c.leeway, 0);
+	rec = client_rec("rotating", 60, 30, 5);
+	refresh_conf(rec, &c);
+	assert_int_equal(c.rotating, 1);
+	assert_int_equal(c.lifetime, 60);
+	assert_int_equal(c.idle, 30);
+	assert_int_equal(c.leeway, 5);
+	json_object_set_new(json_object_get(rec, "refresh_token"),
+	    "expiration_type", json_string("non-expiring"));
+	refresh_conf(rec, &c);
+	assert_int_equal(c.lifetime, 0);
+	assert_int_equal(c.idle, 0);
+	json_decref(rec);
+}
+
+static void
+conf_problems(void **state)
+{
+	static const struct {
+		const char	*json;
+		int		 ok;
+	} cases[] = {
+		{ "{}", 1 },
+		{ "{\"rotation_type\": \"rotating\", \"leeway\": 60}", 1 },
+		{ "{\"rotation_type\": \"non-rotating\", \"token_lifetime\": 1,"
+		  " \"idle_token_lifetime\": 31557600}", 1 },
+		{ "{\"expiration_type\": \"non-expiring\","
+		  " \"infinite_token_lifetime\": true}", 1 },
+		{ "{\"rotation_type\": null}", 1 },
+		{ "{\"rotation_type\": \"sometimes\"}", 0 },
+		{ "{\"token_lifetime\": 0}", 0 },
+		{ "{\"token_lifetime\": 31557601}", 0 },
+		{ "{\"idle_token_lifetime\": \"60\"}", 0 },
+		{ "{\"leeway\": 61}", 0 },
+		{ "{\"infinite_token_lifetime\": 1}", 0 },
+		{ "{\"lifetime\": 60}", 0 },
+		{ "[]", 0 },
+	};
+	json_t	*v;
+	size_t	 i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		v = json_loads(cases[i].json, JSON_DECODE_ANY, NULL);
+		assert_non_null(v);
+		if (cases[i].ok)
+			assert_null(refresh_conf_problem(v));
+		else
+			assert_non_null(refresh_conf_problem(v));
+		json_decref(v);
+	}
+}
+
+static void
+scope_narrow_rules(void **state)
+{
+	struct scope_result	 r;
+
+	assert_int_equal(scope_narrow("openid email read:x", NULL, &r), 0);
+	assert_string_equal(r.granted.p, "openid email read:x");
+	assert_true(r.openid && r.email && !r.profile && !r.offline_access);
+	assert_false(r.differs);
+	scope_result_clear(&r);
+	/* "openid" alone does not expand here: it was granted already. */
+	assert_int_equal(scope_narrow("openid profile email", "openid", &r), 0);
+	assert_string_equal(r.granted.p, "openid");
+	assert_true(r.openid && !r.profile && !r.email);
+	assert_true(r.differs);
+	scope_result_clear(&r);
+	assert_int_equal(scope_narrow("openid read:x", "read:x  read:x", &r), 0);
+	assert_string_equal(r.granted.p, "read:x");
+	scope_result_clear(&r);
+	assert_int_equal(scope_narrow("openid read:x", "read:x write:x", &r), 1);
+	scope_result_clear(&r);
+	assert_int_equal(scope_narrow("", "openid", &r), 1);
+	scope_result_clear(&r);
+}
+
+/* ------------------------------------------------------------------ */
+
+static int
+status_cb(const char *key, json_t *val, void *arg)
+{
+	json_t	*counts = arg;
+	const char *s = json_string_value(json_object_get(val, "status"));
+
+	json_object_set_new(counts, s, json_integer(
+	    json_integer_value(json_object_get(counts, s)) + 1));
+	return 0;
+}
+
+/* "current=1 next=0 previous=0" */
+static void
+key_statuses(struct fx *fx, char *out, size_t outsz)
+{
+	json_t	*c = json_object();
+
+	assert_int_equal(store_each(fx->ctx.store, NULL, SK_KEY, status_cb, c),
+	    STORE_OK);
+	snprintf(out, outsz, "current=%d next=%d previous=%d",
+	    (int)json_integer_value(json_object_get(c, "current")),
+	    (int)json_integer_value(json_object_get(c, "next")),
+	    (int)json_integer_value(json_object_get(c, "previous")));
+	json_decref(c);
+}
+
+static void
+key_rotation_lifecycle(void **state)
+{
+	struct fx	*fx = *state;
+	json_t		*k, *next = NULL, *cur = NULL, *removed;
+	char		 buf[128], kid0[128];
+	long		 max;
+
+	k = key_generate(KEY_ES256, "current", NOW);
+	assert_non_null(k);
+	snprintf(kid0, sizeof(kid0), "%s",
+	    json_string_value(json_object_get(k, "kid")));
+	assert_int_equal(store_put(fx->ctx.store, NULL, SK_KEY, kid0, k, 0),
+	    STORE_OK);
+	json_decref(k);
+	/* No next key: rotation refuses (force would make one). */
+	assert_int_equal(keyrot_rotate(fx->ctx.store, NULL, KEY_ES256, NOW, 0,
+	    &cur), STORE_NOTFOUND);
+	assert_int_equal(keyrot_add_next(fx->ctx.store, NULL, KEY_ES256, NOW,
+	    &next), STORE_OK);
+	assert_int_equal(keyrot_add_next(fx->ctx.store, NULL, KEY_ES256, NOW,
+	    &k), STORE_EXISTS);
+	key_statuses(fx, buf, sizeof(buf));
+	assert_string_equal(buf, "current=1 next=1 previous=0");
+	/* Too young: a verifier may hold a JWKS without it. */
+	assert_int_equal(keyrot_rotate(fx->ctx.store, NULL, KEY_ES256,
+	    NOW + KEY_PUBLISH_MIN - 1, 0, &cur), STORE_EXISTS);
+	assert_int_equal(keyrot_rotate(fx->ctx.store, NULL, KEY_ES256,
+	    NOW + KEY_PUBLISH_MIN, 0, &cur), STORE_OK);
+	assert_string_equal(json_string_value(json_object_get(cur, "kid")),
+	    json_string_value(json_object_get(next, "kid")));
+	key_statuses(fx, buf, sizeof(buf));
+	assert_string_equal(buf, "current=1 next=0 previous=1");
+	/* Longest lifetime: the defaults, or an API's longer one. */
+	assert_int_equal(keyrot_max_lifetime(fx->ctx.store, NULL, &max),
+	    STORE_OK);
+	assert_int_equal(max, 86400);
+	k = json_pack("{s:s, s:i}", "identifier", "a", "token_lifetime", 100000);
+	assert_int_equal(store_put(fx->ctx.store, NULL, SK_API, "a", k, 0),
+	    STORE_OK);
+	json_decref(k);
+	removed = json_array();
+	assert_int_equal(keyrot_prune(fx->ctx.store, NULL,
+	    NOW + KEY_PUBLISH_MIN + 99999, removed), STORE_OK);
+	assert_int_equal(json_array_size(removed), 0);
+	assert_int_equal(keyrot_prune(fx->ctx.store, NULL,
+	    NOW + KEY_PUBLISH_MIN + 100000, removed), STORE_OK);
+	assert_int_equal(json_array_size(removed), 1);
+	assert_string_equal(json_string_value(json_array_get(removed, 0)), kid0);
+	key_statuses(fx, buf, sizeof(buf));
+	assert_string_equal(buf, "current=1 next=0 previous=0");
+	json_decref(removed);
+	json_decref(next);
+	json_decref(cur);
+}
+
+/* ------------------------------------------------------------------ */
+
+/* Child: open the environment, wait for the go file, redeem once;
+ * exit 0 on success, 1 on a refusal, 2 on an error. */
+static void
+race_child(const char *home, const char *token, const char *go)
+{
+	struct lk_ctx		 ctx;
+	struct refresh_use	 u;
+	json_t			*c = client_rec("rotating", 0, 0, 0);
+	enum refresh_rc		 rc;
+
+	memset(&ctx, 0, sizeof(ctx));
+	if ((ctx.store = store_open(home, 0)) == NULL)
+		_exit(2);
+	while (access(go, F_OK) == -1)
+		usleep(100);
+	refresh_use_init(&u);
+	u.token = token;
+	u.clientrec = c;
+	u.now = NOW;
+	rc = refresh_redeem(ctx.store, &u);
+	refresh_use_clear(&u);
+	store_close(ctx.store);
+	_exit(rc == REFRESH_OK ? 0 : rc == REFRESH_ERR ? 2 : 1);
+}
+
+static void
+two_processes_racing_one_token_succeed_once(void **state)
+{
+	struct fx	*fx = *state;
+	char		 t[96], go[PATH_MAX], n[96];
+	pid_t		 pid[2];
+	int		 i, round, status, ok, tokens;
+	FILE		*f;
+
+	for (round = 0; round < RACES; round++) {
+		issue(fx, NULL, NOW, t);
+		snprintf(go, sizeof(go), "%s/go%d", fx->dir, round);
+		for (i = 0; i < 2; i++) {
+			assert_true((pid[i] = fork()) != -1);
+			if (pid[i] == 0)
+				race_child(fx->home, t, go);
+		}
+		usleep(20000);
+		assert_non_null(f = fopen(go, "w"));
+		fclose(f);
+		ok = 0;
+		for (i = 0; i < 2; i++) {
+			assert_int_equal(waitpid(pid[i], &status, 0), pid[i]);
+			assert_true(WIFEXITED(status));
+			assert_int_not_equal(WEXITSTATUS(status), 2);
+			ok += WEXITSTATUS(status) == 0;
+		}
+		assert_int_equal(ok, 1);
+		/* Nothing half-written: the token is spent, and the loser's
+		 * reuse revoked the family, so no token of it works now. */
+		assert_int_equal(redeem(fx, t, NULL, NOW, n, NULL),
+		    REFRESH_INVALID);
+	}
+	/* Each round wrote exactly one successor: 2 tokens + 1 family. */
+	tokens = 0;
+	assert_int_equal(store_each(fx->ctx.store, NULL, SK_REFRESH, count_cb,
+	    &tokens), STORE_OK);
+	assert_int_equal(tokens, 3 * RACES);
+}
+
+#define T(f)	cmocka_unit_test_setup_teardown(f, setup, teardown)
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		T(token_is_random_and_stored_only_hashed),
+		T(non_rotating_token_is_reused_and_idle_time_restarts),
+		T(rotation_spends_the_token_and_reuse_revokes_the_family),
+		T(leeway_lets_only_the_previous_token_be_reused),
+		T(leeway_ends),
+		T(absolute_lifetime_does_not_extend_on_rotation),
+		T(another_clients_token_is_invalid_and_left_alone),
+		T(unknown_token_is_invalid),
+		T(deleted_user_ends_the_family),
+		T(blocked_user_is_refused),
+		T(new_password_ends_older_tokens_only),
+		T(scope_narrows_but_never_widens),
+		T(revoke_by_device_family_and_user),
+		T(revoke_token_needs_the_owning_client),
+		T(list_and_prune),
+		T(conf_defaults_and_settings),
+		T(conf_problems),
+		T(scope_narrow_rules),
+		T(key_rotation_lifecycle),
+		T(two_processes_racing_one_token_succeed_once),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
