@@ -112,7 +112,8 @@ enum ftype {
 	FT_KEYS,	/* client public keys */
 	FT_HASHPOL,	/* {"t", "m", "p"} */
 	FT_ARGV,	/* a command: strings, the first an absolute path */
-	FT_REFRESH	/* client refresh_token settings (lib/refresh.c) */
+	FT_REFRESH,	/* client refresh_token settings (lib/refresh.c) */
+	FT_GUARD	/* attack-protection settings (lib/guard.c) */
 };
 
 struct fdef {
@@ -134,6 +135,13 @@ static const struct fdef tenant_fields[] = {
 	{ "hash_slots", FT_INT, 1, 64, NULL, 0 },
 	{ "hash_queue", FT_INT, 0, 1024, NULL, 0 },
 	{ "hash_wait_ms", FT_INT, 1, 60000, NULL, 0 },
+	/* Attack protection (lib/guard.c, lib/breached.c, lib/audit.c). */
+	{ "brute_force", FT_GUARD, 0, 0, NULL, 0 },
+	{ "suspicious_ip", FT_GUARD, 0, 0, NULL, 0 },
+	{ "rate_limit", FT_GUARD, 0, 0, NULL, 0 },
+	{ "breached_password_file", FT_GUARD, 0, 0, NULL, 0 },
+	{ "breached_password_detection", FT_BOOL, 0, 0, NULL, 0 },
+	{ "audit_retention_days", FT_INT, 1, 3650, NULL, 0 },
 	{ NULL, 0, 0, 0, NULL, 0 }
 };
 
@@ -148,6 +156,8 @@ static const struct fdef client_fields[] = {
 	{ "id_token_lifetime", FT_INT, LIFETIME_MIN, LIFETIME_MAX, NULL, 1 },
 	{ "public_keys", FT_KEYS, 0, 0, NULL, 0 },
 	{ "refresh_token", FT_REFRESH, 0, 0, NULL, 0 },
+	/* Auth0's "Trust Token Endpoint IP Header" (lib/guard_net.c). */
+	{ "is_token_endpoint_ip_header_trusted", FT_BOOL, 0, 0, NULL, 0 },
 	{ NULL, 0, 0, 0, NULL, 0 }
 };
 
@@ -291,6 +301,9 @@ usage(FILE *f)
 	    "  token revoke --user USER_ID (--device NAME | --family ID | --all)\n"
 	    "  token prune [--now EPOCH]\n"
 	    "  device list --user USER_ID\n"
+	    "  guard list [--now EPOCH] | prune [--now EPOCH]\n"
+	    "  guard unblock (--identifier ID [--ip IP] | --user USER_ID | --ip IP)\n"
+	    "  audit list [--since EPOCH] [--type CODE] [--limit N]\n"
 	    "  import FILE\n"
 	    "  import-auth0 --connection NAME FILE\n", f);
 }
@@ -652,6 +665,8 @@ value_problem(const struct fdef *f, const json_t *v)
 		return argv_problem(f, v);
 	case FT_REFRESH:
 		return refresh_conf_problem(v);
+	case FT_GUARD:
+		return guard_setting_problem(f->name, v);
 	default:
 		if (!json_is_string(v))
 			return "not a string";
@@ -706,7 +721,14 @@ rec_complete(struct ctl *c, const struct fdef *tab, const json_t *rec,
 	return STORE_OK;
 }
 
-/* Copy spec into rec: null removes, "hash" merges member by member. */
+/* Settings objects merged member by member (the rest are replaced). */
+static const char *const merged[] = {
+	"hash", "refresh_token", "brute_force", "suspicious_ip", "rate_limit",
+	NULL
+};
+
+/* Copy spec into rec: null removes, merged[] objects merge member by
+ * member. */
 static void
 merge(json_t *rec, const json_t *spec)
 {
@@ -717,8 +739,7 @@ merge(json_t *rec, const json_t *spec)
 		sub = json_object_get(rec, k);
 		if (json_is_null(v))
 			json_object_del(rec, k);
-		else if ((strcmp(k, "hash") == 0 ||
-		    strcmp(k, "refresh_token") == 0) && json_is_object(sub))
+		else if (in_list(k, merged) && json_is_object(sub))
 			merge(sub, v);
 		else
 			json_object_set_new(rec, k, json_deep_copy(v));
@@ -1063,6 +1084,25 @@ static const struct optdef tenant_keys[] = {
 	{ "hash_slots", CV_INT, "hash_slots" },
 	{ "hash_queue", CV_INT, "hash_queue" },
 	{ "hash_wait_ms", CV_INT, "hash_wait_ms" },
+	{ "brute_force.enabled", CV_BOOL, "brute_force.enabled" },
+	{ "brute_force.threshold", CV_INT, "brute_force.threshold" },
+	{ "brute_force.mode", CV_STR, "brute_force.mode" },
+	{ "brute_force.allowlist", CV_LIST, "brute_force.allowlist" },
+	{ "brute_force.block_seconds", CV_INT, "brute_force.block_seconds" },
+	{ "suspicious_ip.enabled", CV_BOOL, "suspicious_ip.enabled" },
+	{ "suspicious_ip.max_attempts", CV_INT, "suspicious_ip.max_attempts" },
+	{ "suspicious_ip.rate_seconds", CV_INT, "suspicious_ip.rate_seconds" },
+	{ "suspicious_ip.allowlist", CV_LIST, "suspicious_ip.allowlist" },
+	{ "rate_limit.enabled", CV_BOOL, "rate_limit.enabled" },
+	{ "rate_limit.login_per_minute", CV_INT, "rate_limit.login_per_minute" },
+	{ "rate_limit.login_after_per_minute", CV_INT,
+	    "rate_limit.login_after_per_minute" },
+	{ "rate_limit.endpoint_per_minute", CV_JSON,
+	    "rate_limit.endpoint_per_minute" },
+	{ "breached_password_file", CV_STR, "breached_password_file" },
+	{ "breached_password_detection", CV_BOOL,
+	    "breached_password_detection" },
+	{ "audit_retention_days", CV_INT, "audit_retention_days" },
 	{ NULL, 0, NULL }
 };
 
@@ -1260,6 +1300,7 @@ static const struct optdef client_opts[] = {
 	{ "refresh-lifetime", CV_INT, "refresh_token.token_lifetime" },
 	{ "refresh-idle-lifetime", CV_INT, "refresh_token.idle_token_lifetime" },
 	{ "refresh-leeway", CV_INT, "refresh_token.leeway" },
+	{ "ip-header-trusted", CV_BOOL, "is_token_endpoint_ip_header_trusted" },
 	{ NULL, 0, NULL }
 };
 
@@ -1278,6 +1319,7 @@ static const struct optdef client_update_opts[] = {
 	{ "refresh-lifetime", CV_INT, "refresh_token.token_lifetime" },
 	{ "refresh-idle-lifetime", CV_INT, "refresh_token.idle_token_lifetime" },
 	{ "refresh-leeway", CV_INT, "refresh_token.leeway" },
+	{ "ip-header-trusted", CV_BOOL, "is_token_endpoint_ip_header_trusted" },
 	{ NULL, 0, NULL }
 };
 
@@ -1344,6 +1386,13 @@ client_secret(struct ctl *c, json_t *rec, const char *secret, char *gen,
 		if (strcmp(sget(rec, "id_token_alg"), "HS256") == 0)
 			return refuse(c, STORE_ERR, "client: HS256 ID "
 			    "tokens need a client_secret_* auth method");
+		/* Auth0 offers the toggle only to secret-authenticated
+		 * (confidential) applications. */
+		if (json_is_true(json_object_get(rec,
+		    "is_token_endpoint_ip_header_trusted")))
+			return refuse(c, STORE_ERR, "client: "
+			    "is_token_endpoint_ip_header_trusted needs a "
+			    "client_secret_* auth method");
 		if (strcmp(m, "private_key_jwt") == 0 &&
 		    json_array_size(json_object_get(rec, "public_keys")) == 0)
 			return refuse(c, STORE_ERR,
@@ -1894,6 +1943,8 @@ user_sessions(struct ctl *c, DB_TXN *t, const json_t *old, json_t *rec)
 	struct refresh_sel sel = { sget(rec, "user_id"), NULL, NULL, NULL };
 	const char	*was = sget(old, "password_hash");
 	const char	*now = sget(rec, "password_hash");
+	struct guard_sel gsel = { NULL, NULL, rec };
+	enum store_rc	 rc;
 	int		 pw, blocked, n;
 
 	pw = now != NULL && (was == NULL || strcmp(was, now) != 0);
@@ -1902,6 +1953,10 @@ user_sessions(struct ctl *c, DB_TXN *t, const json_t *old, json_t *rec)
 	if (pw)
 		json_object_set_new(rec, "password_set_at",
 		    json_integer(c->now));
+	/* A password change lifts the user's brute-force blocks
+	 * (AUTH0-BEHAVIOUR.md 6; lib/guard.c). */
+	if (pw && (rc = guard_unblock(c->s, t, &gsel, &n)) != STORE_OK)
+		return rc;
 	if (!pw && !blocked)
 		return STORE_OK;
 	return refresh_revoke(c->s, t, &sel, c->now, &n);
@@ -2455,6 +2510,127 @@ device_list_tx(struct ctl *c, DB_TXN *t)
 }
 
 /* ------------------------------------------------------------------ */
+/* Attack protection (lib/guard.c, lib/audit.c).                      */
+
+static const struct optdef guard_unblock_opts[] = {
+	{ "identifier", CV_STR, NULL },
+	{ "ip", CV_STR, NULL },
+	{ "user", CV_STR, NULL },
+	{ NULL, 0, NULL }
+};
+
+static const struct optdef audit_list_opts[] = {
+	{ "since", CV_INT, NULL },
+	{ "type", CV_STR, NULL },
+	{ "limit", CV_INT, NULL },
+	{ NULL, 0, NULL }
+};
+
+/* The tenant record, or NULL (defaults) when there is none yet. */
+static enum store_rc
+tenant_get(struct ctl *c, DB_TXN *t, json_t **tenant)
+{
+	enum store_rc	 rc;
+
+	rc = store_get(c->s, t, SK_META, "tenant", tenant);
+	return rc == STORE_NOTFOUND ? STORE_OK : rc;
+}
+
+static enum store_rc
+guard_list_tx(struct ctl *c, DB_TXN *t)
+{
+	json_t		*tenant = NULL;
+	enum store_rc	 rc;
+
+	if ((rc = tenant_get(c, t, &tenant)) != STORE_OK)
+		return rc;
+	c->out = json_array();
+	rc = guard_list(c->s, t, tenant, c->now, c->out);
+	json_decref(tenant);
+	return rc;
+}
+
+/* --identifier [--ip], --user, or --ip alone. */
+static int
+guard_unblock_prep(struct ctl *c)
+{
+	const char	*id = sget(c->opt, "identifier");
+	const char	*ip = sget(c->opt, "ip");
+	const char	*user = sget(c->opt, "user");
+
+	if ((id != NULL) + (user != NULL) > 1 ||
+	    (id == NULL && user == NULL && ip == NULL) ||
+	    (user != NULL && ip != NULL)) {
+		warnmsg("guard unblock: --identifier ID [--ip IP], "
+		    "--user USER_ID or --ip IP");
+		return EXIT_USAGE;
+	}
+	return 0;
+}
+
+static enum store_rc
+guard_unblock_tx(struct ctl *c, DB_TXN *t)
+{
+	struct guard_sel sel = { sget(c->opt, "identifier"),
+	    sget(c->opt, "ip"), NULL };
+	json_t		*user = NULL;
+	enum store_rc	 rc;
+	int		 n = 0;
+
+	if (sget(c->opt, "user") != NULL) {
+		if ((rc = must_get(c, t, SK_USER, sget(c->opt, "user"), "user",
+		    &user)) != STORE_OK)
+			return rc;
+		sel.user = user;
+	}
+	if ((rc = guard_unblock(c->s, t, &sel, &n)) == STORE_OK)
+		c->out = json_pack("{si}", "deleted_records", n);
+	json_decref(user);
+	return rc;
+}
+
+static enum store_rc
+guard_prune_tx(struct ctl *c, DB_TXN *t)
+{
+	json_t		*tenant = NULL;
+	enum store_rc	 rc;
+	int		 n = 0;
+
+	if ((rc = tenant_get(c, t, &tenant)) != STORE_OK)
+		return rc;
+	if ((rc = guard_prune(c->s, t, tenant, c->now, &n)) == STORE_OK)
+		c->out = json_pack("{si}", "deleted_records", n);
+	json_decref(tenant);
+	return rc;
+}
+
+static int
+audit_list_prep(struct ctl *c)
+{
+	json_t		*since = json_object_get(c->opt, "since");
+	json_t		*limit = json_object_get(c->opt, "limit");
+
+	if ((since != NULL && json_integer_value(since) < 0) ||
+	    (limit != NULL && json_integer_value(limit) < 1)) {
+		warnmsg("audit list: --since EPOCH (>= 0), --limit N (>= 1)");
+		return EXIT_USAGE;
+	}
+	return 0;
+}
+
+static enum store_rc
+audit_list_tx(struct ctl *c, DB_TXN *t)
+{
+	struct audit_sel sel;
+
+	sel.since = (time_t)json_integer_value(json_object_get(c->opt, "since"));
+	sel.type = sget(c->opt, "type");
+	sel.limit = (long)json_integer_value(json_object_get(c->opt, "limit"));
+	c->out = json_array();
+	return audit_list(c->s, t, &sel, c->out);
+}
+
+/* ------------------------------------------------------------------ */
 /* import FILE                                                        */
 
 /* The sections of an import file, in the order they are applied. */
@@ -2989,6 +3165,12 @@ static const struct cmd cmds[] = {
 	    token_revoke_tx, 0 },
 	{ "token", "prune", 0, now_opt, key_prep, token_prune_tx, 0 },
 	{ "device", "list", 0, token_list_opts, token_prep, device_list_tx, 0 },
+	{ "guard", "list", 0, now_opt, key_prep, guard_list_tx, 0 },
+	{ "guard", "unblock", 0, guard_unblock_opts, guard_unblock_prep,
+	    guard_unblock_tx, 0 },
+	{ "guard", "prune", 0, now_opt, key_prep, guard_prune_tx, 0 },
+	{ "audit", "list", 0, audit_list_opts, audit_list_prep, audit_list_tx,
+	    0 },
 	{ "import", NULL, 1, NULL, import_prep, import_tx, 1 },
 	{ "import-auth0", NULL, 1, import_auth0_opts, import_auth0_prep,
 	    import_auth0_tx, 0 },

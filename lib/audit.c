@@ -9,8 +9,8 @@
  *	 "client_ip": "<proxy, when auth0-forwarded-for was honoured>",
  *	 "client_id": "...", "user_name": "<identifier as typed>",
  *	 "user_id": "...", "pid": <responder process>}
- * keyed "<12-digit epoch>.<8 random hex>" so that a key-order walk is
- * chronological and two processes never collide.  Never a password,
+ * keyed "<12-digit epoch>.<9-digit ns>.<8 random hex>" so that a
+ * key-order walk is chronological and two processes never collide.  Never a password,
  * code or secret.  Growth is bounded: records older than the tenant's
  * "audit_retention_days" (default 30) are deleted now and then by the
  * responders (1 write in AUDIT_PRUNE_ODDS, at most AUDIT_PRUNE_MAX
@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "extern.h"
@@ -28,7 +29,7 @@
 #define AUDIT_DAYS_MAX		3650
 #define AUDIT_PRUNE_ODDS	64
 #define AUDIT_PRUNE_MAX		128
-#define AUDIT_KEY_LEN		32
+#define AUDIT_KEY_LEN		48
 
 /* The Auth0 log type code and description of each event.  Auth0 codes:
  * s, fp, fu, f, pwd_leak, limit_wc, limit_mu, api_limit, cls, fepotpft. */
@@ -53,13 +54,6 @@ static const struct {
 	[GUARD_EV_RATE_LIMIT] = { "api_limit", "Rate limit exceeded" },
 };
 
-/* The path of each endpoint, as the audit record names it. */
-static const char *const endpoints[GUARD_EP__MAX] = {
-	[GUARD_EP_TOKEN] = "/oauth/token",
-	[GUARD_EP_RO] = "/oauth/ro",
-	[GUARD_EP_PWL_START] = "/passwordless/start",
-};
-
 const char *
 audit_code(enum guard_event e)
 {
@@ -72,15 +66,19 @@ audit_record(const struct guard_who *w, const char *identifier,
     const char *user_id, enum guard_event e, time_t now, char *key,
     size_t keysz)
 {
-	char	 rnd[9];
-	json_t	*rec;
+	struct timespec	 ts;
+	char		 rnd[9];
+	json_t		*rec;
 
-	if (rand_hex(rnd, 4) == -1)
+	/* The real clock's nanoseconds order events within the request
+	 * clock's second; the random part separates equal ones. */
+	if (rand_hex(rnd, 4) == -1 || clock_gettime(CLOCK_REALTIME, &ts) == -1)
 		return NULL;
-	snprintf(key, keysz, "%012lld.%s", (long long)now, rnd);
+	snprintf(key, keysz, "%012lld.%09ld.%s", (long long)now, ts.tv_nsec,
+	    rnd);
 	rec = json_pack("{s:s, s:I, s:s, s:s, s:s, s:I}",
 	    "type", events[e].code, "date", (json_int_t)now,
-	    "description", events[e].desc, "endpoint", endpoints[w->ep],
+	    "description", events[e].desc, "endpoint", guard_ep_name(w->ep),
 	    "ip", w->ip, "pid", (json_int_t)getpid());
 	if (rec == NULL)
 		return NULL;
@@ -139,9 +137,8 @@ audit_prune(struct store *s, DB_TXN *txn, time_t before, long max,
 	return rc;
 }
 
-/* The retention in seconds. */
-static time_t
-retention(const json_t *tenant)
+time_t
+audit_retention(const json_t *tenant)
 {
 	const json_t	*v = json_object_get(tenant, "audit_retention_days");
 	json_int_t	 d = AUDIT_DAYS_DEFAULT;
@@ -174,7 +171,7 @@ audit_prune_maybe(struct store *s, const json_t *tenant, time_t now)
 	/* A cheap coin: one call in AUDIT_PRUNE_ODDS does the work. */
 	if (rand_hex(r, 1) == -1 || strtol(r, NULL, 16) % AUDIT_PRUNE_ODDS != 0)
 		return;
-	a.before = now - retention(tenant);
+	a.before = now - audit_retention(tenant);
 	if (store_txn_run(s, prune_txn, &a) != STORE_OK)
 		lk_warn("audit log pruning failed");
 }

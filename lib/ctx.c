@@ -79,6 +79,21 @@ ctx_init(struct lk_ctx *ctx, const char *home)
 }
 
 void
+ctx_refresh(struct lk_ctx *ctx)
+{
+	if (ctx->store != NULL && store_panicked(ctx->store)) {
+		lk_warn("%s: environment panicked (a process died inside "
+		    "Berkeley DB); reopening with recovery", ctx->home);
+		store_close(ctx->store);
+		ctx->store = NULL;
+		ctx->ready = 0;
+		last_try = 0;
+	}
+	if (!ctx->ready)
+		ctx_init(ctx, ctx->home);
+}
+
+void
 ctx_clear(struct lk_ctx *ctx)
 {
 	store_close(ctx->store);

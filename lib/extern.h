@@ -187,6 +187,13 @@ enum oerr {
 	OERR_PWL_SMS_PROVIDER,		/* 400 sms_provider_error (%s) */
 	OERR_PWL_EMAIL_PROVIDER,	/* 400 email_provider_error (%s) */
 	OERR_TEMPORARILY_UNAVAILABLE,	/* 503 temporarily_unavailable (admit.c) */
+	/* Attack protection (guard.c, AUTH0-BEHAVIOUR.md 6). */
+	OERR_PASSWORD_LEAKED,		/* 401 password_leaked (/oauth/token) */
+	OERR_RO_PASSWORD_LEAKED,	/* 401 password_leaked (/oauth/ro text) */
+	OERR_BRUTE_FORCE,		/* 429 too_many_attempts: pair blocked */
+	OERR_SUSPICIOUS_IP,		/* 429 too_many_attempts: IP throttled */
+	OERR_RATE_LIMIT,		/* 429 too_many_requests + X-RateLimit-* */
+	OERR_BAD_FORWARDED_FOR,		/* 400 invalid_request: auth0-forwarded-for */
 	OERR__MAX
 };
 
@@ -317,7 +324,7 @@ long	 decode_pct(const char *src, size_t srcsz, char *dst, int plus_is_space);
  *	"ip\x1f<ip>" -> {"level", "t", "ip"}			(suspicious IP bucket)
  *	"rl\x1f<identifier>\x1f<ip>" -> {"level", "t", "identifier", "ip"} (login rate)
  *	"ep\x1f<endpoint>\x1f<ip>" -> {"level", "t", "endpoint", "ip"} (endpoint rate)
- * SK_AUDIT "<12-digit epoch>.<8 hex>" -> {"type": Auth0 log code, "date",
+ * SK_AUDIT "<12-digit epoch>.<9-digit ns>.<8 hex>" -> {"type": Auth0 log code, "date",
  *	"description", "endpoint", "ip", "client_ip"?, "client_id"?,
  *	"user_name"?, "user_id"?, "pid"}	(audit.c; chronological keys)
  */
@@ -358,6 +365,9 @@ struct store;
  * databases.  Returns NULL and logs on error.
  */
 struct store	*store_open(const char *home, int flags);
+/* 1 when Berkeley DB panicked the environment (a crashed process needs
+ * recovery): close the store and open it again. */
+int		 store_panicked(const struct store *);
 void		 store_close(struct store *);	/* NULL is a no-op */
 
 /* txn may be NULL: the call then runs in its own auto-committed txn. */
@@ -650,8 +660,9 @@ int		 guard_before(struct lk_ctx *, const json_t *tenant,
 void		 guard_after(struct lk_ctx *, const json_t *tenant,
 		    const struct guard_who *, const char *identifier,
 		    const char *user_id, enum guard_event, time_t now);
-/* The endpoint's password_leaked wire error. */
+/* The endpoint's password_leaked wire error; its path ("/oauth/token"). */
 enum oerr	 guard_leaked_oerr(enum guard_ep);
+const char	*guard_ep_name(enum guard_ep);
 
 /* Which records guard_unblock deletes: brute-force records of identifier
  * (at ip, or at every IP when ip is NULL), of any identifier of user
@@ -674,10 +685,12 @@ enum store_rc	 guard_prune(struct store *, DB_TXN *, const json_t *tenant,
 
 /* audit.c: the security event log (SK_AUDIT). */
 const char	*audit_code(enum guard_event);
-/* A new record for the event; NULL on ENOMEM.  key (>= 32) gets its key. */
+/* A new record for the event; NULL on ENOMEM.  key (>= 48) gets its key. */
 json_t		*audit_record(const struct guard_who *, const char *identifier,
 		    const char *user_id, enum guard_event, time_t now, char *key,
 		    size_t keysz);
+/* The tenant's audit_retention_days (default 30) in seconds. */
+time_t		 audit_retention(const json_t *tenant);
 /* Now and then, delete records older than the tenant's retention. */
 void		 audit_prune_maybe(struct store *, const json_t *tenant, time_t now);
 enum store_rc	 audit_prune(struct store *, DB_TXN *, time_t before, long max,
@@ -978,6 +991,8 @@ void		 route_handle(struct lk_ctx *, const struct lk_req *, struct lk_resp *);
  * 500 server_error. */
 void		 ctx_init(struct lk_ctx *, const char *home);
 void		 ctx_clear(struct lk_ctx *);
+/* Before each request: reopen a panicked store, retry a failed start. */
+void		 ctx_refresh(struct lk_ctx *);
 /* The tenant record (owned by caller) and the current signing key. */
 json_t		*ctx_tenant(struct lk_ctx *);
 json_t		*ctx_signing_key(struct lk_ctx *);

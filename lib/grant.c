@@ -105,6 +105,10 @@ token_endpoint(struct lk_ctx *ctx, const struct lk_req *req, struct lk_resp *res
 		oerr_write(resp, OERR_GRANT_NOT_ALLOWED, g.grant);
 		goto out;
 	}
+	/* The end-user IP and the endpoint's rate limit (guard.c). */
+	if (guard_ip(req, &g.client, GUARD_EP_TOKEN, &g.who, resp) == -1 ||
+	    guard_endpoint(ctx, g.tenant, &g.who, req->now, resp) == -1)
+		goto out;
 	grants[gt].run(&g);
 out:
 	OPENSSL_cleanse(g.refresh, sizeof(g.refresh));

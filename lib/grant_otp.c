@@ -82,14 +82,25 @@ grant_otp(struct grant_req *g)
 		oerr_write(g->resp, wrong[s], NULL);
 		goto out;
 	}
+	/* Attack protection counts the recipient as the identifier. */
+	if (guard_before(g->ctx, g->tenant, &g->who, recipient, g->req->now,
+	    g->resp) == -1)
+		goto out;
 	switch (pwl_verify(g->ctx, conn, recipient, g->p.v[F_OTP],
 	    g->client.client_id, g->req->now, &user)) {
 	case PWL_OK:
+		guard_after(g->ctx, g->tenant, &g->who, recipient,
+		    json_string_value(json_object_get(user, "user_id")),
+		    GUARD_EV_SUCCESS, g->req->now);
 		break;
 	case PWL_WRONG:
+		guard_after(g->ctx, g->tenant, &g->who, recipient, NULL,
+		    GUARD_EV_WRONG_CODE, g->req->now);
 		oerr_write(g->resp, wrong[s], NULL);
 		goto out;
 	case PWL_BLOCKED:
+		guard_after(g->ctx, g->tenant, &g->who, recipient, NULL,
+		    GUARD_EV_USER_BLOCKED, g->req->now);
 		oerr_write(g->resp, OERR_USER_BLOCKED, NULL);
 		goto out;
 	default:

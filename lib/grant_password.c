@@ -115,6 +115,16 @@ connection_for(struct grant_req *g)
 	return conn;
 }
 
+/* Attack protection's record of this attempt (guard.c). */
+static void
+attempt(struct grant_req *g, const json_t *user, enum guard_event ev)
+{
+
+	guard_after(g->ctx, g->tenant, &g->who, g->p.v[F_USERNAME],
+	    json_string_value(json_object_get(user, "user_id")), ev,
+	    g->req->now);
+}
+
 /*
  * Find and check the user.  NULL with the wire error written (`wrong`
  * for a bad password); the same error and the same hash work whether
@@ -134,6 +144,10 @@ grant_password_user(struct grant_req *g, const char *connection,
 	int			 rehash = 0, held;
 
 	hash_policy_from_json(g->tenant, &pol);
+	/* A blocked pair or IP costs no lookup and no hash (guard.c). */
+	if (guard_before(g->ctx, g->tenant, &g->who, g->p.v[F_USERNAME],
+	    g->req->now, g->resp) == -1)
+		return NULL;
 	src = store_user_find(g->ctx->store, NULL, connection,
 	    g->p.v[F_USERNAME], &user);
 	if (src != STORE_OK && src != STORE_NOTFOUND) {
@@ -161,11 +175,14 @@ grant_password_user(struct grant_req *g, const char *connection,
 	if (hrc == HASH_ERR)
 		lk_warn("stored password hash of unsupported format");
 	if (hrc != HASH_OK) {
+		attempt(g, user, user == NULL ? GUARD_EV_UNKNOWN_USER :
+		    GUARD_EV_WRONG_PASSWORD);
 		oerr_write(g->resp, wrong, NULL);
 		json_decref(user);
 		return NULL;
 	}
 	if (json_is_true(json_object_get(user, "blocked"))) {
+		attempt(g, user, GUARD_EV_USER_BLOCKED);
 		oerr_write(g->resp, OERR_USER_BLOCKED, NULL);
 		json_decref(user);
 		return NULL;
@@ -174,6 +191,16 @@ grant_password_user(struct grant_req *g, const char *connection,
 		rehash_user(g, user, &pol);
 		admit_hash_leave(&adm);
 	}
+	/* Only a password that verified is checked: it is the user's own
+	 * that leaked (breached.c). */
+	if (breached_password(g->tenant, g->p.v[F_PASSWORD],
+	    g->p.len[F_PASSWORD])) {
+		attempt(g, user, GUARD_EV_LEAKED);
+		oerr_write(g->resp, guard_leaked_oerr(g->who.ep), NULL);
+		json_decref(user);
+		return NULL;
+	}
+	attempt(g, user, GUARD_EV_SUCCESS);
 	return user;
 }
 

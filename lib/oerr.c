@@ -189,6 +189,36 @@ static const struct oerr_row oerrs[OERR__MAX] = {
 	 * 6749 4.1.2.1's code for an overloaded server, with Retry-After. */
 	[OERR_TEMPORARILY_UNAVAILABLE] = { "temporarily_unavailable", 503,
 	    "Too many logins at once; retry after the Retry-After delay." },
+
+	/*
+	 * Attack protection (AUTH0-BEHAVIOUR.md 6; guard.c).  The texts are
+	 * Auth0's: password_leaked of /oauth/token (section 3) and of
+	 * /oauth/ro (section 1, with its typographic apostrophe U+2019),
+	 * brute force and suspicious IP (auth0.js, CTE attack protection),
+	 * the generic rate limit (Authentication API, 429 too_many_requests).
+	 */
+	[OERR_PASSWORD_LEAKED] = { "password_leaked", 401,
+	    "This login attempt has been blocked because the password you're "
+	    "using was previously disclosed through a data breach (not in this "
+	    "application). Please check your email for more information." },
+	[OERR_RO_PASSWORD_LEAKED] = { "password_leaked", 401,
+	    "This login has been blocked because your password has been leaked "
+	    "in another website. We\xe2\x80\x99" /* U+2019 */ "ve sent you an "
+	    "email with instructions "
+	    "on how to unblock it." },
+	[OERR_BRUTE_FORCE] = { "too_many_attempts", 429,
+	    "Your account has been blocked after multiple consecutive login "
+	    "attempts. We've sent you a notification via your preferred contact "
+	    "method with instructions on how to unblock it." },
+	[OERR_SUSPICIOUS_IP] = { "too_many_attempts", 429,
+	    "We have detected suspicious login behavior and further attempts "
+	    "will be blocked. Please contact the administrator." },
+	[OERR_RATE_LIMIT] = { "too_many_requests", 429,
+	    "Too many requests. Check the X-RateLimit-Limit, "
+	    "X-RateLimit-Remaining and X-RateLimit-Reset headers." },
+	/* Auth0's answer to a bad value is not on record (guard_net.c). */
+	[OERR_BAD_FORWARDED_FOR] = { "invalid_request", 400,
+	    "auth0-forwarded-for must be one IPv4 or IPv6 address" },
 };
 
 const char *

@@ -371,6 +371,7 @@ struct start {
 	json_t			*conn;
 	enum pwl_strategy	 strategy;
 	char			 recipient[PWL_RECIPIENT_MAX + 1];
+	struct guard_who	 who;		/* end-user IP (guard.c) */
 };
 
 /* Positive integer member of o within [1, max], or def. */
@@ -612,9 +613,18 @@ passwordless_start(struct lk_ctx *ctx, const struct lk_req *req,
 		oerr_write(resp, OERR_GRANT_NOT_ALLOWED, PWL_GRANT);
 		goto out;
 	}
-	if (start_connection(&s) == -1 || start_params(&s) == -1 ||
-	    start_issue(&s) == -1)
+	if (guard_ip(req, &s.client, GUARD_EP_PWL_START, &s.who, resp) == -1 ||
+	    guard_endpoint(ctx, s.tenant, &s.who, req->now, resp) == -1)
 		goto out;
+	if (start_connection(&s) == -1 || start_params(&s) == -1)
+		goto out;
+	/* A blocked recipient, a throttled IP or a recipient asked for too
+	 * often from one IP gets no code (guard.c). */
+	if (guard_before(ctx, s.tenant, &s.who, s.recipient, req->now,
+	    resp) == -1 || start_issue(&s) == -1)
+		goto out;
+	guard_after(ctx, s.tenant, &s.who, s.recipient, NULL,
+	    GUARD_EV_CODE_SENT, req->now);
 	start_reply(&s);
 out:
 	OPENSSL_cleanse(s.recipient, sizeof(s.recipient));

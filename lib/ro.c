@@ -106,14 +106,24 @@ ro_code(struct grant_req *g, const json_t *conn, enum pwl_strategy s)
 		oerr_write(g->resp, wrong_code[s], NULL);
 		return NULL;
 	}
+	if (guard_before(g->ctx, g->tenant, &g->who, recipient, g->req->now,
+	    g->resp) == -1)
+		return NULL;
 	switch (pwl_verify(g->ctx, conn, recipient, g->p.v[F_PASSWORD],
 	    g->client.client_id, g->req->now, &user)) {
 	case PWL_OK:
+		guard_after(g->ctx, g->tenant, &g->who, recipient,
+		    json_string_value(json_object_get(user, "user_id")),
+		    GUARD_EV_SUCCESS, g->req->now);
 		return user;
 	case PWL_WRONG:
+		guard_after(g->ctx, g->tenant, &g->who, recipient, NULL,
+		    GUARD_EV_WRONG_CODE, g->req->now);
 		oerr_write(g->resp, wrong_code[s], NULL);
 		return NULL;
 	case PWL_BLOCKED:
+		guard_after(g->ctx, g->tenant, &g->who, recipient, NULL,
+		    GUARD_EV_USER_BLOCKED, g->req->now);
 		oerr_write(g->resp, OERR_USER_BLOCKED, NULL);
 		return NULL;
 	default:
@@ -524,6 +534,10 @@ ro_endpoint(struct lk_ctx *ctx, const struct lk_req *req, struct lk_resp *resp)
 		oerr_write(resp, OERR_GRANT_NOT_ALLOWED, g.grant);
 		goto out;
 	}
+	/* No secret here, so auth0-forwarded-for is never honoured. */
+	if (guard_ip(req, &g.client, GUARD_EP_RO, &g.who, resp) == -1 ||
+	    guard_endpoint(ctx, g.tenant, &g.who, req->now, resp) == -1)
+		goto out;
 	if ((user = ro_grants[gt].run(&g)) == NULL)
 		goto out;
 	ro_issue(&g, user);

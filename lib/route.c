@@ -73,8 +73,7 @@ route_handle(struct lk_ctx *ctx, const struct lk_req *req, struct lk_resp *resp)
 		oerr_write(resp, OERR_METHOD_NOT_ALLOWED, NULL);
 		return;
 	}
-	if (!ctx->ready)
-		ctx_init(ctx, ctx->home);
+	ctx_refresh(ctx);
 	if (!ctx->ready) {
 		oerr_write(resp, OERR_NOT_CONFIGURED, NULL);
 		return;

@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,12 +27,26 @@
 #define STORE_LK_MAX	10000		/* locks, lockers, lock objects */
 #define STORE_KEY_MAX	2048		/* longest key we read or write */
 #define JTI_PURGE_MAX	8		/* expired jti records looked at per use */
+/*
+ * Crash safety (issue 7): a responder killed inside a transaction leaves
+ * its locks behind.  Lock waits therefore time out (STORE_LOCK_WAIT_US,
+ * then DB_LOCK_NOTGRANTED, retried like a deadlock), and a retry first
+ * runs DB_ENV->failchk(), which releases the locks and aborts the
+ * transactions of dead processes (is_alive below).  When a dead process
+ * was inside Berkeley DB itself, failchk or the recovery a respawned
+ * responder runs at open (DB_REGISTER) panics the environment; the
+ * DB_EVENT_PANIC handler marks the store and the responder reopens it
+ * (ctx_refresh in ctx.c).
+ */
+#define STORE_LOCK_WAIT_US	200000
+#define STORE_THREADS		512	/* processes sharing the environment */
 
 struct store {
 	DB_ENV		*env;
 	DB		*db[SK__MAX];
 	uint64_t	 rnd;		/* backoff jitter (xorshift), not crypto */
 	unsigned	 commits;	/* since the last checkpoint attempt */
+	volatile int	 panicked;	/* DB_EVENT_PANIC seen: reopen */
 };
 
 /* The file of each kind, relative to the environment home. */
@@ -81,8 +96,13 @@ struct op {
 static void
 store_errcall(const DB_ENV *env, const char *pfx, const char *msg)
 {
+	struct store	*s = env->app_private;
 
 	lk_err("berkeley db: %s", msg);
+	/* Another process panicked the environment: DB_EVENT_PANIC comes
+	 * only to the one that did, the others see this message. */
+	if (s != NULL && strstr(msg, "run recovery") != NULL)
+		s->panicked = 1;
 }
 
 /*
@@ -187,6 +207,42 @@ store_home(const char *home, int flags)
 	return 0;
 }
 
+/* DB_EVENT_PANIC: the environment must be closed and opened again. */
+static void
+store_event(DB_ENV *env, u_int32_t event, void *info)
+{
+	struct store	*s = env->app_private;
+
+	if (event == DB_EVENT_PANIC && s != NULL)
+		s->panicked = 1;
+}
+
+/* failchk's question: is the process that owns a locker still alive? */
+static int
+store_isalive(DB_ENV *env, pid_t pid, db_threadid_t tid, u_int32_t flags)
+{
+	return kill(pid, 0) == 0 || errno == EPERM;
+}
+
+int
+store_panicked(const struct store *s)
+{
+	return s != NULL && s->panicked;
+}
+
+/* Release what dead processes held (see STORE_LOCK_WAIT_US). */
+static void
+store_failchk(struct store *s)
+{
+	int	 ret;
+
+	if ((ret = s->env->failchk(s->env, 0)) != 0) {
+		lk_err("failchk: %s", db_strerror(ret));
+		if (ret == DB_RUNRECOVERY)
+			s->panicked = 1;
+	}
+}
+
 /*
  * Open the environment.  DB_RECOVER requires DB_CREATE (the regions are
  * rebuilt), so DB_CREATE is always given here; store_home() already
@@ -207,8 +263,14 @@ store_env_open(struct store *s, const char *home)
 		return -1;
 	}
 	env = s->env;
+	env->app_private = s;
 	env->set_errcall(env, store_errcall);
-	if ((ret = env->set_lk_detect(env, DB_LOCK_DEFAULT)) != 0 ||
+	if ((ret = env->set_event_notify(env, store_event)) != 0 ||
+	    (ret = env->set_thread_count(env, STORE_THREADS)) != 0 ||
+	    (ret = env->set_isalive(env, store_isalive)) != 0 ||
+	    (ret = env->set_timeout(env, STORE_LOCK_WAIT_US,
+	    DB_SET_LOCK_TIMEOUT)) != 0 ||
+	    (ret = env->set_lk_detect(env, DB_LOCK_DEFAULT)) != 0 ||
 	    (ret = env->log_set_config(env, DB_LOG_AUTO_REMOVE, 1)) != 0 ||
 	    (ret = env->set_lg_filemode(env, 0600)) != 0 ||
 	    (ret = env->set_cachesize(env, 0, STORE_CACHE, 1)) != 0 ||
@@ -364,9 +426,13 @@ store_txn_run(struct store *s,
 	int		 i, ret;
 
 	for (i = 0; i < STORE_RETRIES; i++) {
-		if (i > 0)
+		if (i > 0) {
+			store_failchk(s);
 			store_backoff(s, i);
+		}
 		if ((ret = s->env->txn_begin(s->env, NULL, &txn, 0)) != 0) {
+			if (ret == DB_RUNRECOVERY)
+				s->panicked = 1;
 			lk_err("txn_begin: %s", db_strerror(ret));
 			return STORE_ERR;
 		}

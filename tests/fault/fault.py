@@ -1,0 +1,309 @@
+#!/usr/bin/python3
+"""
+Fault and soak tests (issue 7).  lighttpd from httpd-conf/lighttpd.conf
+serves a fresh tenant on 127.0.0.1; client threads run a write-heavy load
+(password logins that rehash every user's first time, refresh-token
+rotation); nothing here trusts latchkey's own word.
+
+  fault.py --kills N      SIGKILL random responders at random moments,
+                          N times (lighttpd respawns them), then check:
+                          - every access token received verifies with
+                            PyJWT against the published JWKS;
+                          - every refresh token the client last received
+                            (a 200) still redeems: an acknowledged
+                            rotation was durable; a 403 is accepted only
+                            when the chain's last answer was lost in a
+                            kill (the server rotated, the client never
+                            saw the successor: properly rotated);
+                          - every user that logged in logs in again
+                            (the rehash writes were atomic);
+                          - service resumed within 1 s of every kill;
+                          - after the last responder is gone, latchkeyctl
+                            opens (recovers) the environment and
+                            db5.3_verify finds every database clean.
+  fault.py --soak SECONDS 16 responders, mixed load, no kills: zero 5xx,
+                          no deadlock left unresolved in the error log,
+                          no growth in responder RSS.
+
+Exit status 0 when every check passed.  B names the build directory.
+"""
+import argparse
+import json
+import os
+import random
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+import bench	# noqa: E402  (the lighttpd runner and tenant of make bench)
+
+import jwt	# noqa: E402
+
+ISSUER = "http://127.0.0.1/"
+USERS = [("fault%02d@example.com" % i, "fault-pw-%02d-Xq7Lm2Zr" % i)
+    for i in range(24)]
+
+
+class Load:
+    """Client threads: logins and refresh rotations, every outcome kept."""
+
+    def __init__(self, base, seed):
+        self.base = base
+        self.rnd = random.Random(seed)
+        self.lock = threading.Lock()
+        self.access = []		# access tokens received
+        self.chains = []		# [latest refresh token, last answer ok?]
+        self.logged_in = set()
+        self.counts = {}
+        self.bad = []			# unexpected answers
+        self.stop = threading.Event()
+
+    def count(self, what):
+        with self.lock:
+            self.counts[what] = self.counts.get(what, 0) + 1
+
+    def call(self, form):
+        try:
+            return bench.post(self.base, "/oauth/token", form)
+        except Exception as e:		# connection reset by a kill
+            return 0, {"exception": type(e).__name__}
+
+    def login(self, rnd):
+        email, pw = rnd.choice(USERS)
+        st, body = self.call({"grant_type": "password", "client_id": bench.CLIENT,
+            "client_secret": bench.SECRET, "username": email, "password": pw,
+            "audience": bench.API, "scope": "offline_access read:things"})
+        self.count("login %s" % st)
+        if st == 200:
+            with self.lock:
+                self.access.append(body["access_token"])
+                self.chains.append([body["refresh_token"], True])
+                self.logged_in.add((email, pw))
+        elif st not in (0, 500, 502, 503):
+            self.bad.append(("login", st, body))
+
+    def refresh(self, rnd):
+        with self.lock:
+            if not self.chains:
+                return
+            chain = rnd.choice(self.chains)
+            if chain[0] is None:
+                return
+            tok, was_ok = chain
+            chain[0] = None		# one user of a chain at a time
+        st, body = self.call({"grant_type": "refresh_token",
+            "client_id": bench.CLIENT, "client_secret": bench.SECRET,
+            "refresh_token": tok})
+        self.count("refresh %s" % st)
+        with self.lock:
+            if st == 200:
+                self.access.append(body["access_token"])
+                chain[:] = [body["refresh_token"], True]
+            elif st in (0, 500, 502, 503):
+                chain[:] = [tok, False]	# answer lost: may have rotated
+            elif st == 403 and not was_ok:
+                chain[:] = [None, False]	# properly rotated; chain ends
+                self.count("refresh rotated-unseen")
+            else:
+                chain[:] = [None, False]
+                self.bad.append(("refresh", st, body))
+
+    def worker(self, n):
+        rnd = random.Random(self.rnd.random() + n)
+        while not self.stop.is_set():
+            if rnd.random() < 0.4:
+                self.login(rnd)
+            else:
+                self.refresh(rnd)
+
+
+def jwks_up(base):
+    try:
+        with urllib.request.urlopen(base + "/.well-known/jwks.json", timeout=5) as r:
+            return r.status == 200
+    except Exception:
+        return False
+
+
+def setup(tmp, name):
+    home = Path(tmp) / ("home-" + name)
+    t = bench.tenant(ISSUER, "RS256")
+    t["tenant"]["hash"] = {"t": 1, "m": 1024, "p": 1}
+    t["connections"][0]["enabled_clients"] = [bench.CLIENT]
+    t["clients"] = t["clients"][:1]	# rotating, no leeway
+    t["users"] = [{"connection": bench.CONN, "email": e, "password": p}
+        for e, p in USERS]
+    tf = Path(tmp) / ("tenant-%s.json" % name)
+    tf.write_text(json.dumps(t))
+    bench.ctl(home, "import", str(tf))
+    # A stronger policy after import: every user's first login rehashes.
+    bench.ctl(home, "tenant", "set", "hash.m", "2048")
+    return home
+
+
+def verify_all(base, load, failures):
+    keys = json.loads(urllib.request.urlopen(base + "/.well-known/jwks.json").read())
+    byk = {k["kid"]: jwt.PyJWK(k).key for k in keys["keys"]}
+    for tok in load.access:
+        try:
+            jwt.decode(tok, byk[jwt.get_unverified_header(tok)["kid"]],
+                algorithms=["RS256"], audience=bench.API, issuer=ISSUER)
+        except Exception as e:
+            failures.append("access token does not verify: %s" % e)
+    live = [c for c in load.chains if c[0] is not None and c[1]]
+    for tok, _ in live:
+        st, body = bench.post(base, "/oauth/token", {"grant_type": "refresh_token",
+            "client_id": bench.CLIENT, "client_secret": bench.SECRET,
+            "refresh_token": tok})
+        if st != 200:
+            failures.append("acknowledged refresh token lost: %s %s" % (st, body))
+    for email, pw in sorted(load.logged_in):
+        st, body = bench.post(base, "/oauth/token", {"grant_type": "password",
+            "client_id": bench.CLIENT, "client_secret": bench.SECRET,
+            "username": email, "password": pw, "audience": bench.API})
+        if st != 200:
+            failures.append("%s cannot log in again: %s %s" % (email, st, body))
+    return len(live)
+
+
+def db_check(home, failures):
+    p = subprocess.run([str(bench.CTL), "-d", str(home), "tenant", "show"],
+        capture_output=True, text=True)
+    if p.returncode != 0:
+        failures.append("environment does not reopen: " + p.stderr[-500:])
+    for db in sorted(Path(home).glob("*.db")):
+        v = subprocess.run(["db5.3_verify", "-h", str(home), db.name],
+            capture_output=True, text=True)
+        if v.returncode != 0:
+            failures.append("db5.3_verify %s: %s" % (db.name, (v.stdout + v.stderr)[-500:]))
+
+
+def run_fault(args, tmp):
+    home = setup(tmp, "fault")
+    srv = bench.Lighttpd(tmp, home, bench.FCGI, procs=args.procs)
+    load = Load(srv.base, args.seed)
+    threads = [threading.Thread(target=load.worker, args=(i,), daemon=True)
+        for i in range(args.workers)]
+    for t in threads:
+        t.start()
+    rnd = random.Random(args.seed)
+    failures, resume = [], []
+    try:
+        for k in range(args.kills):
+            time.sleep(rnd.uniform(0.05, 0.5))
+            pids = srv.responders()
+            # Mostly one process, sometimes all of them at once.
+            victims = pids if rnd.random() < 0.2 else rnd.sample(pids, 1) if pids else []
+            for pid in victims:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            t0 = time.monotonic()
+            while not jwks_up(srv.base):
+                if time.monotonic() - t0 > 10:
+                    break
+                time.sleep(0.01)
+            resume.append(time.monotonic() - t0)
+        time.sleep(0.5)
+    finally:
+        load.stop.set()
+        for t in threads:
+            t.join(30)
+    live = verify_all(srv.base, load, failures)
+    failures += ["unexpected answer: %s" % (b,) for b in load.bad]
+    slow = [r for r in resume if r > 1.0]
+    if slow:
+        failures.append("service resumed later than 1 s after %d kills (max %.2f s)"
+            % (len(slow), max(slow)))
+    # Kill whatever runs, as a crash of the whole host would, then recover.
+    for pid in srv.responders():
+        os.kill(pid, signal.SIGKILL)
+    srv.stop()
+    db_check(home, failures)
+    print("fault: %d kills, %d workers, %d processes: %s" % (args.kills,
+        args.workers, args.procs, ", ".join("%s=%d" % kv for kv in sorted(load.counts.items()))))
+    print("fault: %d access tokens verified with PyJWT, %d live refresh chains"
+        " redeemed, %d users logged in again, resume after kill max %.3f s"
+        " (mean %.3f s), db5.3_verify on %d databases" % (len(load.access), live,
+        len(load.logged_in), max(resume or [0]), sum(resume) / max(1, len(resume)),
+        len(list(Path(home).glob("*.db")))))
+    return failures
+
+
+def rss(srv):
+    return {pid: rss_kib for pid, (rss_kib, _) in
+        zip(srv.responders(), srv.rss_kib())}
+
+
+def run_soak(args, tmp):
+    home = setup(tmp, "soak")
+    srv = bench.Lighttpd(tmp, home, bench.FCGI, procs=16)
+    load = Load(srv.base, args.seed)
+    threads = [threading.Thread(target=load.worker, args=(i,), daemon=True)
+        for i in range(args.workers)]
+    for t in threads:
+        t.start()
+    failures = []
+    time.sleep(min(10, args.soak / 4))
+    first = rss(srv)
+    time.sleep(max(1, args.soak - min(10, args.soak / 4)))
+    last = rss(srv)
+    load.stop.set()
+    for t in threads:
+        t.join(30)
+    fivexx = {k: v for k, v in load.counts.items()
+        if k.split()[-1] in ("0", "500", "502", "503")}
+    if fivexx:
+        failures.append("5xx or lost answers: %s" % fivexx)
+    failures += ["unexpected answer: %s" % (b,) for b in load.bad]
+    log = (srv.run / "error.log").read_text(errors="replace")
+    dead = len(re.findall(r"still deadlocked", log))
+    if dead:
+        failures.append("%d unresolved deadlocks in the error log" % dead)
+    grown = {pid: (first[pid], last[pid]) for pid in first
+        if pid in last and last[pid] > first[pid] + 512}
+    if grown:
+        failures.append("RSS grew (KiB, first -> last): %s" % grown)
+    verify_all(srv.base, load, failures)
+    srv.stop()
+    db_check(home, failures)
+    total = sum(load.counts.values())
+    print("soak: %d s, 16 processes, %d workers: %d requests (%.0f/s): %s" % (
+        args.soak, args.workers, total, total / args.soak,
+        ", ".join("%s=%d" % kv for kv in sorted(load.counts.items()))))
+    print("soak: RSS KiB per responder first %s, last %s; deadlock retries"
+        " exhausted: %d" % (sorted(first.values()), sorted(last.values()), dead))
+    return failures
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--kills", type=int, default=10)
+    ap.add_argument("--soak", type=int, default=0)
+    ap.add_argument("--workers", type=int, default=6)
+    ap.add_argument("--procs", type=int, default=4)
+    ap.add_argument("--seed", type=int, default=int(time.time()))
+    args = ap.parse_args()
+    tmp = bench.tempfile.mkdtemp(prefix="latchkey-fault-")
+    print("seed %d (rerun with --seed)" % args.seed)
+    try:
+        failures = run_soak(args, tmp) if args.soak else run_fault(args, tmp)
+    finally:
+        if not os.environ.get("LATCHKEY_KEEP_TMP"):
+            bench.shutil.rmtree(tmp, ignore_errors=True)
+    for f in failures[:50]:
+        print("FAIL:", f)
+    print("FAILED (%d)" % len(failures) if failures else "PASSED")
+    sys.exit(1 if failures else 0)
+
+
+if __name__ == "__main__":
+    main()
