@@ -5,6 +5,12 @@
  *
  * Per request: read the CGI variables and at most LK_BODY_MAX bytes of
  * body, let the endpoint table answer, write the response, log one line.
+ *
+ * SIGTERM, SIGHUP and SIGINT (a web server stopping its responders) end
+ * the loop between requests, as slowcgi's do: the store is then closed
+ * cleanly, so the next process opens it without recovery.  Killed
+ * inside a Berkeley DB call instead, the process would leave the
+ * environment to be recovered.
  */
 #include "fcgi_stdio.h"	/* before stdio: stdin/stdout become FastCGI streams */
 
@@ -36,6 +42,8 @@ static const char *const method_names[HTTP__MAX] = {
 
 static char	 body[LK_BODY_MAX + 1];
 static char	 path[LK_PATH_MAX + 1];
+
+static volatile sig_atomic_t quit;
 
 static const char *
 reason(int code)
@@ -171,13 +179,48 @@ log_to_fcgi(const char *line)
 	fflush(stderr);
 }
 
+/*
+ * The quit signals.  libfcgi's accept loop retries an accept(2)
+ * interrupted by a signal unless its shutdown flag is set, so the
+ * handler sets that too (one store to an int, async-signal-safe): the
+ * idle FCGI_Accept then returns -1 at once.
+ */
+static void
+on_quit(int sig)
+{
+	(void)sig;
+	quit = 1;
+	FCGX_ShutdownPending();
+}
+
+static void
+signals_init(sigset_t *quitset)
+{
+	static const int	 sigs[] = { SIGTERM, SIGHUP, SIGINT };
+	struct sigaction	 sa;
+	size_t			 i;
+
+	signal(SIGPIPE, SIG_IGN);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_quit;
+	sigemptyset(&sa.sa_mask);
+	sa.sa_flags = 0;	/* no SA_RESTART: the idle accept must return */
+	sigemptyset(quitset);
+	for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
+		sigaddset(quitset, sigs[i]);
+		if (sigaction(sigs[i], &sa, NULL) == -1)
+			lk_warn("sigaction %d failed", sigs[i]);
+	}
+}
+
 int
 main(void)
 {
 	struct lk_ctx	 ctx;
+	sigset_t	 quitset;
 	const char	*home;
 
-	signal(SIGPIPE, SIG_IGN);
+	signals_init(&quitset);
 	log_sink(log_to_fcgi);
 	memset(&ctx, 0, sizeof(ctx));
 	if ((home = getenv(LK_HOME_ENV)) == NULL || *home == '\0')
@@ -189,8 +232,23 @@ main(void)
 	/* Set-up done: this process never gains privileges again. */
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1)
 		lk_warn("prctl(PR_SET_NO_NEW_PRIVS) failed");
-	while (FCGI_Accept() >= 0)
+	/*
+	 * The quit signals are held while a request is served, so none
+	 * interrupts a read or write of it (libfcgi would drop the request
+	 * on EINTR): a signal sent meanwhile is delivered when the request
+	 * is finished, and the loop ends before the next accept.
+	 */
+	while (!quit && FCGI_Accept() >= 0) {
+		sigprocmask(SIG_BLOCK, &quitset, NULL);
 		serve_one(&ctx);
+		FCGI_Finish();
+		sigprocmask(SIG_UNBLOCK, &quitset, NULL);
+	}
+	/* No request is open: log to the process's own stderr (stdio's,
+	 * not the FastCGI stream fcgi_stdio.h calls stderr). */
+	log_sink(NULL);
+	if (quit)
+		lk_info("quit signal: closing the store");
 	ctx_clear(&ctx);
 	free((void *)home);
 	return 0;

@@ -1099,6 +1099,8 @@ static const struct optdef tenant_keys[] = {
 	    "rate_limit.login_after_per_minute" },
 	{ "rate_limit.endpoint_per_minute", CV_JSON,
 	    "rate_limit.endpoint_per_minute" },
+	{ "rate_limit.passwordless_per_recipient_per_hour", CV_INT,
+	    "rate_limit.passwordless_per_recipient_per_hour" },
 	{ "breached_password_file", CV_STR, "breached_password_file" },
 	{ "breached_password_detection", CV_BOOL,
 	    "breached_password_detection" },
@@ -1169,6 +1171,22 @@ key_ensure(struct ctl *c, DB_TXN *t, const char *alg, char *kid,
 	return rc;
 }
 
+/*
+ * An ES256 tenant signs ID tokens with ES256, which the ID-token
+ * validators of Auth0's SDKs (node-auth0 v2-v4, auth0.js) refuse: they
+ * accept RS256 and HS256 only (AUTH0-BEHAVIOUR.md 4).  A warning, not a
+ * refusal: clients that verify with a generic JOSE library are fine.
+ */
+static void
+es256_warn(const char *alg)
+{
+	if (alg == NULL || strcmp(alg, "ES256") != 0)
+		return;
+	warnmsg("warning: ES256 ID tokens are refused by Auth0 SDKs' ID "
+	    "token validators (node-auth0 v2-v4 and auth0.js accept RS256 and "
+	    "HS256 only); use RS256 unless every client verifies ES256");
+}
+
 static int
 init_prep(struct ctl *c)
 {
@@ -1183,6 +1201,7 @@ init_prep(struct ctl *c)
 		warnmsg("--alg: RS256 or ES256");
 		return EXIT_USAGE;
 	}
+	es256_warn(alg);
 	return 0;
 }
 
@@ -2461,14 +2480,22 @@ token_revoke_tx(struct ctl *c, DB_TXN *t)
 	return rc;
 }
 
+/* Dead refresh-token families, and expired passwordless codes and
+ * opaque access tokens (their readers skip them, nothing else deletes
+ * them). */
 static enum store_rc
 token_prune_tx(struct ctl *c, DB_TXN *t)
 {
 	enum store_rc	 rc;
-	int		 n = 0;
+	int		 n = 0, codes = 0, access = 0;
 
-	if ((rc = refresh_prune(c->s, t, c->now, &n)) == STORE_OK)
-		c->out = json_pack("{si}", "deleted_records", n);
+	if ((rc = refresh_prune(c->s, t, c->now, &n)) == STORE_OK &&
+	    (rc = store_expire(c->s, t, SK_OTP, c->now, &codes)) == STORE_OK &&
+	    (rc = store_expire(c->s, t, SK_ACCESS, c->now, &access)) ==
+	    STORE_OK)
+		c->out = json_pack("{si, si, si}", "deleted_records",
+		    n + codes + access, "deleted_codes", codes,
+		    "deleted_access_tokens", access);
 	return rc;
 }
 
@@ -2773,6 +2800,7 @@ import_prep(struct ctl *c)
 		    "not a JSON object");
 		return EXIT_USAGE;
 	}
+	es256_warn(sget(json_object_get(c->doc, "tenant"), "alg"));
 	return 0;
 }
 

@@ -1,9 +1,13 @@
 /*
  * Client authentication at the token endpoint (RFC 6749 2.3, RFC 7523 3,
  * AUTH0-BEHAVIOUR.md 3 "Client authentication"):
- *  - client_secret_post: client_id and client_secret in the body;
+ *  - client_secret_post: client_id and client_secret in the body (an
+ *    empty client_secret counts as absent, as an empty Basic secret does);
  *  - client_secret_basic: Authorization: Basic, each half form-url-encoded
- *    (RFC 6749 2.3.1);
+ *    (RFC 6749 2.3.1); when the decoded id and secret are refused, the
+ *    raw ones are tried too, because Python requests' HTTPBasicAuth (and
+ *    so requests-oauthlib) base64-encodes id:secret without form-encoding
+ *    and a secret holding '+' or '%' would otherwise never match;
  *  - none: a public client, no secret (Basic "id:" with an empty secret, as
  *    requests-oauthlib sends, counts as none);
  *  - private_key_jwt: a client_assertion signed by a key registered on
@@ -25,12 +29,21 @@
 #define ASSERTION_LIFE_MAX	300	/* seconds an assertion may still live */
 #define CLOCK_SKEW		30	/* seconds of clock skew tolerated */
 
-/* The client_id and secret of a Basic header, decoded. */
-struct basic {
-	int	 present;
+/* One reading of a Basic header's id:secret. */
+struct cred {
 	char	 id[256];
 	char	 secret[600];
 	size_t	 secretsz;
+};
+
+/*
+ * The client_id and secret of a Basic header: cred[0] form-decoded (RFC
+ * 6749 2.3.1), then, when it differs or does not decode, the raw text.
+ */
+struct basic {
+	int		 present;
+	struct cred	 cred[2];
+	int		 ncred;
 };
 
 static const char *const methods[CLIENT_AUTH__MAX] = {
@@ -56,9 +69,10 @@ static int
 basic_parse(const char *authz, struct basic *b)
 {
 	unsigned char	 raw[1024];
-	const char	*p;
+	const char	*p, *sec;
 	char		*colon;
-	size_t		 n, pad = 0;
+	struct cred	*c;
+	size_t		 n, pad = 0, idlen;
 	int		 len;
 	long		 idn, secn;
 
@@ -81,19 +95,32 @@ basic_parse(const char *authz, struct basic *b)
 	    (colon = strchr((char *)raw, ':')) == NULL)
 		goto fail;
 	*colon = '\0';
-	if ((size_t)(colon - (char *)raw) >= sizeof(b->id) ||
-	    strlen(colon + 1) >= sizeof(b->secret))
+	sec = colon + 1;
+	idlen = (size_t)(colon - (char *)raw);
+	if (idlen == 0 || idlen >= sizeof(c->id) ||
+	    strlen(sec) >= sizeof(c->secret))
 		goto fail;
-	idn = decode_pct((char *)raw, strlen((char *)raw), b->id, 1);
-	secn = decode_pct(colon + 1, strlen(colon + 1), b->secret, 1);
-	if (idn <= 0 || secn < 0)
-		goto fail;
-	b->secretsz = (size_t)secn;
+	c = &b->cred[0];
+	idn = decode_pct((char *)raw, idlen, c->id, 1);
+	secn = decode_pct(sec, strlen(sec), c->secret, 1);
+	if (idn > 0 && secn >= 0) {
+		c->secretsz = (size_t)secn;
+		b->ncred = 1;
+	}
+	/* The raw reading, unless it is the very same. */
+	if (b->ncred == 0 || strcmp(c->id, (char *)raw) != 0 ||
+	    strcmp(c->secret, sec) != 0) {
+		c = &b->cred[b->ncred++];
+		memcpy(c->id, raw, idlen + 1);
+		c->secretsz = strlen(sec);
+		memcpy(c->secret, sec, c->secretsz + 1);
+	}
 	OPENSSL_cleanse(raw, sizeof(raw));
 	return 0;
 fail:
 	OPENSSL_cleanse(raw, sizeof(raw));
-	OPENSSL_cleanse(b->secret, sizeof(b->secret));
+	OPENSSL_cleanse(b->cred, sizeof(b->cred));
+	b->ncred = 0;
 	return -1;
 }
 
@@ -209,27 +236,95 @@ keep_secret(struct client *c, const char *s, size_t n)
 	return 0;
 }
 
+/*
+ * The client id, its method (c->method) checked against its record with
+ * the credential presented.  0 with c->rec set; -1 when refused (unknown
+ * client, wrong secret or method, bad assertion: the caller writes the
+ * 401); -2 with the 500 written.  c->rec is left for client_clear.
+ */
+static int
+client_check(struct lk_ctx *ctx, const json_t *tenant,
+    const struct lk_req *req, const struct params *p, const char *id,
+    const char *secret, size_t secretsz, struct client *c,
+    struct lk_resp *resp)
+{
+	const char	*method, *stored;
+
+	switch (store_get(ctx->store, NULL, SK_CLIENT, id, &c->rec)) {
+	case STORE_OK:
+		break;
+	case STORE_NOTFOUND:
+		return -1;
+	default:
+		oerr_write(resp, OERR_SERVER_ERROR, NULL);
+		return -2;
+	}
+	c->client_id = json_string_value(json_object_get(c->rec, "client_id"));
+	method = json_string_value(json_object_get(c->rec,
+	    "token_endpoint_auth_method"));
+	if (c->client_id == NULL || method == NULL)
+		return -1;
+	switch (c->method) {
+	case CLIENT_AUTH_NONE:
+		/* Only a public client may send no credential. */
+		return strcmp(method, methods[CLIENT_AUTH_NONE]) == 0 ? 0 : -1;
+	case CLIENT_AUTH_SECRET_POST:
+	case CLIENT_AUTH_SECRET_BASIC:
+		stored = json_string_value(json_object_get(c->rec, "secret_hash"));
+		if ((strcmp(method, methods[CLIENT_AUTH_SECRET_POST]) != 0 &&
+		    strcmp(method, methods[CLIENT_AUTH_SECRET_BASIC]) != 0) ||
+		    stored == NULL || secretsz == 0 ||
+		    !hash_secret_check(stored, secret, secretsz))
+			return -1;
+		if (keep_secret(c, secret, secretsz) == -1) {
+			oerr_write(resp, OERR_SERVER_ERROR, NULL);
+			return -2;
+		}
+		return 0;
+	default:
+		break;
+	}
+	if (strcmp(method, methods[CLIENT_AUTH_PRIVATE_KEY_JWT]) != 0)
+		return -1;
+	switch (assertion_check(ctx, tenant, c->client_id,
+	    p->v[F_CLIENT_ASSERTION], json_object_get(c->rec, "public_keys"),
+	    req->now)) {
+	case 0:
+		return 0;
+	case -1:
+		return -1;
+	default:
+		oerr_write(resp, OERR_SERVER_ERROR, NULL);
+		return -2;
+	}
+}
+
 int
 client_authenticate(struct lk_ctx *ctx, const json_t *tenant,
     const struct lk_req *req, const struct params *p, struct client *c,
     struct lk_resp *resp)
 {
 	struct basic	 b;
-	const char	*id, *secret = NULL, *method, *stored;
+	const char	*id, *secret = NULL, *bodysecret, *bodyid;
 	json_t		*peek = NULL;	/* unverified assertion claims */
 	size_t		 secretsz = 0;
-	int		 nmethods, rc = -1;
+	int		 i, nmethods, r = -1, rc = -1;
 
 	memset(c, 0, sizeof(*c));
 	if (basic_parse(req->authorization, &b) == -1)
 		return auth_fail(resp, &b);
-	nmethods = (b.present && b.secretsz > 0) +
-	    (p->v[F_CLIENT_SECRET] != NULL) + (p->v[F_CLIENT_ASSERTION] != NULL);
+	/* An empty client_secret is no secret (a public client's SDK may
+	 * send "client_secret=" as it sends an empty Basic secret). */
+	bodysecret = p->v[F_CLIENT_SECRET] != NULL &&
+	    p->len[F_CLIENT_SECRET] > 0 ? p->v[F_CLIENT_SECRET] : NULL;
+	bodyid = p->v[F_CLIENT_ID];
+	nmethods = (b.present && b.cred[0].secretsz > 0) +
+	    (bodysecret != NULL) + (p->v[F_CLIENT_ASSERTION] != NULL);
 	if (nmethods > 1) {
 		oerr_write(resp, OERR_MULTIPLE_AUTH, NULL);
 		goto out;
 	}
-	id = b.present ? b.id : p->v[F_CLIENT_ID];
+	id = b.present ? b.cred[0].id : bodyid;
 	if (id == NULL && p->v[F_CLIENT_ASSERTION] != NULL &&
 	    (peek = token_peek(p->v[F_CLIENT_ASSERTION])) != NULL)
 		id = json_string_value(json_object_get(peek, "sub"));
@@ -237,18 +332,11 @@ client_authenticate(struct lk_ctx *ctx, const json_t *tenant,
 		oerr_write(resp, OERR_MISSING_PARAM, "client_id");
 		goto out;
 	}
-	if (b.present && p->v[F_CLIENT_ID] != NULL &&
-	    strcmp(b.id, p->v[F_CLIENT_ID]) != 0) {
-		rc = auth_fail(resp, &b);
-		goto out;
-	}
 	log_escape(resp->client_id, sizeof(resp->client_id), id);
-	if (b.present && b.secretsz > 0) {
-		secret = b.secret;
-		secretsz = b.secretsz;
+	if (b.present && b.cred[0].secretsz > 0)
 		c->method = CLIENT_AUTH_SECRET_BASIC;
-	} else if (p->v[F_CLIENT_SECRET] != NULL) {
-		secret = p->v[F_CLIENT_SECRET];
+	else if (bodysecret != NULL) {
+		secret = bodysecret;
 		secretsz = p->len[F_CLIENT_SECRET];
 		c->method = CLIENT_AUTH_SECRET_POST;
 	} else if (p->v[F_CLIENT_ASSERTION] != NULL) {
@@ -261,68 +349,30 @@ client_authenticate(struct lk_ctx *ctx, const json_t *tenant,
 	} else
 		c->method = CLIENT_AUTH_NONE;
 
-	switch (store_get(ctx->store, NULL, SK_CLIENT, id, &c->rec)) {
-	case STORE_OK:
-		break;
-	case STORE_NOTFOUND:
-		rc = auth_fail(resp, &b);
-		goto out;
-	default:
-		oerr_write(resp, OERR_SERVER_ERROR, NULL);
-		goto out;
+	if (!b.present)
+		r = client_check(ctx, tenant, req, p, id, secret, secretsz, c,
+		    resp);
+	/* Each reading of the Basic header in turn, the decoded first; a
+	 * client_id in the body as well must name the same client. */
+	for (i = 0; b.present && r == -1 && i < b.ncred; i++) {
+		if (bodyid != NULL && strcmp(b.cred[i].id, bodyid) != 0)
+			continue;
+		json_decref(c->rec);
+		c->rec = NULL;
+		c->client_id = NULL;
+		if (c->method == CLIENT_AUTH_SECRET_BASIC) {
+			secret = b.cred[i].secret;
+			secretsz = b.cred[i].secretsz;
+		}
+		r = client_check(ctx, tenant, req, p, b.cred[i].id, secret,
+		    secretsz, c, resp);
 	}
-	c->client_id = json_string_value(json_object_get(c->rec, "client_id"));
-	method = json_string_value(json_object_get(c->rec, "token_endpoint_auth_method"));
-	if (c->client_id == NULL || method == NULL) {
-		rc = auth_fail(resp, &b);
-		goto out;
-	}
-
-	switch (c->method) {
-	case CLIENT_AUTH_NONE:
-		/* Only a public client may send no credential. */
-		if (strcmp(method, methods[CLIENT_AUTH_NONE]) != 0) {
-			rc = auth_fail(resp, &b);
-			goto out;
-		}
-		break;
-	case CLIENT_AUTH_SECRET_POST:
-	case CLIENT_AUTH_SECRET_BASIC:
-		stored = json_string_value(json_object_get(c->rec, "secret_hash"));
-		if ((strcmp(method, methods[CLIENT_AUTH_SECRET_POST]) != 0 &&
-		    strcmp(method, methods[CLIENT_AUTH_SECRET_BASIC]) != 0) ||
-		    stored == NULL || secretsz == 0 ||
-		    !hash_secret_check(stored, secret, secretsz)) {
-			rc = auth_fail(resp, &b);
-			goto out;
-		}
-		if (keep_secret(c, secret, secretsz) == -1) {
-			oerr_write(resp, OERR_SERVER_ERROR, NULL);
-			goto out;
-		}
-		break;
-	default:
-		if (strcmp(method, methods[CLIENT_AUTH_PRIVATE_KEY_JWT]) != 0) {
-			rc = auth_fail(resp, &b);
-			goto out;
-		}
-		switch (assertion_check(ctx, tenant, c->client_id,
-		    p->v[F_CLIENT_ASSERTION],
-		    json_object_get(c->rec, "public_keys"), req->now)) {
-		case 0:
-			break;
-		case -1:
-			rc = auth_fail(resp, &b);
-			goto out;
-		default:
-			oerr_write(resp, OERR_SERVER_ERROR, NULL);
-			goto out;
-		}
-		break;
-	}
-	rc = 0;
+	if (r == -1)
+		auth_fail(resp, &b);
+	if (r == 0)
+		rc = 0;
 out:
-	OPENSSL_cleanse(b.secret, sizeof(b.secret));
+	OPENSSL_cleanse(b.cred, sizeof(b.cred));
 	json_decref(peek);
 	if (rc == -1)
 		client_clear(c);

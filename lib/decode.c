@@ -329,6 +329,31 @@ object_set(struct params *p, enum field f, const json_t *v, enum oerr typerr,
 	return rc;
 }
 
+/* The members whose values are secrets (STYLE.md "Security habits"). */
+static const enum field secret_fields[] = {
+	F_PASSWORD, F_CLIENT_SECRET, F_CLIENT_ASSERTION, F_REFRESH_TOKEN,
+	F_OTP, F_TOKEN, F_ID_TOKEN,
+};
+
+/*
+ * Wipe the secret members' string values in the parsed tree before it is
+ * freed: json_decref() frees them without clearing.  json_string_value()
+ * returns const, but the buffer belongs to the tree, which is ours and
+ * about to go: writing to it through a cast is sound.
+ */
+static void
+json_wipe_secrets(json_t *root)
+{
+	json_t	*v;
+	size_t	 i;
+
+	for (i = 0; i < sizeof(secret_fields) / sizeof(secret_fields[0]); i++)
+		if ((v = json_object_get(root, fields[secret_fields[i]].name))
+		    != NULL && json_is_string(v))
+			OPENSSL_cleanse((char *)json_string_value(v),
+			    json_string_length(v));
+}
+
 /* application/json: one object; known members must be strings (or null),
  * FK_OBJECT members objects. */
 static int
@@ -380,6 +405,8 @@ decode_json(const struct lk_req *req, unsigned mask, struct params *p,
 	}
 	rc = 0;
 out:
+	if (json_is_object(root))
+		json_wipe_secrets(root);
 	json_decref(root);
 	return rc;
 }

@@ -4,12 +4,18 @@
  * injection through a recipient -- so that an operator can plug in any
  * SMS gateway client or sendmail.  The child gets
  *	argv with "{recipient}" and "{code}" substituted,
- *	stdin and stdout /dev/null, stderr a pipe (its first line is the
- *	failure message), no other descriptor,
+ *	stdin and stdout /dev/null, stderr a pipe, no other descriptor,
  *	an environment of PATH, LATCHKEY_CONNECTION, LATCHKEY_RECIPIENT,
  *	LATCHKEY_CODE and LATCHKEY_SEND only,
  *	default signal dispositions and an empty signal mask,
  * and `timeout` seconds to exit 0, after which it is killed.
+ *
+ * What the command writes to stderr is logged, never sent to the caller
+ * of /passwordless/start (who is unauthenticated): the first
+ * DELIVER_OUT_MAX bytes, the code masked over the whole text first
+ * (also when its digits are spaced out, "123 456", or cut off at the
+ * end), the recipient masked, escaped by log_escape().  The caller gets
+ * only the exit status.
  */
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -31,7 +37,7 @@
 
 #define DELIVER_ARGS_MAX	32	/* argv elements */
 #define DELIVER_ARG_MAX		4096	/* one argument after substitution */
-#define DELIVER_LINE_MAX	200	/* stderr kept for the message */
+#define DELIVER_OUT_MAX		1024	/* stderr bytes kept for the log */
 #define DELIVER_PATH_DEFAULT	"/usr/local/bin:/usr/bin:/bin"
 
 enum denv { DENV_PATH, DENV_CONNECTION, DENV_RECIPIENT, DENV_CODE, DENV_SEND,
@@ -129,20 +135,37 @@ spawnv_build(struct spawnv *v, const json_t *argv, const struct deliver_msg *m)
 }
 
 /*
- * Printable ASCII only, at most DELIVER_LINE_MAX bytes, and the code
- * masked should the command have echoed it.
+ * Mask the code in text wherever its digits appear in order with
+ * anything between them ("123456", "123 456", "1-2-3-4-5-6"), and a
+ * trailing run of digits that begins the code (the text may have been
+ * cut inside it); then every occurrence of the recipient.  Masking too
+ * much is harmless: the text only goes to the log.
  */
 static void
-line_sanitize(char *line, const char *code)
+out_mask(char *text, const char *code, const char *recipient)
 {
-	char	*p;
-	size_t	 n = strlen(code);
+	size_t	 pos[DELIVER_OUT_MAX], nd = 0, i, j, n = strlen(code);
+	char	 dig[DELIVER_OUT_MAX], *p;
 
-	for (p = line; *p != '\0'; p++)
-		if (*p < 0x20 || *p > 0x7e)
-			*p = '?';
-	while (n > 0 && (p = strstr(line, code)) != NULL)
+	for (i = 0; text[i] != '\0' && nd < DELIVER_OUT_MAX; i++)
+		if (text[i] >= '0' && text[i] <= '9') {
+			pos[nd] = i;
+			dig[nd++] = text[i];
+		}
+	for (i = 0; n > 0 && i + n <= nd; i++)
+		if (memcmp(dig + i, code, n) == 0)
+			for (j = 0; j < n; j++)
+				text[pos[i + j]] = '*';
+	for (j = n > 0 ? n - 1 : 0; j > 0; j--)
+		if (j <= nd && memcmp(dig + nd - j, code, j) == 0) {
+			for (i = nd - j; i < nd; i++)
+				text[pos[i]] = '*';
+			break;
+		}
+	n = strlen(recipient);
+	while (n > 0 && (p = strstr(text, recipient)) != NULL)
 		memset(p, '*', n);
+	OPENSSL_cleanse(dig, sizeof(dig));
 }
 
 static int
@@ -185,7 +208,7 @@ now_ms(void)
 }
 
 /*
- * Wait for pid, collecting the first stderr line from fd into line, and
+ * Wait for pid, collecting the start of its stderr from fd into line, and
  * kill the process group at the deadline.  Returns the wait status, or
  * -1 on timeout (the child killed and reaped).
  */
@@ -236,6 +259,7 @@ collect(pid_t pid, int fd, int timeout, char *line, size_t linesz)
 	    (n = read(fd, line + have, linesz - 1 - have)) > 0)
 		have += (size_t)n;
 	line[have] = '\0';
+	OPENSSL_cleanse(chunk, sizeof(chunk));	/* may hold the code */
 	return status;
 }
 
@@ -245,12 +269,17 @@ deliver_run(const json_t *argv, const struct deliver_msg *m, int timeout,
 {
 	struct spawnv	 v;
 	struct sigaction sa;
-	char		 line[DELIVER_LINE_MAX + 1];
+	char		 out[DELIVER_OUT_MAX + 1], eout[4 * DELIVER_OUT_MAX + 1];
+	char		 econn[300];
 	pid_t		 pid;
 	int		 fds[2] = { -1, -1 }, rc = -1, st, err;
 
+	out[0] = '\0';
+	log_escape(econn, sizeof(econn), m->connection);
 	if (spawnv_build(&v, argv, m) == -1) {
-		snprintf(why, whysz, "delivery command not configured (Code: config)");
+		lk_warn("connection %s: delivery command not configured",
+		    econn);
+		snprintf(why, whysz, "config");
 		goto out;
 	}
 	/* waitpid needs SIGCHLD not ignored (a supervisor may leave it so). */
@@ -259,34 +288,36 @@ deliver_run(const json_t *argv, const struct deliver_msg *m, int timeout,
 	/* Only our end is non-blocking; the child's stderr stays normal. */
 	if (pipe2(fds, O_CLOEXEC) == -1 ||
 	    fcntl(fds[0], F_SETFL, O_NONBLOCK) == -1) {
-		snprintf(why, whysz, "cannot run the delivery command: %s (Code: spawn)",
-		    strerror(errno));
+		lk_warn("connection %s: pipe: %s", econn, strerror(errno));
+		snprintf(why, whysz, "spawn");
 		goto out;
 	}
 	if ((err = spawn(&v, &pid, fds[1])) != 0) {
-		snprintf(why, whysz, "cannot run the delivery command: %s (Code: spawn)",
-		    strerror(err));
+		lk_warn("connection %s: cannot run the delivery command: %s",
+		    econn, strerror(err));
+		snprintf(why, whysz, "spawn");
 		goto out;
 	}
 	close(fds[1]);
 	fds[1] = -1;
-	st = collect(pid, fds[0], timeout, line, sizeof(line));
-	line[strcspn(line, "\r\n")] = '\0';
-	line_sanitize(line, m->code);
+	st = collect(pid, fds[0], timeout, out, sizeof(out));
 	if (st == -1)
-		snprintf(why, whysz, "delivery command timed out (Code: timeout)");
+		snprintf(why, whysz, "timeout");
 	else if (WIFSIGNALED(st))
-		snprintf(why, whysz, "%s (Code: signal %d)",
-		    line[0] != '\0' ? line : "delivery command killed",
-		    WTERMSIG(st));
+		snprintf(why, whysz, "signal %d", WTERMSIG(st));
 	else if (WEXITSTATUS(st) != 0)
-		snprintf(why, whysz, "%s (Code: %d)",
-		    line[0] != '\0' ? line : "delivery command failed",
-		    WEXITSTATUS(st));
+		snprintf(why, whysz, "%d", WEXITSTATUS(st));
 	else
 		rc = 0;
-	OPENSSL_cleanse(line, sizeof(line));
+	if (rc == -1) {
+		out_mask(out, m->code, m->recipient);
+		log_escape(eout, sizeof(eout), out);
+		lk_warn("connection %s: delivery failed (Code: %s): %s", econn,
+		    why, eout[0] != '\0' ? eout : "(no output)");
+	}
 out:
+	OPENSSL_cleanse(out, sizeof(out));
+	OPENSSL_cleanse(eout, sizeof(eout));
 	if (fds[0] != -1)
 		close(fds[0]);
 	if (fds[1] != -1)

@@ -381,6 +381,12 @@ enum store_rc	 store_del(struct store *, DB_TXN *, enum store_kind,
 enum store_rc	 store_each(struct store *, DB_TXN *, enum store_kind,
 		    int (*cb)(const char *key, json_t *val, void *arg), void *arg);
 
+/* Delete every record of kind whose "exp" (epoch) is at or before now;
+ * *count says how many.  For SK_OTP and SK_ACCESS (latchkeyctl token
+ * prune). */
+enum store_rc	 store_expire(struct store *, DB_TXN *, enum store_kind,
+		    time_t now, int *count);
+
 /*
  * Run fn inside one transaction, committing if it returns STORE_OK and
  * aborting otherwise; a STORE_DEADLOCK from fn or from the commit is
@@ -429,6 +435,12 @@ enum hash_rc	 hash_verify(const struct hash_policy *, const char *encoded,
 		    const char *pw, size_t pwlen, int *rehash);
 /* The same work as a verify, for unknown users; always HASH_MISMATCH. */
 enum hash_rc	 hash_dummy(const struct hash_policy *, const char *pw, size_t pwlen);
+/* hash_verify for a login: also the dummy work when nothing could be
+ * verified (HASH_ERR: unsupported or over-limit hash) or a wrong
+ * password was checked against a below-policy hash much cheaper than the
+ * dummy, so no answer comes sooner than an unknown user's. */
+enum hash_rc	 hash_verify_login(const struct hash_policy *, const char *encoded,
+		    const char *pw, size_t pwlen, int *rehash);
 /* "sha256:<hex>" of a high-entropy secret (client secrets, opaque tokens). */
 int		 hash_secret(const char *secret, size_t len, char out[72]);
 /* 1 when secret matches the stored "sha256:<hex>", time-safe; 0 otherwise. */
@@ -549,6 +561,13 @@ int		 scope_resolve(const char *requested, const json_t *api,
  * names a scope not in granted (RFC 6749 6); -1 (ENOMEM). */
 int		 scope_narrow(const char *granted, const char *requested,
 		    struct scope_result *);
+/* A refresh's scope (RFC 6749 6): requested (NULL or blank: all) resolved
+ * as scope_resolve() does at login against the token's api, intersected
+ * with granted (in its order); only OIDC scopes and scopes api defines
+ * survive.  0; 1 when requested names an OIDC scope or one api defines
+ * that granted lacks; -1 (ENOMEM). */
+int		 scope_refresh(const char *granted, const char *requested,
+		    const json_t *api, struct scope_result *);
 
 /*
  * Attack protection (issue 6; AUTH0-BEHAVIOUR.md 6, SPEC.md "Attack
@@ -648,6 +667,12 @@ const char	*guard_setting_problem(const char *name, const json_t *v);
  * IP) bucket); -1 with 429 too_many_requests and X-RateLimit-* written. */
 int		 guard_endpoint(struct lk_ctx *, const json_t *tenant,
 		    const struct guard_who *, time_t now, struct lk_resp *);
+/* /passwordless/start: a token from the recipient's bucket (codes per
+ * recipient from all IPs, rate_limit.passwordless_per_recipient_per_hour);
+ * -1 with 429 too_many_requests and X-RateLimit-* written. */
+int		 guard_recipient(struct lk_ctx *, const json_t *tenant,
+		    const struct guard_who *, const char *recipient, time_t now,
+		    struct lk_resp *);
 /* Before checking identifier's credentials: a brute-force block of
  * (identifier, IP) or account lockout, an empty suspicious-IP bucket, an
  * exhausted per-user-per-IP login rate.  -1 with the 429 written (and
@@ -824,6 +849,7 @@ enum refresh_rc {
 	REFRESH_USER_GONE,	/* the user was deleted: family revoked */
 	REFRESH_USER_BLOCKED,
 	REFRESH_SCOPE,		/* the scope asked for exceeds the grant */
+	REFRESH_NO_API,		/* the token's API was removed; u->rec kept */
 	REFRESH_ERR
 };
 
@@ -831,18 +857,20 @@ enum refresh_rc {
 struct refresh_use {
 	const char	*token;		/* as presented */
 	const json_t	*clientrec;	/* the authenticated client */
-	const char	*scope;		/* narrower scope asked for, NULL: all */
+	const char	*scope;		/* scope asked for (scope_refresh), NULL: all */
 	time_t		 now;
 	enum refresh_rc	 rc;
 	json_t		*user;		/* REFRESH_OK: the user record, owned */
-	json_t		*rec;		/* REFRESH_OK: the token's record, owned */
+	json_t		*rec;		/* REFRESH_OK, _NO_API: the token's record, owned */
+	json_t		*api;		/* REFRESH_OK: its audience's API, owned; NULL none */
 	struct buf	 granted;	/* REFRESH_OK: the (narrowed) scope */
 	char		 next[96];	/* REFRESH_OK, rotating: the new token */
 };
 void		 refresh_use_init(struct refresh_use *);
 void		 refresh_use_clear(struct refresh_use *);	/* cleanses next */
-/* Check and spend (rotating) or touch (non-rotating) the token in one
- * transaction; the outcome is in u->rc.  REFRESH_ERR on a store error
+/* Check the token, its user, its API and the scope asked for, then spend
+ * (rotating) or touch (non-rotating) it, in one transaction: a refusal
+ * spends nothing.  The outcome is in u->rc.  REFRESH_ERR on a store error
  * (nothing written). */
 enum refresh_rc	 refresh_redeem(struct store *, struct refresh_use *);
 
@@ -967,7 +995,9 @@ struct deliver_msg {
 };
 /* Run argv (JSON array of strings) with {recipient}/{code} substituted
  * and LATCHKEY_* in the environment, at most timeout seconds.  0, or -1
- * with a reason (never containing the code) in why. */
+ * with the failure's code in why ("5": exit status, "signal 9",
+ * "timeout", "config", "spawn"); the command's stderr is logged, the
+ * code and recipient masked, and never returned. */
 int		 deliver_run(const json_t *argv, const struct deliver_msg *,
 		    int timeout, char *why, size_t whysz);
 

@@ -101,7 +101,12 @@ token_endpoint(struct lk_ctx *ctx, const struct lk_req *req, struct lk_resp *res
 	}
 	if (client_authenticate(ctx, g.tenant, req, &g.p, &g.client, resp) == -1)
 		goto out;
-	if (!client_grant_allowed(g.client.rec, g.grant)) {
+	/* grant_type=password with a realm is password-realm (auth0-auth-js
+	 * sends it so, grant_password.c): either grant on the client will do. */
+	if (!client_grant_allowed(g.client.rec, g.grant) &&
+	    !(gt == GRANT_PASSWORD && g.p.v[F_REALM] != NULL &&
+	    client_grant_allowed(g.client.rec,
+	    grants[GRANT_PASSWORD_REALM].wire))) {
 		oerr_write(resp, OERR_GRANT_NOT_ALLOWED, g.grant);
 		goto out;
 	}

@@ -164,8 +164,8 @@ grant_password_user(struct grant_req *g, const char *connection,
 	}
 	if (enc == NULL)
 		hrc = hash_dummy(&pol, g->p.v[F_PASSWORD], g->p.len[F_PASSWORD]);
-	else
-		hrc = hash_verify(&pol, enc, g->p.v[F_PASSWORD],
+	else	/* with dummy work for a bad or cheap stored hash (hash.c) */
+		hrc = hash_verify_login(&pol, enc, g->p.v[F_PASSWORD],
 		    g->p.len[F_PASSWORD], &rehash);
 	/* The slot is kept through a rehash (a second hash), else freed. */
 	held = hrc == HASH_OK && rehash &&

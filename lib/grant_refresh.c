@@ -1,10 +1,14 @@
 /*
  * grant_type=refresh_token at /oauth/token (AUTH0-BEHAVIOUR.md 5; RFC 6749
  * 6).  The client has authenticated as for the password grant and holds
- * the refresh_token grant (grant.c).  The token is checked, and spent or
- * touched, in one transaction (refresh.c); then a new access token, an ID
- * token when openid remains in the scope, and with rotation the successor
- * refresh token.  The response always echoes "scope" (Auth0 does).
+ * the refresh_token grant (grant.c).  The token, its user, its API and
+ * the scope asked for are checked, and the token spent or touched, in one
+ * transaction (refresh.c); then a new access token, an ID token when
+ * openid remains in the scope, and with rotation the successor refresh
+ * token.  Whatever can refuse the request deterministically is checked
+ * before the rotation commits; only a failure to sign (ENOMEM, a broken
+ * key) can still lose a rotating client its session.  The response
+ * always echoes "scope" (Auth0 does).
  */
 #include <string.h>
 
@@ -18,29 +22,29 @@ static const enum oerr refresh_errs[] = {
 	[REFRESH_USER_GONE] = OERR_REFRESH_USER_GONE,
 	[REFRESH_USER_BLOCKED] = OERR_REFRESH_USER_BLOCKED,
 	[REFRESH_SCOPE] = OERR_SCOPE_EXCEEDS,
+	[REFRESH_NO_API] = OERR_SERVICE_NOT_FOUND,	/* %s: the audience */
 	[REFRESH_ERR] = OERR_SERVER_ERROR,
 };
 
-/* The API the token was issued for; *api NULL for none.  -1 with the
- * wire error written when it has since been removed. */
+/*
+ * What grant_issue() needs that a request cannot change: the issuer and a
+ * signing key.  Checked before the token is spent, so that a tenant
+ * without them does not cost the client its session (the rotation
+ * commits before signing).  -1 with 500 written.
+ */
 static int
-token_api(struct grant_req *g, const json_t *rec, json_t **api)
+issue_ready(struct grant_req *g)
 {
-	const char	*aud = json_string_value(json_object_get(rec, "audience"));
+	json_t	*key;
 
-	*api = NULL;
-	if (aud == NULL)
-		return 0;
-	switch (store_get(g->ctx->store, NULL, SK_API, aud, api)) {
-	case STORE_OK:
-		return 0;
-	case STORE_NOTFOUND:
-		oerr_write(g->resp, OERR_SERVICE_NOT_FOUND, aud);
-		return -1;
-	default:
+	if (json_string_value(json_object_get(g->tenant, "issuer")) == NULL ||
+	    (key = ctx_signing_key(g->ctx)) == NULL) {
+		lk_err("no issuer or signing key: refresh refused unspent");
 		oerr_write(g->resp, OERR_SERVER_ERROR, NULL);
 		return -1;
 	}
+	json_decref(key);
+	return 0;
 }
 
 void
@@ -48,7 +52,6 @@ grant_refresh(struct grant_req *g)
 {
 	struct refresh_use	 u;
 	struct scope_result	 sr;
-	json_t			*api = NULL;
 	enum refresh_rc		 rc;
 
 	memset(&sr, 0, sizeof(sr));
@@ -57,17 +60,20 @@ grant_refresh(struct grant_req *g)
 		oerr_write(g->resp, OERR_MISSING_PARAM, "refresh_token");
 		goto out;
 	}
+	if (issue_ready(g) == -1)
+		goto out;
 	u.token = g->p.v[F_REFRESH_TOKEN];
 	u.clientrec = g->client.rec;
 	u.scope = g->p.v[F_SCOPE];
 	u.now = g->req->now;
+	/* The token's API and the scope are checked inside the redeeming
+	 * transaction: a refusal leaves the token unspent. */
 	if ((rc = refresh_redeem(g->ctx->store, &u)) != REFRESH_OK) {
-		oerr_write(g->resp, refresh_errs[rc], NULL);
+		oerr_write(g->resp, refresh_errs[rc], rc != REFRESH_NO_API ? NULL :
+		    json_string_value(json_object_get(u.rec, "audience")));
 		goto out;
 	}
-	if (token_api(g, u.rec, &api) == -1)
-		goto out;
-	/* The stored scope was granted already: narrowing only (scope.c). */
+	/* The flags of the scope refresh_redeem() granted (scope.c). */
 	if (scope_narrow(u.granted.p, NULL, &sr) == -1) {
 		oerr_write(g->resp, OERR_SERVER_ERROR, NULL);
 		goto out;
@@ -76,9 +82,8 @@ grant_refresh(struct grant_req *g)
 	g->refreshing = 1;
 	if (u.next[0] != '\0')
 		memcpy(g->refresh, u.next, sizeof(g->refresh));
-	grant_issue(g, u.user, api, &sr);
+	grant_issue(g, u.user, u.api, &sr);
 out:
 	scope_result_clear(&sr);
 	refresh_use_clear(&u);
-	json_decref(api);
 }

@@ -11,6 +11,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <argon2.h>
 #include <crypt.h>
@@ -285,6 +286,24 @@ hash_verify(const struct hash_policy *pol, const char *encoded,
 	}
 }
 
+/* Milliseconds on the monotonic clock. */
+static double
+mono_ms(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/* The dummy hash of one policy, and how long its last verify took. */
+static struct {
+	struct hash_policy	 pol;
+	char			 enc[HASH_ENCODED_MAX];
+	int			 have;
+	double			 ms;		/* 0: not measured yet */
+} dummy;
+
 /*
  * The dummy hash: the policy's costs over a fixed salt and password,
  * computed once per policy and cached, so an unknown user costs one
@@ -296,29 +315,79 @@ hash_dummy(const struct hash_policy *pol, const char *pw, size_t pwlen)
 	static const unsigned char salt[HASH_SALT_LEN] =
 	    "latchkey-dummy!!";
 	static const char	 dummypw[] = "latchkey dummy password";
-	static struct hash_policy cached;
-	static char		 enc[HASH_ENCODED_MAX];
-	static int		 have;
+	double			 t0;
 	int			 rc;
 
 	if (pw == NULL || pwlen > HASH_PW_MAX)
 		return HASH_MISMATCH;
-	if (!have || cached.t_cost != pol->t_cost ||
-	    cached.m_cost != pol->m_cost ||
-	    cached.parallelism != pol->parallelism) {
-		have = 0;
+	if (!dummy.have || dummy.pol.t_cost != pol->t_cost ||
+	    dummy.pol.m_cost != pol->m_cost ||
+	    dummy.pol.parallelism != pol->parallelism) {
+		dummy.have = 0;
+		dummy.ms = 0;
 		rc = argon2id_hash_encoded(pol->t_cost, pol->m_cost,
 		    pol->parallelism, dummypw, sizeof(dummypw) - 1,
-		    salt, sizeof(salt), HASH_TAG_LEN, enc, sizeof(enc));
+		    salt, sizeof(salt), HASH_TAG_LEN, dummy.enc,
+		    sizeof(dummy.enc));
 		if (rc != ARGON2_OK) {
 			lk_err("argon2id: %s", argon2_error_message(rc));
 			return HASH_MISMATCH;
 		}
-		cached = *pol;
-		have = 1;
+		dummy.pol = *pol;
+		dummy.have = 1;
 	}
-	(void)argon2id_verify(enc, pw, pwlen);
+	t0 = mono_ms();
+	(void)argon2id_verify(dummy.enc, pw, pwlen);
+	dummy.ms = mono_ms() - t0;
 	return HASH_MISMATCH;
+}
+
+/* 1 when encoded is not argon2id (v1.3) with at least pol's costs: the
+ * next successful login rehashes it. */
+static int
+hash_weak(const struct hash_policy *pol, const char *encoded)
+{
+	struct argon2_params	 ap;
+	size_t			 n = sizeof("$argon2id$") - 1;
+
+	if (strncmp(encoded, "$argon2id$", n) != 0 ||
+	    argon2_parse(encoded + n, &ap) == -1)
+		return 1;
+	return ap.v != ARGON2_VERSION_13 || ap.t < pol->t_cost ||
+	    ap.m < pol->m_cost || ap.p < pol->parallelism;
+}
+
+/*
+ * A login's verify must not answer sooner than an unknown user's dummy
+ * verify, or the time tells that the account exists (SPEC.md
+ * "Responses").  So the dummy work is done too
+ *  - when the stored hash was not verified at all (an unsupported
+ *    format, costs over the limits: no hash work was done), and
+ *  - when a wrong password was checked against a hash below the policy
+ *    (imported bcrypt, older argon2 costs; until the user's next
+ *    successful login rehashes it) and that took less than half the
+ *    policy's dummy verify.  A legacy hash dearer than that (Auth0's
+ *    bcrypt cost 10 costs more than the default argon2id policy) gets no
+ *    extra work, which would only widen the gap; when no dummy has been
+ *    timed yet in this process, the work is done.
+ */
+enum hash_rc
+hash_verify_login(const struct hash_policy *pol, const char *encoded,
+    const char *pw, size_t pwlen, int *rehash)
+{
+	enum hash_rc	 rc;
+	double		 t0 = mono_ms(), took;
+	int		 known;
+
+	rc = hash_verify(pol, encoded, pw, pwlen, rehash);
+	took = mono_ms() - t0;
+	known = dummy.have && dummy.ms > 0 &&
+	    dummy.pol.t_cost == pol->t_cost && dummy.pol.m_cost == pol->m_cost &&
+	    dummy.pol.parallelism == pol->parallelism;
+	if (rc == HASH_ERR || (rc == HASH_MISMATCH && encoded != NULL &&
+	    hash_weak(pol, encoded) && (!known || took < dummy.ms / 2)))
+		(void)hash_dummy(pol, pw, pwlen);
+	return rc;
 }
 
 static void

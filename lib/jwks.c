@@ -50,7 +50,7 @@ wellknown_openid(struct lk_ctx *ctx, const struct lk_req *req, struct lk_resp *r
 	snprintf(jwks, sizeof(jwks), "%s.well-known/jwks.json", iss);
 	key = ctx_signing_key(ctx);
 	doc = json_pack("{s:s, s:s, s:s, s:[], s:[s], s:[s,s], s:[s,s], "
-	    "s:[s,s,s,s], s:[s,s,s,s,s,s,s,s,s,s,s,s,s,s,s,s,s,s,s], s:[s,s], "
+	    "s:[s,s,s,s], s:[s,s,s,s,s,s,s,s,s,s,s,s,s,s,s,s,s,s], s:[s,s], "
 	    "s:[s,s,s,s,s]}",
 	    "issuer", iss,
 	    "token_endpoint", token,
@@ -64,7 +64,9 @@ wellknown_openid(struct lk_ctx *ctx, const struct lk_req *req, struct lk_resp *r
 	    "http://auth0.com/oauth/grant-type/password-realm",
 	    "token_endpoint_auth_methods_supported", "client_secret_basic",
 	    "client_secret_post", "private_key_jwt", "none",
-	    "claims_supported", "aud", "auth_time", "email", "email_verified",
+	    /* Only claims latchkey issues: no auth_time (no max_age, no
+	     * /authorize, so OIDC Core 2 never requires it). */
+	    "claims_supported", "aud", "email", "email_verified",
 	    "exp", "family_name", "given_name", "iat", "iss", "locale", "name",
 	    "nickname", "phone_number", "phone_verified", "picture",
 	    "preferred_username", "sub", "updated_at", "address",

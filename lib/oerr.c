@@ -33,7 +33,8 @@ static const struct oerr_row oerrs[OERR__MAX] = {
 	/* SPEC.md "Responses": missing parameters at /oauth/token. */
 	[OERR_MISSING_PARAM] = { "invalid_request", 400,
 	    "Missing required parameter: %s" },
-	/* RFC 6749 5.2; the text is the OAS example's. */
+	/* RFC 6749 5.2; the text is Auth0's own (Auth0.swift#82 quotes
+	 * "Unsupported grant type: refresh_token"). */
 	[OERR_UNSUPPORTED_GRANT] = { "unsupported_grant_type", 400,
 	    "Unsupported grant type: %s" },
 	/* AUTH0-BEHAVIOUR.md 3, "Client authentication" (observed). */

@@ -505,7 +505,7 @@ start_issue(struct start *s)
 	struct replace		 r;
 	const char		*connection;
 	char			 code[PWL_CODE_LEN + 1], key[STORE_KEY_LEN];
-	char			 why[400], ewhy[400], econn[300];
+	char			 why[64], msg[400];
 	long			 life, timeout;
 	int			 rc = -1;
 
@@ -538,12 +538,14 @@ start_issue(struct start *s)
 	m.send = sends[SEND_CODE];
 	if (deliver_run(json_object_get(s->conn, "delivery_command"), &m,
 	    (int)timeout, why, sizeof(why)) == -1) {
-		log_escape(econn, sizeof(econn), connection);
-		log_escape(ewhy, sizeof(ewhy), why);
-		lk_warn("connection %s: delivery failed: %s", econn, ewhy);
 		if (store_txn_run(s->ctx->store, withdraw_txn, &r) != STORE_OK)
 			lk_warn("cannot withdraw the undelivered code");
-		oerr_write(s->resp, d->provider, why);
+		/* Auth0's "<provider message> (Code: <code>)" shape, but a
+		 * fixed text: what the command printed is only logged
+		 * (deliver.c), never shown to this unauthenticated caller. */
+		snprintf(msg, sizeof(msg), "%s delivery failed (Code: %s)",
+		    connection, why);
+		oerr_write(s->resp, d->provider, msg);
 		goto out;
 	}
 	rc = 0;
@@ -618,10 +620,11 @@ passwordless_start(struct lk_ctx *ctx, const struct lk_req *req,
 		goto out;
 	if (start_connection(&s) == -1 || start_params(&s) == -1)
 		goto out;
-	/* A blocked recipient, a throttled IP or a recipient asked for too
-	 * often from one IP gets no code (guard.c). */
+	/* A blocked recipient, a throttled IP, a recipient asked for too
+	 * often from one IP or from all IPs together gets no code (guard.c). */
 	if (guard_before(ctx, s.tenant, &s.who, s.recipient, req->now,
-	    resp) == -1 || start_issue(&s) == -1)
+	    resp) == -1 || guard_recipient(ctx, s.tenant, &s.who, s.recipient,
+	    req->now, resp) == -1 || start_issue(&s) == -1)
 		goto out;
 	guard_after(ctx, s.tenant, &s.who, s.recipient, NULL,
 	    GUARD_EV_CODE_SENT, req->now);

@@ -21,8 +21,11 @@
  *
  * The family is the unit of revocation: one record write ends every token
  * of a login, whichever of them an attacker holds.  A token is good only
- * while it and its family are active and unexpired, and the user exists,
- * is not blocked and has not had a new password set since (pwd_at).
+ * while it and its family are active and unexpired, it is the family's
+ * current token (or, within the leeway, the one just before it), and the
+ * user exists, is not blocked and has not had a new password set since
+ * (pwd_at).  Any other token presented means two holders: the family is
+ * revoked.
  * Rotation spends the presented token and writes its successor in one
  * transaction, so two concurrent refreshes cannot both succeed: Berkeley
  * DB's deadlock detector aborts one, and its retry finds the token spent.
@@ -363,7 +366,8 @@ use_reset(struct refresh_use *u)
 
 	json_decref(u->user);
 	json_decref(u->rec);
-	u->user = u->rec = NULL;
+	json_decref(u->api);
+	u->user = u->rec = u->api = NULL;
 	buf_reset(&u->granted);
 	OPENSSL_cleanse(u->next, sizeof(u->next));
 	u->rc = REFRESH_INVALID;
@@ -378,14 +382,20 @@ refresh_use_clear(struct refresh_use *u)
 }
 
 /*
- * Whether the token (rec, of family fam) may be redeemed now by the
- * client: REFRESH_OK, REFRESH_INVALID, or REFRESH_REUSED for a spent
+ * Whether the token (rec under key, of family fam) may be redeemed now by
+ * the client: REFRESH_OK, REFRESH_INVALID, or REFRESH_REUSED for a spent
  * token outside the leeway (which only the immediately previous token
  * gets, AUTH0-BEHAVIOUR.md 5 "Rotation").
+ *
+ * A family has one live chain (RFC 9700 4.14.2): an active token that is
+ * not the family's current one was superseded by a leeway replay of its
+ * predecessor, so two holders are refreshing from one login and one of
+ * them is not the client: reuse, like a spent token.  (A non-rotating
+ * family's current token is always its only one.)
  */
 static enum refresh_rc
-token_state(const json_t *rec, const json_t *fam, const char *client_id,
-    const struct refresh_conf *conf, time_t now)
+token_state(const char *key, const json_t *rec, const json_t *fam,
+    const char *client_id, const struct refresh_conf *conf, time_t now)
 {
 	const char	*status = sget(rec, "status");
 
@@ -393,9 +403,12 @@ token_state(const json_t *rec, const json_t *fam, const char *client_id,
 	    !streq(sget(fam, "status"), "active") ||
 	    expired(iget(fam, "expires_at"), now))
 		return REFRESH_INVALID;
-	if (streq(status, "active"))
+	if (streq(status, "active")) {
+		if (!streq(key, sget(fam, "current")))
+			return REFRESH_REUSED;
 		return expired(iget(rec, "idle_expires_at"), now) ?
 		    REFRESH_INVALID : REFRESH_OK;
+	}
 	if (!streq(status, "spent"))
 		return REFRESH_INVALID;
 	if (conf->rotating && conf->leeway > 0 &&
@@ -405,7 +418,15 @@ token_state(const json_t *rec, const json_t *fam, const char *client_id,
 	return REFRESH_REUSED;
 }
 
-/* Rotation: spend rec, write its successor into u->next. */
+/*
+ * Rotation: spend rec, write its successor into u->next.  A replay within
+ * the leeway (rec spent already) keeps its spent_at, so the window does
+ * not grow, and points it and the family at the new successor: the one
+ * the first use wrote is no longer current, and token_state() calls its
+ * use reuse.  latchkey cannot answer the replay with that first successor
+ * again (only its digest is stored), and two live successors would be
+ * two independent sessions from one stolen token.
+ */
 static enum store_rc
 rotate(struct store *st, DB_TXN *txn, const char *key, json_t *rec,
     const char *fkey, json_t *fam, const struct refresh_conf *conf,
@@ -480,13 +501,36 @@ user_state(struct store *st, DB_TXN *txn, const json_t *rec,
 	return STORE_OK;
 }
 
+/*
+ * The API of the token's audience into *api (NULL: none), read in the
+ * redeeming transaction so that a removed API refuses the refresh before
+ * anything is spent (REFRESH_NO_API).
+ */
+static enum store_rc
+token_api(struct store *st, DB_TXN *txn, const json_t *rec,
+    struct refresh_use *u, json_t **api)
+{
+	const char	*aud = sget(rec, "audience");
+	enum store_rc	 rc;
+
+	*api = NULL;
+	if (aud == NULL)
+		return STORE_OK;
+	rc = store_get(st, txn, SK_API, aud, api);
+	if (rc == STORE_NOTFOUND) {
+		u->rc = REFRESH_NO_API;
+		return STORE_OK;
+	}
+	return rc;
+}
+
 static enum store_rc
 redeem_txn(struct store *st, DB_TXN *txn, void *arg)
 {
 	struct refresh_use	*u = arg;
 	struct refresh_conf	 conf;
 	struct scope_result	 sr;
-	json_t			*rec = NULL, *fam = NULL, *user = NULL;
+	json_t			*rec = NULL, *fam = NULL, *user = NULL, *api = NULL;
 	char			 key[72], fkey[FAMILY_KEY_MAX];
 	enum store_rc		 rc;
 	int			 revoke, n;
@@ -513,8 +557,8 @@ redeem_txn(struct store *st, DB_TXN *txn, void *arg)
 		    "user deleted" : "password changed", u->now);
 	if (u->rc != REFRESH_OK)
 		goto out;
-	u->rc = token_state(rec, fam, sget(u->clientrec, "client_id"), &conf,
-	    u->now);
+	u->rc = token_state(key, rec, fam, sget(u->clientrec, "client_id"),
+	    &conf, u->now);
 	if (u->rc == REFRESH_REUSED) {
 		lk_warn("refresh token reused: family %s revoked",
 		    sget(rec, "family"));
@@ -523,7 +567,13 @@ redeem_txn(struct store *st, DB_TXN *txn, void *arg)
 	}
 	if (u->rc != REFRESH_OK)
 		goto out;
-	if ((n = scope_narrow(sget(rec, "scope"), u->scope, &sr)) != 0) {
+	if ((rc = token_api(st, txn, rec, u, &api)) != STORE_OK)
+		goto out;
+	if (u->rc == REFRESH_NO_API) {
+		u->rec = json_incref(rec);
+		goto out;
+	}
+	if ((n = scope_refresh(sget(rec, "scope"), u->scope, api, &sr)) != 0) {
 		u->rc = REFRESH_SCOPE;
 		rc = n == -1 ? STORE_ERR : STORE_OK;
 		goto out;
@@ -537,6 +587,7 @@ redeem_txn(struct store *st, DB_TXN *txn, void *arg)
 	if (rc == STORE_OK) {
 		u->user = json_incref(user);
 		u->rec = json_incref(rec);
+		u->api = json_incref(api);
 	}
 out:
 	/* An unknown token is an answer, not a store failure. */
@@ -545,6 +596,7 @@ out:
 		rc = STORE_OK;
 	}
 	scope_result_clear(&sr);
+	json_decref(api);
 	json_decref(user);
 	json_decref(fam);
 	json_decref(rec);
@@ -562,7 +614,7 @@ refresh_redeem(struct store *st, struct refresh_use *u)
 		use_reset(u);
 		return u->rc = REFRESH_ERR;
 	}
-	if ((rc = u->rc) != REFRESH_OK) {
+	if ((rc = u->rc) != REFRESH_OK && rc != REFRESH_NO_API) {
 		use_reset(u);
 		u->rc = rc;
 	}

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
+
 #include "extern.h"
 
 void
@@ -20,9 +22,14 @@ resp_init(struct lk_resp *r)
 	buf_init(&r->body);
 }
 
+/* Bodies carry tokens, headers may: cleansed before they are freed. */
 void
 resp_clear(struct lk_resp *r)
 {
+	if (r->headers.p != NULL)
+		OPENSSL_cleanse(r->headers.p, r->headers.cap);
+	if (r->body.p != NULL)
+		OPENSSL_cleanse(r->body.p, r->body.cap);
 	buf_clear(&r->headers);
 	buf_clear(&r->body);
 }
@@ -62,6 +69,7 @@ resp_json(struct lk_resp *r, int status, const json_t *j)
 	r->status = status;
 	buf_reset(&r->body);
 	rc = buf_puts(&r->body, s);
+	OPENSSL_cleanse(s, strlen(s));
 	free(s);
 	return rc;
 }

@@ -184,7 +184,10 @@ aud_has(const json_t *aud, const char *client_id)
 
 /*
  * The claims of an ID token latchkey signed (any published key: the
- * header's kid picks it) for this client, unexpired.  NULL otherwise.
+ * header's kid picks it) for this client, unexpired, with an iat.  NULL
+ * otherwise.  An access token latchkey signed is not an ID token, even
+ * when its aud names the client (an API whose identifier is a client_id):
+ * one that carries "scope" is refused.
  */
 static json_t *
 id_token_claims(struct grant_req *g)
@@ -212,6 +215,8 @@ id_token_claims(struct grant_req *g)
 	    !aud_has(json_object_get(claims, "aud"), g->client.client_id) ||
 	    !json_is_integer(exp) ||
 	    json_integer_value(exp) <= (json_int_t)g->req->now ||
+	    !json_is_integer(json_object_get(claims, "iat")) ||
+	    json_object_get(claims, "scope") != NULL ||
 	    json_string_value(json_object_get(claims, "sub")) == NULL) {
 		json_decref(claims);
 		return NULL;
@@ -219,8 +224,15 @@ id_token_claims(struct grant_req *g)
 	return claims;
 }
 
-/* grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer: the id_token's
- * user, still present, not blocked, of the connection if one is named. */
+/*
+ * grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer: the id_token's
+ * user, still present, not blocked, of the connection if one is named.
+ * An id_token issued before the user's password was last set (iat <=
+ * password_set_at, the stamp latchkeyctl writes) is refused like a bad
+ * one: a new password ends the sessions begun with the old, as it does
+ * for refresh tokens, and a stolen id_token would otherwise mint new
+ * sessions until it expires.
+ */
 static json_t *
 ro_jwt_bearer(struct grant_req *g)
 {
@@ -243,7 +255,9 @@ ro_jwt_bearer(struct grant_req *g)
 		goto out;
 	}
 	uconn = json_string_value(json_object_get(user, "connection"));
-	if (name != NULL && (uconn == NULL || strcmp(uconn, name) != 0)) {
+	if ((name != NULL && (uconn == NULL || strcmp(uconn, name) != 0)) ||
+	    json_integer_value(json_object_get(claims, "iat")) <=
+	    json_integer_value(json_object_get(user, "password_set_at"))) {
 		oerr_write(g->resp, OERR_RO_BAD_ID_TOKEN, NULL);
 		json_decref(user);
 		user = NULL;

@@ -677,6 +677,46 @@ store_each(struct store *s, DB_TXN *txn, enum store_kind kind,
 	return rc;
 }
 
+struct expire {
+	time_t		 now;
+	json_t		*keys;		/* of expired records */
+};
+
+static int
+expire_cb(const char *key, json_t *val, void *arg)
+{
+	struct expire	*e = arg;
+	const json_t	*exp = json_object_get(val, "exp");
+
+	/* A record without a valid exp is kept: it is not ours to judge. */
+	if (!json_is_integer(exp) || json_integer_value(exp) > (json_int_t)e->now)
+		return 0;
+	return json_array_append_new(e->keys, json_string(key)) == -1;
+}
+
+/* Delete the records of kind whose "exp" is at or before now (SK_OTP,
+ * SK_ACCESS: readers skip them already, nothing else removes them). */
+enum store_rc
+store_expire(struct store *s, DB_TXN *txn, enum store_kind kind, time_t now,
+    int *count)
+{
+	struct expire	 e = { now, NULL };
+	enum store_rc	 rc;
+	size_t		 i;
+
+	*count = 0;
+	if ((e.keys = json_array()) == NULL)
+		return STORE_ERR;
+	rc = store_each(s, txn, kind, expire_cb, &e);
+	for (i = 0; rc == STORE_OK && i < json_array_size(e.keys); i++)
+		rc = store_del(s, txn, kind,
+		    json_string_value(json_array_get(e.keys, i)));
+	if (rc == STORE_OK)
+		*count = (int)json_array_size(e.keys);
+	json_decref(e.keys);
+	return rc;
+}
+
 /* ------------------------------------------------------------------ */
 /* Users and their unique indexes.                                    */
 

@@ -44,6 +44,11 @@ Get a token (password grant; add scope=openid for an ID token too):
     --data-urlencode 'password=correct horse battery staple' \\
     --data-urlencode audience=https://api.demo.latchkey/
 
+The legacy endpoint, as old SDKs call it (JSON, no secret):
+
+  curl -s $BASE/oauth/ro -H 'Content-Type: application/json' \
+    -d '{"client_id":"demo-native","connection":"Username-Password-Authentication","grant_type":"password","username":"alice@example.com","password":"correct horse battery staple","scope":"openid"}'
+
 Keys: $BASE/.well-known/jwks.json   Discovery: $BASE/.well-known/openid-configuration
 Admin: $CTL -d $DEMO/home user list
 Log:   $DEMO/run/error.log

@@ -201,7 +201,9 @@ class Lighttpd:
                 continue
             rss = int(re.search(r"VmRSS:\s+(\d+)", st).group(1))
             hwm = int(re.search(r"VmHWM:\s+(\d+)", st).group(1))
-            out.append((rss, hwm))
+            anon = int(re.search(r"RssAnon:\s+(\d+)", st).group(1))
+            shm = int(re.search(r"RssShmem:\s+(\d+)", st).group(1))
+            out.append((rss, hwm, anon, shm))
         return out
 
     def access(self):
@@ -220,11 +222,29 @@ class Lighttpd:
         return rows
 
     def stop(self):
+        if self.proc.poll() is not None:
+            return
+        kids = self.responders()
         os.killpg(self.proc.pid, signal.SIGTERM)
         try:
             self.proc.wait(15)
         except subprocess.TimeoutExpired:
             os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(5)
+        # lighttpd ends its responders; make sure (they are ours).
+        deadline = time.time() + 5
+        for pid in kids:
+            while time.time() < deadline:
+                try:
+                    os.kill(pid, 0)
+                except ProcessLookupError:
+                    break
+                time.sleep(0.05)
+            else:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
         self.log.close()
 
 
@@ -428,12 +448,16 @@ def main():
             " CGI %.3f ms: CGI overhead %.3f ms/request" % (fc["p50_us"] / 1e3,
             ci["p50_us"] / 1e3, (ci["p50_us"] - fc["p50_us"]) / 1e3))
         P("")
-        mem = max(r for r, h in rss) if rss else 0
-        hwm = max(h for r, h in rss) if rss else 0
-        P("6. responder RSS: VmRSS max %.1f MiB, VmHWM max %.1f MiB over %d"
-            " processes (argon2 m = %.1f MiB per hash, freed after each;"
-            " target <= 8 MiB hash memory aside)" % (mem / 1024, hwm / 1024,
-            len(rss), 19456 / 1024))
+        mem = max(r[0] for r in rss) if rss else 0
+        hwm = max(r[1] for r in rss) if rss else 0
+        anon = max(r[2] for r in rss) if rss else 0
+        shm = max(r[3] for r in rss) if rss else 0
+        P("6. responder RSS over %d processes after the runs: VmRSS max %.1f MiB"
+            " (VmHWM %.1f): private %.1f MiB of which argon2's %.1f MiB (m) stays"
+            " in the malloc heap between hashes, BDB shared region %.1f MiB,"
+            " libraries the rest" % (len(rss), mem / 1024, hwm / 1024, anon / 1024,
+            19456 / 1024, shm / 1024))
+        P("   hash memory aside: %.1f MiB (target <= 8 MiB)" % ((mem - 19456) / 1024))
         P("")
         P("7. overload (password grant, all slots busy: shed with 503 + Retry-After)")
         P("   %4s %9s %7s %7s %6s %13s %13s %12s" % ("c", "ok req/s", "served",

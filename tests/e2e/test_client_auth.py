@@ -246,3 +246,42 @@ def test_assertion_and_basic_at_once_is_invalid_request(server):
 
 def test_secret_for_private_key_jwt_client_is_unauthorized(server):
     denied(server.token(password_form(client_id=PK_ID, secret="guess", audience=API)))
+
+
+# --- what real SDKs send (lib/client.c) -------------------------------------
+
+RAW_ID, RAW_SECRET = "raw+basic%app", "s3cr+t%41x-raw-Basic-secret"
+
+
+@pytest.fixture(scope="module")
+def raw_client(server):
+    """A client whose id and secret hold '+' and '%' (added once)."""
+    lk.ctl(server.home, "client", "add", "--name", "Raw Basic App",
+        "--client-id", RAW_ID, "--type", "regular_web", "--auth-method",
+        "client_secret_basic", "--grants", "password", "--secret-stdin",
+        input=RAW_SECRET + "\n")
+    lk.ctl(server.home, "connection", "update", lk.DB1, "--enable-client", RAW_ID)
+    return RAW_ID
+
+
+def test_basic_raw_credentials_as_python_requests_sends_them(server, raw_client):
+    # requests' HTTPBasicAuth (requests-oauthlib) base64-encodes id:secret
+    # without form-encoding them first.
+    raw = "Basic " + base64.b64encode(("%s:%s" % (RAW_ID, RAW_SECRET)).encode()).decode()
+    f = password_form(client_id=None, secret=None, audience=API)
+    granted(server, server.token(f, headers={"Authorization": raw}), RAW_ID)
+    # The RFC 6749 2.3.1 form-encoded header works as well.
+    granted(server, server.token(f, headers={"Authorization": basic(RAW_ID,
+        RAW_SECRET)}), RAW_ID)
+    # A wrong secret is wrong either way.
+    bad = "Basic " + base64.b64encode(("%s:%s" % (RAW_ID, RAW_SECRET + "x")
+        ).encode()).decode()
+    denied(server.token(f, headers={"Authorization": bad}), basic_challenge=True)
+
+
+def test_public_client_with_empty_client_secret(server):
+    # Some SDKs send client_secret= for a public client: no secret at all.
+    f = password_form(client_id=PUBLIC_ID, secret="", audience=API)
+    granted(server, server.token(f), PUBLIC_ID)
+    # It does not make a confidential client public.
+    denied(server.token(password_form(client_id=POST_ID, secret="", audience=API)))

@@ -8,6 +8,7 @@ the user's state, the admin command, and two refreshes racing.
 import json
 import threading
 import time
+import urllib.parse
 
 import pytest
 
@@ -97,6 +98,76 @@ def test_narrower_scope_applies_to_the_access_token_only(rs):
     assert "id_token" in again
 
 
+def _oauthlib_refresh(s, token, scope, client_id=PUB_ID):
+    """requests-oauthlib's refresh request (SPEC.md "What real clients
+    send"): a form body with ;charset=UTF-8, the public client in Basic
+    with an empty secret and not in the body, the login's scope sent back."""
+    body = urllib.parse.urlencode({"grant_type": "refresh_token",
+        "refresh_token": token, "scope": scope})
+    return s.post("oauth/token", body,
+        "application/x-www-form-urlencoded;charset=UTF-8",
+        {"Authorization": lk.basic(client_id, "")})
+
+
+def test_refresh_with_the_login_scope_keeps_the_whole_grant(rs):
+    """The login's "openid offline_access" expanded to the OIDC scopes and
+    every API scope; the same string at refresh means the same grant, not
+    a narrowing to the two words."""
+    scope = "openid offline_access"
+    b = R.login(rs, client_id=PUB_ID, scope=scope)
+    full = "openid profile email address phone offline_access " + \
+        " ".join(R.OFFLINE_SCOPES)
+    assert b["scope"] == full
+    r = _oauthlib_refresh(rs, b["refresh_token"], scope)
+    assert r.status_code == 200, r.text
+    n = r.json()
+    assert n["scope"] == full
+    at = rs.decode(n["access_token"], audience=OFFLINE_API)
+    assert at["scope"] == full
+    idt = rs.decode(n["id_token"], audience=PUB_ID)
+    assert idt["name"] == "Gina" and idt["email"] == R.USERS["gina"][0]
+    # And again with the rotated token: nothing was lost on the way.
+    r = _oauthlib_refresh(rs, n["refresh_token"], scope)
+    assert r.status_code == 200 and r.json()["scope"] == full, r.text
+
+
+def test_refresh_with_a_scope_the_login_dropped_is_not_a_widening(rs):
+    """An API scope the API does not define was dropped at login (Auth0's
+    rule); sending the login's string back is not invalid_scope."""
+    scope = "openid offline_access read:things read:no-such-scope"
+    b = R.login(rs, client_id=PUB_ID, scope=scope)
+    granted = "openid profile email address phone offline_access read:things"
+    assert b["scope"] == granted
+    r = _oauthlib_refresh(rs, b["refresh_token"], scope)
+    assert r.status_code == 200, r.text
+    assert r.json()["scope"] == granted
+    at = rs.decode(r.json()["access_token"], audience=OFFLINE_API)
+    assert at["scope"] == granted
+    # A scope the API defines but the login did not get is still refused.
+    r = _oauthlib_refresh(rs, r.json()["refresh_token"],
+        "openid offline_access write:things")
+    assert r.status_code == 400 and lk.error_body(r)["error"] == "invalid_scope"
+
+
+def test_removed_api_refuses_the_refresh_without_spending_it(rs):
+    """The token's API is checked before the rotation commits: a 403 for
+    an API removed since the login must not cost the client its session."""
+    api = "https://removable.test.latchkey/"
+    lk.ctl(rs.home, "api", "add", api, "--name", "Removable", "--scopes",
+        "read:r", "--offline-access")
+    t = R.login(rs, audience=api, scope="openid offline_access")["refresh_token"]
+    lk.ctl(rs.home, "api", "remove", api)
+    r = R.refresh(rs, t)
+    assert r.status_code == 403, r.text
+    assert lk.error_body(r) == {"error": "access_denied",
+        "error_description": "Service not found: " + api}
+    lk.ctl(rs.home, "api", "add", api, "--name", "Removable", "--scopes",
+        "read:r", "--offline-access")
+    r = R.refresh(rs, t)					# not spent
+    assert r.status_code == 200, r.text
+    assert R.refresh(rs, r.json()["refresh_token"]).status_code == 200
+
+
 def test_wider_scope_is_refused_and_the_token_survives(rs):
     b = R.login(rs, scope="openid offline_access read:things")
     r = R.refresh(rs, b["refresh_token"], scope="read:things write:things")
@@ -120,7 +191,39 @@ def test_leeway_tolerates_the_previous_token(rs):
     t2 = R.refresh(rs, t1, client_id=LEEWAY_ID).json()["refresh_token"]
     r = R.refresh(rs, t1, client_id=LEEWAY_ID)			# a lost answer, retried
     assert r.status_code == 200, r.text
-    assert R.refresh(rs, t2, client_id=LEEWAY_ID).status_code == 200
+    t3 = r.json()["refresh_token"]
+    assert t3 not in (t1, t2)
+    # The retry's answer carries on; the lost successor is abandoned.
+    t4 = R.refresh(rs, t3, client_id=LEEWAY_ID).json()["refresh_token"]
+    assert R.refresh(rs, t4, client_id=LEEWAY_ID).status_code == 200
+
+
+@pytest.mark.parametrize("first", ["older successor", "replay's successor"])
+def test_leeway_replay_cannot_fork_the_family(rs, first):
+    """A stolen token replayed within the leeway (R1 = refresh(R0), then
+    R2 = refresh(R0)): R1 and R2 cannot both keep working.  Whichever
+    holder presents the abandoned R1 trips reuse detection, and the whole
+    family is revoked, R2's chain included."""
+    uid = R.user_id(rs, "mona")
+    r0 = R.login(rs, user="mona", client_id=LEEWAY_ID)["refresh_token"]
+    r1 = R.refresh(rs, r0, client_id=LEEWAY_ID).json()["refresh_token"]
+    r = R.refresh(rs, r0, client_id=LEEWAY_ID)
+    assert r.status_code == 200, r.text
+    r2 = r.json()["refresh_token"]
+    if first == "older successor":
+        refused(R.refresh(rs, r1, client_id=LEEWAY_ID))
+        refused(R.refresh(rs, r2, client_id=LEEWAY_ID))
+    else:
+        r = R.refresh(rs, r2, client_id=LEEWAY_ID)
+        assert r.status_code == 200, r.text
+        r3 = r.json()["refresh_token"]
+        refused(R.refresh(rs, r1, client_id=LEEWAY_ID))
+        refused(R.refresh(rs, r3, client_id=LEEWAY_ID))
+    refused(R.refresh(rs, r0, client_id=LEEWAY_ID))
+    fams = [f for f in R.ctl_json(rs, "token", "list", "--user", uid)
+            if f["client_id"] == LEEWAY_ID]
+    assert fams and all(f["status"] == "revoked" and f["reason"] == "reuse"
+                        for f in fams), fams
 
 
 def test_non_rotating_client_keeps_its_token(rs):
@@ -286,12 +389,38 @@ def test_devices_from_oauth_ro_listed_and_revoked(rs):
     # A legacy token has no API: the access token is for /userinfo.
     at = rs.decode(r.json()["access_token"], audience=rs.issuer + "userinfo")
     assert at["sub"] == uid
+    # Only OIDC scopes survive: "openid" alone keeps its legacy meaning.
+    assert r.json()["scope"] == "openid offline_access"
     R.ctl_json(rs, "token", "revoke", "--user", uid, "--device", "phone")
     refused(R.refresh(rs, phone["refresh_token"], client_id=R.LEGACY_ID))
     assert R.refresh(rs, tablet["refresh_token"],
         client_id=R.LEGACY_ID).status_code == 200
     assert [d["device"] for d in R.ctl_json(rs, "device", "list", "--user", uid)] \
         == ["tablet"]
+
+
+def test_legacy_attribute_scopes_are_not_carried_by_refreshed_tokens(rs):
+    """/oauth/ro's attribute scopes ("name", "nickname") mean ID token
+    claims at /oauth/ro; a refresh at /oauth/token (latchkey's extension:
+    Auth0 sent legacy refresh tokens to /delegation) carries only the
+    OIDC scopes of the grant."""
+    b = R.ro_login(rs, "liam", device="watch",
+        scope="openid offline_access name nickname email")
+    r = R.refresh(rs, b["refresh_token"], client_id=R.LEGACY_ID)
+    assert r.status_code == 200, r.text
+    n = r.json()
+    assert n["scope"] == "openid offline_access email"
+    at = rs.decode(n["access_token"], audience=rs.issuer + "userinfo")
+    assert at["scope"] == "openid offline_access email"
+    idt = rs.decode(n["id_token"], audience=R.LEGACY_ID)
+    assert idt["email"] == R.USERS["liam"][0]
+    assert "name" not in idt and "nickname" not in idt
+    # Asking for an attribute scope again is not a widening: it is
+    # dropped ("openid" alone then expands, within the grant, as at login).
+    r = R.refresh(rs, b["refresh_token"], client_id=R.LEGACY_ID,
+        scope="openid offline_access name")
+    assert r.status_code == 200, r.text
+    assert r.json()["scope"] == "openid offline_access email"
 
 
 def test_client_refresh_settings_from_the_admin_command(rs):

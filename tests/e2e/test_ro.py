@@ -8,6 +8,7 @@ offline_access and a device), the jwt-bearer re-login, and each row of
 Auth0's legacy error table (AUTH0-BEHAVIOUR.md 1).
 """
 import re
+import time
 
 import jwt
 import pytest
@@ -21,9 +22,18 @@ BASE_CLAIMS = {"iss", "sub", "aud", "iat", "exp"}
 OPAQUE_RE = re.compile(r"^[A-Za-z0-9_-]{43}$")
 
 
+def _next_second():
+    later = int(time.time()) + 1
+    while time.time() < later:
+        time.sleep(0.05)
+
+
 @pytest.fixture(scope="module")
 def srv():
     s = pwl.serve("ro")
+    # The import stamped each user's password_set_at: an id_token of that
+    # very second would count as older than the password (lib/ro.c).
+    _next_second()
     yield s
     pwl.finish(s)
 
@@ -227,6 +237,44 @@ def test_jwt_bearer_refuses_foreign_or_tampered_tokens(srv):
     for bad in (forged, other["id_token"], hs, tampered):
         err(ro(srv, grant_type=JWT_BEARER, id_token=bad, device="d"), 400,
             "invalid_grant", "invalid id_token")
+
+
+def test_jwt_bearer_refuses_an_id_token_from_before_a_new_password(srv):
+    """A new password ends the sessions begun with the old (as for refresh
+    tokens): an id_token issued before `latchkeyctl user set-password`
+    no longer mints sessions, with the bad-id_token answer.  The clock is
+    in whole seconds and an id_token of the very second the password was
+    set counts as older, so the login after set-password waits for a
+    later second (the fixture waited out the import's stamp)."""
+    tok = ok(ro(srv, connection=lk.DB1, username=lk.DORA,
+        password=lk.DORA_PW, scope="openid"))["id_token"]
+    ok(ro(srv, grant_type=JWT_BEARER, id_token=tok, device="d"))
+    uid = jwt.decode(tok, options={"verify_signature": False})["sub"]
+    new_pw = "dora-new-pw-Xc5Vb8Nm1Qa4"
+    lk.ctl(srv.home, "user", "set-password", uid, input=new_pw + "\n")
+    err(ro(srv, grant_type=JWT_BEARER, id_token=tok, device="d"), 400,
+        "invalid_grant", "invalid id_token")
+    # One issued after the change (a later second) works.
+    _next_second()
+    fresh = ok(ro(srv, connection=lk.DB1, username=lk.DORA, password=new_pw,
+        scope="openid"))["id_token"]
+    ok(ro(srv, grant_type=JWT_BEARER, id_token=fresh, device="d"))
+
+
+def test_jwt_bearer_refuses_an_access_token(srv):
+    """An access token latchkey signed is not an id_token, even when its
+    aud names the client (an API whose identifier is the client_id)."""
+    lk.ctl(srv.home, "api", "add", RO_ID, "--name", "Confusable",
+        "--scopes", "read:x")
+    try:
+        r = srv.token(lk.password_form(audience=RO_ID, scope="read:x"))
+        assert r.status_code == 200, r.text
+        at = r.json()["access_token"]
+        assert srv.decode(at, audience=RO_ID)["scope"] == "read:x"
+        err(ro(srv, grant_type=JWT_BEARER, id_token=at, device="d"), 400,
+            "invalid_grant", "invalid id_token")
+    finally:
+        lk.ctl(srv.home, "api", "remove", RO_ID)
 
 
 def test_jwt_bearer_needs_its_own_grant(srv):

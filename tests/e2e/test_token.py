@@ -102,6 +102,19 @@ def test_password_grant_with_realm_uses_realm(server):
     server.decode(body["access_token"], audience=API)
 
 
+def test_password_grant_with_realm_accepts_a_realm_only_client(server):
+    # grant_type=password + realm is password-realm: a client allowed only
+    # password-realm may send it (auth0-auth-js); without a realm it may not.
+    f = password_form(client_id=lk.REALMONLY_ID, secret=lk.REALMONLY_SECRET,
+        audience=API, realm=DB1)
+    body = ok(server.token(f))
+    assert server.decode(body["access_token"], audience=API)["gty"] == \
+        "password-realm"
+    del f["realm"]
+    r = server.token(f)
+    assert r.status_code == 403 and r.json()["error"] == "unauthorized_client"
+
+
 def test_same_user_same_sub_across_grants(server):
     a = ok(server.token(password_form(audience=API)))
     b = ok(server.token(realm_form(realm=DB1, audience=API)))

@@ -28,6 +28,11 @@ def test_discovery_document_fields(server):
     assert "RS256" in d["id_token_signing_alg_values_supported"]
     assert d["subject_types_supported"] == ["public"]
     assert {"openid", "profile", "email"} <= set(d["scopes_supported"])
+    # Only claims latchkey issues; a token endpoint only (README).
+    assert "auth_time" not in d["claims_supported"]
+    assert {"sub", "iss", "aud", "exp", "iat", "email"} <= set(d["claims_supported"])
+    assert d["response_types_supported"] == []
+    assert "authorization_endpoint" not in d
 
 
 def test_discovery_advertises_only_endpoints_that_exist(server):

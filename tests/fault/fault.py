@@ -57,7 +57,7 @@ class Load:
     def __init__(self, base, seed):
         self.base = base
         self.rnd = random.Random(seed)
-        self.lock = threading.Lock()
+        self.lock = threading.RLock()
         self.access = []		# access tokens received
         self.chains = []		# [latest refresh token, last answer ok?]
         self.logged_in = set()
@@ -188,6 +188,14 @@ def db_check(home, failures):
 def run_fault(args, tmp):
     home = setup(tmp, "fault")
     srv = bench.Lighttpd(tmp, home, bench.FCGI, procs=args.procs)
+    try:
+        return fault_load(args, srv, home)
+    finally:
+        if srv.proc.poll() is None:
+            srv.stop()
+
+
+def fault_load(args, srv, home):
     load = Load(srv.base, args.seed)
     threads = [threading.Thread(target=load.worker, args=(i,), daemon=True)
         for i in range(args.workers)]
@@ -212,17 +220,26 @@ def run_fault(args, tmp):
                     break
                 time.sleep(0.01)
             resume.append(time.monotonic() - t0)
+            if resume[-1] > 1.0 and os.environ.get("FAULT_DEBUG"):
+                print("slow resume %.2f s after killing %d of %d at %s" % (
+                    resume[-1], len(victims), len(pids),
+                    time.strftime("%H:%M:%S", time.localtime(time.time() - resume[-1]))))
         time.sleep(0.5)
     finally:
         load.stop.set()
+        t0 = time.monotonic()
         for t in threads:
-            t.join(30)
+            t.join(90)
+    print("fault: load stopped in %.1f s" % (time.monotonic() - t0))
+    t0 = time.monotonic()
     live = verify_all(srv.base, load, failures)
+    print("fault: verified in %.1f s" % (time.monotonic() - t0))
     failures += ["unexpected answer: %s" % (b,) for b in load.bad]
-    slow = [r for r in resume if r > 1.0]
+    slow = [r for r in resume if r > args.resume_max]
     if slow:
-        failures.append("service resumed later than 1 s after %d kills (max %.2f s)"
-            % (len(slow), max(slow)))
+        failures.append("service resumed later than %g s after %d kills (max %.2f s)"
+            % (args.resume_max, len(slow), max(slow)))
+    over1 = len([r for r in resume if r > 1.0])
     # Kill whatever runs, as a crash of the whole host would, then recover.
     for pid in srv.responders():
         os.kill(pid, signal.SIGKILL)
@@ -232,20 +249,32 @@ def run_fault(args, tmp):
         args.workers, args.procs, ", ".join("%s=%d" % kv for kv in sorted(load.counts.items()))))
     print("fault: %d access tokens verified with PyJWT, %d live refresh chains"
         " redeemed, %d users logged in again, resume after kill max %.3f s"
-        " (mean %.3f s), db5.3_verify on %d databases" % (len(load.access), live,
-        len(load.logged_in), max(resume or [0]), sum(resume) / max(1, len(resume)),
+        " (mean %.3f s; %d of %d kills over 1 s), db5.3_verify on %d databases"
+        % (len(load.access), live, len(load.logged_in), max(resume or [0]),
+        sum(resume) / max(1, len(resume)), over1, len(resume),
         len(list(Path(home).glob("*.db")))))
     return failures
 
 
 def rss(srv):
-    return {pid: rss_kib for pid, (rss_kib, _) in
+    return {pid: r[0] for pid, r in
         zip(srv.responders(), srv.rss_kib())}
 
 
 def run_soak(args, tmp):
     home = setup(tmp, "soak")
+    # The soak looks for 5xx, deadlocks and leaks, not for admission
+    # control (test_admission.py, make bench): let every login wait.
+    bench.ctl(home, "tenant", "set", "hash_queue", "64")
+    bench.ctl(home, "tenant", "set", "hash_wait_ms", "60000")
     srv = bench.Lighttpd(tmp, home, bench.FCGI, procs=16)
+    try:
+        return soak_load(args, srv, home)
+    finally:
+        srv.stop()
+
+
+def soak_load(args, srv, home):
     load = Load(srv.base, args.seed)
     threads = [threading.Thread(target=load.worker, args=(i,), daemon=True)
         for i in range(args.workers)]
@@ -291,6 +320,8 @@ def main():
     ap.add_argument("--workers", type=int, default=6)
     ap.add_argument("--procs", type=int, default=4)
     ap.add_argument("--seed", type=int, default=int(time.time()))
+    ap.add_argument("--resume-max", type=float, default=1.0,
+        help="seconds within which service must answer again after a kill")
     args = ap.parse_args()
     tmp = bench.tempfile.mkdtemp(prefix="latchkey-fault-")
     print("seed %d (rerun with --seed)" % args.seed)

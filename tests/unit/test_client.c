@@ -167,6 +167,10 @@ setup(void **state)
 	    client_put("spacey", "client_secret_basic", "open sesame",
 	    NULL) == -1 ||
 	    client_put("pub", "none", NULL, NULL) == -1 ||
+	    client_put("raw-app", "client_secret_basic", "s3cr+t%41x",
+	    NULL) == -1 ||
+	    client_put("pct-app", "client_secret_basic", "50%off", NULL) == -1 ||
+	    client_put("py+app", "none", NULL, NULL) == -1 ||
 	    client_put("jwt-rs", "private_key_jwt", NULL,
 	    json_pack("[o]", pubkey(K_RS))) == -1 ||
 	    client_put("jwt-es", "private_key_jwt", NULL,
@@ -423,6 +427,36 @@ static const struct ccase {
 	{ "Basic with %00 in the id is 401",
 	  "pub%00:", NULL, "",
 	  401, NULL, 0, NULL, NULL, 1 },
+	/* Python requests' HTTPBasicAuth (requests-oauthlib) sends id:secret
+	 * without form-encoding: the raw reading is tried after the decoded. */
+	{ "Basic raw secret with '+' and '%41' authenticates (requests)",
+	  "raw-app:s3cr+t%41x", NULL, "",
+	  OK, "raw-app", CLIENT_AUTH_SECRET_BASIC, "s3cr+t%41x", NULL, 0 },
+	{ "Basic form-encoded secret with '+' and '%' still authenticates",
+	  "raw-app:s3cr%2Bt%2541x", NULL, "",
+	  OK, "raw-app", CLIENT_AUTH_SECRET_BASIC, "s3cr+t%41x", NULL, 0 },
+	{ "Basic raw secret that is invalid %-encoding authenticates",
+	  "pct-app:50%off", NULL, "",
+	  OK, "pct-app", CLIENT_AUTH_SECRET_BASIC, "50%off", NULL, 0 },
+	{ "Basic raw public client id with '+' authenticates",
+	  "py+app:", NULL, "",
+	  OK, "py+app", CLIENT_AUTH_NONE, NULL, NULL, 0 },
+	{ "Basic raw id with a body client_id naming it authenticates",
+	  "py+app:", NULL, "client_id=py%2Bapp",
+	  OK, "py+app", CLIENT_AUTH_NONE, NULL, NULL, 0 },
+	{ "Basic raw secret that is wrong either way is 401",
+	  "raw-app:s3cr+t%41y", NULL, "",
+	  401, NULL, 0, NULL, NULL, 1 },
+	{ "Basic raw secret of another client is 401",
+	  "pct-app:s3cr+t%41x", NULL, "",
+	  401, NULL, 0, NULL, NULL, 1 },
+	{ "public client with an empty body client_secret authenticates",
+	  NULL, NULL, "client_id=pub&client_secret=",
+	  OK, "pub", CLIENT_AUTH_NONE, NULL, NULL, 0 },
+	{ "an empty body client_secret with a Basic secret is no second "
+	  "method",
+	  "conf-post:post-secret", NULL, "client_secret=",
+	  OK, "conf-post", CLIENT_AUTH_SECRET_BASIC, "post-secret", NULL, 0 },
 	{ "a stray Bearer Authorization header is ignored",
 	  NULL, "Bearer abc.def.ghi", "client_id=pub",
 	  OK, "pub", CLIENT_AUTH_NONE, NULL, NULL, 0 },

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <malloc.h>
 
 #include <cmocka.h>
 
@@ -637,6 +638,63 @@ params_clear_leaves_nothing(void **state)
 	resp_clear(&resp);
 }
 
+/*
+ * jansson's free, watched: a block that still holds one of the watched
+ * values (the whole NUL-terminated string) when jansson frees it is
+ * counted.  The value block of a string in a parsed tree is exactly that.
+ */
+static const char *const watched[] = {
+	"pw-SECRET-1", "cs-SECRET-2", "ca-SECRET-3", "rt-SECRET-4",
+	"otp-SECRET-5", "tok-SECRET-6", "idt-SECRET-7", "user-PLAIN-8",
+};
+static int	 freed_with[sizeof(watched) / sizeof(watched[0])];
+
+static void
+watch_free(void *ptr)
+{
+	size_t	 i, n, have;
+
+	have = ptr != NULL ? malloc_usable_size(ptr) : 0;
+	for (i = 0; i < sizeof(watched) / sizeof(watched[0]); i++) {
+		n = strlen(watched[i]) + 1;
+		if (have >= n && memcmp(ptr, watched[i], n) == 0)
+			freed_with[i]++;
+	}
+	free(ptr);
+}
+
+/* The secret members of a JSON body are wiped before the tree is freed;
+ * a plain member (the control) is freed as it was. */
+static void
+json_secrets_wiped_before_free(void **state)
+{
+	static const char body[] = "{\"grant_type\":\"password\","
+	    "\"password\":\"pw-SECRET-1\",\"client_secret\":\"cs-SECRET-2\","
+	    "\"client_assertion\":\"ca-SECRET-3\","
+	    "\"refresh_token\":\"rt-SECRET-4\",\"otp\":\"otp-SECRET-5\","
+	    "\"token\":\"tok-SECRET-6\",\"id_token\":\"idt-SECRET-7\","
+	    "\"username\":\"user-PLAIN-8\"}";
+	struct params	 p;
+	struct lk_resp	 resp;
+	size_t		 i, last = sizeof(watched) / sizeof(watched[0]) - 1;
+
+	memset(freed_with, 0, sizeof(freed_with));
+	json_set_alloc_funcs(malloc, watch_free);
+	params_init(&p);
+	resp_init(&resp);
+	assert_int_equal(decode(JSON, body, sizeof(body) - 1, ALL, &p,
+	    &resp), 0);
+	json_set_alloc_funcs(malloc, free);
+	assert_string_equal(S(p.v[F_PASSWORD]), "pw-SECRET-1");
+	assert_string_equal(S(p.v[F_ID_TOKEN]), "idt-SECRET-7");
+	for (i = 0; i < last; i++)
+		if (freed_with[i] != 0)
+			fail_msg("%s freed unwiped", watched[i]);
+	assert_int_equal(freed_with[last], 1);
+	params_clear(&p);
+	resp_clear(&resp);
+}
+
 /* ------------------------------------------------------------------ */
 
 /* fmt with its one "%s" replaced by arg (fmt is data, not a format). */
@@ -714,6 +772,7 @@ static const struct CMUnitTest fixed[] = {
 	cmocka_unit_test(unknown_fields_are_not_length_limited),
 	cmocka_unit_test(form_length_is_measured_after_decoding),
 	cmocka_unit_test(params_clear_leaves_nothing),
+	cmocka_unit_test(json_secrets_wiped_before_free),
 };
 
 int

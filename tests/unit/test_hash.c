@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -217,6 +218,89 @@ dummy_verify_always_mismatches(void **state)
 	    strlen(PW)), HASH_MISMATCH);
 }
 
+/* A policy whose dummy verify takes tens of milliseconds. */
+static const struct hash_policy dear = { 3, 32768, 1 };
+
+static double
+ms_now(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/* The fastest of three dummy verifies at dear (the first builds it). */
+static double
+dummy_ms(void)
+{
+	double	 t0, best = 1e9, d;
+	int	 i;
+
+	(void)hash_dummy(&dear, PW, strlen(PW));
+	for (i = 0; i < 3; i++) {
+		t0 = ms_now();
+		(void)hash_dummy(&dear, PW, strlen(PW));
+		if ((d = ms_now() - t0) < best)
+			best = d;
+	}
+	return best;
+}
+
+/* A stored hash that cannot be verified (unknown format, costs over the
+ * limits) does no hash work in hash_verify; a login's verify must still
+ * cost a dummy's, or the time says the account exists. */
+static void
+login_verify_of_unverifiable_hash_costs_a_dummy(void **state)
+{
+	static const char *const bad[] = {
+		"$unknown$abc",
+		"$argon2id$v=19$m=2000000,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2g",
+		"$argon2id$v=19$m=64,t=100,p=1$c2FsdHNhbHQ$aGFzaGhhc2g",
+	};
+	double	 d = dummy_ms(), t0, plain, login;
+	size_t	 i;
+	int	 rehash;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		t0 = ms_now();
+		assert_int_equal(hash_verify(&dear, bad[i], PW, strlen(PW),
+		    &rehash), HASH_ERR);
+		plain = ms_now() - t0;
+		t0 = ms_now();
+		assert_int_equal(hash_verify_login(&dear, bad[i], PW,
+		    strlen(PW), &rehash), HASH_ERR);
+		login = ms_now() - t0;
+		if (plain >= d / 2 || login < d / 2)
+			fail_msg("%s: verify %.2f ms, login %.2f ms, dummy "
+			    "%.2f ms", bad[i], plain, login, d);
+	}
+}
+
+/* A wrong password against a stored hash far cheaper than the policy
+ * (until the next login rehashes it) costs a dummy's too. */
+static void
+login_verify_of_cheap_weak_hash_costs_a_dummy(void **state)
+{
+	const struct hash_policy cheap_old = { 1, 8, 1 };
+	char	 enc[HASH_ENCODED_MAX];
+	double	 d = dummy_ms(), t0, login;
+	int	 rehash = 0;
+
+	assert_int_equal(hash_password(&cheap_old, PW, strlen(PW), enc,
+	    sizeof(enc)), 0);
+	t0 = ms_now();
+	assert_int_equal(hash_verify_login(&dear, enc, "wrong", 5, &rehash),
+	    HASH_MISMATCH);
+	login = ms_now() - t0;
+	if (login < d / 2)
+		fail_msg("login %.2f ms, dummy %.2f ms", login, d);
+	/* The right password still verifies and asks for the rehash. */
+	assert_int_equal(hash_verify_login(&dear, enc, PW, strlen(PW),
+	    &rehash), HASH_OK);
+	assert_int_equal(rehash, 1);
+}
+
 static void
 policy_from_json_defaults_and_clamps(void **state)
 {
@@ -345,6 +429,8 @@ main(void)
 		cmocka_unit_test(argon2id_weaker_params_ask_for_rehash),
 		cmocka_unit_test(malformed_hashes_are_errors),
 		cmocka_unit_test(dummy_verify_always_mismatches),
+		cmocka_unit_test(login_verify_of_unverifiable_hash_costs_a_dummy),
+		cmocka_unit_test(login_verify_of_cheap_weak_hash_costs_a_dummy),
 		cmocka_unit_test(policy_from_json_defaults_and_clamps),
 		cmocka_unit_test(secret_digest_round_trip),
 		cmocka_unit_test(secret_check_rejects_malformed_stored_values),

@@ -1,6 +1,7 @@
 /*
  * test_refresh.c: refresh tokens (lib/refresh.c), scope narrowing
- * (scope_narrow in lib/scope.c) and signing key rotation (lib/keyrot.c)
+ * (scope_narrow, scope_refresh in lib/scope.c) and signing key rotation
+ * (lib/keyrot.c)
  * against a fresh Berkeley DB environment per test, with a fixed clock.
  */
 #include <sys/stat.h>
@@ -73,6 +74,26 @@ user_put(struct fx *fx, const char *uid, int blocked, json_int_t pwd_at)
 	json_decref(u);
 }
 
+/* The API the tokens are issued for (AUD). */
+static json_t *
+api_rec(void)
+{
+
+	return json_pack("{s:s, s:s, s:[s,s,s], s:b}", "identifier", AUD,
+	    "name", "API", "scopes", "read:x", "write:x", "admin:x",
+	    "allow_offline_access", 1);
+}
+
+static void
+api_put(struct fx *fx)
+{
+	json_t	*a = api_rec();
+
+	assert_int_equal(store_put(fx->ctx.store, NULL, SK_API, AUD, a, 0),
+	    STORE_OK);
+	json_decref(a);
+}
+
 static int
 setup(void **state)
 {
@@ -91,6 +112,7 @@ setup(void **state)
 	fx->client = client_rec("rotating", 0, 0, 0);
 	*state = fx;
 	user_put(fx, UID, 0, 0);
+	api_put(fx);
 	return 0;
 }
 
@@ -357,10 +379,11 @@ scope_narrows_but_never_widens(void **state)
 	issue(fx, NULL, NOW, t);
 	assert_int_equal(redeem(fx, t, "read:x admin:x", NOW, NULL, NULL),
 	    REFRESH_SCOPE);
-	/* Refused, so not spent: the token still works. */
+	/* Refused, so not spent: the token still works.  "openid" alone
+	 * expands as at login, within the grant. */
 	assert_int_equal(redeem(fx, t, "write:x openid", NOW, n, granted),
 	    REFRESH_OK);
-	assert_string_equal(granted, "openid write:x");
+	assert_string_equal(granted, "openid profile write:x");
 	/* The successor keeps the whole original grant (RFC 6749 6). */
 	assert_int_equal(redeem(fx, n, NULL, NOW, NULL, granted), REFRESH_OK);
 	assert_string_equal(granted, SCOPE);
@@ -575,6 +598,198 @@ scope_narrow_rules(void **state)
 	scope_result_clear(&r);
 }
 
+/*
+ * A replay of the spent token within the leeway is answered with a new
+ * successor, and the first successor stops being current: whichever
+ * holder presents an abandoned successor trips reuse detection, and the
+ * family dies; two holders never keep two live chains.
+ */
+static void
+leeway_replay_leaves_one_live_chain(void **state)
+{
+	struct fx	*fx = *state;
+	char		 r0[96], r1[96], r2[96], r3[96];
+	int		 order;
+
+	use_client(fx, client_rec("rotating", 0, 0, 10));
+	for (order = 0; order < 2; order++) {
+		issue(fx, NULL, NOW, r0);
+		assert_int_equal(redeem(fx, r0, NULL, NOW, r1, NULL),
+		    REFRESH_OK);
+		assert_int_equal(redeem(fx, r0, NULL, NOW + 1, r2, NULL),
+		    REFRESH_OK);
+		assert_string_not_equal(r1, r2);
+		if (order == 0) {
+			/* The older successor first: reuse at once. */
+			assert_int_equal(redeem(fx, r1, NULL, NOW + 2, NULL,
+			    NULL), REFRESH_REUSED);
+			assert_int_equal(redeem(fx, r2, NULL, NOW + 3, NULL,
+			    NULL), REFRESH_INVALID);
+			continue;
+		}
+		/* The replay's successor first: it works, the other holder
+		 * then trips reuse, and the whole chain ends. */
+		assert_int_equal(redeem(fx, r2, NULL, NOW + 2, r3, NULL),
+		    REFRESH_OK);
+		assert_int_equal(redeem(fx, r1, NULL, NOW + 3, NULL, NULL),
+		    REFRESH_REUSED);
+		assert_int_equal(redeem(fx, r3, NULL, NOW + 4, NULL, NULL),
+		    REFRESH_INVALID);
+	}
+}
+
+/* The leeway does not grow with each replay: it runs from the first use. */
+static void
+leeway_replays_do_not_extend_the_window(void **state)
+{
+	struct fx	*fx = *state;
+	char		 r0[96], r1[96], r2[96];
+
+	use_client(fx, client_rec("rotating", 0, 0, 10));
+	issue(fx, NULL, NOW, r0);
+	assert_int_equal(redeem(fx, r0, NULL, NOW, r1, NULL), REFRESH_OK);
+	assert_int_equal(redeem(fx, r0, NULL, NOW + 9, r2, NULL), REFRESH_OK);
+	assert_int_equal(redeem(fx, r0, NULL, NOW + 11, NULL, NULL),
+	    REFRESH_REUSED);
+	assert_int_equal(redeem(fx, r2, NULL, NOW + 12, NULL, NULL),
+	    REFRESH_INVALID);
+}
+
+/* A non-rotating family's one token is always its current one. */
+static void
+non_rotating_token_is_never_reuse(void **state)
+{
+	struct fx	*fx = *state;
+	char		 t[96];
+	int		 i;
+
+	use_client(fx, client_rec("non-rotating", 0, 0, 0));
+	issue(fx, NULL, NOW, t);
+	for (i = 0; i < 3; i++)
+		assert_int_equal(redeem(fx, t, NULL, NOW + i, NULL, NULL),
+		    REFRESH_OK);
+}
+
+/*
+ * The token's API is read in the redeeming transaction: once it has been
+ * removed the refresh is refused (naming the audience) and the token is
+ * not spent, so it works again when the API is back.
+ */
+static void
+removed_api_refuses_before_spending(void **state)
+{
+	struct fx		*fx = *state;
+	struct refresh_use	 u;
+	char			 t[96], n[96];
+
+	issue(fx, NULL, NOW, t);
+	assert_int_equal(store_del(fx->ctx.store, NULL, SK_API, AUD), STORE_OK);
+	refresh_use_init(&u);
+	u.token = t;
+	u.clientrec = fx->client;
+	u.now = NOW;
+	assert_int_equal(refresh_redeem(fx->ctx.store, &u), REFRESH_NO_API);
+	assert_string_equal(json_string_value(json_object_get(u.rec,
+	    "audience")), AUD);
+	assert_null(u.user);
+	assert_string_equal(u.next, "");
+	refresh_use_clear(&u);
+	api_put(fx);
+	assert_int_equal(redeem(fx, t, NULL, NOW + 1, n, NULL), REFRESH_OK);
+	assert_true(strlen(n) >= 43);
+}
+
+/* The redeemed token hands back its API for the new access token. */
+static void
+redeem_returns_the_tokens_api(void **state)
+{
+	struct fx		*fx = *state;
+	struct refresh_use	 u;
+	char			 t[96];
+
+	issue(fx, NULL, NOW, t);
+	refresh_use_init(&u);
+	u.token = t;
+	u.clientrec = fx->client;
+	u.now = NOW;
+	assert_int_equal(refresh_redeem(fx->ctx.store, &u), REFRESH_OK);
+	assert_non_null(u.api);
+	assert_string_equal(json_string_value(json_object_get(u.api,
+	    "identifier")), AUD);
+	refresh_use_clear(&u);
+	assert_null(u.api);
+}
+
+/*
+ * scope_refresh: the request resolved by the login rules, then
+ * intersected with the grant (SPEC.md "What real clients send":
+ * requests-oauthlib sends the login's scope back).
+ */
+static void
+scope_refresh_rules(void **state)
+{
+#define FULL	"openid profile email address phone offline_access"
+	static const struct {
+		const char	*granted;
+		const char	*requested;
+		int		 api;	/* 1: the test API, 0: none */
+		int		 rc;
+		const char	*out;
+	} cases[] = {
+		/* The login's own string: the whole grant. */
+		{ FULL " read:x write:x admin:x", "openid offline_access", 1, 0,
+		  FULL " read:x write:x admin:x" },
+		/* An API scope the login dropped is dropped again. */
+		{ FULL " read:x", "openid offline_access read:x read:nope", 1, 0,
+		  FULL " read:x" },
+		{ FULL, "openid offline_access read:nope", 1, 0, FULL },
+		/* No API scope named: all of them, within the grant. */
+		{ "openid email offline_access read:x", "openid", 1, 0,
+		  "openid email read:x" },
+		/* Narrowing. */
+		{ FULL " read:x write:x", "read:x", 1, 0, "read:x" },
+		{ FULL " read:x write:x", "email write:x", 1, 0, "email write:x" },
+		/* A known scope outside the grant: widening. */
+		{ "openid offline_access read:x", "read:x write:x", 1, 1, NULL },
+		{ "openid email read:x", "profile", 1, 1, NULL },
+		{ "openid offline_access", "openid offline_access", 0, 0,
+		  "openid offline_access" },
+		/* Absent or blank: the grant, less what no longer counts
+		 * (legacy attribute scopes, API scopes since removed). */
+		{ "openid offline_access name nickname", NULL, 0, 0,
+		  "openid offline_access" },
+		{ "openid offline_access read:x gone:x", NULL, 1, 0,
+		  "openid offline_access read:x" },
+		{ "openid read:x", " ", 1, 0, "openid read:x" },
+		{ "openid read:x", "", 1, 0, "openid read:x" },
+		/* Without an API an API scope is not known: dropped. */
+		{ "openid offline_access", "openid read:x", 0, 0, "openid" },
+	};
+#undef FULL
+	struct scope_result	 r;
+	json_t			*api = api_rec();
+	size_t			 i;
+	int			 rc;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		rc = scope_refresh(cases[i].granted, cases[i].requested,
+		    cases[i].api ? api : NULL, &r);
+		if (rc != cases[i].rc)
+			fail_msg("case %zu: rc %d", i, rc);
+		if (rc == 0 && strcmp(r.granted.p ? r.granted.p : "",
+		    cases[i].out) != 0)
+			fail_msg("case %zu: \"%s\"", i, r.granted.p);
+		scope_result_clear(&r);
+	}
+	/* The flags follow what remains. */
+	assert_int_equal(scope_refresh("openid profile email offline_access "
+	    "read:x", "email read:x", api, &r), 0);
+	assert_true(r.email && !r.openid && !r.profile && !r.offline_access);
+	assert_true(r.differs == 0);
+	scope_result_clear(&r);
+	json_decref(api);
+}
+
 /* ------------------------------------------------------------------ */
 
 static int
@@ -750,6 +965,12 @@ main(void)
 		T(conf_defaults_and_settings),
 		T(conf_problems),
 		T(scope_narrow_rules),
+		T(leeway_replay_leaves_one_live_chain),
+		T(leeway_replays_do_not_extend_the_window),
+		T(non_rotating_token_is_never_reuse),
+		T(removed_api_refuses_before_spending),
+		T(redeem_returns_the_tokens_api),
+		T(scope_refresh_rules),
 		T(key_rotation_lifecycle),
 		T(two_processes_racing_one_token_succeed_once),
 	};

@@ -1,0 +1,113 @@
+"""
+Admission control for password hashing (issue 7, lib/admit.c): at most
+hash_slots verifies run at once across the responders, hash_queue more
+wait at most hash_wait_ms, and the rest get 503 temporarily_unavailable
+with Retry-After and a JSON body at once.  Through the real lighttpd
+(two responder processes), with a hash policy slow enough (~0.1 s) that
+two concurrent logins overlap.
+"""
+import threading
+
+import pytest
+
+import lk
+
+
+@pytest.fixture(scope="module")
+def slow(request):
+    s = lk.Server("admission")
+    s.tenant["tenant"]["hash"] = {"t": 3, "m": 65536, "p": 1}
+    s.tenant_file.write_text(lk.json.dumps(s.tenant))
+    try:
+        s.start()
+    except BaseException:
+        s.stop()
+        s.cleanup()
+        raise
+    yield s
+    s.stop()
+    assert not s.sanitizer_reports(), s.log()[-4000:]
+    s.cleanup()
+
+
+def limits(s, slots, queue, wait_ms):
+    lk.ctl(s.home, "tenant", "set", "hash_slots", str(slots))
+    lk.ctl(s.home, "tenant", "set", "hash_queue", str(queue))
+    lk.ctl(s.home, "tenant", "set", "hash_wait_ms", str(wait_ms))
+
+
+def together(s, n=2):
+    """n password logins released at the same moment; their responses."""
+    barrier = threading.Barrier(n)
+    out = [None] * n
+
+    def one(i):
+        barrier.wait()
+        out[i] = s.token(lk.password_form(audience=lk.API))
+
+    ts = [threading.Thread(target=one, args=(i,)) for i in range(n)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(60)
+    return out
+
+
+def check_shed(r):
+    assert r.status_code == 503, r.text
+    assert r.headers.get("Retry-After") == "1"
+    assert lk.error_body(r) == {"error": "temporarily_unavailable",
+        "error_description": "Too many logins at once; retry after the "
+        "Retry-After delay."}
+
+
+def test_excess_login_is_shed_with_503_and_retry_after(slow):
+    limits(slow, 1, 0, 5000)
+    for _ in range(5):
+        rs = together(slow)
+        codes = sorted(r.status_code for r in rs)
+        if codes == [200, 503]:
+            check_shed([r for r in rs if r.status_code == 503][0])
+            slow.decode(next(r for r in rs if r.status_code == 200)
+                .json()["access_token"], audience=lk.API)
+            return
+        assert codes == [200, 200], [r.text for r in rs]	# did not overlap
+    pytest.fail("two concurrent logins never overlapped with one hash slot")
+
+
+def test_a_waiting_login_is_served_when_a_slot_frees(slow):
+    limits(slow, 1, 1, 20000)
+    for _ in range(3):
+        rs = together(slow)
+        assert [r.status_code for r in rs] == [200, 200], [r.text for r in rs]
+
+
+def test_a_wait_longer_than_hash_wait_ms_is_shed(slow):
+    limits(slow, 1, 1, 1)
+    for _ in range(5):
+        rs = together(slow)
+        codes = sorted(r.status_code for r in rs)
+        if codes == [200, 503]:
+            check_shed([r for r in rs if r.status_code == 503][0])
+            return
+    pytest.fail("a 1 ms wait for the only slot never timed out")
+
+
+def test_every_path_frees_its_slot(slow):
+    """One slot, no waiting room: one login at a time is never shed, so
+    success, a wrong password, an unknown user and a blocked user each
+    gave their slot back."""
+    limits(slow, 1, 0, 5000)
+    forms = [lk.password_form(), lk.password_form(password="wrong"),
+        lk.password_form(username="nobody@example.com"),
+        lk.password_form(username=lk.CAROL, password=lk.CAROL_PW),
+        lk.password_form()]
+    codes = [slow.token(f).status_code for f in forms * 2]
+    assert codes == [200, 403, 403, 401, 200] * 2
+
+
+def test_tenant_settings_are_validated(slow):
+    p = lk.ctl(slow.home, "tenant", "set", "hash_slots", "0", check=False)
+    assert p.returncode != 0
+    p = lk.ctl(slow.home, "tenant", "set", "hash_wait_ms", "-5", check=False)
+    assert p.returncode != 0
