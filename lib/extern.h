@@ -749,6 +749,11 @@ struct grant_req {
 
 void		 token_endpoint(struct lk_ctx *, const struct lk_req *,
 		    struct lk_resp *);
+/* The connection name, which must exist (else the notfound row, its %s
+ * the name) and be enabled for the client (else the disabled row).  The
+ * record (owned) or NULL with the error written. */
+json_t		*grant_connection(struct grant_req *, const char *name,
+		    enum oerr notfound, enum oerr disabled);
 /* The API named by audience (or the tenant default); *api NULL for none.
  * -1 with the wire error written (unknown audience). */
 int		 grant_audience(struct grant_req *, json_t **api);
@@ -985,6 +990,12 @@ enum pwl_check	 pwl_record_check(json_t *rec, const char *code,
 enum pwl_result	 pwl_verify(struct lk_ctx *, const json_t *conn,
 		    const char *recipient, const char *code,
 		    const char *client_id, time_t now, json_t **user);
+/* The code exchange of /oauth/token's otp grant and /oauth/ro, attack
+ * protection included: the user (owned) or NULL with the error written
+ * (wrong: the endpoint's wrong-code row). */
+json_t		*pwl_exchange(struct grant_req *, const json_t *conn,
+		    enum pwl_strategy, const char *login, const char *code,
+		    enum oerr wrong);
 
 /* deliver.c: the connection's delivery_command, run without a shell. */
 struct deliver_msg {

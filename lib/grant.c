@@ -122,6 +122,32 @@ out:
 	json_decref(g.tenant);
 }
 
+json_t *
+grant_connection(struct grant_req *g, const char *name, enum oerr notfound,
+    enum oerr disabled)
+{
+	json_t	*conn = NULL, *v;
+	size_t	 i;
+
+	switch (store_get(g->ctx->store, NULL, SK_CONNECTION, name, &conn)) {
+	case STORE_OK:
+		break;
+	case STORE_NOTFOUND:
+		oerr_write(g->resp, notfound, name);
+		return NULL;
+	default:
+		oerr_write(g->resp, OERR_SERVER_ERROR, NULL);
+		return NULL;
+	}
+	json_array_foreach(json_object_get(conn, "enabled_clients"), i, v)
+		if (json_is_string(v) &&
+		    strcmp(json_string_value(v), g->client.client_id) == 0)
+			return conn;
+	json_decref(conn);
+	oerr_write(g->resp, disabled, name);
+	return NULL;
+}
+
 int
 grant_audience(struct grant_req *g, json_t **api)
 {

@@ -23,30 +23,12 @@ static const enum oerr wrong[PWL__MAX] = {
 static json_t *
 realm_connection(struct grant_req *g, enum pwl_strategy *s)
 {
-	const char	*name = g->p.v[F_REALM];
-	json_t		*conn = NULL, *v;
-	size_t		 i;
-	int		 enabled = 0;
+	json_t	*conn;
 
-	switch (store_get(g->ctx->store, NULL, SK_CONNECTION, name, &conn)) {
-	case STORE_OK:
-		break;
-	case STORE_NOTFOUND:
-		oerr_write(g->resp, OERR_UNKNOWN_REALM, name);
+	conn = grant_connection(g, g->p.v[F_REALM], OERR_UNKNOWN_REALM,
+	    OERR_REALM_NOT_ENABLED);
+	if (conn == NULL)
 		return NULL;
-	default:
-		oerr_write(g->resp, OERR_SERVER_ERROR, NULL);
-		return NULL;
-	}
-	json_array_foreach(json_object_get(conn, "enabled_clients"), i, v)
-		if (json_is_string(v) &&
-		    strcmp(json_string_value(v), g->client.client_id) == 0)
-			enabled = 1;
-	if (!enabled) {
-		oerr_write(g->resp, OERR_REALM_NOT_ENABLED, name);
-		json_decref(conn);
-		return NULL;
-	}
 	if ((*s = pwl_strategy(conn)) == PWL__MAX) {
 		oerr_write(g->resp, OERR_REALM_STRATEGY, NULL);
 		json_decref(conn);
@@ -61,7 +43,6 @@ grant_otp(struct grant_req *g)
 	struct scope_result	 sr;
 	json_t			*api = NULL, *conn = NULL, *user = NULL;
 	enum pwl_strategy	 s;
-	char			 recipient[PWL_RECIPIENT_MAX + 1];
 	static const enum field	 required[] = { F_REALM, F_USERNAME, F_OTP };
 	size_t			 i;
 
@@ -76,37 +57,9 @@ grant_otp(struct grant_req *g)
 		return;
 	if ((conn = realm_connection(g, &s)) == NULL)
 		goto out;
-	/* A username that cannot be a phone or email matches no code. */
-	if (pwl_recipient(s, g->p.v[F_USERNAME], recipient,
-	    sizeof(recipient)) == -1) {
-		oerr_write(g->resp, wrong[s], NULL);
+	if ((user = pwl_exchange(g, conn, s, g->p.v[F_USERNAME], g->p.v[F_OTP],
+	    wrong[s])) == NULL)
 		goto out;
-	}
-	/* Attack protection counts the recipient as the identifier. */
-	if (guard_before(g->ctx, g->tenant, &g->who, recipient, g->req->now,
-	    g->resp) == -1)
-		goto out;
-	switch (pwl_verify(g->ctx, conn, recipient, g->p.v[F_OTP],
-	    g->client.client_id, g->req->now, &user)) {
-	case PWL_OK:
-		guard_after(g->ctx, g->tenant, &g->who, recipient,
-		    json_string_value(json_object_get(user, "user_id")),
-		    GUARD_EV_SUCCESS, g->req->now);
-		break;
-	case PWL_WRONG:
-		guard_after(g->ctx, g->tenant, &g->who, recipient, NULL,
-		    GUARD_EV_WRONG_CODE, g->req->now);
-		oerr_write(g->resp, wrong[s], NULL);
-		goto out;
-	case PWL_BLOCKED:
-		guard_after(g->ctx, g->tenant, &g->who, recipient, NULL,
-		    GUARD_EV_USER_BLOCKED, g->req->now);
-		oerr_write(g->resp, OERR_USER_BLOCKED, NULL);
-		goto out;
-	default:
-		oerr_write(g->resp, OERR_SERVER_ERROR, NULL);
-		goto out;
-	}
 	/* As the password grants: offline_access needs the refresh_token
 	 * grant too (AUTH0-BEHAVIOUR.md 5). */
 	if (scope_resolve(g->p.v[F_SCOPE], api,

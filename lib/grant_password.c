@@ -74,9 +74,7 @@ static json_t *
 connection_for(struct grant_req *g)
 {
 	const char	*name = g->p.v[F_REALM], *strategy;
-	json_t		*conn = NULL, *v;
-	size_t		 i;
-	int		 enabled = 0;
+	json_t		*conn;
 
 	if (name == NULL)
 		name = json_string_value(json_object_get(g->tenant, "default_directory"));
@@ -84,28 +82,12 @@ connection_for(struct grant_req *g)
 		oerr_write(g->resp, OERR_NO_DEFAULT_CONNECTION, NULL);
 		return NULL;
 	}
-	switch (store_get(g->ctx->store, NULL, SK_CONNECTION, name, &conn)) {
-	case STORE_OK:
-		break;
-	case STORE_NOTFOUND:
-		if (g->p.v[F_REALM] != NULL)
-			oerr_write(g->resp, OERR_UNKNOWN_REALM, name);
-		else
-			oerr_write(g->resp, OERR_NO_DEFAULT_CONNECTION, NULL);
+	/* A default directory naming no connection is a set-up error. */
+	conn = grant_connection(g, name, g->p.v[F_REALM] != NULL ?
+	    OERR_UNKNOWN_REALM : OERR_NO_DEFAULT_CONNECTION,
+	    OERR_REALM_NOT_ENABLED);
+	if (conn == NULL)
 		return NULL;
-	default:
-		oerr_write(g->resp, OERR_SERVER_ERROR, NULL);
-		return NULL;
-	}
-	json_array_foreach(json_object_get(conn, "enabled_clients"), i, v)
-		if (json_is_string(v) &&
-		    strcmp(json_string_value(v), g->client.client_id) == 0)
-			enabled = 1;
-	if (!enabled) {
-		oerr_write(g->resp, OERR_REALM_NOT_ENABLED, name);
-		json_decref(conn);
-		return NULL;
-	}
 	strategy = json_string_value(json_object_get(conn, "strategy"));
 	if (strategy == NULL || strcmp(strategy, "auth0") != 0) {
 		oerr_write(g->resp, OERR_REALM_STRATEGY, NULL);

@@ -636,3 +636,48 @@ out:
 	json_decref(s.conn);
 	json_decref(s.tenant);
 }
+
+/*
+ * The code exchange both endpoints share (/oauth/token's otp grant and
+ * /oauth/ro with an sms or email connection): normalise the login, let
+ * attack protection count the recipient as the identifier, check the
+ * code.  The user (owned) or NULL with the error written; wrong is the
+ * endpoint's own wrong-code row.
+ */
+json_t *
+pwl_exchange(struct grant_req *g, const json_t *conn, enum pwl_strategy s,
+    const char *login, const char *code, enum oerr wrong)
+{
+	json_t	*user = NULL;
+	char	 recipient[PWL_RECIPIENT_MAX + 1];
+
+	/* A login that cannot be a phone or email matches no code. */
+	if (pwl_recipient(s, login, recipient, sizeof(recipient)) == -1) {
+		oerr_write(g->resp, wrong, NULL);
+		return NULL;
+	}
+	if (guard_before(g->ctx, g->tenant, &g->who, recipient, g->req->now,
+	    g->resp) == -1)
+		return NULL;
+	switch (pwl_verify(g->ctx, conn, recipient, code, g->client.client_id,
+	    g->req->now, &user)) {
+	case PWL_OK:
+		guard_after(g->ctx, g->tenant, &g->who, recipient,
+		    json_string_value(json_object_get(user, "user_id")),
+		    GUARD_EV_SUCCESS, g->req->now);
+		return user;
+	case PWL_WRONG:
+		guard_after(g->ctx, g->tenant, &g->who, recipient, NULL,
+		    GUARD_EV_WRONG_CODE, g->req->now);
+		oerr_write(g->resp, wrong, NULL);
+		return NULL;
+	case PWL_BLOCKED:
+		guard_after(g->ctx, g->tenant, &g->who, recipient, NULL,
+		    GUARD_EV_USER_BLOCKED, g->req->now);
+		oerr_write(g->resp, OERR_USER_BLOCKED, NULL);
+		return NULL;
+	default:
+		oerr_write(g->resp, OERR_SERVER_ERROR, NULL);
+		return NULL;
+	}
+}

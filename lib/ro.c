@@ -72,64 +72,16 @@ static const char *const reserved[] = {
 static json_t *
 ro_connection(struct grant_req *g, const char *name)
 {
-	json_t	*conn = NULL, *v;
-	size_t	 i;
-
-	switch (store_get(g->ctx->store, NULL, SK_CONNECTION, name, &conn)) {
-	case STORE_OK:
-		break;
-	case STORE_NOTFOUND:
-		oerr_write(g->resp, OERR_RO_CONNECTION_NOT_FOUND, NULL);
-		return NULL;
-	default:
-		oerr_write(g->resp, OERR_SERVER_ERROR, NULL);
-		return NULL;
-	}
-	json_array_foreach(json_object_get(conn, "enabled_clients"), i, v)
-		if (json_is_string(v) &&
-		    strcmp(json_string_value(v), g->client.client_id) == 0)
-			return conn;
-	json_decref(conn);
-	oerr_write(g->resp, OERR_RO_CONNECTION_DISABLED, NULL);
-	return NULL;
+	return grant_connection(g, name, OERR_RO_CONNECTION_NOT_FOUND,
+	    OERR_RO_CONNECTION_DISABLED);
 }
 
 /* A passwordless connection: the password is the code. */
 static json_t *
 ro_code(struct grant_req *g, const json_t *conn, enum pwl_strategy s)
 {
-	json_t	*user = NULL;
-	char	 recipient[PWL_RECIPIENT_MAX + 1];
-
-	if (pwl_recipient(s, g->p.v[F_USERNAME], recipient,
-	    sizeof(recipient)) == -1) {
-		oerr_write(g->resp, wrong_code[s], NULL);
-		return NULL;
-	}
-	if (guard_before(g->ctx, g->tenant, &g->who, recipient, g->req->now,
-	    g->resp) == -1)
-		return NULL;
-	switch (pwl_verify(g->ctx, conn, recipient, g->p.v[F_PASSWORD],
-	    g->client.client_id, g->req->now, &user)) {
-	case PWL_OK:
-		guard_after(g->ctx, g->tenant, &g->who, recipient,
-		    json_string_value(json_object_get(user, "user_id")),
-		    GUARD_EV_SUCCESS, g->req->now);
-		return user;
-	case PWL_WRONG:
-		guard_after(g->ctx, g->tenant, &g->who, recipient, NULL,
-		    GUARD_EV_WRONG_CODE, g->req->now);
-		oerr_write(g->resp, wrong_code[s], NULL);
-		return NULL;
-	case PWL_BLOCKED:
-		guard_after(g->ctx, g->tenant, &g->who, recipient, NULL,
-		    GUARD_EV_USER_BLOCKED, g->req->now);
-		oerr_write(g->resp, OERR_USER_BLOCKED, NULL);
-		return NULL;
-	default:
-		oerr_write(g->resp, OERR_SERVER_ERROR, NULL);
-		return NULL;
-	}
+	return pwl_exchange(g, conn, s, g->p.v[F_USERNAME], g->p.v[F_PASSWORD],
+	    wrong_code[s]);
 }
 
 /* grant_type=password (the seed's database and SMS forms). */
