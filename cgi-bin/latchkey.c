@@ -240,7 +240,9 @@ main(void)
 	 */
 	while (!quit && FCGI_Accept() >= 0) {
 		sigprocmask(SIG_BLOCK, &quitset, NULL);
+		stall_arm();
 		serve_one(&ctx);
+		stall_disarm();
 		FCGI_Finish();
 		sigprocmask(SIG_UNBLOCK, &quitset, NULL);
 	}

@@ -69,10 +69,15 @@ ctx_init(struct lk_ctx *ctx, const char *home)
 	if (ctx->ready || now == last_try)
 		return;
 	last_try = now;
-	if (ctx->store == NULL && (ctx->store = store_open(home, 0)) == NULL) {
-		lk_err("%s: cannot open the database environment "
-		    "(set " LK_HOME_ENV ")", home);
-		return;
+	if (ctx->store == NULL) {
+		/* Our own recovery replaces the region file (stall.c). */
+		stall_watch(NULL);
+		if ((ctx->store = store_open(home, 0)) == NULL) {
+			lk_err("%s: cannot open the database environment "
+			    "(set " LK_HOME_ENV ")", home);
+			return;
+		}
+		stall_watch(home);
 	}
 	if (ctx_check(ctx) == 0)
 		ctx->ready = 1;

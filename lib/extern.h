@@ -1038,4 +1038,11 @@ void		 ctx_refresh(struct lk_ctx *);
 json_t		*ctx_tenant(struct lk_ctx *);
 json_t		*ctx_signing_key(struct lk_ctx *);
 
+/* stall.c: while a request is served, exit if the environment was
+ * recovered under this process (a peer died holding a Berkeley DB
+ * mutex this one may be asleep on).  stall_watch after each open. */
+void		 stall_watch(const char *home);
+void		 stall_arm(void);
+void		 stall_disarm(void);
+
 #endif /* !LATCHKEY_EXTERN_H */

@@ -30,16 +30,26 @@
 /*
  * Crash safety (issue 7): a responder killed inside a transaction leaves
  * its locks behind.  Lock waits therefore time out (STORE_LOCK_WAIT_US,
- * then DB_LOCK_NOTGRANTED, retried like a deadlock), and a retry first
- * runs DB_ENV->failchk(), which releases the locks and aborts the
- * transactions of dead processes (is_alive below).  When a dead process
- * was inside Berkeley DB itself, failchk or the recovery a respawned
- * responder runs at open (DB_REGISTER) panics the environment; the
- * DB_EVENT_PANIC handler marks the store and the responder reopens it
- * (ctx_refresh in ctx.c).
+ * then DB_LOCK_NOTGRANTED, retried like a deadlock), and a retry after
+ * a timeout first runs DB_ENV->failchk(), which releases the locks and
+ * aborts the transactions of dead processes (is_alive below).  When a
+ * dead process was inside Berkeley DB itself, failchk or the recovery a
+ * respawned responder runs at open (DB_REGISTER) panics the environment;
+ * the DB_EVENT_PANIC handler marks the store and the responder reopens
+ * it (ctx_refresh in ctx.c).  A responder asleep on a mutex the dead
+ * process held never gets that far: stall.c makes it exit.
  */
 #define STORE_LOCK_WAIT_US	200000
 #define STORE_THREADS		512	/* processes sharing the environment */
+
+/*
+ * Set when a lock wait timed out (DB_LOCK_NOTGRANTED), the only retry
+ * after which failchk can help: a deadlock is resolved by the detector,
+ * and failchk asks is_alive about every registered thread (STORE_THREADS
+ * kill(2)s), which under contention cost more than the transaction
+ * (issue 7, perf).  One flag per process: responders are single-threaded.
+ */
+static int	 lock_timedout;
 
 struct store {
 	DB_ENV		*env;
@@ -121,8 +131,10 @@ store_rc(int ret, const char *what, enum store_kind kind)
 		return STORE_NOTFOUND;
 	case DB_KEYEXIST:
 		return STORE_EXISTS;
-	case DB_LOCK_DEADLOCK:
 	case DB_LOCK_NOTGRANTED:
+		lock_timedout = 1;
+		return STORE_DEADLOCK;
+	case DB_LOCK_DEADLOCK:
 		return STORE_DEADLOCK;
 	default:
 		lk_err("%s %s: %s", what, store_files[kind], db_strerror(ret));
@@ -427,9 +439,11 @@ store_txn_run(struct store *s,
 
 	for (i = 0; i < STORE_RETRIES; i++) {
 		if (i > 0) {
-			store_failchk(s);
+			if (lock_timedout)
+				store_failchk(s);
 			store_backoff(s, i);
 		}
+		lock_timedout = 0;
 		if ((ret = s->env->txn_begin(s->env, NULL, &txn, 0)) != 0) {
 			if (ret == DB_RUNRECOVERY)
 				s->panicked = 1;
@@ -454,6 +468,8 @@ store_txn_run(struct store *s,
 			lk_err("txn commit: %s", db_strerror(ret));
 			return STORE_ERR;
 		}
+		if (ret == DB_LOCK_NOTGRANTED)
+			lock_timedout = 1;
 	}
 	lk_err("transaction still deadlocked after %d attempts", i);
 	return STORE_ERR;

@@ -18,6 +18,8 @@ rotation); nothing here trusts latchkey's own word.
                           - every user that logged in logs in again
                             (the rehash writes were atomic);
                           - service resumed within 1 s of every kill;
+                          - no responder sleeps in a futex (a Berkeley
+                            DB mutex a killed peer held) for 3 s;
                           - after the last responder is gone, latchkeyctl
                             opens (recovers) the environment and
                             db5.3_verify finds every database clean.
@@ -47,6 +49,7 @@ import bench	# noqa: E402  (the lighttpd runner and tenant of make bench)
 import jwt	# noqa: E402
 
 ISSUER = "http://127.0.0.1/"
+BLOCKED_MAX = 3.0	# s a responder may sleep in a futex (lock waits: 0.2 s)
 USERS = [("fault%02d@example.com" % i, "fault-pw-%02d-Xq7Lm2Zr" % i)
     for i in range(24)]
 
@@ -185,6 +188,39 @@ def db_check(home, failures):
             failures.append("db5.3_verify %s: %s" % (db.name, (v.stdout + v.stderr)[-500:]))
 
 
+class Blocked:
+    """Samples the responders' wchan during the kills: a survivor asleep
+    in a futex (not in accept) for BLOCKED_MAX s is asleep on a Berkeley
+    DB mutex its killed peer held, which it never gets out of by itself
+    (lib/stall.c makes it exit)."""
+
+    def __init__(self, srv):
+        self.srv, self.since, self.worst = srv, {}, {}
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self):
+        while not self.stop.wait(0.25):
+            now = time.monotonic()
+            for pid in self.srv.responders():
+                try:
+                    with open("/proc/%d/wchan" % pid) as f:
+                        asleep = "futex" in f.read()
+                except OSError:
+                    asleep = False
+                if not asleep:
+                    self.since.pop(pid, None)
+                    continue
+                t = now - self.since.setdefault(pid, now)
+                self.worst[pid] = max(self.worst.get(pid, 0), t)
+
+    def done(self):
+        self.stop.set()
+        self.thread.join()
+        return {p: t for p, t in self.worst.items() if t > BLOCKED_MAX}
+
+
 def run_fault(args, tmp):
     home = setup(tmp, "fault")
     srv = bench.Lighttpd(tmp, home, bench.FCGI, procs=args.procs)
@@ -203,6 +239,7 @@ def fault_load(args, srv, home):
         t.start()
     rnd = random.Random(args.seed)
     failures, resume = [], []
+    watch = Blocked(srv)
     try:
         for k in range(args.kills):
             time.sleep(rnd.uniform(0.05, 0.5))
@@ -231,6 +268,9 @@ def fault_load(args, srv, home):
         for t in threads:
             t.join(90)
     print("fault: load stopped in %.1f s" % (time.monotonic() - t0))
+    for pid, t in sorted(watch.done().items()):
+        failures.append("responder %d asleep in a futex for %.1f s (a Berkeley"
+            " DB mutex of a killed process)" % (pid, t))
     t0 = time.monotonic()
     live = verify_all(srv.base, load, failures)
     print("fault: verified in %.1f s" % (time.monotonic() - t0))
