@@ -264,10 +264,33 @@ refresh_start(struct grant_req *g, const json_t *user, const char *api_id,
 }
 
 int
+grant_respond(struct lk_resp *resp, const char *at, long long expires_in,
+    const char *idt, const char *rt, const char *scope)
+{
+	json_t	*body;
+	int	 rc;
+
+	body = json_pack("{s:s, s:s, s:I}", "access_token", at,
+	    "token_type", "Bearer", "expires_in", (json_int_t)expires_in);
+	if (body == NULL)
+		return -1;
+	if (idt != NULL)
+		json_object_set_new(body, "id_token", json_string(idt));
+	if (rt != NULL)
+		json_object_set_new(body, "refresh_token", json_string(rt));
+	if (scope != NULL)
+		json_object_set_new(body, "scope", json_string(scope));
+	resp_nostore(resp);
+	rc = resp_json(resp, 200, body);
+	json_decref(body);
+	return rc;
+}
+
+int
 grant_issue(struct grant_req *g, const json_t *user, const json_t *api,
     const struct scope_result *sr)
 {
-	json_t		*key = NULL, *claims = NULL, *body = NULL, *aud;
+	json_t		*key = NULL, *claims = NULL, *aud;
 	const char	*issuer, *api_id = NULL;
 	char		*at = NULL, *idt = NULL, userinfo[600];
 	json_int_t	 life = ACCESS_LIFETIME_DEFAULT;
@@ -301,19 +324,9 @@ grant_issue(struct grant_req *g, const json_t *user, const json_t *api,
 	if (sr->offline_access && !g->refreshing &&
 	    refresh_start(g, user, api_id, sr) == -1)
 		goto fail;
-	body = json_pack("{s:s, s:s, s:I}", "access_token", at,
-	    "token_type", "Bearer", "expires_in", life);
-	if (body == NULL)
-		goto fail;
-	if (idt != NULL)
-		json_object_set_new(body, "id_token", json_string(idt));
-	if (g->refresh[0] != '\0')
-		json_object_set_new(body, "refresh_token", json_string(g->refresh));
-	if (sr->differs)
-		json_object_set_new(body, "scope",
-		    json_string(sr->granted.p ? sr->granted.p : ""));
-	resp_nostore(g->resp);
-	if (resp_json(g->resp, 200, body) == -1)
+	if (grant_respond(g->resp, at, life, idt,
+	    g->refresh[0] != '\0' ? g->refresh : NULL,
+	    sr->differs ? (sr->granted.p ? sr->granted.p : "") : NULL) == -1)
 		goto fail;
 	rc = 0;
 	goto out;
@@ -323,7 +336,6 @@ fail:
 out:
 	free(at);
 	free(idt);
-	json_decref(body);
 	json_decref(claims);
 	json_decref(key);
 	return rc;

@@ -359,7 +359,7 @@ ro_issue(struct grant_req *g, const json_t *user)
 {
 	struct ro_scope		 rs;
 	struct refresh_new	 rn;
-	json_t			*key = NULL, *body = NULL;
+	json_t			*key = NULL;
 	const char		*uid, *scope = g->p.v[F_SCOPE];
 	char			 at[64], rt[128], *idt = NULL;
 	int			 rc = -1;
@@ -392,16 +392,9 @@ ro_issue(struct grant_req *g, const json_t *user)
 		    g->req->now, rt, sizeof(rt)) == -1)
 			goto fail;
 	}
-	body = json_pack("{s:s, s:s, s:i}", "access_token", at,
-	    "token_type", "Bearer", "expires_in", RO_ACCESS_LIFETIME);
-	if (body == NULL)
-		goto fail;
-	if (idt != NULL)
-		json_object_set_new(body, "id_token", json_string(idt));
-	if (rt[0] != '\0')
-		json_object_set_new(body, "refresh_token", json_string(rt));
-	resp_nostore(g->resp);
-	if (resp_json(g->resp, 200, body) == -1)
+	/* The legacy shape has no "scope" member. */
+	if (grant_respond(g->resp, at, RO_ACCESS_LIFETIME, idt,
+	    rt[0] != '\0' ? rt : NULL, NULL) == -1)
 		goto fail;
 	rc = 0;
 	goto out;
@@ -412,7 +405,6 @@ out:
 	OPENSSL_cleanse(at, sizeof(at));
 	OPENSSL_cleanse(rt, sizeof(rt));
 	free(idt);
-	json_decref(body);
 	json_decref(key);
 	buf_clear(&rs.norm);
 	return rc;
