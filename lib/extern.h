@@ -757,6 +757,10 @@ json_t		*grant_connection(struct grant_req *, const char *name,
 /* The API named by audience (or the tenant default); *api NULL for none.
  * -1 with the wire error written (unknown audience). */
 int		 grant_audience(struct grant_req *, json_t **api);
+/* A login grant's tokens: the requested scope under the login rules
+ * (scope_resolve), then grant_issue.  Errors are written to the response. */
+void		 grant_issue_login(struct grant_req *, const json_t *user,
+		    const json_t *api);
 /* Write the 200 token response (RFC 6749 5.1, no-store): idt, rt and
  * scope are left out when NULL.  0 or -1 (nothing written). */
 int		 grant_respond(struct lk_resp *, const char *at,

@@ -263,6 +263,22 @@ refresh_start(struct grant_req *g, const json_t *user, const char *api_id,
 	    g->req->now, g->refresh, sizeof(g->refresh));
 }
 
+void
+grant_issue_login(struct grant_req *g, const json_t *user, const json_t *api)
+{
+	struct scope_result	 sr;
+
+	/* offline_access (a refresh token) needs the refresh_token grant
+	 * too (AUTH0-BEHAVIOUR.md 5). */
+	if (scope_resolve(g->p.v[F_SCOPE], api,
+	    client_grant_allowed(g->client.rec, "refresh_token"), &sr) == -1) {
+		oerr_write(g->resp, OERR_SERVER_ERROR, NULL);
+		return;
+	}
+	grant_issue(g, user, api, &sr);
+	scope_result_clear(&sr);
+}
+
 int
 grant_respond(struct lk_resp *resp, const char *at, long long expires_in,
     const char *idt, const char *rt, const char *scope)

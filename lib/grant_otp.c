@@ -40,13 +40,11 @@ realm_connection(struct grant_req *g, enum pwl_strategy *s)
 void
 grant_otp(struct grant_req *g)
 {
-	struct scope_result	 sr;
 	json_t			*api = NULL, *conn = NULL, *user = NULL;
 	enum pwl_strategy	 s;
 	static const enum field	 required[] = { F_REALM, F_USERNAME, F_OTP };
 	size_t			 i;
 
-	memset(&sr, 0, sizeof(sr));
 	for (i = 0; i < sizeof(required) / sizeof(required[0]); i++)
 		if (g->p.v[required[i]] == NULL || *g->p.v[required[i]] == '\0') {
 			oerr_write(g->resp, OERR_MISSING_PARAM,
@@ -60,16 +58,8 @@ grant_otp(struct grant_req *g)
 	if ((user = pwl_exchange(g, conn, s, g->p.v[F_USERNAME], g->p.v[F_OTP],
 	    wrong[s])) == NULL)
 		goto out;
-	/* As the password grants: offline_access needs the refresh_token
-	 * grant too (AUTH0-BEHAVIOUR.md 5). */
-	if (scope_resolve(g->p.v[F_SCOPE], api,
-	    client_grant_allowed(g->client.rec, "refresh_token"), &sr) == -1) {
-		oerr_write(g->resp, OERR_SERVER_ERROR, NULL);
-		goto out;
-	}
-	grant_issue(g, user, api, &sr);
+	grant_issue_login(g, user, api);
 out:
-	scope_result_clear(&sr);
 	json_decref(user);
 	json_decref(conn);
 	json_decref(api);

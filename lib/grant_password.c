@@ -189,11 +189,9 @@ grant_password_user(struct grant_req *g, const char *connection,
 void
 grant_password(struct grant_req *g)
 {
-	struct scope_result	 sr;
 	json_t			*api = NULL, *conn = NULL, *user = NULL;
 	const char		*connection;
 
-	memset(&sr, 0, sizeof(sr));
 	if (strcmp(g->gty, "password-realm") == 0 && g->p.v[F_REALM] == NULL) {
 		oerr_write(g->resp, OERR_MISSING_PARAM, "realm");
 		return;
@@ -214,20 +212,12 @@ grant_password(struct grant_req *g)
 		return;
 	if ((conn = connection_for(g)) == NULL)
 		goto out;
-	/* offline_access (a refresh token) needs the refresh_token grant
-	 * too (AUTH0-BEHAVIOUR.md 5). */
-	if (scope_resolve(g->p.v[F_SCOPE], api,
-	    client_grant_allowed(g->client.rec, "refresh_token"), &sr) == -1) {
-		oerr_write(g->resp, OERR_SERVER_ERROR, NULL);
-		goto out;
-	}
 	connection = json_string_value(json_object_get(conn, "name"));
 	if ((user = grant_password_user(g, connection,
 	    OERR_WRONG_CREDENTIALS)) == NULL)
 		goto out;
-	grant_issue(g, user, api, &sr);
+	grant_issue_login(g, user, api);
 out:
-	scope_result_clear(&sr);
 	json_decref(user);
 	json_decref(conn);
 	json_decref(api);
