@@ -219,7 +219,15 @@ main(void)
 	struct lk_ctx	 ctx;
 	sigset_t	 quitset;
 	const char	*home;
+	int		 children, worker, rc;
 
+	/* Before anything is opened: workers must not share handles. */
+	children = prefork_children(getenv(LK_CHILDREN_ENV));
+	if (children > 0 && !FCGX_IsCGI()) {
+		rc = prefork_run(children, &worker);
+		if (!worker)
+			return rc;
+	}
 	signals_init(&quitset);
 	log_sink(log_to_fcgi);
 	memset(&ctx, 0, sizeof(ctx));
@@ -228,7 +236,7 @@ main(void)
 	/* Copy: FCGI_Accept replaces the environment per request. */
 	if ((home = strdup(home)) == NULL)
 		return 1;
-	ctx_init(&ctx, home);
+	ctx_start(&ctx, home);
 	/* Set-up done: this process never gains privileges again. */
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1)
 		lk_warn("prctl(PR_SET_NO_NEW_PRIVS) failed");

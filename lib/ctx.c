@@ -6,9 +6,12 @@
  * and tries again, at most once a second, so that creating the tenant
  * after the web server started needs no restart.
  */
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "extern.h"
 
@@ -60,41 +63,104 @@ ctx_check(struct lk_ctx *ctx)
 	return problems;
 }
 
+/* Has the environment been created (latchkeyctl init)?  Then a failure
+ * to open it is a recovery race, not a configuration problem. */
+static int
+env_exists(const char *home)
+{
+	char	 path[PATH_MAX];
+
+	return (size_t)snprintf(path, sizeof(path), "%s/meta.db", home) <
+	    sizeof(path) && access(path, F_OK) == 0;
+}
+
 void
 ctx_init(struct lk_ctx *ctx, const char *home)
 {
-	time_t	 now = time(NULL);
+	time_t		 now = time(NULL);
+	unsigned	 troubles = store_troubles();
 
 	ctx->home = home;
-	if (ctx->ready || now == last_try)
+	/* A configuration problem is retried at most once a second; a
+	 * transient one (a recovery in progress) at every request. */
+	if (ctx->ready || (!ctx->transient && now == last_try))
 		return;
 	last_try = now;
 	if (ctx->store == NULL) {
 		/* Our own recovery replaces the region file (stall.c). */
 		stall_watch(NULL);
-		if ((ctx->store = store_open(home, 0)) == NULL) {
-			lk_err("%s: cannot open the database environment "
-			    "(set " LK_HOME_ENV ")", home);
+		if ((ctx->store = store_open(home, STORE_WATCH)) == NULL) {
+			ctx->transient = ctx->was_ready || env_exists(home) ||
+			    store_troubles() != troubles;
+			lk_err("%s: cannot open the database environment%s",
+			    home, ctx->transient ? " (recovery in progress?)" :
+			    " (set " LK_HOME_ENV ")");
 			return;
 		}
-		stall_watch(home);
 	}
-	if (ctx_check(ctx) == 0)
-		ctx->ready = 1;
+	if (ctx_check(ctx) == 0) {
+		ctx->ready = ctx->was_ready = 1;
+		ctx->transient = 0;
+	} else
+		ctx->transient = ctx->was_ready || store_troubles() != troubles;
+}
+
+void
+ctx_start(struct lk_ctx *ctx, const char *home)
+{
+	struct timespec	 ts = { 0, 20 * 1000 * 1000 };
+	int		 i;
+
+	for (i = 0; i < 50; i++) {
+		ctx_init(ctx, home);
+		if (ctx->ready || !ctx->transient)
+			return;
+		if (store_panicked(ctx->store)) {
+			stall_unregister();
+			stall_watch(NULL);
+			store_close(ctx->store);
+			ctx->store = NULL;
+		}
+		nanosleep(&ts, NULL);
+	}
+}
+
+/*
+ * Reopen a panicked store.  Another responder may be running recovery
+ * at this moment (DB_REGISTER lets one process do it): a few short tries
+ * before the request is answered 503.
+ */
+static void
+ctx_reopen(struct lk_ctx *ctx)
+{
+	struct timespec	 ts = { 0, 20 * 1000 * 1000 };
+	int		 i;
+
+	lk_warn("%s: environment panicked (a process died inside "
+	    "Berkeley DB); reopening with recovery", ctx->home);
+	ctx->transient = 1;	/* not throttled by ctx_init */
+	for (i = 0; i < 10; i++) {
+		if (store_panicked(ctx->store))
+			stall_unregister();
+		/* Closing waits for a recovery in progress (store.c): the
+		 * environment it replaces must not count as a stall. */
+		stall_watch(NULL);
+		store_close(ctx->store);
+		ctx->store = NULL;
+		ctx->ready = 0;
+		ctx_init(ctx, ctx->home);
+		if (ctx->ready && !store_panicked(ctx->store))
+			return;
+		nanosleep(&ts, NULL);
+	}
 }
 
 void
 ctx_refresh(struct lk_ctx *ctx)
 {
-	if (ctx->store != NULL && store_panicked(ctx->store)) {
-		lk_warn("%s: environment panicked (a process died inside "
-		    "Berkeley DB); reopening with recovery", ctx->home);
-		store_close(ctx->store);
-		ctx->store = NULL;
-		ctx->ready = 0;
-		last_try = 0;
-	}
-	if (!ctx->ready)
+	if (ctx->store != NULL && store_panicked(ctx->store))
+		ctx_reopen(ctx);
+	else if (!ctx->ready)
 		ctx_init(ctx, ctx->home);
 }
 

@@ -187,6 +187,7 @@ enum oerr {
 	OERR_PWL_SMS_PROVIDER,		/* 400 sms_provider_error (%s) */
 	OERR_PWL_EMAIL_PROVIDER,	/* 400 email_provider_error (%s) */
 	OERR_TEMPORARILY_UNAVAILABLE,	/* 503 temporarily_unavailable (admit.c) */
+	OERR_STORE_RECOVERING,		/* 503 temporarily_unavailable (route.c) */
 	/* Attack protection (guard.c, AUTH0-BEHAVIOUR.md 6). */
 	OERR_PASSWORD_LEAKED,		/* 401 password_leaked (/oauth/token) */
 	OERR_RO_PASSWORD_LEAKED,	/* 401 password_leaked (/oauth/ro text) */
@@ -354,6 +355,8 @@ enum store_rc {
 };
 
 #define STORE_CREATE		0x01	/* store_open: create the environment */
+#define STORE_WATCH		0x02	/* store_open: stall.c watches from the
+					 * environment's open on (responders) */
 #define STORE_NOOVERWRITE	0x01	/* store_put: fail with STORE_EXISTS */
 
 struct store;
@@ -368,6 +371,9 @@ struct store	*store_open(const char *home, int flags);
 /* 1 when Berkeley DB panicked the environment (a crashed process needs
  * recovery): close the store and open it again. */
 int		 store_panicked(const struct store *);
+/* How many transient environment failures (panic, recovery, deadlock
+ * retries run out) this process has seen: compare before and after. */
+unsigned	 store_troubles(void);
 void		 store_close(struct store *);	/* NULL is a no-op */
 
 /* txn may be NULL: the call then runs in its own auto-committed txn. */
@@ -520,6 +526,8 @@ struct lk_ctx {
 	struct store	*store;		/* NULL when the environment failed to open */
 	const char	*home;
 	int		 ready;		/* start-up checks passed */
+	int		 was_ready;	/* passed once: a later failure is transient */
+	int		 transient;	/* the last failure: a recovery race */
 };
 
 /* client.c: RFC 6749 2.3 client authentication. */
@@ -1038,8 +1046,12 @@ void		 route_handle(struct lk_ctx *, const struct lk_req *, struct lk_resp *);
 /* ctx.c: open the environment from LATCHKEY_HOME and run the start-up
  * checks (tenant present, a current key that signs and verifies).  On
  * failure logs every problem and leaves ctx->ready 0; requests then get
- * 500 server_error. */
+ * 500 server_error, or 503 with Retry-After when the store worked before
+ * (it is being recovered after a responder died). */
 void		 ctx_init(struct lk_ctx *, const char *home);
+/* ctx_init at process start: a transient failure (another process is
+ * recovering the environment) is retried for up to a second. */
+void		 ctx_start(struct lk_ctx *, const char *home);
 void		 ctx_clear(struct lk_ctx *);
 /* Before each request: reopen a panicked store, retry a failed start. */
 void		 ctx_refresh(struct lk_ctx *);
@@ -1047,10 +1059,28 @@ void		 ctx_refresh(struct lk_ctx *);
 json_t		*ctx_tenant(struct lk_ctx *);
 json_t		*ctx_signing_key(struct lk_ctx *);
 
-/* stall.c: while a request is served, exit if the environment was
- * recovered under this process (a peer died holding a Berkeley DB
- * mutex this one may be asleep on).  stall_watch after each open. */
+/* prefork.c: LATCHKEY_CHILDREN workers under a supervisor that
+ * replaces a dead one at once. */
+#define PREFORK_MAX	256
+#define LK_CHILDREN_ENV	"LATCHKEY_CHILDREN"
+/* The worker count from the variable's value: 0 (no supervisor) when
+ * absent, empty or not in 0..PREFORK_MAX (warned). */
+int		 prefork_children(const char *);
+/*
+ * Supervise n workers.  Returns in each worker with *is_worker set (0:
+ * go on and serve), and in the supervisor when it has stopped (0 after
+ * a quit signal, 1 when no worker could be started).
+ */
+int		 prefork_run(int n, int *is_worker);
+
+/* stall.c: while a request is served or the databases are opened, exit
+ * if the environment was recovered under this process (a peer died
+ * holding a Berkeley DB mutex this one may be asleep on).  stall_watch
+ * after each open; arm and disarm nest. */
 void		 stall_watch(const char *home);
+/* Before closing a panicked store: free this process's DB_REGISTER slot
+ * so that its close does not read as a crash (another recovery). */
+void		 stall_unregister(void);
 void		 stall_arm(void);
 void		 stall_disarm(void);
 

@@ -190,6 +190,10 @@ static const struct oerr_row oerrs[OERR__MAX] = {
 	 * 6749 4.1.2.1's code for an overloaded server, with Retry-After. */
 	[OERR_TEMPORARILY_UNAVAILABLE] = { "temporarily_unavailable", 503,
 	    "Too many logins at once; retry after the Retry-After delay." },
+	/* The database environment is being recovered after a responder
+	 * died inside it (route.c): nothing of the request was written. */
+	[OERR_STORE_RECOVERING] = { "temporarily_unavailable", 503,
+	    "The authorization server is recovering; retry after the Retry-After delay." },
 
 	/*
 	 * Attack protection (AUTH0-BEHAVIOUR.md 6; guard.c).  The texts are

@@ -59,10 +59,20 @@ endpoint_find(const char *path)
 	return EP__MAX;
 }
 
+/* 503 temporarily_unavailable with Retry-After, replacing any answer. */
+static void
+recovering(struct lk_resp *resp)
+{
+	buf_reset(&resp->headers);
+	oerr_write(resp, OERR_STORE_RECOVERING, NULL);
+	resp_header(resp, "Retry-After", "%d", ADMIT_RETRY_AFTER);
+}
+
 void
 route_handle(struct lk_ctx *ctx, const struct lk_req *req, struct lk_resp *resp)
 {
 	enum endpoint	 ep;
+	unsigned	 troubles;
 
 	if ((ep = endpoint_find(req->path)) == EP__MAX) {
 		oerr_write(resp, OERR_NOT_FOUND, NULL);
@@ -75,8 +85,23 @@ route_handle(struct lk_ctx *ctx, const struct lk_req *req, struct lk_resp *resp)
 	}
 	ctx_refresh(ctx);
 	if (!ctx->ready) {
-		oerr_write(resp, OERR_NOT_CONFIGURED, NULL);
+		if (ctx->transient)
+			recovering(resp);
+		else
+			oerr_write(resp, OERR_NOT_CONFIGURED, NULL);
 		return;
 	}
+	troubles = store_troubles();
 	endpoints[ep].fn(ctx, req, resp);
+	/*
+	 * A 5xx from a request during which the environment panicked (a
+	 * responder died inside Berkeley DB) or a transaction ran out of
+	 * retries is transient: nothing of it was committed, so the client
+	 * is told to retry, and the store is reopened now rather than at
+	 * the next request.
+	 */
+	if (resp->status >= 500 && store_troubles() != troubles) {
+		recovering(resp);
+		ctx_refresh(ctx);
+	}
 }

@@ -27,7 +27,10 @@
  *
  * A request in progress at that point would fail anyway, or hangs.
  * stall_watch(NULL) stops watching while this process opens (and may
- * itself recover) the environment.  The handler calls only pread, stat,
+ * itself recover) the environment; store_open() with STORE_WATCH
+ * watches again from the moment the environment is open (recovery
+ * done, this process registered), through the databases' opens, which
+ * can hang on a dead peer's lock-region mutex just as requests can.  The handler calls only pread, stat,
  * kill, getpid and _exit, all async-signal-safe, and the
  * signal is installed with SA_RESTART so it interrupts no read or write.
  */
@@ -68,6 +71,7 @@ static volatile ino_t	 region_ino;
 static volatile sig_atomic_t watching;
 static timer_t		 tid;
 static int		 have_timer;
+static int		 depth;		/* stall_arm nesting */
 
 /* Is a process registered in the environment gone?  Signal-safe. */
 static int
@@ -126,10 +130,49 @@ stall_watch(const char *home)
 	    (size_t)snprintf(registry, sizeof(registry), "%s/%s", home,
 	    STALL_REGISTER) >= sizeof(registry) || stat(region, &st) == -1)
 		return;
-	registry_fd = open(registry, O_RDONLY | O_CLOEXEC);
+	registry_fd = open(registry, O_RDWR | O_CLOEXEC);
 	region_dev = st.st_dev;
 	region_ino = st.st_ino;
 	watching = 1;
+}
+
+/*
+ * Free this process's slot in the registry (Berkeley DB 5.3
+ * env_register.c PID_EMPTY), before a panicked environment is closed.
+ * Its close cannot unregister, and the slot left behind, its lock gone
+ * with the descriptors, reads as a process that died inside the
+ * environment: the next open would run recovery again and panic every
+ * responder that had just reopened, a cascade.  Nothing of this process
+ * needs recovering: the recovery that panicked it already ran, and
+ * fenced its later commits out (store.c, STORE_RECOVERY_LOCK).
+ */
+void
+stall_unregister(void)
+{
+	static const char	 empty[STALL_SLOT + 1] =
+	    "X                      0\n";
+	ssize_t			 n;
+	size_t			 off, i;
+	pid_t			 pid, self = getpid();
+
+	if (registry_fd == -1)
+		return;
+	n = pread(registry_fd, slots, sizeof(slots), 0);
+	for (off = 0; n > 0 && off + STALL_SLOT <= (size_t)n; off += STALL_SLOT) {
+		pid = 0;
+		for (i = 0; i < STALL_SLOT - 1; i++)
+			if (slots[off + i] >= '0' && slots[off + i] <= '9' &&
+			    pid < STALL_PID_MAX)
+				pid = pid * 10 + (slots[off + i] - '0');
+			else if (slots[off + i] != ' ')
+				break;
+		if (i == STALL_SLOT - 1 && pid == self) {
+			if (pwrite(registry_fd, empty, STALL_SLOT,
+			    (off_t)off) != STALL_SLOT)
+				lk_warn("cannot free the registry slot");
+			return;
+		}
+	}
 }
 
 static int
@@ -156,12 +199,13 @@ stall_timer(void)
 	return 0;
 }
 
+/* The timer runs while depth > 0; each tick looks only when watching. */
 void
 stall_arm(void)
 {
 	struct itimerspec	 its;
 
-	if (!watching || stall_timer() == -1)
+	if (depth++ > 0 || stall_timer() == -1)
 		return;
 	memset(&its, 0, sizeof(its));
 	its.it_value.tv_nsec = STALL_FIRST_MS * 1000000L;
@@ -174,7 +218,7 @@ stall_disarm(void)
 {
 	struct itimerspec	 its;
 
-	if (!have_timer)
+	if (depth == 0 || --depth > 0 || !have_timer)
 		return;
 	memset(&its, 0, sizeof(its));
 	timer_settime(tid, 0, &its, NULL);

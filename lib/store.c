@@ -10,6 +10,7 @@
 #include <sys/types.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -51,7 +52,16 @@
  */
 static int	 lock_timedout;
 
+/*
+ * Transient failures of the environment seen by this process (a panic,
+ * a recovery, retries run out): route.c answers 503 and Retry-After
+ * instead of 500 for a request during which this count moved.
+ */
+static unsigned	 troubles;
+
 struct store {
+	int		 recfd;		/* STORE_RECOVERY_LOCK, see env_share() */
+	int		 shared;	/* env_share() nesting */
 	DB_ENV		*env;
 	DB		*db[SK__MAX];
 	uint64_t	 rnd;		/* backoff jitter (xorshift), not crypto */
@@ -111,8 +121,10 @@ store_errcall(const DB_ENV *env, const char *pfx, const char *msg)
 	lk_err("berkeley db: %s", msg);
 	/* Another process panicked the environment: DB_EVENT_PANIC comes
 	 * only to the one that did, the others see this message. */
-	if (s != NULL && strstr(msg, "run recovery") != NULL)
+	if (s != NULL && strstr(msg, "run recovery") != NULL) {
 		s->panicked = 1;
+		troubles++;
+	}
 }
 
 /*
@@ -136,6 +148,9 @@ store_rc(int ret, const char *what, enum store_kind kind)
 		return STORE_DEADLOCK;
 	case DB_LOCK_DEADLOCK:
 		return STORE_DEADLOCK;
+	case DB_RUNRECOVERY:
+		troubles++;
+		/* FALLTHROUGH */
 	default:
 		lk_err("%s %s: %s", what, store_files[kind], db_strerror(ret));
 		return STORE_ERR;
@@ -225,8 +240,10 @@ store_event(DB_ENV *env, u_int32_t event, void *info)
 {
 	struct store	*s = env->app_private;
 
-	if (event == DB_EVENT_PANIC && s != NULL)
+	if (event == DB_EVENT_PANIC && s != NULL) {
 		s->panicked = 1;
+		troubles++;
+	}
 }
 
 /* failchk's question: is the process that owns a locker still alive? */
@@ -242,6 +259,12 @@ store_panicked(const struct store *s)
 	return s != NULL && s->panicked;
 }
 
+unsigned
+store_troubles(void)
+{
+	return troubles;
+}
+
 /* Release what dead processes held (see STORE_LOCK_WAIT_US). */
 static void
 store_failchk(struct store *s)
@@ -250,9 +273,75 @@ store_failchk(struct store *s)
 
 	if ((ret = s->env->failchk(s->env, 0)) != 0) {
 		lk_err("failchk: %s", db_strerror(ret));
-		if (ret == DB_RUNRECOVERY)
+		if (ret == DB_RUNRECOVERY) {
 			s->panicked = 1;
+			troubles++;
+		}
 	}
+}
+
+/*
+ * Recovery and writers exclude each other (issue 7, fault test).  With
+ * DB_REGISTER the process that opens the environment after a peer died
+ * runs recovery while the other responders still hold it open; Berkeley
+ * DB then panics their handles, but a commit already past its entry
+ * check could still append to the log recovery has just read, and be
+ * overwritten: acknowledged, then lost.  So every transaction holds a
+ * shared lock on one byte of STORE_RECOVERY_LOCK from begin to commit,
+ * and an open (which may recover) holds it exclusively: recovery waits
+ * for the commits in flight, and a commit after it finds the handle
+ * panicked and fails without writing.  OFD locks (fcntl F_OFD_SETLKW)
+ * belong to the open file and die with the process, so a responder
+ * killed mid-commit never blocks recovery.
+ */
+#define STORE_RECOVERY_LOCK	"recovery.lock"
+
+static int
+env_lockfd(const char *home)
+{
+	char	 path[PATH_MAX];
+	int	 fd;
+
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s", home,
+	    STORE_RECOVERY_LOCK) >= sizeof(path))
+		return -1;
+	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) == -1)
+		lk_warn("%s: %s (recovery not fenced)", path, strerror(errno));
+	return fd;
+}
+
+/* Take (F_RDLCK, F_WRLCK) or drop (F_UNLCK) the lock; waits. */
+static void
+env_lock(int fd, short type)
+{
+	struct flock	 fl;
+
+	if (fd == -1)
+		return;
+	memset(&fl, 0, sizeof(fl));
+	fl.l_type = type;
+	fl.l_whence = SEEK_SET;
+	fl.l_start = 0;
+	fl.l_len = 1;
+	while (fcntl(fd, F_OFD_SETLKW, &fl) == -1)
+		if (errno != EINTR) {
+			lk_warn("recovery lock: %s", strerror(errno));
+			return;
+		}
+}
+
+static void
+env_share(struct store *s)
+{
+	if (s->shared++ == 0)
+		env_lock(s->recfd, F_RDLCK);
+}
+
+static void
+env_unshare(struct store *s)
+{
+	if (--s->shared == 0)
+		env_lock(s->recfd, F_UNLCK);
 }
 
 /*
@@ -337,18 +426,35 @@ store_open(const char *home, int flags)
 {
 	struct store	*s;
 	mode_t		 omask;
-	int		 kind;
+	int		 kind, rc;
 
 	if ((s = calloc(1, sizeof(*s))) == NULL) {
 		lk_err("calloc: %s", strerror(errno));
 		return NULL;
 	}
+	s->recfd = -1;
 	omask = umask(077);
-	if (store_home(home, flags) == -1 || store_env_open(s, home) == -1)
+	if (store_home(home, flags) == -1)
 		goto err;
+	s->recfd = env_lockfd(home);
+	env_lock(s->recfd, F_WRLCK);
+	rc = store_env_open(s, home);
+	env_lock(s->recfd, F_UNLCK);
+	if (rc == -1)
+		goto err;
+	if (flags & STORE_WATCH) {
+		stall_watch(home);
+		stall_arm();
+	}
+	env_share(s);
 	for (kind = 0; kind < SK__MAX; kind++)
 		if (store_db_open(s, kind, flags) == -1)
-			goto err;
+			break;
+	env_unshare(s);
+	if (flags & STORE_WATCH)
+		stall_disarm();
+	if (kind < SK__MAX)
+		goto err;
 	umask(omask);
 	s->rnd = ((uint64_t)getpid() << 32) ^ (uint64_t)time(NULL) ^
 	    (uint64_t)(uintptr_t)s;
@@ -371,6 +477,7 @@ store_close(struct store *s)
 
 	if (s == NULL)
 		return;
+	env_share(s);
 	for (kind = 0; kind < SK__MAX; kind++)
 		if (s->db[kind] != NULL &&
 		    (ret = s->db[kind]->close(s->db[kind], 0)) != 0)
@@ -383,6 +490,9 @@ store_close(struct store *s)
 		if ((ret = s->env->close(s->env, 0)) != 0)
 			lk_err("environment close: %s", db_strerror(ret));
 	}
+	env_unshare(s);
+	if (s->recfd != -1)
+		close(s->recfd);
 	free(s);
 }
 
@@ -429,8 +539,24 @@ store_checkpoint(struct store *s)
  * the transaction cannot begin or commit or the retries run out; the
  * transaction is then aborted and nothing of it is written.
  */
+static enum store_rc	txn_run(struct store *,
+			    enum store_rc (*)(struct store *, DB_TXN *, void *),
+			    void *);
+
 enum store_rc
 store_txn_run(struct store *s,
+    enum store_rc (*fn)(struct store *, DB_TXN *, void *), void *arg)
+{
+	enum store_rc	 rc;
+
+	env_share(s);
+	rc = txn_run(s, fn, arg);
+	env_unshare(s);
+	return rc;
+}
+
+static enum store_rc
+txn_run(struct store *s,
     enum store_rc (*fn)(struct store *, DB_TXN *, void *), void *arg)
 {
 	DB_TXN		*txn;
@@ -445,8 +571,10 @@ store_txn_run(struct store *s,
 		}
 		lock_timedout = 0;
 		if ((ret = s->env->txn_begin(s->env, NULL, &txn, 0)) != 0) {
-			if (ret == DB_RUNRECOVERY)
+			if (ret == DB_RUNRECOVERY) {
 				s->panicked = 1;
+				troubles++;
+			}
 			lk_err("txn_begin: %s", db_strerror(ret));
 			return STORE_ERR;
 		}
@@ -472,6 +600,7 @@ store_txn_run(struct store *s,
 			lock_timedout = 1;
 	}
 	lk_err("transaction still deadlocked after %d attempts", i);
+	troubles++;
 	return STORE_ERR;
 }
 

@@ -137,10 +137,18 @@ class Lighttpd:
     """lighttpd from httpd-conf/lighttpd.conf, max-procs PROCS, with an
     access log of status and microseconds for the overload figures."""
 
-    def __init__(self, tmp, home, fcgi, procs=PROCS, cgi=False):
+    def __init__(self, tmp, home, fcgi, procs=PROCS, cgi=False, children=0):
         self.port = free_port()
         self.run = Path(tempfile.mkdtemp(dir=tmp, prefix="run-"))
         conf = CONF.read_text()
+        if children:
+            # One supervisor (LATCHKEY_CHILDREN) with `children` workers
+            # on one socket instead of `procs` processes on their own.
+            procs = 1
+            conf, n = re.subn(r'("bin-environment"\s*=>\s*\()',
+                r'\1\n\t\t\t"LATCHKEY_CHILDREN" => "%d",' % children, conf)
+            assert n == 1, "bin-environment not found in lighttpd.conf"
+        self.children = children
         conf = re.sub(r'"max-procs"\s*=>\s*\d+', '"max-procs" => %d' % procs, conf)
         conf += '\naccesslog.format = "%s %D"\n'
         if cgi:
@@ -173,12 +181,23 @@ class Lighttpd:
                 time.sleep(0.1)
         raise SystemExit("bench: lighttpd did not start; see %s" % self.run)
 
-    def responders(self):
+    @staticmethod
+    def kids(pid):
         try:
-            with open("/proc/%d/task/%d/children" % (self.proc.pid, self.proc.pid)) as f:
+            with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
                 return [int(x) for x in f.read().split()]
         except OSError:
             return []
+
+    def supervisors(self):
+        """The processes lighttpd started (supervisors with children)."""
+        return self.kids(self.proc.pid) if self.children else []
+
+    def responders(self):
+        """The processes that serve requests."""
+        if not self.children:
+            return self.kids(self.proc.pid)
+        return [w for s in self.kids(self.proc.pid) for w in self.kids(s)]
 
     def cpu(self):
         """CPU seconds (user + system) of the responder processes."""

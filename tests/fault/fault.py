@@ -50,6 +50,10 @@ import jwt	# noqa: E402
 
 ISSUER = "http://127.0.0.1/"
 BLOCKED_MAX = 3.0	# s a responder may sleep in a futex (lock waits: 0.2 s)
+# Answers that tell the client nothing about its request: a connection
+# reset or lighttpd's page for a killed responder, or latchkey's 503 with
+# Retry-After while the environment recovers.
+LOST = (0, 500, 502, 503, "503-retry")
 USERS = [("fault%02d@example.com" % i, "fault-pw-%02d-Xq7Lm2Zr" % i)
     for i in range(24)]
 
@@ -74,9 +78,17 @@ class Load:
 
     def call(self, form):
         try:
-            return bench.post(self.base, "/oauth/token", form)
+            st, body = bench.post(self.base, "/oauth/token", form)
         except Exception as e:		# connection reset by a kill
             return 0, {"exception": type(e).__name__}
+        # lighttpd answers for a responder killed mid-request (a 500 or
+        # 503 page); latchkey itself answers a transient failure 503 with
+        # Retry-After, never a JSON 500.
+        if st == 500 and "error" in body:
+            self.bad.append(("latchkey 500", form["grant_type"], body))
+        if st == 503 and "error" in body:
+            st = "503-retry"
+        return st, body
 
     def login(self, rnd):
         email, pw = rnd.choice(USERS)
@@ -89,7 +101,7 @@ class Load:
                 self.access.append(body["access_token"])
                 self.chains.append([body["refresh_token"], True])
                 self.logged_in.add((email, pw))
-        elif st not in (0, 500, 502, 503):
+        elif st not in LOST:
             self.bad.append(("login", st, body))
 
     def refresh(self, rnd):
@@ -109,7 +121,7 @@ class Load:
             if st == 200:
                 self.access.append(body["access_token"])
                 chain[:] = [body["refresh_token"], True]
-            elif st in (0, 500, 502, 503):
+            elif st in LOST:
                 chain[:] = [tok, False]	# answer lost: may have rotated
             elif st == 403 and not was_ok:
                 chain[:] = [None, False]	# properly rotated; chain ends
@@ -151,6 +163,17 @@ def setup(tmp, name):
     return home
 
 
+def post_patiently(base, form):
+    """A client that honours 503 + Retry-After (a responder that found
+    the environment in recovery), at most 5 times."""
+    for _ in range(5):
+        st, body = bench.post(base, "/oauth/token", form)
+        if st != 503 or "error" not in body:
+            break
+        time.sleep(1)
+    return st, body
+
+
 def verify_all(base, load, failures):
     keys = json.loads(urllib.request.urlopen(base + "/.well-known/jwks.json").read())
     byk = {k["kid"]: jwt.PyJWK(k).key for k in keys["keys"]}
@@ -162,13 +185,13 @@ def verify_all(base, load, failures):
             failures.append("access token does not verify: %s" % e)
     live = [c for c in load.chains if c[0] is not None and c[1]]
     for tok, _ in live:
-        st, body = bench.post(base, "/oauth/token", {"grant_type": "refresh_token",
+        st, body = post_patiently(base, {"grant_type": "refresh_token",
             "client_id": bench.CLIENT, "client_secret": bench.SECRET,
             "refresh_token": tok})
         if st != 200:
             failures.append("acknowledged refresh token lost: %s %s" % (st, body))
     for email, pw in sorted(load.logged_in):
-        st, body = bench.post(base, "/oauth/token", {"grant_type": "password",
+        st, body = post_patiently(base, {"grant_type": "password",
             "client_id": bench.CLIENT, "client_secret": bench.SECRET,
             "username": email, "password": pw, "audience": bench.API})
         if st != 200:
@@ -223,7 +246,8 @@ class Blocked:
 
 def run_fault(args, tmp):
     home = setup(tmp, "fault")
-    srv = bench.Lighttpd(tmp, home, bench.FCGI, procs=args.procs)
+    srv = bench.Lighttpd(tmp, home, bench.FCGI, procs=args.procs,
+        children=args.children)
     try:
         return fault_load(args, srv, home)
     finally:
@@ -281,12 +305,17 @@ def fault_load(args, srv, home):
             % (args.resume_max, len(slow), max(slow)))
     over1 = len([r for r in resume if r > 1.0])
     # Kill whatever runs, as a crash of the whole host would, then recover.
-    for pid in srv.responders():
-        os.kill(pid, signal.SIGKILL)
+    for pid in srv.supervisors() + srv.responders():
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
     srv.stop()
     db_check(home, failures)
-    print("fault: %d kills, %d workers, %d processes: %s" % (args.kills,
-        args.workers, args.procs, ", ".join("%s=%d" % kv for kv in sorted(load.counts.items()))))
+    print("fault: %d kills, %d client threads, %s: %s" % (args.kills,
+        args.workers, "one supervisor of %d workers" % args.children
+        if args.children else "%d responder processes" % args.procs,
+        ", ".join("%s=%d" % kv for kv in sorted(load.counts.items()))))
     print("fault: %d access tokens verified with PyJWT, %d live refresh chains"
         " redeemed, %d users logged in again, resume after kill max %.3f s"
         " (mean %.3f s; %d of %d kills over 1 s), db5.3_verify on %d databases"
@@ -329,7 +358,7 @@ def soak_load(args, srv, home):
     for t in threads:
         t.join(30)
     fivexx = {k: v for k, v in load.counts.items()
-        if k.split()[-1] in ("0", "500", "502", "503")}
+        if k.split()[-1] in ("0", "500", "502", "503", "503-retry")}
     if fivexx:
         failures.append("5xx or lost answers: %s" % fivexx)
     failures += ["unexpected answer: %s" % (b,) for b in load.bad]
@@ -359,6 +388,10 @@ def main():
     ap.add_argument("--soak", type=int, default=0)
     ap.add_argument("--workers", type=int, default=6)
     ap.add_argument("--procs", type=int, default=4)
+    ap.add_argument("--children", type=int, default=0,
+        help="one responder supervising this many workers"
+        " (LATCHKEY_CHILDREN) instead of --procs processes; the kills"
+        " then hit the workers")
     ap.add_argument("--seed", type=int, default=int(time.time()))
     ap.add_argument("--resume-max", type=float, default=1.0,
         help="seconds within which service must answer again after a kill")
