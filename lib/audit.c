@@ -70,12 +70,15 @@ audit_record(const struct guard_who *w, const char *identifier,
 	char		 rnd[9];
 	json_t		*rec;
 
-	/* The real clock's nanoseconds order events within the request
-	 * clock's second; the random part separates equal ones. */
+	/* The request clock's second (`now`, the second the request began,
+	 * which pruning compares) and the real clock's nanoseconds order
+	 * the events; a request that ran past the end of its second records
+	 * at that second's end, after every event recorded in it before.
+	 * The random part separates equal keys. */
 	if (rand_hex(rnd, 4) == -1 || clock_gettime(CLOCK_REALTIME, &ts) == -1)
 		return NULL;
-	snprintf(key, keysz, "%012lld.%09ld.%s", (long long)now, ts.tv_nsec,
-	    rnd);
+	snprintf(key, keysz, "%012lld.%09ld.%s", (long long)now,
+	    ts.tv_sec > now ? 999999999L : ts.tv_nsec, rnd);
 	rec = json_pack("{s:s, s:I, s:s, s:s, s:s, s:I}",
 	    "type", events[e].code, "date", (json_int_t)now,
 	    "description", events[e].desc, "endpoint", guard_ep_name(w->ep),

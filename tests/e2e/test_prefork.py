@@ -3,7 +3,7 @@ LATCHKEY_CHILDREN (lib/prefork.c) through the shipped lighttpd.conf
 (max-procs 2, the variable copied from lighttpd's environment): each
 process lighttpd starts supervises N workers on its socket, replaces a
 dead worker at once, and goes away with lighttpd; a worker whose
-supervisor died stops taking requests, so lighttpd starts a new one.
+supervisor died stops taking requests and exits.
 """
 import os
 import signal
@@ -132,19 +132,19 @@ def test_all_workers_killed_service_resumes(web):
     login_ok(web)
 
 
-def test_killed_supervisor_is_restarted_by_lighttpd(web):
-    """Its workers stop taking requests and exit, so lighttpd sees a
-    dead backend and starts a new supervisor (within its 2 s back-off)."""
+def test_killed_supervisor_workers_leave(web):
+    """Its workers close the shared socket to new requests and exit, so
+    lighttpd finds a dead backend rather than a live socket without a
+    supervisor.  (Whether lighttpd 1.4 then restarts it depends on who
+    runs first: if its check connects before any worker has closed the
+    socket, it takes it for an external server and never restarts it;
+    latchkey.fcgi(8) and the README say so.)"""
     assert wait_for(lambda: len(web.supervisors()) == 2, 5)
     sup = web.supervisors()[0]
     orphans = kids(sup)
+    assert len(orphans) == WORKERS
     os.kill(sup, signal.SIGKILL)
     assert wait_for(lambda: not any(alive(w) for w in orphans), 5), orphans
-    assert wait_for(lambda: len(web.supervisors()) == 2
-        and sup not in web.supervisors()
-        and len(web.workers()) == 2 * WORKERS, 10), (web.supervisors(), web.workers())
-    for _ in range(6):
-        login_ok(web)
 
 
 def test_stop_ends_supervisors_and_workers(web):
