@@ -860,6 +860,9 @@ struct refresh_conf {
 	long		 leeway;	/* seconds a spent token stays usable */
 };
 void		 refresh_conf(const json_t *clientrec, struct refresh_conf *);
+/* 1 when a non-rotating refresh at now must write the token's new idle
+ * expiry (it moves by at least 1 % of idle, at most 60 s, or idle < 100 s). */
+int		 refresh_touch_due(json_int_t idle_expires_at, long idle, time_t now);
 /* NULL when settings is a valid "refresh_token" object, else why not
  * (static text, valid until the next call). */
 const char	*refresh_conf_problem(const json_t *settings);

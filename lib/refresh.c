@@ -453,7 +453,31 @@ rotate(struct store *st, DB_TXN *txn, const char *key, json_t *rec,
 	return store_put(st, txn, SK_REFRESH, fkey, fam, 0);
 }
 
-/* Non-rotating: the same token again, its idle time restarted. */
+/*
+ * Non-rotating: the same token again, its idle time restarted.  The
+ * restart is written (a durable commit) only when it moves the idle
+ * expiry by at least TOUCH_SLACK_DIV-th of the idle lifetime, at most
+ * TOUCH_SLACK_MAX s: a token an app refreshes every few seconds then
+ * costs a read, not a write each time, and may expire idle that much
+ * early (at most 1 % of its idle lifetime, at most a minute; a lifetime
+ * under TOUCH_SLACK_DIV s is always written exactly).
+ */
+#define TOUCH_SLACK_DIV	100
+#define TOUCH_SLACK_MAX	60
+
+int
+refresh_touch_due(json_int_t idle_expires_at, long idle, time_t now)
+{
+	long	 slack = idle / TOUCH_SLACK_DIV;
+
+	if (idle <= 0)
+		return 1;
+	if (slack > TOUCH_SLACK_MAX)
+		slack = TOUCH_SLACK_MAX;
+	return idle_expires_at == 0 ||
+	    expiry(now, idle) - idle_expires_at >= (json_int_t)slack;
+}
+
 static enum store_rc
 touch(struct store *st, DB_TXN *txn, const char *key, json_t *rec,
     const char *fkey, json_t *fam, const struct refresh_conf *conf,
@@ -461,6 +485,8 @@ touch(struct store *st, DB_TXN *txn, const char *key, json_t *rec,
 {
 	enum store_rc	 rc;
 
+	if (!refresh_touch_due(iget(rec, "idle_expires_at"), conf->idle, now))
+		return STORE_OK;
 	json_object_set_new(rec, "idle_expires_at",
 	    json_integer(expiry(now, conf->idle)));
 	if ((rc = store_put(st, txn, SK_REFRESH, key, rec, 0)) != STORE_OK)

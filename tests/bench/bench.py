@@ -7,15 +7,20 @@ Prints one table:
   1. the crypto bound measured now (tests/bench/cryptobound);
   2. password grant throughput at c = 1, 2, 8, 32 with p50/p99 and the
      ratio to the bound;
-  3. responder CPU per request outside the crypto;
-  4. refresh-token grant throughput, ES256 and RS256, against a null
-     FastCGI responder (tests/bench/nullfcgi) measured now;
+  3. responder CPU per request outside the crypto, also measured directly
+     against a tenant with the smallest hash policy;
+  4. refresh-token grant throughput, ES256 and RS256 non-rotating and
+     ES256 rotating, against a null FastCGI responder
+     (tests/bench/nullfcgi) measured now;
   5. plain-CGI per-request overhead;
   6. responder RSS;
-  7. overload (c = 64, 256): served/shed, p99 of the served requests.
+  7. overload (c = 64, 256): served/shed, p99 of the served requests,
+     with lighttpd's processes and with a LATCHKEY_CHILDREN supervisor,
+     clients retrying at once or honouring Retry-After.
 
 Settings (environment): B (build dir, default build), BENCH_SECONDS (per
-run, default 10), BENCH_PROCS (lighttpd max-procs, default 4 x cores).
+run, default 10), BENCH_PROCS (lighttpd max-procs, default 4 x cores),
+BENCH_CHILDREN (workers of the supervisor in 7, default 8 x cores).
 """
 import json
 import os
@@ -44,6 +49,7 @@ WRK = shutil.which("wrk") or "/usr/bin/wrk"
 CORES = os.cpu_count() or 1
 SECONDS = int(os.environ.get("BENCH_SECONDS", "10"))
 PROCS = int(os.environ.get("BENCH_PROCS", str(4 * CORES)))
+OV_CHILDREN = int(os.environ.get("BENCH_CHILDREN", str(8 * CORES)))
 
 CLIENT, SECRET = "bench-app", "bench-app-secret-Tq7Wm2Xc9Lp4Rz6Y"
 STATIC, STATIC_SECRET = "bench-static", "bench-static-secret-Hj4Nv8Qe1Ks5"
@@ -53,26 +59,67 @@ CONN = "Username-Password-Authentication"
 CLK = os.sysconf("SC_CLK_TCK")
 
 LUA = r"""
+-- BENCH_MODE: "plain" sends the bodies round-robin; "honour" also waits
+-- Retry-After (1 s) before the next request after a 503, as a client
+-- honouring it would; "rotate" sends refresh-token bodies whose token is
+-- the one the last 200 returned (each token is used once: rotation),
+-- starting from this thread's share of the BENCH_BODIES tokens.
+local mode = os.getenv("BENCH_MODE") or "plain"
 local bodies = {}
 local n = 0
 local i = 0
-for line in io.lines(os.getenv("BENCH_BODIES")) do
-  n = n + 1
-  bodies[n] = line
-end
 local threads = {}
-function setup(thread) table.insert(threads, thread) end
 local sample_503 = nil
-function init(args) end
+local backoff = 0
+local queue, qhead, qtail = {}, 1, 0
+local prefix = os.getenv("BENCH_PREFIX") or ""
+local last = nil
+function setup(thread)
+  table.insert(threads, thread)
+  thread:set("id", #threads - 1)
+end
+function init(args)
+  local id = wrk.thread:get("id")
+  local nth = tonumber(os.getenv("BENCH_THREADS") or "1")
+  local k = 0
+  for line in io.lines(os.getenv("BENCH_BODIES")) do
+    if mode == "rotate" then
+      if k % nth == id then qtail = qtail + 1; queue[qtail] = line end
+    else
+      n = n + 1; bodies[n] = line
+    end
+    k = k + 1
+  end
+end
 function request()
-  i = i % n + 1
+  local body
+  if mode == "rotate" then
+    if qhead <= qtail then
+      last = queue[qhead]; queue[qhead] = nil; qhead = qhead + 1
+    end
+    body = prefix .. (last or "none")
+  else
+    i = i % n + 1
+    body = bodies[i]
+  end
   return wrk.format(os.getenv("BENCH_METHOD") or "POST", nil,
-    {["Content-Type"] = "application/x-www-form-urlencoded"}, bodies[i])
+    {["Content-Type"] = "application/x-www-form-urlencoded"}, body)
+end
+function delay()
+  if backoff > 0 then backoff = backoff - 1; return 1000 end
+  return 0
 end
 function response(status, headers, body)
-  if status == 503 and sample_503 == nil then
-    sample_503 = (headers["Retry-After"] or "-") .. "|" .. body
-    wrk.thread:set("sample_503", sample_503)
+  if status == 503 then
+    if mode == "honour" then backoff = backoff + 1 end
+    if sample_503 == nil then
+      sample_503 = (headers["Retry-After"] or "-") .. "|" .. body
+      wrk.thread:set("sample_503", sample_503)
+    end
+  end
+  if mode == "rotate" and status == 200 then
+    local t = string.match(body, '"refresh_token":"([^"]+)"')
+    if t then qtail = qtail + 1; queue[qtail] = t end
   end
 end
 function done(summary, latency, requests)
@@ -281,13 +328,15 @@ def post(base, path, form):
             return e.code, {"raw": raw[:200].decode(errors="replace")}
 
 
-def wrk(tmp, url, bodies, conc, seconds=SECONDS, method="POST"):
+def wrk(tmp, url, bodies, conc, seconds=SECONDS, method="POST", mode="plain",
+        prefix=""):
     script = Path(tmp) / "bench.lua"
     script.write_text(LUA)
     bf = Path(tmp) / ("bodies-%d.txt" % time.monotonic_ns())
     bf.write_text("\n".join(bodies) + "\n")
-    env = dict(os.environ, BENCH_BODIES=str(bf), BENCH_METHOD=method)
     threads = 1 if conc < 8 else 2
+    env = dict(os.environ, BENCH_BODIES=str(bf), BENCH_METHOD=method,
+        BENCH_MODE=mode, BENCH_PREFIX=prefix, BENCH_THREADS=str(threads))
     p = subprocess.run([WRK, "-t%d" % threads, "-c%d" % conc, "-d%ds" % seconds,
         "--timeout", "30s", "-s", str(script), url], env=env,
         capture_output=True, text=True)
@@ -324,10 +373,15 @@ def main():
     servers = []
     try:
         homes = {}
-        for alg in ("RS256", "ES256"):
+        for alg in ("RS256", "ES256", "cheap"):
             home = Path(tmp) / ("home-" + alg)
             tf = Path(tmp) / ("tenant-%s.json" % alg)
-            tf.write_text(json.dumps(tenant("http://127.0.0.1/", alg)))
+            t = tenant("http://127.0.0.1/", "RS256" if alg == "cheap" else alg)
+            if alg == "cheap":
+                # The smallest argon2id (t=1, m=8 KiB): the same request
+                # with next to no hash work, to see the CPU around it.
+                t["tenant"]["hash"] = {"t": 1, "m": 8, "p": 1}
+            tf.write_text(json.dumps(t))
             ctl(home, "import", str(tf))
             homes[alg] = home
 
@@ -357,20 +411,48 @@ def main():
             r["acc_p99_ms"] = pct(ok, 99) / 1e3
             pw_rows.append((c, r))
 
-        # 7. Overload.
+        # 7. Overload: lighttpd's processes with clients that retry at
+        # once (wrk), then a LATCHKEY_CHILDREN supervisor (every request
+        # reaches a worker that admits or sheds it; none waits in
+        # lighttpd) with such clients and with clients that honour
+        # Retry-After.
         ov_rows = []
-        for c in (64, 256):
-            srv.access()
-            r = wrk(tmp, srv.base + "/oauth/token", [pw_body], c)
-            acc = srv.access()
-            ok = [us for s, us in acc if s == 200]
-            shed = [us for s, us in acc if s in (429, 503)]
-            other = [s for s, us in acc if s not in (200, 429, 503)]
-            r.update(served=len(ok), shed=len(shed), other=len(other),
-                served_p50=pct(ok, 50) / 1e3, served_p99=pct(ok, 99) / 1e3,
-                shed_p99=pct(shed, 99) / 1e3)
-            ov_rows.append((c, r))
         rss = srv.rss_kib()
+        sup = Lighttpd(tmp, homes["RS256"], FCGI, children=OV_CHILDREN)
+        servers.append(sup)
+        post(sup.base, "/oauth/token", dict(urllib.parse.parse_qsl(pw_body)))
+        for label, s3, mode in (("max-procs %d" % PROCS, srv, "plain"),
+                ("%d workers" % OV_CHILDREN, sup, "plain"),
+                ("%d workers" % OV_CHILDREN, sup, "honour")):
+            for c in (64, 256):
+                s3.access()
+                r = wrk(tmp, s3.base + "/oauth/token", [pw_body], c, mode=mode)
+                acc = s3.access()
+                ok = [us for st, us in acc if st == 200]
+                shed = [us for st, us in acc if st in (429, 503)]
+                other = [st for st, us in acc if st not in (200, 429, 503)]
+                r.update(served=len(ok), shed=len(shed), other=len(other),
+                    served_p50=pct(ok, 50) / 1e3, served_p99=pct(ok, 99) / 1e3,
+                    shed_p99=pct(shed, 99) / 1e3, label=label,
+                    clients="honour Retry-After" if mode == "honour" else "retry at once")
+                ov_rows.append((c, r))
+        sup.stop()
+        servers.remove(sup)
+
+        # 3b. CPU outside the crypto, measured directly: the same password
+        # grant against the tenant with the smallest hash policy.
+        cb_cheap = cryptobound(homes["cheap"], 2)
+        chp = Lighttpd(tmp, homes["cheap"], FCGI)
+        servers.append(chp)
+        post(chp.base, "/oauth/token", dict(urllib.parse.parse_qsl(pw_body)))
+        cheap_rows = []
+        for c in (2, 8):
+            cpu0 = chp.cpu()
+            r = wrk(tmp, chp.base + "/oauth/token", [pw_body], c)
+            r["cpu_ms"] = (chp.cpu() - cpu0) * 1e3 / max(1, r["requests"] - r["non2xx"])
+            cheap_rows.append((c, r))
+        chp.stop()
+        servers.remove(chp)
 
         # 4. Refresh grant: non-rotating tokens (a rotating token could be
         # used only once); one per connection's worth, round-robin.
@@ -396,6 +478,24 @@ def main():
             r = wrk(tmp, s2.base + "/oauth/token", bodies, 32)
             r["cpu_ms"] = (s2.cpu() - cpu0) * 1e3 / max(1, r["requests"])
             rf_rows[alg] = r
+            if alg == "ES256":
+                # Rotating: each token is used once; every 200's new
+                # token goes back into the pool (BENCH_MODE=rotate).
+                toks = []
+                for _ in range(64):
+                    st, body = post(s2.base, "/oauth/token", {"grant_type": "password",
+                        "client_id": CLIENT, "client_secret": SECRET,
+                        "username": USER, "password": PW, "audience": API,
+                        "scope": "offline_access read:things"})
+                    assert st == 200 and "refresh_token" in body, (st, body)
+                    toks.append(body["refresh_token"])
+                prefix = urllib.parse.urlencode({"grant_type": "refresh_token",
+                    "client_id": CLIENT, "client_secret": SECRET}) + "&refresh_token="
+                cpu0 = s2.cpu()
+                r = wrk(tmp, s2.base + "/oauth/token", toks, 32, mode="rotate",
+                    prefix=prefix)
+                r["cpu_ms"] = (s2.cpu() - cpu0) * 1e3 / max(1, r["requests"])
+                rf_rows["ES256 rotating"] = r
             if s2 is not srv:
                 rss += s2.rss_kib()
         srv.stop()
@@ -451,16 +551,28 @@ def main():
         outside = [r["cpu_ms"] - crypto_ms for c, r in pw_rows]
         P("3. responder CPU per request outside crypto: %s ms (c=1,2,8,32;"
             " target <= 0.15)" % ", ".join("%.3f" % x for x in outside))
+        P("   (total responder CPU / ok requests - the crypto of section 1: the"
+            " hash's run-to-run spread, about +-1 ms, swamps it)")
+        cheap_crypto = float(cb_cheap["crypto_ms"])
+        P("   measured directly, smallest hash policy (%s: verify %.3f ms +"
+            " 2 RS256 signatures = %.3f ms crypto):" % (cb_cheap["policy"],
+            float(cb_cheap["verify_ms"]), cheap_crypto))
+        for c, r in cheap_rows:
+            P("   c=%d: %.1f req/s, responder CPU %.3f ms/request, outside crypto"
+                " %.3f ms" % (c, r["ok_rps"], r["cpu_ms"], r["cpu_ms"] - cheap_crypto))
         P("")
         P("4. refresh grant (non-rotating, 64 tokens round-robin, c=32)")
         nul_rps = nr["rps"]
         P("   null FastCGI responder ceiling  %9.1f req/s" % nul_rps)
-        for alg in ("ES256", "RS256"):
+        for alg in ("ES256", "RS256", "ES256 rotating"):
             r = rf_rows[alg]
-            P("   refresh %s                  %9.1f req/s  p50 %.2f ms  p99 %.2f ms"
+            P("   refresh %-23s %9.1f req/s  p50 %.2f ms  p99 %.2f ms"
                 "  %.2f of ceiling  non-2xx %d  responder cpu/req %.3f ms" % (alg,
                 r["rps"], r["p50_us"] / 1e3, r["p99_us"] / 1e3, r["rps"] / nul_rps,
                 r["non2xx"], r["cpu_ms"]))
+        P("   (non-rotating: the idle-expiry restart is written when it moves"
+            " >= 1 % of the idle lifetime, at most 60 s; rotating: one durable"
+            " commit per refresh)")
         P("   target: ES256 >= 10000 req/s")
         P("")
         P("5. plain CGI (GET openid-configuration, c=1): FastCGI %.3f ms,"
@@ -476,15 +588,19 @@ def main():
             " in the malloc heap between hashes, BDB shared region %.1f MiB,"
             " libraries the rest" % (len(rss), mem / 1024, hwm / 1024, anon / 1024,
             19456 / 1024, shm / 1024))
-        P("   hash memory aside: %.1f MiB (target <= 8 MiB)" % ((mem - 19456) / 1024))
+        P("   hash memory aside: VmRSS %.1f MiB, private %.1f MiB (target <= 8 MiB)"
+            % ((mem - 19456) / 1024, (anon - 19456) / 1024))
         P("")
         P("7. overload (password grant, all slots busy: shed with 503 + Retry-After)")
-        P("   %4s %9s %7s %7s %6s %13s %13s %12s" % ("c", "ok req/s", "served",
-            "shed", "other", "served p50 ms", "served p99 ms", "shed p99 ms"))
+        P("   %-13s %-19s %4s %9s %7s %7s %6s %9s %9s %9s" % ("responders",
+            "clients", "c", "ok req/s", "served", "shed", "other", "srv p50",
+            "srv p99", "shed p99"))
         for c, r in ov_rows:
-            P("   %4d %9.1f %7d %7d %6d %13.1f %13.1f %12.2f" % (c, r["ok_rps"],
-                r["served"], r["shed"], r["other"], r["served_p50"],
-                r["served_p99"], r["shed_p99"]))
+            P("   %-13s %-19s %4d %9.1f %7d %7d %6d %9.1f %9.1f %9.2f" % (
+                r["label"], r["clients"], c, r["ok_rps"], r["served"], r["shed"],
+                r["other"], r["served_p50"], r["served_p99"], r["shed_p99"]))
+        P("   (ms, from lighttpd's access log: time inside the web server,"
+            " queueing included)")
         P("   target: served p99 <= 3 x verify = %.1f ms; a 503 sample: %s"
             % (3 * float(cb["verify_ms"]), ov_rows[-1][1]["sample503"][:160]))
     finally:

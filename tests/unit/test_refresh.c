@@ -234,6 +234,58 @@ non_rotating_token_is_reused_and_idle_time_restarts(void **state)
 	    REFRESH_INVALID);
 }
 
+/* The idle restart is written only when it moves by 1 % of the idle
+ * lifetime (at most 60 s); a lifetime under 100 s is always exact. */
+static void
+idle_restart_is_written_when_it_moves_enough(void **state)
+{
+	(void)state;
+	/* idle 100 s: slack 1 s. */
+	assert_false(refresh_touch_due(NOW + 100, 100, NOW));
+	assert_true(refresh_touch_due(NOW + 100, 100, NOW + 1));
+	/* idle 99 s: slack 0, always written. */
+	assert_true(refresh_touch_due(NOW + 99, 99, NOW));
+	/* idle 15 days: slack capped at 60 s. */
+	assert_false(refresh_touch_due(NOW + 1296000, 1296000, NOW + 59));
+	assert_true(refresh_touch_due(NOW + 1296000, 1296000, NOW + 60));
+	/* No idle limit, or no expiry recorded yet: written. */
+	assert_true(refresh_touch_due(0, 0, NOW));
+	assert_true(refresh_touch_due(0, 1296000, NOW));
+}
+
+/* A refresh within the slack writes nothing: the stored idle expiry
+ * stays, and the token still expires idle on time within the slack. */
+static void
+non_rotating_refresh_within_slack_writes_nothing(void **state)
+{
+	struct fx	*fx = *state;
+	char		 t[96], key[72];
+	json_t		*rec;
+	json_int_t	 first;
+
+	use_client(fx, client_rec("non-rotating", 100000, 10000, 0));
+	issue(fx, NULL, NOW, t);
+	assert_int_equal(hash_secret(t, strlen(t), key), 0);
+	assert_int_equal(redeem(fx, t, NULL, NOW + 200, NULL, NULL), REFRESH_OK);
+	assert_int_equal(store_get(fx->ctx.store, NULL, SK_REFRESH, key, &rec), STORE_OK);
+	first = json_integer_value(json_object_get(rec, "idle_expires_at"));
+	assert_int_equal(first, NOW + 200 + 10000);
+	json_decref(rec);
+	/* 50 s later: the restart would move it 50 s < 60 s (1 % of 10000
+	 * is 100, capped at 60): not written. */
+	assert_int_equal(redeem(fx, t, NULL, NOW + 250, NULL, NULL), REFRESH_OK);
+	assert_int_equal(store_get(fx->ctx.store, NULL, SK_REFRESH, key, &rec), STORE_OK);
+	assert_int_equal(json_integer_value(json_object_get(rec,
+	    "idle_expires_at")), first);
+	json_decref(rec);
+	/* 60 s after the write: written again. */
+	assert_int_equal(redeem(fx, t, NULL, NOW + 260, NULL, NULL), REFRESH_OK);
+	assert_int_equal(store_get(fx->ctx.store, NULL, SK_REFRESH, key, &rec), STORE_OK);
+	assert_int_equal(json_integer_value(json_object_get(rec,
+	    "idle_expires_at")), NOW + 260 + 10000);
+	json_decref(rec);
+}
+
 static void
 rotation_spends_the_token_and_reuse_revokes_the_family(void **state)
 {
@@ -949,6 +1001,8 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		T(token_is_random_and_stored_only_hashed),
 		T(non_rotating_token_is_reused_and_idle_time_restarts),
+		T(idle_restart_is_written_when_it_moves_enough),
+		T(non_rotating_refresh_within_slack_writes_nothing),
 		T(rotation_spends_the_token_and_reuse_revokes_the_family),
 		T(leeway_lets_only_the_previous_token_be_reused),
 		T(leeway_ends),
