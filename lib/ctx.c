@@ -116,7 +116,6 @@ ctx_start(struct lk_ctx *ctx, const char *home)
 		if (ctx->ready || !ctx->transient)
 			return;
 		if (store_panicked(ctx->store)) {
-			stall_unregister();
 			stall_watch(NULL);
 			store_close(ctx->store);
 			ctx->store = NULL;
@@ -140,8 +139,6 @@ ctx_reopen(struct lk_ctx *ctx)
 	    "Berkeley DB); reopening with recovery", ctx->home);
 	ctx->transient = 1;	/* not throttled by ctx_init */
 	for (i = 0; i < 10; i++) {
-		if (store_panicked(ctx->store))
-			stall_unregister();
 		/* Closing waits for a recovery in progress (store.c): the
 		 * environment it replaces must not count as a stall. */
 		stall_watch(NULL);

@@ -1081,9 +1081,6 @@ int		 prefork_run(int n, int *is_worker);
  * holding a Berkeley DB mutex this one may be asleep on).  stall_watch
  * after each open; arm and disarm nest. */
 void		 stall_watch(const char *home);
-/* Before closing a panicked store: free this process's DB_REGISTER slot
- * so that its close does not read as a crash (another recovery). */
-void		 stall_unregister(void);
 void		 stall_arm(void);
 void		 stall_disarm(void);
 

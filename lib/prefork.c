@@ -37,6 +37,7 @@
 
 #define PREFORK_ORPHAN	SIGUSR2		/* a worker's parent-death signal */
 #define PREFORK_BURST	(2 * PREFORK_MAX)	/* deaths a second before a pause */
+#define PREFORK_STOP_S	10		/* s a stopping worker may take */
 
 static volatile sig_atomic_t	 stopping;
 
@@ -126,7 +127,7 @@ prefork_run(int n, int *is_worker)
 	sigset_t		 block, old, wait;
 	pid_t			 pids[PREFORK_MAX], pid, self = getpid();
 	double			 window = now_s();
-	int			 i, st, alive = 0, deaths = 0;
+	int			 i, st, alive = 0, deaths = 0, killed = 0;
 	static const int	 sigs[] = { SIGTERM, SIGHUP, SIGINT };
 
 	*is_worker = 0;
@@ -200,16 +201,35 @@ prefork_run(int n, int *is_worker)
 			deaths++;
 		}
 	}
-	/* Stop: every worker finishes its request and exits. */
+	/* Stop: every worker finishes its request and exits; one still
+	 * there after PREFORK_STOP_S (asleep for good) is killed. */
 	for (i = 0; i < n; i++)
 		if (pids[i] != 0)
 			kill(pids[i], SIGTERM);
-	while (alive > 0 && (pid = waitpid(-1, &st, 0)) > 0)
+	window = now_s();
+	while (alive > 0) {
+		struct timespec ts = { 0, 20 * 1000 * 1000 };
+
+		if ((pid = waitpid(-1, &st, WNOHANG)) == -1)
+			break;
+		if (pid == 0) {
+			if (!killed && now_s() - window > PREFORK_STOP_S) {
+				lk_warn("supervisor: workers still running after "
+				    "%d s: killing them", PREFORK_STOP_S);
+				for (i = 0; i < n; i++)
+					if (pids[i] != 0)
+						kill(pids[i], SIGKILL);
+				killed = 1;
+			}
+			nanosleep(&ts, NULL);
+			continue;
+		}
 		for (i = 0; i < n; i++)
 			if (pids[i] == pid) {
 				pids[i] = 0;
 				alive--;
 			}
+	}
 	lk_info("supervisor %d: stopped", (int)self);
 	return stopping ? 0 : 1;
 }

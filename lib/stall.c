@@ -73,26 +73,46 @@ static timer_t		 tid;
 static int		 have_timer;
 static int		 depth;		/* stall_arm nesting */
 
-/* Is a process registered in the environment gone?  Signal-safe. */
-static int
-stall_orphan(void)
+/*
+ * Read the registry into slots; *n is the bytes read (0 on error).  The
+ * pid of the slot at off, 0 when the slot is free or unreadable.  Both
+ * signal-safe.
+ */
+static ssize_t
+registry_read(void)
 {
 	ssize_t	 n;
-	size_t	 off, i;
-	pid_t	 pid, self = getpid();
 
 	if (registry_fd == -1)
 		return 0;
 	n = pread(registry_fd, slots, sizeof(slots), 0);
-	for (off = 0; n > 0 && off + STALL_SLOT <= (size_t)n; off += STALL_SLOT) {
-		pid = 0;
-		for (i = 0; i < STALL_SLOT - 1; i++)
-			if (slots[off + i] >= '0' && slots[off + i] <= '9' &&
-			    pid < STALL_PID_MAX)
-				pid = pid * 10 + (slots[off + i] - '0');
-			else if (slots[off + i] != ' ')
-				break;
-		if (i < STALL_SLOT - 1 || pid <= 0 || pid == self)
+	return n > 0 ? n : 0;
+}
+
+static pid_t
+slot_pid(size_t off)
+{
+	pid_t	 pid = 0;
+	size_t	 i;
+
+	for (i = 0; i < STALL_SLOT - 1; i++)
+		if (slots[off + i] >= '0' && slots[off + i] <= '9' &&
+		    pid < STALL_PID_MAX)
+			pid = pid * 10 + (slots[off + i] - '0');
+		else if (slots[off + i] != ' ')
+			return 0;
+	return pid;
+}
+
+/* Is a process registered in the environment gone?  Signal-safe. */
+static int
+stall_orphan(void)
+{
+	size_t	 off, n = (size_t)registry_read();
+	pid_t	 pid, self = getpid();
+
+	for (off = 0; off + STALL_SLOT <= n; off += STALL_SLOT) {
+		if ((pid = slot_pid(off)) <= 0 || pid == self)
 			continue;
 		if (kill(pid, 0) == -1 && errno == ESRCH)
 			return 1;
@@ -130,49 +150,10 @@ stall_watch(const char *home)
 	    (size_t)snprintf(registry, sizeof(registry), "%s/%s", home,
 	    STALL_REGISTER) >= sizeof(registry) || stat(region, &st) == -1)
 		return;
-	registry_fd = open(registry, O_RDWR | O_CLOEXEC);
+	registry_fd = open(registry, O_RDONLY | O_CLOEXEC);
 	region_dev = st.st_dev;
 	region_ino = st.st_ino;
 	watching = 1;
-}
-
-/*
- * Free this process's slot in the registry (Berkeley DB 5.3
- * env_register.c PID_EMPTY), before a panicked environment is closed.
- * Its close cannot unregister, and the slot left behind, its lock gone
- * with the descriptors, reads as a process that died inside the
- * environment: the next open would run recovery again and panic every
- * responder that had just reopened, a cascade.  Nothing of this process
- * needs recovering: the recovery that panicked it already ran, and
- * fenced its later commits out (store.c, STORE_RECOVERY_LOCK).
- */
-void
-stall_unregister(void)
-{
-	static const char	 empty[STALL_SLOT + 1] =
-	    "X                      0\n";
-	ssize_t			 n;
-	size_t			 off, i;
-	pid_t			 pid, self = getpid();
-
-	if (registry_fd == -1)
-		return;
-	n = pread(registry_fd, slots, sizeof(slots), 0);
-	for (off = 0; n > 0 && off + STALL_SLOT <= (size_t)n; off += STALL_SLOT) {
-		pid = 0;
-		for (i = 0; i < STALL_SLOT - 1; i++)
-			if (slots[off + i] >= '0' && slots[off + i] <= '9' &&
-			    pid < STALL_PID_MAX)
-				pid = pid * 10 + (slots[off + i] - '0');
-			else if (slots[off + i] != ' ')
-				break;
-		if (i == STALL_SLOT - 1 && pid == self) {
-			if (pwrite(registry_fd, empty, STALL_SLOT,
-			    (off_t)off) != STALL_SLOT)
-				lk_warn("cannot free the registry slot");
-			return;
-		}
-	}
 }
 
 static int

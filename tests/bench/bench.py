@@ -358,6 +358,18 @@ def pct(vals, q):
     return vals[min(len(vals) - 1, int(q / 100.0 * len(vals)))]
 
 
+def refresh_tokens(base, client, secret, n=64):
+    """n refresh tokens of the bench user for client, by password logins."""
+    toks = []
+    for _ in range(n):
+        st, body = post(base, "/oauth/token", {"grant_type": "password",
+            "client_id": client, "client_secret": secret, "username": USER,
+            "password": PW, "audience": API, "scope": "offline_access read:things"})
+        assert st == 200 and "refresh_token" in body, (st, body)
+        toks.append(body["refresh_token"])
+    return toks
+
+
 def cryptobound(home, sigs):
     p = subprocess.run([str(CRYPTOBOUND), "-d", str(home), "-n", "30",
         "-s", str(sigs)], capture_output=True, text=True, check=True)
@@ -461,14 +473,7 @@ def main():
             s2 = srv if alg == "RS256" else Lighttpd(tmp, homes[alg], FCGI)
             if s2 is not srv:
                 servers.append(s2)
-            toks = []
-            for _ in range(64):
-                st, body = post(s2.base, "/oauth/token", {"grant_type": "password",
-                    "client_id": STATIC, "client_secret": STATIC_SECRET,
-                    "username": USER, "password": PW, "audience": API,
-                    "scope": "offline_access read:things"})
-                assert st == 200 and "refresh_token" in body, (st, body)
-                toks.append(body["refresh_token"])
+            toks = refresh_tokens(s2.base, STATIC, STATIC_SECRET)
             bodies = [urllib.parse.urlencode({"grant_type": "refresh_token",
                 "client_id": STATIC, "client_secret": STATIC_SECRET,
                 "refresh_token": t}) for t in toks]
@@ -481,14 +486,7 @@ def main():
             if alg == "ES256":
                 # Rotating: each token is used once; every 200's new
                 # token goes back into the pool (BENCH_MODE=rotate).
-                toks = []
-                for _ in range(64):
-                    st, body = post(s2.base, "/oauth/token", {"grant_type": "password",
-                        "client_id": CLIENT, "client_secret": SECRET,
-                        "username": USER, "password": PW, "audience": API,
-                        "scope": "offline_access read:things"})
-                    assert st == 200 and "refresh_token" in body, (st, body)
-                    toks.append(body["refresh_token"])
+                toks = refresh_tokens(s2.base, CLIENT, SECRET)
                 prefix = urllib.parse.urlencode({"grant_type": "refresh_token",
                     "client_id": CLIENT, "client_secret": SECRET}) + "&refresh_token="
                 cpu0 = s2.cpu()
