@@ -63,15 +63,16 @@ ctx_check(struct lk_ctx *ctx)
 	return problems;
 }
 
-/* Has the environment been created (latchkeyctl init)?  Then a failure
- * to open it is a recovery race, not a configuration problem. */
+/* Has the environment been created (latchkeyctl init), and may this
+ * process use it?  Then a failure to open it is a recovery race, not a
+ * configuration problem (a missing or unreadable home is one). */
 static int
 env_exists(const char *home)
 {
 	char	 path[PATH_MAX];
 
 	return (size_t)snprintf(path, sizeof(path), "%s/meta.db", home) <
-	    sizeof(path) && access(path, F_OK) == 0;
+	    sizeof(path) && access(path, R_OK | W_OK) == 0;
 }
 
 void
