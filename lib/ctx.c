@@ -106,59 +106,50 @@ ctx_init(struct lk_ctx *ctx, const char *home)
 		ctx->transient = ctx->was_ready || store_troubles() != troubles;
 }
 
-void
-ctx_start(struct lk_ctx *ctx, const char *home)
+/*
+ * ctx_init until ready, at most tries times 20 ms apart, closing a
+ * panicked store first: another responder may be running recovery at
+ * this moment (DB_REGISTER lets one process do it).  Stops early on a
+ * configuration problem (not transient).
+ */
+static void
+ctx_retry(struct lk_ctx *ctx, int tries)
 {
 	struct timespec	 ts = { 0, 20 * 1000 * 1000 };
 	int		 i;
 
-	for (i = 0; i < 50; i++) {
-		ctx_init(ctx, home);
-		if (ctx->ready || !ctx->transient)
-			return;
+	for (i = 0; i < tries; i++) {
 		if (store_panicked(ctx->store)) {
+			/* Closing waits for a recovery in progress (store.c):
+			 * the environment it replaces is not a stall. */
 			stall_watch(NULL);
 			store_close(ctx->store);
 			ctx->store = NULL;
+			ctx->ready = 0;
 		}
+		ctx_init(ctx, ctx->home);
+		if (ctx->ready || !ctx->transient)
+			return;
 		nanosleep(&ts, NULL);
 	}
 }
 
-/*
- * Reopen a panicked store.  Another responder may be running recovery
- * at this moment (DB_REGISTER lets one process do it): a few short tries
- * before the request is answered 503.
- */
-static void
-ctx_reopen(struct lk_ctx *ctx)
+void
+ctx_start(struct lk_ctx *ctx, const char *home)
 {
-	struct timespec	 ts = { 0, 20 * 1000 * 1000 };
-	int		 i;
-
-	lk_warn("%s: environment panicked (a process died inside "
-	    "Berkeley DB); reopening with recovery", ctx->home);
-	ctx->transient = 1;	/* not throttled by ctx_init */
-	for (i = 0; i < 10; i++) {
-		/* Closing waits for a recovery in progress (store.c): the
-		 * environment it replaces must not count as a stall. */
-		stall_watch(NULL);
-		store_close(ctx->store);
-		ctx->store = NULL;
-		ctx->ready = 0;
-		ctx_init(ctx, ctx->home);
-		if (ctx->ready && !store_panicked(ctx->store))
-			return;
-		nanosleep(&ts, NULL);
-	}
+	ctx->home = home;
+	ctx_retry(ctx, 50);
 }
 
 void
 ctx_refresh(struct lk_ctx *ctx)
 {
-	if (ctx->store != NULL && store_panicked(ctx->store))
-		ctx_reopen(ctx);
-	else if (!ctx->ready)
+	if (store_panicked(ctx->store)) {
+		lk_warn("%s: environment panicked (a process died inside "
+		    "Berkeley DB); reopening with recovery", ctx->home);
+		ctx->transient = 1;	/* not throttled by ctx_init */
+		ctx_retry(ctx, 10);
+	} else if (!ctx->ready)
 		ctx_init(ctx, ctx->home);
 }
 
