@@ -20,6 +20,21 @@
  * once) under a timer; polling instead cost 9 ms of CPU per request at
  * c = 8 on the 2-core test machine.
  *
+ * A waiter sleeps on one slot, its home: the waiting-room bytes are
+ * taken lowest first and waiter k's home is slot k mod slots, so the
+ * waiters spread evenly over the slots, and each one is in the kernel's
+ * queue of its slot whenever that slot is freed.  (Moving from slot to
+ * slot instead made a waiter miss the slot freed while it was moving,
+ * and lose it to a request that had just arrived: at c = 3, twice the
+ * slots' worth of requests waiting, one in 25 was shed.)  Between sleeps
+ * of a quarter of a hash time it tries every slot.
+ *
+ * The hash time that sets the wait is a moving average of how long this
+ * process held a slot, and it is shared: each process writes its average
+ * at the start of the lock file, and one that has not hashed yet starts
+ * from it (a freshly started responder otherwise guessed 100 ms and let
+ * its first requests wait 150 ms).
+ *
  * The tenant record sets the limits ("hash_slots", "hash_queue",
  * "hash_wait_ms"); the defaults are one slot per online core, a waiting
  * room of three per slot (so that with lighttpd's max-procs at 4 x cores,
@@ -127,16 +142,18 @@ admit_open(const char *home)
 	return 0;
 }
 
-/* Lock one free byte of [base, base + n), starting at a per-process
- * offset so processes spread over the slots.  The byte, or -1. */
+/* Lock one free byte of [base, base + n): from a per-process offset
+ * (spread, so processes spread over the slots) or the lowest free one.
+ * The byte, or -1. */
 static int
-lock_one(int base, int n)
+lock_one(int base, int n, int spread)
 {
 	struct flock	 fl;
+	unsigned	 from = spread ? (unsigned)getpid() : 0;
 	int		 i, b;
 
 	for (i = 0; i < n; i++) {
-		b = base + (int)(((unsigned)getpid() + (unsigned)i) % (unsigned)n);
+		b = base + (int)((from + (unsigned)i) % (unsigned)n);
 		memset(&fl, 0, sizeof(fl));
 		fl.l_type = F_WRLCK;
 		fl.l_whence = SEEK_SET;
@@ -163,6 +180,18 @@ unlock_one(int b)
 	fl.l_start = b;
 	fl.l_len = 1;
 	fcntl(admit_fd, F_OFD_SETLK, &fl);
+}
+
+/* The hash time another process last wrote, or 0 (none, or nonsense). */
+static double
+shared_hash_ms(void)
+{
+	double	 v;
+
+	if (pread(admit_fd, &v, sizeof(v), 0) != sizeof(v) ||
+	    !(v >= 0.01 && v <= ADMIT_WAIT_MAX))
+		return 0;
+	return v;
 }
 
 /* The timer's signal only interrupts F_OFD_SETLKW (no SA_RESTART). */
@@ -222,32 +251,35 @@ admit_hash_enter(struct lk_ctx *ctx, const json_t *tenant, struct admit *a)
 {
 	struct admit_limits	 l;
 	double			 deadline, left, slice;
-	int			 w, i;
+	int			 w, home;
 
 	a->slot = -1;
 	a->t0 = mono_ms();
 	if (admit_open(ctx->home) == -1)
 		return ADMIT_OK;
+	if (hash_ms <= 0)
+		hash_ms = shared_hash_ms();
 	admit_limits(tenant, &l);
-	if ((a->slot = lock_one(0, l.slots)) != -1)
+	if ((a->slot = lock_one(0, l.slots, 1)) != -1)
 		return ADMIT_OK;
 	/* No slot: wait in the waiting room if there is room in it. */
-	if (l.queue == 0 || (w = lock_one(ADMIT_QUEUE_BASE, l.queue)) == -1)
+	if (l.queue == 0 ||
+	    (w = lock_one(ADMIT_QUEUE_BASE, l.queue, 0)) == -1)
 		return ADMIT_BUSY;
 	/*
-	 * Sleep in the kernel on one slot at a time (no polling: a waiter
-	 * costs no CPU), a quarter of a hash time each, then look at every
-	 * slot and move on to the next: the waiters spread over the slots
-	 * by their waiting-room byte.
+	 * Sleep in the kernel on the home slot (no polling: a waiter costs
+	 * no CPU), a quarter of a hash time at a time, trying every slot
+	 * between sleeps.
 	 */
+	home = (w - ADMIT_QUEUE_BASE) % l.slots;
 	deadline = a->t0 + l.wait_ms;
 	slice = (hash_ms > 0 ? hash_ms : ADMIT_HASH_GUESS) / 4;
-	for (i = w; (left = deadline - mono_ms()) > 0; i++) {
-		if (lock_wait(i % l.slots, left < slice ? left : slice) == 0) {
-			a->slot = i % l.slots;
+	while ((left = deadline - mono_ms()) > 0) {
+		if (lock_wait(home, left < slice ? left : slice) == 0) {
+			a->slot = home;
 			break;
 		}
-		if ((a->slot = lock_one(0, l.slots)) != -1)
+		if ((a->slot = lock_one(0, l.slots, 1)) != -1)
 			break;
 	}
 	unlock_one(w);
@@ -262,8 +294,12 @@ admit_hash_leave(struct admit *a)
 {
 	double	 ms = mono_ms() - a->t0;
 
-	/* Exponential moving average of the time a slot is held. */
+	/* Exponential moving average of the time a slot is held, shared. */
 	hash_ms = hash_ms > 0 ? hash_ms * 0.8 + ms * 0.2 : ms;
+	if (a->slot >= 0 &&
+	    pwrite(admit_fd, &hash_ms, sizeof(hash_ms), 0) != sizeof(hash_ms)) {
+		/* Not shared: a new process measures its own. */
+	}
 	unlock_one(a->slot);
 	a->slot = -1;
 }
