@@ -73,15 +73,6 @@ static int	 admit_fd = -1;
 static int	 admit_broken;		/* could not open: admit everything */
 static double	 hash_ms;		/* moving average of own hash times */
 
-static double
-mono_ms(void)
-{
-	struct timespec	 ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
 /* An integer tenant setting in [lo, hi], or def when absent. */
 static long
 setting(const json_t *tenant, const char *name, long def, long lo, long hi)
@@ -254,7 +245,7 @@ admit_hash_enter(struct lk_ctx *ctx, const json_t *tenant, struct admit *a)
 	int			 w, home;
 
 	a->slot = -1;
-	a->t0 = mono_ms();
+	a->t0 = lk_mono_ms();
 	if (admit_open(ctx->home) == -1)
 		return ADMIT_OK;
 	if (hash_ms <= 0)
@@ -274,7 +265,7 @@ admit_hash_enter(struct lk_ctx *ctx, const json_t *tenant, struct admit *a)
 	home = (w - ADMIT_QUEUE_BASE) % l.slots;
 	deadline = a->t0 + l.wait_ms;
 	slice = (hash_ms > 0 ? hash_ms : ADMIT_HASH_GUESS) / 4;
-	while ((left = deadline - mono_ms()) > 0) {
+	while ((left = deadline - lk_mono_ms()) > 0) {
 		if (lock_wait(home, left < slice ? left : slice) == 0) {
 			a->slot = home;
 			break;
@@ -285,14 +276,14 @@ admit_hash_enter(struct lk_ctx *ctx, const json_t *tenant, struct admit *a)
 	unlock_one(w);
 	if (a->slot == -1)
 		return ADMIT_BUSY;
-	a->t0 = mono_ms();
+	a->t0 = lk_mono_ms();
 	return ADMIT_OK;
 }
 
 void
 admit_hash_leave(struct admit *a)
 {
-	double	 ms = mono_ms() - a->t0;
+	double	 ms = lk_mono_ms() - a->t0;
 
 	/* Exponential moving average of the time a slot is held, shared. */
 	hash_ms = hash_ms > 0 ? hash_ms * 0.8 + ms * 0.2 : ms;

@@ -197,16 +197,6 @@ spawn(struct spawnv *v, pid_t *pid, int errfd)
 	return rc;
 }
 
-/* Milliseconds on the monotonic clock. */
-static long long
-now_ms(void)
-{
-	struct timespec	 ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /*
  * Wait for pid, collecting the start of its stderr from fd into line, and
  * kill the process group at the deadline.  Returns the wait status, or
@@ -216,7 +206,7 @@ static int
 collect(pid_t pid, int fd, int timeout, char *line, size_t linesz)
 {
 	struct pollfd	 pfd = { fd, POLLIN, 0 };
-	long long	 deadline = now_ms() + (long long)timeout * 1000;
+	long long	 deadline = (long long)lk_mono_ms() + (long long)timeout * 1000;
 	size_t		 have = 0;
 	ssize_t		 n;
 	char		 chunk[256];
@@ -226,7 +216,7 @@ collect(pid_t pid, int fd, int timeout, char *line, size_t linesz)
 	for (;;) {
 		if (waitpid(pid, &status, WNOHANG) == pid)
 			break;
-		if (now_ms() >= deadline) {
+		if ((long long)lk_mono_ms() >= deadline) {
 			kill(-pid, SIGKILL);
 			kill(pid, SIGKILL);
 			while (waitpid(pid, &status, 0) == -1 && errno == EINTR)

@@ -46,6 +46,9 @@ int	 buf_puts(struct buf *, const char *);
 int	 buf_printf(struct buf *, const char *, ...)
 	    __attribute__((format(__printf__, 2, 3)));
 
+/* clock.c: milliseconds on the monotonic clock, for timings and waits. */
+double	 lk_mono_ms(void);
+
 /* ------------------------------------------------------------------ */
 /* log.c: one logging function; never pass secrets to it.              */
 

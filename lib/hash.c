@@ -286,16 +286,6 @@ hash_verify(const struct hash_policy *pol, const char *encoded,
 	}
 }
 
-/* Milliseconds on the monotonic clock. */
-static double
-mono_ms(void)
-{
-	struct timespec	 ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
 /* The dummy hash of one policy, and how long its last verify took. */
 static struct {
 	struct hash_policy	 pol;
@@ -336,9 +326,9 @@ hash_dummy(const struct hash_policy *pol, const char *pw, size_t pwlen)
 		dummy.pol = *pol;
 		dummy.have = 1;
 	}
-	t0 = mono_ms();
+	t0 = lk_mono_ms();
 	(void)argon2id_verify(dummy.enc, pw, pwlen);
-	dummy.ms = mono_ms() - t0;
+	dummy.ms = lk_mono_ms() - t0;
 	return HASH_MISMATCH;
 }
 
@@ -376,11 +366,11 @@ hash_verify_login(const struct hash_policy *pol, const char *encoded,
     const char *pw, size_t pwlen, int *rehash)
 {
 	enum hash_rc	 rc;
-	double		 t0 = mono_ms(), took;
+	double		 t0 = lk_mono_ms(), took;
 	int		 known;
 
 	rc = hash_verify(pol, encoded, pw, pwlen, rehash);
-	took = mono_ms() - t0;
+	took = lk_mono_ms() - t0;
 	known = dummy.have && dummy.ms > 0 &&
 	    dummy.pol.t_cost == pol->t_cost && dummy.pol.m_cost == pol->m_cost &&
 	    dummy.pol.parallelism == pol->parallelism;

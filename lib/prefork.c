@@ -111,22 +111,13 @@ spawn(pid_t self, const sigset_t *old)
 	return 0;
 }
 
-static double
-now_s(void)
-{
-	struct timespec	 ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 int
 prefork_run(int n, int *is_worker)
 {
 	struct sigaction	 sa;
 	sigset_t		 block, old, wait;
 	pid_t			 pids[PREFORK_MAX], pid, self = getpid();
-	double			 window = now_s();
+	double			 window = lk_mono_ms() / 1e3;
 	int			 i, st, alive = 0, deaths = 0, killed = 0;
 	static const int	 sigs[] = { SIGTERM, SIGHUP, SIGINT };
 
@@ -177,7 +168,7 @@ prefork_run(int n, int *is_worker)
 			nanosleep(&ts, NULL);
 			sigprocmask(SIG_BLOCK, &block, NULL);
 			deaths = 0;
-			window = now_s();
+			window = lk_mono_ms() / 1e3;
 		} else
 			sigsuspend(&wait);
 		while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
@@ -194,8 +185,8 @@ prefork_run(int n, int *is_worker)
 			else
 				lk_warn("worker %d exited %d: replacing it",
 				    (int)pid, WEXITSTATUS(st));
-			if (now_s() - window > 1.0) {
-				window = now_s();
+			if (lk_mono_ms() / 1e3 - window > 1.0) {
+				window = lk_mono_ms() / 1e3;
 				deaths = 0;
 			}
 			deaths++;
@@ -206,14 +197,14 @@ prefork_run(int n, int *is_worker)
 	for (i = 0; i < n; i++)
 		if (pids[i] != 0)
 			kill(pids[i], SIGTERM);
-	window = now_s();
+	window = lk_mono_ms() / 1e3;
 	while (alive > 0) {
 		struct timespec ts = { 0, 20 * 1000 * 1000 };
 
 		if ((pid = waitpid(-1, &st, WNOHANG)) == -1)
 			break;
 		if (pid == 0) {
-			if (!killed && now_s() - window > PREFORK_STOP_S) {
+			if (!killed && lk_mono_ms() / 1e3 - window > PREFORK_STOP_S) {
 				lk_warn("supervisor: workers still running after "
 				    "%d s: killing them", PREFORK_STOP_S);
 				for (i = 0; i < n; i++)

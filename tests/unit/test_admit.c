@@ -33,15 +33,6 @@
 
 static char	 home[] = "/tmp/latchkey-test-admit-XXXXXX";
 
-static double
-now_ms(void)
-{
-	struct timespec	 ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
 static void
 sleep_ms(double ms)
 {
@@ -85,11 +76,11 @@ actor(int fd, int id, double t0, double delay_ms, double hold_ms,
 
 	if ((pid = fork()) != 0)
 		return pid;
-	sleep_ms(t0 + delay_ms - now_ms());
+	sleep_ms(t0 + delay_ms - lk_mono_ms());
 	memset(&r, 0, sizeof(r));
 	r.id = id;
 	r.slot = admit_hash_enter(&ctx, t, &a) == ADMIT_OK ? a.slot : -1;
-	r.at_ms = now_ms() - t0;
+	r.at_ms = lk_mono_ms() - t0;
 	admit_limits(t, &l);
 	r.wait_ms = l.wait_ms;
 	if (write(fd, &r, sizeof(r)) != sizeof(r))
@@ -143,7 +134,7 @@ waiter_gets_the_freed_slot(int w_at)
 
 	memset(p, 0, sizeof(p));
 	assert_int_equal(pipe(fds), 0);
-	t0 = now_ms() + 50;
+	t0 = lk_mono_ms() + 50;
 	p[H0] = actor(fds[1], H0, t0, 0, 150, t);
 	p[H1] = actor(fds[1], H1, t0, 10, 490, t);
 	for (; n < 2; n++) {
@@ -200,11 +191,11 @@ fresh_process_uses_the_shared_hash_time(void **state)
 	(void)state;
 	assert_int_equal(truncate(path, 0) == 0 || errno == ENOENT, 1);
 	assert_int_equal(pipe(fds), 0);
-	p = actor(fds[1], 0, now_ms(), 0, 120, t);
+	p = actor(fds[1], 0, lk_mono_ms(), 0, 120, t);
 	r = next_report(fds[0]);
 	assert_true(r.slot >= 0);
 	reap(p);		/* it has written its 120 ms */
-	p = actor(fds[1], 1, now_ms(), 0, 0, t);
+	p = actor(fds[1], 1, lk_mono_ms(), 0, 0, t);
 	r = next_report(fds[0]);
 	reap(p);
 	assert_true(r.slot >= 0);
