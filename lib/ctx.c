@@ -111,6 +111,13 @@ ctx_init(struct lk_ctx *ctx, const char *home)
  * panicked store first: another responder may be running recovery at
  * this moment (DB_REGISTER lets one process do it).  Stops early on a
  * configuration problem (not transient).
+ *
+ * The stall timer runs throughout (stall.c): the start-up checks read
+ * the tenant and the keys in transactions, and a worker started in place
+ * of a killed one does so while its peers are being killed too.  Before,
+ * only requests were watched, and a new worker asleep for good on a
+ * mutex a killed peer held kept the recovery lock shared (store.c), so
+ * no responder could recover the environment (fault test, CI).
  */
 static void
 ctx_retry(struct lk_ctx *ctx, int tries)
@@ -118,6 +125,7 @@ ctx_retry(struct lk_ctx *ctx, int tries)
 	struct timespec	 ts = { 0, 20 * 1000 * 1000 };
 	int		 i;
 
+	stall_arm();
 	for (i = 0; i < tries; i++) {
 		if (store_panicked(ctx->store)) {
 			/* Closing waits for a recovery in progress (store.c):
@@ -129,9 +137,10 @@ ctx_retry(struct lk_ctx *ctx, int tries)
 		}
 		ctx_init(ctx, ctx->home);
 		if (ctx->ready || !ctx->transient)
-			return;
+			break;
 		nanosleep(&ts, NULL);
 	}
+	stall_disarm();
 }
 
 void
@@ -156,7 +165,10 @@ ctx_refresh(struct lk_ctx *ctx)
 void
 ctx_clear(struct lk_ctx *ctx)
 {
+	/* The closing checkpoint can meet a killed peer's mutex too. */
+	stall_arm();
 	store_close(ctx->store);
+	stall_disarm();
 	memset(ctx, 0, sizeof(*ctx));
 }
 

@@ -1079,10 +1079,10 @@ int		 prefork_children(const char *);
  */
 int		 prefork_run(int n, int *is_worker);
 
-/* stall.c: while a request is served or the databases are opened, exit
- * if the environment was recovered under this process (a peer died
- * holding a Berkeley DB mutex this one may be asleep on).  stall_watch
- * after each open; arm and disarm nest. */
+/* stall.c: while a request is served, the databases are opened or a
+ * responder starts or stops, exit if the environment was recovered under
+ * this process (a peer died holding a Berkeley DB mutex this one may be
+ * asleep on).  stall_watch after each open; arm and disarm nest. */
 void		 stall_watch(const char *home);
 void		 stall_arm(void);
 void		 stall_disarm(void);

@@ -13,7 +13,9 @@
  * tests/fault/fault.py: __log_flush_int and __lock_get_internal, both
  * in __db_pthread_mutex_lock.
  *
- * So while a request is served, a timer looks every STALL_TICK_MS, from
+ * So while a request is served, and while a responder starts or stops
+ * (ctx.c: its start-up checks read the tenant and the keys, its close
+ * checkpoints), a timer looks every STALL_TICK_MS, from
  * STALL_FIRST_MS on, whether the environment is dead for this process,
  * and exits if it is; the web server starts a new responder, which
  * opens the environment with recovery (DB_REGISTER).  Dead means:

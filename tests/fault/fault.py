@@ -39,6 +39,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
@@ -174,8 +175,23 @@ def post_patiently(base, form):
     return st, body
 
 
+def jwks_patiently(base):
+    """The published keys, honouring 503 + Retry-After like
+    post_patiently: a kill shortly before can leave a recovery in
+    progress (a survivor's stall exit is one more dead process)."""
+    for i in range(5):
+        try:
+            with urllib.request.urlopen(base + "/.well-known/jwks.json",
+                    timeout=10) as r:
+                return json.loads(r.read())
+        except urllib.error.HTTPError as e:
+            if e.code != 503 or i == 4 or "error" not in json.loads(e.read() or b"{}"):
+                raise
+            time.sleep(float(e.headers.get("Retry-After", "1")))
+
+
 def verify_all(base, load, failures):
-    keys = json.loads(urllib.request.urlopen(base + "/.well-known/jwks.json").read())
+    keys = jwks_patiently(base)
     byk = {k["kid"]: jwt.PyJWK(k).key for k in keys["keys"]}
     for tok in load.access:
         try:
