@@ -116,12 +116,6 @@ fcntl(int fd, int cmd, ...)
 	return real(fd, cmd, arg);
 }
 
-static double
-now_ms(void)
-{
-	return lk_mono_ms();
-}
-
 static void
 quiet(void)
 {
@@ -246,7 +240,7 @@ wait_until(pid_t pid, double deadline)
 		if (waitpid(pid, &st, WNOHANG) == pid)
 			return WIFEXITED(st) ? WEXITSTATUS(st) :
 			    128 + WTERMSIG(st);
-		if (now_ms() > deadline)
+		if (lk_mono_ms() > deadline)
 			return -1;
 		nanosleep(&ts, NULL);
 	}
@@ -302,7 +296,7 @@ round_k(int k, int gate)
 	kill(p, SIGKILL);
 	waitpid(p, NULL, 0);
 	p = -1;
-	if ((rc = wait_until(r, now_ms() + WAIT_MS)) != -1)
+	if ((rc = wait_until(r, lk_mono_ms() + WAIT_MS)) != -1)
 		r = -1;
 	else
 		rc = ASLEEP;
