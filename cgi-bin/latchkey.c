@@ -12,15 +12,16 @@
  * inside a Berkeley DB call instead, the process would leave the
  * environment to be recovered.
  */
-#include "fcgi_stdio.h"	/* before stdio: stdin/stdout become FastCGI streams */
-
 #include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/prctl.h>
 #include <time.h>
 
+#include <fcgiapp.h>
 #include <openssl/crypto.h>
 
 #include "extern.h"
@@ -45,6 +46,14 @@ static char	 path[LK_PATH_MAX + 1];
 
 static volatile sig_atomic_t quit;
 
+/*
+ * The request being served: libfcgi's when a web server started us on a
+ * FastCGI socket; stdio and the environment when it ran us as a CGI
+ * program (cgi set), for the one request we were given.
+ */
+static FCGX_Request	 fcgi;
+static int		 cgi;
+
 static const char *
 reason(int code)
 {
@@ -60,7 +69,7 @@ reason(int code)
 static const char *
 var(const char *name)
 {
-	const char	*v = getenv(name);
+	const char	*v = cgi ? getenv(name) : FCGX_GetParam(name, fcgi.envp);
 
 	return v != NULL && strlen(v) <= LK_HEADER_MAX ? v : NULL;
 }
@@ -99,6 +108,7 @@ body_read(struct lk_req *req)
 	const char		*cl = var("CONTENT_LENGTH");
 	char			*end;
 	unsigned long long	 n;
+	int			 got;
 
 	req->body = body;
 	req->bodysz = 0;
@@ -111,26 +121,43 @@ body_read(struct lk_req *req)
 		req->body_too_large = 1;
 		return;
 	}
-	req->bodysz = fread(body, 1, (size_t)n, stdin);
+	if (cgi)
+		req->bodysz = fread(body, 1, (size_t)n, stdin);
+	else if ((got = FCGX_GetStr(body, (int)n, fcgi.in)) > 0)
+		req->bodysz = (size_t)got;
 	body[req->bodysz] = '\0';
+}
+
+static void
+out_write(const char *p, size_t n)
+{
+	if (cgi)
+		fwrite(p, 1, n, stdout);
+	else
+		FCGX_PutStr(p, (int)n, fcgi.out);
 }
 
 static void
 resp_write(const struct lk_req *req, const struct lk_resp *resp)
 {
-	printf("Status: %d %s\r\n", resp->status, reason(resp->status));
-	printf("Content-Type: %s\r\n", resp->content_type);
-	/* libfcgi's printf knows no %zu. */
-	printf("Content-Length: %lu\r\n", (unsigned long)resp->body.len);
-	printf("X-Request-Id: %s\r\n", req->id);
+	char	 head[512 + LK_HEADER_MAX];
+	int	 n;
+
+	/* The content type is ours; the request id is 32 hex digits. */
+	n = snprintf(head, sizeof(head), "Status: %d %s\r\n"
+	    "Content-Type: %s\r\nContent-Length: %zu\r\nX-Request-Id: %s\r\n",
+	    resp->status, reason(resp->status), resp->content_type,
+	    resp->body.len, req->id);
+	out_write(head, n > 0 && (size_t)n < sizeof(head) ? (size_t)n : 0);
 	if (resp->headers.len > 0)
-		fwrite(resp->headers.p, 1, resp->headers.len, stdout);
-	printf("\r\n");
+		out_write(resp->headers.p, resp->headers.len);
+	out_write("\r\n", 2);
 	if (req->method != HTTP_HEAD && resp->body.len > 0)
-		fwrite(resp->body.p, 1, resp->body.len, stdout);
+		out_write(resp->body.p, resp->body.len);
 }
 
-static void
+/* Serve one request; 0 when its body was refused unread (413). */
+static int
 serve_one(struct lk_ctx *ctx)
 {
 	struct lk_req	 req;
@@ -168,22 +195,48 @@ serve_one(struct lk_ctx *ctx)
 	    (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
 	OPENSSL_cleanse(body, req.bodysz);
 	resp_clear(&resp);
+	return !req.body_too_large;
 }
 
-/* Log lines go to the FastCGI error stream: the web server writes them
- * to its error log even when it runs detached (plain stderr in CGI). */
+/* Log lines go to the FastCGI error stream while a request is served:
+ * the web server writes them to its error log even when it runs
+ * detached.  Otherwise (CGI, start-up, between requests) to stderr. */
 static void
 log_to_fcgi(const char *line)
 {
-	fputs(line, stderr);
-	fflush(stderr);
+	if (!cgi && fcgi.err != NULL) {
+		FCGX_PutS(line, fcgi.err);
+		FCGX_FFlush(fcgi.err);
+	} else {
+		fputs(line, stderr);
+		fflush(stderr);
+	}
+}
+
+/*
+ * End the request.  libfcgi's close shuts the socket down for writing
+ * and then reads until the web server closes its end (up to 2 s), so that
+ * request data we left unread cannot make the kernel reset the connection
+ * before the server has read the answer.  That wait costs every request
+ * three system calls and a wake-up.  When the request's stdin stream has
+ * been read to its end record, nothing of the request is left unread and
+ * the socket is closed at once (FCGX_Detach: libfcgi then closes without
+ * the shutdown).  A body refused unread (413), or one longer than its
+ * CONTENT_LENGTH, keeps the lingering close.
+ */
+static void
+request_finish(int body_read)
+{
+	if (body_read && FCGX_GetChar(fcgi.in) == EOF)
+		FCGX_Detach(&fcgi);
+	FCGX_Finish_r(&fcgi);
 }
 
 /*
  * The quit signals.  libfcgi's accept loop retries an accept(2)
  * interrupted by a signal unless its shutdown flag is set, so the
  * handler sets that too (one store to an int, async-signal-safe): the
- * idle FCGI_Accept then returns -1 at once.
+ * idle FCGX_Accept_r then fails at once.
  */
 static void
 on_quit(int sig)
@@ -233,9 +286,6 @@ main(void)
 	memset(&ctx, 0, sizeof(ctx));
 	if ((home = getenv(LK_HOME_ENV)) == NULL || *home == '\0')
 		home = LK_HOME_DEFAULT;
-	/* Copy: FCGI_Accept replaces the environment per request. */
-	if ((home = strdup(home)) == NULL)
-		return 1;
 	ctx_start(&ctx, home);
 	/* Set-up done: this process never gains privileges again. */
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1)
@@ -246,20 +296,25 @@ main(void)
 	 * on EINTR): a signal sent meanwhile is delivered when the request
 	 * is finished, and the loop ends before the next accept.
 	 */
-	while (!quit && FCGI_Accept() >= 0) {
+	if ((cgi = FCGX_IsCGI())) {
 		sigprocmask(SIG_BLOCK, &quitset, NULL);
 		stall_arm();
 		serve_one(&ctx);
 		stall_disarm();
-		FCGI_Finish();
+		fflush(stdout);
 		sigprocmask(SIG_UNBLOCK, &quitset, NULL);
+	} else if (FCGX_Init() == 0 && FCGX_InitRequest(&fcgi, 0, 0) == 0) {
+		while (!quit && FCGX_Accept_r(&fcgi) == 0) {
+			sigprocmask(SIG_BLOCK, &quitset, NULL);
+			stall_arm();
+			rc = serve_one(&ctx);
+			stall_disarm();
+			request_finish(rc);
+			sigprocmask(SIG_UNBLOCK, &quitset, NULL);
+		}
 	}
-	/* No request is open: log to the process's own stderr (stdio's,
-	 * not the FastCGI stream fcgi_stdio.h calls stderr). */
-	log_sink(NULL);
 	if (quit)
 		lk_info("quit signal: closing the store");
 	ctx_clear(&ctx);
-	free((void *)home);
 	return 0;
 }
