@@ -749,6 +749,7 @@ struct grant_req {
 	const struct lk_req	*req;
 	struct lk_resp		*resp;
 	json_t			*tenant;	/* owned */
+	json_t			*key;		/* owned: grant_key(), NULL unread */
 	struct params		 p;
 	struct client		 client;
 	const char		*grant;		/* grant_type as the client sent it */
@@ -760,6 +761,9 @@ struct grant_req {
 
 void		 token_endpoint(struct lk_ctx *, const struct lk_req *,
 		    struct lk_resp *);
+/* The tenant's current signing key, read once a request (kept in the
+ * grant_req); NULL when there is none. */
+json_t		*grant_key(struct grant_req *);
 /* The connection name, which must exist (else the notfound row, its %s
  * the name) and be enabled for the client (else the disabled row).  The
  * record (owned) or NULL with the error written. */

@@ -119,7 +119,16 @@ out:
 	OPENSSL_cleanse(g.refresh, sizeof(g.refresh));
 	client_clear(&g.client);
 	params_clear(&g.p);
+	json_decref(g.key);
 	json_decref(g.tenant);
+}
+
+json_t *
+grant_key(struct grant_req *g)
+{
+	if (g->key == NULL)
+		g->key = ctx_signing_key(g->ctx);
+	return g->key;
 }
 
 json_t *
@@ -313,7 +322,7 @@ grant_issue(struct grant_req *g, const json_t *user, const json_t *api,
 	int		 rc = -1;
 
 	issuer = json_string_value(json_object_get(g->tenant, "issuer"));
-	if (issuer == NULL || (key = ctx_signing_key(g->ctx)) == NULL)
+	if (issuer == NULL || (key = grant_key(g)) == NULL)
 		goto fail;
 	snprintf(userinfo, sizeof(userinfo), "%suserinfo", issuer);
 	if (api != NULL) {
@@ -353,6 +362,5 @@ out:
 	free(at);
 	free(idt);
 	json_decref(claims);
-	json_decref(key);
 	return rc;
 }

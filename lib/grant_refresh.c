@@ -35,15 +35,12 @@ static const enum oerr refresh_errs[] = {
 static int
 issue_ready(struct grant_req *g)
 {
-	json_t	*key;
-
 	if (json_string_value(json_object_get(g->tenant, "issuer")) == NULL ||
-	    (key = ctx_signing_key(g->ctx)) == NULL) {
+	    grant_key(g) == NULL) {
 		lk_err("no issuer or signing key: refresh refused unspent");
 		oerr_write(g->resp, OERR_SERVER_ERROR, NULL);
 		return -1;
 	}
-	json_decref(key);
 	return 0;
 }
 

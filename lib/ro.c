@@ -503,5 +503,6 @@ out:
 	json_decref(user);
 	client_clear(&g.client);
 	params_clear(&g.p);
+	json_decref(g.key);
 	json_decref(g.tenant);
 }
