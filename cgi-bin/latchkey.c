@@ -13,7 +13,6 @@
  * environment to be recovered.
  */
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -140,10 +139,11 @@ out_write(const char *p, size_t n)
 static void
 resp_write(const struct lk_req *req, const struct lk_resp *resp)
 {
-	char	 head[512 + LK_HEADER_MAX];
+	char	 head[512];
 	int	 n;
 
-	/* The content type is ours; the request id is 32 hex digits. */
+	/* Fits: the content type is one of ours, the request id 32 hex
+	 * digits. */
 	n = snprintf(head, sizeof(head), "Status: %d %s\r\n"
 	    "Content-Type: %s\r\nContent-Length: %zu\r\nX-Request-Id: %s\r\n",
 	    resp->status, reason(resp->status), resp->content_type,
