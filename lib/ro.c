@@ -359,7 +359,7 @@ ro_issue(struct grant_req *g, const json_t *user)
 {
 	struct ro_scope		 rs;
 	struct refresh_new	 rn;
-	json_t			*key = NULL;
+	json_t			*key;
 	const char		*uid, *scope = g->p.v[F_SCOPE];
 	char			 at[64], rt[128], *idt = NULL;
 	int			 rc = -1;
@@ -375,7 +375,7 @@ ro_issue(struct grant_req *g, const json_t *user)
 	if (opaque_issue(g->ctx, uid, g->client.client_id, rs.norm.p,
 	    g->req->now, RO_ACCESS_LIFETIME, at, sizeof(at)) == -1)
 		goto fail;
-	if (rs.sr.openid && ((key = ctx_signing_key(g->ctx)) == NULL ||
+	if (rs.sr.openid && ((key = grant_key(g)) == NULL ||
 	    (idt = ro_id_token(g, key, user, &rs)) == NULL))
 		goto fail;
 	/* Legacy refresh tokens: offline_access and a device (SPEC.md), and
@@ -405,7 +405,6 @@ out:
 	OPENSSL_cleanse(at, sizeof(at));
 	OPENSSL_cleanse(rt, sizeof(rt));
 	free(idt);
-	json_decref(key);
 	buf_clear(&rs.norm);
 	return rc;
 }
