@@ -313,6 +313,9 @@ main(void)
 			sigprocmask(SIG_UNBLOCK, &quitset, NULL);
 		}
 	}
+	/* No request is open: log to the process's own stderr, not
+	 * through a request libfcgi has freed. */
+	log_sink(NULL);
 	if (quit)
 		lk_info("quit signal: closing the store");
 	ctx_clear(&ctx);
