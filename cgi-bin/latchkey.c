@@ -175,7 +175,7 @@ serve_one(struct lk_ctx *ctx)
 	req.remote_addr = var("REMOTE_ADDR");
 	req.forwarded_for = var("HTTP_AUTH0_FORWARDED_FOR");
 	req.dpop = var("HTTP_DPOP");
-	req.now = time(NULL);
+	req.now = lk_now();
 	if (rand_hex(req.id, 16) == -1)
 		strcpy(req.id, "0");
 	body_read(&req);

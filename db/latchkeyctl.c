@@ -3307,7 +3307,7 @@ main(int argc, char *argv[])
 		return EXIT_USAGE;
 	}
 	i = c.cmd->verb != NULL ? 2 : 1;
-	c.now = time(NULL);
+	c.now = lk_now();
 	c.spec = json_object();
 	c.opt = json_object();
 	c.pos = calloc((size_t)argc + 1, sizeof(char *));

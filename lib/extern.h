@@ -48,6 +48,7 @@ int	 buf_printf(struct buf *, const char *, ...)
 
 /* clock.c: milliseconds on the monotonic clock, for timings and waits. */
 double	 lk_mono_ms(void);
+time_t	 lk_now(void);	/* the wall clock's second (clock.c) */
 
 /* ------------------------------------------------------------------ */
 /* log.c: one logging function; never pass secrets to it.              */
