@@ -319,5 +319,6 @@ main(void)
 	if (quit)
 		lk_info("quit signal: closing the store");
 	ctx_clear(&ctx);
+	admit_close();
 	return 0;
 }

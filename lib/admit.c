@@ -35,6 +35,25 @@
  * from it (a freshly started responder otherwise guessed 100 ms and let
  * its first requests wait 150 ms).
  *
+ * Each slot also has its hash memory, shared by every responder (one
+ * POSIX shared memory object per home and slot, /dev/shm/latchkey-<uid>-
+ * <dev>-<ino>-<slot>, the admission file's identity): whoever holds slot
+ * k verifies in object k.  With a buffer per process, every responder
+ * kept its own m KiB in its heap for life (lighttpd's max-procs 4 x
+ * cores processes: 8 x 19 MiB on two cores), and lighttpd's turns over
+ * the processes began each verify in a buffer gone cold in the cache
+ * (argon2id at m = 19 MiB on one pinned core: 22.2-22.8 ms in one buffer,
+ * 23.4-23.6 ms rotating over eight).  Now a machine holds slots x m KiB
+ * of hash memory, however many processes.  Only the slot's holder
+ * touches an object (the slot lock); argon2 wipes it after every hash;
+ * an object not ours alone (owner, mode 0600: another user could have
+ * made the name first) is not used, nor is one that cannot be sized
+ * (posix_fallocate, so a full /dev/shm is an error here, not a SIGBUS
+ * mid-hash): the verify then mallocs, as before.  Each user of the
+ * objects holds a shared lock on byte ADMIT_USERS of the admission file
+ * for life; admit_close() of the last one (its exclusive lock granted)
+ * removes them.  A responder SIGKILLed leaves them to the next last one.
+ *
  * The tenant record sets the limits ("hash_slots", "hash_queue",
  * "hash_wait_ms"); the defaults are one slot per online core, a waiting
  * room of three per slot (so that with lighttpd's max-procs at 4 x cores,
@@ -45,6 +64,7 @@
  * the lock file cannot be used, hashing is admitted without control
  * (logged once): availability before protection.
  */
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 
@@ -59,6 +79,7 @@
 
 #include "extern.h"
 
+#define ADMIT_USERS		2048	/* held shared by slot memory users */
 #define ADMIT_QUEUE_BASE	4096	/* first waiting-room byte */
 #define ADMIT_SLOTS_MAX		64
 #define ADMIT_QUEUE_MAX		1024
@@ -72,6 +93,13 @@
 static int	 admit_fd = -1;
 static int	 admit_broken;		/* could not open: admit everything */
 static double	 hash_ms;		/* moving average of own hash times */
+static long	 cores;			/* online CPUs, read once */
+static int	 users_held;		/* shared lock on ADMIT_USERS */
+static int	 slotmem_off;		/* shared memory unusable: malloc */
+static struct {
+	void	*mem;
+	size_t	 size;
+} slotmem[ADMIT_SLOTS_MAX];
 
 /* An integer tenant setting in [lo, hi], or def when absent. */
 static long
@@ -89,11 +117,11 @@ setting(const json_t *tenant, const char *name, long def, long lo, long hi)
 void
 admit_limits(const json_t *tenant, struct admit_limits *l)
 {
-	long	 cores = sysconf(_SC_NPROCESSORS_ONLN);
 	double	 h = hash_ms > 0 ? hash_ms : ADMIT_HASH_GUESS;
 	long	 wait;
 
-	if (cores < 1)
+	/* Read once: it was an open, a read and a close every login. */
+	if (cores == 0 && (cores = sysconf(_SC_NPROCESSORS_ONLN)) < 1)
 		cores = 1;
 	l->slots = (int)setting(tenant, "hash_slots", cores > ADMIT_SLOTS_MAX ?
 	    ADMIT_SLOTS_MAX : cores, 1, ADMIT_SLOTS_MAX);
@@ -133,24 +161,35 @@ admit_open(const char *home)
 	return 0;
 }
 
+/* fcntl(cmd) of lock type on byte b of the admission file: 0 or -1. */
+static int
+byte_lock(int b, short type, int cmd)
+{
+	struct flock	 fl;
+
+	memset(&fl, 0, sizeof(fl));
+	fl.l_type = type;
+	fl.l_whence = SEEK_SET;
+	fl.l_start = b;
+	fl.l_len = 1;
+	while (fcntl(admit_fd, cmd, &fl) == -1)
+		if (errno != EINTR)
+			return -1;
+	return 0;
+}
+
 /* Lock one free byte of [base, base + n): from a per-process offset
  * (spread, so processes spread over the slots) or the lowest free one.
  * The byte, or -1. */
 static int
 lock_one(int base, int n, int spread)
 {
-	struct flock	 fl;
 	unsigned	 from = spread ? (unsigned)getpid() : 0;
 	int		 i, b;
 
 	for (i = 0; i < n; i++) {
 		b = base + (int)((from + (unsigned)i) % (unsigned)n);
-		memset(&fl, 0, sizeof(fl));
-		fl.l_type = F_WRLCK;
-		fl.l_whence = SEEK_SET;
-		fl.l_start = b;
-		fl.l_len = 1;
-		if (fcntl(admit_fd, F_OFD_SETLK, &fl) == 0)
+		if (byte_lock(b, F_WRLCK, F_OFD_SETLK) == 0)
 			return b;
 		if (errno != EAGAIN && errno != EACCES)
 			lk_warn("admission lock: %s", strerror(errno));
@@ -161,16 +200,101 @@ lock_one(int base, int n, int spread)
 static void
 unlock_one(int b)
 {
-	struct flock	 fl;
+	if (b >= 0 && admit_fd != -1)
+		(void)byte_lock(b, F_UNLCK, F_OFD_SETLK);
+}
 
-	if (b < 0 || admit_fd == -1)
-		return;
-	memset(&fl, 0, sizeof(fl));
-	fl.l_type = F_UNLCK;
-	fl.l_whence = SEEK_SET;
-	fl.l_start = b;
-	fl.l_len = 1;
-	fcntl(admit_fd, F_OFD_SETLK, &fl);
+/* The shared memory object's name of slot k ("/latchkey-..."), or -1. */
+static int
+slot_name(int k, char *buf, size_t sz)
+{
+	struct stat	 st;
+
+	if (fstat(admit_fd, &st) == -1)
+		return -1;
+	return (size_t)snprintf(buf, sz, "/latchkey-%lu-%lu-%lu-%d",
+	    (unsigned long)geteuid(), (unsigned long)st.st_dev,
+	    (unsigned long)st.st_ino, k) >= sz ? -1 : 0;
+}
+
+/* Stop using shared slot memory for this process's life (logged). */
+static void *
+slotmem_give_up(const char *name, const char *why, int fd)
+{
+	lk_warn("/dev/shm%s: %s; password hashing uses private memory",
+	    name, why);
+	if (fd != -1)
+		close(fd);
+	slotmem_off = 1;
+	return NULL;
+}
+
+/*
+ * Slot k's shared hash memory, at least size bytes, mapped (kept for
+ * the next verify), or NULL: then argon2 mallocs.  Called holding slot k.
+ */
+static void *
+slot_memory(int k, size_t size)
+{
+	char		 name[96];
+	struct stat	 st;
+	void		*p;
+	int		 fd, e;
+
+	if (k < 0 || k >= ADMIT_SLOTS_MAX)
+		return NULL;
+	if (slotmem[k].mem != NULL && slotmem[k].size >= size)
+		return slotmem[k].mem;
+	if (slotmem_off || slot_name(k, name, sizeof(name)) == -1)
+		return NULL;
+	/* Before the object is opened: the last user's exit removes it. */
+	if (!users_held) {
+		if (byte_lock(ADMIT_USERS, F_RDLCK, F_OFD_SETLKW) == -1)
+			return slotmem_give_up(name, strerror(errno), -1);
+		users_held = 1;
+	}
+	if ((fd = shm_open(name, O_RDWR | O_CREAT, 0600)) == -1)
+		return slotmem_give_up(name, strerror(errno), -1);
+	if (fstat(fd, &st) == -1)
+		return slotmem_give_up(name, strerror(errno), fd);
+	if (st.st_uid != geteuid() || (st.st_mode & 077) != 0)
+		return slotmem_give_up(name, "not this user's alone", fd);
+	/* Reserved now: touching a page tmpfs has no room for is SIGBUS. */
+	if ((size_t)st.st_size < size &&
+	    (e = posix_fallocate(fd, 0, (off_t)size)) != 0)
+		return slotmem_give_up(name, strerror(e), fd);
+	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE,
+	    fd, 0);
+	close(fd);
+	if (p == MAP_FAILED)
+		return slotmem_give_up(name, strerror(errno), -1);
+	if (slotmem[k].mem != NULL)
+		munmap(slotmem[k].mem, slotmem[k].size);
+	slotmem[k].mem = p;
+	slotmem[k].size = size;
+	return p;
+}
+
+void
+admit_close(void)
+{
+	char	 name[96];
+	int	 k;
+
+	for (k = 0; k < ADMIT_SLOTS_MAX; k++)
+		if (slotmem[k].mem != NULL) {
+			munmap(slotmem[k].mem, slotmem[k].size);
+			slotmem[k].mem = NULL;
+		}
+	/* The last user (no other shared lock left) removes the objects. */
+	if (users_held && byte_lock(ADMIT_USERS, F_WRLCK, F_OFD_SETLK) == 0)
+		for (k = 0; k < ADMIT_SLOTS_MAX; k++)
+			if (slot_name(k, name, sizeof(name)) == 0)
+				(void)shm_unlink(name);
+	users_held = 0;
+	if (admit_fd != -1)
+		close(admit_fd);
+	admit_fd = -1;
 }
 
 /* The hash time another process last wrote, or 0 (none, or nonsense). */
@@ -237,6 +361,18 @@ lock_wait(int b, double ms)
 	return rc == 0 ? 0 : -1;
 }
 
+/* Verifies in slot k's memory, sized for the tenant's policy. */
+static void
+arena_set(const json_t *tenant, int k)
+{
+	struct hash_policy	 pol;
+	size_t			 size;
+
+	hash_policy_from_json(tenant, &pol);
+	size = (size_t)pol.m_cost * 1024;
+	hash_arena(slot_memory(k, size), size);
+}
+
 enum admit_rc
 admit_hash_enter(struct lk_ctx *ctx, const json_t *tenant, struct admit *a)
 {
@@ -251,8 +387,10 @@ admit_hash_enter(struct lk_ctx *ctx, const json_t *tenant, struct admit *a)
 	if (hash_ms <= 0)
 		hash_ms = shared_hash_ms();
 	admit_limits(tenant, &l);
-	if ((a->slot = lock_one(0, l.slots, 1)) != -1)
+	if ((a->slot = lock_one(0, l.slots, 1)) != -1) {
+		arena_set(tenant, a->slot);
 		return ADMIT_OK;
+	}
 	/* No slot: wait in the waiting room if there is room in it. */
 	if (l.queue == 0 ||
 	    (w = lock_one(ADMIT_QUEUE_BASE, l.queue, 0)) == -1)
@@ -276,6 +414,7 @@ admit_hash_enter(struct lk_ctx *ctx, const json_t *tenant, struct admit *a)
 	unlock_one(w);
 	if (a->slot == -1)
 		return ADMIT_BUSY;
+	arena_set(tenant, a->slot);
 	a->t0 = lk_mono_ms();
 	return ADMIT_OK;
 }
@@ -291,6 +430,7 @@ admit_hash_leave(struct admit *a)
 	    pwrite(admit_fd, &hash_ms, sizeof(hash_ms), 0) != sizeof(hash_ms)) {
 		/* Not shared: a new process measures its own. */
 	}
+	hash_arena(NULL, 0);
 	unlock_one(a->slot);
 	a->slot = -1;
 }

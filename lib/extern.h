@@ -451,6 +451,10 @@ enum hash_rc	 hash_dummy(const struct hash_policy *, const char *pw, size_t pwle
  * dummy, so no answer comes sooner than an unknown user's. */
 enum hash_rc	 hash_verify_login(const struct hash_policy *, const char *encoded,
 		    const char *pw, size_t pwlen, int *rehash);
+/* Memory for argon2 verifies (hash_verify, hash_dummy) while set: used
+ * when a verify needs at most size bytes, else malloc; NULL unsets it.
+ * admit.c gives it the held hash slot's shared memory. */
+void		 hash_arena(void *mem, size_t size);
 /* "sha256:<hex>" of a high-entropy secret (client secrets, opaque tokens). */
 int		 hash_secret(const char *secret, size_t len, char out[72]);
 /* 1 when secret matches the stored "sha256:<hex>", time-safe; 0 otherwise. */
@@ -812,6 +816,9 @@ void		 admit_limits(const json_t *tenant, struct admit_limits *);
 enum admit_rc	 admit_hash_enter(struct lk_ctx *, const json_t *tenant,
 		    struct admit *);
 void		 admit_hash_leave(struct admit *);
+/* At exit: unmap the slots' hash memory, close the admission file; the
+ * last process using the shared memory removes it. */
+void		 admit_close(void);
 /* Write the 503 temporarily_unavailable with Retry-After.  0 or -1. */
 int		 admit_shed(struct lk_resp *);
 

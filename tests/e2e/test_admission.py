@@ -6,6 +6,8 @@ with Retry-After and a JSON body at once.  Through the real lighttpd
 (two responder processes), with a hash policy slow enough (~0.1 s) that
 two concurrent logins overlap.
 """
+import os
+import stat
 import threading
 
 import pytest
@@ -111,3 +113,42 @@ def test_tenant_settings_are_validated(slow):
     assert p.returncode != 0
     p = lk.ctl(slow.home, "tenant", "set", "hash_wait_ms", "-5", check=False)
     assert p.returncode != 0
+
+
+def slot_objects(s):
+    """This home's hash slot memory objects in /dev/shm (lib/admit.c)."""
+    st = os.stat(s.home / "run" / "admission")
+    pre = "latchkey-%d-%d-%d-" % (os.geteuid(), st.st_dev, st.st_ino)
+    return sorted(n for n in os.listdir("/dev/shm") if n.startswith(pre))
+
+
+def test_hash_memory_is_the_slots_shared_and_removed_at_stop():
+    """Verifies run in one shared memory object per slot (m KiB, 0600,
+    this user's), mapped by the responders that hashed; the last
+    responder to stop removes them."""
+    s = lk.Server("slotmem")
+    s.tenant["tenant"]["hash"] = {"t": 1, "m": 4096, "p": 1}
+    s.tenant["tenant"]["hash_slots"] = 2
+    s.tenant_file.write_text(lk.json.dumps(s.tenant))
+    try:
+        s.start()
+        for _ in range(4):
+            assert [r.status_code for r in together(s)] == [200, 200]
+        objs = slot_objects(s)
+        assert objs and set(o[-2:] for o in objs) <= {"-0", "-1"}, objs
+        for o in objs:
+            st = os.stat("/dev/shm/" + o)
+            assert st.st_size == 4096 * 1024
+            assert stat.S_IMODE(st.st_mode) == 0o600 and st.st_uid == os.geteuid()
+        mapped = set()
+        for pid in s._children():
+            with open("/proc/%d/maps" % pid) as f:
+                mapped |= {line.split()[-1][len("/dev/shm/"):] for line in f
+                    if "/dev/shm/latchkey-" in line}
+        assert mapped == set(objs)
+        s.stop()
+        assert slot_objects(s) == []
+        assert not s.sanitizer_reports(), s.log()[-4000:]
+    finally:
+        s.stop()
+        s.cleanup()

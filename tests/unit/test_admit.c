@@ -9,13 +9,19 @@
  *  - the hash time one process measured sets the wait of a process that
  *    has not hashed yet (it used to guess 100 ms, so a fresh responder's
  *    first requests could wait 150 ms);
- *  - the limits and their defaults.
+ *  - the limits and their defaults;
+ *  - a verify in a held slot runs in the slot's shared memory, which it
+ *    leaves wiped; the last process to close removes it; an object not
+ *    this user's alone (mode) is not used.
  */
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -44,11 +50,15 @@ sleep_ms(double ms)
 		;
 }
 
+/* Admission limits, and the smallest hash policy: a slot's first holder
+ * sizes its shared memory (m KiB) before it reports, which at the
+ * default 19 MiB shifts these tests' schedule by milliseconds. */
 static json_t *
 limits(int slots, int queue, int wait_ms)
 {
-	return json_pack("{s:i, s:i, s:i}", "hash_slots", slots,
-	    "hash_queue", queue, "hash_wait_ms", wait_ms);
+	return json_pack("{s:i, s:i, s:i, s:{s:i, s:i, s:i}}", "hash_slots",
+	    slots, "hash_queue", queue, "hash_wait_ms", wait_ms, "hash",
+	    "t", 1, "m", 8, "p", 1);
 }
 
 /* What actor `id` reports: which slot it got (-1: shed), when (ms from
@@ -89,6 +99,7 @@ actor(int fd, int id, double t0, double delay_ms, double hold_ms,
 		sleep_ms(hold_ms);
 		admit_hash_leave(&a);
 	}
+	admit_close();
 	_exit(0);
 }
 
@@ -181,7 +192,9 @@ freed_slot_goes_to_the_waiter(void **state)
 static void
 fresh_process_uses_the_shared_hash_time(void **state)
 {
-	json_t		*t = json_object();	/* the default wait */
+	/* The default wait; the smallest hash policy (see limits()). */
+	json_t		*t = json_pack("{s:{s:i, s:i, s:i}}", "hash", "t", 1,
+			    "m", 8, "p", 1);
 	struct report	 r;
 	char		 path[128];
 	int		 fds[2];
@@ -233,6 +246,194 @@ limits_and_defaults(void **state)
 	json_decref(t);
 }
 
+/* A tenant of one slot and a 64 KiB argon2id policy. */
+static json_t *
+small_tenant(void)
+{
+	return json_pack("{s:i, s:i, s:i, s:{s:i, s:i, s:i}}", "hash_slots", 1,
+	    "hash_queue", 0, "hash_wait_ms", 1000, "hash", "t", 1, "m", 64,
+	    "p", 1);
+}
+
+/* /dev/shm path of slot k's memory for this home (after admit_open). */
+static void
+slot_path(int k, char *buf, size_t sz)
+{
+	char		 p[PATH_MAX];
+	struct stat	 st;
+
+	snprintf(p, sizeof(p), "%s/run/admission", home);
+	assert_int_equal(stat(p, &st), 0);
+	snprintf(buf, sz, "/dev/shm/latchkey-%lu-%lu-%lu-%d",
+	    (unsigned long)geteuid(), (unsigned long)st.st_dev,
+	    (unsigned long)st.st_ino, k);
+}
+
+/* Map the object at path (64 KiB) for the test to look into. */
+static unsigned char *
+map_object(const char *path)
+{
+	unsigned char	*p;
+	int		 fd;
+
+	assert_true((fd = open(path, O_RDWR)) != -1);
+	p = mmap(NULL, 64 * 1024, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	close(fd);
+	assert_true(p != MAP_FAILED);
+	return p;
+}
+
+static int
+all_bytes(const unsigned char *p, size_t n, unsigned char v)
+{
+	size_t	 i;
+
+	for (i = 0; i < n; i++)
+		if (p[i] != v)
+			return 0;
+	return 1;
+}
+
+/*
+ * A child that takes slot 0 of t and then does as the parent says, one
+ * byte on `cmd` per step, answering one byte on `rep` after each:
+ * 'v' verify pw (must be HASH_OK) and px (HASH_MISMATCH) against enc,
+ * 'l' leave the slot, 'c' admit_close and exit 0.  Each child opens the
+ * admission file itself (an OFD lock is shared with a forked copy).
+ */
+static pid_t
+slot_user(const json_t *t, const char *enc, int cmd[2], int rep[2])
+{
+	struct lk_ctx		 ctx = { .home = home };
+	struct hash_policy	 pol;
+	struct admit		 a;
+	pid_t			 pid;
+	int			 rehash;
+	char			 c;
+
+	assert_int_equal(pipe(cmd), 0);
+	assert_int_equal(pipe(rep), 0);
+	if ((pid = fork()) != 0) {
+		close(cmd[0]);
+		close(rep[1]);
+		return pid;
+	}
+	close(cmd[1]);
+	close(rep[0]);
+	hash_policy_from_json(t, &pol);
+	if (admit_hash_enter(&ctx, t, &a) != ADMIT_OK || a.slot != 0)
+		_exit(1);
+	for (;;) {
+		if (write(rep[1], "r", 1) != 1 || read(cmd[0], &c, 1) != 1)
+			_exit(2);
+		if (c == 'v' &&
+		    (hash_verify(&pol, enc, "pw", 2, &rehash) != HASH_OK ||
+		    hash_verify(&pol, enc, "px", 2, &rehash) != HASH_MISMATCH))
+			_exit(3);
+		if (c == 'l')
+			admit_hash_leave(&a);
+		if (c == 'c') {
+			admit_close();
+			_exit(0);
+		}
+	}
+}
+
+/* Tell a slot_user to do c and wait for its answer. */
+static void
+say(int cmd[2], int rep[2], char c)
+{
+	char	 r;
+
+	assert_int_equal(write(cmd[1], &c, 1), 1);
+	assert_int_equal(read(rep[0], &r, 1), 1);
+}
+
+static void
+reap_ok(pid_t pid, int cmd[2], int rep[2])
+{
+	char	 c = 'c';
+
+	assert_int_equal(write(cmd[1], &c, 1), 1);
+	reap(pid);
+	close(cmd[1]);
+	close(rep[0]);
+}
+
+static void
+verify_runs_in_slot_memory_removed_by_last_user(void **state)
+{
+	struct hash_policy	 pol;
+	struct stat		 st;
+	char			 enc[HASH_ENCODED_MAX], path[PATH_MAX], r;
+	unsigned char		*mem;
+	json_t			*t = small_tenant();
+	int			 acmd[2], arep[2], bcmd[2], brep[2];
+	pid_t			 a, b;
+
+	(void)state;
+	hash_policy_from_json(t, &pol);
+	assert_int_equal(hash_password(&pol, "pw", 2, enc, sizeof(enc)), 0);
+	a = slot_user(t, enc, acmd, arep);
+	assert_int_equal(read(arep[0], &r, 1), 1);	/* A holds slot 0 */
+	slot_path(0, path, sizeof(path));
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_size, 64 * 1024);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	assert_int_equal(st.st_uid, geteuid());
+	/* A's verify runs in the object: it overwrites the marker, and
+	 * argon2 leaves the memory wiped. */
+	mem = map_object(path);
+	memset(mem, 0xAA, 64 * 1024);
+	say(acmd, arep, 'v');
+	assert_true(all_bytes(mem, 64 * 1024, 0));
+	say(acmd, arep, 'l');
+
+	/* B uses it too: A's close leaves it, B's (the last) removes it. */
+	b = slot_user(t, enc, bcmd, brep);
+	assert_int_equal(read(brep[0], &r, 1), 1);
+	reap_ok(a, acmd, arep);
+	assert_int_equal(stat(path, &st), 0);
+	say(bcmd, brep, 'l');
+	reap_ok(b, bcmd, brep);
+	assert_int_equal(stat(path, &st), -1);
+	assert_int_equal(errno, ENOENT);
+	munmap(mem, 64 * 1024);
+	json_decref(t);
+}
+
+static void
+object_not_ours_alone_is_not_used(void **state)
+{
+	struct hash_policy	 pol;
+	char			 enc[HASH_ENCODED_MAX], path[PATH_MAX];
+	unsigned char		*mem;
+	json_t			*t = small_tenant();
+	int			 fd, cmd[2], rep[2];
+	pid_t			 pid;
+
+	(void)state;
+	hash_policy_from_json(t, &pol);
+	assert_int_equal(hash_password(&pol, "pw", 2, enc, sizeof(enc)), 0);
+	slot_path(0, path, sizeof(path));	/* the file exists by now */
+	assert_true((fd = open(path, O_RDWR | O_CREAT | O_EXCL, 0600)) != -1);
+	assert_int_equal(fchmod(fd, 0644), 0);
+	assert_int_equal(ftruncate(fd, 64 * 1024), 0);
+	close(fd);
+	mem = map_object(path);
+	memset(mem, 0xAA, 64 * 1024);
+	pid = slot_user(t, enc, cmd, rep);
+	assert_int_equal(read(rep[0], &fd, 1), 1);
+	say(cmd, rep, 'v');
+	/* Verified in private memory: the readable object is untouched. */
+	assert_true(all_bytes(mem, 64 * 1024, 0xAA));
+	say(cmd, rep, 'l');
+	reap_ok(pid, cmd, rep);
+	munmap(mem, 64 * 1024);
+	unlink(path);
+	json_decref(t);
+}
+
 static int
 setup(void **state)
 {
@@ -257,6 +458,8 @@ main(void)
 		cmocka_unit_test(limits_and_defaults),
 		cmocka_unit_test(fresh_process_uses_the_shared_hash_time),
 		cmocka_unit_test(freed_slot_goes_to_the_waiter),
+		cmocka_unit_test(verify_runs_in_slot_memory_removed_by_last_user),
+		cmocka_unit_test(object_not_ours_alone_is_not_used),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

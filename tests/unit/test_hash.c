@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include <argon2.h>
 #include <cmocka.h>
 
 #include "extern.h"
@@ -99,6 +100,77 @@ argon2id_wrong_password_mismatches(void **state)
 	/* A prefix of the password is not the password. */
 	assert_int_equal(hash_verify(&cheap, enc, PW, strlen(PW) - 1,
 	    &rehash), HASH_MISMATCH);
+}
+
+/*
+ * Encodings made by libargon2's own encoder (argon2_hash), at version
+ * 1.0 and 1.3, verify through hash.c's decoder; a version-1.0 encoding
+ * may leave the "v=" out (the older format); other versions are errors.
+ */
+static void
+libargon2_encodings_verify(void **state)
+{
+	static const argon2_type types[] = { Argon2_i, Argon2_id };
+	static const uint32_t versions[] = { ARGON2_VERSION_10,
+	    ARGON2_VERSION_13 };
+	char		 enc[HASH_ENCODED_MAX], bad[HASH_ENCODED_MAX], *v;
+	unsigned char	 raw[32];
+	size_t		 i, j;
+	int		 rehash;
+
+	(void)state;
+	for (i = 0; i < 2; i++)
+		for (j = 0; j < 2; j++) {
+			assert_int_equal(argon2_hash(2, 64, 2, PW, strlen(PW),
+			    "saltsaltsalt", 12, raw, sizeof(raw), enc,
+			    sizeof(enc), types[i], versions[j]), ARGON2_OK);
+			assert_int_equal(hash_verify(&cheap, enc, PW,
+			    strlen(PW), &rehash), HASH_OK);
+			assert_int_equal(hash_verify(&cheap, enc, "wrong", 5,
+			    &rehash), HASH_MISMATCH);
+			if (versions[j] != ARGON2_VERSION_10)
+				continue;
+			/* "$argon2i$v=16$m=..." without the "v=16$". */
+			assert_non_null(v = strstr(enc, "v=16$"));
+			snprintf(bad, sizeof(bad), "%.*s%s", (int)(v - enc),
+			    enc, v + 5);
+			assert_int_equal(hash_verify(&cheap, bad, PW,
+			    strlen(PW), &rehash), HASH_OK);
+			/* An unknown version is not computed as another. */
+			memcpy(v, "v=17$", 5);
+			assert_int_equal(hash_verify(&cheap, enc, PW,
+			    strlen(PW), &rehash), HASH_ERR);
+		}
+}
+
+/* A verify runs in the arena when it fits (and leaves it wiped), in
+ * memory of its own when it does not (the arena untouched). */
+static void
+verify_uses_the_arena_that_fits(void **state)
+{
+	static unsigned char	 arena[64 * 1024];
+	char			 enc[HASH_ENCODED_MAX];
+	size_t			 i;
+	int			 rehash;
+
+	(void)state;
+	assert_int_equal(hash_password(&cheap, PW, strlen(PW), enc,
+	    sizeof(enc)), 0);
+	memset(arena, 0xAA, sizeof(arena));
+	hash_arena(arena, sizeof(arena) - 1024);	/* m = 64 KiB: too small */
+	assert_int_equal(hash_verify(&cheap, enc, PW, strlen(PW), &rehash),
+	    HASH_OK);
+	for (i = 0; i < sizeof(arena); i++)
+		assert_int_equal(arena[i], 0xAA);
+	hash_arena(arena, sizeof(arena));
+	assert_int_equal(hash_verify(&cheap, enc, PW, strlen(PW), &rehash),
+	    HASH_OK);
+	assert_int_equal(hash_verify(&cheap, enc, "wrong", 5, &rehash),
+	    HASH_MISMATCH);
+	assert_int_equal(hash_dummy(&cheap, PW, strlen(PW)), HASH_MISMATCH);
+	for (i = 0; i < sizeof(arena); i++)
+		assert_int_equal(arena[i], 0);
+	hash_arena(NULL, 0);
 }
 
 static void
@@ -415,6 +487,8 @@ main(void)
 		cmocka_unit_test(argon2id_hashes_are_salted),
 		cmocka_unit_test(argon2id_wrong_password_mismatches),
 		cmocka_unit_test(hash_password_refuses_short_buffer),
+		cmocka_unit_test(libargon2_encodings_verify),
+		cmocka_unit_test(verify_uses_the_arena_that_fits),
 		cmocka_unit_test(imported_hashes_verify_and_ask_for_rehash),
 		cmocka_unit_test(crypt_password_with_nul_mismatches),
 		cmocka_unit_test(argon2id_weaker_params_ask_for_rehash),
