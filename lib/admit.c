@@ -40,11 +40,10 @@
  * <dev>-<ino>-<slot>, the admission file's identity): whoever holds slot
  * k verifies in object k.  With a buffer per process, every responder
  * kept its own m KiB in its heap for life (lighttpd's max-procs 4 x
- * cores processes: 8 x 19 MiB on two cores), and lighttpd's turns over
- * the processes began each verify in a buffer gone cold in the cache
- * (argon2id at m = 19 MiB on one pinned core: 22.2-22.8 ms in one buffer,
- * 23.4-23.6 ms rotating over eight).  Now a machine holds slots x m KiB
- * of hash memory, however many processes.  Only the slot's holder
+ * cores processes: 8 x 19 MiB on two cores); now a machine holds slots
+ * x m KiB of hash memory, however many processes.  (It is no faster: on
+ * the 2-core test VM a pinned argon2id loop at m = 19 MiB took 18.9-20.9
+ * ms over one buffer and over eight alike.)  Only the slot's holder
  * touches an object (the slot lock); argon2 wipes it after every hash;
  * an object not ours alone (owner, mode 0600: another user could have
  * made the name first) is not used, nor is one that cannot be sized
