@@ -283,15 +283,18 @@ class Server:
         text = self.log() if text is None else text
         return [m for m in SANITIZER_MARKERS if m in text]
 
+    def slot_objects(self):
+        """This home's hash slot memory objects in /dev/shm (lib/admit.c)."""
+        st = os.stat(self.home / "run" / "admission")
+        pre = "latchkey-%d-%d-%d-" % (os.geteuid(), st.st_dev, st.st_ino)
+        return sorted(n for n in os.listdir("/dev/shm") if n.startswith(pre))
+
     def cleanup(self):
         # Hash slot memory a test left by killing every responder
         # (a graceful stop removes it: test_admission.py).
         try:
-            st = os.stat(self.home / "run" / "admission")
-            pre = "latchkey-%d-%d-%d-" % (os.geteuid(), st.st_dev, st.st_ino)
-            for n in os.listdir("/dev/shm"):
-                if n.startswith(pre):
-                    os.unlink("/dev/shm/" + n)
+            for n in self.slot_objects():
+                os.unlink("/dev/shm/" + n)
         except OSError:
             pass
         if not os.environ.get("LATCHKEY_KEEP_TMP"):

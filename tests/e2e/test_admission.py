@@ -115,13 +115,6 @@ def test_tenant_settings_are_validated(slow):
     assert p.returncode != 0
 
 
-def slot_objects(s):
-    """This home's hash slot memory objects in /dev/shm (lib/admit.c)."""
-    st = os.stat(s.home / "run" / "admission")
-    pre = "latchkey-%d-%d-%d-" % (os.geteuid(), st.st_dev, st.st_ino)
-    return sorted(n for n in os.listdir("/dev/shm") if n.startswith(pre))
-
-
 def test_hash_memory_is_the_slots_shared_and_removed_at_stop():
     """Verifies run in one shared memory object per slot (m KiB, 0600,
     this user's), mapped by the responders that hashed; the last
@@ -134,7 +127,7 @@ def test_hash_memory_is_the_slots_shared_and_removed_at_stop():
         s.start()
         for _ in range(4):
             assert [r.status_code for r in together(s)] == [200, 200]
-        objs = slot_objects(s)
+        objs = s.slot_objects()
         assert objs and set(o[-2:] for o in objs) <= {"-0", "-1"}, objs
         for o in objs:
             st = os.stat("/dev/shm/" + o)
@@ -147,7 +140,7 @@ def test_hash_memory_is_the_slots_shared_and_removed_at_stop():
                     if "/dev/shm/latchkey-" in line}
         assert mapped == set(objs)
         s.stop()
-        assert slot_objects(s) == []
+        assert s.slot_objects() == []
         assert not s.sanitizer_reports(), s.log()[-4000:]
     finally:
         s.stop()
