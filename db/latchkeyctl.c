@@ -5,7 +5,12 @@
  * Every command is a row of one table: an optional preparation step that
  * checks the arguments without the store (and reads stdin or files), and
  * one function run inside store_txn_run(), so that a refused or failed
- * command leaves nothing half-written.  Options that name a record field
+ * command leaves nothing half-written.  What grows with the data (walks
+ * of refresh tokens, users, attack-protection records, the audit log)
+ * runs instead in bounded batches of their own transactions, after the
+ * command's transaction (ctl_after) or as the command's batch step: each
+ * such step is idempotent, so that a command stopped part-way is
+ * finished by running it again.  Options that name a record field
  * are turned into a "spec" object in the record's own shape; the same
  * field tables then validate command-line specs and import files alike.
  */
@@ -28,6 +33,7 @@
 
 #define EXIT_RUNTIME	1
 #define EXIT_USAGE	2
+#define EXIT_BUSY	75		/* sysexits EX_TEMPFAIL: try again */
 
 #define NAME_LEN	128		/* names, usernames, connection names */
 #define ID_LEN		512		/* identifiers, URLs, emails */
@@ -237,6 +243,8 @@ struct cmd {
 	int			 (*prep)(struct ctl *);	/* exit code */
 	enum store_rc		 (*tx)(struct ctl *, DB_TXN *);
 	int			 create;	/* STORE_CREATE */
+	/* Instead of tx then ctl_after: batches, and tx through ctl_tx(). */
+	enum store_rc		 (*batch)(struct ctl *);
 };
 
 struct ctl {
@@ -254,6 +262,12 @@ struct ctl {
 	char			 client_id[64];	/* generated in prep */
 	json_t			*out;		/* printed after the commit */
 	char			 err[512];	/* why tx refused */
+	/* After the commit (ctl_after), in batches: */
+	json_t			*revoke;	/* user_ids: revoke their families */
+	json_t			*unblock;	/* users: lift their guard blocks */
+	enum store_rc		(*txn_run)(struct store *,
+				    enum store_rc (*)(struct store *, DB_TXN *,
+				    void *), void *);
 };
 
 static void
@@ -310,6 +324,7 @@ usage(FILE *f)
 
 static void	 warnmsg(const char *, ...)
 		    __attribute__((format(printf, 1, 2)));
+static enum store_rc ctl_tx(struct ctl *);
 
 static void
 warnmsg(const char *fmt, ...)
@@ -1624,22 +1639,51 @@ unlink_cb(const char *key, json_t *val, void *arg)
 static enum store_rc
 client_remove_tx(struct ctl *c, DB_TXN *t)
 {
-	struct findarg	 a = { NULL, c->pos[0], NULL, json_array(), 0 };
-	json_t		*conn;
 	enum store_rc	 rc;
-	size_t		 i;
 
 	rc = store_del(c->s, t, SK_CLIENT, c->pos[0]);
 	if (rc == STORE_NOTFOUND)
 		refuse(c, rc, "no such client: %s", c->pos[0]);
-	if (rc == STORE_OK)
-		rc = store_each(c->s, t, SK_CONNECTION, unlink_cb, &a);
-	json_array_foreach(a.list, i, conn)
-		if (rc == STORE_OK)
-			rc = store_put(c->s, t, SK_CONNECTION,
-			    sget(conn, "name"), conn, 0);
+	return rc;
+}
+
+/* In a batch of connections: drop the client from enabled_clients. */
+static enum store_rc
+unlink_fn(struct store *s, DB_TXN *t, const char *key, json_t *val,
+    void *arg, enum store_act *act, json_t *out)
+{
+	struct findarg	 a = { NULL, arg, NULL, json_array(), 0 };
+	enum store_rc	 rc = STORE_OK;
+
+	if (a.list == NULL)
+		return STORE_ERR;
+	unlink_cb(key, val, &a);
+	if (json_array_size(a.list) > 0)
+		rc = store_put(s, t, SK_CONNECTION, key, val, 0);
 	json_decref(a.list);
 	return rc;
+}
+
+/*
+ * The connections let go of the client first, in batches, then the
+ * client goes: a removal stopped part-way leaves the client in place,
+ * and running it again finishes it.
+ */
+static enum store_rc
+client_remove_batch(struct ctl *c)
+{
+	struct store_sweep	 sw = { SK_CONNECTION, NULL, unlink_fn,
+				    c->pos[0], NULL, 0, 0 };
+	json_t			*rec = NULL;
+	enum store_rc		 rc;
+
+	if ((rc = must_get(c, NULL, SK_CLIENT, c->pos[0], "client", &rec))
+	    != STORE_OK)
+		return rc;
+	json_decref(rec);
+	if ((rc = store_sweep(c->s, &sw)) != STORE_OK)
+		return rc;
+	return ctl_tx(c);
 }
 
 static enum store_rc
@@ -1821,21 +1865,55 @@ connection_update_tx(struct ctl *c, DB_TXN *t)
 
 /* Users would be left without a connection: refuse while any exist. */
 static enum store_rc
+connection_users(struct ctl *c, int n)
+{
+
+	return refuse(c, STORE_EXISTS, "connection %s has %d user(s): "
+	    "remove them first", c->pos[0], n);
+}
+
+/*
+ * The transaction checks again through the user indexes (lib/store.c
+ * SK_USERIDX "<tag>\x1f<connection>\x1f..."), a seek each: a user with
+ * an email, username or phone created in the connection since the
+ * batched count (a passwordless first login) stops the removal.
+ */
+static enum store_rc
 connection_remove_tx(struct ctl *c, DB_TXN *t)
 {
-	struct findarg	 a = { "connection", c->pos[0], NULL, NULL, 0 };
-	enum store_rc	 rc;
+	static const char	 tags[] = "eup";
+	char			 prefix[ID_LEN + 8];
+	enum store_rc		 rc;
+	size_t			 i;
 
-	if ((rc = store_each(c->s, t, SK_USER, find_cb, &a)) != STORE_OK)
-		return rc;
-	json_decref(a.found);
-	if (a.n > 0)
-		return refuse(c, STORE_EXISTS, "connection %s has %d user(s): "
-		    "remove them first", c->pos[0], a.n);
+	for (i = 0; i < sizeof(tags) - 1; i++) {
+		snprintf(prefix, sizeof(prefix), "%c\x1f%s\x1f", tags[i],
+		    c->pos[0]);
+		rc = store_prefix_any(c->s, t, SK_USERIDX, prefix);
+		if (rc == STORE_OK)
+			return connection_users(c, 1);
+		if (rc != STORE_NOTFOUND)
+			return rc;
+	}
 	rc = store_del(c->s, t, SK_CONNECTION, c->pos[0]);
 	if (rc == STORE_NOTFOUND)
 		refuse(c, rc, "no such connection: %s", c->pos[0]);
 	return rc;
+}
+
+/* Count the connection's users in batches, then remove it if none. */
+static enum store_rc
+connection_remove_batch(struct ctl *c)
+{
+	struct findarg	 a = { "connection", c->pos[0], NULL, NULL, 0 };
+	enum store_rc	 rc;
+
+	if ((rc = store_scan(c->s, SK_USER, NULL, find_cb, &a)) != STORE_OK)
+		return rc;
+	json_decref(a.found);
+	if (a.n > 0)
+		return connection_users(c, a.n);
+	return ctl_tx(c);
 }
 
 static enum store_rc
@@ -1952,19 +2030,17 @@ conn_strategy(struct ctl *c, DB_TXN *t, const char *conn, char *strategy)
 
 /*
  * A password set here (never a login's rehash) or a block ends the user's
- * refresh tokens (lib/refresh.c): their families are revoked now, and
- * password_set_at makes the token endpoint refuse any this transaction
- * did not see.
+ * refresh tokens (lib/refresh.c): the token endpoint refuses them from
+ * this commit on (it reads blocked and password_set_at in the user
+ * record), and their families are revoked after it, in batches
+ * (ctl_after).
  */
 static enum store_rc
 user_sessions(struct ctl *c, DB_TXN *t, const json_t *old, json_t *rec)
 {
-	struct refresh_sel sel = { sget(rec, "user_id"), NULL, NULL, NULL };
 	const char	*was = sget(old, "password_hash");
 	const char	*now = sget(rec, "password_hash");
-	struct guard_sel gsel = { NULL, NULL, rec };
-	enum store_rc	 rc;
-	int		 pw, blocked, n;
+	int		 pw, blocked;
 
 	pw = now != NULL && (was == NULL || strcmp(was, now) != 0);
 	blocked = json_is_true(json_object_get(rec, "blocked")) &&
@@ -1974,11 +2050,12 @@ user_sessions(struct ctl *c, DB_TXN *t, const json_t *old, json_t *rec)
 		    json_integer(c->now));
 	/* A password change lifts the user's brute-force blocks
 	 * (AUTH0-BEHAVIOUR.md 6; lib/guard.c). */
-	if (pw && (rc = guard_unblock(c->s, t, &gsel, &n)) != STORE_OK)
-		return rc;
+	if (pw && json_array_append_new(c->unblock, json_deep_copy(rec)) == -1)
+		return STORE_ERR;
 	if (!pw && !blocked)
 		return STORE_OK;
-	return refresh_revoke(c->s, t, &sel, c->now, &n);
+	return json_array_append_new(c->revoke,
+	    json_string(sget(rec, "user_id"))) == 0 ? STORE_OK : STORE_ERR;
 }
 
 /*
@@ -2121,26 +2198,35 @@ user_block_tx(struct ctl *c, DB_TXN *t)
 static enum store_rc
 user_remove_tx(struct ctl *c, DB_TXN *t)
 {
-	struct refresh_sel sel = { c->pos[0], NULL, NULL, NULL };
 	enum store_rc	 rc;
-	int		 n;
 
 	rc = store_user_del(c->s, t, c->pos[0]);
 	if (rc == STORE_NOTFOUND)
 		refuse(c, rc, "no such user: %s", c->pos[0]);
-	/* The user's refresh tokens die with it (lib/refresh.c). */
-	if (rc == STORE_OK)
-		rc = refresh_revoke(c->s, t, &sel, c->now, &n);
+	/* The user's refresh tokens die with it (lib/refresh.c): refused
+	 * from this commit on, their families revoked after it. */
+	if (rc == STORE_OK && json_array_append_new(c->revoke,
+	    json_string(c->pos[0])) == -1)
+		rc = STORE_ERR;
 	return rc;
 }
 
+/* Every user (of --connection), read in batches. */
 static enum store_rc
-user_list_tx(struct ctl *c, DB_TXN *t)
+user_list_batch(struct ctl *c)
 {
 	const char	*conn = sget(c->opt, "connection");
+	struct findarg	 a = { conn != NULL ? "connection" : NULL, conn, NULL,
+			       json_array(), 0 };
+	enum store_rc	 rc;
 
-	return list_tx(c, t, SK_USER, conn != NULL ? "connection" : NULL,
-	    conn);
+	rc = store_scan(c->s, SK_USER, NULL, find_cb, &a);
+	json_decref(a.found);
+	if (rc == STORE_OK)
+		c->out = a.list;
+	else
+		json_decref(a.list);
+	return rc;
 }
 
 static enum store_rc
@@ -2457,41 +2543,47 @@ token_sel(struct ctl *c, struct refresh_sel *sel)
 	sel->family = sget(c->opt, "family");
 }
 
+/*
+ * The token commands read and revoke in batches (lib/refresh.c), a
+ * user's families through the per-user index, which the first of them
+ * builds on a store made before it.
+ */
 static enum store_rc
-token_list_tx(struct ctl *c, DB_TXN *t)
+token_list_batch(struct ctl *c)
 {
 	struct refresh_sel sel;
 
 	token_sel(c, &sel);
 	c->out = json_array();
-	return refresh_list(c->s, t, &sel, c->now, c->out);
+	return refresh_list(c->s, NULL, &sel, c->now, c->out);
 }
 
 static enum store_rc
-token_revoke_tx(struct ctl *c, DB_TXN *t)
+token_revoke_batch(struct ctl *c)
 {
 	struct refresh_sel sel;
 	enum store_rc	 rc;
 	int		 n = 0;
 
 	token_sel(c, &sel);
-	if ((rc = refresh_revoke(c->s, t, &sel, c->now, &n)) == STORE_OK)
+	if ((rc = refresh_revoke(c->s, NULL, &sel, c->now, &n)) == STORE_OK)
 		c->out = json_pack("{si}", "revoked_families", n);
 	return rc;
 }
 
 /* Dead refresh-token families, and expired passwordless codes and
  * opaque access tokens (their readers skip them, nothing else deletes
- * them). */
+ * them), in batches: a prune stopped part-way is finished by the next. */
 static enum store_rc
-token_prune_tx(struct ctl *c, DB_TXN *t)
+token_prune_batch(struct ctl *c)
 {
 	enum store_rc	 rc;
 	int		 n = 0, codes = 0, access = 0;
 
-	if ((rc = refresh_prune(c->s, t, c->now, &n)) == STORE_OK &&
-	    (rc = store_expire(c->s, t, SK_OTP, c->now, &codes)) == STORE_OK &&
-	    (rc = store_expire(c->s, t, SK_ACCESS, c->now, &access)) ==
+	if ((rc = refresh_prune(c->s, NULL, c->now, &n)) == STORE_OK &&
+	    (rc = store_expire(c->s, NULL, SK_OTP, c->now, &codes)) ==
+	    STORE_OK &&
+	    (rc = store_expire(c->s, NULL, SK_ACCESS, c->now, &access)) ==
 	    STORE_OK)
 		c->out = json_pack("{si, si, si}", "deleted_records",
 		    n + codes + access, "deleted_codes", codes,
@@ -2501,7 +2593,7 @@ token_prune_tx(struct ctl *c, DB_TXN *t)
 
 /* The devices holding live refresh tokens: one entry per name. */
 static enum store_rc
-device_list_tx(struct ctl *c, DB_TXN *t)
+device_list_batch(struct ctl *c)
 {
 	struct refresh_sel sel = { sget(c->opt, "user"), NULL, NULL, NULL };
 	json_t		*fams = json_array(), *f, *d, *byname = json_object();
@@ -2509,7 +2601,7 @@ device_list_tx(struct ctl *c, DB_TXN *t)
 	enum store_rc	 rc;
 	size_t		 i;
 
-	rc = refresh_list(c->s, t, &sel, c->now, fams);
+	rc = refresh_list(c->s, NULL, &sel, c->now, fams);
 	json_array_foreach(fams, i, f) {
 		if ((name = sget(f, "device")) == NULL ||
 		    strcmp(sget(f, "status"), "active") != 0)
@@ -2563,16 +2655,17 @@ tenant_get(struct ctl *c, DB_TXN *t, json_t **tenant)
 	return rc == STORE_NOTFOUND ? STORE_OK : rc;
 }
 
+/* The guard and audit commands walk in batches (lib/guard.c, audit.c). */
 static enum store_rc
-guard_list_tx(struct ctl *c, DB_TXN *t)
+guard_list_batch(struct ctl *c)
 {
 	json_t		*tenant = NULL;
 	enum store_rc	 rc;
 
-	if ((rc = tenant_get(c, t, &tenant)) != STORE_OK)
+	if ((rc = tenant_get(c, NULL, &tenant)) != STORE_OK)
 		return rc;
 	c->out = json_array();
-	rc = guard_list(c->s, t, tenant, c->now, c->out);
+	rc = guard_list(c->s, NULL, tenant, c->now, c->out);
 	json_decref(tenant);
 	return rc;
 }
@@ -2596,7 +2689,7 @@ guard_unblock_prep(struct ctl *c)
 }
 
 static enum store_rc
-guard_unblock_tx(struct ctl *c, DB_TXN *t)
+guard_unblock_batch(struct ctl *c)
 {
 	struct guard_sel sel = { sget(c->opt, "identifier"),
 	    sget(c->opt, "ip"), NULL };
@@ -2605,27 +2698,27 @@ guard_unblock_tx(struct ctl *c, DB_TXN *t)
 	int		 n = 0;
 
 	if (sget(c->opt, "user") != NULL) {
-		if ((rc = must_get(c, t, SK_USER, sget(c->opt, "user"), "user",
-		    &user)) != STORE_OK)
+		if ((rc = must_get(c, NULL, SK_USER, sget(c->opt, "user"),
+		    "user", &user)) != STORE_OK)
 			return rc;
 		sel.user = user;
 	}
-	if ((rc = guard_unblock(c->s, t, &sel, &n)) == STORE_OK)
+	if ((rc = guard_unblock(c->s, NULL, &sel, &n)) == STORE_OK)
 		c->out = json_pack("{si}", "deleted_records", n);
 	json_decref(user);
 	return rc;
 }
 
 static enum store_rc
-guard_prune_tx(struct ctl *c, DB_TXN *t)
+guard_prune_batch(struct ctl *c)
 {
 	json_t		*tenant = NULL;
 	enum store_rc	 rc;
 	int		 n = 0;
 
-	if ((rc = tenant_get(c, t, &tenant)) != STORE_OK)
+	if ((rc = tenant_get(c, NULL, &tenant)) != STORE_OK)
 		return rc;
-	if ((rc = guard_prune(c->s, t, tenant, c->now, &n)) == STORE_OK)
+	if ((rc = guard_prune(c->s, NULL, tenant, c->now, &n)) == STORE_OK)
 		c->out = json_pack("{si}", "deleted_records", n);
 	json_decref(tenant);
 	return rc;
@@ -2646,7 +2739,7 @@ audit_list_prep(struct ctl *c)
 }
 
 static enum store_rc
-audit_list_tx(struct ctl *c, DB_TXN *t)
+audit_list_batch(struct ctl *c)
 {
 	struct audit_sel sel;
 
@@ -2654,7 +2747,7 @@ audit_list_tx(struct ctl *c, DB_TXN *t)
 	sel.type = sget(c->opt, "type");
 	sel.limit = (long)json_integer_value(json_object_get(c->opt, "limit"));
 	c->out = json_array();
-	return audit_list(c->s, t, &sel, c->out);
+	return audit_list(c->s, NULL, &sel, c->out);
 }
 
 /* ------------------------------------------------------------------ */
@@ -3150,58 +3243,67 @@ static const struct optdef init_opts[] = {
 };
 
 static const struct cmd cmds[] = {
-	{ "init", NULL, 0, init_opts, init_prep, init_tx, 1 },
-	{ "tenant", "show", 0, NULL, NULL, tenant_show_tx, 0 },
-	{ "tenant", "set", 2, NULL, tenant_set_prep, tenant_set_tx, 0 },
-	{ "tenant", "unset", 1, NULL, tenant_set_prep, tenant_set_tx, 0 },
-	{ "client", "add", 0, client_opts, client_add_prep, client_add_tx, 0 },
-	{ "client", "list", 0, NULL, NULL, client_list_tx, 0 },
-	{ "client", "show", 1, NULL, NULL, client_show_tx, 0 },
+	{ "init", NULL, 0, init_opts, init_prep, init_tx, 1, NULL },
+	{ "tenant", "show", 0, NULL, NULL, tenant_show_tx, 0, NULL },
+	{ "tenant", "set", 2, NULL, tenant_set_prep, tenant_set_tx, 0, NULL },
+	{ "tenant", "unset", 1, NULL, tenant_set_prep, tenant_set_tx, 0, NULL },
+	{ "client", "add", 0, client_opts, client_add_prep, client_add_tx, 0,
+	    NULL },
+	{ "client", "list", 0, NULL, NULL, client_list_tx, 0, NULL },
+	{ "client", "show", 1, NULL, NULL, client_show_tx, 0, NULL },
 	{ "client", "update", 1, client_update_opts, client_prep,
-	    client_update_tx, 0 },
-	{ "client", "remove", 1, NULL, NULL, client_remove_tx, 0 },
-	{ "client", "rotate-secret", 1, NULL, NULL, client_rotate_tx, 0 },
+	    client_update_tx, 0, NULL },
+	{ "client", "remove", 1, NULL, NULL, client_remove_tx, 0,
+	    client_remove_batch },
+	{ "client", "rotate-secret", 1, NULL, NULL, client_rotate_tx, 0, NULL },
 	{ "connection", "add", 1, connection_add_opts, connection_prep,
-	    connection_add_tx, 0 },
-	{ "connection", "list", 0, NULL, NULL, connection_list_tx, 0 },
-	{ "connection", "show", 1, NULL, NULL, connection_show_tx, 0 },
+	    connection_add_tx, 0, NULL },
+	{ "connection", "list", 0, NULL, NULL, connection_list_tx, 0, NULL },
+	{ "connection", "show", 1, NULL, NULL, connection_show_tx, 0, NULL },
 	{ "connection", "update", 1, connection_update_opts, connection_prep,
-	    connection_update_tx, 0 },
-	{ "connection", "remove", 1, NULL, NULL, connection_remove_tx, 0 },
-	{ "user", "add", 0, user_add_opts, user_add_prep, user_add_tx, 0 },
-	{ "user", "list", 0, connection_opt, NULL, user_list_tx, 0 },
-	{ "user", "show", 1, NULL, NULL, user_show_tx, 0 },
-	{ "user", "find", 1, connection_opt, user_find_prep, user_find_tx, 0 },
-	{ "user", "update", 1, user_update_opts, user_spec_prep,
-	    user_update_tx, 0 },
-	{ "user", "remove", 1, NULL, NULL, user_remove_tx, 0 },
-	{ "user", "set-password", 1, NULL, user_password_prep,
-	    user_update_tx, 0 },
-	{ "user", "block", 1, NULL, NULL, user_block_tx, 0 },
-	{ "user", "unblock", 1, NULL, NULL, user_block_tx, 0 },
-	{ "api", "add", 1, api_add_opts, api_prep, api_add_tx, 0 },
-	{ "api", "list", 0, NULL, NULL, api_list_tx, 0 },
-	{ "api", "show", 1, NULL, NULL, api_show_tx, 0 },
-	{ "api", "update", 1, api_opts, api_prep, api_update_tx, 0 },
-	{ "api", "remove", 1, NULL, NULL, api_remove_tx, 0 },
-	{ "key", "list", 0, NULL, NULL, key_list_tx, 0 },
-	{ "key", "add-next", 0, key_add_opts, key_prep, key_add_next_tx, 0 },
-	{ "key", "rotate", 0, key_rotate_opts, key_prep, key_rotate_tx, 0 },
-	{ "key", "prune", 0, now_opt, key_prep, key_prune_tx, 0 },
-	{ "token", "list", 0, token_list_opts, token_prep, token_list_tx, 0 },
-	{ "token", "revoke", 0, token_revoke_opts, token_prep,
-	    token_revoke_tx, 0 },
-	{ "token", "prune", 0, now_opt, key_prep, token_prune_tx, 0 },
-	{ "device", "list", 0, token_list_opts, token_prep, device_list_tx, 0 },
-	{ "guard", "list", 0, now_opt, key_prep, guard_list_tx, 0 },
-	{ "guard", "unblock", 0, guard_unblock_opts, guard_unblock_prep,
-	    guard_unblock_tx, 0 },
-	{ "guard", "prune", 0, now_opt, key_prep, guard_prune_tx, 0 },
-	{ "audit", "list", 0, audit_list_opts, audit_list_prep, audit_list_tx,
-	    0 },
-	{ "import", NULL, 1, NULL, import_prep, import_tx, 1 },
+	    connection_update_tx, 0, NULL },
+	{ "connection", "remove", 1, NULL, NULL, connection_remove_tx, 0,
+	    connection_remove_batch },
+	{ "user", "add", 0, user_add_opts, user_add_prep, user_add_tx, 0,
+	    NULL },
+	{ "user", "list", 0, connection_opt, NULL, NULL, 0, user_list_batch },
+	{ "user", "show", 1, NULL, NULL, user_show_tx, 0, NULL },
+	{ "user", "find", 1, connection_opt, user_find_prep, user_find_tx, 0,
+	    NULL },
+	{ "user", "update", 1, user_update_opts, user_spec_prep, user_update_tx,
+	    0, NULL },
+	{ "user", "remove", 1, NULL, NULL, user_remove_tx, 0, NULL },
+	{ "user", "set-password", 1, NULL, user_password_prep, user_update_tx,
+	    0, NULL },
+	{ "user", "block", 1, NULL, NULL, user_block_tx, 0, NULL },
+	{ "user", "unblock", 1, NULL, NULL, user_block_tx, 0, NULL },
+	{ "api", "add", 1, api_add_opts, api_prep, api_add_tx, 0, NULL },
+	{ "api", "list", 0, NULL, NULL, api_list_tx, 0, NULL },
+	{ "api", "show", 1, NULL, NULL, api_show_tx, 0, NULL },
+	{ "api", "update", 1, api_opts, api_prep, api_update_tx, 0, NULL },
+	{ "api", "remove", 1, NULL, NULL, api_remove_tx, 0, NULL },
+	{ "key", "list", 0, NULL, NULL, key_list_tx, 0, NULL },
+	{ "key", "add-next", 0, key_add_opts, key_prep, key_add_next_tx, 0,
+	    NULL },
+	{ "key", "rotate", 0, key_rotate_opts, key_prep, key_rotate_tx, 0,
+	    NULL },
+	{ "key", "prune", 0, now_opt, key_prep, key_prune_tx, 0, NULL },
+	{ "token", "list", 0, token_list_opts, token_prep, NULL, 0,
+	    token_list_batch },
+	{ "token", "revoke", 0, token_revoke_opts, token_prep, NULL, 0,
+	    token_revoke_batch },
+	{ "token", "prune", 0, now_opt, key_prep, NULL, 0, token_prune_batch },
+	{ "device", "list", 0, token_list_opts, token_prep, NULL, 0,
+	    device_list_batch },
+	{ "guard", "list", 0, now_opt, key_prep, NULL, 0, guard_list_batch },
+	{ "guard", "unblock", 0, guard_unblock_opts, guard_unblock_prep, NULL,
+	    0, guard_unblock_batch },
+	{ "guard", "prune", 0, now_opt, key_prep, NULL, 0, guard_prune_batch },
+	{ "audit", "list", 0, audit_list_opts, audit_list_prep, NULL, 0,
+	    audit_list_batch },
+	{ "import", NULL, 1, NULL, import_prep, import_tx, 1, NULL },
 	{ "import-auth0", NULL, 1, import_auth0_opts, import_auth0_prep,
-	    import_auth0_tx, 0 },
+	    import_auth0_tx, 0, NULL },
 };
 
 static const struct cmd *
@@ -3230,10 +3332,75 @@ run_tx(struct store *s, DB_TXN *t, void *arg)
 	json_decref(c->out);
 	c->out = NULL;
 	c->err[0] = '\0';
+	json_array_clear(c->revoke);
+	json_array_clear(c->unblock);
 	c->spec = spec;
 	rc = c->cmd->tx(c, t);
 	c->spec = keep;
 	json_decref(spec);
+	return rc;
+}
+
+/* The command's transaction (cmd->tx), through the runner run() chose. */
+static enum store_rc
+ctl_tx(struct ctl *c)
+{
+
+	return c->txn_run(c->s, run_tx, c);
+}
+
+/*
+ * What a committed transaction left to do, in batches: revoke the
+ * refresh-token families of users blocked, removed or given a new
+ * password, lift the guard blocks of users given a new password.  The
+ * transaction already made the token endpoint refuse those tokens; this
+ * is idempotent, so a command stopped here is finished by running it
+ * again (or, for a removed user, by `token revoke --user ID --all`).
+ */
+static enum store_rc
+ctl_after(struct ctl *c)
+{
+	struct refresh_sel sel = { NULL, NULL, NULL, NULL };
+	struct guard_sel gsel = { NULL, NULL, NULL };
+	json_t		*v;
+	enum store_rc	 rc = STORE_OK;
+	size_t		 i;
+	int		 n;
+
+	json_array_foreach(c->unblock, i, v) {
+		gsel.user = v;
+		if ((rc = guard_unblock(c->s, NULL, &gsel, &n)) != STORE_OK)
+			return rc;
+	}
+	json_array_foreach(c->revoke, i, v) {
+		sel.user_id = json_string_value(v);
+		if ((rc = refresh_revoke(c->s, NULL, &sel, c->now, &n))
+		    != STORE_OK)
+			return rc;
+	}
+	return rc;
+}
+
+/*
+ * Run the command: its batch step, or its transaction and then
+ * ctl_after.  A resource error (STORE_BUSY) is told here: the step that
+ * met it wrote nothing, the steps before it stay done.
+ */
+static enum store_rc
+run_steps(struct ctl *c, enum store_rc (*txn_run)(struct store *,
+    enum store_rc (*)(struct store *, DB_TXN *, void *), void *))
+{
+	enum store_rc	 rc;
+
+	c->txn_run = txn_run;
+	if (c->cmd->batch != NULL)
+		rc = c->cmd->batch(c);
+	else if ((rc = ctl_tx(c)) == STORE_OK)
+		rc = ctl_after(c);
+	if (rc == STORE_BUSY)
+		warnmsg("the store ran out of a resource (%s): the step that "
+		    "met it wrote nothing, what the command did before it is "
+		    "kept; run it again later", store_busy_what());
 	return rc;
 }
 
@@ -3247,10 +3414,10 @@ run(struct ctl *c, const char *home)
 		warnmsg("%s: cannot open the environment", home);
 		return EXIT_RUNTIME;
 	}
-	if ((rc = store_txn_run(c->s, run_tx, c)) != STORE_OK) {
+	if ((rc = run_steps(c, store_txn_run)) != STORE_OK) {
 		warnmsg("%s", c->err[0] != '\0' ? c->err :
 		    "store error (see the messages above)");
-		return EXIT_RUNTIME;
+		return rc == STORE_BUSY ? EXIT_BUSY : EXIT_RUNTIME;
 	}
 	if (c->out != NULL)
 		print_json(c->out);
@@ -3266,6 +3433,8 @@ ctl_clear(struct ctl *c)
 	json_decref(c->opt);
 	json_decref(c->doc);
 	json_decref(c->out);
+	json_decref(c->revoke);
+	json_decref(c->unblock);
 	if (c->password != NULL) {
 		OPENSSL_cleanse(c->password, c->pwlen);
 		free(c->password);
@@ -3310,8 +3479,11 @@ main(int argc, char *argv[])
 	c.now = lk_now();
 	c.spec = json_object();
 	c.opt = json_object();
+	c.revoke = json_array();
+	c.unblock = json_array();
 	c.pos = calloc((size_t)argc + 1, sizeof(char *));
-	if (c.spec == NULL || c.opt == NULL || c.pos == NULL)
+	if (c.spec == NULL || c.opt == NULL || c.pos == NULL ||
+	    c.revoke == NULL || c.unblock == NULL)
 		rc = EXIT_RUNTIME;
 	else if ((rc = parse_args(&c, argc - i, argv + i)) == 0 &&
 	    (c.cmd->prep == NULL || (rc = c.cmd->prep(&c)) == 0))

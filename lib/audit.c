@@ -117,16 +117,52 @@ prune_cb(const char *key, json_t *val, void *arg)
 	return json_array_append_new(p->keys, json_string(key)) == -1;
 }
 
+/* In a batch: keys are chronological, the first at the cutoff ends it. */
+static enum store_rc
+prune_fn(struct store *s, DB_TXN *txn, const char *key, json_t *val,
+    void *arg, enum store_act *act, json_t *out)
+{
+	const struct prune	*p = arg;
+
+	*act = strcmp(key, p->cutoff) >= 0 ? STORE_STOP : STORE_DELETE;
+	return STORE_OK;
+}
+
+struct prune_arg {
+	time_t		 before;
+	long		 max;
+	int		 count;
+};
+
+static enum store_rc	prune_txn(struct store *, DB_TXN *, void *);
+
+/*
+ * Without txn and max: in batches of their own transactions
+ * (store_sweep); without txn, with max: one transaction (max bounds it).
+ */
 enum store_rc
 audit_prune(struct store *s, DB_TXN *txn, time_t before, long max,
     int *count)
 {
-	struct prune	 p;
-	enum store_rc	 rc;
-	size_t		 i;
+	struct prune		 p;
+	struct store_sweep	 sw = { SK_AUDIT, NULL, prune_fn, &p, NULL, 0,
+				    0 };
+	struct prune_arg	 a = { before, max, 0 };
+	enum store_rc		 rc;
+	size_t			 i;
 
 	*count = 0;
 	snprintf(p.cutoff, sizeof(p.cutoff), "%012lld", (long long)before);
+	if (txn == NULL && max > 0) {
+		rc = store_txn_run(s, prune_txn, &a);
+		*count = a.count;
+		return rc;
+	}
+	if (txn == NULL) {
+		rc = store_sweep(s, &sw);
+		*count = (int)sw.deleted;
+		return rc;
+	}
 	p.max = max > 0 ? max : LONG_MAX;
 	if ((p.keys = json_array()) == NULL)
 		return STORE_ERR;
@@ -152,17 +188,12 @@ audit_retention(const json_t *tenant)
 	return (time_t)d * 86400;
 }
 
-struct prune_arg {
-	time_t		 before;
-};
-
 static enum store_rc
 prune_txn(struct store *s, DB_TXN *txn, void *arg)
 {
 	struct prune_arg	*a = arg;
-	int			 n;
 
-	return audit_prune(s, txn, a->before, AUDIT_PRUNE_MAX, &n);
+	return audit_prune(s, txn, a->before, a->max, &a->count);
 }
 
 void
@@ -175,6 +206,7 @@ audit_prune_maybe(struct store *s, const json_t *tenant, time_t now)
 	if (rand_hex(r, 1) == -1 || strtol(r, NULL, 16) % AUDIT_PRUNE_ODDS != 0)
 		return;
 	a.before = now - audit_retention(tenant);
+	a.max = AUDIT_PRUNE_MAX;
 	if (store_txn_run(s, prune_txn, &a) != STORE_OK)
 		lk_warn("audit log pruning failed");
 }
@@ -185,6 +217,7 @@ audit_prune_maybe(struct store *s, const json_t *tenant, time_t now)
 struct listarg {
 	const struct audit_sel	*sel;
 	json_t			*out;
+	long			 limit;	/* keep only the last limit (0: all) */
 };
 
 static int
@@ -199,20 +232,28 @@ list_cb(const char *key, json_t *val, void *arg)
 	type = json_string_value(json_object_get(val, "type"));
 	if (sel->type != NULL && (type == NULL || strcmp(type, sel->type) != 0))
 		return 0;
-	return json_array_append(a->out, val) == -1;
+	if (json_array_append(a->out, val) == -1)
+		return 1;
+	/* A batched walk keeps no more than it will print. */
+	if (a->limit > 0 && (long)json_array_size(a->out) > a->limit)
+		json_array_remove(a->out, 0);
+	return 0;
 }
 
 enum store_rc
 audit_list(struct store *s, DB_TXN *txn, const struct audit_sel *sel,
     json_t *out)
 {
-	struct listarg	 a = { sel, NULL };
+	struct listarg	 a = { sel, NULL, 0 };
 	enum store_rc	 rc;
 	size_t		 i, n, from = 0;
 
 	if ((a.out = json_array()) == NULL)
 		return STORE_ERR;
-	rc = store_each(s, txn, SK_AUDIT, list_cb, &a);
+	if (txn == NULL)
+		a.limit = sel->limit;
+	rc = txn == NULL ? store_scan(s, SK_AUDIT, NULL, list_cb, &a) :
+	    store_each(s, txn, SK_AUDIT, list_cb, &a);
 	/* Only the latest limit records, still oldest first. */
 	n = json_array_size(a.out);
 	if (sel->limit > 0 && n > (size_t)sel->limit)

@@ -332,6 +332,9 @@ long	 decode_pct(const char *src, size_t srcsz, char *dst, int plus_is_space);
  * SK_AUDIT "<12-digit epoch>.<9-digit ns>.<8 hex>" -> {"type": Auth0 log code, "date",
  *	"description", "endpoint", "ip", "client_ip"?, "client_id"?,
  *	"user_name"?, "user_id"?, "pid"}	(audit.c; chronological keys)
+ * SK_REFIDX "<user_id>\x1f<family id>" -> {}: the refresh-token families
+ *	of each user (refresh.c), complete once SK_META "refresh_index" says
+ *	{"complete": true}.
  */
 enum store_kind {
 	SK_META,
@@ -347,6 +350,7 @@ enum store_kind {
 	SK_OTP,
 	SK_GUARD,
 	SK_AUDIT,
+	SK_REFIDX,
 	SK__MAX
 };
 
@@ -355,7 +359,9 @@ enum store_rc {
 	STORE_NOTFOUND,		/* no such key */
 	STORE_EXISTS,		/* put with STORE_NOOVERWRITE; unique index clash */
 	STORE_DEADLOCK,		/* DB_LOCK_DEADLOCK / NOTGRANTED: caller retries */
-	STORE_ERR		/* anything else; logged */
+	STORE_ERR,		/* anything else; logged */
+	STORE_BUSY		/* a resource ran out (lock table, memory,
+				 * disk): nothing written, retry later */
 };
 
 #define STORE_CREATE		0x01	/* store_open: create the environment */
@@ -391,16 +397,73 @@ enum store_rc	 store_del(struct store *, DB_TXN *, enum store_kind,
 enum store_rc	 store_each(struct store *, DB_TXN *, enum store_kind,
 		    int (*cb)(const char *key, json_t *val, void *arg), void *arg);
 
+/*
+ * Bounded walks (latchkeyctl over large stores).  The records of kind
+ * whose key starts with prefix (NULL: all) are read in key order in
+ * batches of STORE_BATCH, each batch in its own short transaction whose
+ * cursor has degree-2 isolation (DB_READ_COMMITTED: a page's read lock
+ * is dropped when the cursor leaves it); the next batch starts after the
+ * last key seen (DB_SET_RANGE).  Not a snapshot: a record written or
+ * deleted during the walk may or may not be seen, and none is seen twice.
+ */
+#define STORE_BATCH		512
+/* cb is called for each record of a batch after that batch's transaction
+ * has committed (so cb may run transactions of its own), until it
+ * returns non-zero.  val is borrowed.  STORE_OK when the walk ended or
+ * cb stopped it, else the failed batch's store_rc (cb has seen the
+ * batches before it). */
+enum store_rc	 store_scan(struct store *, enum store_kind, const char *prefix,
+		    int (*cb)(const char *key, json_t *val, void *arg), void *arg);
+/*
+ * A walk that writes: fn runs for each record inside its batch's
+ * transaction, may read and write through txn, sets *act (STORE_KEEP,
+ * STORE_DELETE the record, STORE_STOP the walk after it) and may append
+ * results to out.  A batch that is retried (deadlock, resource) is run
+ * again from the same key with a fresh out; a committed batch's out is
+ * appended to sw->out and its deletions counted in sw->deleted.  On
+ * error the failed batch wrote nothing and the batches before it stay
+ * committed: fn must be idempotent, so that running the walk again
+ * finishes the work.
+ */
+enum store_act { STORE_KEEP, STORE_DELETE, STORE_STOP };
+struct store_sweep {
+	enum store_kind	 kind;
+	const char	*prefix;	/* NULL: every record */
+	enum store_rc	(*fn)(struct store *, DB_TXN *, const char *key,
+			    json_t *val, void *arg, enum store_act *act,
+			    json_t *out);
+	void		*arg;
+	json_t		*out;		/* an array, or NULL: results dropped */
+	long		 results;	/* what fn appended, committed */
+	long		 deleted;	/* committed deletions */
+};
+enum store_rc	 store_sweep(struct store *, struct store_sweep *);
+/* STORE_OK when some key of kind starts with prefix, else STORE_NOTFOUND
+ * (one cursor seek, in txn or its own). */
+enum store_rc	 store_prefix_any(struct store *, DB_TXN *, enum store_kind,
+		    const char *prefix);
+/* For tests: make the next walks fail (STORE_ERR) after n committed
+ * batches, as a process killed between two batches would; 0: never. */
+void		 store_scan_fail_after(long n);
+/* How many requests' transactions gave up on a resource error
+ * (STORE_BUSY), and the last resource named ("lock table full", "disk
+ * full", ...). */
+unsigned	 store_busy(void);
+const char	*store_busy_what(void);
+
 /* Delete every record of kind whose "exp" (epoch) is at or before now;
  * *count says how many.  For SK_OTP and SK_ACCESS (latchkeyctl token
- * prune). */
+ * prune).  Without txn, in batches (store_sweep), each record checked
+ * again in the deleting transaction. */
 enum store_rc	 store_expire(struct store *, DB_TXN *, enum store_kind,
 		    time_t now, int *count);
 
 /*
  * Run fn inside one transaction, committing if it returns STORE_OK and
  * aborting otherwise; a STORE_DEADLOCK from fn or from the commit is
- * retried (bounded, with backoff).  Returns fn's result or STORE_ERR.
+ * retried (bounded, with backoff), and so is a STORE_BUSY that may clear
+ * up (a full lock table: 4 more tries over 150 ms).  Returns fn's
+ * result, STORE_BUSY (logged once, naming the resource) or STORE_ERR.
  */
 enum store_rc	 store_txn_run(struct store *,
 		    enum store_rc (*fn)(struct store *, DB_TXN *, void *),
@@ -714,6 +777,9 @@ struct guard_sel {
 	const char	*ip;
 	const json_t	*user;
 };
+/* guard_unblock, guard_list and guard_prune: without a txn, in batches
+ * of their own transactions (store_sweep), each record judged in the
+ * transaction that deletes it. */
 enum store_rc	 guard_unblock(struct store *, DB_TXN *, const struct guard_sel *,
 		    int *count);
 /* Append every live record to out as an object (kind, identifier, ip,
@@ -734,6 +800,8 @@ json_t		*audit_record(const struct guard_who *, const char *identifier,
 time_t		 audit_retention(const json_t *tenant);
 /* Now and then, delete records older than the tenant's retention. */
 void		 audit_prune_maybe(struct store *, const json_t *tenant, time_t now);
+/* Delete records older than before, at most max (0: all); without a
+ * txn and max, in batches of their own transactions. */
 enum store_rc	 audit_prune(struct store *, DB_TXN *, time_t before, long max,
 		    int *count);
 struct audit_sel {
@@ -741,6 +809,8 @@ struct audit_sel {
 	const char	*type;		/* NULL: all */
 	long		 limit;		/* the latest N, 0: all */
 };
+/* Without a txn, read in batches (store_scan), holding only the last
+ * sel->limit records selected. */
 enum store_rc	 audit_list(struct store *, DB_TXN *, const struct audit_sel *,
 		    json_t *out);
 
@@ -914,8 +984,14 @@ void		 refresh_use_clear(struct refresh_use *);	/* cleanses next */
  * (nothing written). */
 enum refresh_rc	 refresh_redeem(struct store *, struct refresh_use *);
 
-/* Which families refresh_revoke and refresh_list select: every member
- * that is not NULL must match. */
+/*
+ * Which families refresh_revoke and refresh_list select: every member
+ * that is not NULL must match.  Without a txn both run in batches
+ * (store_sweep), and a selection by user reads only that user's
+ * families through SK_REFIDX once the index is complete (built by
+ * refresh_index_ensure the first time one is asked for); with a txn
+ * they run inside it, walking every family.
+ */
 struct refresh_sel {
 	const char	*user_id;
 	const char	*client_id;
@@ -933,9 +1009,17 @@ enum store_rc	 refresh_revoke_token(struct store *, DB_TXN *,
 /* Append a summary object of each selected family to out (an array). */
 enum store_rc	 refresh_list(struct store *, DB_TXN *,
 		    const struct refresh_sel *, time_t now, json_t *out);
-/* Delete dead families (revoked or expired) and all their tokens. */
+/* Delete dead families (revoked or expired) and all their tokens.
+ * txn must be NULL: the families, then the tokens whose family is gone,
+ * are deleted in batches; an interrupted prune is finished by the next. */
 enum store_rc	 refresh_prune(struct store *, DB_TXN *, time_t now,
 		    int *count);
+/* Build the per-user index of families (SK_REFIDX) for a store made by
+ * a release without it, in batches (idempotent, resumable), then mark it
+ * complete in SK_META "refresh_index".  At once when already complete. */
+enum store_rc	 refresh_index_ensure(struct store *, time_t now);
+/* 1 when the index is complete (SK_META says so). */
+int		 refresh_index_ready(struct store *, DB_TXN *);
 
 /* grant_refresh.c: grant_type=refresh_token (AUTH0-BEHAVIOUR.md 5). */
 void		 grant_refresh(struct grant_req *);
@@ -1060,6 +1144,16 @@ void		 wellknown_openid(struct lk_ctx *, const struct lk_req *, struct lk_resp *
 
 /* route.c: the endpoint table; handles one request, always fills resp. */
 void		 route_handle(struct lk_ctx *, const struct lk_req *, struct lk_resp *);
+/* The store's trouble counters before a request (route_mark); after it,
+ * route_transient turns a 5xx into 503 temporarily_unavailable with
+ * Retry-After when the store had a transient failure meanwhile (panic,
+ * retries run out, STORE_BUSY), logging the resource.  1 when it did. */
+struct route_mark {
+	unsigned	 troubles;
+	unsigned	 busy;
+};
+void		 route_mark(struct route_mark *);
+int		 route_transient(const struct route_mark *, struct lk_resp *);
 
 /* ctx.c: open the environment from LATCHKEY_HOME and run the start-up
  * checks (tenant present, a current key that signs and verifies).  On

@@ -969,18 +969,33 @@ list_cb(const char *key, json_t *val, void *arg)
 	return json_array_append_new(wk->out, o) == -1;
 }
 
+/* list_cb in a batch (store_sweep): the objects go to the batch's out. */
+static enum store_rc
+list_fn(struct store *s, DB_TXN *t, const char *key, json_t *val, void *arg,
+    enum store_act *act, json_t *out)
+{
+	struct walk	*wk = arg;
+
+	wk->out = out;
+	return list_cb(key, val, wk) ? STORE_ERR : STORE_OK;
+}
+
+/* Without t, in batches of their own transactions (store_sweep). */
 enum store_rc
 guard_list(struct store *s, DB_TXN *t, const json_t *tenant, time_t now,
     json_t *out)
 {
 	struct guard_conf	 gc;
 	struct walk		 wk;
+	struct store_sweep	 sw = { SK_GUARD, NULL, list_fn, &wk, out, 0, 0 };
 
 	guard_conf(tenant, &gc);
 	memset(&wk, 0, sizeof(wk));
 	wk.gc = &gc;
 	wk.now = now;
 	wk.out = out;
+	if (t == NULL)
+		return store_sweep(s, &sw);
 	return store_each(s, t, SK_GUARD, list_cb, &wk);
 }
 
@@ -1002,10 +1017,10 @@ user_login(const json_t *user, const char *id)
 	return 0;
 }
 
+/* 1 when guard_unblock's selection takes the record. */
 static int
-unblock_cb(const char *key, json_t *val, void *arg)
+unblock_hit(const char *key, const json_t *val, const struct walk *wk)
 {
-	struct walk		*wk = arg;
 	const struct guard_sel	*sel = wk->sel;
 	const char		*id, *ip, *uid, *have;
 	int			 hit = 0;
@@ -1042,7 +1057,27 @@ unblock_cb(const char *key, json_t *val, void *arg)
 	default:
 		break;
 	}
-	return hit && json_array_append_new(wk->out, json_string(key)) == -1;
+	return hit;
+}
+
+static int
+unblock_cb(const char *key, json_t *val, void *arg)
+{
+	struct walk	*wk = arg;
+
+	return unblock_hit(key, val, wk) &&
+	    json_array_append_new(wk->out, json_string(key)) == -1;
+}
+
+/* In a batch: the record judged is the one deleted. */
+static enum store_rc
+unblock_fn(struct store *s, DB_TXN *t, const char *key, json_t *val,
+    void *arg, enum store_act *act, json_t *out)
+{
+
+	if (unblock_hit(key, val, arg))
+		*act = STORE_DELETE;
+	return STORE_OK;
 }
 
 /* Delete the keys in wk->out. */
@@ -1060,12 +1095,15 @@ delete_keys(struct store *s, DB_TXN *t, const json_t *keys, int *count)
 	return rc;
 }
 
+/* Without t, in batches of their own transactions (store_sweep). */
 enum store_rc
 guard_unblock(struct store *s, DB_TXN *t, const struct guard_sel *sel,
     int *count)
 {
-	struct walk	 wk;
-	enum store_rc	 rc;
+	struct walk		 wk;
+	struct store_sweep	 sw = { SK_GUARD, NULL, unblock_fn, &wk, NULL,
+				    0, 0 };
+	enum store_rc		 rc;
 
 	*count = 0;
 	memset(&wk, 0, sizeof(wk));
@@ -1074,6 +1112,11 @@ guard_unblock(struct store *s, DB_TXN *t, const struct guard_sel *sel,
 	if (sel->ip != NULL &&
 	    guard_ip_canon(sel->ip, wk.ip, sizeof(wk.ip)) == -1)
 		snprintf(wk.ip, sizeof(wk.ip), "%s", sel->ip);
+	if (t == NULL) {
+		rc = store_sweep(s, &sw);
+		*count = (int)sw.deleted;
+		return rc;
+	}
 	if ((wk.out = json_array()) == NULL)
 		return STORE_ERR;
 	rc = store_each(s, t, SK_GUARD, unblock_cb, &wk);
@@ -1094,6 +1137,47 @@ prune_cb(const char *key, json_t *val, void *arg)
 	return json_array_append_new(wk->out, json_string(key)) == -1;
 }
 
+/* In a batch: the record judged is the one deleted, so a bucket a
+ * responder drained meanwhile is judged as it now stands. */
+static enum store_rc
+prune_fn(struct store *s, DB_TXN *t, const char *key, json_t *val,
+    void *arg, enum store_act *act, json_t *out)
+{
+	struct walk	*wk = arg;
+	long		 tokens;
+
+	if (neutral(wk->gc, gk_of(key), val, wk->now, &tokens))
+		*act = STORE_DELETE;
+	return STORE_OK;
+}
+
+static enum store_rc
+prune_in(struct store *s, DB_TXN *t, struct walk *wk, int *count)
+{
+	enum store_rc	 rc;
+
+	if ((wk->out = json_array()) == NULL)
+		return STORE_ERR;
+	rc = store_each(s, t, SK_GUARD, prune_cb, wk);
+	if (rc == STORE_OK)
+		rc = delete_keys(s, t, wk->out, count);
+	json_decref(wk->out);
+	return rc;
+}
+
+static enum store_rc
+prune_batched(struct store *s, struct walk *wk, int *count)
+{
+	struct store_sweep	 sw = { SK_GUARD, NULL, prune_fn, wk, NULL, 0, 0 };
+	enum store_rc		 rc;
+
+	rc = store_sweep(s, &sw);
+	*count = (int)sw.deleted;
+	return rc;
+}
+
+/* Without t, in batches of their own transactions (store_sweep), the
+ * audit log's old records too. */
 enum store_rc
 guard_prune(struct store *s, DB_TXN *t, const json_t *tenant, time_t now,
     int *count)
@@ -1108,12 +1192,8 @@ guard_prune(struct store *s, DB_TXN *t, const json_t *tenant, time_t now,
 	memset(&wk, 0, sizeof(wk));
 	wk.gc = &gc;
 	wk.now = now;
-	if ((wk.out = json_array()) == NULL)
-		return STORE_ERR;
-	rc = store_each(s, t, SK_GUARD, prune_cb, &wk);
-	if (rc == STORE_OK)
-		rc = delete_keys(s, t, wk.out, count);
-	json_decref(wk.out);
+	rc = t == NULL ? prune_batched(s, &wk, count) :
+	    prune_in(s, t, &wk, count);
 	if (rc == STORE_OK)
 		rc = audit_prune(s, t, now - audit_retention(tenant), 0, &n);
 	*count += n;

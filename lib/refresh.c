@@ -19,6 +19,13 @@
  *	"status": "active"|"revoked", "revoked_at", "reason"
  * }
  *
+ * SK_REFIDX holds "<user_id>\x1f<family id>" -> {} for each family,
+ * written in the transaction that creates the family and deleted with it
+ * by refresh_prune, so that revoking or listing a user's families reads
+ * only theirs.  A store made before the index has none until
+ * refresh_index_ensure() has walked every family once; SK_META
+ * "refresh_index" {"complete": true, "at"} says that it has.
+ *
  * The family is the unit of revocation: one record write ends every token
  * of a login, whichever of them an attacker holds.  A token is good only
  * while it and its family are active and unexpired, it is the family's
@@ -43,6 +50,9 @@
 #define FAMILY_PREFIX		"family:"
 #define DIGEST_PREFIX		"sha256:"
 #define FAMILY_KEY_MAX		(sizeof(FAMILY_PREFIX) + 2 * FAMILY_BYTES + 1)
+#define INDEX_META		"refresh_index"
+#define INDEX_SEP		'\x1f'
+#define INDEX_KEY_MAX		2048	/* store.c's key bound */
 
 /* AUTH0-BEHAVIOUR.md 5: 30 days absolute and idle, at most a year. */
 #define LIFETIME_DEFAULT	2592000
@@ -194,6 +204,53 @@ family_key(const char *id, char key[FAMILY_KEY_MAX])
 	snprintf(key, FAMILY_KEY_MAX, "%s%s", FAMILY_PREFIX, id);
 }
 
+/* The index key of a user's family (id NULL: the prefix of all of the
+ * user's).  0, or -1 when it would not fit (never stored, then). */
+static int
+index_key(const char *uid, const char *id, char key[INDEX_KEY_MAX + 1])
+{
+	int	 n;
+
+	n = snprintf(key, INDEX_KEY_MAX + 1, "%s%c%s", uid, INDEX_SEP,
+	    id != NULL ? id : "");
+	return n < 0 || n > INDEX_KEY_MAX || *uid == '\0' ? -1 : 0;
+}
+
+/* Index a family (fam its record) in txn; a user_id too long to index
+ * is logged and left out: selection by user then misses it. */
+static enum store_rc
+index_put(struct store *st, DB_TXN *txn, const char *id, const json_t *fam)
+{
+	char		 key[INDEX_KEY_MAX + 1];
+	const char	*uid = sget(fam, "user_id");
+	json_t		*v;
+	enum store_rc	 rc;
+
+	if (uid == NULL || index_key(uid, id, key) == -1) {
+		lk_warn("family %s: user_id missing or too long to index", id);
+		return STORE_OK;
+	}
+	if ((v = json_object()) == NULL)
+		return STORE_ERR;
+	rc = store_put(st, txn, SK_REFIDX, key, v, 0);
+	json_decref(v);
+	return rc;
+}
+
+/* Drop a family's index entry (absent: nothing to do). */
+static enum store_rc
+index_del(struct store *st, DB_TXN *txn, const char *id, const json_t *fam)
+{
+	char		 key[INDEX_KEY_MAX + 1];
+	const char	*uid = sget(fam, "user_id");
+	enum store_rc	 rc;
+
+	if (uid == NULL || index_key(uid, id, key) == -1)
+		return STORE_OK;
+	rc = store_del(st, txn, SK_REFIDX, key);
+	return rc == STORE_NOTFOUND ? STORE_OK : rc;
+}
+
 /* Copy the members a token inherits from its family. */
 static void
 inherit(json_t *dst, const json_t *src)
@@ -310,6 +367,8 @@ issue_txn(struct store *st, DB_TXN *txn, void *arg)
 			json_object_set_new(fam, "audience", json_string(rn->audience));
 		if (rn->device != NULL)
 			json_object_set_new(fam, "device", json_string(rn->device));
+		if ((rc = index_put(st, txn, id, fam)) != STORE_OK)
+			goto out;
 	}
 	rc = token_new(st, txn, fam, id, password_epoch(user), is->conf->idle,
 	    is->now, is->out, is->outsz, key);
@@ -696,8 +755,134 @@ families(struct store *st, DB_TXN *txn, const struct refresh_sel *sel,
 	return STORE_OK;
 }
 
+/* ------------------------------------------------------------------ */
+/* The same in batches (store_sweep), through the index when it can.   */
+
+/* What a batched selection does to a selected family, in the batch's
+ * transaction; what it appends to out is counted. */
+struct famop {
+	const struct refresh_sel *sel;
+	time_t			 now;
+	enum store_rc		(*fn)(struct store *, DB_TXN *, const char *id,
+				    json_t *fam, const struct famop *,
+				    json_t *out);
+};
+
+/* A family record met by a walk of SK_REFRESH. */
+static enum store_rc
+sel_family_fn(struct store *st, DB_TXN *txn, const char *key, json_t *val,
+    void *arg, enum store_act *act, json_t *out)
+{
+	const struct famop	*op = arg;
+	const char		*id = key + strlen(FAMILY_PREFIX);
+
+	if (!selected(id, val, op->sel))
+		return STORE_OK;
+	return op->fn(st, txn, id, val, op, out);
+}
+
+/* An index entry met by a walk of one user's SK_REFIDX keys: its family
+ * read in the batch's transaction (one pruned meanwhile is skipped). */
+static enum store_rc
+sel_index_fn(struct store *st, DB_TXN *txn, const char *key, json_t *val,
+    void *arg, enum store_act *act, json_t *out)
+{
+	const struct famop	*op = arg;
+	const char		*id = strrchr(key, INDEX_SEP) + 1;
+	char			 fkey[FAMILY_KEY_MAX];
+	json_t			*fam = NULL;
+	enum store_rc		 rc;
+
+	if (strlen(id) != 2 * FAMILY_BYTES)
+		return STORE_OK;
+	family_key(id, fkey);
+	rc = store_get(st, txn, SK_REFRESH, fkey, &fam);
+	if (rc == STORE_OK && selected(id, fam, op->sel))
+		rc = op->fn(st, txn, id, fam, op, out);
+	json_decref(fam);
+	return rc == STORE_NOTFOUND ? STORE_OK : rc;
+}
+
+/*
+ * Walk the selected families in batches: a user's through the index
+ * (built first if the store predates it), others through every family.
+ * *count: what op->fn appended in the committed batches.
+ */
+static enum store_rc
+sel_walk(struct store *st, const struct famop *op, json_t *out, long *count)
+{
+	struct store_sweep	 sw;
+	char			 prefix[INDEX_KEY_MAX + 1];
+	enum store_rc		 rc;
+
+	memset(&sw, 0, sizeof(sw));
+	sw.kind = SK_REFRESH;
+	sw.prefix = FAMILY_PREFIX;
+	sw.fn = sel_family_fn;
+	sw.arg = (void *)op;
+	sw.out = out;
+	if (op->sel->user_id != NULL &&
+	    index_key(op->sel->user_id, NULL, prefix) == 0) {
+		if ((rc = refresh_index_ensure(st, op->now)) != STORE_OK)
+			return rc;
+		sw.kind = SK_REFIDX;
+		sw.prefix = prefix;
+		sw.fn = sel_index_fn;
+	}
+	rc = store_sweep(st, &sw);
+	*count = sw.results;
+	return rc;
+}
+
+static enum store_rc
+revoke_one(struct store *st, DB_TXN *txn, const char *id, json_t *fam,
+    const struct famop *op, json_t *out)
+{
+	char		 fkey[FAMILY_KEY_MAX];
+	enum store_rc	 rc;
+
+	if (!streq(sget(fam, "status"), "active"))
+		return STORE_OK;
+	family_key(id, fkey);
+	if ((rc = family_revoke(st, txn, fkey, fam, "revoked", op->now))
+	    != STORE_OK)
+		return rc;
+	return json_array_append_new(out, json_true()) == 0 ? STORE_OK :
+	    STORE_ERR;
+}
+
+static json_t	*family_summary(const char *, const json_t *, time_t);
+static enum store_rc revoke_in(struct store *, DB_TXN *,
+		    const struct refresh_sel *, time_t, int *);
+
+static enum store_rc
+list_one(struct store *st, DB_TXN *txn, const char *id, json_t *fam,
+    const struct famop *op, json_t *out)
+{
+
+	return json_array_append_new(out, family_summary(id, fam, op->now))
+	    == 0 ? STORE_OK : STORE_ERR;
+}
+
 enum store_rc
 refresh_revoke(struct store *st, DB_TXN *txn, const struct refresh_sel *sel,
+    time_t now, int *count)
+{
+	struct famop	 op = { sel, now, revoke_one };
+	long		 n = 0;
+	enum store_rc	 rc;
+
+	*count = 0;
+	if (txn != NULL)
+		return revoke_in(st, txn, sel, now, count);
+	rc = sel_walk(st, &op, NULL, &n);
+	*count = (int)n;
+	return rc;
+}
+
+/* refresh_revoke inside the caller's transaction. */
+static enum store_rc
+revoke_in(struct store *st, DB_TXN *txn, const struct refresh_sel *sel,
     time_t now, int *count)
 {
 	json_t		*found = NULL, *fam;
@@ -761,29 +946,44 @@ family_status(const json_t *fam, time_t now)
 	return "active";
 }
 
-enum store_rc
-refresh_list(struct store *st, DB_TXN *txn, const struct refresh_sel *sel,
-    time_t now, json_t *out)
+/* What refresh_list shows of a family; NULL on ENOMEM. */
+static json_t *
+family_summary(const char *id, const json_t *fam, time_t now)
 {
 	static const char *const members[] = { "user_id", "client_id",
 	    "audience", "scope", "device", "created_at", "expires_at",
 	    "idle_expires_at", "last_used_at", "revoked_at", "reason", NULL };
-	json_t		*found = NULL, *fam, *o, *v;
-	const char	*id;
-	enum store_rc	 rc;
+	json_t		*o, *v;
 	size_t		 i;
 
+	if ((o = json_pack("{s:s, s:s}", "family", id, "status",
+	    family_status(fam, now))) == NULL)
+		return NULL;
+	for (i = 0; members[i] != NULL; i++)
+		if ((v = json_object_get(fam, members[i])) != NULL)
+			json_object_set(o, members[i], v);
+	return o;
+}
+
+enum store_rc
+refresh_list(struct store *st, DB_TXN *txn, const struct refresh_sel *sel,
+    time_t now, json_t *out)
+{
+	struct famop	 op = { sel, now, list_one };
+	json_t		*found = NULL, *fam, *o;
+	const char	*id;
+	enum store_rc	 rc;
+	long		 n;
+
+	if (txn == NULL)
+		return sel_walk(st, &op, out, &n);
 	if ((rc = families(st, txn, sel, &found)) != STORE_OK)
 		return rc;
 	json_object_foreach(found, id, fam) {
-		if ((o = json_pack("{s:s, s:s}", "family", id, "status",
-		    family_status(fam, now))) == NULL) {
+		if ((o = family_summary(id, fam, now)) == NULL) {
 			rc = STORE_ERR;
 			break;
 		}
-		for (i = 0; members[i] != NULL; i++)
-			if ((v = json_object_get(fam, members[i])) != NULL)
-				json_object_set(o, members[i], v);
 		json_array_append_new(out, o);
 	}
 	json_decref(found);
@@ -809,8 +1009,9 @@ prune_cb(const char *key, json_t *val, void *arg)
 	return 0;
 }
 
-enum store_rc
-refresh_prune(struct store *st, DB_TXN *txn, time_t now, int *count)
+/* refresh_prune inside one transaction (a caller's). */
+static enum store_rc
+prune_in(struct store *st, DB_TXN *txn, time_t now, int *count)
 {
 	struct prune	 p = { json_object(), json_array() };
 	json_t		*found = NULL, *fam, *k;
@@ -846,5 +1047,135 @@ out:
 	json_decref(found);
 	json_decref(p.live);
 	json_decref(p.doomed);
+	return rc;
+}
+
+/* A dead family goes, with its index entry (batched prune, first walk). */
+static enum store_rc
+prune_family_fn(struct store *st, DB_TXN *txn, const char *key, json_t *val,
+    void *arg, enum store_act *act, json_t *out)
+{
+	const time_t	*now = arg;
+	enum store_rc	 rc;
+
+	if (strcmp(family_status(val, *now), "active") == 0)
+		return STORE_OK;
+	if ((rc = index_del(st, txn, key + strlen(FAMILY_PREFIX), val))
+	    == STORE_OK)
+		*act = STORE_DELETE;
+	return rc;
+}
+
+/* A token whose family is gone goes too (second walk). */
+static enum store_rc
+prune_token_fn(struct store *st, DB_TXN *txn, const char *key, json_t *val,
+    void *arg, enum store_act *act, json_t *out)
+{
+	char		 fkey[FAMILY_KEY_MAX];
+	const char	*fam = sget(val, "family");
+	json_t		*rec = NULL;
+	enum store_rc	 rc;
+
+	if (fam == NULL || strlen(fam) != 2 * FAMILY_BYTES) {
+		*act = STORE_DELETE;
+		return STORE_OK;
+	}
+	family_key(fam, fkey);
+	rc = store_get(st, txn, SK_REFRESH, fkey, &rec);
+	json_decref(rec);
+	if (rc == STORE_NOTFOUND) {
+		*act = STORE_DELETE;
+		rc = STORE_OK;
+	}
+	return rc;
+}
+
+/*
+ * Without a transaction: dead families first, then the tokens whose
+ * family is gone, each batch in its own transaction.  A prune stopped
+ * between two batches leaves dead families or orphaned tokens that no
+ * refresh accepts (a token without its family is unknown), and the next
+ * prune deletes them.  A family that dies during the walk is left for
+ * the next prune.
+ */
+enum store_rc
+refresh_prune(struct store *st, DB_TXN *txn, time_t now, int *count)
+{
+	struct store_sweep	 fams, toks;
+	enum store_rc		 rc;
+
+	*count = 0;
+	if (txn != NULL)
+		return prune_in(st, txn, now, count);
+	memset(&fams, 0, sizeof(fams));
+	fams.kind = SK_REFRESH;
+	fams.prefix = FAMILY_PREFIX;
+	fams.fn = prune_family_fn;
+	fams.arg = &now;
+	toks = fams;
+	toks.prefix = DIGEST_PREFIX;
+	toks.fn = prune_token_fn;
+	if ((rc = store_sweep(st, &fams)) == STORE_OK)
+		rc = store_sweep(st, &toks);
+	*count = (int)(fams.deleted + toks.deleted);
+	return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* The per-user index of a store made without it.                      */
+
+int
+refresh_index_ready(struct store *st, DB_TXN *txn)
+{
+	json_t	*m = NULL;
+	int	 ready;
+
+	if (store_get(st, txn, SK_META, INDEX_META, &m) != STORE_OK)
+		return 0;
+	ready = json_is_true(json_object_get(m, "complete"));
+	json_decref(m);
+	return ready;
+}
+
+/*
+ * The family is read by the walk's cursor and indexed while the cursor
+ * still holds its page: a prune cannot delete it in between, and a prune
+ * after it waits for the index entry's write lock, then deletes both.
+ */
+static enum store_rc
+backfill_fn(struct store *st, DB_TXN *txn, const char *key, json_t *val,
+    void *arg, enum store_act *act, json_t *out)
+{
+
+	return index_put(st, txn, key + strlen(FAMILY_PREFIX), val);
+}
+
+/*
+ * Families created meanwhile are indexed by refresh_issue itself, so
+ * once the walk is over the index is complete, provided no responder of
+ * an older release (which does not index) is still issuing tokens:
+ * upgrade the responders first.  Rewriting an entry changes nothing, so
+ * an interrupted backfill is simply run again.
+ */
+enum store_rc
+refresh_index_ensure(struct store *st, time_t now)
+{
+	struct store_sweep	 sw;
+	json_t			*m;
+	enum store_rc		 rc;
+
+	if (refresh_index_ready(st, NULL))
+		return STORE_OK;
+	memset(&sw, 0, sizeof(sw));
+	sw.kind = SK_REFRESH;
+	sw.prefix = FAMILY_PREFIX;
+	sw.fn = backfill_fn;
+	if ((rc = store_sweep(st, &sw)) != STORE_OK)
+		return rc;
+	if ((m = json_pack("{sbsI}", "complete", 1, "at", (json_int_t)now))
+	    == NULL)
+		return STORE_ERR;
+	rc = store_put(st, NULL, SK_META, INDEX_META, m, 0);
+	json_decref(m);
 	return rc;
 }

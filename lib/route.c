@@ -68,11 +68,33 @@ recovering(struct lk_resp *resp)
 	resp_header(resp, "Retry-After", "%d", ADMIT_RETRY_AFTER);
 }
 
+/*
+ * A 5xx from a request during which the environment panicked (a
+ * responder died inside Berkeley DB), a transaction ran out of retries,
+ * or a resource ran out (a full lock table, region memory, disk: the
+ * caller saw STORE_BUSY, or a NULL tenant it called "not configured")
+ * is transient: nothing of it was committed, so the client is told to
+ * retry (RFC 6749 5.2 has no such code; temporarily_unavailable is
+ * 4.1.2.1's, with RFC 9110 15.6.4 Retry-After).
+ */
+int
+route_transient(const struct route_mark *m, struct lk_resp *resp)
+{
+
+	if (resp->status < 500 || (store_troubles() == m->troubles &&
+	    store_busy() == m->busy))
+		return 0;
+	if (store_busy() != m->busy)
+		lk_warn("answered 503: %s", store_busy_what());
+	recovering(resp);
+	return 1;
+}
+
 void
 route_handle(struct lk_ctx *ctx, const struct lk_req *req, struct lk_resp *resp)
 {
-	enum endpoint	 ep;
-	unsigned	 troubles;
+	enum endpoint		 ep;
+	struct route_mark	 mark;
 
 	if ((ep = endpoint_find(req->path)) == EP__MAX) {
 		oerr_write(resp, OERR_NOT_FOUND, NULL);
@@ -91,17 +113,17 @@ route_handle(struct lk_ctx *ctx, const struct lk_req *req, struct lk_resp *resp)
 			oerr_write(resp, OERR_NOT_CONFIGURED, NULL);
 		return;
 	}
-	troubles = store_troubles();
+	route_mark(&mark);
 	endpoints[ep].fn(ctx, req, resp);
-	/*
-	 * A 5xx from a request during which the environment panicked (a
-	 * responder died inside Berkeley DB) or a transaction ran out of
-	 * retries is transient: nothing of it was committed, so the client
-	 * is told to retry, and the store is reopened now rather than at
-	 * the next request.
-	 */
-	if (resp->status >= 500 && store_troubles() != troubles) {
-		recovering(resp);
+	/* A panicked store is reopened now rather than at the next request. */
+	if (route_transient(&mark, resp))
 		ctx_refresh(ctx);
-	}
+}
+
+void
+route_mark(struct route_mark *m)
+{
+
+	m->troubles = store_troubles();
+	m->busy = store_busy();
 }

@@ -25,7 +25,6 @@
 #define STORE_CKP_EVERY	128		/* commits between checkpoint attempts */
 #define STORE_CKP_KB	1024		/* ... which run only after this much log */
 #define STORE_CACHE	(4 * 1024 * 1024)
-#define STORE_LK_MAX	10000		/* locks, lockers, lock objects */
 #define STORE_KEY_MAX	2048		/* longest key we read or write */
 #define JTI_PURGE_MAX	8		/* expired jti records looked at per use */
 /*
@@ -44,6 +43,57 @@
 #define STORE_THREADS		512	/* processes sharing the environment */
 
 /*
+ * The lock table (Berkeley DB Reference Guide, "Configuring locking:
+ * sizing the system").  Every process holds a handle lock on each of its
+ * SK__MAX open databases for as long as it runs.  A request's
+ * transaction locks a few btree pages of a few databases: a rotation
+ * reads and writes four records, STORE_TXN_LOCKS leaves room to spare.
+ * An admin batch (store_scan, store_sweep) holds at most about
+ * STORE_BATCH_LOCKS: its cursor's degree-2 read locks are dropped as it
+ * moves, what remains is a write and a read lock per record of
+ * STORE_BATCH in at most two databases.  So, with every responder
+ * process in a transaction and STORE_ADMINS latchkeyctl batches at once:
+ *	locks	512 * (14 + 64) + 8 * 2048 = 56,320
+ *	objects	the same bound (pages and handles locked at once)
+ *	lockers	(512 + 8) * (14 + 8) = 11,440 (a locker per open
+ *		database handle, per transaction, per cursor)
+ * about 9 MiB of shared region in all.  Berkeley DB sizes the lock
+ * region only when it creates the regions: an environment made by an
+ * older release keeps its table until recovery rebuilds them
+ * (store_env_check warns).
+ */
+#define STORE_TXN_LOCKS		64
+#define STORE_BATCH_LOCKS	(4 * STORE_BATCH)
+#define STORE_ADMINS		8
+#define STORE_LK_LOCKS		(STORE_THREADS * (SK__MAX + STORE_TXN_LOCKS) + \
+				 STORE_ADMINS * STORE_BATCH_LOCKS)
+#define STORE_LK_OBJECTS	STORE_LK_LOCKS
+#define STORE_LK_LOCKERS	((STORE_THREADS + STORE_ADMINS) * (SK__MAX + 8))
+
+/*
+ * Resource errors (a full lock table, region memory, log buffer or
+ * disk): the transaction was aborted and wrote nothing.  The ones that
+ * clear up as other transactions end are retried STORE_BUSY_RETRIES
+ * times, STORE_BUSY_WAIT_MS, then twice, four and eight times as long
+ * apart (150 ms in all); then the caller gets STORE_BUSY (a request a
+ * 503 with Retry-After, latchkeyctl its EXIT_TEMPFAIL).
+ */
+#define STORE_BUSY_RETRIES	4
+#define STORE_BUSY_WAIT_MS	10
+
+static const struct {
+	int		 err;
+	const char	*what;
+	int		 retry;		/* may clear up by itself */
+} busy_errs[] = {
+	{ ENOMEM, "lock table or region memory full", 1 },
+	{ DB_LOG_BUFFER_FULL, "log buffer full", 1 },
+	{ ENOSPC, "disk full", 0 },
+	{ EDQUOT, "disk quota exceeded", 0 },
+	{ EFBIG, "file size limit reached", 0 },
+};
+
+/*
  * Set when a lock wait timed out (DB_LOCK_NOTGRANTED), the only retry
  * after which failchk can help: a deadlock is resolved by the detector,
  * and failchk asks is_alive about every registered thread (STORE_THREADS
@@ -58,6 +108,19 @@ static int	 lock_timedout;
  * instead of 500 for a request during which this count moved.
  */
 static unsigned	 troubles;
+
+/*
+ * Resource errors: how many transactions gave up on one, the resource
+ * of the last (a Berkeley DB message names the lock table; store_errcall
+ * keeps which), and whether it may clear up by itself.
+ */
+static unsigned	 busy;
+static const char *busy_what = "";
+static const char *busy_hint;
+static int	 busy_retry;
+
+/* store_scan_fail_after(): walks fail after this many batches. */
+static long	 scan_fail_after;
 
 struct store {
 	int		 recfd;		/* STORE_RECOVERY_LOCK, see env_share() */
@@ -84,6 +147,7 @@ static const char *const store_files[SK__MAX] = {
 	[SK_OTP] = "otp.db",
 	[SK_GUARD] = "guard.db",
 	[SK_AUDIT] = "audit.db",
+	[SK_REFIDX] = "refreshidx.db",
 };
 
 /*
@@ -111,6 +175,7 @@ struct op {
 	const char	*conn;
 	time_t		 exp, now;
 	json_t		*list;		/* store_each: collected [key, val] */
+	int		*found;		/* store_prefix_any */
 };
 
 static void
@@ -119,6 +184,13 @@ store_errcall(const DB_ENV *env, const char *pfx, const char *msg)
 	struct store	*s = env->app_private;
 
 	lk_err("berkeley db: %s", msg);
+	/* BDB2055 and its kin name which table ran out before ENOMEM. */
+	if (strstr(msg, "Lock table is out of available") != NULL)
+		busy_hint = strstr(msg, "locker") != NULL ?
+		    "lock table full (lockers)" : strstr(msg, "object") != NULL ?
+		    "lock table full (lock objects)" : "lock table full (locks)";
+	else if (strstr(msg, "nable to allocate") != NULL)
+		busy_hint = "region memory full";
 	/* Another process panicked the environment: DB_EVENT_PANIC comes
 	 * only to the one that did, the others see this message. */
 	if (s != NULL && strstr(msg, "run recovery") != NULL) {
@@ -127,14 +199,34 @@ store_errcall(const DB_ENV *env, const char *pfx, const char *msg)
 	}
 }
 
+/* STORE_BUSY for a resource error (busy_what, busy_retry set), else -1. */
+static int
+store_busy_rc(int ret)
+{
+	size_t	 i;
+
+	for (i = 0; i < sizeof(busy_errs) / sizeof(busy_errs[0]); i++)
+		if (busy_errs[i].err == ret) {
+			busy_what = ret == ENOMEM && busy_hint != NULL ?
+			    busy_hint : busy_errs[i].what;
+			busy_retry = busy_errs[i].retry;
+			busy_hint = NULL;
+			return STORE_BUSY;
+		}
+	return -1;
+}
+
 /*
  * Map a Berkeley DB return onto store_rc; only the unexpected is logged
- * (a missing key or a deadlock is a normal outcome for the caller).
+ * (a missing key or a deadlock is a normal outcome for the caller, a
+ * resource error is logged once by txn_run when it gives up).
  */
 static enum store_rc
 store_rc(int ret, const char *what, enum store_kind kind)
 {
 
+	if (store_busy_rc(ret) == STORE_BUSY)
+		return STORE_BUSY;
 	switch (ret) {
 	case 0:
 		return STORE_OK;
@@ -265,6 +357,18 @@ store_troubles(void)
 	return troubles;
 }
 
+unsigned
+store_busy(void)
+{
+	return busy;
+}
+
+const char *
+store_busy_what(void)
+{
+	return busy_what;
+}
+
 /* Release what dead processes held (see STORE_LOCK_WAIT_US). */
 static void
 store_failchk(struct store *s)
@@ -345,6 +449,23 @@ env_unshare(struct store *s)
 }
 
 /*
+ * The lock table in use is the one the regions were created with: say
+ * so when it is smaller than this release asks for (a DB_CONFIG file
+ * may lower it on purpose; the tests do).
+ */
+static void
+store_env_check(DB_ENV *env, const char *home)
+{
+	u_int32_t	 locks = 0;
+
+	if (env->get_lk_max_locks(env, &locks) == 0 && locks < STORE_LK_LOCKS)
+		lk_warn("%s: the lock table holds %u locks, fewer than the %d "
+		    "this release sizes it for: with every process stopped, "
+		    "run db5.3_recover -h %s to rebuild it", home,
+		    (unsigned)locks, STORE_LK_LOCKS, home);
+}
+
+/*
  * Open the environment.  DB_RECOVER requires DB_CREATE (the regions are
  * rebuilt), so DB_CREATE is always given here; store_home() already
  * refused a missing environment without STORE_CREATE.  DB_REGISTER makes
@@ -375,9 +496,9 @@ store_env_open(struct store *s, const char *home)
 	    (ret = env->log_set_config(env, DB_LOG_AUTO_REMOVE, 1)) != 0 ||
 	    (ret = env->set_lg_filemode(env, 0600)) != 0 ||
 	    (ret = env->set_cachesize(env, 0, STORE_CACHE, 1)) != 0 ||
-	    (ret = env->set_lk_max_locks(env, STORE_LK_MAX)) != 0 ||
-	    (ret = env->set_lk_max_lockers(env, STORE_LK_MAX)) != 0 ||
-	    (ret = env->set_lk_max_objects(env, STORE_LK_MAX)) != 0) {
+	    (ret = env->set_lk_max_locks(env, STORE_LK_LOCKS)) != 0 ||
+	    (ret = env->set_lk_max_lockers(env, STORE_LK_LOCKERS)) != 0 ||
+	    (ret = env->set_lk_max_objects(env, STORE_LK_OBJECTS)) != 0) {
 		lk_err("environment settings: %s", db_strerror(ret));
 		return -1;
 	}
@@ -387,6 +508,7 @@ store_env_open(struct store *s, const char *home)
 		lk_err("%s: %s", home, db_strerror(ret));
 		return -1;
 	}
+	store_env_check(env, home);
 	return 0;
 }
 
@@ -534,8 +656,9 @@ store_checkpoint(struct store *s)
 }
 
 /*
- * fn may run more than once (after a deadlock), so it must rebuild any
- * state it keeps in arg each time.  Returns fn's result, STORE_ERR when
+ * fn may run more than once (after a deadlock or a resource error), so
+ * it must rebuild any state it keeps in arg each time.  Returns fn's
+ * result, STORE_BUSY when a resource stayed exhausted, STORE_ERR when
  * the transaction cannot begin or commit or the retries run out; the
  * transaction is then aborted and nothing of it is written.
  */
@@ -555,13 +678,54 @@ store_txn_run(struct store *s,
 	return rc;
 }
 
+/*
+ * After a resource error (the transaction aborted, nothing written):
+ * 1 to try again after a pause, 0 to give up, logged once with the
+ * resource and counted (store_busy, and store_troubles: the request is
+ * answered 503, not blamed on the configuration).
+ */
+static int
+busy_again(int *tries)
+{
+	struct timespec	 ts;
+	long		 ms;
+
+	if (busy_retry && *tries < STORE_BUSY_RETRIES) {
+		ms = (long)STORE_BUSY_WAIT_MS << (*tries)++;
+		ts.tv_sec = ms / 1000;
+		ts.tv_nsec = (ms % 1000) * 1000000L;
+		nanosleep(&ts, NULL);
+		return 1;
+	}
+	lk_err("%s: transaction given up after %d attempt(s), nothing "
+	    "written", busy_what, *tries + 1);
+	busy++;
+	troubles++;
+	return 0;
+}
+
+/* A txn_begin that failed: STORE_BUSY (a full locker table) or STORE_ERR. */
+static enum store_rc
+txn_begin_failed(struct store *s, int ret)
+{
+
+	if (store_busy_rc(ret) == STORE_BUSY)
+		return STORE_BUSY;
+	if (ret == DB_RUNRECOVERY) {
+		s->panicked = 1;
+		troubles++;
+	}
+	lk_err("txn_begin: %s", db_strerror(ret));
+	return STORE_ERR;
+}
+
 static enum store_rc
 txn_run(struct store *s,
     enum store_rc (*fn)(struct store *, DB_TXN *, void *), void *arg)
 {
 	DB_TXN		*txn;
 	enum store_rc	 rc;
-	int		 i, ret;
+	int		 i, ret, tries = 0;
 
 	for (i = 0; i < STORE_RETRIES; i++) {
 		if (i > 0) {
@@ -571,26 +735,31 @@ txn_run(struct store *s,
 		}
 		lock_timedout = 0;
 		if ((ret = s->env->txn_begin(s->env, NULL, &txn, 0)) != 0) {
-			if (ret == DB_RUNRECOVERY) {
-				s->panicked = 1;
-				troubles++;
-			}
-			lk_err("txn_begin: %s", db_strerror(ret));
-			return STORE_ERR;
+			if ((rc = txn_begin_failed(s, ret)) == STORE_BUSY &&
+			    busy_again(&tries))
+				continue;
+			return rc;
 		}
 		if ((rc = fn(s, txn, arg)) != STORE_OK) {
 			if ((ret = txn->abort(txn)) != 0) {
 				lk_err("txn abort: %s", db_strerror(ret));
 				return STORE_ERR;
 			}
-			if (rc == STORE_DEADLOCK)
+			if (rc == STORE_DEADLOCK ||
+			    (rc == STORE_BUSY && busy_again(&tries)))
 				continue;
 			return rc;
 		}
-		/* The handle is gone after commit, whatever it returns. */
+		/* The handle is gone after commit, whatever it returns; a
+		 * failed commit is aborted, nothing of it written. */
 		if ((ret = txn->commit(txn, 0)) == 0) {
 			store_checkpoint(s);
 			return STORE_OK;
+		}
+		if (store_busy_rc(ret) == STORE_BUSY) {
+			if (busy_again(&tries))
+				continue;
+			return STORE_BUSY;
 		}
 		if (ret != DB_LOCK_DEADLOCK && ret != DB_LOCK_NOTGRANTED) {
 			lk_err("txn commit: %s", db_strerror(ret));
@@ -822,21 +991,342 @@ store_each(struct store *s, DB_TXN *txn, enum store_kind kind,
 	return rc;
 }
 
+/* ------------------------------------------------------------------ */
+/* Bounded walks (extern.h STORE_BATCH).                              */
+
+/*
+ * One walk: where it stands (committed: the last key of the last batch
+ * that committed) and what the batch in progress has gathered (pending,
+ * thrown away when the batch is retried).
+ */
+struct walk {
+	enum store_kind		 kind;
+	const char		*prefix;
+	size_t			 plen;
+	char			 last[STORE_KEY_MAX + 1];
+	size_t			 lastlen;
+	int			 started;	/* last holds a key */
+	int			 end;		/* nothing left */
+	/* The batch in progress. */
+	char			 plast[STORE_KEY_MAX + 1];
+	size_t			 plastlen;
+	int			 pend;
+	json_t			*recs;		/* store_scan: [key, val] pairs */
+	struct store_sweep	*sw;		/* store_sweep */
+	json_t			*out;
+	long			 deleted;
+};
+
+void
+store_scan_fail_after(long n)
+{
+
+	scan_fail_after = n;
+}
+
+/* Forget what an aborted attempt of the batch gathered. */
+static int
+walk_reset(struct walk *w)
+{
+
+	w->plastlen = 0;
+	w->pend = 0;
+	w->deleted = 0;
+	json_decref(w->recs);
+	json_decref(w->out);
+	w->recs = w->out = NULL;
+	if (w->sw == NULL)
+		w->recs = json_array();
+	else
+		w->out = json_array();
+	return w->recs == NULL && w->out == NULL ? -1 : 0;
+}
+
+/* Put the cursor on the first record after the committed key, or on the
+ * first with the prefix.  A Berkeley DB return (DB_NOTFOUND: none). */
+static int
+walk_first(DBC *c, const struct walk *w, DBT *k, DBT *d)
+{
+	int	 ret;
+
+	if (!w->started && w->plen == 0)
+		return c->get(c, k, d, DB_FIRST);
+	if (!w->started) {
+		memcpy(k->data, w->prefix, w->plen);
+		k->size = (u_int32_t)w->plen;
+		return c->get(c, k, d, DB_SET_RANGE);
+	}
+	memcpy(k->data, w->last, w->lastlen);
+	k->size = (u_int32_t)w->lastlen;
+	if ((ret = c->get(c, k, d, DB_SET_RANGE)) != 0)
+		return ret;
+	if (k->size == w->lastlen && memcmp(k->data, w->last, k->size) == 0)
+		return c->get(c, k, d, DB_NEXT);
+	return 0;
+}
+
+/* One record of the batch (key NUL-terminated, cursor c on it). */
+static enum store_rc
+walk_one(struct store *s, DB_TXN *txn, DBC *c, struct walk *w,
+    const char *key, const DBT *d)
+{
+	enum store_act	 act = STORE_KEEP;
+	json_t		*v;
+	enum store_rc	 rc;
+	int		 ret;
+
+	if ((v = val_parse(d, w->kind)) == NULL)
+		return STORE_ERR;
+	memcpy(w->plast, key, (w->plastlen = strlen(key)) + 1);
+	if (w->sw == NULL) {
+		rc = json_array_append_new(w->recs, json_pack("[sO]", key, v))
+		    == 0 ? STORE_OK : STORE_ERR;
+		json_decref(v);
+		return rc;
+	}
+	rc = w->sw->fn(s, txn, key, v, w->sw->arg, &act, w->out);
+	json_decref(v);
+	if (rc != STORE_OK)
+		return rc;
+	if (act == STORE_STOP)
+		w->pend = 1;
+	if (act != STORE_DELETE)
+		return STORE_OK;
+	if ((ret = c->del(c, 0)) != 0)
+		return store_rc(ret, "del", w->kind);
+	w->deleted++;
+	return STORE_OK;
+}
+
+/*
+ * A batch: at most STORE_BATCH records from where the walk stands.  The
+ * cursor reads with degree 2 (DB_READ_COMMITTED): a page's read lock is
+ * held while the cursor is on it and dropped when it moves on, so a
+ * batch's locks are its writes, the reads fn made, and one page.
+ */
+static enum store_rc
+walk_batch(struct store *s, DB_TXN *txn, void *arg)
+{
+	struct walk	*w = arg;
+	DB		*db = s->db[w->kind];
+	DBC		*c = NULL;
+	DBT		 k, d;
+	char		 kbuf[STORE_KEY_MAX + 1];
+	enum store_rc	 rc = STORE_OK;
+	int		 ret, n = 0;
+
+	if (walk_reset(w) == -1)
+		return STORE_ERR;
+	memset(&k, 0, sizeof(k));
+	memset(&d, 0, sizeof(d));
+	k.data = kbuf;
+	k.ulen = STORE_KEY_MAX;
+	k.flags = DB_DBT_USERMEM;
+	d.flags = DB_DBT_REALLOC;
+	if ((ret = db->cursor(db, txn, &c, DB_READ_COMMITTED)) != 0)
+		return store_rc(ret, "cursor", w->kind);
+	for (ret = walk_first(c, w, &k, &d); ret == 0;
+	    ret = c->get(c, &k, &d, DB_NEXT)) {
+		if (k.size < w->plen || memcmp(kbuf, w->prefix, w->plen) != 0) {
+			ret = DB_NOTFOUND;
+			break;
+		}
+		kbuf[k.size] = '\0';
+		if ((rc = walk_one(s, txn, c, w, kbuf, &d)) != STORE_OK ||
+		    w->pend || ++n == STORE_BATCH)
+			break;
+	}
+	if (ret == DB_NOTFOUND)
+		w->pend = 1;
+	else if (ret != 0)
+		rc = store_rc(ret, "cursor", w->kind);
+	if ((ret = c->close(c)) != 0 && rc == STORE_OK)
+		rc = store_rc(ret, "cursor close", w->kind);
+	dbt_free(&d);
+	return rc;
+}
+
+/* The batch committed: move on, hand its records or results over.
+ * -1 when the caller's callback stopped the walk. */
+static void
+walk_commit(struct walk *w, int (*cb)(const char *, json_t *, void *),
+    void *arg)
+{
+	json_t	*p;
+	size_t	 i;
+
+	memcpy(w->last, w->plast, w->plastlen + 1);
+	w->lastlen = w->plastlen;
+	w->started = w->started || w->plastlen > 0;
+	w->end = w->pend;
+	if (w->sw != NULL) {
+		w->sw->deleted += w->deleted;
+		w->sw->results += (long)json_array_size(w->out);
+		if (w->sw->out != NULL)
+			json_array_extend(w->sw->out, w->out);
+		return;
+	}
+	json_array_foreach(w->recs, i, p)
+		if (cb(json_string_value(json_array_get(p, 0)),
+		    json_array_get(p, 1), arg)) {
+			w->end = 1;
+			break;
+		}
+}
+
+static enum store_rc
+walk_run(struct store *s, struct walk *w,
+    int (*cb)(const char *, json_t *, void *), void *arg)
+{
+	enum store_rc	 rc = STORE_OK;
+	long		 n;
+
+	w->plen = w->prefix != NULL ? strlen(w->prefix) : 0;
+	if (w->plen > STORE_KEY_MAX) {
+		lk_err("oversized prefix");
+		return STORE_ERR;
+	}
+	for (n = 0; !w->end; n++) {
+		if (scan_fail_after > 0 && n >= scan_fail_after) {
+			lk_err("walk of %s stopped after %ld batches (test)",
+			    store_files[w->kind], n);
+			rc = STORE_ERR;
+			break;
+		}
+		if ((rc = store_txn_run(s, walk_batch, w)) != STORE_OK)
+			break;
+		walk_commit(w, cb, arg);
+	}
+	json_decref(w->recs);
+	json_decref(w->out);
+	return rc;
+}
+
+enum store_rc
+store_scan(struct store *s, enum store_kind kind, const char *prefix,
+    int (*cb)(const char *key, json_t *val, void *arg), void *arg)
+{
+	struct walk	 w;
+
+	memset(&w, 0, sizeof(w));
+	w.kind = kind;
+	w.prefix = prefix;
+	return walk_run(s, &w, cb, arg);
+}
+
+enum store_rc
+store_sweep(struct store *s, struct store_sweep *sw)
+{
+	struct walk	 w;
+
+	memset(&w, 0, sizeof(w));
+	w.kind = sw->kind;
+	w.prefix = sw->prefix;
+	w.sw = sw;
+	return walk_run(s, &w, NULL, NULL);
+}
+
+static enum store_rc
+prefix_txn(struct store *s, DB_TXN *txn, enum store_kind kind,
+    const char *prefix)
+{
+	DB		*db = s->db[kind];
+	DBC		*c = NULL;
+	DBT		 k, d;
+	char		 kbuf[STORE_KEY_MAX + 1];
+	size_t		 plen = strlen(prefix);
+	enum store_rc	 rc;
+	int		 ret;
+
+	if (plen == 0 || plen > STORE_KEY_MAX)
+		return STORE_ERR;
+	memset(&k, 0, sizeof(k));
+	memset(&d, 0, sizeof(d));
+	memcpy(kbuf, prefix, plen);
+	k.data = kbuf;
+	k.size = (u_int32_t)plen;
+	k.ulen = STORE_KEY_MAX;
+	k.flags = DB_DBT_USERMEM;
+	/* Only the key matters: read no data. */
+	d.flags = DB_DBT_PARTIAL | DB_DBT_USERMEM;
+	if ((ret = db->cursor(db, txn, &c, 0)) != 0)
+		return store_rc(ret, "cursor", kind);
+	ret = c->get(c, &k, &d, DB_SET_RANGE);
+	if (ret == 0)
+		rc = k.size >= plen && memcmp(kbuf, prefix, plen) == 0 ?
+		    STORE_OK : STORE_NOTFOUND;
+	else
+		rc = store_rc(ret, "cursor", kind);
+	if ((ret = c->close(c)) != 0 && (rc == STORE_OK ||
+	    rc == STORE_NOTFOUND))
+		rc = store_rc(ret, "cursor close", kind);
+	return rc;
+}
+
+static enum store_rc
+prefix_fn(struct store *s, DB_TXN *txn, void *arg)
+{
+	struct op	*o = arg;
+	enum store_rc	 rc;
+
+	rc = prefix_txn(s, txn, o->kind, o->key);
+	/* Not found is an answer: commit the read-only transaction. */
+	*o->found = rc == STORE_OK;
+	return rc == STORE_NOTFOUND ? STORE_OK : rc;
+}
+
+enum store_rc
+store_prefix_any(struct store *s, DB_TXN *txn, enum store_kind kind,
+    const char *prefix)
+{
+	struct op	 o = { .kind = kind, .key = prefix };
+	enum store_rc	 rc;
+	int		 found = 0;
+
+	if (txn != NULL)
+		return prefix_txn(s, txn, kind, prefix);
+	o.found = &found;
+	if ((rc = store_txn_run(s, prefix_fn, &o)) != STORE_OK)
+		return rc;
+	return found ? STORE_OK : STORE_NOTFOUND;
+}
+
+/* ------------------------------------------------------------------ */
+/* Expiry.                                                            */
+
 struct expire {
 	time_t		 now;
 	json_t		*keys;		/* of expired records */
 };
 
+/* A record without a valid exp is kept: it is not ours to judge. */
+static int
+is_expired(const json_t *val, time_t now)
+{
+	const json_t	*exp = json_object_get(val, "exp");
+
+	return json_is_integer(exp) && json_integer_value(exp) <= (json_int_t)now;
+}
+
 static int
 expire_cb(const char *key, json_t *val, void *arg)
 {
 	struct expire	*e = arg;
-	const json_t	*exp = json_object_get(val, "exp");
 
-	/* A record without a valid exp is kept: it is not ours to judge. */
-	if (!json_is_integer(exp) || json_integer_value(exp) > (json_int_t)e->now)
+	if (!is_expired(val, e->now))
 		return 0;
 	return json_array_append_new(e->keys, json_string(key)) == -1;
+}
+
+/* In the batch's transaction: the value judged is the one deleted. */
+static enum store_rc
+expire_fn(struct store *s, DB_TXN *txn, const char *key, json_t *val,
+    void *arg, enum store_act *act, json_t *out)
+{
+
+	if (is_expired(val, *(const time_t *)arg))
+		*act = STORE_DELETE;
+	return STORE_OK;
 }
 
 /* Delete the records of kind whose "exp" is at or before now (SK_OTP,
@@ -846,10 +1336,16 @@ store_expire(struct store *s, DB_TXN *txn, enum store_kind kind, time_t now,
     int *count)
 {
 	struct expire	 e = { now, NULL };
+	struct store_sweep sw = { kind, NULL, expire_fn, &now, NULL, 0, 0 };
 	enum store_rc	 rc;
 	size_t		 i;
 
 	*count = 0;
+	if (txn == NULL) {
+		rc = store_sweep(s, &sw);
+		*count = (int)sw.deleted;
+		return rc;
+	}
 	if ((e.keys = json_array()) == NULL)
 		return STORE_ERR;
 	rc = store_each(s, txn, kind, expire_cb, &e);
