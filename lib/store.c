@@ -183,14 +183,17 @@ store_errcall(const DB_ENV *env, const char *pfx, const char *msg)
 {
 	struct store	*s = env->app_private;
 
-	lk_err("berkeley db: %s", msg);
-	/* BDB2055 and its kin name which table ran out before ENOMEM. */
-	if (strstr(msg, "Lock table is out of available") != NULL)
+	/* BDB2055 and its kin name which table ran out before ENOMEM; the
+	 * retries would repeat it, busy_again() logs it once instead. */
+	if (strstr(msg, "Lock table is out of available") != NULL) {
 		busy_hint = strstr(msg, "locker") != NULL ?
 		    "lock table full (lockers)" : strstr(msg, "object") != NULL ?
 		    "lock table full (lock objects)" : "lock table full (locks)";
-	else if (strstr(msg, "nable to allocate") != NULL)
+		return;
+	}
+	if (strstr(msg, "nable to allocate") != NULL)
 		busy_hint = "region memory full";
+	lk_err("berkeley db: %s", msg);
 	/* Another process panicked the environment: DB_EVENT_PANIC comes
 	 * only to the one that did, the others see this message. */
 	if (s != NULL && strstr(msg, "run recovery") != NULL) {
