@@ -1130,7 +1130,8 @@ walk_batch(struct store *s, DB_TXN *txn, void *arg)
 		return store_rc(ret, "cursor", w->kind);
 	for (ret = walk_first(c, w, &k, &d); ret == 0;
 	    ret = c->get(c, &k, &d, DB_NEXT)) {
-		if (k.size < w->plen || memcmp(kbuf, w->prefix, w->plen) != 0) {
+		if (w->plen > 0 && (k.size < w->plen ||
+		    memcmp(kbuf, w->prefix, w->plen) != 0)) {
 			ret = DB_NOTFOUND;
 			break;
 		}

@@ -8,6 +8,7 @@
 #include <sys/types.h>
 #include <sys/wait.h>
 
+#include <fcntl.h>
 #include <ftw.h>
 #include <limits.h>
 #include <setjmp.h>
@@ -1165,6 +1166,72 @@ prune_interrupted_then_resumed(void **state)
 	assert_int_equal(m, 0);
 }
 
+/*
+ * A responder's work beside the admin batches: logins issuing refresh
+ * tokens for UID in a process of their own until a byte arrives on
+ * stop; the count issued goes to done.  Exits 1 if any failed (before
+ * the batches, a walk holding the lock table made them fail).
+ */
+static void
+issuer_child(struct fx *fx, int stop, int done)
+{
+	struct refresh_new	 rn = { UID, CID, AUD, SCOPE, "busy", NULL };
+	struct lk_ctx		 c;
+	char			 out[96], b;
+	int			 n = 0, failed = 0;
+
+	memset(&c, 0, sizeof(c));
+	if ((c.store = store_open(fx->home, 0)) == NULL)
+		_exit(2);
+	while (read(stop, &b, 1) != 1) {
+		if (refresh_issue(&c, NULL, fx->client, NULL, &rn, NOW, out,
+		    sizeof(out)) == 0)
+			n++;
+		else
+			failed++;
+	}
+	if (write(done, &n, sizeof(n)) != sizeof(n))
+		failed++;
+	store_close(c.store);
+	_exit(failed > 0);
+}
+
+/* Start issuer_child; *stop and *done are the parent's pipe ends. */
+static pid_t
+issuer_start(struct fx *fx, int *stop, int *done)
+{
+	int	 a[2], b[2];
+	pid_t	 pid;
+
+	assert_int_equal(pipe2(a, O_NONBLOCK), 0);
+	assert_int_equal(pipe(b), 0);
+	if ((pid = fork()) == 0) {
+		close(a[1]);
+		close(b[0]);
+		issuer_child(fx, a[0], b[1]);
+	}
+	close(a[0]);
+	close(b[1]);
+	*stop = a[1];
+	*done = b[0];
+	return pid;
+}
+
+/* Stop issuer_child: how many it issued (it must have failed none). */
+static int
+issuer_stop(pid_t pid, int stop, int done)
+{
+	int	 st, n = -1;
+
+	assert_int_equal(write(stop, "x", 1), 1);
+	assert_int_equal(read(done, &n, sizeof(n)), sizeof(n));
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	close(stop);
+	close(done);
+	return n;
+}
+
 /* Run latchkeyctl on fx's home; its exit status, *out its JSON. */
 static int
 ctl(struct fx *fx, const char *args, json_t **out)
@@ -1196,7 +1263,8 @@ sixty_thousand_families_under_a_small_lock_table(void **state)
 	char			 path[PATH_MAX + 16];
 	json_t			*out, *conn;
 	FILE			*f;
-	int			 n = 0;
+	pid_t			 pid;
+	int			 n = 0, stop, done, issued;
 
 	store_close(fx->ctx.store);
 	snprintf(fx->home, sizeof(fx->home), "%s/scale", fx->dir);
@@ -1228,9 +1296,14 @@ sixty_thousand_families_under_a_small_lock_table(void **state)
 	assert_int_equal(refresh_revoke(fx->ctx.store, NULL, &sel, NOW, &n),
 	    STORE_OK);
 	assert_int_equal(n, 20000);
+	/* Logins go on while prune walks the 120,000 records. */
+	pid = issuer_start(fx, &stop, &done);
 	assert_int_equal(refresh_prune(fx->ctx.store, NULL, NOW, &n),
 	    STORE_OK);
+	issued = issuer_stop(pid, stop, done);
+	assert_true(issued > 0);
 	assert_int_equal(n, 40000);
+	assert_int_equal(listed(fx, UID), issued);
 	if (ctlpath == NULL)
 		skip();
 	/* The commands, each its own process on the same environment. */
@@ -1249,7 +1322,8 @@ sixty_thousand_families_under_a_small_lock_table(void **state)
 	assert_int_equal(ctl(fx, "device list --user auth0\\|third", &out), 0);
 	json_decref(out);
 	assert_non_null(fx->ctx.store = store_open(fx->home, 0));
-	assert_int_equal(scan_count(fx, SK_REFRESH, NULL), 2 * 1000);
+	assert_int_equal(scan_count(fx, SK_REFRESH, NULL),
+	    2 * 1000 + 2 * issued);
 }
 
 #define T(f)	cmocka_unit_test_setup_teardown(f, setup, teardown)
