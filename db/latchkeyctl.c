@@ -3404,31 +3404,107 @@ run_steps(struct ctl *c, enum store_rc (*txn_run)(struct store *,
 	return rc;
 }
 
+/*
+ * The command in ctlrun's child (lib/ctlrun.c): after a failure caused
+ * by a recovery (another process died) ctlrun runs the command again.
+ * ctlrun_done() comes after the last write of the command, before
+ * anything is printed.
+ */
 static int
 run(struct ctl *c, const char *home)
 {
 	enum store_rc	 rc;
+	unsigned	 troubles = store_troubles();
 
-	if ((c->s = store_open(home, c->cmd->create ? STORE_CREATE : 0))
+	if ((c->s = ctlrun_open(home, c->cmd->create ? STORE_CREATE : 0))
 	    == NULL) {
+		if (ctlrun_transient(NULL, troubles))
+			return CTLRUN_AGAIN;
 		warnmsg("%s: cannot open the environment", home);
 		return EXIT_RUNTIME;
 	}
-	if ((rc = run_steps(c, store_txn_run)) != STORE_OK) {
+	if ((rc = run_steps(c, ctlrun_txn)) != STORE_OK) {
+		if (rc != STORE_BUSY && c->err[0] == '\0' &&
+		    ctlrun_transient(c->s, troubles))
+			return CTLRUN_AGAIN;
 		warnmsg("%s", c->err[0] != '\0' ? c->err :
 		    "store error (see the messages above)");
 		return rc == STORE_BUSY ? EXIT_BUSY : EXIT_RUNTIME;
 	}
+	ctlrun_done();
 	if (c->out != NULL)
 		print_json(c->out);
 	return fflush(stdout) == 0 ? 0 : EXIT_RUNTIME;
 }
 
+/* ------------------------------------------------------------------ */
+/* Running a command in a child (lib/ctlrun.c).                       */
+
+/*
+ * The commands that may run again when their commit is in doubt (a peer
+ * died while they committed): reads, and writes that a second run leaves
+ * as the first did.  Any other command then stops with status 75 and
+ * says its outcome is unknown.  A NULL verb: every verb of the noun.
+ */
+static const struct {
+	const char	*noun;
+	const char	*verb;
+} repeatable[] = {
+	{ "tenant", NULL },
+	{ "client", "list" },
+	{ "client", "show" },
+	{ "client", "update" },
+	{ "connection", "list" },
+	{ "connection", "show" },
+	{ "connection", "update" },
+	{ "user", "list" },
+	{ "user", "show" },
+	{ "user", "find" },
+	{ "user", "update" },
+	{ "user", "set-password" },
+	{ "user", "block" },
+	{ "user", "unblock" },
+	{ "api", "list" },
+	{ "api", "show" },
+	{ "api", "update" },
+	{ "key", "list" },
+	{ "key", "prune" },
+	{ "token", "list" },
+	{ "token", "prune" },
+	{ "device", NULL },
+	{ "guard", NULL },
+	{ "audit", NULL },
+	{ "import", NULL },
+	{ "import-auth0", NULL },
+};
+
+static int
+cmd_repeatable(const struct cmd *cmd)
+{
+	size_t	 i;
+
+	for (i = 0; i < sizeof(repeatable) / sizeof(repeatable[0]); i++) {
+		if (strcmp(repeatable[i].noun, cmd->noun) != 0)
+			continue;
+		if (repeatable[i].verb == NULL || (cmd->verb != NULL &&
+		    strcmp(repeatable[i].verb, cmd->verb) == 0))
+			return 1;
+	}
+	return 0;
+}
+
+struct job {
+	struct ctl	*c;
+	const char	*home;
+};
+
+/* Closes the store (ctlrun.c: watched) and frees; secrets cleansed. */
 static void
 ctl_clear(struct ctl *c)
 {
 
-	store_close(c->s);
+	ctlrun_close(c->s);
+	c->s = NULL;
 	json_decref(c->spec);
 	json_decref(c->opt);
 	json_decref(c->doc);
@@ -3446,10 +3522,23 @@ ctl_clear(struct ctl *c)
 	free(c->pos);
 }
 
+/* ctlrun's work, in the child: the command, then the close. */
+static int
+run_job(void *arg)
+{
+	struct job	*j = arg;
+	int		 rc;
+
+	rc = run(j->c, j->home);
+	ctl_clear(j->c);
+	return rc;
+}
+
 int
 main(int argc, char *argv[])
 {
 	struct ctl	 c;
+	struct job	 j = { &c, NULL };
 	const char	*home;
 	int		 ch, i, rc;
 
@@ -3486,8 +3575,11 @@ main(int argc, char *argv[])
 	    c.revoke == NULL || c.unblock == NULL)
 		rc = EXIT_RUNTIME;
 	else if ((rc = parse_args(&c, argc - i, argv + i)) == 0 &&
-	    (c.cmd->prep == NULL || (rc = c.cmd->prep(&c)) == 0))
-		rc = run(&c, home);
+	    (c.cmd->prep == NULL || (rc = c.cmd->prep(&c)) == 0)) {
+		/* stdin and files were read by prep: every try sees them. */
+		j.home = home;
+		rc = ctlrun(run_job, &j, cmd_repeatable(c.cmd));
+	}
 	ctl_clear(&c);
 	return rc;
 }

@@ -1192,5 +1192,28 @@ int		 prefork_run(int n, int *is_worker);
 void		 stall_watch(const char *home);
 void		 stall_arm(void);
 void		 stall_disarm(void);
+/* The exit status of a process stopped by it, and of latchkeyctl giving
+ * up on a recovery (sysexits.h EX_TEMPFAIL). */
+#define LK_EXIT_TEMPFAIL	75
+
+/*
+ * ctlrun.c: latchkeyctl's work in a child, watched by stall.c and run
+ * again when a peer's death stops it before it committed.  ctlrun()
+ * returns the command's exit status (LK_EXIT_TEMPFAIL when it gave up,
+ * with a message); repeatable says a command whose commit is in doubt
+ * may run again.  The work returns its exit status, or CTLRUN_AGAIN to
+ * be run again.  In the child: ctlrun_open, ctlrun_txn (the command's
+ * atomic step), ctlrun_done once every write is durable, ctlrun_close;
+ * ctlrun_transient says whether a failure came from a recovery (since
+ * store_troubles() was troubles): the work then returns CTLRUN_AGAIN.
+ */
+#define CTLRUN_AGAIN		(-1)
+int		 ctlrun(int (*work)(void *), void *arg, int repeatable);
+struct store	*ctlrun_open(const char *home, int flags);
+enum store_rc	 ctlrun_txn(struct store *,
+		    enum store_rc (*)(struct store *, DB_TXN *, void *), void *);
+void		 ctlrun_done(void);
+int		 ctlrun_transient(const struct store *, unsigned troubles);
+void		 ctlrun_close(struct store *);
 
 #endif /* !LATCHKEY_EXTERN_H */

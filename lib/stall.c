@@ -56,7 +56,7 @@
 #define STALL_PID_MAX	(1 << 22)	/* Linux pid_max limit */
 #define STALL_SIGNAL	(SIGRTMIN + 4)	/* admit.c uses SIGRTMIN + 3 */
 #define STALL_REGION	"__db.001"	/* Berkeley DB's primary region */
-#define STALL_EXIT	75		/* EX_TEMPFAIL */
+#define STALL_EXIT	LK_EXIT_TEMPFAIL
 
 static char		 region[PATH_MAX];
 static char		 registry[PATH_MAX];

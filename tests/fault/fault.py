@@ -22,7 +22,15 @@ rotation); nothing here trusts latchkey's own word.
                             DB mutex a killed peer held) for 3 s;
                           - after the last responder is gone, latchkeyctl
                             opens (recovers) the environment and
-                            db5.3_verify finds every database clean.
+                            db5.3_verify finds every database clean;
+                          - latchkeyctl commands run one after another
+                            during the kills (guard list, user block and
+                            unblock of a user of their own, token prune,
+                            token list, an import that changes nothing)
+                            each end within ADMIN_TIMEOUT s with 0, or 75
+                            (the documented temporary failure, run again
+                            here), and cause no service gap: see
+                            admin_gaps().
   fault.py --soak SECONDS 16 responders, mixed load, no kills: zero 5xx,
                           no deadlock left unresolved in the error log,
                           no growth in responder RSS.
@@ -57,6 +65,13 @@ BLOCKED_MAX = 3.0	# s a responder may sleep in a futex (lock waits: 0.2 s)
 LOST = (0, 500, 502, 503, "503-retry")
 USERS = [("fault%02d@example.com" % i, "fault-pw-%02d-Xq7Lm2Zr" % i)
     for i in range(24)]
+# The admin commands' own user: blocked and unblocked, never logged in.
+ADMIN_USER = ("fault-admin@example.com", "fault-admin-pw-Xq7Lm2Zr")
+# A latchkeyctl command over this is hung: latchkeyctl itself gives up
+# after 20 s of tries (lib/ctlrun.c CTLRUN_TOTAL_MS) plus a last try.
+ADMIN_TIMEOUT = 40.0
+ADMIN_TRIES = 5		# runs of one command that ended 75
+GAP = 1.0		# s without a 200 answer: a service gap
 
 
 class Load:
@@ -69,6 +84,7 @@ class Load:
         self.access = []		# access tokens received
         self.chains = []		# [latest refresh token, last answer ok?]
         self.logged_in = set()
+        self.ok_times = []		# monotonic time of every 200 answer
         self.counts = {}
         self.bad = []			# unexpected answers
         self.stop = threading.Event()
@@ -89,6 +105,8 @@ class Load:
             self.bad.append(("latchkey 500", form["grant_type"], body))
         if st == 503 and "error" in body:
             st = "503-retry"
+        if st == 200:
+            self.ok_times.append(time.monotonic())
         return st, body
 
     def login(self, rnd):
@@ -140,6 +158,121 @@ class Load:
                 self.refresh(rnd)
 
 
+class Admin:
+    """latchkeyctl commands one after another, each with a timeout, as an
+    operator or cron would run them while responders die (issue 22: one
+    used to sleep for good on a killed responder's mutex, holding the
+    recovery lock, and no responder could open the environment)."""
+
+    def __init__(self, home, user_id, small, seed):
+        self.home = home
+        self.cmds = [["guard", "list"], ["user", "block", user_id],
+            ["token", "list", "--user", user_id], ["user", "unblock", user_id],
+            ["token", "prune"], ["import", str(small)]]
+        self.rnd = random.Random(seed)
+        self.runs = []			# (start, end, command, runs)
+        self.retried, self.failed, self.hung = 0, [], []
+        self.tries = 0			# latchkeyctl's own tries again
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.loop, daemon=True)
+        self.thread.start()
+
+    def loop(self):
+        i = 0
+        while not self.stop.is_set():
+            self.one(self.cmds[i % len(self.cmds)])
+            i += 1
+            self.stop.wait(self.rnd.uniform(0, 0.1))
+
+    def one(self, cmd):
+        name = " ".join(cmd[:1] if cmd[0] == "import" else cmd[:2])
+        t0, n = time.monotonic(), 0
+        while n < ADMIN_TRIES:
+            n += 1
+            try:
+                p = subprocess.run([str(bench.CTL), "-d", str(self.home), *cmd],
+                    capture_output=True, text=True, timeout=ADMIN_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                self.hung.append(name)
+                break
+            self.tries += p.stderr.count("; trying again (")
+            if p.returncode == 0:
+                break
+            if p.returncode != 75 or n == ADMIN_TRIES:
+                self.failed.append("%s: exit %d: %s" % (name,
+                    p.returncode, p.stderr.strip()[-300:]))
+                break
+            self.retried += 1
+        self.runs.append((t0, time.monotonic(), name, n))
+
+    def done(self):
+        self.stop.set()
+        self.thread.join(ADMIN_TIMEOUT * ADMIN_TRIES)
+        return self
+
+
+def outside(a, b, windows):
+    """The stretches of (a, b) outside every window, as (start, end)."""
+    out, cur = [], a
+    for w0, w1 in sorted(windows):
+        if w1 <= cur or w0 >= b:
+            continue
+        if w0 > cur:
+            out.append((cur, w0))
+        cur = max(cur, w1)
+    if cur < b:
+        out.append((cur, b))
+    return out
+
+
+def admin_gaps(load, kills, admin, t_start, t_end):
+    """Service gaps the admin commands caused.  A gap is a stretch of more
+    than GAP s between two 200 answers of the token endpoint (the run's
+    start and end count as answers, so that a service stopped for good
+    shows).  A kill's own outage is [the kill, JWKS answering again],
+    measured apart for each kill.  A gap counts against the admin
+    commands when a stretch of it outside every kill's outage is longer
+    than GAP s and overlaps a command's run.  Returns (gaps, blamed:
+    [(stretch length, command)])."""
+    oks = [t_start] + sorted(load.ok_times) + [t_end]
+    gaps = [(a, b) for a, b in zip(oks, oks[1:]) if b - a > GAP]
+    windows = [(t, t + r) for t, r in kills]
+    blamed = []
+    for a, b in gaps:
+        for s0, s1 in outside(a, b, windows):
+            if s1 - s0 <= GAP:
+                continue
+            over = [c for c0, c1, c, _ in admin.runs if c0 < s1 and c1 > s0]
+            if over:
+                blamed.append((s1 - s0, over[0]))
+    return gaps, blamed
+
+
+def admin_report(load, kills, admin, t_start, t_end, failures):
+    gaps, blamed = admin_gaps(load, kills, admin, t_start, t_end)
+    failures += ["latchkeyctl %s: no answer within %g s (hung)" % (c, ADMIN_TIMEOUT)
+        for c in admin.hung]
+    failures += ["latchkeyctl " + f for f in admin.failed]
+    failures += ["service gap of %.2f s beyond the kills' outages during"
+        " latchkeyctl %s" % b for b in blamed]
+    if not admin.runs:
+        failures.append("no latchkeyctl command ran during the kills")
+    took = [c1 - c0 for c0, c1, _, _ in admin.runs]
+    kinds = {}
+    for _, _, c, _ in admin.runs:
+        kinds[c] = kinds.get(c, 0) + 1
+    print("fault: latchkeyctl during the kills: %d commands (%s); it tried"
+        " again by itself %d times; %d runs ended 75 and were run again, %d"
+        " failed, %d hung; time max %.2f s, mean %.3f s" % (len(admin.runs),
+        ", ".join("%s=%d" % kv for kv in sorted(kinds.items())), admin.tries,
+        admin.retried, len(admin.failed), len(admin.hung), max(took or [0]),
+        sum(took) / max(1, len(took))))
+    print("fault: service gaps over %g s without a 200: %d (longest %.2f s);"
+        " beyond the kills' outages and overlapping latchkeyctl: %d (longest"
+        " %.2f s)" % (GAP, len(gaps), max([b - a for a, b in gaps] or [0]),
+        len(blamed), max([b[0] for b in blamed] or [0])))
+
+
 def jwks_up(base):
     try:
         with urllib.request.urlopen(base + "/.well-known/jwks.json", timeout=5) as r:
@@ -155,13 +288,22 @@ def setup(tmp, name):
     t["connections"][0]["enabled_clients"] = [bench.CLIENT]
     t["clients"] = t["clients"][:1]	# rotating, no leeway
     t["users"] = [{"connection": bench.CONN, "email": e, "password": p}
-        for e, p in USERS]
+        for e, p in USERS + [ADMIN_USER]]
     tf = Path(tmp) / ("tenant-%s.json" % name)
     tf.write_text(json.dumps(t))
     bench.ctl(home, "import", str(tf))
     # A stronger policy after import: every user's first login rehashes.
     bench.ctl(home, "tenant", "set", "hash.m", "2048")
+    # The admin commands' import: the API as it is, so nothing changes.
+    (Path(tmp) / "admin-import.json").write_text(json.dumps({"apis": t["apis"]}))
     return home
+
+
+def admin_user_id(home):
+    p = subprocess.run([str(bench.CTL), "-d", str(home), "user", "find",
+        "--connection", bench.CONN, ADMIN_USER[0]], capture_output=True,
+        text=True, check=True)
+    return json.loads(p.stdout)["user_id"]
 
 
 def post_patiently(base, form):
@@ -265,21 +407,24 @@ def run_fault(args, tmp):
     srv = bench.Lighttpd(tmp, home, bench.FCGI, procs=args.procs,
         children=args.children)
     try:
-        return fault_load(args, srv, home)
+        return fault_load(args, srv, home, Path(tmp) / "admin-import.json")
     finally:
         if srv.proc.poll() is None:
             srv.stop()
 
 
-def fault_load(args, srv, home):
+def fault_load(args, srv, home, small):
     load = Load(srv.base, args.seed)
     threads = [threading.Thread(target=load.worker, args=(i,), daemon=True)
         for i in range(args.workers)]
+    t_start = time.monotonic()
     for t in threads:
         t.start()
     rnd = random.Random(args.seed)
-    failures, resume = [], []
+    failures, resume, kills = [], [], []
     watch = Blocked(srv)
+    admin = Admin(home, admin_user_id(home), small, args.seed) \
+        if args.admin else None
     try:
         for k in range(args.kills):
             time.sleep(rnd.uniform(0.05, 0.5))
@@ -297,17 +442,23 @@ def fault_load(args, srv, home):
                     break
                 time.sleep(0.01)
             resume.append(time.monotonic() - t0)
+            kills.append((t0, resume[-1]))
             if resume[-1] > 1.0 and os.environ.get("FAULT_DEBUG"):
                 print("slow resume %.2f s after killing %d of %d at %s" % (
                     resume[-1], len(victims), len(pids),
                     time.strftime("%H:%M:%S", time.localtime(time.time() - resume[-1]))))
         time.sleep(0.5)
     finally:
+        if admin:
+            admin.done()
+        t_end = time.monotonic()
         load.stop.set()
         t0 = time.monotonic()
         for t in threads:
             t.join(90)
     print("fault: load stopped in %.1f s" % (time.monotonic() - t0))
+    if admin:
+        admin_report(load, kills, admin, t_start, t_end, failures)
     for pid, t in sorted(watch.done().items()):
         failures.append("responder %d asleep in a futex for %.1f s (a Berkeley"
             " DB mutex of a killed process)" % (pid, t))
@@ -413,6 +564,8 @@ def main():
         " (LATCHKEY_CHILDREN) instead of --procs processes; the kills"
         " then hit the workers")
     ap.add_argument("--seed", type=int, default=int(time.time()))
+    ap.add_argument("--no-admin", dest="admin", action="store_false",
+        help="no latchkeyctl commands during the kills")
     ap.add_argument("--resume-max", type=float, default=1.0,
         help="seconds within which service must answer again after a kill")
     args = ap.parse_args()

@@ -19,7 +19,19 @@
  * Every k from 1 to the write's last mutex is tried.  Checked that it
  * can fail: with the start-up checks unwatched (before stop 11) the
  * responder was asleep for good for all 14 mutexes, in 3 of 3 runs.
+ *
+ * The same for an admin command (issue 22): latchkeyctl's path through
+ * lib/ctlrun.c (a child that opens, runs one write transaction and
+ * closes, run again when the stall watch stops it), held before its
+ * transaction or before its close (the checkpoint, where latchkeyctl
+ * was found asleep in __log_flush_int).  It must end within the bound,
+ * with 0 (done, on a later try) or 75 (gave up), and the recovery lock
+ * must be free soon after the kill: the time from the kill until this
+ * process could take it exclusively, as a new responder's open does, is
+ * printed.  TEST_STALL_OLD_CTL=1 runs the command as latchkeyctl did
+ * before (one process, unwatched): it was asleep for good every time.
  */
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -46,7 +58,8 @@
 
 #define K_MAX		200	/* more mutexes than one small write takes */
 #define WAIT_MS		4000	/* a responder's start may take this long */
-#define STALL_EXIT	75	/* stall.c */
+#define STALL_EXIT	LK_EXIT_TEMPFAIL	/* stall.c */
+#define CTL_MS		25000	/* ctlrun.c: CTLRUN_TOTAL_MS and a last try */
 
 static char		 dir[] = "/tmp/latchkey-test-stall-XXXXXX";
 static char		 home[sizeof(dir) + 8];
@@ -60,6 +73,9 @@ static char		 home[sizeof(dir) + 8];
  */
 static volatile int	 hold_at, gate_at;
 static int		 hold_fd = -1, gate_in = -1, gate_out = -1;
+/* Shared by every process of a round: the gate opens once (latchkeyctl's
+ * later tries are forked from a process that never reached it). */
+static volatile int	*gate_spent;
 
 typedef int (*lock_fn)(void *, uint32_t, uint32_t);
 typedef int (*fcntl_fn)(int, int, ...);
@@ -111,6 +127,7 @@ fcntl(int fd, int cmd, ...)
 		abort();
 	if (cmd == F_OFD_SETLKW && (fl = arg) != NULL &&
 	    fl->l_type == F_RDLCK && gate_at > 0 && --gate_at == 0 &&
+	    !*gate_spent && (*gate_spent = 1) &&
 	    (write(gate_out, "G", 1) != 1 || read(gate_in, &c, 1) != 1))
 		_exit(4);
 	return real(fd, cmd, arg);
@@ -145,7 +162,9 @@ setup(void **state)
 	int		 rc;
 
 	(void)state;
-	if (mkdtemp(dir) == NULL)
+	gate_spent = mmap(NULL, sizeof(*gate_spent), PROT_READ | PROT_WRITE,
+	    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (gate_spent == MAP_FAILED || mkdtemp(dir) == NULL)
 		return -1;
 	snprintf(home, sizeof(home), "%s/env", dir);
 	if ((s = store_open(home, STORE_CREATE)) == NULL)
@@ -229,6 +248,103 @@ responder(int gate, int in, int out)
 	_exit(ctx.ready ? 0 : 1);
 }
 
+/* The admin command's write: one record of its own in SK_META. */
+static enum store_rc
+ctl_tx(struct store *s, DB_TXN *t, void *arg)
+{
+	json_t		*v;
+	enum store_rc	 rc;
+
+	(void)arg;
+	if ((v = json_pack("{s:I}", "at", (json_int_t)time(NULL))) == NULL)
+		return STORE_ERR;
+	rc = store_put(s, t, SK_META, "ctl-probe", v, 0);
+	json_decref(v);
+	return rc;
+}
+
+/* ctlrun's work, as latchkeyctl's run() and run_job() do it. */
+static int
+ctl_work(void *arg)
+{
+	struct store	*s;
+	unsigned	 troubles = store_troubles();
+	int		 rc = 0;
+
+	(void)arg;
+	if ((s = ctlrun_open(home, 0)) == NULL)
+		return ctlrun_transient(NULL, troubles) ? CTLRUN_AGAIN : 1;
+	if (ctlrun_txn(s, ctl_tx, NULL) == STORE_OK)
+		ctlrun_done();
+	else
+		rc = ctlrun_transient(s, troubles) ? CTLRUN_AGAIN : 1;
+	ctlrun_close(s);
+	return rc;
+}
+
+/* latchkeyctl before issue 22: one process, nothing watched. */
+static int
+ctl_old(void)
+{
+	struct store	*s;
+	int		 rc;
+
+	if ((s = store_open(home, 0)) == NULL)
+		return 1;
+	rc = store_txn_run(s, ctl_tx, NULL) == STORE_OK ? 0 : 1;
+	store_close(s);
+	return rc;
+}
+
+/* An admin command (latchkeyctl's main after its preparation), gated. */
+static pid_t
+admin(int gate, int in, int out)
+{
+	pid_t	 pid;
+
+	if ((pid = fork()) != 0)
+		return pid;
+	quiet();
+	gate_in = in;
+	gate_out = out;
+	gate_at = gate;
+	if (getenv("TEST_STALL_OLD_CTL") != NULL)
+		_exit(ctl_old());
+	_exit(ctlrun(ctl_work, NULL, 1));
+}
+
+/*
+ * Milliseconds until the recovery lock (store.c) could be taken
+ * exclusively, as an open takes it, tried every 2 ms up to ms: -1 if
+ * never.
+ */
+static double
+lock_free_ms(double ms)
+{
+	struct flock	 fl;
+	struct timespec	 ts = { 0, 2 * 1000 * 1000 };
+	char		 path[sizeof(home) + 16];
+	double		 t0 = lk_mono_ms(), took = -1;
+	int		 fd;
+
+	snprintf(path, sizeof(path), "%s/recovery.lock", home);
+	if ((fd = open(path, O_RDWR | O_CLOEXEC)) == -1)
+		return -1;
+	memset(&fl, 0, sizeof(fl));
+	fl.l_whence = SEEK_SET;
+	fl.l_len = 1;
+	while (lk_mono_ms() - t0 < ms) {
+		fl.l_type = F_WRLCK;
+		if (fcntl(fd, F_OFD_SETLK, &fl) == 0) {
+			took = lk_mono_ms() - t0;
+			break;
+		}
+		nanosleep(&ts, NULL);
+	}
+	close(fd);
+	return took;
+}
+
 /* The child's exit status, or -1 when it is still running at deadline. */
 static int
 wait_until(pid_t pid, double deadline)
@@ -257,8 +373,18 @@ wait_until(pid_t pid, double deadline)
  */
 enum { ASLEEP = -1, WRITTEN = -2, BROKEN = -3 };
 
+typedef pid_t (*subject_fn)(int gate, int in, int out);
+
+/* One subject under test, and what it is allowed. */
+struct subject {
+	const char	*name;
+	subject_fn	 start;
+	int		 gate;		/* its gate_at */
+	double		 wait_ms;	/* its bound after the kill */
+};
+
 static int
-round_k(int k, int gate)
+round_k(int k, const struct subject *sub, double *lock_ms)
 {
 	struct timespec	 ts = { 0, 300 * 1000 * 1000 };
 	int		 to_p[2], from_p[2], to_r[2], from_r[2], rc = BROKEN;
@@ -273,10 +399,11 @@ round_k(int k, int gate)
 		print_message("k=%d: the peer did not open (%d)\n", k, c);
 		goto out;
 	}
-	if ((r = responder(gate, to_r[0], from_r[1])) == -1 ||
+	*gate_spent = 0;
+	if ((r = sub->start(sub->gate, to_r[0], from_r[1])) == -1 ||
 	    (c = byte(from_r[0])) != 'G') {
-		print_message("k=%d: the responder did not reach its first "
-		    "check (%d)\n", k, c);
+		print_message("k=%d: the %s did not reach its gate (%d)\n",
+		    k, sub->name, c);
 		goto out;
 	}
 	if (write(to_p[1], "w", 1) != 1)
@@ -296,7 +423,8 @@ round_k(int k, int gate)
 	kill(p, SIGKILL);
 	waitpid(p, NULL, 0);
 	p = -1;
-	if ((rc = wait_until(r, lk_mono_ms() + WAIT_MS)) != -1)
+	*lock_ms = lock_free_ms(sub->wait_ms);
+	if ((rc = wait_until(r, lk_mono_ms() + sub->wait_ms)) != -1)
 		r = -1;
 	else
 		rc = ASLEEP;
@@ -317,11 +445,14 @@ out:
 static void
 new_responder_never_sleeps_on_a_dead_peers_mutex(void **state)
 {
+	static const struct subject sub = { "responder", responder, 2,
+	    WAIT_MS };
+	double	 lock_ms;
 	int	 k, st, asleep = 0, exited = 0, tried = 0;
 
 	(void)state;
 	for (k = 1; k <= K_MAX; k++) {
-		if ((st = round_k(k, 2)) == WRITTEN)
+		if ((st = round_k(k, &sub, &lock_ms)) == WRITTEN)
 			break;
 		tried++;
 		if (getenv("TEST_STALL_DEBUG") != NULL)
@@ -344,11 +475,81 @@ new_responder_never_sleeps_on_a_dead_peers_mutex(void **state)
 	assert_int_equal(asleep, 0);
 }
 
+/*
+ * latchkeyctl held at gate (2: before its transaction, 3: before its
+ * close) while the peer stops holding each mutex of a write in turn.
+ * Returns how many rounds found the recovery lock held for more than
+ * LOCK_MS after the kill (wanted: none).
+ */
+#define LOCK_MS		1000	/* fault.py's service-gap bound */
+
+static void
+admin_rounds(int gate, const char *where)
+{
+	const struct subject sub = { "admin command", admin, gate,
+	    getenv("TEST_STALL_OLD_CTL") != NULL ? WAIT_MS : CTL_MS };
+	double	 lock_ms, worst = 0;
+	int	 k, st, asleep = 0, done = 0, gaveup = 0, tried = 0, held = 0;
+	int	 stuck = 0;
+
+	for (k = 1; k <= K_MAX; k++) {
+		if ((st = round_k(k, &sub, &lock_ms)) == WRITTEN)
+			break;
+		tried++;
+		if (getenv("TEST_STALL_DEBUG") != NULL)
+			print_message("k=%d: admin %d, lock free after %.0f ms\n",
+			    k, st, lock_ms);
+		assert_int_not_equal(st, BROKEN);
+		if (lock_ms < 0 || lock_ms > LOCK_MS)
+			held++;
+		/* Still holding the lock at the kill: it needed the mutex. */
+		if (lock_ms < 0 || lock_ms > 20)
+			stuck++;
+		if (lock_ms < 0 || lock_ms > worst)
+			worst = lock_ms < 0 ? sub.wait_ms : lock_ms;
+		if (st == ASLEEP) {
+			print_message("k=%d: admin command asleep for good\n", k);
+			asleep++;
+		} else if (st == LK_EXIT_TEMPFAIL)
+			gaveup++;
+		else {
+			assert_int_equal(st, 0);
+			done++;
+		}
+	}
+	print_message("admin command held %s, %d mutexes of one write tried "
+	    "(%d of them stopped it): done %d, gave up (75) %d, asleep for "
+	    "good %d; recovery lock free after the kill within %.0f ms at "
+	    "most, held over %d ms in %d rounds\n", where, tried, stuck, done,
+	    gaveup, asleep, worst, LOCK_MS, held);
+	assert_true(tried > 5);
+	/* The test reached the case it is about. */
+	assert_true(stuck > 0);
+	assert_int_equal(asleep, 0);
+	assert_int_equal(held, 0);
+}
+
+static void
+admin_command_never_sleeps_in_its_transaction(void **state)
+{
+	(void)state;
+	admin_rounds(2, "before its transaction");
+}
+
+static void
+admin_command_never_sleeps_in_its_close(void **state)
+{
+	(void)state;
+	admin_rounds(3, "before its close");
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(new_responder_never_sleeps_on_a_dead_peers_mutex),
+		cmocka_unit_test(admin_command_never_sleeps_in_its_transaction),
+		cmocka_unit_test(admin_command_never_sleeps_in_its_close),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
