@@ -32,7 +32,8 @@
 #define AUDIT_KEY_LEN		48
 
 /* The Auth0 log type code and description of each event.  Auth0 codes:
- * s, fp, fu, f, pwd_leak, limit_wc, limit_mu, api_limit, cls, fepotpft. */
+ * s, fp, fu, f, pwd_leak, limit_wc, limit_mu, api_limit, cls, fepotpft,
+ * cs (code sent), fn (failed sending notification). */
 static const struct {
 	const char	*code;
 	const char	*desc;
@@ -52,6 +53,9 @@ static const struct {
 	[GUARD_EV_SUSPICIOUS_IP] = { "limit_mu",
 	    "Blocked: too many failed logins from this IP" },
 	[GUARD_EV_RATE_LIMIT] = { "api_limit", "Rate limit exceeded" },
+	[GUARD_EV_CODE_DELIVERED] = { "cs", "Passwordless code delivered" },
+	[GUARD_EV_DELIVERY_FAILED] = { "fn",
+	    "Passwordless code delivery failed" },
 };
 
 const char *

@@ -673,6 +673,8 @@ enum guard_event {
 	GUARD_EV_BRUTE_FORCE,		/* limit_wc: pair blocked / refused */
 	GUARD_EV_SUSPICIOUS_IP,		/* limit_mu */
 	GUARD_EV_RATE_LIMIT,		/* api_limit */
+	GUARD_EV_CODE_DELIVERED,	/* cs: the delivery command succeeded */
+	GUARD_EV_DELIVERY_FAILED,	/* fn: it failed; no code was sent */
 	GUARD_EV__MAX
 };
 
@@ -1130,6 +1132,26 @@ struct deliver_msg {
  * code and recipient masked, and never returned. */
 int		 deliver_run(const json_t *argv, const struct deliver_msg *,
 		    int timeout, char *why, size_t whysz);
+/* A delivery the courier runs: the command and what it sends. */
+struct deliver_cmd {
+	json_t			*argv;		/* owned: delivery_command */
+	struct deliver_msg	 m;		/* points into the job */
+	int			 timeout;	/* seconds */
+};
+/* Hand a job (passwordless.c's JSON object) to this process's courier,
+ * which runs its delivery in the background (started on first use).
+ * Returns at once: 0, or -1 (logged) when it could not be handed over. */
+int		 deliver_enqueue(const char *home, const json_t *job);
+/* Free a job (NULL is a no-op), wiping the code it carries. */
+void		 deliver_job_free(json_t *job);
+/* passwordless.c, called in the courier (st may be NULL): fill cmd and
+ * return 1 to run it, or 0 when there is nothing to deliver (a blocked
+ * recipient: withdrawn and audited); then the outcome of a job that ran
+ * or could not run (why: deliver_run's codes, "busy"), audited. */
+int		 pwl_job_begin(struct store *, const json_t *job,
+		    struct deliver_cmd *);
+void		 pwl_job_end(struct store *, const json_t *job, int ok,
+		    const char *why);
 
 /* ro.c: the legacy POST /oauth/ro (AUTH0-BEHAVIOUR.md 1). */
 void		 ro_endpoint(struct lk_ctx *, const struct lk_req *,

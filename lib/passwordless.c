@@ -1,7 +1,8 @@
 /*
  * Passwordless connections (strategies "sms" and "email"):
  * POST /passwordless/start issues a one-time code and hands it to the
- * connection's delivery command (deliver.c); /oauth/ro (ro.c) and the
+ * courier (deliver.c), which runs the connection's delivery command after
+ * the answer and audits the outcome; /oauth/ro (ro.c) and the
  * passwordless/otp grant (grant_otp.c) exchange it through pwl_verify().
  *
  * The rules (AUTH0-BEHAVIOUR.md 2, SPEC.md "Attack protection"):
@@ -49,18 +50,15 @@ struct pwl_def {
 	const char	*strategy;	/* connection "strategy" */
 	enum field	 field;		/* the recipient's body field */
 	enum oerr	 missing, bad;	/* its errors */
-	enum oerr	 provider;	/* delivery failed */
 	const char	*attr;		/* user attribute */
 	const char	*verified;	/* user "..._verified" attribute */
 };
 
 static const struct pwl_def pwl_defs[PWL__MAX] = {
 	[PWL_SMS] = { "sms", F_PHONE_NUMBER, OERR_PWL_MISSING_PHONE,
-	    OERR_PWL_BAD_PHONE, OERR_PWL_SMS_PROVIDER, "phone_number",
-	    "phone_verified" },
+	    OERR_PWL_BAD_PHONE, "phone_number", "phone_verified" },
 	[PWL_EMAIL] = { "email", F_EMAIL, OERR_PWL_MISSING_EMAIL,
-	    OERR_PWL_BAD_EMAIL, OERR_PWL_EMAIL_PROVIDER, "email",
-	    "email_verified" },
+	    OERR_PWL_BAD_EMAIL, "email", "email_verified" },
 };
 
 /* The values of "send" (AUTH0-BEHAVIOUR.md 2); only "code" is served. */
@@ -480,47 +478,166 @@ withdraw_txn(struct store *st, DB_TXN *txn, void *arg)
 	return rc;
 }
 
-/* 1 when the recipient is an administratively blocked user: Auth0 sends
- * no code to them (AUTH0-BEHAVIOUR.md 2). */
+/*
+ * A job for the courier: what it needs to deliver the code, to withdraw
+ * it and to audit the outcome as this request.  NULL on ENOMEM.
+ */
+static json_t *
+job_new(const struct start *s, const char *connection, const char *code,
+    const char *salt)
+{
+	return json_pack("{s:s, s:s, s:s, s:s, s:s?, s:s, s:s}",
+	    "connection", connection, "recipient", s->recipient,
+	    "code", code, "salt", salt, "client_id", s->who.client_id,
+	    "ip", s->who.ip, "peer", s->who.peer);
+}
+
+static const char *
+job_str(const json_t *job, const char *name)
+{
+	const char	*v = json_string_value(json_object_get(job, name));
+
+	return v != NULL ? v : "";
+}
+
+/* Audit the job's outcome as an event of its request's endpoint and
+ * client, at the time it happened. */
+static void
+job_audit(struct store *st, const json_t *job, const char *user_id,
+    enum guard_event ev, const char *desc)
+{
+	struct guard_who	 w;
+	char			 key[64];
+	json_t			*rec;
+
+	memset(&w, 0, sizeof(w));
+	w.ep = GUARD_EP_PWL_START;
+	w.client_id = json_string_value(json_object_get(job, "client_id"));
+	snprintf(w.ip, sizeof(w.ip), "%s", job_str(job, "ip"));
+	snprintf(w.peer, sizeof(w.peer), "%s", job_str(job, "peer"));
+	if (st == NULL || (rec = audit_record(&w, job_str(job, "recipient"),
+	    user_id, ev, lk_now(), key, sizeof(key))) == NULL) {
+		lk_warn("passwordless delivery outcome not audited");
+		return;
+	}
+	json_object_set_new(rec, "description", json_string(desc));
+	if (store_put(st, NULL, SK_AUDIT, key, rec, 0) != STORE_OK)
+		lk_warn("passwordless delivery outcome not audited");
+	json_decref(rec);
+}
+
+/* Withdraw the job's code (only the record it stored). */
+static void
+job_withdraw(struct store *st, const json_t *job)
+{
+	struct replace	 r;
+	char		 key[STORE_KEY_LEN];
+
+	memset(&r, 0, sizeof(r));
+	r.salt = job_str(job, "salt");
+	r.key = key;
+	if (st == NULL || otp_key(key, job_str(job, "connection"),
+	    job_str(job, "recipient")) == -1 ||
+	    store_txn_run(st, withdraw_txn, &r) != STORE_OK)
+		lk_warn("cannot withdraw the undelivered code");
+}
+
+/* 1 when the recipient is an administratively blocked user, with the
+ * user's id: Auth0 sends no code to them. */
 static int
-recipient_blocked(struct start *s, const char *connection)
+job_blocked(struct store *st, const json_t *job, char *uid, size_t uidsz)
 {
 	json_t	*user = NULL;
 	int	 blocked;
 
-	if (store_user_find(s->ctx->store, NULL, connection, s->recipient,
-	    &user) != STORE_OK)
+	if (store_user_find(st, NULL, job_str(job, "connection"),
+	    job_str(job, "recipient"), &user) != STORE_OK)
 		return 0;
 	blocked = json_is_true(json_object_get(user, "blocked"));
+	snprintf(uid, uidsz, "%s",
+	    json_string_value(json_object_get(user, "user_id")) ?
+	    json_string_value(json_object_get(user, "user_id")) : "");
 	json_decref(user);
 	return blocked;
 }
 
-/* Issue, store and deliver the code.  -1 with the error written. */
-static int
+int
+pwl_job_begin(struct store *st, const json_t *job, struct deliver_cmd *cmd)
+{
+	json_t	*conn = NULL;
+	char	 uid[256];
+
+	memset(cmd, 0, sizeof(*cmd));
+	if (st == NULL) {
+		lk_err("passwordless delivery: no database; code not sent");
+		return 0;
+	}
+	if (job_blocked(st, job, uid, sizeof(uid))) {
+		lk_info("passwordless start for a blocked user: no code sent");
+		job_withdraw(st, job);
+		job_audit(st, job, uid, GUARD_EV_USER_BLOCKED,
+		    "Passwordless code not sent: the user is blocked");
+		return 0;
+	}
+	/* A connection removed meanwhile: no command ("config"). */
+	if (store_get(st, NULL, SK_CONNECTION, job_str(job, "connection"),
+	    &conn) == STORE_OK)
+		cmd->argv = json_incref(json_object_get(conn,
+		    "delivery_command"));
+	cmd->timeout = (int)conn_int(conn, "delivery_timeout",
+	    DELIVER_TIMEOUT_DEFAULT, DELIVER_TIMEOUT_MAX);
+	cmd->m.connection = job_str(job, "connection");
+	cmd->m.recipient = job_str(job, "recipient");
+	cmd->m.code = job_str(job, "code");
+	cmd->m.send = sends[SEND_CODE];
+	json_decref(conn);
+	return 1;
+}
+
+void
+pwl_job_end(struct store *st, const json_t *job, int ok, const char *why)
+{
+	char	 desc[400];
+
+	if (ok) {
+		job_audit(st, job, NULL, GUARD_EV_CODE_DELIVERED,
+		    "Passwordless code delivered");
+		return;
+	}
+	job_withdraw(st, job);
+	/* Auth0's "<provider message> (Code: <code>)" shape with a fixed
+	 * text: what the command printed is only logged (deliver.c). */
+	snprintf(desc, sizeof(desc), "%s delivery failed (Code: %s)",
+	    job_str(job, "connection"), why);
+	job_audit(st, job, NULL, GUARD_EV_DELIVERY_FAILED, desc);
+}
+
+/*
+ * Issue and store the code; the job for the courier (deliver.c), which
+ * delivers it after the answer.  The work here is the same for every
+ * recipient: a known user, an unknown one, an administratively blocked
+ * one (Auth0 sends no code to them; the courier finds them and withdraws
+ * the code), and whatever the delivery will do, so neither the time nor
+ * the answer tells them apart.  The job (owned), or NULL with the error
+ * written.
+ */
+static json_t *
 start_issue(struct start *s)
 {
-	const struct pwl_def	*d = &pwl_defs[s->strategy];
-	struct deliver_msg	 m;
 	struct replace		 r;
 	const char		*connection;
 	char			 code[PWL_CODE_LEN + 1], key[STORE_KEY_LEN];
-	char			 why[64], msg[400];
-	long			 life, timeout;
-	int			 rc = -1;
+	json_t			*job = NULL;
+	long			 life;
 
 	memset(&r, 0, sizeof(r));
 	connection = json_string_value(json_object_get(s->conn, "name"));
-	if (connection == NULL || otp_key(key, connection, s->recipient) == -1)
-		return oerr_write(s->resp, OERR_SERVER_ERROR, NULL), -1;
-	if (recipient_blocked(s, connection)) {
-		lk_info("passwordless start for a blocked user: no code sent");
-		return 0;
+	if (connection == NULL || otp_key(key, connection, s->recipient) == -1) {
+		oerr_write(s->resp, OERR_SERVER_ERROR, NULL);
+		return NULL;
 	}
 	life = conn_int(s->conn, "otp_lifetime", PWL_LIFETIME_DEFAULT,
 	    PWL_LIFETIME_MAX);
-	timeout = conn_int(s->conn, "delivery_timeout",
-	    DELIVER_TIMEOUT_DEFAULT, DELIVER_TIMEOUT_MAX);
 	if (pwl_code_new(code) == -1 || (r.rec = pwl_record_new(code,
 	    s->client.client_id, s->req->now, life)) == NULL) {
 		oerr_write(s->resp, OERR_SERVER_ERROR, NULL);
@@ -528,31 +645,13 @@ start_issue(struct start *s)
 	}
 	r.key = key;
 	r.salt = json_string_value(json_object_get(r.rec, "salt"));
-	if (store_txn_run(s->ctx->store, put_txn, &r) != STORE_OK) {
+	if (store_txn_run(s->ctx->store, put_txn, &r) != STORE_OK ||
+	    (job = job_new(s, connection, code, r.salt)) == NULL)
 		oerr_write(s->resp, OERR_SERVER_ERROR, NULL);
-		goto out;
-	}
-	m.connection = connection;
-	m.recipient = s->recipient;
-	m.code = code;
-	m.send = sends[SEND_CODE];
-	if (deliver_run(json_object_get(s->conn, "delivery_command"), &m,
-	    (int)timeout, why, sizeof(why)) == -1) {
-		if (store_txn_run(s->ctx->store, withdraw_txn, &r) != STORE_OK)
-			lk_warn("cannot withdraw the undelivered code");
-		/* Auth0's "<provider message> (Code: <code>)" shape, but a
-		 * fixed text: what the command printed is only logged
-		 * (deliver.c), never shown to this unauthenticated caller. */
-		snprintf(msg, sizeof(msg), "%s delivery failed (Code: %s)",
-		    connection, why);
-		oerr_write(s->resp, d->provider, msg);
-		goto out;
-	}
-	rc = 0;
 out:
 	OPENSSL_cleanse(code, sizeof(code));
 	json_decref(r.rec);
-	return rc;
+	return job;
 }
 
 /* The 200 body of the auth0-java fixtures (AUTH0-BEHAVIOUR.md 2). */
@@ -583,6 +682,7 @@ passwordless_start(struct lk_ctx *ctx, const struct lk_req *req,
     struct lk_resp *resp)
 {
 	struct start	 s;
+	json_t		*job = NULL;
 
 	memset(&s, 0, sizeof(s));
 	s.ctx = ctx;
@@ -624,12 +724,17 @@ passwordless_start(struct lk_ctx *ctx, const struct lk_req *req,
 	 * often from one IP or from all IPs together gets no code (guard.c). */
 	if (guard_before(ctx, s.tenant, &s.who, s.recipient, req->now,
 	    resp) == -1 || guard_recipient(ctx, s.tenant, &s.who, s.recipient,
-	    req->now, resp) == -1 || start_issue(&s) == -1)
+	    req->now, resp) == -1 || (job = start_issue(&s)) == NULL)
 		goto out;
 	guard_after(ctx, s.tenant, &s.who, s.recipient, NULL,
 	    GUARD_EV_CODE_SENT, req->now);
+	/* After the "cls" record, so that the outcome's record follows it.
+	 * The outcome is not the caller's business: it goes to the logs. */
+	if (deliver_enqueue(ctx->home, job) == -1)
+		lk_warn("passwordless code not handed to the delivery");
 	start_reply(&s);
 out:
+	deliver_job_free(job);
 	OPENSSL_cleanse(s.recipient, sizeof(s.recipient));
 	client_clear(&s.client);
 	params_clear(&s.p);

@@ -7,6 +7,7 @@ like every e2e tenant.
 """
 import itertools
 import json
+import time
 from pathlib import Path
 
 import conftest
@@ -106,8 +107,57 @@ def finish(s):
     conftest._finish(s)
 
 
+START_EP = "/passwordless/start"
+OUTCOMES = ("cs", "fn", "f")	# delivered, failed or skipped, blocked user
+
+
+def audit(s, type=None):
+    """The audit log (latchkeyctl audit list), oldest first."""
+    args = ["audit", "list"] + (["--type", type] if type else [])
+    return json.loads(lk.ctl(s.home, *args).stdout)
+
+
+def audit_since(s, since):
+    return json.loads(lk.ctl(s.home, "audit", "list", "--since",
+        str(int(since))).stdout)
+
+
+def pending(s, since=0):
+    """Codes /passwordless/start accepted ("cls") since then whose delivery
+    has no outcome in the audit log yet: the courier delivers after the
+    answer."""
+    evs = [a for a in (audit_since(s, since) if since else audit(s))
+        if a.get("endpoint") == START_EP]
+    return (sum(a["type"] == "cls" for a in evs) -
+        sum(a["type"] in OUTCOMES for a in evs))
+
+
+def settle(s, timeout=15, since=0):
+    """Wait until every accepted code's delivery has its outcome."""
+    deadline = time.time() + timeout
+    while pending(s, since) > 0 and time.time() < deadline:
+        time.sleep(0.01)
+
+
+def outcome(s, recipient, timeout=15):
+    """The audit record of the latest delivery outcome for recipient."""
+    deadline = time.time() + timeout
+    while True:
+        evs = [a for a in audit(s) if a.get("endpoint") == START_EP and
+            a.get("user_name") == recipient]
+        sent = [i for i, a in enumerate(evs) if a["type"] == "cls"]
+        done = [a for a in evs[sent[-1]:] if a["type"] in OUTCOMES] \
+            if sent else []
+        if done or time.time() > deadline:
+            assert done, "no delivery outcome for %s: %s" % (recipient, evs)
+            return done[0]
+        time.sleep(0.02)
+
+
 def codes(s):
-    """Every delivery so far: (recipient, code, env code, connection, send)."""
+    """Every delivery so far: (recipient, code, env code, connection, send),
+    once the deliveries in flight are over."""
+    settle(s)
     try:
         lines = s.capture.read_text().splitlines()
     except FileNotFoundError:
@@ -126,13 +176,19 @@ def last_code(s, recipient):
     return code
 
 
-def start(s, connection, client_id=RO_ID, form=False, **fields):
+def start(s, connection, client_id=RO_ID, form=False, wait=True, **fields):
+    """POST /passwordless/start; with wait, a 200 returns once the
+    background delivery of its code is over (its outcome audited)."""
     body = {"client_id": client_id, "connection": connection, "send": "code"}
     body.update(fields)
     body = {k: v for k, v in body.items() if v is not None}
     if form:
-        return s.token(form=body, path="passwordless/start")
-    return s.token(json_body=body, path="passwordless/start")
+        r = s.token(form=body, path="passwordless/start")
+    else:
+        r = s.token(json_body=body, path="passwordless/start")
+    if wait and r.status_code == 200:
+        settle(s)
+    return r
 
 
 def ro(s, form=False, headers=None, **fields):

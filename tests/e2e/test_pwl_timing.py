@@ -1,0 +1,127 @@
+"""
+/passwordless/start costs the same time for a blocked, an unknown and an
+existing recipient (issue 22): it answers before the delivery runs, and
+does the same work for every recipient (a code, its digest, the stored
+record, the audit record, the hand-over to the courier).  The old code
+answered a blocked user at once (no delivery) and every other recipient
+after the delivery command had run: 0.6 ms against 22 ms.
+
+The three kinds are interleaved in a random order in each round, one
+request at a time, and the next request waits until the courier has
+finished the previous one's delivery (its outcome is in the audit log), so
+the background work of one kind never lands on another kind's request.
+The medians of the three must lie within 5 % of each other, either as
+they are or each taken relative to its round (the mean of the round's
+three), which cancels the load of a shared machine drifting from round
+to round; failing both, the measurement is taken once more.
+"""
+import json
+import random
+import statistics
+import time
+
+import pytest
+import requests
+
+import conftest
+import lk
+import pwl
+
+EXISTING_PHONE = "+15550000777"		# an sms user, not blocked
+EXISTING_ID = "sms|000000000000000000000777"
+UNKNOWN_PHONE = "+15550000999"		# no such user
+ROUNDS = 150
+WARMUP = 6
+TOLERANCE = 0.05
+
+
+@pytest.fixture(scope="module")
+def srv():
+    s = lk.Server("pwl-timing")
+    pwl._tenant(s)
+    t = json.loads(s.tenant_file.read_text())
+    t["users"].append({"connection": pwl.SMS, "user_id": EXISTING_ID,
+        "phone_number": EXISTING_PHONE,
+        "phone_verified": True})
+    s.tenant_file.write_text(json.dumps(t, indent=1))
+    conftest._servers.append(s)
+    try:
+        s.start()
+    except BaseException:
+        s.stop()
+        s.cleanup()
+        raise
+    yield s
+    pwl.finish(s)
+
+
+KINDS = {"blocked": pwl.BLOCKED_PHONE, "unknown": UNKNOWN_PHONE,
+    "existing": EXISTING_PHONE}
+
+
+def _lines(s):
+    try:
+        return len(s.capture.read_text().splitlines())
+    except FileNotFoundError:
+        return 0
+
+
+def _idle(s, want_lines, since, outcomes):
+    """Wait until the deliveries of the requests so far are over: the
+    codes sent are in the capture file and (when the server audits its
+    deliveries) every accepted code has its outcome."""
+    deadline = time.time() + 15
+    while _lines(s) < want_lines and time.time() < deadline:
+        time.sleep(0.002)
+    if outcomes:
+        pwl.settle(s, since=since)
+
+
+def _measure(s, rounds, outcomes):
+    """Per kind: the median time (ms) and the median over the rounds of
+    its time relative to its round's mean (which cancels the machine's
+    load drifting from round to round)."""
+    sess = requests.Session()
+    url = s.url("passwordless/start")
+    times = {k: [] for k in KINDS}
+    since = time.time() - 1
+    lines = _lines(s)
+    for _ in range(rounds):
+        for kind in random.sample(list(KINDS), len(KINDS)):
+            body = {"client_id": pwl.RO_ID, "connection": pwl.SMS,
+                "send": "code", "phone_number": KINDS[kind]}
+            t0 = time.perf_counter()
+            r = sess.post(url, json=body, timeout=30)
+            times[kind].append(time.perf_counter() - t0)
+            assert r.status_code == 200, r.text
+            lines += kind != "blocked"
+            _idle(s, lines, since, outcomes)
+    mean = [statistics.mean(t) for t in zip(*times.values())]
+    return ({k: statistics.median(v) * 1000 for k, v in times.items()},
+        {k: statistics.median(a / m for a, m in zip(v, mean))
+         for k, v in times.items()})
+
+
+def _spread(med):
+    return max(med.values()) / min(med.values()) - 1
+
+
+def _report(what, med, rel):
+    print("%s: medians (ms, %d rounds) %s, spread %.1f %%; relative to "
+        "their round %s, spread %.1f %%" % (what, ROUNDS,
+        {k: round(v, 3) for k, v in med.items()}, 100 * _spread(med),
+        {k: round(v, 3) for k, v in rel.items()}, 100 * _spread(rel)))
+
+
+def test_start_costs_the_same_for_blocked_unknown_and_existing(srv):
+    # Warm up both responders (and their couriers); a server that audits
+    # its deliveries' outcomes is waited for through the audit log.
+    _measure(srv, WARMUP, outcomes=False)
+    time.sleep(0.5)
+    outcomes = bool(pwl.audit(srv, type="cs"))
+    med, rel = _measure(srv, ROUNDS, outcomes)
+    _report("\n/passwordless/start", med, rel)
+    if min(_spread(med), _spread(rel)) > TOLERANCE:
+        med, rel = _measure(srv, ROUNDS, outcomes)
+        _report("again", med, rel)
+    assert min(_spread(med), _spread(rel)) <= TOLERANCE, (med, rel)
