@@ -1177,31 +1177,36 @@ issuer_child(struct fx *fx, int stop, int done)
 {
 	struct refresh_new	 rn = { UID, CID, AUD, SCOPE, "busy", NULL };
 	struct lk_ctx		 c;
-	char			 out[96], b;
+	char			 out[96], b = 'r';
 	int			 n = 0, failed = 0;
 
 	memset(&c, 0, sizeof(c));
 	if ((c.store = store_open(fx->home, 0)) == NULL)
 		_exit(2);
-	while (read(stop, &b, 1) != 1) {
+	do {
 		if (refresh_issue(&c, NULL, fx->client, NULL, &rn, NOW, out,
 		    sizeof(out)) == 0)
 			n++;
 		else
 			failed++;
-	}
+		/* The first login done: the parent starts its walk. */
+		if (n + failed == 1 && write(done, &b, 1) != 1)
+			failed++;
+	} while (read(stop, &b, 1) != 1);
 	if (write(done, &n, sizeof(n)) != sizeof(n))
 		failed++;
 	store_close(c.store);
 	_exit(failed > 0);
 }
 
-/* Start issuer_child; *stop and *done are the parent's pipe ends. */
+/* Start issuer_child, return once it has logged in once; *stop and
+ * *done are the parent's pipe ends. */
 static pid_t
 issuer_start(struct fx *fx, int *stop, int *done)
 {
 	int	 a[2], b[2];
 	pid_t	 pid;
+	char	 c;
 
 	assert_int_equal(pipe2(a, O_NONBLOCK), 0);
 	assert_int_equal(pipe(b), 0);
@@ -1214,6 +1219,7 @@ issuer_start(struct fx *fx, int *stop, int *done)
 	close(b[1]);
 	*stop = a[1];
 	*done = b[0];
+	assert_int_equal(read(*done, &c, 1), 1);
 	return pid;
 }
 
