@@ -514,6 +514,29 @@ enum hash_rc	 hash_dummy(const struct hash_policy *, const char *pw, size_t pwle
  * dummy, so no answer comes sooner than an unknown user's. */
 enum hash_rc	 hash_verify_login(const struct hash_policy *, const char *encoded,
 		    const char *pw, size_t pwlen, int *rehash);
+/*
+ * A sample of a connection's stored hashes, for unknown users (hash.c,
+ * "hash mix"): hash_mix_init, hash_mix_add each (at most HASH_MIX_MAX;
+ * 0 or -1 when full or too long), hash_mix_seal (0 or -1).
+ */
+#define HASH_MIX_MAX	16
+struct hash_mix {
+	size_t		 n;
+	char		 enc[HASH_MIX_MAX][HASH_ENCODED_MAX];
+	unsigned char	 key[32];	/* SHA-256 of the hashes: keys the pick */
+};
+void		 hash_mix_init(struct hash_mix *);
+int		 hash_mix_add(struct hash_mix *, const char *encoded);
+int		 hash_mix_seal(struct hash_mix *);
+/* The sampled hash assigned to login (ASCII case folded), the same for
+ * the same sample; NULL when the sample is empty (or m is NULL). */
+const char	*hash_mix_pick(const struct hash_mix *, const char *login);
+/* An unknown login's verify: a wrong password's work against its
+ * hash_mix_pick (hash_verify_login), or hash_dummy when there is none.
+ * Always HASH_MISMATCH. */
+enum hash_rc	 hash_verify_unknown(const struct hash_policy *,
+		    const struct hash_mix *, const char *login, const char *pw,
+		    size_t pwlen);
 /* Memory for argon2 verifies (hash_verify, hash_dummy) while set: used
  * when a verify needs at most size bytes, else malloc; NULL unsets it.
  * admit.c gives it the held hash slot's shared memory. */

@@ -6,14 +6,16 @@
  *    grant_type=password with a realm (auth0-auth-js sends this) is taken
  *    as password-realm (SPEC.md "What real clients send").
  * The connection must be a database connection enabled for the client.
- * An unknown user costs one dummy hash verify and gets the very answer a
- * wrong password gets (SPEC.md "Responses").  A login with an old or weak
+ * An unknown user costs a wrong password's verify against a hash of the
+ * connection's own mix (hash.c) and gets the very answer a wrong password
+ * gets (SPEC.md "Responses").  A login with an old or weak
  * hash rehashes it with the tenant policy.
  */
 #include <stdio.h>
 #include <string.h>
 
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 
 #include "extern.h"
 
@@ -97,6 +99,126 @@ connection_for(struct grant_req *g)
 	return conn;
 }
 
+/*
+ * The connection's hash mix (hash.c): the stored hashes of up to
+ * HASH_MIX_MAX of its users, those whose user id has the smallest
+ * SHA-256 among the first MIX_WALK_MAX of its email and username index
+ * (so every process picks the same ones, and an import's bcrypt users
+ * are as likely as anyone to be picked).  Kept per process and
+ * connection for MIX_TTL seconds, and built on the first login after
+ * that, whatever its outcome, so that its cost tells nothing.
+ */
+#define MIX_TTL		300
+#define MIX_WALK_MAX	20000
+#define MIX_CONNS	8
+#define MIX_ID_MAX	128
+
+static struct {
+	char		 conn[256];
+	time_t		 at;		/* 0: free */
+	struct hash_mix	 m;
+} mixes[MIX_CONNS];
+
+struct mix_walk {
+	long		 seen;
+	size_t		 n;
+	unsigned char	 rank[HASH_MIX_MAX][32];	/* SHA-256 of the id */
+	char		 id[HASH_MIX_MAX][MIX_ID_MAX];
+};
+
+/* The slot whose rank is the largest, to replace. */
+static size_t
+mix_worst(const struct mix_walk *w)
+{
+	size_t	 i, worst = 0;
+
+	for (i = 1; i < w->n; i++)
+		if (memcmp(w->rank[i], w->rank[worst], 32) > 0)
+			worst = i;
+	return worst;
+}
+
+/* store_scan of the index: keep the ids of smallest rank. */
+static int
+mix_walk_cb(const char *key, json_t *val, void *arg)
+{
+	struct mix_walk	*w = arg;
+	const char	*id = json_string_value(json_object_get(val, "user_id"));
+	unsigned char	 r[EVP_MAX_MD_SIZE];
+	size_t		 i;
+
+	if (++w->seen > MIX_WALK_MAX)
+		return 1;
+	if (id == NULL || strlen(id) >= MIX_ID_MAX ||
+	    EVP_Digest(id, strlen(id), r, NULL, EVP_sha256(), NULL) != 1)
+		return 0;
+	for (i = 0; i < w->n; i++)
+		if (memcmp(r, w->rank[i], 32) == 0)
+			return 0;	/* by email and by username */
+	if (w->n < HASH_MIX_MAX)
+		i = w->n++;
+	else if (memcmp(r, w->rank[i = mix_worst(w)], 32) >= 0)
+		return 0;
+	memcpy(w->rank[i], r, 32);
+	snprintf(w->id[i], MIX_ID_MAX, "%s", id);
+	return 0;
+}
+
+/* Sample the connection's hashes into m.  A failure leaves a smaller
+ * (or empty) sample: the policy's dummy then stands in. */
+static void
+mix_build(struct store *st, const char *conn, struct hash_mix *m)
+{
+	static const char *const idx[] = { "e", "u" };
+	struct mix_walk	 w;
+	json_t		*user;
+	char		 prefix[300];
+	size_t		 i;
+
+	memset(&w, 0, sizeof(w));
+	hash_mix_init(m);
+	for (i = 0; i < sizeof(idx) / sizeof(idx[0]); i++) {
+		snprintf(prefix, sizeof(prefix), "%s\x1f%s\x1f", idx[i], conn);
+		if (store_scan(st, SK_USERIDX, prefix, mix_walk_cb, &w) !=
+		    STORE_OK)
+			lk_warn("cannot sample the connection's hashes");
+	}
+	for (i = 0; i < w.n; i++) {
+		if (store_get(st, NULL, SK_USER, w.id[i], &user) != STORE_OK)
+			continue;
+		(void)hash_mix_add(m, json_string_value(json_object_get(user,
+		    "password_hash")));
+		json_decref(user);
+	}
+	if (hash_mix_seal(m) == -1)
+		hash_mix_init(m);
+}
+
+/* The connection's mix, rebuilt when older than MIX_TTL. */
+static const struct hash_mix *
+mix_for(struct grant_req *g, const char *conn)
+{
+	size_t	 i, slot = 0;
+
+	if (strlen(conn) >= sizeof(mixes[0].conn))
+		return NULL;
+	for (i = 0; i < MIX_CONNS; i++) {
+		if (mixes[i].at != 0 && strcmp(mixes[i].conn, conn) == 0)
+			break;
+		if (mixes[i].at < mixes[slot].at)
+			slot = i;	/* the free or oldest one */
+	}
+	if (i < MIX_CONNS)
+		slot = i;
+	if (i == MIX_CONNS || g->req->now - mixes[slot].at >= MIX_TTL ||
+	    g->req->now < mixes[slot].at) {
+		snprintf(mixes[slot].conn, sizeof(mixes[slot].conn), "%s", conn);
+		mix_build(g->ctx->store, conn, &mixes[slot].m);
+		mixes[slot].at = g->req->now > 0 ? g->req->now : 1;
+	}
+	return &mixes[slot].m;
+}
+
 /* Attack protection's record of this attempt (guard.c). */
 static void
 attempt(struct grant_req *g, const json_t *user, enum guard_event ev)
@@ -119,6 +241,7 @@ grant_password_user(struct grant_req *g, const char *connection,
 {
 	struct hash_policy	 pol;
 	struct admit		 adm;
+	const struct hash_mix	*mix;
 	json_t			*user = NULL;
 	const char		*enc = NULL;
 	enum hash_rc		 hrc;
@@ -130,6 +253,8 @@ grant_password_user(struct grant_req *g, const char *connection,
 	if (guard_before(g->ctx, g->tenant, &g->who, g->p.v[F_USERNAME],
 	    g->req->now, g->resp) == -1)
 		return NULL;
+	/* Before the lookup: whoever comes may pay for the sample. */
+	mix = mix_for(g, connection);
 	src = store_user_find(g->ctx->store, NULL, connection,
 	    g->p.v[F_USERNAME], &user);
 	if (src != STORE_OK && src != STORE_NOTFOUND) {
@@ -144,8 +269,9 @@ grant_password_user(struct grant_req *g, const char *connection,
 		json_decref(user);
 		return NULL;
 	}
-	if (enc == NULL)
-		hrc = hash_dummy(&pol, g->p.v[F_PASSWORD], g->p.len[F_PASSWORD]);
+	if (enc == NULL)	/* the cost of a user of the connection */
+		hrc = hash_verify_unknown(&pol, mix, g->p.v[F_USERNAME],
+		    g->p.v[F_PASSWORD], g->p.len[F_PASSWORD]);
 	else	/* with dummy work for a bad or cheap stored hash (hash.c) */
 		hrc = hash_verify_login(&pol, enc, g->p.v[F_PASSWORD],
 		    g->p.len[F_PASSWORD], &rehash);

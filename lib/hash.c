@@ -488,6 +488,96 @@ hash_verify_login(const struct hash_policy *pol, const char *encoded,
 	return rc;
 }
 
+/*
+ * The connection's hash mix: an unknown user costs what a wrong password
+ * costs for a user of the connection, not what the policy's dummy costs.
+ * After an import from Auth0 most users may still have bcrypt hashes
+ * (cost 10: twice the default argon2id policy's time) until their first
+ * login rehashes them; against a policy-priced dummy a wrong password
+ * told such a user from an unknown one.  So the caller samples the
+ * connection's stored hashes (grant_password.c), and an unknown login
+ * is verified against one of them, chosen by a digest of the login keyed
+ * with the sample itself: the same login gets the same hash every time
+ * and in every process (a user's cost is constant too), which one cannot
+ * be told without knowing the stored hashes, and over many logins the
+ * costs follow the sample's mix.
+ */
+void
+hash_mix_init(struct hash_mix *m)
+{
+	OPENSSL_cleanse(m, sizeof(*m));
+}
+
+int
+hash_mix_add(struct hash_mix *m, const char *encoded)
+{
+	if (m->n == HASH_MIX_MAX || encoded == NULL ||
+	    strnlen(encoded, HASH_ENCODED_MAX) >= HASH_ENCODED_MAX)
+		return -1;
+	memcpy(m->enc[m->n++], encoded, strlen(encoded) + 1);
+	return 0;
+}
+
+int
+hash_mix_seal(struct hash_mix *m)
+{
+	EVP_MD_CTX	*c;
+	size_t		 i;
+	int		 ok;
+
+	if ((c = EVP_MD_CTX_new()) == NULL)
+		return -1;
+	ok = EVP_DigestInit_ex(c, EVP_sha256(), NULL) == 1;
+	for (i = 0; ok && i < m->n; i++)
+		ok = EVP_DigestUpdate(c, m->enc[i], strlen(m->enc[i]) + 1) == 1;
+	ok = ok && EVP_DigestFinal_ex(c, m->key, NULL) == 1;
+	EVP_MD_CTX_free(c);
+	return ok ? 0 : -1;
+}
+
+const char *
+hash_mix_pick(const struct hash_mix *m, const char *login)
+{
+	unsigned char	 md[EVP_MAX_MD_SIZE], low;
+	EVP_MD_CTX	*c;
+	const char	*p;
+	uint32_t	 v;
+	int		 ok;
+
+	if (m == NULL || m->n == 0 || login == NULL ||
+	    (c = EVP_MD_CTX_new()) == NULL)
+		return NULL;
+	ok = EVP_DigestInit_ex(c, EVP_sha256(), NULL) == 1 &&
+	    EVP_DigestUpdate(c, m->key, sizeof(m->key)) == 1;
+	/* Logins match ASCII-case-insensitively (store_user_find). */
+	for (p = login; ok && *p != '\0'; p++) {
+		low = (unsigned char)(*p >= 'A' && *p <= 'Z' ? *p - 'A' + 'a' : *p);
+		ok = EVP_DigestUpdate(c, &low, 1) == 1;
+	}
+	ok = ok && EVP_DigestFinal_ex(c, md, NULL) == 1;
+	EVP_MD_CTX_free(c);
+	if (!ok)
+		return NULL;
+	v = (uint32_t)md[0] << 24 | (uint32_t)md[1] << 16 |
+	    (uint32_t)md[2] << 8 | md[3];
+	return m->enc[v % m->n];
+}
+
+enum hash_rc
+hash_verify_unknown(const struct hash_policy *pol, const struct hash_mix *m,
+    const char *login, const char *pw, size_t pwlen)
+{
+	const char	*enc = hash_mix_pick(m, login);
+	int		 rehash;
+
+	if (enc == NULL)
+		return hash_dummy(pol, pw, pwlen);
+	/* The very work of a wrong password for that user, padding included;
+	 * the result does not matter: the login names no user. */
+	(void)hash_verify_login(pol, enc, pw, pwlen, &rehash);
+	return HASH_MISMATCH;
+}
+
 static void
 hex_encode(const unsigned char *in, size_t n, char *out)
 {

@@ -8,7 +8,9 @@ again changes nothing and does not bring the old hash back; a file with a
 user latchkey cannot take writes nothing.
 """
 import json
+import statistics
 import subprocess
+import time
 
 import pytest
 
@@ -72,6 +74,11 @@ def export(a0):
 def import_auth0(s, path, check=True):
     return lk.ctl(s.home, "import-auth0", "--connection", CONN, str(path),
         check=check)
+
+
+def import_auth0_into(s, connection, path):
+    return lk.ctl(s.home, "import-auth0", "--connection", connection,
+        str(path))
 
 
 def show(s, user_id):
@@ -158,3 +165,56 @@ def test_unknown_connection_refused(a0, export):
         str(export), check=False)
     assert p.returncode == 1
     assert "no such connection: no-such-db" in p.stderr
+
+
+# --- the cost of an unknown user follows the connection's hash mix ---------
+#
+# An unknown user is verified against a hash drawn from the connection's
+# own users (lib/hash.c "hash mix"), not against a dummy of the tenant's
+# argon2id policy: in a connection whose users all still have Auth0's
+# bcrypt cost-10 hashes, a wrong password and an unknown user cost the
+# same bcrypt verify.  (The old dummy made an unknown user answer in the
+# policy's time, here about 1 ms, against ~50 ms for a bcrypt user.)
+
+LEGACY = "Legacy-Import"
+
+
+def bcrypt10(pw):
+    """A bcrypt hash at Auth0's cost 10."""
+    p = subprocess.run(["htpasswd", "-nbBC", "10", "u", pw],
+        capture_output=True, text=True, check=True)
+    return p.stdout.strip().split(":", 1)[1]
+
+
+def _timed_failure(s, username, password):
+    t0 = time.perf_counter()
+    r = s.token(lk.realm_form(realm=LEGACY, username=username,
+        password=password))
+    took = time.perf_counter() - t0
+    assert r.status_code == 403, r.text
+    assert r.json()["error"] == "invalid_grant"
+    return took
+
+
+def test_unknown_user_costs_a_bcrypt_verify_in_a_bcrypt_connection(a0):
+    lk.ctl(a0.home, "connection", "add", LEGACY, "--strategy", "auth0",
+        "--clients", lk.POST_ID)
+    users = [{"user_id": "auth0|%024x" % (0xb0 + i),
+        "email": "legacy%d@example.com" % i,
+        "password_hash": bcrypt10("legacy pw %d" % i)} for i in range(6)]
+    f = a0.tmp / "legacy.ndjson"
+    f.write_text("".join(json.dumps(u) + "\n" for u in users))
+    import_auth0_into(a0, LEGACY, f)
+    known, unknown = [], []
+    for i in range(12):		# at most 2 failures a user: no brute-force block
+        known.append(_timed_failure(a0, users[i % 6]["email"], "wrong %d" % i))
+        unknown.append(_timed_failure(a0, "ghost%d@example.com" % i,
+            "wrong %d" % i))
+    k, u = statistics.median(known), statistics.median(unknown)
+    print("\nwrong password of a bcrypt-10 user %.1f ms, unknown user %.1f ms"
+        % (k * 1000, u * 1000))
+    assert 0.75 <= u / k <= 1.33, (k, u)
+    # The users still log in (and are rehashed) as before.
+    r = a0.token(lk.realm_form(realm=LEGACY, username=users[0]["email"],
+        password="legacy pw 0"))
+    assert r.status_code == 200, r.text

@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -479,6 +480,107 @@ rand_b64url_gives_unpadded_base64url(void **state)
 	}
 }
 
+/* The hash mix: a login always gets the same sampled hash, whatever its
+ * case; logins spread over the sample; the pick depends on the sampled
+ * hashes (its key); an empty sample picks nothing. */
+static void
+mix_pick_is_stable_and_spreads(void **state)
+{
+	struct hash_mix	 m, other;
+	const char	*a, *seen[HASH_MIX_MAX];
+	char		 login[32];
+	size_t		 i, j, nseen = 0, moved = 0;
+
+	hash_mix_init(&m);
+	assert_null(hash_mix_pick(&m, "ghost@example.com"));
+	assert_null(hash_mix_pick(NULL, "ghost@example.com"));
+	for (i = 0; i < 4; i++)
+		assert_int_equal(hash_mix_add(&m, imported[i + 3].encoded), 0);
+	assert_int_equal(hash_mix_seal(&m), 0);
+	a = hash_mix_pick(&m, "Ghost@Example.COM");
+	assert_non_null(a);
+	assert_ptr_equal(a, hash_mix_pick(&m, "ghost@example.com"));
+	other = m;
+	for (i = 0; i < 64; i++) {
+		snprintf(login, sizeof(login), "ghost%zu@example.com", i);
+		a = hash_mix_pick(&m, login);
+		for (j = 0; j < nseen && seen[j] != a; j++)
+			continue;
+		if (j == nseen)
+			seen[nseen++] = a;
+	}
+	assert_int_equal(nseen, 4);
+	/* Another sample (one hash replaced) keys other picks. */
+	memcpy(other.enc[0], imported[0].encoded,
+	    strlen(imported[0].encoded) + 1);
+	assert_int_equal(hash_mix_seal(&other), 0);
+	for (i = 0; i < 64; i++) {
+		snprintf(login, sizeof(login), "ghost%zu@example.com", i);
+		moved += hash_mix_pick(&m, login) - m.enc[0] !=
+		    hash_mix_pick(&other, login) - other.enc[0];
+	}
+	assert_true(moved > 0);
+}
+
+static void
+mix_is_bounded(void **state)
+{
+	struct hash_mix	 m;
+	char		 big[HASH_ENCODED_MAX + 8];
+	size_t		 i;
+
+	hash_mix_init(&m);
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	assert_int_equal(hash_mix_add(&m, big), -1);
+	assert_int_equal(hash_mix_add(&m, NULL), -1);
+	for (i = 0; i < HASH_MIX_MAX; i++)
+		assert_int_equal(hash_mix_add(&m, imported[0].encoded), 0);
+	assert_int_equal(hash_mix_add(&m, imported[0].encoded), -1);
+	assert_int_equal(m.n, HASH_MIX_MAX);
+}
+
+static double
+least(double a, double b)
+{
+	return a < b ? a : b;
+}
+
+/* An unknown login never verifies, not even with the password of the
+ * sampled user it is assigned to, and costs that user's verify: here a
+ * bcrypt cost-10 hash against a policy whose dummy is far cheaper. */
+static void
+unknown_login_costs_its_sampled_hash(void **state)
+{
+	const char	*bc10 = imported[3].encoded;	/* cost 10, PW */
+	struct hash_mix	 m;
+	double		 t0, wrong, unknown, dummy;
+	int		 rehash, i;
+
+	hash_mix_init(&m);
+	assert_int_equal(hash_mix_add(&m, bc10), 0);
+	assert_int_equal(hash_mix_seal(&m), 0);
+	assert_int_equal(hash_verify_unknown(&cheap, &m, "ghost", PW,
+	    strlen(PW)), HASH_MISMATCH);
+	wrong = unknown = dummy = 1e9;
+	for (i = 0; i < 3; i++) {	/* the fastest of three: a busy machine */
+		t0 = lk_mono_ms();
+		assert_int_equal(hash_verify_login(&cheap, bc10, "wrong", 5,
+		    &rehash), HASH_MISMATCH);
+		wrong = least(wrong, lk_mono_ms() - t0);
+		t0 = lk_mono_ms();
+		assert_int_equal(hash_verify_unknown(&cheap, &m, "ghost",
+		    "wrong", 5), HASH_MISMATCH);
+		unknown = least(unknown, lk_mono_ms() - t0);
+		t0 = lk_mono_ms();
+		assert_int_equal(hash_verify_unknown(&cheap, NULL, "ghost",
+		    "wrong", 5), HASH_MISMATCH);
+		dummy = least(dummy, lk_mono_ms() - t0);
+	}
+	assert_true(unknown > wrong / 2 && unknown < wrong * 2);
+	assert_true(dummy < wrong / 4);
+}
+
 int
 main(void)
 {
@@ -496,6 +598,9 @@ main(void)
 		cmocka_unit_test(dummy_verify_always_mismatches),
 		cmocka_unit_test(login_verify_of_unverifiable_hash_costs_a_dummy),
 		cmocka_unit_test(login_verify_of_cheap_weak_hash_costs_a_dummy),
+		cmocka_unit_test(mix_pick_is_stable_and_spreads),
+		cmocka_unit_test(mix_is_bounded),
+		cmocka_unit_test(unknown_login_costs_its_sampled_hash),
 		cmocka_unit_test(policy_from_json_defaults_and_clamps),
 		cmocka_unit_test(secret_digest_round_trip),
 		cmocka_unit_test(secret_check_rejects_malformed_stored_values),
