@@ -419,6 +419,7 @@ deliver_run(const json_t *argv, const struct deliver_msg *m, int timeout,
 #define COURIER_FD		3	/* the courier's end of the socket */
 #define COURIER_DELAY_MS	50	/* from a job's arrival to its start */
 #define COURIER_TICK_MS		10	/* a look at waiting jobs and commands */
+#define COURIER_STUCK_S		30	/* longest store work between two looks */
 
 /* A job and the lock byte of its recipient (see courier_lock). */
 struct slot {
@@ -757,10 +758,17 @@ courier_main(int fd, const char *home)
 			store_close(c.st);
 			c.st = store_open(home, 0);
 		}
+		/* The store calls in these may sleep for good on a mutex a
+		 * killed process held (stall.c): SIGALRM then ends the
+		 * courier, and the responder starts another. */
+		alarm(COURIER_STUCK_S);
 		courier_launch(&c);
+		alarm(0);
 		courier_wait(&c);
+		alarm(COURIER_STUCK_S);
 		courier_read(&c);
 		courier_reap(&c);
+		alarm(0);
 	}
 	store_close(c.st);
 	_exit(0);
