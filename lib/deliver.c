@@ -418,8 +418,8 @@ deliver_run(const json_t *argv, const struct deliver_msg *m, int timeout,
 #define COURIER_JOB_MAX		4096	/* bytes of one job */
 #define COURIER_FD		3	/* the courier's end of the socket */
 #define COURIER_DELAY_MS	50	/* from a job's arrival to its start */
-#define COURIER_TICK_MS		10	/* a look at waiting jobs and commands */
-#define COURIER_STUCK_S		30	/* longest store work between two looks */
+#define COURIER_TICK_MS		10	/* a look at waiting jobs, commands */
+#define COURIER_STUCK_S		30	/* longest store work between looks */
 
 /* A job and the lock byte of its recipient (see courier_lock). */
 struct slot {
@@ -622,7 +622,7 @@ courier_launch(struct courier *c)
 
 	while (courier_head_ready(c)) {
 		for (t = c->run; t->s.job != NULL; t++)
-			continue;	/* nrun < COURIER_RUN_MAX: one is free */
+			continue;	/* nrun < COURIER_RUN_MAX: one free */
 		t->s = c->queue[c->qhead];
 		c->qhead = (c->qhead + 1) % COURIER_QUEUE_MAX;
 		c->qlen--;
@@ -825,7 +825,8 @@ deliver_enqueue(const char *home, const json_t *job)
 			break;
 		}
 		if (errno == EAGAIN || errno == EWOULDBLOCK) {
-			lk_warn("passwordless delivery queue full: code not sent");
+			lk_warn("passwordless delivery queue full: "
+			    "code not sent");
 			break;
 		}
 		/* The courier is gone: start another one. */

@@ -632,7 +632,8 @@ start_issue(struct start *s)
 
 	memset(&r, 0, sizeof(r));
 	connection = json_string_value(json_object_get(s->conn, "name"));
-	if (connection == NULL || otp_key(key, connection, s->recipient) == -1) {
+	if (connection == NULL ||
+	    otp_key(key, connection, s->recipient) == -1) {
 		oerr_write(s->resp, OERR_SERVER_ERROR, NULL);
 		return NULL;
 	}

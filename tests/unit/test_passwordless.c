@@ -4,8 +4,10 @@
  * generation, the code record's rules (expiry, three tries, client
  * binding, time-safe match), the exchange against a real store (only the
  * latest code, single use, users created on first login, blocked users)
- * and the delivery command (no shell, environment, placeholders, failure
- * message without the code, timeout).  A fixed clock.
+ * the delivery command (no shell, environment, placeholders, failure
+ * message without the code, timeout) and the courier that runs it after
+ * the answer (outcomes audited, undelivered codes withdrawn, nothing run
+ * for a blocked user).  A fixed clock.
  */
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -522,6 +524,137 @@ deliver_refuses_relative_or_missing(void **state)
 	assert_string_equal(why, "spawn");
 }
 
+/* ------------------------------------------------------------------ */
+/* The courier: background delivery, outcome audited.                  */
+
+/* Store a code for recipient and hand its job to the courier. */
+static void
+enqueue(struct fx *fx, const char *recipient, const char *code)
+{
+	char	 key[512];
+	json_t	*rec = pwl_record_new(code, CLIENT, NOW, 180), *job;
+
+	snprintf(key, sizeof(key), "sms\x1f%s", recipient);
+	assert_int_equal(store_put(fx->ctx.store, NULL, SK_OTP, key, rec, 0),
+	    STORE_OK);
+	job = json_pack("{s:s, s:s, s:s, s:O, s:s, s:s, s:s}",
+	    "connection", "sms", "recipient", recipient, "code", code,
+	    "salt", json_object_get(rec, "salt"), "client_id", CLIENT,
+	    "ip", "192.0.2.7", "peer", "");
+	assert_int_equal(deliver_enqueue(fx->home, job), 0);
+	deliver_job_free(job);
+	json_decref(rec);
+}
+
+struct find {
+	const char	*user_name;
+	json_t		*found;
+};
+
+static int
+find_cb(const char *key, json_t *val, void *arg)
+{
+	struct find	*f = arg;
+
+	if (strcmp(json_string_value(json_object_get(val, "user_name")),
+	    f->user_name) != 0)
+		return 0;
+	json_decref(f->found);
+	f->found = json_incref(val);
+	return 0;
+}
+
+/* The courier's audit record for recipient (waits up to 10 s). */
+static json_t *
+outcome(struct fx *fx, const char *recipient)
+{
+	struct find	 f = { recipient, NULL };
+	int		 i;
+
+	for (i = 0; i < 1000 && f.found == NULL; i++) {
+		usleep(10000);
+		assert_int_equal(store_each(fx->ctx.store, NULL, SK_AUDIT,
+		    find_cb, &f), STORE_OK);
+	}
+	assert_non_null(f.found);
+	return f.found;
+}
+
+static int
+otp_exists(struct fx *fx, const char *recipient)
+{
+	char	 key[512];
+	json_t	*rec = NULL;
+	int	 rc;
+
+	snprintf(key, sizeof(key), "sms\x1f%s", recipient);
+	rc = store_get(fx->ctx.store, NULL, SK_OTP, key, &rec) == STORE_OK;
+	json_decref(rec);
+	return rc;
+}
+
+/* One home for all: a process has one courier, bound to its home. */
+static void
+courier_delivers_audits_and_withdraws(void **state)
+{
+	struct fx	*fx = *state;
+	char		 out[PATH_MAX], got[64];
+	json_t		*conn, *u, *ev;
+	FILE		*f;
+
+	snprintf(out, sizeof(out), "%s/out", fx->dir);
+	conn = json_pack("{s:s, s:s, s:[s], s:[s, s, s, s, s], s:i}",
+	    "name", "sms", "strategy", "sms", "enabled_clients", CLIENT,
+	    "delivery_command",
+	    "/bin/sh", "-c", "test \"$1\" != +15550000005 || exit 5; "
+	    "echo \"$1 $LATCHKEY_CODE\" >>\"$0\"", out, "{recipient}",
+	    "delivery_timeout", 5);
+	assert_int_equal(store_put(fx->ctx.store, NULL, SK_CONNECTION, "sms",
+	    conn, 0), STORE_OK);
+	u = json_pack("{s:s, s:s, s:s, s:b}", "user_id", "sms|b10c",
+	    "connection", "sms", "phone_number", "+15550000001", "blocked", 1);
+	assert_int_equal(store_user_put(fx->ctx.store, NULL, u), STORE_OK);
+
+	/* Delivered: the code reaches the command, "cs" is audited. */
+	enqueue(fx, PHONE, "424242");
+	ev = outcome(fx, PHONE);
+	assert_string_equal(json_string_value(json_object_get(ev, "type")), "cs");
+	assert_string_equal(json_string_value(json_object_get(ev, "ip")),
+	    "192.0.2.7");
+	assert_string_equal(json_string_value(json_object_get(ev, "endpoint")),
+	    "/passwordless/start");
+	json_decref(ev);
+	assert_non_null(f = fopen(out, "r"));
+	assert_non_null(fgets(got, sizeof(got), f));
+	fclose(f);
+	assert_string_equal(got, PHONE " 424242\n");
+	assert_true(otp_exists(fx, PHONE));
+
+	/* Failed: "fn" with the exit status, the code withdrawn. */
+	enqueue(fx, "+15550000005", "515151");
+	ev = outcome(fx, "+15550000005");
+	assert_string_equal(json_string_value(json_object_get(ev, "type")), "fn");
+	assert_string_equal(json_string_value(json_object_get(ev,
+	    "description")), "sms delivery failed (Code: 5)");
+	json_decref(ev);
+	assert_false(otp_exists(fx, "+15550000005"));
+
+	/* A blocked user: nothing run, "f", the code withdrawn. */
+	enqueue(fx, "+15550000001", "616161");
+	ev = outcome(fx, "+15550000001");
+	assert_string_equal(json_string_value(json_object_get(ev, "type")), "f");
+	assert_string_equal(json_string_value(json_object_get(ev, "user_id")),
+	    "sms|b10c");
+	json_decref(ev);
+	assert_false(otp_exists(fx, "+15550000001"));
+	assert_non_null(f = fopen(out, "r"));
+	while (fgets(got, sizeof(got), f) != NULL)
+		assert_null(strstr(got, "+15550000001"));
+	fclose(f);
+	json_decref(u);
+	json_decref(conn);
+}
+
 #define T(f)	cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int
@@ -549,6 +682,7 @@ main(void)
 		cmocka_unit_test(deliver_failure_without_output),
 		cmocka_unit_test(deliver_timeout_kills),
 		cmocka_unit_test(deliver_refuses_relative_or_missing),
+		T(courier_delivers_audits_and_withdraws),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
