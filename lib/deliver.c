@@ -403,15 +403,18 @@ deliver_run(const json_t *argv, const struct deliver_msg *m, int timeout,
  * inherits a descriptor but its socket, stderr and /dev/null: not the
  * FastCGI socket, nor the locks of the database, the admission file or
  * the recovery fence, whose OFD locks must die with the responder.  It
- * opens the database environment itself.  It starts a job
- * COURIER_DELAY_MS after it arrived, when the responder has long sent
- * its answer: the courier's work (a fork and exec, or for a blocked
- * user none) must not compete for the CPU with the answer it would
- * tell apart.  It runs at most
- * COURIER_RUN_MAX commands at once and queues at most COURIER_QUEUE_MAX
- * more; a job beyond that is dropped and audited as a failed delivery
- * ("busy").  It reaps its own commands.  When its responder exits the
- * socket reads EOF: the courier finishes what it holds, then exits.
+ * opens the database environment itself.
+ *
+ * It starts a job COURIER_DELAY_MS after it arrived, when the responder
+ * has long sent its answer: the courier's work (a fork and exec, or for
+ * a blocked user none) must not compete for the CPU with the answer it
+ * would tell apart.  It runs at most COURIER_RUN_MAX commands at once
+ * and queues at most COURIER_QUEUE_MAX more; a job beyond that is
+ * dropped and audited as a failed delivery ("busy").  One recipient's
+ * codes go out one at a time and in order, across all the couriers of
+ * a home (courier_lock).  It reaps its own commands.  When its responder
+ * exits the socket reads EOF: the courier finishes what it holds, then
+ * exits.
  */
 #define COURIER_RUN_MAX		4
 #define COURIER_QUEUE_MAX	64
@@ -696,14 +699,15 @@ courier_wait(struct courier *c)
 static void
 courier_fds(int fd)
 {
-	int	 null = open("/dev/null", O_RDWR);
+	int	 null;
 
 	if (fd != COURIER_FD) {
 		dup2(fd, COURIER_FD);
 		close(fd);
 	}
 	fcntl(COURIER_FD, F_SETFD, FD_CLOEXEC);
-	if (null != -1) {
+	/* Opened after the move, so it cannot be COURIER_FD. */
+	if ((null = open("/dev/null", O_RDWR)) != -1) {
 		dup2(null, 0);
 		dup2(null, 1);
 		if (getenv("GATEWAY_INTERFACE") != NULL)
