@@ -232,6 +232,9 @@ def admin(home):
         return uid(USERS * k // 11)
     pw = ("new " + PW + "\n").encode()
     cmds = [
+        # On a home made by an earlier release the first per-user command
+        # builds the per-user index of refresh-token families.
+        ("first per-user command", ["token", "list", "--user", u(0)], None),
         ("tenant show", ["tenant", "show"], None),
         ("client list", ["client", "list"], None),
         ("connection list", ["connection", "list"], None),
