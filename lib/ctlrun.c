@@ -39,6 +39,16 @@
  * last bound, an attempt still opening after CTLRUN_OPEN_MS is killed
  * and counts as a try.
  *
+ * And whatever the phase, a child asleep in a futex (Linux
+ * /proc/PID/wchan) for CTLRUN_ASLEEP_MS is killed and counts as a try:
+ * Berkeley DB's mutexes and lock waits sleep there, a lock wait times
+ * out after 200 ms (store.c), so such a child waits for a process that
+ * will not let go, and the stall watch did not see one die (seen once
+ * in about 40 fault runs: a token prune and two responders asleep for
+ * 40 s, until the test killed the command).  Its death is one the
+ * other processes' stall watches see: they leave, and the next open
+ * recovers.
+ *
  * The child's standard error goes to a memory file, copied out only for
  * the attempt that decides the outcome: an attempt run again leaves one
  * line saying so.  SIGINT, SIGTERM and SIGHUP to the caller are passed
@@ -65,6 +75,7 @@
 #define CTLRUN_TRIES		8
 #define CTLRUN_TOTAL_MS		20000	/* no attempt starts after this */
 #define CTLRUN_OPEN_MS		10000	/* an attempt's (unwatched) open */
+#define CTLRUN_ASLEEP_MS	3000	/* in a futex: waiting for good */
 #define CTLRUN_BACKOFF_MS	50	/* doubled each try, up to 1 s */
 #define CTLRUN_POLL_MS		50
 
@@ -86,6 +97,20 @@ static const char mark_chars[MARK__MAX] = {
 	[MARK_FINAL] = 'F',
 };
 
+/* Why an attempt was stopped: killed by us, or else by the watch. */
+enum kill {
+	KILL_NONE,
+	KILL_OPEN,	/* its open took over CTLRUN_OPEN_MS */
+	KILL_ASLEEP,	/* asleep in a futex for CTLRUN_ASLEEP_MS */
+	KILL__MAX
+};
+
+static const char *const kill_why[KILL__MAX] = {
+	[KILL_NONE] = "a process died inside the database environment",
+	[KILL_OPEN] = "the database environment did not open in time",
+	[KILL_ASLEEP] = "it waited for good on another process",
+};
+
 /* How an attempt ended: the decision taken on it. */
 enum verdict {
 	V_FINAL,	/* its status is the command's */
@@ -102,8 +127,14 @@ struct attempt {
 	enum mark	 mark;		/* the furthest progress mark */
 	int		 final;		/* MARK_FINAL seen */
 	int		 status;	/* exit status, or 128 + signal */
-	int		 killed;	/* by us: its open took too long */
+	enum kill	 killed;	/* by us, and why */
+	double		 asleep;	/* since when in a futex, or 0 */
 };
+
+/* The bounds above; shorter in tests (ctlrun_test_bounds). */
+static double			 asleep_ms = CTLRUN_ASLEEP_MS;
+static double			 open_ms = CTLRUN_OPEN_MS;
+static double			 total_ms = CTLRUN_TOTAL_MS;
 
 static int			 mark_fd = -1;	/* in the child */
 static volatile sig_atomic_t	 stop_sig;	/* in the caller */
@@ -313,15 +344,55 @@ attempt_reap(struct attempt *a)
 	a->status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
+/* Is the process asleep in a futex?  Linux /proc/PID/wchan; 0 when it
+ * cannot tell. */
+static int
+in_futex(pid_t pid)
+{
+	char	 path[64], w[64];
+	ssize_t	 n;
+	int	 fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/wchan", (int)pid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return 0;
+	n = read(fd, w, sizeof(w) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	w[n] = '\0';
+	return strstr(w, "futex") != NULL;
+}
+
+/* Kill the attempt when its open is too long or it sleeps for good. */
+static void
+attempt_check(struct attempt *a, double open_by)
+{
+	double	 now = lk_mono_ms();
+
+	if (a->killed != KILL_NONE)
+		return;
+	if (!in_futex(a->pid))
+		a->asleep = 0;
+	else if (a->asleep == 0)
+		a->asleep = now;
+	if (a->asleep != 0 && now - a->asleep > asleep_ms)
+		a->killed = KILL_ASLEEP;
+	else if (a->mark == MARK_NONE && now > open_by)
+		a->killed = KILL_OPEN;
+	if (a->killed != KILL_NONE)
+		kill(a->pid, SIGKILL);
+}
+
 /*
  * Wait for the attempt to end, passing a stop signal on and killing it
- * when its open takes more than CTLRUN_OPEN_MS.
+ * when attempt_check says so.
  */
 static void
 attempt_wait(struct attempt *a)
 {
 	struct pollfd	 pfd;
-	double		 open_by = lk_mono_ms() + CTLRUN_OPEN_MS;
+	double		 open_by = lk_mono_ms() + open_ms;
 	int		 passed = 0;
 
 	for (;;) {
@@ -329,11 +400,7 @@ attempt_wait(struct attempt *a)
 			kill(a->pid, stop_sig);
 			passed = 1;
 		}
-		if (a->mark == MARK_NONE && !a->killed &&
-		    lk_mono_ms() > open_by) {
-			kill(a->pid, SIGKILL);
-			a->killed = 1;
-		}
+		attempt_check(a, open_by);
 		pfd.fd = a->rd;
 		pfd.events = POLLIN;
 		if (poll(&pfd, 1, CTLRUN_POLL_MS) > 0 && !attempt_read(a))
@@ -350,7 +417,7 @@ attempt_verdict(const struct attempt *a, int repeatable)
 	/* Only the stall exit and SIGKILL (ours, or the OOM killer's) are
 	 * a stop from outside; any other signal is the command's end. */
 	if (a->final || (a->status != LK_EXIT_TEMPFAIL &&
-	    a->status != 128 + SIGKILL && !a->killed))
+	    a->status != 128 + SIGKILL && a->killed == KILL_NONE))
 		return V_FINAL;
 	if (a->mark == MARK_DONE)
 		return V_DONE;
@@ -416,9 +483,15 @@ verdict_status(const struct attempt *a, enum verdict v, int tries)
 	default:
 		break;
 	}
-	fprintf(stderr, "latchkeyctl: the database environment is being "
-	    "recovered after a process died; gave up after %d tr%s\n",
-	    tries, tries == 1 ? "y" : "ies");
+	if (a->killed == KILL_OPEN)
+		fprintf(stderr, "latchkeyctl: the database environment did not "
+		    "open within %d s (another process holds it?); gave up "
+		    "after %d tr%s\n", (int)(open_ms / 1000), tries,
+		    tries == 1 ? "y" : "ies");
+	else
+		fprintf(stderr, "latchkeyctl: the database environment is "
+		    "being recovered after a process died; gave up after %d "
+		    "tr%s\n", tries, tries == 1 ? "y" : "ies");
 	return LK_EXIT_TEMPFAIL;
 }
 
@@ -427,9 +500,11 @@ ctlrun(int (*work)(void *), void *arg, int repeatable)
 {
 	struct attempt	 a;
 	enum verdict	 v = V_AGAIN;
-	double		 give_up = lk_mono_ms() + CTLRUN_TOTAL_MS;
+	double		 give_up = lk_mono_ms() + total_ms;
 	int		 try;
 
+	memset(&a, 0, sizeof(a));
+	a.rd = a.err = -1;
 	stop_signals(1);
 	for (try = 0; try < CTLRUN_TRIES; try++) {
 		if (try > 0)
@@ -450,11 +525,17 @@ ctlrun(int (*work)(void *), void *arg, int repeatable)
 			break;
 		attempt_end(&a, 0);
 		fprintf(stderr, "latchkeyctl: %s; trying again (%d of %d)\n",
-		    a.killed ? "opening the database environment took too "
-		    "long" : "a process died inside the database environment",
-		    try + 2, CTLRUN_TRIES);
+		    kill_why[a.killed], try + 2, CTLRUN_TRIES);
 	}
 	attempt_end(&a, v != V_DONE);
 	stop_signals(0);
 	return verdict_status(&a, v, try + 1);
+}
+
+void
+ctlrun_test_bounds(double asleep, double open, double total)
+{
+	asleep_ms = asleep;
+	open_ms = open;
+	total_ms = total;
 }

@@ -1260,5 +1260,8 @@ enum store_rc	 ctlrun_txn(struct store *,
 void		 ctlrun_done(void);
 int		 ctlrun_transient(const struct store *, unsigned troubles);
 void		 ctlrun_close(struct store *);
+/* For tests: shorter bounds (ms) on a try asleep in a futex, on a try's
+ * open, and on the tries in all. */
+void		 ctlrun_test_bounds(double asleep, double open, double total);
 
 #endif /* !LATCHKEY_EXTERN_H */
