@@ -1042,7 +1042,8 @@ find_cb(const char *key, json_t *val, void *arg)
 	return 0;
 }
 
-/* Every record of a kind (optionally where field == value), redacted. */
+/* Every record of a kind (optionally where field == value), redacted;
+ * without t, in batches (store_scan). */
 static enum store_rc
 list_tx(struct ctl *c, DB_TXN *t, enum store_kind k, const char *field,
     const char *value)
@@ -1050,7 +1051,8 @@ list_tx(struct ctl *c, DB_TXN *t, enum store_kind k, const char *field,
 	struct findarg	 a = { field, value, NULL, json_array(), 0 };
 	enum store_rc	 rc;
 
-	rc = store_each(c->s, t, k, find_cb, &a);
+	rc = t != NULL ? store_each(c->s, t, k, find_cb, &a) :
+	    store_scan(c->s, k, NULL, find_cb, &a);
 	json_decref(a.found);
 	if (rc == STORE_OK)
 		c->out = a.list;
@@ -2216,17 +2218,9 @@ static enum store_rc
 user_list_batch(struct ctl *c)
 {
 	const char	*conn = sget(c->opt, "connection");
-	struct findarg	 a = { conn != NULL ? "connection" : NULL, conn, NULL,
-			       json_array(), 0 };
-	enum store_rc	 rc;
 
-	rc = store_scan(c->s, SK_USER, NULL, find_cb, &a);
-	json_decref(a.found);
-	if (rc == STORE_OK)
-		c->out = a.list;
-	else
-		json_decref(a.list);
-	return rc;
+	return list_tx(c, NULL, SK_USER, conn != NULL ? "connection" : NULL,
+	    conn);
 }
 
 static enum store_rc

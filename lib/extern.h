@@ -407,6 +407,9 @@ enum store_rc	 store_each(struct store *, DB_TXN *, enum store_kind,
  * deleted during the walk may or may not be seen, and none is seen twice.
  */
 #define STORE_BATCH		512
+/* A sweep (store_sweep) writes: smaller batches, each followed by a rest
+ * as long as the batch took (store.c). */
+#define STORE_SWEEP_BATCH	128
 /* cb is called for each record of a batch after that batch's transaction
  * has committed (so cb may run transactions of its own), until it
  * returns non-zero.  val is borrowed.  STORE_OK when the walk ended or

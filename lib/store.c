@@ -1018,7 +1018,19 @@ struct walk {
 	struct store_sweep	*sw;		/* store_sweep */
 	json_t			*out;
 	long			 deleted;
+	int			 batch;		/* records a batch */
 };
+
+/*
+ * A sweep writes, so its batches hold write locks until they commit (a
+ * synchronous commit): a responder whose request touches one of those
+ * pages waits for it.  Sweeps therefore take smaller batches than reads
+ * (extern.h STORE_SWEEP_BATCH),
+ * and rest after each for as long as it took (at most SWEEP_REST_MS),
+ * leaving the responders at least half of the time and of a core
+ * (`make scale`: token prune beside logins and refreshes).
+ */
+#define SWEEP_REST_MS		100
 
 void
 store_scan_fail_after(long n)
@@ -1137,7 +1149,7 @@ walk_batch(struct store *s, DB_TXN *txn, void *arg)
 		}
 		kbuf[k.size] = '\0';
 		if ((rc = walk_one(s, txn, c, w, kbuf, &d)) != STORE_OK ||
-		    w->pend || ++n == STORE_BATCH)
+		    w->pend || ++n == w->batch)
 			break;
 	}
 	if (ret == DB_NOTFOUND)
@@ -1178,11 +1190,27 @@ walk_commit(struct walk *w, int (*cb)(const char *, json_t *, void *),
 		}
 }
 
+/* A sweep's rest after a batch that took ms (SWEEP_REST_MS). */
+static void
+walk_rest(double ms)
+{
+	struct timespec	 ts;
+
+	if (ms > SWEEP_REST_MS)
+		ms = SWEEP_REST_MS;
+	if (ms <= 0)
+		return;
+	ts.tv_sec = 0;
+	ts.tv_nsec = (long)(ms * 1e6);
+	nanosleep(&ts, NULL);
+}
+
 static enum store_rc
 walk_run(struct store *s, struct walk *w,
     int (*cb)(const char *, json_t *, void *), void *arg)
 {
 	enum store_rc	 rc = STORE_OK;
+	double		 t0;
 	long		 n;
 
 	w->plen = w->prefix != NULL ? strlen(w->prefix) : 0;
@@ -1197,9 +1225,12 @@ walk_run(struct store *s, struct walk *w,
 			rc = STORE_ERR;
 			break;
 		}
+		t0 = lk_mono_ms();
 		if ((rc = store_txn_run(s, walk_batch, w)) != STORE_OK)
 			break;
 		walk_commit(w, cb, arg);
+		if (w->sw != NULL && !w->end)
+			walk_rest(lk_mono_ms() - t0);
 	}
 	json_decref(w->recs);
 	json_decref(w->out);
@@ -1215,6 +1246,7 @@ store_scan(struct store *s, enum store_kind kind, const char *prefix,
 	memset(&w, 0, sizeof(w));
 	w.kind = kind;
 	w.prefix = prefix;
+	w.batch = STORE_BATCH;
 	return walk_run(s, &w, cb, arg);
 }
 
@@ -1227,6 +1259,7 @@ store_sweep(struct store *s, struct store_sweep *sw)
 	w.kind = sw->kind;
 	w.prefix = sw->prefix;
 	w.sw = sw;
+	w.batch = STORE_SWEEP_BATCH;
 	return walk_run(s, &w, NULL, NULL);
 }
 

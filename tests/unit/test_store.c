@@ -929,20 +929,20 @@ static void
 sweep_resumes_and_stops_where_told(void **state)
 {
 	struct fx		*fx = *state;
-	int			 upto = 2 * STORE_BATCH + 10;
+	int			 upto = 2 * STORE_SWEEP_BATCH + 10;
 	struct store_sweep	 sw = { SK_GUARD, "k", stop_fn, &upto, NULL,
 				    0, 0 };
 
-	fill(fx->s, 3 * STORE_BATCH);
+	fill(fx->s, 3 * STORE_SWEEP_BATCH);
 	store_scan_fail_after(1);
 	assert_int_equal(store_sweep(fx->s, &sw), STORE_ERR);
 	store_scan_fail_after(0);
-	assert_int_equal(sw.deleted, STORE_BATCH);
-	assert_int_equal(count(fx->s, SK_GUARD), 2 * STORE_BATCH);
+	assert_int_equal(sw.deleted, STORE_SWEEP_BATCH);
+	assert_int_equal(count(fx->s, SK_GUARD), 2 * STORE_SWEEP_BATCH);
 	sw.deleted = 0;
 	assert_int_equal(store_sweep(fx->s, &sw), STORE_OK);
-	assert_int_equal(sw.deleted, STORE_BATCH + 10);
-	assert_int_equal(count(fx->s, SK_GUARD), STORE_BATCH - 10);
+	assert_int_equal(sw.deleted, STORE_SWEEP_BATCH + 10);
+	assert_int_equal(count(fx->s, SK_GUARD), STORE_SWEEP_BATCH - 10);
 }
 
 /* Expiry in batches re-reads each record in the deleting transaction. */
