@@ -737,6 +737,18 @@ courier_lockfile(const char *home)
 }
 
 /* The courier process: never returns. */
+/* Run a step of the courier's loop under the stall watch. */
+static void
+courier_watched(struct courier *c, void (*step)(struct courier *))
+{
+
+	stall_arm();
+	alarm(COURIER_STUCK_S);
+	step(c);
+	alarm(0);
+	stall_disarm();
+}
+
 static void
 courier_main(int fd, const char *home)
 {
@@ -756,24 +768,29 @@ courier_main(int fd, const char *home)
 	c.fd = COURIER_FD;
 	c.home = home;
 	c.lockfd = courier_lockfile(home);
-	c.st = store_open(home, 0);
+	stall_forget();
+	c.st = store_open(home, STORE_WATCH);
 	while (c.fd != -1 || c.nrun > 0 || c.qlen > 0) {
 		if (c.st != NULL && store_panicked(c.st)) {
+			/* Closing waits for the recovery (stall.c). */
+			stall_watch(NULL);
 			store_close(c.st);
-			c.st = store_open(home, 0);
+			c.st = store_open(home, STORE_WATCH);
 		}
-		/* The store calls in these may sleep for good on a mutex a
-		 * killed process held (stall.c): SIGALRM then ends the
-		 * courier, and the responder starts another. */
-		alarm(COURIER_STUCK_S);
-		courier_launch(&c);
-		alarm(0);
+		/*
+		 * The store calls in these may sleep for good on a mutex a
+		 * killed process held, holding the recovery lock shared
+		 * (store.c): the stall watch ends the courier within
+		 * about 0.2 s of such a death, as it ends a responder, and
+		 * the responder starts another.  SIGALRM bounds whatever
+		 * the watch cannot see.
+		 */
+		courier_watched(&c, courier_launch);
 		courier_wait(&c);
-		alarm(COURIER_STUCK_S);
-		courier_read(&c);
-		courier_reap(&c);
-		alarm(0);
+		courier_watched(&c, courier_read);
+		courier_watched(&c, courier_reap);
 	}
+	stall_arm();
 	store_close(c.st);
 	_exit(0);
 }

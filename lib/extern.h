@@ -1240,6 +1240,8 @@ int		 prefork_run(int n, int *is_worker);
 void		 stall_watch(const char *home);
 void		 stall_arm(void);
 void		 stall_disarm(void);
+/* In a forked child: drop the parent's watch state without closing. */
+void		 stall_forget(void);
 /* The exit status of a process stopped by it, and of latchkeyctl giving
  * up on a recovery (sysexits.h EX_TEMPFAIL). */
 #define LK_EXIT_TEMPFAIL	75

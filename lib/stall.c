@@ -158,6 +158,21 @@ stall_watch(const char *home)
 	watching = 1;
 }
 
+/*
+ * In a child forked from a watched process (the passwordless courier,
+ * deliver.c): the parent's timer is not the child's (fork(2) does not
+ * inherit POSIX timers) and its registry descriptor may be closed, or
+ * its number reused, by then.  Forget both without closing anything.
+ */
+void
+stall_forget(void)
+{
+	watching = 0;
+	registry_fd = -1;
+	have_timer = 0;
+	depth = 0;
+}
+
 static int
 stall_timer(void)
 {
