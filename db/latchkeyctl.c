@@ -1153,6 +1153,8 @@ tenant_upsert(struct ctl *c, DB_TXN *t, const json_t *spec, const char **what)
 		    json_sprintf("%s/", iss));
 	if ((rc = rec_complete(c, tenant_fields, rec, "tenant")) == STORE_OK)
 		rc = put_changed(c, t, SK_META, "tenant", old, rec, &changed);
+	if (rc == STORE_OK && old == NULL)
+		rc = refresh_index_new(c->s, t, c->now);
 	if (rc == STORE_OK)
 		*what = old == NULL ? "created" : changed ? "updated" :
 		    "unchanged";

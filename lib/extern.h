@@ -1048,6 +1048,9 @@ enum store_rc	 refresh_prune(struct store *, DB_TXN *, time_t now,
 enum store_rc	 refresh_index_ensure(struct store *, time_t now);
 /* 1 when the index is complete (SK_META says so). */
 int		 refresh_index_ready(struct store *, DB_TXN *);
+/* In a new tenant's transaction: mark the index complete when there is
+ * no family to walk. */
+enum store_rc	 refresh_index_new(struct store *, DB_TXN *, time_t now);
 
 /* grant_refresh.c: grant_type=refresh_token (AUTH0-BEHAVIOUR.md 5). */
 void		 grant_refresh(struct grant_req *);

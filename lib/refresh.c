@@ -1257,6 +1257,29 @@ refresh_index_ready(struct store *st, DB_TXN *txn)
 }
 
 /*
+ * A store that holds no family yet (a tenant being created) needs no
+ * backfill: every family it gets is indexed by refresh_issue.  Marks the
+ * index complete in txn; STORE_OK also when there are families (the
+ * first per-user command then walks them).
+ */
+enum store_rc
+refresh_index_new(struct store *st, DB_TXN *txn, time_t now)
+{
+	json_t		*m;
+	enum store_rc	 rc;
+
+	rc = store_prefix_any(st, txn, SK_REFRESH, FAMILY_PREFIX);
+	if (rc != STORE_NOTFOUND)
+		return rc == STORE_OK ? STORE_OK : rc;
+	if ((m = json_pack("{sbsI}", "complete", 1, "at", (json_int_t)now))
+	    == NULL)
+		return STORE_ERR;
+	rc = store_put(st, txn, SK_META, INDEX_META, m, 0);
+	json_decref(m);
+	return rc;
+}
+
+/*
  * The family is read by the walk's cursor and indexed while the cursor
  * still holds its page: a prune cannot delete it in between, and a prune
  * after it waits for the index entry's write lock, then deletes both.
