@@ -1,6 +1,6 @@
 /*
  * ctlrun.c: latchkeyctl's work in a child process, run again when the
- * death of a peer stops it (issue 22).
+ * death of a peer stops it (docs/operations.md).
  *
  * An admin command opens the environment, runs its transaction and
  * closes (checkpointing) like a responder, and can meet the same Berkeley

@@ -1,6 +1,6 @@
 """
 /passwordless/start costs the same time for a blocked, an unknown and an
-existing recipient (issue 22): it answers before the delivery runs, and
+existing recipient (docs/security.md): it answers before the delivery runs, and
 does the same work for every recipient (a code, its digest, the stored
 record, the audit record, the hand-over to the courier).  The old code
 answered a blocked user at once (no delivery) and every other recipient

@@ -160,9 +160,10 @@ class Load:
 
 class Admin:
     """latchkeyctl commands one after another, each with a timeout, as an
-    operator or cron would run them while responders die (issue 22: one
-    used to sleep for good on a killed responder's mutex, holding the
-    recovery lock, and no responder could open the environment)."""
+    operator or cron would run them while responders die
+    (docs/operations.md: one used to sleep for good on a killed
+    responder's mutex, holding the recovery lock, and no responder could
+    open the environment)."""
 
     def __init__(self, home, user_id, small, seed):
         self.home = home

@@ -1279,8 +1279,8 @@ ctl(struct fx *fx, const char *args, json_t **out)
 /*
  * 60,000 families (and their tokens) in a store made without the index,
  * under a lock table of SCALE_LOCKS: one transaction cannot read them
- * (STORE_BUSY, issue 22), the batched listing, revocation and prune can,
- * and so can `latchkeyctl token list --user`, `user block` and `token
+ * (STORE_BUSY, docs/operations.md), the batched listing, revocation and
+ * prune can, and so can `latchkeyctl token list --user`, `user block` and `token
  * prune`.
  */
 static void

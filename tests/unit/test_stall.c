@@ -20,9 +20,10 @@
  * can fail: with the start-up checks unwatched (before stop 11) the
  * responder was asleep for good for all 14 mutexes, in 3 of 3 runs.
  *
- * The same for an admin command (issue 22): latchkeyctl's path through
- * lib/ctlrun.c (a child that opens, runs one write transaction and
- * closes, run again when the stall watch stops it), held before its
+ * The same for an admin command (docs/operations.md): latchkeyctl's
+ * path through lib/ctlrun.c (a child that opens, runs one write
+ * transaction and closes, run again when the stall watch stops it),
+ * held before its
  * transaction or before its close (the checkpoint, where latchkeyctl
  * was found asleep in __log_flush_int).  It must end within the bound,
  * with 0 (done, on a later try) or 75 (gave up), and the recovery lock
@@ -282,7 +283,7 @@ ctl_work(void *arg)
 	return rc;
 }
 
-/* latchkeyctl before issue 22: one process, nothing watched. */
+/* latchkeyctl of the previous release: one process, nothing watched. */
 static int
 ctl_old(void)
 {
