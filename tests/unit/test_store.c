@@ -793,9 +793,9 @@ even_fn(struct store *s, DB_TXN *txn, const char *key, json_t *val,
  * One transaction reading every page runs the lock table out
  * (docs/operations.md: BDB2055 "Lock table is out of available lock
  * entries", ENOMEM): that is STORE_BUSY, counted and named, and the
- * request that met it is answered 503 with Retry-After, not 500 "not configured".  The batched
- * walks read the same records in transactions that each hold a few
- * locks.
+ * request that met it is answered 503 with Retry-After, not 500 "not
+ * configured".  The batched walks read the same records in transactions
+ * that each hold a few locks.
  */
 static void
 lock_table_exhaustion_is_busy_and_batches_fit(void **state)
