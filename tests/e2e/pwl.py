@@ -89,10 +89,15 @@ def _tenant(s):
     s.capture = Path(capture)
 
 
-def serve(name):
-    """Start the tenant (the caller's fixture yields it and calls finish)."""
+def serve(name, users=()):
+    """Start the tenant, with users added to its file (the caller's fixture
+    yields it and calls finish)."""
     s = lk.Server(name)
     _tenant(s)
+    if users:
+        t = json.loads(s.tenant_file.read_text())
+        t["users"].extend(users)
+        s.tenant_file.write_text(json.dumps(t, indent=1))
     conftest._servers.append(s)
     try:
         s.start()

@@ -16,7 +16,6 @@ cancel the load of a shared machine drifting from round to round);
 failing both, the measurement is taken once more and judged on all the
 rounds.
 """
-import json
 import random
 import statistics
 import time
@@ -24,8 +23,6 @@ import time
 import pytest
 import requests
 
-import conftest
-import lk
 import pwl
 
 EXISTING_PHONE = "+15550000777"		# an sms user, not blocked
@@ -38,20 +35,9 @@ TOLERANCE = 0.05
 
 @pytest.fixture(scope="module")
 def srv():
-    s = lk.Server("pwl-timing")
-    pwl._tenant(s)
-    t = json.loads(s.tenant_file.read_text())
-    t["users"].append({"connection": pwl.SMS, "user_id": EXISTING_ID,
-        "phone_number": EXISTING_PHONE,
-        "phone_verified": True})
-    s.tenant_file.write_text(json.dumps(t, indent=1))
-    conftest._servers.append(s)
-    try:
-        s.start()
-    except BaseException:
-        s.stop()
-        s.cleanup()
-        raise
+    s = pwl.serve("pwl-timing", [{"connection": pwl.SMS,
+        "user_id": EXISTING_ID, "phone_number": EXISTING_PHONE,
+        "phone_verified": True}])
     yield s
     pwl.finish(s)
 
