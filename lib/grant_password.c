@@ -106,12 +106,13 @@ connection_for(struct grant_req *g)
  * (so every process picks the same ones, and an import's bcrypt users
  * are as likely as anyone to be picked).  Kept per process and
  * connection for MIX_TTL seconds, and built on the first login after
- * that, whatever its outcome, so that its cost tells nothing (reading
- * 4096 index entries took 15 ms on a 2-core test machine; under plain
- * CGI, where no process outlives its request, every login pays it).
+ * that, whatever its outcome, so that its cost tells nothing.  One
+ * batch of the walk (STORE_BATCH entries): under plain CGI, where no
+ * process outlives its request, every login pays it (4096 entries took
+ * 15 ms on a 2-core test machine).
  */
 #define MIX_TTL		300
-#define MIX_WALK_MAX	4096
+#define MIX_WALK_MAX	STORE_BATCH
 #define MIX_CONNS	8
 #define MIX_ID_MAX	128
 
