@@ -78,7 +78,7 @@ static const char *const grant_types[] = {
 	"http://auth0.com/oauth/grant-type/mfa-otp",
 	"http://auth0.com/oauth/grant-type/mfa-oob",
 	"http://auth0.com/oauth/grant-type/mfa-recovery-code",
-	/* The legacy /oauth/ro grants (lib/ro.c). */
+	/* The legacy /oauth/ro grants (lib/grants/ro.c). */
 	"http://auth0.com/oauth/legacy/grant-type/ro",
 	"http://auth0.com/oauth/legacy/grant-type/ro/jwt-bearer",
 	NULL
@@ -118,8 +118,8 @@ enum ftype {
 	FT_KEYS,	/* client public keys */
 	FT_HASHPOL,	/* {"t", "m", "p"} */
 	FT_ARGV,	/* a command: strings, the first an absolute path */
-	FT_REFRESH,	/* client refresh_token settings (lib/refresh.c) */
-	FT_GUARD	/* attack-protection settings (lib/guard.c) */
+	FT_REFRESH,	/* client refresh_token settings (lib/grants/refresh.c) */
+	FT_GUARD	/* attack-protection settings (lib/security/guard.c) */
 };
 
 struct fdef {
@@ -137,11 +137,11 @@ static const struct fdef tenant_fields[] = {
 	{ "alg", FT_ENUM, 0, 0, sign_algs, 0 },	/* import: key algorithm */
 	{ "hash", FT_HASHPOL, 0, 0, NULL, 0 },
 	{ "allow_legacy_ro", FT_BOOL, 0, 0, NULL, 0 },
-	/* Admission control for password hashing (lib/admit.c). */
+	/* Admission control for password hashing (lib/security/admit.c). */
 	{ "hash_slots", FT_INT, 1, 64, NULL, 0 },
 	{ "hash_queue", FT_INT, 0, 1024, NULL, 0 },
 	{ "hash_wait_ms", FT_INT, 1, 60000, NULL, 0 },
-	/* Attack protection (lib/guard.c, lib/breached.c, lib/audit.c). */
+	/* Attack protection (lib/security/guard.c, lib/security/breached.c, lib/security/audit.c). */
 	{ "brute_force", FT_GUARD, 0, 0, NULL, 0 },
 	{ "suspicious_ip", FT_GUARD, 0, 0, NULL, 0 },
 	{ "rate_limit", FT_GUARD, 0, 0, NULL, 0 },
@@ -162,7 +162,7 @@ static const struct fdef client_fields[] = {
 	{ "id_token_lifetime", FT_INT, LIFETIME_MIN, LIFETIME_MAX, NULL, 1 },
 	{ "public_keys", FT_KEYS, 0, 0, NULL, 0 },
 	{ "refresh_token", FT_REFRESH, 0, 0, NULL, 0 },
-	/* Auth0's "Trust Token Endpoint IP Header" (lib/guard_net.c). */
+	/* Auth0's "Trust Token Endpoint IP Header" (lib/security/guard_net.c). */
 	{ "is_token_endpoint_ip_header_trusted", FT_BOOL, 0, 0, NULL, 0 },
 	{ NULL, 0, 0, 0, NULL, 0 }
 };
@@ -171,7 +171,7 @@ static const struct fdef connection_fields[] = {
 	{ "name", FT_NAME, 1, NAME_LEN, NULL, 1 },
 	{ "strategy", FT_ENUM, 0, 0, strategies, 1 },
 	{ "enabled_clients", FT_REFS, 1, ID_LEN, NULL, 1 },
-	/* Passwordless connections (lib/passwordless.c, lib/deliver.c). */
+	/* Passwordless connections (lib/passwordless/passwordless.c, lib/passwordless/deliver.c). */
 	{ "delivery_command", FT_ARGV, 1, TEXT_LEN, NULL, 0 },
 	{ "otp_lifetime", FT_INT, 1, 3600, NULL, 0 },
 	{ "delivery_timeout", FT_INT, 1, 60, NULL, 0 },
@@ -1877,7 +1877,7 @@ connection_users(struct ctl *c, int n)
 }
 
 /*
- * The transaction checks again through the user indexes (lib/store.c
+ * The transaction checks again through the user indexes (lib/store/store.c
  * SK_USERIDX "<tag>\x1f<connection>\x1f..."), a seek each: a user with
  * an email, username or phone created in the connection since the
  * batched count (a passwordless first login) stops the removal.
@@ -2034,7 +2034,7 @@ conn_strategy(struct ctl *c, DB_TXN *t, const char *conn, char *strategy)
 
 /*
  * A password set here (never a login's rehash) or a block ends the user's
- * refresh tokens (lib/refresh.c): the token endpoint refuses them from
+ * refresh tokens (lib/grants/refresh.c): the token endpoint refuses them from
  * this commit on (it reads blocked and password_set_at in the user
  * record), and their families are revoked after it, in batches
  * (ctl_after).
@@ -2053,7 +2053,7 @@ user_sessions(struct ctl *c, DB_TXN *t, const json_t *old, json_t *rec)
 		json_object_set_new(rec, "password_set_at",
 		    json_integer(c->now));
 	/* A password change lifts the user's brute-force blocks
-	 * (AUTH0-BEHAVIOUR.md 6; lib/guard.c). */
+	 * (AUTH0-BEHAVIOUR.md 6; lib/security/guard.c). */
 	if (pw && json_array_append_new(c->unblock, json_deep_copy(rec)) == -1)
 		return STORE_ERR;
 	if (!pw && !blocked)
@@ -2207,7 +2207,7 @@ user_remove_tx(struct ctl *c, DB_TXN *t)
 	rc = store_user_del(c->s, t, c->pos[0]);
 	if (rc == STORE_NOTFOUND)
 		refuse(c, rc, "no such user: %s", c->pos[0]);
-	/* The user's refresh tokens die with it (lib/refresh.c): refused
+	/* The user's refresh tokens die with it (lib/grants/refresh.c): refused
 	 * from this commit on, their families revoked after it. */
 	if (rc == STORE_OK && json_array_append_new(c->revoke,
 	    json_string(c->pos[0])) == -1)
@@ -2370,7 +2370,7 @@ api_show_tx(struct ctl *c, DB_TXN *t)
 }
 
 /* ------------------------------------------------------------------ */
-/* Signing key rotation (lib/keyrot.c).                               */
+/* Signing key rotation (lib/crypto/keyrot.c).                               */
 
 static const struct optdef key_add_opts[] = {
 	{ "alg", CV_STR, NULL },
@@ -2491,7 +2491,7 @@ key_prune_tx(struct ctl *c, DB_TXN *t)
 }
 
 /* ------------------------------------------------------------------ */
-/* Refresh tokens and devices (lib/refresh.c).                        */
+/* Refresh tokens and devices (lib/grants/refresh.c).                        */
 
 static const struct optdef token_list_opts[] = {
 	{ "user", CV_STR, NULL },
@@ -2540,7 +2540,7 @@ token_sel(struct ctl *c, struct refresh_sel *sel)
 }
 
 /*
- * The token commands read and revoke in batches (lib/refresh.c), a
+ * The token commands read and revoke in batches (lib/grants/refresh.c), a
  * user's families through the per-user index, which the first of them
  * builds on a store made before it.
  */
@@ -2625,7 +2625,7 @@ device_list_batch(struct ctl *c)
 }
 
 /* ------------------------------------------------------------------ */
-/* Attack protection (lib/guard.c, lib/audit.c).                      */
+/* Attack protection (lib/security/guard.c, lib/security/audit.c).                      */
 
 static const struct optdef guard_unblock_opts[] = {
 	{ "identifier", CV_STR, NULL },
@@ -2651,7 +2651,7 @@ tenant_get(struct ctl *c, DB_TXN *t, json_t **tenant)
 	return rc == STORE_NOTFOUND ? STORE_OK : rc;
 }
 
-/* The guard and audit commands walk in batches (lib/guard.c, audit.c). */
+/* The guard and audit commands walk in batches (lib/security/guard.c, audit.c). */
 static enum store_rc
 guard_list_batch(struct ctl *c)
 {
@@ -2859,7 +2859,7 @@ import_check(json_t *doc, char *err, size_t errsz)
 		seen = json_object();
 		json_array_foreach(v, i, it)
 			if (rc == 0)
-				rc = import_item_check(s, it, seen, err, errsz);
+				rc = import_item_check((enum sect)s, it, seen, err, errsz);
 		json_decref(seen);
 		if (rc == -1)
 			return -1;
@@ -3098,7 +3098,7 @@ import_tx(struct ctl *c, DB_TXN *t)
 		json_array_foreach(json_object_get(c->doc, sects[s].name), i,
 		    it)
 			if (rc == STORE_OK)
-				rc = import_item(c, t, s, it, names);
+				rc = import_item(c, t, (enum sect)s, it, names);
 	json_decref(names);
 	return rc;
 }
@@ -3401,7 +3401,7 @@ run_steps(struct ctl *c, enum store_rc (*txn_run)(struct store *,
 }
 
 /*
- * The command in ctlrun's child (lib/ctlrun.c): after a failure caused
+ * The command in ctlrun's child (lib/run/ctlrun.c): after a failure caused
  * by a recovery (another process died) ctlrun runs the command again.
  * ctlrun_done() comes after the last write of the command, before
  * anything is printed.
@@ -3434,7 +3434,7 @@ run(struct ctl *c, const char *home)
 }
 
 /* ------------------------------------------------------------------ */
-/* Running a command in a child (lib/ctlrun.c).                       */
+/* Running a command in a child (lib/run/ctlrun.c).                       */
 
 /*
  * The commands that may run again when their commit is in doubt (a peer

@@ -156,7 +156,7 @@ def tenant(issuer, alg):
         "tenant": {"issuer": issuer, "alg": alg, "default_directory": CONN,
                    "hash": {"t": 2, "m": 19456, "p": 1},
                    # One user logs in from 127.0.0.1 over and over: the
-                   # attack-protection rate limits (lib/guard.c) stay off.
+                   # attack-protection rate limits (lib/security/guard.c) stay off.
                    "rate_limit": {"enabled": False},
                    "suspicious_ip": {"enabled": False}},
         "connections": [{"name": CONN, "strategy": "auth0",
@@ -332,7 +332,7 @@ class Lighttpd:
 
 
 def remove_slot_memory(home):
-    """Remove home's hash slot memory (lib/admit.c: /dev/shm objects the
+    """Remove home's hash slot memory (lib/security/admit.c: /dev/shm objects the
     last responder removes when it stops; one SIGKILLed leaves them)."""
     try:
         st = os.stat(Path(home) / "run" / "admission")

@@ -199,10 +199,10 @@ main(int argc, char *argv[])
 		err(1, "sched_getaffinity");
 	memset(&sum, 0, sizeof(sum));
 	for (cpu = 0; cpu < CPU_SETSIZE; cpu++) {
-		if (!CPU_ISSET(cpu, &cpus))
+		if (!CPU_ISSET((size_t)cpu, &cpus))
 			continue;
 		CPU_ZERO(&one);
-		CPU_SET(cpu, &one);
+		CPU_SET((size_t)cpu, &one);
 		if (sched_setaffinity(0, sizeof(one), &one) == -1)
 			err(1, "sched_setaffinity %d", cpu);
 		time_core(&pol, enc, pw, sizeof(pw) - 1, n, rs, es, &t);

@@ -102,7 +102,7 @@ def tenant_doc(issuer, client_key, *, alg="RS256", default_directory=DB1,
     """The test tenant (latchkeyctl import format)."""
     both = [GRANT_PASSWORD, GRANT_REALM]
     tenant = {"issuer": issuer, "alg": alg, "hash": {"t": 1, "m": 1024, "p": 1}}
-    # Attack protection (lib/guard.c) keeps Auth0's brute-force default,
+    # Attack protection (lib/security/guard.c) keeps Auth0's brute-force default,
     # but the whole suite logs in from 127.0.0.1 as a few users, so the
     # per-IP and per-user-per-IP limits are off here; test_attack.py
     # tests them on tenants of its own.
@@ -284,7 +284,7 @@ class Server:
         return [m for m in SANITIZER_MARKERS if m in text]
 
     def slot_objects(self):
-        """This home's hash slot memory objects in /dev/shm (lib/admit.c)."""
+        """This home's hash slot memory objects in /dev/shm (lib/security/admit.c)."""
         st = os.stat(self.home / "run" / "admission")
         pre = "latchkey-%d-%d-%d-" % (os.geteuid(), st.st_dev, st.st_ino)
         return sorted(n for n in os.listdir("/dev/shm") if n.startswith(pre))

@@ -248,7 +248,7 @@ def test_secret_for_private_key_jwt_client_is_unauthorized(server):
     denied(server.token(password_form(client_id=PK_ID, secret="guess", audience=API)))
 
 
-# --- what real SDKs send (lib/client.c) -------------------------------------
+# --- what real SDKs send (lib/security/client.c) -------------------------------------
 
 RAW_ID, RAW_SECRET = "raw+basic%app", "s3cr+t%41x-raw-Basic-secret"
 

@@ -1,6 +1,6 @@
 """
 Refusals after the request decoded well: grants, realms, users and
-audiences, with the exact Auth0 statuses and bodies (lib/oerr.c).
+audiences, with the exact Auth0 statuses and bodies (lib/http/oerr.c).
 """
 import urllib.parse
 

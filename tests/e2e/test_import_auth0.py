@@ -170,7 +170,7 @@ def test_unknown_connection_refused(a0, export):
 # --- the cost of an unknown user follows the connection's hash mix ---------
 #
 # An unknown user is verified against a hash drawn from the connection's
-# own users (lib/hash.c "hash mix"), not against a dummy of the tenant's
+# own users (lib/crypto/hash.c "hash mix"), not against a dummy of the tenant's
 # argon2id policy: in a connection whose users all still have Auth0's
 # bcrypt cost-10 hashes, a wrong password and an unknown user cost the
 # same bcrypt verify.  (The old dummy made an unknown user answer in the

@@ -171,7 +171,7 @@ def test_start_form_authparams_is_a_string(srv):
 
 # --- background delivery and its failures ----------------------------------
 #
-# /passwordless/start answers before the delivery runs (lib/deliver.c's
+# /passwordless/start answers before the delivery runs (lib/passwordless/deliver.c's
 # courier), so the answer and its time are the same for a known, an
 # unknown and a blocked recipient (no delivery runs for a blocked user),
 # whatever the delivery does.  A failed delivery is no longer a 400

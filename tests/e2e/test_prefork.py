@@ -1,5 +1,5 @@
 """
-LATCHKEY_CHILDREN (lib/prefork.c) through the shipped lighttpd.conf
+LATCHKEY_CHILDREN (lib/run/prefork.c) through the shipped lighttpd.conf
 (max-procs 2, the variable copied from lighttpd's environment): each
 process lighttpd starts supervises N workers on its socket, replaces a
 dead worker at once, and goes away with lighttpd; a worker whose

@@ -32,7 +32,7 @@ def _next_second():
 def srv():
     s = pwl.serve("ro")
     # The import stamped each user's password_set_at: an id_token of that
-    # very second would count as older than the password (lib/ro.c).
+    # very second would count as older than the password (lib/grants/ro.c).
     _next_second()
     yield s
     pwl.finish(s)

@@ -68,7 +68,7 @@ USERS = [("fault%02d@example.com" % i, "fault-pw-%02d-Xq7Lm2Zr" % i)
 # The admin commands' own user: blocked and unblocked, never logged in.
 ADMIN_USER = ("fault-admin@example.com", "fault-admin-pw-Xq7Lm2Zr")
 # A latchkeyctl command over this is hung: latchkeyctl itself gives up
-# after 20 s of tries (lib/ctlrun.c CTLRUN_TOTAL_MS) plus a last try.
+# after 20 s of tries (lib/run/ctlrun.c CTLRUN_TOTAL_MS) plus a last try.
 ADMIN_TIMEOUT = 40.0
 ADMIN_TRIES = 5		# runs of one command that ended 75
 GAP = 1.0		# s without a 200 answer: a service gap
@@ -381,7 +381,7 @@ class Blocked:
     """Samples the responders' wchan during the kills: a survivor asleep
     in a futex (not in accept) for BLOCKED_MAX s is asleep on a Berkeley
     DB mutex its killed peer held, which it never gets out of by itself
-    (lib/stall.c makes it exit)."""
+    (lib/run/stall.c makes it exit)."""
 
     def __init__(self, srv):
         self.srv, self.since, self.worst = srv, {}, {}

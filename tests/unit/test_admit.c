@@ -1,5 +1,5 @@
 /*
- * test_admit: admission control for password hashing (lib/admit.c).
+ * test_admit: admission control for password hashing (lib/security/admit.c).
  * The slots are OFD locks, which belong to an open file description, so
  * every actor is a forked process with its own: the parent only
  * schedules them and reads their reports from a pipe.

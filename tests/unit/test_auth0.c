@@ -1,5 +1,5 @@
 /*
- * test_auth0: Auth0 user exports (lib/auth0_export.c).  One named test
+ * test_auth0: Auth0 user exports (lib/admin/auth0_export.c).  One named test
  * per row of two tables: the file formats (NDJSON, a JSON array, and the
  * broken ones with the line they name), and the user conversion (the
  * profile fields kept, user_id kept or completed, each password hash

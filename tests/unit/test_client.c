@@ -1,5 +1,5 @@
 /*
- * test_client: client authentication at the token endpoint (lib/client.c)
+ * test_client: client authentication at the token endpoint (lib/security/client.c)
  * against a real store in a temporary directory: client_secret_post and
  * _basic (RFC 6749 2.3.1 encoding), public clients, private_key_jwt
  * assertions built here with token_sign() (RFC 7523 3), and

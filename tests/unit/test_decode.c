@@ -1,5 +1,5 @@
 /*
- * test_decode: request bodies through the one field table (lib/decode.c):
+ * test_decode: request bodies through the one field table (lib/http/decode.c):
  * both content types, the exact wire errors, the per-field length bounds,
  * params_clear, and decode_pct on its own.
  *
@@ -26,7 +26,7 @@
 #define FORM	"application/x-www-form-urlencoded"
 #define JSON	"application/json"
 
-/* The wire texts of lib/oerr.c that decoding can produce. */
+/* The wire texts of lib/http/oerr.c that decoding can produce. */
 #define E_PCT	"Malformed request body: invalid percent-encoding or NUL byte"
 #define E_NUL	"Malformed request body: NUL byte"
 #define E_JSON	"Malformed request body: invalid JSON"

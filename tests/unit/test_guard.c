@@ -1,6 +1,6 @@
 /*
- * test_guard: attack protection's building blocks (lib/guard.c,
- * lib/guard_net.c, lib/breached.c, lib/audit.c): token-bucket arithmetic
+ * test_guard: attack protection's building blocks (lib/security/guard.c,
+ * lib/security/guard_net.c, lib/security/breached.c, lib/security/audit.c): token-bucket arithmetic
  * with a fixed clock, IP canonicalisation and the auth0-forwarded-for
  * rule, CIDR matching for IPv4 and IPv6 (table-driven), the breached
  * list's binary search over a generated sorted file of 100,000 hashes

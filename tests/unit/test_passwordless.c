@@ -1,6 +1,6 @@
 /*
- * test_passwordless: the passwordless building blocks (lib/passwordless.c,
- * lib/deliver.c): E.164 and email normalisation (table-driven), code
+ * test_passwordless: the passwordless building blocks (lib/passwordless/passwordless.c,
+ * lib/passwordless/deliver.c): E.164 and email normalisation (table-driven), code
  * generation, the code record's rules (expiry, three tries, client
  * binding, time-safe match), the exchange against a real store (only the
  * latest code, single use, users created on first login, blocked users)

@@ -1,5 +1,5 @@
 /*
- * test_prefork: LATCHKEY_CHILDREN (lib/prefork.c).  The variable's
+ * test_prefork: LATCHKEY_CHILDREN (lib/run/prefork.c).  The variable's
  * parsing, and a real supervisor in a child process: its workers report
  * their pids through a pipe, a killed worker is replaced at once, and
  * SIGTERM ends the workers and then the supervisor with status 0.

@@ -1,7 +1,7 @@
 /*
- * test_refresh.c: refresh tokens (lib/refresh.c), scope narrowing
- * (scope_narrow, scope_refresh in lib/scope.c) and signing key rotation
- * (lib/keyrot.c)
+ * test_refresh.c: refresh tokens (lib/grants/refresh.c), scope narrowing
+ * (scope_narrow, scope_refresh in lib/security/scope.c) and signing key rotation
+ * (lib/crypto/keyrot.c)
  * against a fresh Berkeley DB environment per test, with a fixed clock.
  */
 #include <sys/stat.h>

@@ -1,5 +1,5 @@
 /*
- * test_scope: Auth0's password-grant scope rules (lib/scope.c), one named
+ * test_scope: Auth0's password-grant scope rules (lib/security/scope.c), one named
  * test per row: implied trust, the "openid" expansion, API scopes the API
  * does not define, offline_access, and when "scope" is echoed.
  */

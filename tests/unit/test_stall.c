@@ -1,6 +1,6 @@
 /*
  * test_stall: a responder that starts while a peer holds a Berkeley DB
- * mutex, and the peer is then killed (lib/stall.c, issue 7; the CI
+ * mutex, and the peer is then killed (lib/run/stall.c, issue 7; the CI
  * failure of stop 10: a supervisor's new worker asleep 20 s in a futex,
  * holding the recovery lock shared, so no responder could recover).
  *
@@ -21,7 +21,7 @@
  * responder was asleep for good for all 14 mutexes, in 3 of 3 runs.
  *
  * The same for an admin command (docs/operations.md): latchkeyctl's
- * path through lib/ctlrun.c (a child that opens, runs one write
+ * path through lib/run/ctlrun.c (a child that opens, runs one write
  * transaction and closes, run again when the stall watch stops it),
  * held before its
  * transaction or before its close (the checkpoint, where latchkeyctl

@@ -1,5 +1,5 @@
 /*
- * test_store.c: the Berkeley DB store (lib/store.c) against a fresh
+ * test_store.c: the Berkeley DB store (lib/store/store.c) against a fresh
  * environment in a temporary directory per test.
  */
 #include <sys/stat.h>

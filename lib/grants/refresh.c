@@ -186,7 +186,7 @@ refresh_conf_problem(const json_t *settings)
 			return "unknown member (rotation_type, expiration_type, "
 			    "token_lifetime, idle_token_lifetime, leeway, "
 			    "infinite_token_lifetime, infinite_idle_token_lifetime)";
-		if (!json_is_null(v) && (why = rset_problem(s, v)) != NULL) {
+		if (!json_is_null(v) && (why = rset_problem((enum rset)s, v)) != NULL) {
 			snprintf(msg, sizeof(msg), "%s: %s", rsets[s].name, why);
 			return msg;
 		}

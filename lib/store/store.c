@@ -573,7 +573,7 @@ store_open(const char *home, int flags)
 	}
 	env_share(s);
 	for (kind = 0; kind < SK__MAX; kind++)
-		if (store_db_open(s, kind, flags) == -1)
+		if (store_db_open(s, (enum store_kind)kind, flags) == -1)
 			break;
 	env_unshare(s);
 	if (flags & STORE_WATCH)
@@ -1450,7 +1450,7 @@ user_keys(const json_t *user, char keys[IDX__MAX][STORE_KEY_MAX + 1])
 			continue;
 		if (!json_is_string(v) ||
 		    (json_string_length(v) > 0 &&
-		     idx_key(keys[i], i, conn, json_string_value(v)) == -1)) {
+		     idx_key(keys[i], (enum idx)i, conn, json_string_value(v)) == -1)) {
 			lk_err("user %s: bad type, length or connection",
 			    idx_fields[i].field);
 			return -1;
@@ -1526,7 +1526,7 @@ user_find_txn(struct store *s, DB_TXN *txn, const char *conn,
 	int		 i;
 
 	for (i = 0; i < IDX__MAX; i++) {
-		if (idx_key(key, i, conn, login) == -1)
+		if (idx_key(key, (enum idx)i, conn, login) == -1)
 			return STORE_NOTFOUND;
 		rec = NULL;
 		if ((rc = idx_get(s, txn, key, &rec, &uid)) == STORE_OK)

@@ -326,7 +326,7 @@ attempt_read(struct attempt *a)
 	for (i = 0; i < n; i++)
 		for (m = MARK_NONE; m < MARK_FINAL; m++)
 			if (buf[i] == mark_chars[m] && m > (int)a->mark)
-				a->mark = m;
+				a->mark = (enum mark)m;
 	a->final |= memchr(buf, mark_chars[MARK_FINAL], (size_t)n) != NULL;
 	return n > 0;
 }

@@ -1,0 +1,46 @@
+/*
+ * latchkey: buf, clock and log: what every file uses.
+ * Included through extern.h, which includes the parts in order.
+ */
+#ifndef LATCHKEY_BASE_H
+#define LATCHKEY_BASE_H
+
+/* ------------------------------------------------------------------ */
+/* buf.c: a growable byte buffer (always NUL-terminated).              */
+
+struct buf {
+	char	*p;	/* data, NUL-terminated; NULL until first append */
+	size_t	 len;	/* bytes used, excluding the NUL */
+	size_t	 cap;	/* bytes allocated */
+};
+
+void	 buf_init(struct buf *);
+void	 buf_clear(struct buf *);		/* frees; buf usable again */
+void	 buf_reset(struct buf *);		/* len = 0, keeps memory */
+int	 buf_append(struct buf *, const void *, size_t);	/* -1 on ENOMEM */
+int	 buf_puts(struct buf *, const char *);
+int	 buf_printf(struct buf *, const char *, ...)
+	    __attribute__((format(__printf__, 2, 3)));
+
+/* clock.c: milliseconds on the monotonic clock, for timings and waits. */
+double	 lk_mono_ms(void);
+time_t	 lk_now(void);	/* the wall clock's second (clock.c) */
+
+/* ------------------------------------------------------------------ */
+/* log.c: one logging function; never pass secrets to it.              */
+
+enum log_level { LOG_LVL_ERR, LOG_LVL_WARN, LOG_LVL_INFO, LOG_LVL_DEBUG };
+
+/* Where log lines go (default: stderr); the responder sends them to the
+ * FastCGI error stream so a daemonized web server still logs them. */
+void	 log_sink(void (*)(const char *line));
+void	 log_msg(enum log_level, const char *func, const char *fmt, ...)
+	    __attribute__((format(__printf__, 3, 4)));
+#define lk_err(...)	log_msg(LOG_LVL_ERR, __func__, __VA_ARGS__)
+#define lk_warn(...)	log_msg(LOG_LVL_WARN, __func__, __VA_ARGS__)
+#define lk_info(...)	log_msg(LOG_LVL_INFO, __func__, __VA_ARGS__)
+/* Copy request-derived text into dst (size dstsz), escaping control
+ * characters, quotes, backslashes and non-ASCII as \xNN, truncating. */
+void	 log_escape(char *dst, size_t dstsz, const char *src);
+
+#endif /* !LATCHKEY_BASE_H */

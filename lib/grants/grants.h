@@ -1,0 +1,204 @@
+/*
+ * latchkey: the /oauth/token grants, token issuance, refresh tokens, /oauth/ro, /userinfo, /oauth/revoke.
+ * Included through extern.h, which includes the parts in order.
+ */
+#ifndef LATCHKEY_GRANTS_H
+#define LATCHKEY_GRANTS_H
+
+/*
+ * grant.c: the /oauth/token endpoint (decode, the grant_type table, client
+ * authentication and grant permission), then the grant's own function;
+ * and what every grant shares: audience resolution and token issuance.
+ */
+struct grant_req {
+	struct lk_ctx		*ctx;
+	const struct lk_req	*req;
+	struct lk_resp		*resp;
+	json_t			*tenant;	/* owned */
+	json_t			*key;		/* owned: grant_key(), NULL unread */
+	struct params		 p;
+	struct client		 client;
+	const char		*grant;		/* grant_type as the client sent it */
+	const char		*gty;		/* "password", "password-realm", ... */
+	int			 refreshing;	/* refresh grant: start no new family */
+	char			 refresh[96];	/* refresh_token to return, "" none */
+	struct guard_who	 who;		/* end-user IP (guard_ip) */
+};
+
+void		 token_endpoint(struct lk_ctx *, const struct lk_req *,
+		    struct lk_resp *);
+/* The tenant's current signing key, read once a request (kept in the
+ * grant_req); NULL when there is none. */
+json_t		*grant_key(struct grant_req *);
+/* The connection name, which must exist (else the notfound row, its %s
+ * the name) and be enabled for the client (else the disabled row).  The
+ * record (owned) or NULL with the error written. */
+json_t		*grant_connection(struct grant_req *, const char *name,
+		    enum oerr notfound, enum oerr disabled);
+/* The API named by audience (or the tenant default); *api NULL for none.
+ * -1 with the wire error written (unknown audience). */
+int		 grant_audience(struct grant_req *, json_t **api);
+/* A login grant's tokens: the requested scope under the login rules
+ * (scope_resolve), then grant_issue.  Errors are written to the response. */
+void		 grant_issue_login(struct grant_req *, const json_t *user,
+		    const json_t *api);
+/* Write the 200 token response (RFC 6749 5.1, no-store): idt, rt and
+ * scope are left out when NULL.  0 or -1 (nothing written). */
+int		 grant_respond(struct lk_resp *, const char *at,
+		    long long expires_in, const char *idt, const char *rt,
+		    const char *scope);
+/* Sign and write the token response for user. -1 with the error written. */
+int		 grant_issue(struct grant_req *, const json_t *user,
+		    const json_t *api, const struct scope_result *);
+
+/* grant_password.c: password and password-realm (AUTH0-BEHAVIOUR.md 3). */
+void		 grant_password(struct grant_req *);
+/* Its user check, shared with /oauth/ro: find the user of connection by
+ * g->p's username, verify the password (dummy work when unknown), refuse
+ * a blocked user.  NULL with `wrong` (or user is blocked) written. */
+json_t		*grant_password_user(struct grant_req *, const char *connection,
+		    enum oerr wrong);
+/* The ID token claims each granted OIDC scope releases (OpenID Connect
+ * Core 5.4), copied from user into claims. */
+void		 grant_scope_claims(json_t *claims, const json_t *user,
+		    const struct scope_result *);
+
+/* opaque.c: /oauth/ro's opaque access tokens (valid only at /userinfo).
+ * opaque_issue writes a new token (43 chars + NUL) to out. 0 or -1. */
+int		 opaque_issue(struct lk_ctx *, const char *user_id,
+		    const char *client_id, const char *scope, time_t now,
+		    long lifetime, char *out, size_t outsz);
+/* STORE_NOTFOUND for an unknown or expired token; *rec owned by caller. */
+enum store_rc	 opaque_lookup(struct lk_ctx *, const char *token, time_t now,
+		    json_t **rec);
+
+/*
+ * refresh.c: refresh tokens (issue 4).  A new token (random, >= 256 bits,
+ * stored only as its hash) for user and client, carrying the granted
+ * scope, audience (NULL: none) and device (NULL: none); family NULL starts
+ * a new family.  out >= 96 bytes.  0 or -1.
+ */
+struct refresh_new {
+	const char	*user_id;
+	const char	*client_id;
+	const char	*audience;
+	const char	*scope;
+	const char	*device;
+	const char	*family;
+};
+int		 refresh_issue(struct lk_ctx *, const json_t *tenant,
+		    const json_t *clientrec, const json_t *api,
+		    const struct refresh_new *, time_t now, char *out, size_t outsz);
+
+/*
+ * A client's refresh-token settings: its "refresh_token" member, Auth0's
+ * shape {"rotation_type": "rotating"|"non-rotating", "expiration_type":
+ * "expiring"|"non-expiring", "token_lifetime", "idle_token_lifetime",
+ * "infinite_token_lifetime", "infinite_idle_token_lifetime", "leeway"}.
+ * Lifetimes 0 mean "never".
+ */
+struct refresh_conf {
+	int		 rotating;
+	long		 lifetime;	/* absolute, from the family's start */
+	long		 idle;		/* since the token was issued or last used */
+	long		 leeway;	/* seconds a spent token stays usable */
+};
+void		 refresh_conf(const json_t *clientrec, struct refresh_conf *);
+/* 1 when a non-rotating refresh at now must write the token's new idle
+ * expiry (it moves by at least 1 % of idle, at most 60 s, or idle < 100 s). */
+int		 refresh_touch_due(json_int_t idle_expires_at, long idle, time_t now);
+/* NULL when settings is a valid "refresh_token" object, else why not
+ * (static text, valid until the next call). */
+const char	*refresh_conf_problem(const json_t *settings);
+
+enum refresh_rc {
+	REFRESH_OK,
+	REFRESH_INVALID,	/* unknown, expired, revoked, another client's */
+	REFRESH_REUSED,		/* a spent token: its family is now revoked */
+	REFRESH_USER_GONE,	/* the user was deleted: family revoked */
+	REFRESH_USER_BLOCKED,
+	REFRESH_SCOPE,		/* the scope asked for exceeds the grant */
+	REFRESH_NO_API,		/* the token's API was removed; u->rec kept */
+	REFRESH_ERR
+};
+
+/* One redemption (grant_type=refresh_token): inputs, then results. */
+struct refresh_use {
+	const char	*token;		/* as presented */
+	const json_t	*clientrec;	/* the authenticated client */
+	const char	*scope;		/* scope asked for (scope_refresh), NULL: all */
+	time_t		 now;
+	enum refresh_rc	 rc;
+	json_t		*user;		/* REFRESH_OK: the user record, owned */
+	json_t		*rec;		/* REFRESH_OK, _NO_API: the token's record, owned */
+	json_t		*api;		/* REFRESH_OK: its audience's API, owned; NULL none */
+	struct buf	 granted;	/* REFRESH_OK: the (narrowed) scope */
+	char		 next[96];	/* REFRESH_OK, rotating: the new token */
+};
+void		 refresh_use_init(struct refresh_use *);
+void		 refresh_use_clear(struct refresh_use *);	/* cleanses next */
+/* Check the token, its user, its API and the scope asked for, then spend
+ * (rotating) or touch (non-rotating) it, in one transaction: a refusal
+ * spends nothing.  The outcome is in u->rc.  REFRESH_ERR on a store error
+ * (nothing written). */
+enum refresh_rc	 refresh_redeem(struct store *, struct refresh_use *);
+
+/*
+ * Which families refresh_revoke and refresh_list select: every member
+ * that is not NULL must match.  Without a txn both run in batches
+ * (store_sweep), and a selection by user reads only that user's
+ * families through SK_REFIDX once the index is complete (built by
+ * refresh_index_ensure the first time one is asked for); with a txn
+ * they run inside it, walking every family.
+ */
+struct refresh_sel {
+	const char	*user_id;
+	const char	*client_id;
+	const char	*device;
+	const char	*family;
+};
+/* Revoke the selected active families; *count says how many. */
+enum store_rc	 refresh_revoke(struct store *, DB_TXN *,
+		    const struct refresh_sel *, time_t now, int *count);
+/* RFC 7009: revoke the family of token if client_id holds it; *found
+ * says whether it was one of client_id's refresh tokens. */
+enum store_rc	 refresh_revoke_token(struct store *, DB_TXN *,
+		    const char *token, const char *client_id, time_t now,
+		    int *found);
+/* Append a summary object of each selected family to out (an array). */
+enum store_rc	 refresh_list(struct store *, DB_TXN *,
+		    const struct refresh_sel *, time_t now, json_t *out);
+/* Delete dead families (revoked or expired) and all their tokens.
+ * txn must be NULL: the families, then the tokens whose family is gone,
+ * are deleted in batches; an interrupted prune is finished by the next. */
+enum store_rc	 refresh_prune(struct store *, DB_TXN *, time_t now,
+		    int *count);
+/* Build the per-user index of families (SK_REFIDX) for a store made by
+ * a release without it, in batches (idempotent, resumable), then mark it
+ * complete in SK_META "refresh_index".  At once when already complete. */
+enum store_rc	 refresh_index_ensure(struct store *, time_t now);
+/* 1 when the index is complete (SK_META says so). */
+int		 refresh_index_ready(struct store *, DB_TXN *);
+/* In a new tenant's transaction: mark the index complete when there is
+ * no family to walk. */
+enum store_rc	 refresh_index_new(struct store *, DB_TXN *, time_t now);
+
+/* grant_refresh.c: grant_type=refresh_token (AUTH0-BEHAVIOUR.md 5). */
+void		 grant_refresh(struct grant_req *);
+
+/* revoke.c: POST /oauth/revoke (RFC 7009). */
+void		 revoke_endpoint(struct lk_ctx *, const struct lk_req *,
+		    struct lk_resp *);
+
+/* userinfo.c: GET/POST /userinfo (OpenID Connect Core 5.3, RFC 6750). */
+void		 userinfo_endpoint(struct lk_ctx *, const struct lk_req *,
+		    struct lk_resp *);
+
+/* ro.c: the legacy POST /oauth/ro (AUTH0-BEHAVIOUR.md 1). */
+void		 ro_endpoint(struct lk_ctx *, const struct lk_req *,
+		    struct lk_resp *);
+
+/* grant_otp.c: http://auth0.com/oauth/grant-type/passwordless/otp. */
+void		 grant_otp(struct grant_req *);
+
+#endif /* !LATCHKEY_GRANTS_H */

@@ -1,0 +1,220 @@
+/*
+ * latchkey: the HTTP edge: request and response, wire errors, the body decoder, the endpoint table.
+ * Included through extern.h, which includes the parts in order.
+ */
+#ifndef LATCHKEY_HTTP_H
+#define LATCHKEY_HTTP_H
+
+/* ------------------------------------------------------------------ */
+/* http: the request as the responder saw it, and the response built.  */
+
+enum http_method { HTTP_GET, HTTP_POST, HTTP_HEAD, HTTP_OPTIONS, HTTP_OTHER,
+	HTTP__MAX };
+
+/*
+ * One request.  Every string is NUL-terminated, bounded and owned by the
+ * caller (cgi-bin or a test); NULL when the header was absent.
+ */
+struct lk_req {
+	enum http_method method;
+	const char	*method_str;	/* as sent, for logs and 405 */
+	const char	*path;		/* URI path without query, e.g. "/auth/oauth/token" */
+	const char	*content_type;	/* CONTENT_TYPE */
+	const char	*authorization;	/* HTTP_AUTHORIZATION */
+	const char	*remote_addr;	/* REMOTE_ADDR */
+	const char	*forwarded_for;	/* HTTP_AUTH0_FORWARDED_FOR */
+	const char	*dpop;		/* HTTP_DPOP */
+	const char	*body;		/* raw body (may contain NUL bytes) */
+	size_t		 bodysz;
+	int		 body_too_large; /* CONTENT_LENGTH > LK_BODY_MAX: body not read */
+	time_t		 now;		/* request clock (tests fix it) */
+	char		 id[33];	/* request id, 32 hex chars */
+};
+
+/* A response: status, extra header lines, JSON body. */
+struct lk_resp {
+	int		 status;	/* 200, 400, ... */
+	struct buf	 headers;	/* "Name: value\r\n" lines, excluding Content-Type/Status */
+	struct buf	 body;		/* the JSON (or empty) */
+	const char	*content_type;	/* default "application/json" */
+	/* For the access log line: */
+	const char	*outcome;	/* "ok" or the wire error code */
+	char		 grant[24];	/* short grant name for logs */
+	char		 client_id[64];	/* escaped client_id for logs */
+};
+
+void	 resp_init(struct lk_resp *);
+void	 resp_clear(struct lk_resp *);
+int	 resp_header(struct lk_resp *, const char *name, const char *fmt, ...)
+	    __attribute__((format(__printf__, 3, 4)));
+/* Serialise json (not stolen) as the body with the given status;
+ * token responses also get Cache-Control: no-store and Pragma: no-cache. */
+int	 resp_json(struct lk_resp *, int status, const json_t *);
+void	 resp_nostore(struct lk_resp *);
+
+/* ------------------------------------------------------------------ */
+/* oerr.c: the wire errors, one table, one writer.                     */
+
+/*
+ * Every wire error latchkey sends.  Each row of the table in oerr.c holds
+ * {error code, HTTP status, error_description}; a description with "%s"
+ * takes the argument given to oerr_write().  Sources in oerr.c.
+ */
+enum oerr {
+	OERR_BAD_CONTENT_TYPE,		/* 400 invalid_request */
+	OERR_MALFORMED_BODY,		/* 400 invalid_request (%s: reason) */
+	OERR_BODY_TOO_LARGE,		/* 413 invalid_request */
+	OERR_DUPLICATE_PARAM,		/* 400 invalid_request (%s: name) */
+	OERR_PARAM_TYPE,		/* 400 invalid_request (%s: name) */
+	OERR_PARAM_TOO_LONG,		/* 400 invalid_request (%s: name) */
+	OERR_MISSING_PARAM,		/* 400 invalid_request "Missing required parameter: %s" */
+	OERR_UNSUPPORTED_GRANT,		/* 400 unsupported_grant_type (%s) */
+	OERR_CLIENT_AUTH,		/* 401 access_denied "Unauthorized" */
+	OERR_MULTIPLE_AUTH,		/* 400 invalid_request */
+	OERR_ASSERTION_TYPE,		/* 400 invalid_request */
+	OERR_GRANT_NOT_ALLOWED,		/* 403 unauthorized_client "Grant type '%s' not allowed for the client." */
+	OERR_NO_DEFAULT_CONNECTION,	/* 500 server_error */
+	OERR_UNKNOWN_REALM,		/* 400 invalid_request "Unknown realm %s." */
+	OERR_REALM_NOT_ENABLED,		/* 403 unauthorized_client */
+	OERR_REALM_STRATEGY,		/* 400 invalid_request strategy cannot do passwords */
+	OERR_WRONG_CREDENTIALS,		/* 403 invalid_grant "Wrong email or password." */
+	OERR_USER_BLOCKED,		/* 401 unauthorized "user is blocked" */
+	OERR_SERVICE_NOT_FOUND,		/* 403 access_denied "Service not found: %s" */
+	OERR_INVALID_SCOPE,		/* 400 invalid_scope (%s) */
+	OERR_NOT_FOUND,			/* 404 not_found */
+	OERR_METHOD_NOT_ALLOWED,	/* 405 method_not_allowed */
+	OERR_SERVER_ERROR,		/* 500 server_error */
+	OERR_NOT_CONFIGURED,		/* 500 server_error: no environment / tenant */
+	OERR_REFRESH_INVALID,		/* 403 invalid_grant "Unknown or invalid refresh token." */
+	OERR_REFRESH_USER_GONE,		/* 403 invalid_grant user deleted */
+	OERR_REFRESH_USER_BLOCKED,	/* 403 invalid_grant "user is blocked" */
+	OERR_SCOPE_EXCEEDS,		/* 400 invalid_scope: refresh asked for more */
+	OERR_INVALID_CLIENT,		/* 401 invalid_client (/oauth/revoke) */
+	OERR_USERINFO_NO_TOKEN,		/* 401 unauthorized: no Bearer token */
+	OERR_USERINFO_TOKEN,		/* 401 invalid_token (%s: why) */
+	OERR_USERINFO_SCOPE,		/* 403 insufficient_scope: no openid */
+	OERR_USERINFO_REQUEST,		/* 400 invalid_request: malformed Authorization */
+	/* Legacy /oauth/ro (AUTH0-BEHAVIOUR.md 1, lowercase texts). */
+	OERR_RO_MISSING_CLIENT_ID,	/* 400 invalid_request */
+	OERR_RO_MISSING_GRANT_TYPE,	/* 400 invalid_request */
+	OERR_RO_GRANT_TYPE,		/* 400 unsupported_grant_type (%s) */
+	OERR_RO_MISSING_USERNAME,	/* 400 invalid_request */
+	OERR_RO_MISSING_PASSWORD,	/* 400 invalid_request */
+	OERR_RO_MISSING_CONNECTION,	/* 400 invalid_request */
+	OERR_RO_MISSING_DEVICE,		/* 400 invalid_request (jwt-bearer) */
+	OERR_RO_MISSING_ID_TOKEN,	/* 400 invalid_request (jwt-bearer) */
+	OERR_RO_BAD_ID_TOKEN,		/* 400 invalid_grant (jwt-bearer) */
+	OERR_RO_CONNECTION_NOT_FOUND,	/* 400 invalid_request */
+	OERR_RO_CONNECTION_DISABLED,	/* 400 invalid_request */
+	OERR_RO_INVALID_CLIENT,		/* 403 unauthorized_client "invalid client" */
+	OERR_RO_WRONG_PASSWORD,		/* 401 invalid_user_password */
+	OERR_RO_WRONG_PHONE_CODE,	/* 401 invalid_user_password */
+	OERR_RO_WRONG_EMAIL_CODE,	/* 401 invalid_user_password */
+	/* The passwordless/otp grant at /oauth/token. */
+	OERR_OTP_WRONG_PHONE_CODE,	/* 403 invalid_grant */
+	OERR_OTP_WRONG_EMAIL_CODE,	/* 403 invalid_grant */
+	/* POST /passwordless/start: Auth0's legacy bad.* errors. */
+	OERR_PWL_MISSING_CLIENT_ID,	/* 400 bad.client_id */
+	OERR_PWL_MISSING_CONNECTION,	/* 400 bad.connection */
+	OERR_PWL_NO_CONNECTION,		/* 400 bad.connection */
+	OERR_PWL_CONNECTION_DISABLED,	/* 400 bad.connection */
+	OERR_PWL_STRATEGY,		/* 400 bad.connection */
+	OERR_PWL_MISSING_PHONE,		/* 400 bad.phone_number */
+	OERR_PWL_BAD_PHONE,		/* 400 bad.phone_number */
+	OERR_PWL_MISSING_EMAIL,		/* 400 bad.email */
+	OERR_PWL_BAD_EMAIL,		/* 400 bad.email (%s) */
+	OERR_PWL_AUTHPARAMS,		/* 400 bad.authParams (%s: JSON type) */
+	OERR_PWL_SEND,			/* 400 bad.send (%s) */
+	OERR_PWL_SEND_LINK,		/* 400 bad.send: no magic links */
+	OERR_PWL_SMS_PROVIDER,		/* 400 sms_provider_error (%s) */
+	OERR_PWL_EMAIL_PROVIDER,	/* 400 email_provider_error (%s) */
+	OERR_TEMPORARILY_UNAVAILABLE,	/* 503 temporarily_unavailable (admit.c) */
+	OERR_STORE_RECOVERING,		/* 503 temporarily_unavailable (route.c) */
+	/* Attack protection (guard.c, AUTH0-BEHAVIOUR.md 6). */
+	OERR_PASSWORD_LEAKED,		/* 401 password_leaked (/oauth/token) */
+	OERR_RO_PASSWORD_LEAKED,	/* 401 password_leaked (/oauth/ro text) */
+	OERR_BRUTE_FORCE,		/* 429 too_many_attempts: pair blocked */
+	OERR_SUSPICIOUS_IP,		/* 429 too_many_attempts: IP throttled */
+	OERR_RATE_LIMIT,		/* 429 too_many_requests + X-RateLimit-* */
+	OERR_BAD_FORWARDED_FOR,		/* 400 invalid_request: auth0-forwarded-for */
+	OERR__MAX
+};
+
+/* Fill resp with the error's status and {"error","error_description"};
+ * arg fills a "%s" in the description (NULL -> ""). Returns 0, -1 on ENOMEM. */
+int	 oerr_write(struct lk_resp *, enum oerr, const char *arg);
+const char *oerr_code(enum oerr);
+int	 oerr_status(enum oerr);
+
+/* ------------------------------------------------------------------ */
+/* decode.c: one declared table of fields, for form and JSON bodies.    */
+
+enum field {
+	F_GRANT_TYPE,
+	F_CLIENT_ID,
+	F_CLIENT_SECRET,
+	F_CLIENT_ASSERTION,
+	F_CLIENT_ASSERTION_TYPE,
+	F_USERNAME,
+	F_PASSWORD,
+	F_AUDIENCE,
+	F_SCOPE,
+	F_REALM,
+	F_CONNECTION,
+	F_DEVICE,
+	F_ID_TOKEN,
+	F_REFRESH_TOKEN,
+	F_OTP,
+	F_TOKEN,
+	F_TOKEN_TYPE_HINT,
+	F_EMAIL,
+	F_PHONE_NUMBER,
+	F_SEND,
+	F_AUTHPARAMS,		/* a JSON object, kept as its compact text */
+	F__MAX
+};
+
+/* The decoded, validated values: v[f] is NULL when absent. */
+struct params {
+	const char	*v[F__MAX];	/* NUL-free, NUL-terminated, <= field max */
+	size_t		 len[F__MAX];
+	struct buf	 store;		/* owns the decoded bytes */
+	char		*owned[F__MAX];	/* per-field allocations */
+};
+
+#define FIELD_BIT(f)	(1u << (f))
+
+void	 params_init(struct params *);
+void	 params_clear(struct params *);	/* cleanses secrets, frees */
+const char *field_name(enum field);
+
+/*
+ * Decode req->body by its content type into p, accepting only the fields
+ * in the mask (others are ignored, as SPEC.md says).  On error returns -1
+ * and fills resp with the wire error (bad content type, malformed body,
+ * duplicate, wrong type, too long, NUL byte); p is left cleared.
+ */
+int	 decode_body(const struct lk_req *, unsigned mask, struct params *,
+	    struct lk_resp *);
+/* Decode application/x-www-form-urlencoded text: %XX and '+'. Returns the
+ * decoded length or -1 on invalid percent-encoding or an embedded NUL. */
+long	 decode_pct(const char *src, size_t srcsz, char *dst, int plus_is_space);
+
+/* jwks.c, route.c */
+void		 wellknown_jwks(struct lk_ctx *, const struct lk_req *, struct lk_resp *);
+void		 wellknown_openid(struct lk_ctx *, const struct lk_req *, struct lk_resp *);
+
+/* route.c: the endpoint table; handles one request, always fills resp. */
+void		 route_handle(struct lk_ctx *, const struct lk_req *, struct lk_resp *);
+/* The store's trouble counters before a request (route_mark); after it,
+ * route_transient turns a 5xx into 503 temporarily_unavailable with
+ * Retry-After when the store had a transient failure meanwhile (panic,
+ * retries run out, STORE_BUSY), logging the resource.  1 when it did. */
+struct route_mark {
+	unsigned	 troubles;
+	unsigned	 busy;
+};
+void		 route_mark(struct route_mark *);
+int		 route_transient(const struct route_mark *, struct lk_resp *);
+
+#endif /* !LATCHKEY_HTTP_H */

@@ -1,0 +1,255 @@
+/*
+ * latchkey: client authentication, scopes, attack protection, audit, admission.
+ * Included through extern.h, which includes the parts in order.
+ */
+#ifndef LATCHKEY_SECURITY_H
+#define LATCHKEY_SECURITY_H
+
+/* client.c: RFC 6749 2.3 client authentication. */
+enum client_auth { CLIENT_AUTH_NONE, CLIENT_AUTH_SECRET_POST,
+	CLIENT_AUTH_SECRET_BASIC, CLIENT_AUTH_PRIVATE_KEY_JWT, CLIENT_AUTH__MAX };
+
+struct client {
+	json_t		*rec;		/* SK_CLIENT record, owned */
+	const char	*client_id;	/* points into rec */
+	enum client_auth method;	/* how this request authenticated */
+	char		*secret;	/* the presented secret (HS256 ID tokens), cleansed on clear */
+	size_t		 secretsz;
+};
+
+void		 client_clear(struct client *);
+/* Authenticate the request's client (body fields and Basic header).  On
+ * failure returns -1 with the wire error written to resp. */
+int		 client_authenticate(struct lk_ctx *, const json_t *tenant,
+		    const struct lk_req *, const struct params *,
+		    struct client *, struct lk_resp *);
+/* 1 when the client record allows the grant type string. */
+int		 client_grant_allowed(const json_t *clientrec, const char *grant);
+
+/* scope.c: Auth0's password-grant scope rules. */
+struct scope_result {
+	struct buf	 granted;	/* space-separated granted scopes */
+	int		 openid;	/* openid granted */
+	int		 profile, email, phone, address, offline_access;
+	int		 differs;	/* granted != requested: echo "scope" */
+};
+void		 scope_result_clear(struct scope_result *);
+/* requested may be NULL; api NULL when no audience; allow_offline when
+ * the caller can issue a refresh token. 0 or -1 (ENOMEM). */
+int		 scope_resolve(const char *requested, const json_t *api,
+		    int allow_offline, struct scope_result *);
+/* The scope already granted (a refresh token's, an access token's),
+ * narrowed to requested when that is not NULL: r->granted keeps granted's
+ * order, the flags say which OIDC scopes remain.  0; 1 when requested
+ * names a scope not in granted (RFC 6749 6); -1 (ENOMEM). */
+int		 scope_narrow(const char *granted, const char *requested,
+		    struct scope_result *);
+/* A refresh's scope (RFC 6749 6): requested (NULL or blank: all) resolved
+ * as scope_resolve() does at login against the token's api, intersected
+ * with granted (in its order); only OIDC scopes and scopes api defines
+ * survive.  0; 1 when requested names an OIDC scope or one api defines
+ * that granted lacks; -1 (ENOMEM). */
+int		 scope_refresh(const char *granted, const char *requested,
+		    const json_t *api, struct scope_result *);
+
+/*
+ * Attack protection (issue 6; AUTH0-BEHAVIOUR.md 6, SPEC.md "Attack
+ * protection"): guard.c counts and decides, guard_net.c resolves the
+ * end-user IP, breached.c finds leaked passwords, audit.c keeps the
+ * security event log.  Tenant settings and record shapes in guard.c.
+ */
+#define GUARD_IP_MAX		46	/* INET6_ADDRSTRLEN */
+
+/* The credential-checking endpoints (their per-endpoint rate limits,
+ * their audit "endpoint" and their password_leaked row). */
+enum guard_ep { GUARD_EP_TOKEN, GUARD_EP_RO, GUARD_EP_PWL_START,
+	GUARD_EP__MAX };
+
+/* Security events; each is an Auth0 log type code (audit.c's table). */
+enum guard_event {
+	GUARD_EV_SUCCESS,		/* s: credentials accepted */
+	GUARD_EV_WRONG_PASSWORD,	/* fp */
+	GUARD_EV_UNKNOWN_USER,		/* fu */
+	GUARD_EV_WRONG_CODE,		/* fepotpft: wrong passwordless code */
+	GUARD_EV_USER_BLOCKED,		/* f: admin-blocked user */
+	GUARD_EV_LEAKED,		/* pwd_leak */
+	GUARD_EV_CODE_SENT,		/* cls: /passwordless/start */
+	GUARD_EV_BRUTE_FORCE,		/* limit_wc: pair blocked / refused */
+	GUARD_EV_SUSPICIOUS_IP,		/* limit_mu */
+	GUARD_EV_RATE_LIMIT,		/* api_limit */
+	GUARD_EV_CODE_DELIVERED,	/* cs: the delivery command succeeded */
+	GUARD_EV_DELIVERY_FAILED,	/* fn: it failed; no code was sent */
+	GUARD_EV__MAX
+};
+
+/* Who is trying: filled by guard_ip() once the client is known. */
+struct guard_who {
+	enum guard_ep	 ep;
+	const char	*client_id;	/* NULL: none */
+	char		 ip[GUARD_IP_MAX];	/* the end-user IP, canonical */
+	char		 peer[GUARD_IP_MAX];	/* REMOTE_ADDR when auth0-forwarded-for replaced it, else "" */
+};
+
+/* A token bucket of cap tokens refilled per tokens every period seconds,
+ * kept exactly in integer units (one token = period units, each second
+ * adds per units). */
+struct guard_rate {
+	long		 cap;
+	long		 per;
+	long		 period;
+};
+struct guard_bucket {
+	long long	 level;		/* units; a token is rate.period units */
+	time_t		 t;		/* when level was last brought up to date */
+};
+/* Start a full bucket at now. */
+void		 guard_bucket_init(struct guard_bucket *, const struct guard_rate *,
+		    time_t now);
+/* Refill up to now (a clock that went back adds nothing); whole tokens. */
+long		 guard_bucket_fill(struct guard_bucket *, const struct guard_rate *,
+		    time_t now);
+/* Take one token after refilling: 0, or -1 when there is none. */
+int		 guard_bucket_take(struct guard_bucket *, const struct guard_rate *,
+		    time_t now);
+/* When the next whole token will be there (now when there is one). */
+time_t		 guard_bucket_next(const struct guard_bucket *,
+		    const struct guard_rate *, time_t now);
+
+/* guard_net.c: IP addresses.  The canonical text (inet_ntop) of one IPv4
+ * or IPv6 address, blanks around it allowed, an IPv4-mapped IPv6
+ * address written as IPv4.  0, or -1 when in is not exactly one address. */
+int		 guard_ip_canon(const char *in, char *out, size_t outsz);
+/* 1 when ip (canonical) is inside cidr ("addr" or "addr/bits"), 0 when
+ * not, -1 when cidr is malformed. */
+int		 guard_cidr_match(const char *cidr, const char *ip);
+/* 1 when ip matches an entry of list (an array of CIDR strings). */
+int		 guard_allowed(const json_t *list, const char *ip);
+/*
+ * The end-user IP of the request into w: REMOTE_ADDR, or the
+ * auth0-forwarded-for header when client authenticated with its secret
+ * and is marked is_token_endpoint_ip_header_trusted (a header from anyone
+ * else is ignored and logged).  -1 with 400 invalid_request written when
+ * a trusted client's header is not one valid IP.
+ */
+int		 guard_ip(const struct lk_req *, const struct client *,
+		    enum guard_ep, struct guard_who *, struct lk_resp *);
+
+/* breached.c: leaked passwords.  1 when the sorted SHA-1 list at path
+ * (uppercase hex lines, optionally ":count", HIBP's format) holds sha1hex
+ * (40 hex digits), 0 when not, -1 when the file cannot be read. */
+int		 breached_find(const char *path, const char *sha1hex);
+/* 1 when the password counts as leaked for the tenant: AUTH0-TEST-
+ * prefix, or in its breached_password_file; 0 otherwise. */
+int		 breached_password(const json_t *tenant, const char *pw,
+		    size_t pwlen);
+
+/* guard.c: the checks around every credential check. */
+/* NULL when v is a valid value of the tenant setting name (brute_force,
+ * suspicious_ip, rate_limit, breached_password_file), else why not;
+ * members may be null (removal). */
+const char	*guard_setting_problem(const char *name, const json_t *v);
+/* The per-endpoint rate limit (a token per request from the (endpoint,
+ * IP) bucket); -1 with 429 too_many_requests and X-RateLimit-* written. */
+int		 guard_endpoint(struct lk_ctx *, const json_t *tenant,
+		    const struct guard_who *, time_t now, struct lk_resp *);
+/* /passwordless/start: a token from the recipient's bucket (codes per
+ * recipient from all IPs, rate_limit.passwordless_per_recipient_per_hour);
+ * -1 with 429 too_many_requests and X-RateLimit-* written. */
+int		 guard_recipient(struct lk_ctx *, const json_t *tenant,
+		    const struct guard_who *, const char *recipient, time_t now,
+		    struct lk_resp *);
+/* Before checking identifier's credentials: a brute-force block of
+ * (identifier, IP) or account lockout, an empty suspicious-IP bucket, an
+ * exhausted per-user-per-IP login rate.  -1 with the 429 written (and
+ * audited), or 500 on a store error. */
+int		 guard_before(struct lk_ctx *, const json_t *tenant,
+		    const struct guard_who *, const char *identifier, time_t now,
+		    struct lk_resp *);
+/* After the check, in one transaction: count or reset, take from the
+ * buckets, append the audit event.  Failures are logged, not returned. */
+void		 guard_after(struct lk_ctx *, const json_t *tenant,
+		    const struct guard_who *, const char *identifier,
+		    const char *user_id, enum guard_event, time_t now);
+/* The endpoint's password_leaked wire error; its path ("/oauth/token"). */
+enum oerr	 guard_leaked_oerr(enum guard_ep);
+const char	*guard_ep_name(enum guard_ep);
+
+/* Which records guard_unblock deletes: brute-force records of identifier
+ * (at ip, or at every IP when ip is NULL), of any identifier of user
+ * (email, username, phone) or carrying its user_id; with only ip, that
+ * IP's suspicious-IP bucket. */
+struct guard_sel {
+	const char	*identifier;
+	const char	*ip;
+	const json_t	*user;
+};
+/* guard_unblock, guard_list and guard_prune: without a txn, in batches
+ * of their own transactions (store_sweep), each record judged in the
+ * transaction that deletes it. */
+enum store_rc	 guard_unblock(struct store *, DB_TXN *, const struct guard_sel *,
+		    int *count);
+/* Append every live record to out as an object (kind, identifier, ip,
+ * count, blocked, tokens...). */
+enum store_rc	 guard_list(struct store *, DB_TXN *, const json_t *tenant,
+		    time_t now, json_t *out);
+/* Delete records that no longer matter (expired blocks, full buckets). */
+enum store_rc	 guard_prune(struct store *, DB_TXN *, const json_t *tenant,
+		    time_t now, int *count);
+
+/* audit.c: the security event log (SK_AUDIT). */
+const char	*audit_code(enum guard_event);
+/* A new record for the event; NULL on ENOMEM.  key (>= 48) gets its key. */
+json_t		*audit_record(const struct guard_who *, const char *identifier,
+		    const char *user_id, enum guard_event, time_t now, char *key,
+		    size_t keysz);
+/* The tenant's audit_retention_days (default 30) in seconds. */
+time_t		 audit_retention(const json_t *tenant);
+/* Now and then, delete records older than the tenant's retention. */
+void		 audit_prune_maybe(struct store *, const json_t *tenant, time_t now);
+/* Delete records older than before, at most max (0: all); without a
+ * txn and max, in batches of their own transactions. */
+enum store_rc	 audit_prune(struct store *, DB_TXN *, time_t before, long max,
+		    int *count);
+struct audit_sel {
+	time_t		 since;		/* 0: all */
+	const char	*type;		/* NULL: all */
+	long		 limit;		/* the latest N, 0: all */
+};
+/* Without a txn, read in batches (store_scan), holding only the last
+ * sel->limit records selected. */
+enum store_rc	 audit_list(struct store *, DB_TXN *, const struct audit_sel *,
+		    json_t *out);
+
+/*
+ * admit.c: admission control for password hashing (issue 7): at most
+ * hash_slots verifies at once across all responders, at most hash_queue
+ * more waiting, each at most hash_wait_ms; the rest get 503 at once.
+ */
+#define ADMIT_RETRY_AFTER	1	/* seconds, the 503's Retry-After */
+
+struct admit_limits {
+	int		 slots;		/* concurrent hashes (default: cores) */
+	int		 queue;		/* waiting requests (default: slots) */
+	int		 wait_ms;	/* longest wait (default 1.5 x hash time) */
+};
+struct admit {
+	int		 slot;		/* locked byte, -1 none */
+	double		 t0;		/* ms, when the slot was taken */
+};
+enum admit_rc { ADMIT_OK, ADMIT_BUSY };
+
+/* The limits in force for tenant (its hash_slots, hash_queue and
+ * hash_wait_ms, else the defaults). */
+void		 admit_limits(const json_t *tenant, struct admit_limits *);
+/* Take a hash slot, waiting as the limits allow: ADMIT_OK (then call
+ * admit_hash_leave) or ADMIT_BUSY (nothing held). */
+enum admit_rc	 admit_hash_enter(struct lk_ctx *, const json_t *tenant,
+		    struct admit *);
+void		 admit_hash_leave(struct admit *);
+/* At exit: unmap the slots' hash memory, close the admission file; the
+ * last process using the shared memory removes it. */
+void		 admit_close(void);
+/* Write the 503 temporarily_unavailable with Retry-After.  0 or -1. */
+int		 admit_shed(struct lk_resp *);
+
+#endif /* !LATCHKEY_SECURITY_H */

@@ -1,0 +1,231 @@
+/*
+ * latchkey: the Berkeley DB store.
+ * Included through extern.h, which includes the parts in order.
+ */
+#ifndef LATCHKEY_STORE_H
+#define LATCHKEY_STORE_H
+
+/* ------------------------------------------------------------------ */
+/* store.c: Berkeley DB 5.3, transactional environment.                 */
+
+/*
+ * Records are JSON objects, one database per kind, keyed by a string.
+ * The record shapes (the only fields code may rely on):
+ *
+ * SK_META "tenant": {
+ *	"issuer": "https://auth.example.com/",		(trailing slash)
+ *	"default_directory": "Username-Password-Authentication",	(optional)
+ *	"default_audience": "https://api.example.com/",	(optional)
+ *	"hash": {"t": 2, "m": 19456, "p": 1},		(argon2id policy; m in KiB)
+ *	"allow_legacy_ro": true
+ * }
+ * SK_CLIENT client_id: {
+ *	"client_id": "...", "name": "...",
+ *	"app_type": "regular_web"|"non_interactive"|"spa"|"native",
+ *	"token_endpoint_auth_method": "client_secret_post"|"client_secret_basic"
+ *		|"private_key_jwt"|"none",
+ *	"secret_hash": "sha256:<64 hex>",		(absent for none / private_key_jwt)
+ *	"grant_types": ["password", "http://auth0.com/oauth/grant-type/password-realm", ...],
+ *	"id_token_alg": "RS256"|"HS256",		(HS256 only with a secret)
+ *	"id_token_lifetime": 36000,
+ *	"public_keys": [{"kid": "...", "alg": "RS256"|"ES256", "pem": "-----BEGIN PUBLIC KEY-----..."}],
+ *	"refresh_token": {...}				(optional; struct refresh_conf)
+ * }
+ * SK_CONNECTION name: {
+ *	"name": "...", "strategy": "auth0"|"sms"|"email",
+ *	"enabled_clients": ["client_id", ...]
+ * }
+ * SK_USER user_id ("auth0|<24 hex>"): {
+ *	"user_id": "auth0|...", "connection": "...",
+ *	"email": "...", "email_verified": false, "username": "...",
+ *	"phone_number": "+...", "phone_verified": false,
+ *	"password_hash": "$argon2id$..." | "$2b$..." | ...,
+ *	"blocked": false,
+ *	"name", "given_name", "family_name", "middle_name", "nickname",
+ *	"preferred_username", "profile", "picture", "website", "gender",
+ *	"birthdate", "zoneinfo", "locale": strings (optional),
+ *	"address": {...} (optional),
+ *	"created_at", "updated_at": ISO-8601 strings,
+ *	"app_metadata", "user_metadata": objects (optional),
+ *	"password_set_at": <epoch> (set by latchkeyctl when the password
+ *		changes; refresh tokens from before it stop working)
+ * }
+ * SK_USERIDX "<e|u|p>\x1f<connection>\x1f<lowercased email|username|phone>" -> user_id
+ *	(a plain string record: {"user_id": "..."}); maintained by store_user_put/del.
+ * SK_API identifier: {
+ *	"identifier": "...", "name": "...", "scopes": ["read:x", ...],
+ *	"token_lifetime": 86400, "allow_offline_access": false
+ * }
+ * SK_KEY kid: {
+ *	"kid": "...", "alg": "RS256"|"ES256",
+ *	"status": "next"|"current"|"previous",
+ *	"private_pem": "-----BEGIN PRIVATE KEY-----...",
+ *	"created_at": <epoch>, "retired_at": <epoch> (previous only)
+ * }
+ * SK_JTI "<client_id>\x1f<jti>": {"exp": <epoch>}	(client assertion replay)
+ * SK_REFRESH, SK_ACCESS: refresh tokens and opaque access tokens, keyed by
+ *	the token's hash_secret() digest (shapes in refresh.c / opaque.c).
+ * SK_OTP: passwordless codes (shape in passwordless.c).
+ * SK_GUARD: attack-protection counters (guard.c), keyed
+ *	"bf\x1f<lowercased identifier>\x1f<ip or *>" -> {"count", "last_failure",
+ *	  "blocked_at"?, "identifier", "ip", "user_id"?}	(brute force)
+ *	"ip\x1f<ip>" -> {"level", "t", "ip"}			(suspicious IP bucket)
+ *	"rl\x1f<identifier>\x1f<ip>" -> {"level", "t", "identifier", "ip"} (login rate)
+ *	"ep\x1f<endpoint>\x1f<ip>" -> {"level", "t", "endpoint", "ip"} (endpoint rate)
+ * SK_AUDIT "<12-digit epoch>.<9-digit ns>.<8 hex>" -> {"type": Auth0 log code, "date",
+ *	"description", "endpoint", "ip", "client_ip"?, "client_id"?,
+ *	"user_name"?, "user_id"?, "pid"}	(audit.c; chronological keys)
+ * SK_REFIDX "<user_id>\x1f<family id>" -> {}: the refresh-token families
+ *	of each user (refresh.c), complete once SK_META "refresh_index" says
+ *	{"complete": true}.
+ */
+enum store_kind {
+	SK_META,
+	SK_CLIENT,
+	SK_CONNECTION,
+	SK_USER,
+	SK_USERIDX,
+	SK_API,
+	SK_KEY,
+	SK_JTI,
+	SK_REFRESH,
+	SK_ACCESS,
+	SK_OTP,
+	SK_GUARD,
+	SK_AUDIT,
+	SK_REFIDX,
+	SK__MAX
+};
+
+enum store_rc {
+	STORE_OK = 0,
+	STORE_NOTFOUND,		/* no such key */
+	STORE_EXISTS,		/* put with STORE_NOOVERWRITE; unique index clash */
+	STORE_DEADLOCK,		/* DB_LOCK_DEADLOCK / NOTGRANTED: caller retries */
+	STORE_ERR,		/* anything else; logged */
+	STORE_BUSY		/* a resource ran out (lock table, memory,
+				 * disk): nothing written, retry later */
+};
+
+#define STORE_CREATE		0x01	/* store_open: create the environment */
+#define STORE_WATCH		0x02	/* store_open: stall.c watches from the
+					 * environment's open on (responders) */
+#define STORE_NOOVERWRITE	0x01	/* store_put: fail with STORE_EXISTS */
+
+struct store;
+
+/*
+ * Open (and with STORE_CREATE create, mode 0700 directory, 0600 files) the
+ * environment at home with DB_INIT_TXN|LOCK|LOG|MPOOL, DB_REGISTER|DB_RECOVER
+ * (recovery runs only when a process died), a deadlock detector, and all
+ * databases.  Returns NULL and logs on error.
+ */
+struct store	*store_open(const char *home, int flags);
+/* 1 when Berkeley DB panicked the environment (a crashed process needs
+ * recovery): close the store and open it again. */
+int		 store_panicked(const struct store *);
+/* How many transient environment failures (panic, recovery, deadlock
+ * retries run out) this process has seen: compare before and after. */
+unsigned	 store_troubles(void);
+void		 store_close(struct store *);	/* NULL is a no-op */
+
+/* txn may be NULL: the call then runs in its own auto-committed txn. */
+enum store_rc	 store_get(struct store *, DB_TXN *, enum store_kind,
+		    const char *key, json_t **out);	/* *out owned by caller */
+enum store_rc	 store_put(struct store *, DB_TXN *, enum store_kind,
+		    const char *key, const json_t *val, int flags);
+enum store_rc	 store_del(struct store *, DB_TXN *, enum store_kind,
+		    const char *key);
+/* Calls cb for each record in key order until cb returns non-zero. */
+enum store_rc	 store_each(struct store *, DB_TXN *, enum store_kind,
+		    int (*cb)(const char *key, json_t *val, void *arg), void *arg);
+
+/*
+ * Bounded walks (latchkeyctl over large stores).  The records of kind
+ * whose key starts with prefix (NULL: all) are read in key order in
+ * batches of STORE_BATCH, each batch in its own short transaction whose
+ * cursor has degree-2 isolation (DB_READ_COMMITTED: a page's read lock
+ * is dropped when the cursor leaves it); the next batch starts after the
+ * last key seen (DB_SET_RANGE).  Not a snapshot: a record written or
+ * deleted during the walk may or may not be seen, and none is seen twice.
+ */
+#define STORE_BATCH		512
+/* A sweep (store_sweep) writes: smaller batches, each followed by a rest
+ * as long as the batch took (store.c). */
+#define STORE_SWEEP_BATCH	128
+/* cb is called for each record of a batch after that batch's transaction
+ * has committed (so cb may run transactions of its own), until it
+ * returns non-zero.  val is borrowed.  STORE_OK when the walk ended or
+ * cb stopped it, else the failed batch's store_rc (cb has seen the
+ * batches before it). */
+enum store_rc	 store_scan(struct store *, enum store_kind, const char *prefix,
+		    int (*cb)(const char *key, json_t *val, void *arg), void *arg);
+/*
+ * A walk that writes: fn runs for each record inside its batch's
+ * transaction, may read and write through txn, sets *act (STORE_KEEP,
+ * STORE_DELETE the record, STORE_STOP the walk after it) and may append
+ * results to out.  A batch that is retried (deadlock, resource) is run
+ * again from the same key with a fresh out; a committed batch's out is
+ * appended to sw->out and its deletions counted in sw->deleted.  On
+ * error the failed batch wrote nothing and the batches before it stay
+ * committed: fn must be idempotent, so that running the walk again
+ * finishes the work.
+ */
+enum store_act { STORE_KEEP, STORE_DELETE, STORE_STOP };
+struct store_sweep {
+	enum store_kind	 kind;
+	const char	*prefix;	/* NULL: every record */
+	enum store_rc	(*fn)(struct store *, DB_TXN *, const char *key,
+			    json_t *val, void *arg, enum store_act *act,
+			    json_t *out);
+	void		*arg;
+	json_t		*out;		/* an array, or NULL: results dropped */
+	long		 results;	/* what fn appended, committed */
+	long		 deleted;	/* committed deletions */
+};
+enum store_rc	 store_sweep(struct store *, struct store_sweep *);
+/* STORE_OK when some key of kind starts with prefix, else STORE_NOTFOUND
+ * (one cursor seek, in txn or its own). */
+enum store_rc	 store_prefix_any(struct store *, DB_TXN *, enum store_kind,
+		    const char *prefix);
+/* For tests: make the next walks fail (STORE_ERR) after n committed
+ * batches, as a process killed between two batches would; 0: never. */
+void		 store_scan_fail_after(long n);
+/* How many requests' transactions gave up on a resource error
+ * (STORE_BUSY), and the last resource named ("lock table full", "disk
+ * full", ...). */
+unsigned	 store_busy(void);
+const char	*store_busy_what(void);
+
+/* Delete every record of kind whose "exp" (epoch) is at or before now;
+ * *count says how many.  For SK_OTP and SK_ACCESS (latchkeyctl token
+ * prune).  Without txn, in batches (store_sweep), each record checked
+ * again in the deleting transaction. */
+enum store_rc	 store_expire(struct store *, DB_TXN *, enum store_kind,
+		    time_t now, int *count);
+
+/*
+ * Run fn inside one transaction, committing if it returns STORE_OK and
+ * aborting otherwise; a STORE_DEADLOCK from fn or from the commit is
+ * retried (bounded, with backoff), and so is a STORE_BUSY that may clear
+ * up (a full lock table: 4 more tries over 150 ms).  Returns fn's
+ * result, STORE_BUSY (logged once, naming the resource) or STORE_ERR.
+ */
+enum store_rc	 store_txn_run(struct store *,
+		    enum store_rc (*fn)(struct store *, DB_TXN *, void *),
+		    void *arg);
+
+/* Users: unique per connection by email, username and phone (case-
+ * insensitive email and username).  store_user_find takes either an email
+ * or a username as login. */
+enum store_rc	 store_user_find(struct store *, DB_TXN *, const char *connection,
+		    const char *login, json_t **user);
+enum store_rc	 store_user_put(struct store *, DB_TXN *, const json_t *user);
+enum store_rc	 store_user_del(struct store *, DB_TXN *, const char *user_id);
+
+/* Record the use of a client assertion's jti until exp: STORE_EXISTS if
+ * it was already used (and not expired). */
+enum store_rc	 store_jti_use(struct store *, const char *client_id,
+		    const char *jti, time_t exp, time_t now);
+
+#endif /* !LATCHKEY_STORE_H */
