@@ -35,188 +35,13 @@
 #define EXIT_USAGE	2
 #define EXIT_BUSY	75		/* sysexits EX_TEMPFAIL: try again */
 
-#define NAME_LEN	128		/* names, usernames, connection names */
-#define ID_LEN		512		/* identifiers, URLs, emails */
-#define TEXT_LEN	2048		/* free-text profile fields */
-#define PW_LEN		1024		/* passwords (the decoder's bound) */
-#define SECRET_MIN	12
-#define SECRET_MAX	512
 #define SECRET_BYTES	36		/* 48 base64url characters */
 #define CLIENT_ID_BYTES	24		/* 32 base64url characters */
 #define USER_ID_BYTES	12		/* 24 hex characters */
-#define PEM_LEN		16384
-#define LIST_MAX	100
-#define KEYS_MAX	10
-#define LIFETIME_MIN	60
-#define LIFETIME_MAX	2592000		/* 30 days */
 #define IDT_LIFETIME	36000
 #define API_LIFETIME	86400
 #define IMPORT_MAX	(16 * 1024 * 1024)
 
-#define GRANT_PASSWORD	"password"
-#define GRANT_REALM	"http://auth0.com/oauth/grant-type/password-realm"
-
-static const char *const app_types[] = {
-	"regular_web", "non_interactive", "spa", "native", NULL
-};
-static const char *const auth_methods[] = {
-	"client_secret_post", "client_secret_basic", "private_key_jwt",
-	"none", NULL
-};
-/* Methods that authenticate with a shared secret (RFC 6749 2.3.1). */
-static const char *const secret_methods[] = {
-	"client_secret_post", "client_secret_basic", NULL
-};
-static const char *const strategies[] = { "auth0", "sms", "email", NULL };
-static const char *const idt_algs[] = { "RS256", "HS256", NULL };
-static const char *const sign_algs[] = { "RS256", "ES256", NULL };
-static const char *const grant_types[] = {
-	GRANT_PASSWORD,
-	GRANT_REALM,
-	"http://auth0.com/oauth/grant-type/passwordless/otp",
-	"refresh_token",
-	"http://auth0.com/oauth/grant-type/mfa-otp",
-	"http://auth0.com/oauth/grant-type/mfa-oob",
-	"http://auth0.com/oauth/grant-type/mfa-recovery-code",
-	/* The legacy /oauth/ro grants (lib/grants/ro.c). */
-	"http://auth0.com/oauth/legacy/grant-type/ro",
-	"http://auth0.com/oauth/legacy/grant-type/ro/jwt-bearer",
-	NULL
-};
-/* The encodings hash_verify() supports, and their names for output. */
-static const struct {
-	const char	*prefix;
-	const char	*alg;
-} pw_prefixes[] = {
-	{ "$argon2id$", "argon2id" }, { "$argon2i$", "argon2i" },
-	{ "$2a$", "bcrypt" }, { "$2b$", "bcrypt" }, { "$2y$", "bcrypt" },
-	{ "$y$", "yescrypt" }, { "$6$", "sha512-crypt" },
-	{ "$5$", "sha256-crypt" }, { NULL, NULL }
-};
-/* Fields never printed. */
-static const char *const redacted[] = {
-	"secret_hash", "password_hash", "private_pem", NULL
-};
-
-/* ------------------------------------------------------------------ */
-/* Record fields: one table per kind, for options and import alike.   */
-
-enum ftype {
-	FT_TEXT,	/* any printable text */
-	FT_ID,		/* printable, no spaces */
-	FT_NAME,	/* letters, digits, '.', '_', '-' */
-	FT_URL,		/* http:// or https:// */
-	FT_EMAIL,
-	FT_PHONE,	/* E.164 */
-	FT_PWHASH,	/* a hash_verify() encoding */
-	FT_ENUM,	/* one of allowed */
-	FT_INT,		/* integer in [min, max] */
-	FT_BOOL,
-	FT_LIST,	/* strings: allowed, or FT_ID of max length */
-	FT_REFS,	/* strings: FT_TEXT of max length (names or ids) */
-	FT_OBJ,		/* any object */
-	FT_KEYS,	/* client public keys */
-	FT_HASHPOL,	/* {"t", "m", "p"} */
-	FT_ARGV,	/* a command: strings, the first an absolute path */
-	FT_REFRESH,	/* client refresh_token settings (lib/grants/refresh.c) */
-	FT_GUARD	/* attack-protection settings (lib/security/guard.c) */
-};
-
-struct fdef {
-	const char		*name;
-	enum ftype		 type;
-	long long		 min, max;	/* length or integer range */
-	const char *const	*allowed;
-	int			 required;	/* in the final record */
-};
-
-static const struct fdef tenant_fields[] = {
-	{ "issuer", FT_URL, 1, ID_LEN, NULL, 1 },
-	{ "default_directory", FT_NAME, 1, NAME_LEN, NULL, 0 },
-	{ "default_audience", FT_ID, 1, ID_LEN, NULL, 0 },
-	{ "alg", FT_ENUM, 0, 0, sign_algs, 0 },	/* import: key algorithm */
-	{ "hash", FT_HASHPOL, 0, 0, NULL, 0 },
-	{ "allow_legacy_ro", FT_BOOL, 0, 0, NULL, 0 },
-	/* Admission control for password hashing (lib/security/admit.c). */
-	{ "hash_slots", FT_INT, 1, 64, NULL, 0 },
-	{ "hash_queue", FT_INT, 0, 1024, NULL, 0 },
-	{ "hash_wait_ms", FT_INT, 1, 60000, NULL, 0 },
-	/* Attack protection (lib/security/guard.c, lib/security/breached.c, lib/security/audit.c). */
-	{ "brute_force", FT_GUARD, 0, 0, NULL, 0 },
-	{ "suspicious_ip", FT_GUARD, 0, 0, NULL, 0 },
-	{ "rate_limit", FT_GUARD, 0, 0, NULL, 0 },
-	{ "breached_password_file", FT_GUARD, 0, 0, NULL, 0 },
-	{ "breached_password_detection", FT_BOOL, 0, 0, NULL, 0 },
-	{ "audit_retention_days", FT_INT, 1, 3650, NULL, 0 },
-	{ NULL, 0, 0, 0, NULL, 0 }
-};
-
-static const struct fdef client_fields[] = {
-	{ "client_id", FT_ID, 1, NAME_LEN, NULL, 1 },
-	{ "name", FT_TEXT, 1, NAME_LEN, NULL, 1 },
-	{ "client_secret", FT_TEXT, SECRET_MIN, SECRET_MAX, NULL, 0 },
-	{ "app_type", FT_ENUM, 0, 0, app_types, 1 },
-	{ "token_endpoint_auth_method", FT_ENUM, 0, 0, auth_methods, 1 },
-	{ "grant_types", FT_LIST, 0, 0, grant_types, 1 },
-	{ "id_token_alg", FT_ENUM, 0, 0, idt_algs, 1 },
-	{ "id_token_lifetime", FT_INT, LIFETIME_MIN, LIFETIME_MAX, NULL, 1 },
-	{ "public_keys", FT_KEYS, 0, 0, NULL, 0 },
-	{ "refresh_token", FT_REFRESH, 0, 0, NULL, 0 },
-	/* Auth0's "Trust Token Endpoint IP Header" (lib/security/guard_net.c). */
-	{ "is_token_endpoint_ip_header_trusted", FT_BOOL, 0, 0, NULL, 0 },
-	{ NULL, 0, 0, 0, NULL, 0 }
-};
-
-static const struct fdef connection_fields[] = {
-	{ "name", FT_NAME, 1, NAME_LEN, NULL, 1 },
-	{ "strategy", FT_ENUM, 0, 0, strategies, 1 },
-	{ "enabled_clients", FT_REFS, 1, ID_LEN, NULL, 1 },
-	/* Passwordless connections (lib/passwordless/passwordless.c, lib/passwordless/deliver.c). */
-	{ "delivery_command", FT_ARGV, 1, TEXT_LEN, NULL, 0 },
-	{ "otp_lifetime", FT_INT, 1, 3600, NULL, 0 },
-	{ "delivery_timeout", FT_INT, 1, 60, NULL, 0 },
-	{ NULL, 0, 0, 0, NULL, 0 }
-};
-
-static const struct fdef api_fields[] = {
-	{ "identifier", FT_ID, 1, ID_LEN, NULL, 1 },
-	{ "name", FT_TEXT, 1, NAME_LEN, NULL, 1 },
-	{ "scopes", FT_LIST, 1, 280, NULL, 1 },
-	/* From 1 s: short-lived tokens are what expiry tests need. */
-	{ "token_lifetime", FT_INT, 1, LIFETIME_MAX, NULL, 1 },
-	{ "allow_offline_access", FT_BOOL, 0, 0, NULL, 1 },
-	{ NULL, 0, 0, 0, NULL, 0 }
-};
-
-static const struct fdef user_fields[] = {
-	{ "user_id", FT_ID, 3, 192, NULL, 1 },
-	{ "connection", FT_NAME, 1, NAME_LEN, NULL, 1 },
-	{ "email", FT_EMAIL, 3, ID_LEN, NULL, 0 },
-	{ "username", FT_ID, 1, NAME_LEN, NULL, 0 },
-	{ "phone_number", FT_PHONE, 5, 16, NULL, 0 },
-	{ "password", FT_TEXT, 1, PW_LEN, NULL, 0 },	/* import only */
-	{ "password_hash", FT_PWHASH, 4, HASH_ENCODED_MAX, NULL, 0 },
-	{ "email_verified", FT_BOOL, 0, 0, NULL, 0 },
-	{ "phone_verified", FT_BOOL, 0, 0, NULL, 0 },
-	{ "blocked", FT_BOOL, 0, 0, NULL, 0 },
-	{ "name", FT_TEXT, 1, TEXT_LEN, NULL, 0 },
-	{ "given_name", FT_TEXT, 1, TEXT_LEN, NULL, 0 },
-	{ "family_name", FT_TEXT, 1, TEXT_LEN, NULL, 0 },
-	{ "middle_name", FT_TEXT, 1, TEXT_LEN, NULL, 0 },
-	{ "nickname", FT_TEXT, 1, TEXT_LEN, NULL, 0 },
-	{ "preferred_username", FT_TEXT, 1, TEXT_LEN, NULL, 0 },
-	{ "profile", FT_TEXT, 1, TEXT_LEN, NULL, 0 },
-	{ "picture", FT_TEXT, 1, TEXT_LEN, NULL, 0 },
-	{ "website", FT_TEXT, 1, TEXT_LEN, NULL, 0 },
-	{ "gender", FT_TEXT, 1, TEXT_LEN, NULL, 0 },
-	{ "birthdate", FT_TEXT, 1, TEXT_LEN, NULL, 0 },
-	{ "zoneinfo", FT_TEXT, 1, TEXT_LEN, NULL, 0 },
-	{ "locale", FT_TEXT, 1, TEXT_LEN, NULL, 0 },
-	{ "address", FT_OBJ, 0, 0, NULL, 0 },
-	{ "app_metadata", FT_OBJ, 0, 0, NULL, 0 },
-	{ "user_metadata", FT_OBJ, 0, 0, NULL, 0 },
-	{ NULL, 0, 0, 0, NULL, 0 }
-};
 
 /* ------------------------------------------------------------------ */
 /* Commands.                                                          */
@@ -354,16 +179,6 @@ refuse(struct ctl *c, enum store_rc rc, const char *fmt, ...)
 	return rc;
 }
 
-static int
-in_list(const char *s, const char *const *list)
-{
-
-	for (; s != NULL && list != NULL && *list != NULL; list++)
-		if (strcmp(s, *list) == 0)
-			return 1;
-	return 0;
-}
-
 static const char *
 sget(const json_t *o, const char *k)
 {
@@ -380,406 +195,34 @@ iso8601(time_t t, char out[32])
 	strftime(out, 32, "%Y-%m-%dT%H:%M:%S.000Z", &tm);
 }
 
-/* ------------------------------------------------------------------ */
-/* Value checks.                                                      */
-
-static int
-printable(const char *s, int nospace)
-{
-
-	for (; *s != '\0'; s++) {
-		if ((unsigned char)*s < 0x20 || *s == 0x7f)
-			return 0;
-		if (nospace && *s == ' ')
-			return 0;
-	}
-	return 1;
-}
-
-static int
-name_ok(const char *s)
-{
-
-	for (; *s != '\0'; s++)
-		if (strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-		    "0123456789._-", *s) == NULL)
-			return 0;
-	return 1;
-}
-
-static int
-url_ok(const char *s)
-{
-
-	if (strncmp(s, "https://", 8) == 0)
-		s += 8;
-	else if (strncmp(s, "http://", 7) == 0)
-		s += 7;
-	else
-		return 0;
-	return *s != '\0' && *s != '/';
-}
-
-static int
-email_ok(const char *s)
-{
-	const char	*at = strrchr(s, '@');
-
-	return at != NULL && at != s && at[1] != '\0' &&
-	    strchr(s, ' ') == NULL;
-}
-
-static int
-phone_ok(const char *s)
-{
-
-	if (*s++ != '+')
-		return 0;
-	for (; *s != '\0'; s++)
-		if (*s < '0' || *s > '9')
-			return 0;
-	return 1;
-}
-
-/* The algorithm name of a password hash, NULL when unsupported. */
-static const char *
-pwhash_alg(const char *s)
-{
-	size_t	 i;
-
-	for (i = 0; pw_prefixes[i].prefix != NULL; i++)
-		if (strncmp(s, pw_prefixes[i].prefix,
-		    strlen(pw_prefixes[i].prefix)) == 0)
-			return pw_prefixes[i].alg;
-	return NULL;
-}
-
-static int
-pwhash_ok(const char *s)
-{
-
-	return pwhash_alg(s) != NULL;
-}
-
-/* NULL when s is a good value of the type, else what is wrong. */
-static const char *
-str_problem(enum ftype t, const char *s, long long min, long long max,
-    const char *const *allowed)
-{
-	long long	 len = (long long)strlen(s);
-
-	if (t == FT_ENUM)
-		return in_list(s, allowed) ? NULL : "not an allowed value";
-	if (len < min || len > max)
-		return "empty, too short or too long";
-	if (!printable(s, t != FT_TEXT))
-		return "contains control characters or spaces";
-	switch (t) {
-	case FT_NAME:
-		return name_ok(s) ? NULL :
-		    "only letters, digits, '.', '_' and '-' are allowed";
-	case FT_URL:
-		return url_ok(s) ? NULL : "not an http:// or https:// URL";
-	case FT_EMAIL:
-		return email_ok(s) ? NULL : "not an email address";
-	case FT_PHONE:
-		return phone_ok(s) ? NULL : "not a +E.164 phone number";
-	case FT_PWHASH:
-		return pwhash_ok(s) ? NULL : "not a supported password hash";
-	default:
-		return NULL;
-	}
-}
-
-static const char *
-list_problem(const struct fdef *f, const json_t *v)
-{
-	const json_t	*e;
-	const char	*why;
-	size_t		 i;
-
-	if (!json_is_array(v))
-		return "not an array";
-	if (json_array_size(v) > LIST_MAX)
-		return "too many entries";
-	json_array_foreach(v, i, e) {
-		if (!json_is_string(e))
-			return "entries must be strings";
-		why = str_problem(f->allowed != NULL ? FT_ENUM :
-		    f->type == FT_REFS ? FT_TEXT : FT_ID,
-		    json_string_value(e), f->min, f->max, f->allowed);
-		if (why != NULL)
-			return why;
-	}
-	return NULL;
-}
-
-/* delivery_command: run without a shell, so argv[0] is a full path. */
-static const char *
-argv_problem(const struct fdef *f, const json_t *v)
-{
-	const json_t	*e;
-	const char	*s;
-	size_t		 i;
-
-	if (!json_is_array(v) || json_array_size(v) == 0)
-		return "not a non-empty array";
-	if (json_array_size(v) > 32)
-		return "more than 32 arguments";
-	json_array_foreach(v, i, e) {
-		if ((s = json_string_value(e)) == NULL)
-			return "arguments must be strings";
-		if (str_problem(FT_TEXT, s, i == 0 ? f->min : 0, f->max,
-		    NULL) != NULL)
-			return "an argument is too long or has control characters";
-	}
-	if (json_string_value(json_array_get(v, 0))[0] != '/')
-		return "the program must be an absolute path";
-	return NULL;
-}
-
-static const char *
-hashpol_problem(const json_t *v)
-{
-	static const struct { const char *k; long long lo, hi; } r[] = {
-		{ "t", 1, 10 }, { "m", 8, 1048576 }, { "p", 1, 8 },
-	};
-	const char	*k;
-	json_t		*e;
-	size_t		 i;
-
-	if (!json_is_object(v))
-		return "not an object";
-	json_object_foreach((json_t *)v, k, e) {
-		for (i = 0; i < 3 && strcmp(k, r[i].k) != 0; i++)
-			continue;
-		if (i == 3)
-			return "only t, m and p are allowed";
-		if (json_is_null(e))
-			continue;
-		if (!json_is_integer(e) || json_integer_value(e) < r[i].lo ||
-		    json_integer_value(e) > r[i].hi)
-			return "t must be 1-10, m 8-1048576 (KiB), p 1-8";
-	}
-	return NULL;
-}
-
-/*
- * The signing algorithm a PEM public key can verify: RSA of at least
- * 2048 bits is RS256, P-256 is ES256.  NULL when the PEM is not such a
- * public key.
- */
-static const char *
-pubkey_alg(const char *pem)
-{
-	BIO		*b;
-	EVP_PKEY	*k = NULL;
-	const char	*alg = NULL;
-	char		 grp[64];
-
-	if ((b = BIO_new_mem_buf(pem, -1)) != NULL)
-		k = PEM_read_bio_PUBKEY(b, NULL, NULL, NULL);
-	BIO_free(b);
-	if (k == NULL)
-		return NULL;
-	if (EVP_PKEY_get_base_id(k) == EVP_PKEY_RSA &&
-	    EVP_PKEY_get_bits(k) >= 2048)
-		alg = "RS256";
-	else if (EVP_PKEY_get_base_id(k) == EVP_PKEY_EC &&
-	    EVP_PKEY_get_group_name(k, grp, sizeof(grp), NULL) == 1 &&
-	    strcmp(grp, "prime256v1") == 0)
-		alg = "ES256";
-	EVP_PKEY_free(k);
-	return alg;
-}
-
-static const char *
-key_problem(const json_t *k)
-{
-	const char	*pem, *alg, *kid, *name;
-	json_t		*v;
-
-	if (!json_is_object(k))
-		return "keys must be objects";
-	json_object_foreach((json_t *)k, name, v)
-		if (strcmp(name, "kid") && strcmp(name, "alg") &&
-		    strcmp(name, "pem"))
-			return "keys have only kid, alg and pem";
-	if ((pem = sget(k, "pem")) == NULL || strlen(pem) > PEM_LEN)
-		return "pem missing or too long";
-	if ((alg = pubkey_alg(pem)) == NULL)
-		return "pem is not an RSA (2048+ bits) or P-256 public key";
-	if (json_object_get(k, "alg") != NULL &&
-	    (sget(k, "alg") == NULL || strcmp(sget(k, "alg"), alg) != 0))
-		return "alg does not match the key";
-	if (json_object_get(k, "kid") != NULL &&
-	    ((kid = sget(k, "kid")) == NULL ||
-	     str_problem(FT_ID, kid, 1, NAME_LEN, NULL) != NULL))
-		return "bad kid";
-	return NULL;
-}
-
-static const char *
-keys_problem(const json_t *v)
-{
-	const json_t	*k;
-	const char	*why;
-	size_t		 i;
-
-	if (!json_is_array(v) || json_array_size(v) > KEYS_MAX)
-		return "not an array of at most 10 keys";
-	json_array_foreach(v, i, k)
-		if ((why = key_problem(k)) != NULL)
-			return why;
-	return NULL;
-}
-
-/* Fill in each key's alg and kid (RFC 7638 thumbprint, else random). */
-static int
-keys_normalize(json_t *keys)
-{
-	json_t	*k;
-	size_t	 i;
-	char	 kid[128];
-
-	json_array_foreach(keys, i, k) {
-		json_object_set_new(k, "alg",
-		    json_string(pubkey_alg(sget(k, "pem"))));
-		if (json_object_get(k, "kid") != NULL)
-			continue;
-		if (key_thumbprint(sget(k, "pem"), kid, sizeof(kid)) == -1 &&
-		    rand_hex(kid, 16) == -1)
-			return -1;
-		json_object_set_new(k, "kid", json_string(kid));
-	}
-	return 0;
-}
-
-static const char *
-value_problem(const struct fdef *f, const json_t *v)
-{
-
-	switch (f->type) {
-	case FT_INT:
-		if (!json_is_integer(v) || json_integer_value(v) < f->min ||
-		    json_integer_value(v) > f->max)
-			return "not an integer in range";
-		return NULL;
-	case FT_BOOL:
-		return json_is_boolean(v) ? NULL : "not true or false";
-	case FT_OBJ:
-		return json_is_object(v) ? NULL : "not an object";
-	case FT_LIST:
-	case FT_REFS:
-		return list_problem(f, v);
-	case FT_KEYS:
-		return keys_problem(v);
-	case FT_HASHPOL:
-		return hashpol_problem(v);
-	case FT_ARGV:
-		return argv_problem(f, v);
-	case FT_REFRESH:
-		return refresh_conf_problem(v);
-	case FT_GUARD:
-		return guard_setting_problem(f->name, v);
-	default:
-		if (!json_is_string(v))
-			return "not a string";
-		return str_problem(f->type, json_string_value(v), f->min,
-		    f->max, f->allowed);
-	}
-}
-
-/*
- * Check every member of spec against the table (null means "remove" and
- * is allowed for optional fields).  0, or -1 with err filled.
- */
-static int
-spec_check(const struct fdef *tab, const json_t *spec, const char *what,
-    char *err, size_t errsz)
-{
-	const struct fdef *f;
-	const char	*k, *why;
-	json_t		*v;
-
-	if (!json_is_object(spec)) {
-		snprintf(err, errsz, "%s: not an object", what);
-		return -1;
-	}
-	json_object_foreach((json_t *)spec, k, v) {
-		for (f = tab; f->name != NULL && strcmp(f->name, k); f++)
-			continue;
-		if (f->name == NULL)
-			why = "unknown field";
-		else if (json_is_null(v))
-			why = f->required ? "cannot be removed" : NULL;
-		else
-			why = value_problem(f, v);
-		if (why != NULL) {
-			snprintf(err, errsz, "%s: %s: %s", what, k, why);
-			return -1;
-		}
-	}
-	return 0;
-}
-
 /* The final record has every required field.  STORE_OK or refused. */
 static enum store_rc
-rec_complete(struct ctl *c, const struct fdef *tab, const json_t *rec,
-    const char *what)
+rec_complete(struct ctl *c, enum rec_kind k, const json_t *rec)
 {
+	const char	*missing = record_missing(k, rec);
 
-	for (; tab->name != NULL; tab++)
-		if (tab->required && json_object_get(rec, tab->name) == NULL)
-			return refuse(c, STORE_ERR, "%s: %s is required", what,
-			    tab->name);
-	return STORE_OK;
+	if (missing == NULL)
+		return STORE_OK;
+	return refuse(c, STORE_ERR, "%s: %s is required", record_name(k),
+	    missing);
 }
 
-/* Settings objects merged member by member (the rest are replaced). */
-static const char *const merged[] = {
-	"hash", "refresh_token", "brute_force", "suspicious_ip", "rate_limit",
-	NULL
-};
-
-/* Copy spec into rec: null removes, merged[] objects merge member by
- * member. */
-static void
-merge(json_t *rec, const json_t *spec)
+/* A method that authenticates with a shared secret (RFC 6749 2.3.1). */
+static int
+secret_method(const char *m)
 {
-	const char	*k;
-	json_t		*v, *sub;
+	int	 i = vocab_find(&client_auth_vocab, m);
 
-	json_object_foreach((json_t *)spec, k, v) {
-		sub = json_object_get(rec, k);
-		if (json_is_null(v))
-			json_object_del(rec, k);
-		else if (in_list(k, merged) && json_is_object(sub))
-			merge(sub, v);
-		else
-			json_object_set_new(rec, k, json_deep_copy(v));
-	}
+	return i == CLIENT_AUTH_SECRET_POST || i == CLIENT_AUTH_SECRET_BASIC;
 }
 
-/*
- * The record without its secrets.  A user's hash is replaced by its
- * algorithm ("password_hash_alg"): whether a migrated user has been
- * rehashed to argon2id at a login shows without the hash itself.
- */
-static json_t *
-redact(const json_t *rec)
+/* A signing key algorithm: RS256 or ES256. */
+static int
+sign_alg_ok(const char *alg)
 {
-	json_t		*r = json_deep_copy(rec);
-	const char	*h = sget(rec, "password_hash");
-	size_t		 i;
+	enum key_alg	 a;
 
-	for (i = 0; redacted[i] != NULL; i++)
-		json_object_del(r, redacted[i]);
-	if (h != NULL)
-		json_object_set_new(r, "password_hash_alg",
-		    json_string(pwhash_alg(h) != NULL ? pwhash_alg(h) :
-		    "unknown"));
-	return r;
+	return key_alg_parse(alg, &a) == 0 && a != KEY_HS256;
 }
 
 /* ------------------------------------------------------------------ */
@@ -1038,7 +481,7 @@ find_cb(const char *key, json_t *val, void *arg)
 	if (a->n++ == 0)
 		a->found = json_incref(val);
 	if (a->list != NULL)
-		json_array_append_new(a->list, redact(val));
+		json_array_append_new(a->list, record_redact(val));
 	return 0;
 }
 
@@ -1068,7 +511,7 @@ show_tx(struct ctl *c, DB_TXN *t, enum store_kind k, const char *what)
 	enum store_rc	 rc;
 
 	if ((rc = must_get(c, t, k, c->pos[0], what, &rec)) == STORE_OK)
-		c->out = redact(rec);
+		c->out = record_redact(rec);
 	json_decref(rec);
 	return rc;
 }
@@ -1146,12 +589,12 @@ tenant_upsert(struct ctl *c, DB_TXN *t, const json_t *spec, const char **what)
 	    "allow_legacy_ro", 1);
 	sp = json_deep_copy(spec);
 	json_object_del(sp, "alg");
-	merge(rec, sp);
+	record_merge(rec, sp);
 	iss = sget(rec, "issuer");
 	if (iss != NULL && iss[strlen(iss) - 1] != '/')
 		json_object_set_new(rec, "issuer",
 		    json_sprintf("%s/", iss));
-	if ((rc = rec_complete(c, tenant_fields, rec, "tenant")) == STORE_OK)
+	if ((rc = rec_complete(c, REC_TENANT, rec)) == STORE_OK)
 		rc = put_changed(c, t, SK_META, "tenant", old, rec, &changed);
 	if (rc == STORE_OK && old == NULL)
 		rc = refresh_index_new(c->s, t, c->now);
@@ -1211,12 +654,12 @@ init_prep(struct ctl *c)
 {
 	const char	*alg = sget(c->opt, "alg");
 
-	if (spec_check(tenant_fields, c->spec, "init", c->err,
+	if (record_check(REC_TENANT, c->spec, "init", c->err,
 	    sizeof(c->err)) == -1) {
 		warnmsg("%s", c->err);
 		return EXIT_USAGE;
 	}
-	if (alg != NULL && !in_list(alg, sign_algs)) {
+	if (alg != NULL && !sign_alg_ok(alg)) {
 		warnmsg("--alg: RS256 or ES256");
 		return EXIT_USAGE;
 	}
@@ -1278,7 +721,7 @@ tenant_set_prep(struct ctl *c)
 		set_field(c->spec, o->field, json_null());
 	else if (opt_set(c, o, val) == -1)
 		return EXIT_USAGE;
-	if (spec_check(tenant_fields, c->spec, "tenant", c->err,
+	if (record_check(REC_TENANT, c->spec, "tenant", c->err,
 	    sizeof(c->err)) == -1) {
 		warnmsg("%s", c->err);
 		return EXIT_USAGE;
@@ -1375,7 +818,8 @@ client_defaults(const char *client_id, const json_t *spec)
 	return json_pack("{sssssss[ss]sssisss[]}",
 	    "client_id", client_id, "app_type", type,
 	    "token_endpoint_auth_method", method,
-	    "grant_types", GRANT_PASSWORD, GRANT_REALM,
+	    "grant_types", grant_type_def(GT_PASSWORD)->uri,
+	    grant_type_def(GT_PASSWORD_REALM)->uri,
 	    "id_token_alg", "RS256", "id_token_lifetime", IDT_LIFETIME,
 	    "name", client_id, "public_keys");
 }
@@ -1416,7 +860,7 @@ client_secret(struct ctl *c, json_t *rec, const char *secret, char *gen,
 	char		 h[72];
 
 	*gen = '\0';
-	if (!in_list(m, secret_methods)) {
+	if (!secret_method(m)) {
 		json_object_del(rec, "secret_hash");
 		if (secret != NULL)
 			return refuse(c, STORE_ERR,
@@ -1475,9 +919,9 @@ client_build(struct ctl *c, const json_t *old, const char *client_id,
 		keys_append(rec, json_object_get(sp, "public_keys"));
 		json_object_del(sp, "public_keys");
 	}
-	merge(rec, sp);
+	record_merge(rec, sp);
 	json_decref(sp);
-	rc = rec_complete(c, client_fields, rec, "client");
+	rc = rec_complete(c, REC_CLIENT, rec);
 	if (rc == STORE_OK)
 		rc = client_secret(c, rec, secret, gen, gensz);
 	if (rc != STORE_OK) {
@@ -1502,25 +946,25 @@ client_prep(struct ctl *c)
 		return EXIT_USAGE;
 	}
 	if (file != NULL) {
-		if ((pem = read_file(file, PEM_LEN, &len)) == NULL)
+		if ((pem = read_file(file, REC_PEM_LEN, &len)) == NULL)
 			return EXIT_RUNTIME;
 		json_object_set_new(c->spec, "public_keys",
 		    json_pack("[{ss*ss}]", "alg", alg, "pem", pem));
 		free(pem);
 	}
-	if (spec_check(client_fields, c->spec, "client", c->err,
+	if (record_check(REC_CLIENT, c->spec, "client", c->err,
 	    sizeof(c->err)) == -1) {
 		warnmsg("%s", c->err);
 		return EXIT_USAGE;
 	}
 	if (json_object_get(c->spec, "public_keys") != NULL &&
-	    keys_normalize(json_object_get(c->spec, "public_keys")) == -1)
+	    record_keys_normalize(json_object_get(c->spec, "public_keys")) == -1)
 		return EXIT_RUNTIME;
 	if (json_is_true(json_object_get(c->opt, "secret-stdin")) &&
-	    (c->secret = read_line(SECRET_MAX, &len)) == NULL)
+	    (c->secret = read_line(REC_SECRET_MAX, &len)) == NULL)
 		return EXIT_RUNTIME;
-	if (c->secret != NULL && len < SECRET_MIN) {
-		warnmsg("secret shorter than %d characters", SECRET_MIN);
+	if (c->secret != NULL && len < REC_SECRET_MIN) {
+		warnmsg("secret shorter than %d characters", REC_SECRET_MIN);
 		return EXIT_USAGE;
 	}
 	return 0;
@@ -1583,7 +1027,7 @@ client_update_tx(struct ctl *c, DB_TXN *t)
 	if (rc == STORE_OK)
 		rc = store_put(c->s, t, SK_CLIENT, c->pos[0], rec, 0);
 	if (rc == STORE_OK) {
-		c->out = redact(rec);
+		c->out = record_redact(rec);
 		if (*gen)
 			json_object_set_new(c->out, "client_secret",
 			    json_string(gen));
@@ -1604,8 +1048,7 @@ client_rotate_tx(struct ctl *c, DB_TXN *t)
 	if ((rc = must_get(c, t, SK_CLIENT, c->pos[0], "client", &rec))
 	    != STORE_OK)
 		return rc;
-	if (!in_list(sget(rec, "token_endpoint_auth_method"),
-	    secret_methods))
+	if (!secret_method(sget(rec, "token_endpoint_auth_method")))
 		rc = refuse(c, STORE_ERR, "client %s has no secret",
 		    c->pos[0]);
 	else
@@ -1793,10 +1236,10 @@ connection_build(struct ctl *c, DB_TXN *t, const json_t *old,
 
 	rec = old != NULL ? json_deep_copy(old) :
 	    json_pack("{sss[]}", "strategy", "auth0", "enabled_clients");
-	merge(rec, spec);
+	record_merge(rec, spec);
 	rc = connection_resolve(c, t, rec, names);
 	if (rc == STORE_OK)
-		rc = rec_complete(c, connection_fields, rec, "connection");
+		rc = rec_complete(c, REC_CONNECTION, rec);
 	if (rc != STORE_OK) {
 		json_decref(rec);
 		return rc;
@@ -1810,7 +1253,7 @@ connection_prep(struct ctl *c)
 {
 
 	json_object_set_new(c->spec, "name", json_string(c->pos[0]));
-	if (spec_check(connection_fields, c->spec, "connection", c->err,
+	if (record_check(REC_CONNECTION, c->spec, "connection", c->err,
 	    sizeof(c->err)) == -1) {
 		warnmsg("%s", c->err);
 		return EXIT_USAGE;
@@ -1886,7 +1329,7 @@ static enum store_rc
 connection_remove_tx(struct ctl *c, DB_TXN *t)
 {
 	static const char	 tags[] = "eup";
-	char			 prefix[ID_LEN + 8];
+	char			 prefix[REC_ID_LEN + 8];
 	enum store_rc		 rc;
 	size_t			 i;
 
@@ -2079,7 +1522,7 @@ user_upsert(struct ctl *c, DB_TXN *t, const json_t *old, const json_t *spec,
 	rec = old != NULL ? json_deep_copy(old) : json_pack("{sbsb}",
 	    "email_verified", 0, "blocked", 0);
 	json_object_del(sp, "password");
-	merge(rec, sp);
+	record_merge(rec, sp);
 	json_decref(sp);
 	rc = sget(rec, "connection") == NULL ?
 	    refuse(c, STORE_ERR, "user: connection is required") :
@@ -2118,7 +1561,7 @@ static int
 user_spec_prep(struct ctl *c)
 {
 
-	if (spec_check(user_fields, c->spec, "user", c->err,
+	if (record_check(REC_USER, c->spec, "user", c->err,
 	    sizeof(c->err)) == -1) {
 		warnmsg("%s", c->err);
 		return EXIT_USAGE;
@@ -2143,7 +1586,7 @@ user_add_prep(struct ctl *c)
 		warnmsg("--password-stdin and --password-hash: choose one");
 		return EXIT_USAGE;
 	}
-	c->password = read_line(PW_LEN, &c->pwlen);
+	c->password = read_line(REC_PW_LEN, &c->pwlen);
 	return c->password == NULL ? EXIT_RUNTIME : 0;
 }
 
@@ -2175,7 +1618,7 @@ user_update_tx(struct ctl *c, DB_TXN *t)
 	rc = user_upsert(c, t, old, c->spec, c->password, c->pwlen, &rec,
 	    &what);
 	if (rc == STORE_OK)
-		c->out = redact(rec);
+		c->out = record_redact(rec);
 	json_decref(old);
 	json_decref(rec);
 	return rc;
@@ -2185,7 +1628,7 @@ static int
 user_password_prep(struct ctl *c)
 {
 
-	c->password = read_line(PW_LEN, &c->pwlen);
+	c->password = read_line(REC_PW_LEN, &c->pwlen);
 	return c->password == NULL ? EXIT_RUNTIME : 0;
 }
 
@@ -2255,7 +1698,7 @@ user_find_tx(struct ctl *c, DB_TXN *t)
 		return refuse(c, rc, "no such user in %s: %s",
 		    sget(c->opt, "connection"), c->pos[0]);
 	if (rc == STORE_OK)
-		c->out = redact(rec);
+		c->out = record_redact(rec);
 	json_decref(rec);
 	return rc;
 }
@@ -2289,7 +1732,7 @@ api_build(const json_t *old, const char *identifier, const json_t *spec)
 	    json_pack("{sssss[]sisb}", "identifier", identifier,
 	    "name", identifier, "scopes", "token_lifetime", API_LIFETIME,
 	    "allow_offline_access", 0);
-	merge(rec, spec);
+	record_merge(rec, spec);
 	return rec;
 }
 
@@ -2300,7 +1743,7 @@ api_prep(struct ctl *c)
 	if (json_object_get(c->spec, "identifier") == NULL)
 		json_object_set_new(c->spec, "identifier",
 		    json_string(c->pos[0]));
-	if (spec_check(api_fields, c->spec, "api", c->err,
+	if (record_check(REC_API, c->spec, "api", c->err,
 	    sizeof(c->err)) == -1) {
 		warnmsg("%s", c->err);
 		return EXIT_USAGE;
@@ -2396,7 +1839,7 @@ key_prep(struct ctl *c)
 	const char	*alg = sget(c->opt, "alg");
 	json_t		*now = json_object_get(c->opt, "now");
 
-	if (alg != NULL && !in_list(alg, sign_algs)) {
+	if (alg != NULL && !sign_alg_ok(alg)) {
 		warnmsg("--alg: RS256 or ES256");
 		return EXIT_USAGE;
 	}
@@ -2641,28 +2084,34 @@ static const struct optdef audit_list_opts[] = {
 	{ NULL, 0, NULL }
 };
 
-/* The tenant record, or NULL (defaults) when there is none yet. */
+/* The tenant, or the defaults when there is none yet (record_clear). */
 static enum store_rc
-tenant_get(struct ctl *c, DB_TXN *t, json_t **tenant)
+tenant_get(struct ctl *c, DB_TXN *t, struct tenant *tenant)
 {
 	enum store_rc	 rc;
+	json_t		*none;
 
-	rc = store_get(c->s, t, SK_META, "tenant", tenant);
-	return rc == STORE_NOTFOUND ? STORE_OK : rc;
+	if ((rc = tenant_load(c->s, t, tenant)) != STORE_NOTFOUND)
+		return rc;
+	if ((none = json_object()) == NULL)
+		return STORE_ERR;
+	rc = record_parse(REC_TENANT, none, tenant) == 0 ? STORE_OK : STORE_ERR;
+	json_decref(none);
+	return rc;
 }
 
 /* The guard and audit commands walk in batches (lib/security/guard.c, audit.c). */
 static enum store_rc
 guard_list_batch(struct ctl *c)
 {
-	json_t		*tenant = NULL;
+	struct tenant	 tenant;
 	enum store_rc	 rc;
 
 	if ((rc = tenant_get(c, NULL, &tenant)) != STORE_OK)
 		return rc;
 	c->out = json_array();
-	rc = guard_list(c->s, NULL, tenant, c->now, c->out);
-	json_decref(tenant);
+	rc = guard_list(c->s, NULL, &tenant, c->now, c->out);
+	record_clear(REC_TENANT, &tenant);
 	return rc;
 }
 
@@ -2708,15 +2157,15 @@ guard_unblock_batch(struct ctl *c)
 static enum store_rc
 guard_prune_batch(struct ctl *c)
 {
-	json_t		*tenant = NULL;
+	struct tenant	 tenant;
 	enum store_rc	 rc;
 	int		 n = 0;
 
 	if ((rc = tenant_get(c, NULL, &tenant)) != STORE_OK)
 		return rc;
-	if ((rc = guard_prune(c->s, NULL, tenant, c->now, &n)) == STORE_OK)
+	if ((rc = guard_prune(c->s, NULL, &tenant, c->now, &n)) == STORE_OK)
 		c->out = json_pack("{si}", "deleted_records", n);
-	json_decref(tenant);
+	record_clear(REC_TENANT, &tenant);
 	return rc;
 }
 
@@ -2755,14 +2204,14 @@ enum sect { SECT_CLIENTS, SECT_CONNECTIONS, SECT_APIS, SECT_USERS,
 
 static const struct {
 	const char		*name;
-	const struct fdef	*fields;
+	enum rec_kind		 kind;
 	const char		*what;
 } sects[SECT__MAX] = {
-	[SECT_CLIENTS] = { "clients", client_fields, "client" },
-	[SECT_CONNECTIONS] = { "connections", connection_fields,
+	[SECT_CLIENTS] = { "clients", REC_CLIENT, "client" },
+	[SECT_CONNECTIONS] = { "connections", REC_CONNECTION,
 	    "connection" },
-	[SECT_APIS] = { "apis", api_fields, "api" },
-	[SECT_USERS] = { "users", user_fields, "user" },
+	[SECT_APIS] = { "apis", REC_API, "api" },
+	[SECT_USERS] = { "users", REC_USER, "user" },
 };
 
 /*
@@ -2807,7 +2256,7 @@ import_item_check(enum sect s, json_t *it, json_t *seen, char *err,
 {
 	char		 key[2048];
 
-	if (spec_check(sects[s].fields, it, sects[s].what, err, errsz) == -1)
+	if (record_check(sects[s].kind, it, sects[s].what, err, errsz) == -1)
 		return -1;
 	item_key(s, it, key, sizeof(key));
 	if (*key == '\0') {
@@ -2826,7 +2275,7 @@ import_item_check(enum sect s, json_t *it, json_t *seen, char *err,
 		return -1;
 	}
 	if (s == SECT_CLIENTS && json_object_get(it, "public_keys") != NULL)
-		return keys_normalize(json_object_get(it, "public_keys"));
+		return record_keys_normalize(json_object_get(it, "public_keys"));
 	return 0;
 }
 
@@ -2847,7 +2296,7 @@ import_check(json_t *doc, char *err, size_t errsz)
 			return -1;
 		}
 		if (s == SECT__MAX) {
-			if (spec_check(tenant_fields, v, "tenant", err,
+			if (record_check(REC_TENANT, v, "tenant", err,
 			    errsz) == -1)
 				return -1;
 			continue;

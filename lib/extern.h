@@ -34,6 +34,12 @@ struct lk_ctx;
 struct store;
 struct grant_req;
 struct params;
+struct tenant;
+struct client_rec;
+struct conn;
+struct api;
+struct user;
+struct keyrec;
 
 #include "base/base.h"
 #include "http/http.h"
@@ -41,6 +47,7 @@ struct params;
 #include "crypto/crypto.h"
 #include "run/run.h"
 #include "security/security.h"
+#include "store/record.h"
 #include "grants/grants.h"
 #include "passwordless/passwordless.h"
 #include "admin/admin.h"

@@ -43,4 +43,23 @@ void	 log_msg(enum log_level, const char *func, const char *fmt, ...)
  * characters, quotes, backslashes and non-ASCII as \xNN, truncating. */
 void	 log_escape(char *dst, size_t dstsz, const char *src);
 
+/* ------------------------------------------------------------------ */
+/* vocab.c: a vocabulary, the names of an enum's values.  Each one is  */
+/* owned by one file (grant types: granttype.c, client authentication  */
+/* methods: client.c, algorithms: key.c, strategies and application    */
+/* types: record.c, OIDC scopes: scope.c, hash formats: hash.c); the   */
+/* records, the admin command, discovery and the request path iterate  */
+/* it instead of spelling its words again.                             */
+
+struct vocab {
+	const char	*what;			/* for messages: "grant type" */
+	size_t		 n;			/* values 0 .. n - 1 */
+	const char	*(*name)(size_t);	/* NULL: the value has no name */
+};
+
+/* The value named s, or -1. */
+int		 vocab_find(const struct vocab *, const char *s);
+/* The name of value i, or NULL. */
+const char	*vocab_name(const struct vocab *, size_t i);
+
 #endif /* !LATCHKEY_BASE_H */

@@ -21,6 +21,9 @@ enum hash_rc { HASH_OK, HASH_MISMATCH, HASH_ERR };
 
 /* The policy in tenant["hash"], defaults for absent members. */
 void		 hash_policy_from_json(const json_t *tenant, struct hash_policy *);
+/* The name of a stored hash's format ("argon2id", "bcrypt", ...), NULL
+ * when hash_verify() does not support it. */
+const char	*hash_format(const char *encoded);
 /* New argon2id hash of pw into out (HASH_ENCODED_MAX). 0 or -1. */
 int		 hash_password(const struct hash_policy *, const char *pw,
 		    size_t pwlen, char *out, size_t outsz);
@@ -82,6 +85,7 @@ int		 b64url_encode(const unsigned char *in, size_t len, char *out,
 enum key_alg { KEY_RS256, KEY_ES256, KEY_HS256, KEY__MAX };
 
 const char	*key_alg_name(enum key_alg);		/* "RS256" ... */
+extern const struct vocab key_alg_vocab;	/* names by enum key_alg */
 int		 key_alg_parse(const char *, enum key_alg *);	/* 0 or -1 */
 
 /* A new signing key record (SK_KEY shape above) with the given status;

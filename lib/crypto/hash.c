@@ -55,19 +55,35 @@ enum hash_kind {
 	HK__MAX
 };
 
+/* The stored hash formats hash_verify() supports: one table, also
+ * naming each for latchkeyctl's output and the importers' checks. */
 static const struct {
 	const char	*prefix;
 	enum hash_kind	 kind;
+	const char	*name;
 } hash_prefixes[] = {
-	{ "$argon2id$", HK_ARGON2ID },
-	{ "$argon2i$", HK_ARGON2I },
-	{ "$2a$", HK_CRYPT },
-	{ "$2b$", HK_CRYPT },
-	{ "$2y$", HK_CRYPT },
-	{ "$y$", HK_CRYPT },
-	{ "$6$", HK_CRYPT },
-	{ "$5$", HK_CRYPT },
+	{ "$argon2id$", HK_ARGON2ID, "argon2id" },
+	{ "$argon2i$", HK_ARGON2I, "argon2i" },
+	{ "$2a$", HK_CRYPT, "bcrypt" },
+	{ "$2b$", HK_CRYPT, "bcrypt" },
+	{ "$2y$", HK_CRYPT, "bcrypt" },
+	{ "$y$", HK_CRYPT, "yescrypt" },
+	{ "$6$", HK_CRYPT, "sha512-crypt" },
+	{ "$5$", HK_CRYPT, "sha256-crypt" },
 };
+
+const char *
+hash_format(const char *encoded)
+{
+	size_t	 i;
+
+	for (i = 0; encoded != NULL &&
+	    i < sizeof(hash_prefixes) / sizeof(hash_prefixes[0]); i++)
+		if (strncmp(encoded, hash_prefixes[i].prefix,
+		    strlen(hash_prefixes[i].prefix)) == 0)
+			return hash_prefixes[i].name;
+	return NULL;
+}
 
 /* Costs parsed from an argon2 encoding. */
 struct argon2_params {

@@ -50,6 +50,15 @@ key_alg_name(enum key_alg alg)
 	return key_algs[alg].name;
 }
 
+static const char *
+alg_name(size_t i)
+{
+
+	return i < KEY__MAX ? key_algs[i].name : NULL;
+}
+
+const struct vocab key_alg_vocab = { "algorithm", KEY__MAX, alg_name };
+
 int
 key_alg_parse(const char *s, enum key_alg *alg)
 {

@@ -95,11 +95,11 @@ token_endpoint(struct lk_ctx *ctx, const struct lk_req *req, struct lk_resp *res
 	snprintf(resp->grant, sizeof(resp->grant), "%s", grants[gt].gty);
 	g.grant = grants[gt].wire;
 	g.gty = grants[gt].gty;
-	if ((g.tenant = ctx_tenant(ctx)) == NULL) {
+	if (ctx_tenant(ctx, &g.tenant) == -1) {
 		oerr_write(resp, OERR_NOT_CONFIGURED, NULL);
 		goto out;
 	}
-	if (client_authenticate(ctx, g.tenant, req, &g.p, &g.client, resp) == -1)
+	if (client_authenticate(ctx, &g.tenant, req, &g.p, &g.client, resp) == -1)
 		goto out;
 	/* grant_type=password with a realm is password-realm (auth0-auth-js
 	 * sends it so, grant_password.c): either grant on the client will do. */
@@ -112,7 +112,7 @@ token_endpoint(struct lk_ctx *ctx, const struct lk_req *req, struct lk_resp *res
 	}
 	/* The end-user IP and the endpoint's rate limit (guard.c). */
 	if (guard_ip(req, &g.client, GUARD_EP_TOKEN, &g.who, resp) == -1 ||
-	    guard_endpoint(ctx, g.tenant, &g.who, req->now, resp) == -1)
+	    guard_endpoint(ctx, &g.tenant, &g.who, req->now, resp) == -1)
 		goto out;
 	grants[gt].run(&g);
 out:
@@ -120,7 +120,7 @@ out:
 	client_clear(&g.client);
 	params_clear(&g.p);
 	json_decref(g.key);
-	json_decref(g.tenant);
+	record_clear(REC_TENANT, &g.tenant);
 }
 
 json_t *
@@ -166,11 +166,11 @@ grant_audience(struct grant_req *g, json_t **api)
 	*api = NULL;
 	aud = g->p.v[F_AUDIENCE];
 	if (aud == NULL || *aud == '\0')
-		aud = json_string_value(json_object_get(g->tenant, "default_audience"));
+		aud = g->tenant.default_audience;
 	if (aud == NULL || *aud == '\0')
 		return 0;
 	/* The issuer's own /userinfo is no API: an identity-only token. */
-	issuer = json_string_value(json_object_get(g->tenant, "issuer"));
+	issuer = g->tenant.issuer;
 	snprintf(userinfo, sizeof(userinfo), "%suserinfo", issuer ? issuer : "");
 	if (strcmp(aud, userinfo) == 0)
 		return 0;
@@ -268,7 +268,7 @@ refresh_start(struct grant_req *g, const json_t *user, const char *api_id,
 	rn.client_id = g->client.client_id;
 	rn.audience = api_id;
 	rn.scope = sr->granted.p != NULL ? sr->granted.p : "";
-	return refresh_issue(g->ctx, g->tenant, g->client.rec, NULL, &rn,
+	return refresh_issue(g->ctx, &g->tenant, g->client.rec, NULL, &rn,
 	    g->req->now, g->refresh, sizeof(g->refresh));
 }
 
@@ -321,7 +321,7 @@ grant_issue(struct grant_req *g, const json_t *user, const json_t *api,
 	json_int_t	 life = ACCESS_LIFETIME_DEFAULT;
 	int		 rc = -1;
 
-	issuer = json_string_value(json_object_get(g->tenant, "issuer"));
+	issuer = g->tenant.issuer;
 	if (issuer == NULL || (key = grant_key(g)) == NULL)
 		goto fail;
 	snprintf(userinfo, sizeof(userinfo), "%suserinfo", issuer);

@@ -79,7 +79,7 @@ connection_for(struct grant_req *g)
 	json_t		*conn;
 
 	if (name == NULL)
-		name = json_string_value(json_object_get(g->tenant, "default_directory"));
+		name = g->tenant.default_directory;
 	if (name == NULL || *name == '\0') {
 		oerr_write(g->resp, OERR_NO_DEFAULT_CONNECTION, NULL);
 		return NULL;
@@ -227,7 +227,7 @@ static void
 attempt(struct grant_req *g, const json_t *user, enum guard_event ev)
 {
 
-	guard_after(g->ctx, g->tenant, &g->who, g->p.v[F_USERNAME],
+	guard_after(g->ctx, &g->tenant, &g->who, g->p.v[F_USERNAME],
 	    json_string_value(json_object_get(user, "user_id")), ev,
 	    g->req->now);
 }
@@ -251,9 +251,9 @@ grant_password_user(struct grant_req *g, const char *connection,
 	enum store_rc		 src;
 	int			 rehash = 0, held;
 
-	hash_policy_from_json(g->tenant, &pol);
+	pol = g->tenant.hash_policy;
 	/* A blocked pair or IP costs no lookup and no hash (guard.c). */
-	if (guard_before(g->ctx, g->tenant, &g->who, g->p.v[F_USERNAME],
+	if (guard_before(g->ctx, &g->tenant, &g->who, g->p.v[F_USERNAME],
 	    g->req->now, g->resp) == -1)
 		return NULL;
 	/* Before the lookup: whoever comes may pay for the sample. */
@@ -267,7 +267,7 @@ grant_password_user(struct grant_req *g, const char *connection,
 	if (user != NULL)
 		enc = json_string_value(json_object_get(user, "password_hash"));
 	/* A login storm is shed, not queued without bound (admit.c). */
-	if (admit_hash_enter(g->ctx, g->tenant, &adm) == ADMIT_BUSY) {
+	if (admit_hash_enter(g->ctx, &g->tenant, &adm) == ADMIT_BUSY) {
 		admit_shed(g->resp);
 		json_decref(user);
 		return NULL;
@@ -304,7 +304,7 @@ grant_password_user(struct grant_req *g, const char *connection,
 	}
 	/* Only a password that verified is checked: it is the user's own
 	 * that leaked (breached.c). */
-	if (breached_password(g->tenant, g->p.v[F_PASSWORD],
+	if (breached_password(&g->tenant, g->p.v[F_PASSWORD],
 	    g->p.len[F_PASSWORD])) {
 		attempt(g, user, GUARD_EV_LEAKED);
 		oerr_write(g->resp, guard_leaked_oerr(g->who.ep), NULL);

@@ -35,7 +35,7 @@ static const enum oerr refresh_errs[] = {
 static int
 issue_ready(struct grant_req *g)
 {
-	if (json_string_value(json_object_get(g->tenant, "issuer")) == NULL ||
+	if (g->tenant.issuer == NULL ||
 	    grant_key(g) == NULL) {
 		lk_err("no issuer or signing key: refresh refused unspent");
 		oerr_write(g->resp, OERR_SERVER_ERROR, NULL);

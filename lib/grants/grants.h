@@ -6,6 +6,38 @@
 #define LATCHKEY_GRANTS_H
 
 /*
+ * granttype.c: every grant type latchkey knows, in one table (the order
+ * is discovery's), with where each applies.
+ */
+enum grant_type {
+	GT_PASSWORD,
+	GT_PASSWORD_REALM,
+	GT_OTP,
+	GT_REFRESH,
+	GT_MFA_OTP,
+	GT_MFA_OOB,
+	GT_MFA_RECOVERY,
+	GT_RO,
+	GT_RO_JWT,
+	GT__MAX
+};
+
+#define GT_AT_TOKEN	0x01u	/* a grant_type value at /oauth/token */
+#define GT_DISCOVERY	0x02u	/* in discovery's grant_types_supported */
+#define GT_CLIENT	0x04u	/* a client's grant_types may hold it */
+
+struct grant_type_def {
+	const char	*uri;		/* the wire value */
+	const char	*gty;		/* access token "gty" and log name */
+	unsigned	 where;		/* GT_AT_TOKEN | ... */
+};
+
+extern const struct vocab grant_type_vocab;
+const struct grant_type_def *grant_type_def(enum grant_type);
+/* The grant type named uri that applies at least where, or GT__MAX. */
+enum grant_type	 grant_type_find(const char *uri, unsigned where);
+
+/*
  * grant.c: the /oauth/token endpoint (decode, the grant_type table, client
  * authentication and grant permission), then the grant's own function;
  * and what every grant shares: audience resolution and token issuance.
@@ -14,7 +46,7 @@ struct grant_req {
 	struct lk_ctx		*ctx;
 	const struct lk_req	*req;
 	struct lk_resp		*resp;
-	json_t			*tenant;	/* owned */
+	struct tenant		 tenant;	/* owned: record_clear */
 	json_t			*key;		/* owned: grant_key(), NULL unread */
 	struct params		 p;
 	struct client		 client;
@@ -86,7 +118,7 @@ struct refresh_new {
 	const char	*device;
 	const char	*family;
 };
-int		 refresh_issue(struct lk_ctx *, const json_t *tenant,
+int		 refresh_issue(struct lk_ctx *, const struct tenant *,
 		    const json_t *clientrec, const json_t *api,
 		    const struct refresh_new *, time_t now, char *out, size_t outsz);
 

@@ -386,7 +386,7 @@ out:
 }
 
 int
-refresh_issue(struct lk_ctx *ctx, const json_t *tenant,
+refresh_issue(struct lk_ctx *ctx, const struct tenant *tenant,
     const json_t *clientrec, const json_t *api, const struct refresh_new *rn,
     time_t now, char *out, size_t outsz)
 {

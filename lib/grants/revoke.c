@@ -66,18 +66,19 @@ revoke_endpoint(struct lk_ctx *ctx, const struct lk_req *req,
 	struct params	 p;
 	struct client	 c;
 	struct revoke	 r;
-	json_t		*tenant = NULL;
+	struct tenant	 tenant;
 
 	memset(&c, 0, sizeof(c));
+	memset(&tenant, 0, sizeof(tenant));
 	params_init(&p);
 	snprintf(resp->grant, sizeof(resp->grant), "revoke");
 	if (decode_body(req, REVOKE_FIELDS, &p, resp) == -1)
 		goto out;
-	if ((tenant = ctx_tenant(ctx)) == NULL) {
+	if (ctx_tenant(ctx, &tenant) == -1) {
 		oerr_write(resp, OERR_NOT_CONFIGURED, NULL);
 		goto out;
 	}
-	if (client_authenticate(ctx, tenant, req, &p, &c, resp) == -1) {
+	if (client_authenticate(ctx, &tenant, req, &p, &c, resp) == -1) {
 		/* RFC 7009 2.2.1 -> RFC 6749 5.2: invalid_client, keeping
 		 * the WWW-Authenticate header client.c added for Basic. */
 		if (resp->status == 401)
@@ -101,5 +102,5 @@ revoke_endpoint(struct lk_ctx *ctx, const struct lk_req *req,
 out:
 	client_clear(&c);
 	params_clear(&p);
-	json_decref(tenant);
+	record_clear(REC_TENANT, &tenant);
 }

@@ -160,7 +160,7 @@ id_token_claims(struct grant_req *g)
 	json_decref(keys);
 	if (claims == NULL)
 		return NULL;
-	issuer = json_string_value(json_object_get(g->tenant, "issuer"));
+	issuer = g->tenant.issuer;
 	iss = json_string_value(json_object_get(claims, "iss"));
 	exp = json_object_get(claims, "exp");
 	if (issuer == NULL || iss == NULL || strcmp(iss, issuer) != 0 ||
@@ -332,7 +332,7 @@ ro_id_token(struct grant_req *g, const json_t *key, const json_t *user,
 	json_int_t	 lifetime = RO_ID_LIFETIME;
 	size_t		 i;
 
-	issuer = json_string_value(json_object_get(g->tenant, "issuer"));
+	issuer = g->tenant.issuer;
 	life = json_object_get(g->client.rec, "id_token_lifetime");
 	if (json_is_integer(life) && json_integer_value(life) > 0)
 		lifetime = json_integer_value(life);
@@ -388,7 +388,7 @@ ro_issue(struct grant_req *g, const json_t *user)
 		rn.client_id = g->client.client_id;
 		rn.scope = rs.norm.p;
 		rn.device = g->p.v[F_DEVICE];
-		if (refresh_issue(g->ctx, g->tenant, g->client.rec, NULL, &rn,
+		if (refresh_issue(g->ctx, &g->tenant, g->client.rec, NULL, &rn,
 		    g->req->now, rt, sizeof(rt)) == -1)
 			goto fail;
 	}
@@ -451,7 +451,7 @@ void
 ro_endpoint(struct lk_ctx *ctx, const struct lk_req *req, struct lk_resp *resp)
 {
 	struct grant_req	 g;
-	json_t			*user = NULL, *allow;
+	json_t			*user = NULL;
 	enum ro_grant		 gt = RO__MAX;
 
 	memset(&g, 0, sizeof(g));
@@ -462,7 +462,7 @@ ro_endpoint(struct lk_ctx *ctx, const struct lk_req *req, struct lk_resp *resp)
 	snprintf(resp->grant, sizeof(resp->grant), "ro");
 	if (decode_body(req, RO_FIELDS, &g.p, resp) == -1)
 		goto out;
-	if ((g.tenant = ctx_tenant(ctx)) == NULL) {
+	if (ctx_tenant(ctx, &g.tenant) == -1) {
 		oerr_write(resp, OERR_NOT_CONFIGURED, NULL);
 		goto out;
 	}
@@ -481,8 +481,7 @@ ro_endpoint(struct lk_ctx *ctx, const struct lk_req *req, struct lk_resp *resp)
 	g.gty = ro_grants[gt].log;
 	/* The tenant's "Legacy /oauth/ro Endpoint" switch: off looks to
 	 * clients like a client without the legacy grant. */
-	allow = json_object_get(g.tenant, "allow_legacy_ro");
-	if (json_is_false(allow)) {
+	if (!g.tenant.allow_legacy_ro) {
 		lk_info("/oauth/ro refused: tenant allow_legacy_ro is false");
 		oerr_write(resp, OERR_GRANT_NOT_ALLOWED, RO_GRANT);
 		goto out;
@@ -493,7 +492,7 @@ ro_endpoint(struct lk_ctx *ctx, const struct lk_req *req, struct lk_resp *resp)
 	}
 	/* No secret here, so auth0-forwarded-for is never honoured. */
 	if (guard_ip(req, &g.client, GUARD_EP_RO, &g.who, resp) == -1 ||
-	    guard_endpoint(ctx, g.tenant, &g.who, req->now, resp) == -1)
+	    guard_endpoint(ctx, &g.tenant, &g.who, req->now, resp) == -1)
 		goto out;
 	if ((user = ro_grants[gt].run(&g)) == NULL)
 		goto out;
@@ -503,5 +502,5 @@ out:
 	client_clear(&g.client);
 	params_clear(&g.p);
 	json_decref(g.key);
-	json_decref(g.tenant);
+	record_clear(REC_TENANT, &g.tenant);
 }

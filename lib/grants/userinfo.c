@@ -254,14 +254,14 @@ userinfo_endpoint(struct lk_ctx *ctx, const struct lk_req *req,
 {
 	struct grant_of	 g;
 	struct scope_result sr;
-	json_t		*tenant;
+	struct tenant	 tenant;
 	const char	*issuer, *tok = NULL;
 	int		 why;
 
 	memset(&sr, 0, sizeof(sr));
 	snprintf(resp->grant, sizeof(resp->grant), "userinfo");
-	if ((tenant = ctx_tenant(ctx)) == NULL ||
-	    (issuer = json_string_value(json_object_get(tenant, "issuer"))) == NULL) {
+	if (ctx_tenant(ctx, &tenant) == -1 ||
+	    (issuer = tenant.issuer) == NULL) {
 		oerr_write(resp, OERR_NOT_CONFIGURED, NULL);
 		goto out;
 	}
@@ -300,5 +300,5 @@ userinfo_endpoint(struct lk_ctx *ctx, const struct lk_req *req,
 		oerr_write(resp, OERR_SERVER_ERROR, NULL);
 out:
 	scope_result_clear(&sr);
-	json_decref(tenant);
+	record_clear(REC_TENANT, &tenant);
 }

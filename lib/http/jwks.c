@@ -37,12 +37,12 @@ out:
 void
 wellknown_openid(struct lk_ctx *ctx, const struct lk_req *req, struct lk_resp *resp)
 {
-	json_t		*tenant, *doc = NULL, *key;
+	struct tenant	 tenant;
+	json_t		*doc = NULL, *key;
 	const char	*iss;
 	char		 token[600], jwks[600];
 
-	if ((tenant = ctx_tenant(ctx)) == NULL ||
-	    (iss = json_string_value(json_object_get(tenant, "issuer"))) == NULL) {
+	if (ctx_tenant(ctx, &tenant) == -1 || (iss = tenant.issuer) == NULL) {
 		oerr_write(resp, OERR_NOT_CONFIGURED, NULL);
 		goto out;
 	}
@@ -97,5 +97,5 @@ wellknown_openid(struct lk_ctx *ctx, const struct lk_req *req, struct lk_resp *r
 	resp_json(resp, 200, doc);
 out:
 	json_decref(doc);
-	json_decref(tenant);
+	record_clear(REC_TENANT, &tenant);
 }

@@ -365,7 +365,7 @@ struct start {
 	struct lk_resp		*resp;
 	struct params		 p;
 	struct client		 client;
-	json_t			*tenant;
+	struct tenant		 tenant;		/* record_clear */
 	json_t			*conn;
 	enum pwl_strategy	 strategy;
 	char			 recipient[PWL_RECIPIENT_MAX + 1];
@@ -704,30 +704,30 @@ passwordless_start(struct lk_ctx *ctx, const struct lk_req *req,
 		oerr_write(resp, OERR_PWL_MISSING_CONNECTION, NULL);
 		goto out;
 	}
-	if ((s.tenant = ctx_tenant(ctx)) == NULL) {
+	if (ctx_tenant(ctx, &s.tenant) == -1) {
 		oerr_write(resp, OERR_NOT_CONFIGURED, NULL);
 		goto out;
 	}
 	/* Confidential clients prove their secret; public ones send only
 	 * client_id (AUTH0-BEHAVIOUR.md 2). */
-	if (client_authenticate(ctx, s.tenant, req, &s.p, &s.client, resp) == -1)
+	if (client_authenticate(ctx, &s.tenant, req, &s.p, &s.client, resp) == -1)
 		goto out;
 	if (!client_grant_allowed(s.client.rec, PWL_GRANT)) {
 		oerr_write(resp, OERR_GRANT_NOT_ALLOWED, PWL_GRANT);
 		goto out;
 	}
 	if (guard_ip(req, &s.client, GUARD_EP_PWL_START, &s.who, resp) == -1 ||
-	    guard_endpoint(ctx, s.tenant, &s.who, req->now, resp) == -1)
+	    guard_endpoint(ctx, &s.tenant, &s.who, req->now, resp) == -1)
 		goto out;
 	if (start_connection(&s) == -1 || start_params(&s) == -1)
 		goto out;
 	/* A blocked recipient, a throttled IP, a recipient asked for too
 	 * often from one IP or from all IPs together gets no code (guard.c). */
-	if (guard_before(ctx, s.tenant, &s.who, s.recipient, req->now,
-	    resp) == -1 || guard_recipient(ctx, s.tenant, &s.who, s.recipient,
+	if (guard_before(ctx, &s.tenant, &s.who, s.recipient, req->now,
+	    resp) == -1 || guard_recipient(ctx, &s.tenant, &s.who, s.recipient,
 	    req->now, resp) == -1 || (job = start_issue(&s)) == NULL)
 		goto out;
-	guard_after(ctx, s.tenant, &s.who, s.recipient, NULL,
+	guard_after(ctx, &s.tenant, &s.who, s.recipient, NULL,
 	    GUARD_EV_CODE_SENT, req->now);
 	/* After the "cls" record, so that the outcome's record follows it.
 	 * The outcome is not the caller's business: it goes to the logs. */
@@ -740,7 +740,7 @@ out:
 	client_clear(&s.client);
 	params_clear(&s.p);
 	json_decref(s.conn);
-	json_decref(s.tenant);
+	record_clear(REC_TENANT, &s.tenant);
 }
 
 /*
@@ -762,23 +762,23 @@ pwl_exchange(struct grant_req *g, const json_t *conn, enum pwl_strategy s,
 		oerr_write(g->resp, wrong, NULL);
 		return NULL;
 	}
-	if (guard_before(g->ctx, g->tenant, &g->who, recipient, g->req->now,
+	if (guard_before(g->ctx, &g->tenant, &g->who, recipient, g->req->now,
 	    g->resp) == -1)
 		return NULL;
 	switch (pwl_verify(g->ctx, conn, recipient, code, g->client.client_id,
 	    g->req->now, &user)) {
 	case PWL_OK:
-		guard_after(g->ctx, g->tenant, &g->who, recipient,
+		guard_after(g->ctx, &g->tenant, &g->who, recipient,
 		    json_string_value(json_object_get(user, "user_id")),
 		    GUARD_EV_SUCCESS, g->req->now);
 		return user;
 	case PWL_WRONG:
-		guard_after(g->ctx, g->tenant, &g->who, recipient, NULL,
+		guard_after(g->ctx, &g->tenant, &g->who, recipient, NULL,
 		    GUARD_EV_WRONG_CODE, g->req->now);
 		oerr_write(g->resp, wrong, NULL);
 		return NULL;
 	case PWL_BLOCKED:
-		guard_after(g->ctx, g->tenant, &g->who, recipient, NULL,
+		guard_after(g->ctx, &g->tenant, &g->who, recipient, NULL,
 		    GUARD_EV_USER_BLOCKED, g->req->now);
 		oerr_write(g->resp, OERR_USER_BLOCKED, NULL);
 		return NULL;

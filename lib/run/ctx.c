@@ -41,13 +41,14 @@ probe_key(const json_t *key)
 static int
 ctx_check(struct lk_ctx *ctx)
 {
-	json_t		*tenant, *key;
+	struct tenant	 tenant;
+	json_t		*key;
 	int		 problems = 0;
 
-	if ((tenant = ctx_tenant(ctx)) == NULL) {
+	if (ctx_tenant(ctx, &tenant) == -1) {
 		lk_err("%s: no tenant: run latchkeyctl init or import", ctx->home);
 		problems++;
-	} else if (json_string_value(json_object_get(tenant, "issuer")) == NULL) {
+	} else if (tenant.issuer == NULL) {
 		lk_err("%s: tenant has no issuer", ctx->home);
 		problems++;
 	}
@@ -59,7 +60,7 @@ ctx_check(struct lk_ctx *ctx)
 		problems++;
 	}
 	json_decref(key);
-	json_decref(tenant);
+	record_clear(REC_TENANT, &tenant);
 	return problems;
 }
 
@@ -172,15 +173,14 @@ ctx_clear(struct lk_ctx *ctx)
 	memset(ctx, 0, sizeof(*ctx));
 }
 
-json_t *
-ctx_tenant(struct lk_ctx *ctx)
+int
+ctx_tenant(struct lk_ctx *ctx, struct tenant *t)
 {
-	json_t	*t = NULL;
-
+	memset(t, 0, sizeof(*t));
 	if (ctx->store == NULL ||
-	    store_get(ctx->store, NULL, SK_META, "tenant", &t) != STORE_OK)
-		return NULL;
-	return t;
+	    tenant_load(ctx->store, NULL, t) != STORE_OK)
+		return -1;
+	return 0;
 }
 
 struct keypick {

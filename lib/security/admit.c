@@ -100,21 +100,8 @@ static struct {
 	size_t	 size;
 } slotmem[ADMIT_SLOTS_MAX];
 
-/* An integer tenant setting in [lo, hi], or def when absent. */
-static long
-setting(const json_t *tenant, const char *name, long def, long lo, long hi)
-{
-	const json_t	*v = json_object_get(tenant, name);
-	json_int_t	 i;
-
-	if (!json_is_integer(v))
-		return def;
-	i = json_integer_value(v);
-	return i < lo ? lo : i > hi ? hi : (long)i;
-}
-
 void
-admit_limits(const json_t *tenant, struct admit_limits *l)
+admit_limits(const struct tenant *tenant, struct admit_limits *l)
 {
 	double	 h = hash_ms > 0 ? hash_ms : ADMIT_HASH_GUESS;
 	long	 wait;
@@ -122,15 +109,17 @@ admit_limits(const json_t *tenant, struct admit_limits *l)
 	/* Read once: it was an open, a read and a close every login. */
 	if (cores == 0 && (cores = sysconf(_SC_NPROCESSORS_ONLN)) < 1)
 		cores = 1;
-	l->slots = (int)setting(tenant, "hash_slots", cores > ADMIT_SLOTS_MAX ?
-	    ADMIT_SLOTS_MAX : cores, 1, ADMIT_SLOTS_MAX);
-	l->queue = (int)setting(tenant, "hash_queue",
-	    ADMIT_QUEUE_FACTOR * l->slots, 0, ADMIT_QUEUE_MAX);
+	/* The tenant's settings (record.c: absent or out of range, 0 or -1
+	 * for the queue) else the defaults. */
+	l->slots = tenant->hash_slots > 0 ? (int)tenant->hash_slots :
+	    (int)(cores > ADMIT_SLOTS_MAX ? ADMIT_SLOTS_MAX : cores);
+	l->queue = tenant->hash_queue >= 0 ? (int)tenant->hash_queue :
+	    ADMIT_QUEUE_FACTOR * l->slots;
 	wait = (long)(h * ADMIT_WAIT_FACTOR);
 	if (wait < ADMIT_WAIT_MIN)
 		wait = ADMIT_WAIT_MIN;
-	l->wait_ms = (int)setting(tenant, "hash_wait_ms", wait, 1,
-	    ADMIT_WAIT_MAX);
+	l->wait_ms = tenant->hash_wait_ms > 0 ? (int)tenant->hash_wait_ms :
+	    (int)wait;
 }
 
 /* Open (once) home/run/admission.  0, or -1 (logged once). */
@@ -362,18 +351,18 @@ lock_wait(int b, double ms)
 
 /* Verifies in slot k's memory, sized for the tenant's policy. */
 static void
-arena_set(const json_t *tenant, int k)
+arena_set(const struct tenant *tenant, int k)
 {
-	struct hash_policy	 pol;
+	struct hash_policy	 pol = tenant->hash_policy;
 	size_t			 size;
 
-	hash_policy_from_json(tenant, &pol);
 	size = (size_t)pol.m_cost * 1024;
 	hash_arena(slot_memory(k, size), size);
 }
 
 enum admit_rc
-admit_hash_enter(struct lk_ctx *ctx, const json_t *tenant, struct admit *a)
+admit_hash_enter(struct lk_ctx *ctx, const struct tenant *tenant,
+    struct admit *a)
 {
 	struct admit_limits	 l;
 	double			 deadline, left, slice;

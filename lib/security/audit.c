@@ -181,15 +181,10 @@ audit_prune(struct store *s, DB_TXN *txn, time_t before, long max,
 }
 
 time_t
-audit_retention(const json_t *tenant)
+audit_retention(const struct tenant *tenant)
 {
-	const json_t	*v = json_object_get(tenant, "audit_retention_days");
-	json_int_t	 d = AUDIT_DAYS_DEFAULT;
-
-	if (json_is_integer(v) && json_integer_value(v) >= 1 &&
-	    json_integer_value(v) <= AUDIT_DAYS_MAX)
-		d = json_integer_value(v);
-	return (time_t)d * 86400;
+	/* record.c checks the range (1 to 3650, default 30). */
+	return (time_t)tenant->audit_retention_days * 86400;
 }
 
 static enum store_rc
@@ -201,7 +196,7 @@ prune_txn(struct store *s, DB_TXN *txn, void *arg)
 }
 
 void
-audit_prune_maybe(struct store *s, const json_t *tenant, time_t now)
+audit_prune_maybe(struct store *s, const struct tenant *tenant, time_t now)
 {
 	struct prune_arg	 a;
 	char			 r[3];

@@ -174,18 +174,19 @@ sha1_hex(const char *pw, size_t len, char out[SHA1_HEX + 1])
 }
 
 int
-breached_password(const json_t *tenant, const char *pw, size_t pwlen)
+breached_password(const struct tenant *tenant, const char *pw, size_t pwlen)
 {
 	const char	*path;
 	char		 hex[SHA1_HEX + 1];
 	int		 rc;
 
-	if (json_is_false(json_object_get(tenant, "breached_password_detection")))
+	if (tenant != NULL && !tenant->breached_password_detection)
 		return 0;
 	if (pwlen >= sizeof(LEAK_TEST_PREFIX) - 1 &&
 	    memcmp(pw, LEAK_TEST_PREFIX, sizeof(LEAK_TEST_PREFIX) - 1) == 0)
 		return 1;
-	path = json_string_value(json_object_get(tenant, "breached_password_file"));
+	path = tenant != NULL ?
+	    json_string_value(tenant->breached_password_file) : NULL;
 	if (path == NULL || *path == '\0')
 		return 0;
 	if (sha1_hex(pw, pwlen, hex) == -1)

@@ -50,6 +50,16 @@ static const char *const methods[CLIENT_AUTH__MAX] = {
 	"none", "client_secret_post", "client_secret_basic", "private_key_jwt",
 };
 
+static const char *
+method_name(size_t i)
+{
+
+	return i < CLIENT_AUTH__MAX ? methods[i] : NULL;
+}
+
+const struct vocab client_auth_vocab = { "authentication method",
+	CLIENT_AUTH__MAX, method_name };
+
 void
 client_clear(struct client *c)
 {
@@ -150,7 +160,7 @@ aud_ok(const json_t *aud, const char *issuer)
  * reason logged, not sent) or -2 when the store failed.
  */
 static int
-assertion_check(struct lk_ctx *ctx, const json_t *tenant, const char *client_id,
+assertion_check(struct lk_ctx *ctx, const struct tenant *tenant, const char *client_id,
     const char *assertion, const json_t *keys, time_t now)
 {
 	json_t		*claims = NULL;
@@ -159,7 +169,7 @@ assertion_check(struct lk_ctx *ctx, const json_t *tenant, const char *client_id,
 	enum token_rc	 trc;
 	int		 rc = -1;
 
-	issuer = json_string_value(json_object_get(tenant, "issuer"));
+	issuer = tenant->issuer;
 	if ((trc = token_verify(assertion, keys, &claims)) != TOKEN_OK) {
 		lk_info("client assertion rejected: token_rc %d", (int)trc);
 		return -1;
@@ -243,7 +253,7 @@ keep_secret(struct client *c, const char *s, size_t n)
  * 401); -2 with the 500 written.  c->rec is left for client_clear.
  */
 static int
-client_check(struct lk_ctx *ctx, const json_t *tenant,
+client_check(struct lk_ctx *ctx, const struct tenant *tenant,
     const struct lk_req *req, const struct params *p, const char *id,
     const char *secret, size_t secretsz, struct client *c,
     struct lk_resp *resp)
@@ -300,7 +310,7 @@ client_check(struct lk_ctx *ctx, const json_t *tenant,
 }
 
 int
-client_authenticate(struct lk_ctx *ctx, const json_t *tenant,
+client_authenticate(struct lk_ctx *ctx, const struct tenant *tenant,
     const struct lk_req *req, const struct params *p, struct client *c,
     struct lk_resp *resp)
 {

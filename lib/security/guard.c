@@ -282,7 +282,7 @@ member_bool(const json_t *o, const char *name, int def)
 }
 
 static void
-guard_conf(const json_t *tenant, struct guard_conf *gc)
+guard_conf(const struct tenant *tenant, struct guard_conf *gc)
 {
 	const json_t	*bf, *ip, *rl, *eps;
 	const char	*mode;
@@ -290,9 +290,9 @@ guard_conf(const json_t *tenant, struct guard_conf *gc)
 	size_t		 i;
 
 	memset(gc, 0, sizeof(*gc));
-	bf = json_object_get(tenant, "brute_force");
-	ip = json_object_get(tenant, "suspicious_ip");
-	rl = json_object_get(tenant, "rate_limit");
+	bf = tenant->brute_force;
+	ip = tenant->suspicious_ip;
+	rl = tenant->rate_limit;
 	gc->bf_on = member_bool(bf, "enabled", 1);
 	gc->bf_threshold = member_int(bf, "threshold", BF_THRESHOLD, 1,
 	    BF_THRESHOLD_MAX);
@@ -542,7 +542,7 @@ take_txn(struct store *s, DB_TXN *t, void *arg)
 }
 
 int
-guard_endpoint(struct lk_ctx *ctx, const json_t *tenant,
+guard_endpoint(struct lk_ctx *ctx, const struct tenant *tenant,
     const struct guard_who *w, time_t now, struct lk_resp *resp)
 {
 	struct guard_conf	 gc;
@@ -577,7 +577,7 @@ guard_endpoint(struct lk_ctx *ctx, const json_t *tenant,
  * the last sender's, for the admin's eyes only.
  */
 int
-guard_recipient(struct lk_ctx *ctx, const json_t *tenant,
+guard_recipient(struct lk_ctx *ctx, const struct tenant *tenant,
     const struct guard_who *w, const char *recipient, time_t now,
     struct lk_resp *resp)
 {
@@ -681,7 +681,7 @@ pre_txn(struct store *s, DB_TXN *t, void *arg)
 }
 
 int
-guard_before(struct lk_ctx *ctx, const json_t *tenant,
+guard_before(struct lk_ctx *ctx, const struct tenant *tenant,
     const struct guard_who *w, const char *identifier, time_t now,
     struct lk_resp *resp)
 {
@@ -844,7 +844,7 @@ post_txn(struct store *s, DB_TXN *t, void *arg)
 }
 
 void
-guard_after(struct lk_ctx *ctx, const json_t *tenant,
+guard_after(struct lk_ctx *ctx, const struct tenant *tenant,
     const struct guard_who *w, const char *identifier, const char *user_id,
     enum guard_event ev, time_t now)
 {
@@ -982,7 +982,8 @@ list_fn(struct store *s, DB_TXN *t, const char *key, json_t *val, void *arg,
 
 /* Without t, in batches of their own transactions (store_sweep). */
 enum store_rc
-guard_list(struct store *s, DB_TXN *t, const json_t *tenant, time_t now,
+guard_list(struct store *s, DB_TXN *t, const struct tenant *tenant,
+    time_t now,
     json_t *out)
 {
 	struct guard_conf	 gc;
@@ -1179,7 +1180,8 @@ prune_batched(struct store *s, struct walk *wk, int *count)
 /* Without t, in batches of their own transactions (store_sweep), the
  * audit log's old records too. */
 enum store_rc
-guard_prune(struct store *s, DB_TXN *t, const json_t *tenant, time_t now,
+guard_prune(struct store *s, DB_TXN *t, const struct tenant *tenant,
+    time_t now,
     int *count)
 {
 	struct guard_conf	 gc;

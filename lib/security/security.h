@@ -5,9 +5,23 @@
 #ifndef LATCHKEY_SECURITY_H
 #define LATCHKEY_SECURITY_H
 
+/*
+ * ident.c: the one check and normalisation of email addresses and phone
+ * numbers (docs/COMPAT.md 2), for the admin command and the endpoints.
+ */
+#define IDENT_MAX	320
+/* E.164 as Auth0 checks it, ^\+[0-9]{1,15}$, copied.  0 or -1. */
+int		 ident_phone(const char *in, char *out, size_t outsz);
+/* local@dotted.domain, no spaces, ASCII-lowercased.  0 or -1. */
+int		 ident_email(const char *in, char *out, size_t outsz);
+int		 ident_email_ok(const char *in);
+int		 ident_phone_ok(const char *in);
+
 /* client.c: RFC 6749 2.3 client authentication. */
 enum client_auth { CLIENT_AUTH_NONE, CLIENT_AUTH_SECRET_POST,
 	CLIENT_AUTH_SECRET_BASIC, CLIENT_AUTH_PRIVATE_KEY_JWT, CLIENT_AUTH__MAX };
+/* The token_endpoint_auth_method names, by enum client_auth. */
+extern const struct vocab client_auth_vocab;
 
 struct client {
 	json_t		*rec;		/* SK_CLIENT record, owned */
@@ -20,7 +34,7 @@ struct client {
 void		 client_clear(struct client *);
 /* Authenticate the request's client (body fields and Basic header).  On
  * failure returns -1 with the wire error written to resp. */
-int		 client_authenticate(struct lk_ctx *, const json_t *tenant,
+int		 client_authenticate(struct lk_ctx *, const struct tenant *tenant,
 		    const struct lk_req *, const struct params *,
 		    struct client *, struct lk_resp *);
 /* 1 when the client record allows the grant type string. */
@@ -140,7 +154,7 @@ int		 guard_ip(const struct lk_req *, const struct client *,
 int		 breached_find(const char *path, const char *sha1hex);
 /* 1 when the password counts as leaked for the tenant: AUTH0-TEST-
  * prefix, or in its breached_password_file; 0 otherwise. */
-int		 breached_password(const json_t *tenant, const char *pw,
+int		 breached_password(const struct tenant *tenant, const char *pw,
 		    size_t pwlen);
 
 /* guard.c: the checks around every credential check. */
@@ -150,24 +164,24 @@ int		 breached_password(const json_t *tenant, const char *pw,
 const char	*guard_setting_problem(const char *name, const json_t *v);
 /* The per-endpoint rate limit (a token per request from the (endpoint,
  * IP) bucket); -1 with 429 too_many_requests and X-RateLimit-* written. */
-int		 guard_endpoint(struct lk_ctx *, const json_t *tenant,
+int		 guard_endpoint(struct lk_ctx *, const struct tenant *tenant,
 		    const struct guard_who *, time_t now, struct lk_resp *);
 /* /passwordless/start: a token from the recipient's bucket (codes per
  * recipient from all IPs, rate_limit.passwordless_per_recipient_per_hour);
  * -1 with 429 too_many_requests and X-RateLimit-* written. */
-int		 guard_recipient(struct lk_ctx *, const json_t *tenant,
+int		 guard_recipient(struct lk_ctx *, const struct tenant *tenant,
 		    const struct guard_who *, const char *recipient, time_t now,
 		    struct lk_resp *);
 /* Before checking identifier's credentials: a brute-force block of
  * (identifier, IP) or account lockout, an empty suspicious-IP bucket, an
  * exhausted per-user-per-IP login rate.  -1 with the 429 written (and
  * audited), or 500 on a store error. */
-int		 guard_before(struct lk_ctx *, const json_t *tenant,
+int		 guard_before(struct lk_ctx *, const struct tenant *tenant,
 		    const struct guard_who *, const char *identifier, time_t now,
 		    struct lk_resp *);
 /* After the check, in one transaction: count or reset, take from the
  * buckets, append the audit event.  Failures are logged, not returned. */
-void		 guard_after(struct lk_ctx *, const json_t *tenant,
+void		 guard_after(struct lk_ctx *, const struct tenant *tenant,
 		    const struct guard_who *, const char *identifier,
 		    const char *user_id, enum guard_event, time_t now);
 /* The endpoint's password_leaked wire error; its path ("/oauth/token"). */
@@ -190,10 +204,10 @@ enum store_rc	 guard_unblock(struct store *, DB_TXN *, const struct guard_sel *,
 		    int *count);
 /* Append every live record to out as an object (kind, identifier, ip,
  * count, blocked, tokens...). */
-enum store_rc	 guard_list(struct store *, DB_TXN *, const json_t *tenant,
+enum store_rc	 guard_list(struct store *, DB_TXN *, const struct tenant *tenant,
 		    time_t now, json_t *out);
 /* Delete records that no longer matter (expired blocks, full buckets). */
-enum store_rc	 guard_prune(struct store *, DB_TXN *, const json_t *tenant,
+enum store_rc	 guard_prune(struct store *, DB_TXN *, const struct tenant *tenant,
 		    time_t now, int *count);
 
 /* audit.c: the security event log (SK_AUDIT). */
@@ -203,9 +217,9 @@ json_t		*audit_record(const struct guard_who *, const char *identifier,
 		    const char *user_id, enum guard_event, time_t now, char *key,
 		    size_t keysz);
 /* The tenant's audit_retention_days (default 30) in seconds. */
-time_t		 audit_retention(const json_t *tenant);
+time_t		 audit_retention(const struct tenant *tenant);
 /* Now and then, delete records older than the tenant's retention. */
-void		 audit_prune_maybe(struct store *, const json_t *tenant, time_t now);
+void		 audit_prune_maybe(struct store *, const struct tenant *tenant, time_t now);
 /* Delete records older than before, at most max (0: all); without a
  * txn and max, in batches of their own transactions. */
 enum store_rc	 audit_prune(struct store *, DB_TXN *, time_t before, long max,
@@ -240,10 +254,10 @@ enum admit_rc { ADMIT_OK, ADMIT_BUSY };
 
 /* The limits in force for tenant (its hash_slots, hash_queue and
  * hash_wait_ms, else the defaults). */
-void		 admit_limits(const json_t *tenant, struct admit_limits *);
+void		 admit_limits(const struct tenant *tenant, struct admit_limits *);
 /* Take a hash slot, waiting as the limits allow: ADMIT_OK (then call
  * admit_hash_leave) or ADMIT_BUSY (nothing held). */
-enum admit_rc	 admit_hash_enter(struct lk_ctx *, const json_t *tenant,
+enum admit_rc	 admit_hash_enter(struct lk_ctx *, const struct tenant *tenant,
 		    struct admit *);
 void		 admit_hash_leave(struct admit *);
 /* At exit: unmap the slots' hash memory, close the admission file; the

@@ -53,6 +53,19 @@ sleep_ms(double ms)
 /* Admission limits, and the smallest hash policy: a slot's first holder
  * sizes its shared memory (m KiB) before it reports, which at the
  * default 19 MiB shifts these tests' schedule by milliseconds. */
+/* The tenant of a JSON object, parsed as the responder parses it (the
+ * last one is kept until the next call). */
+static const struct tenant *
+tenant_of(const json_t *j)
+{
+	static struct tenant	 t;
+
+	record_clear(REC_TENANT, &t);
+	if (record_parse(REC_TENANT, (json_t *)j, &t) == -1)
+		abort();
+	return &t;
+}
+
 static json_t *
 limits(int slots, int queue, int wait_ms)
 {
@@ -89,9 +102,9 @@ actor(int fd, int id, double t0, double delay_ms, double hold_ms,
 	sleep_ms(t0 + delay_ms - lk_mono_ms());
 	memset(&r, 0, sizeof(r));
 	r.id = id;
-	r.slot = admit_hash_enter(&ctx, t, &a) == ADMIT_OK ? a.slot : -1;
+	r.slot = admit_hash_enter(&ctx, tenant_of(t), &a) == ADMIT_OK ? a.slot : -1;
 	r.at_ms = lk_mono_ms() - t0;
-	admit_limits(t, &l);
+	admit_limits(tenant_of(t), &l);
 	r.wait_ms = l.wait_ms;
 	if (write(fd, &r, sizeof(r)) != sizeof(r))
 		_exit(1);
@@ -227,19 +240,19 @@ limits_and_defaults(void **state)
 
 	(void)state;
 	t = json_object();
-	admit_limits(t, &l);
+	admit_limits(tenant_of(t), &l);
 	assert_int_equal(l.slots, cores < 1 ? 1 : cores > 64 ? 64 : cores);
 	assert_int_equal(l.queue, 3 * l.slots);
 	assert_int_equal(l.wait_ms, 150);	/* nothing measured: 1.5 x 100 */
 	json_decref(t);
 	t = limits(0, -1, 0);		/* clamped to the smallest */
-	admit_limits(t, &l);
+	admit_limits(tenant_of(t), &l);
 	assert_int_equal(l.slots, 1);
 	assert_int_equal(l.queue, 0);
 	assert_int_equal(l.wait_ms, 1);
 	json_decref(t);
 	t = limits(1000, 100000, 10000000);	/* and the largest */
-	admit_limits(t, &l);
+	admit_limits(tenant_of(t), &l);
 	assert_int_equal(l.slots, 64);
 	assert_int_equal(l.queue, 1024);
 	assert_int_equal(l.wait_ms, 60000);
@@ -321,7 +334,7 @@ slot_user(const json_t *t, const char *enc, int cmd[2], int rep[2])
 	close(cmd[1]);
 	close(rep[0]);
 	hash_policy_from_json(t, &pol);
-	if (admit_hash_enter(&ctx, t, &a) != ADMIT_OK || a.slot != 0)
+	if (admit_hash_enter(&ctx, tenant_of(t), &a) != ADMIT_OK || a.slot != 0)
 		_exit(1);
 	for (;;) {
 		if (write(rep[1], "r", 1) != 1 || read(cmd[0], &c, 1) != 1)

@@ -52,6 +52,19 @@ static struct fx {
 	char		*pub[K__MAX];		/* their public PEMs */
 } fx;
 
+/* The tenant of a JSON object, parsed as the responder parses it (the
+ * last one is kept until the next call). */
+static const struct tenant *
+tenant_of(const json_t *j)
+{
+	static struct tenant	 t;
+
+	record_clear(REC_TENANT, &t);
+	if (record_parse(REC_TENANT, (json_t *)j, &t) == -1)
+		abort();
+	return &t;
+}
+
 /* ------------------------------------------------------------------ */
 /* Fixture: the store, the tenant, the keys and the clients.           */
 
@@ -235,7 +248,7 @@ run_auth(struct run *r, const char *authz, const char *body)
 	params_init(&r->p);
 	resp_init(&r->resp);
 	assert_int_equal(decode_body(&r->req, ~0u, &r->p, &r->resp), 0);
-	r->rc = client_authenticate(&fx.ctx, fx.tenant, &r->req, &r->p,
+	r->rc = client_authenticate(&fx.ctx, tenant_of(fx.tenant), &r->req, &r->p,
 	    &r->c, &r->resp);
 }
 

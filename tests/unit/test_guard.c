@@ -378,6 +378,20 @@ breached_search(void **state)
 	assert_int_equal(breached_find(path, x), 1);
 }
 
+
+/* The tenant of a JSON object, parsed as the responder parses it (the
+ * last one is kept until the next call). */
+static const struct tenant *
+tenant_of(const json_t *j)
+{
+	static struct tenant	 t;
+
+	record_clear(REC_TENANT, &t);
+	if (record_parse(REC_TENANT, (json_t *)j, &t) == -1)
+		abort();
+	return &t;
+}
+
 static void
 breached_tenant_rules(void **state)
 {
@@ -391,21 +405,21 @@ breached_tenant_rules(void **state)
 	fprintf(fp, "%s:2427801\n", x);
 	fclose(fp);
 	tenant = json_pack("{s:s}", "breached_password_file", path);
-	assert_int_equal(breached_password(tenant, "password1", 9), 1);
-	assert_int_equal(breached_password(tenant, "password2", 9), 0);
+	assert_int_equal(breached_password(tenant_of(tenant), "password1", 9), 1);
+	assert_int_equal(breached_password(tenant_of(tenant), "password2", 9), 0);
 	/* Auth0's test prefix, with or without a list. */
 	assert_int_equal(breached_password(NULL, "AUTH0-TEST-x", 12), 1);
 	assert_int_equal(breached_password(NULL, "AUTH0-TEST", 10), 0);
 	assert_int_equal(breached_password(NULL, "auth0-test-x", 12), 0);
 	/* Turned off. */
 	json_object_set_new(tenant, "breached_password_detection", json_false());
-	assert_int_equal(breached_password(tenant, "password1", 9), 0);
-	assert_int_equal(breached_password(tenant, "AUTH0-TEST-x", 12), 0);
+	assert_int_equal(breached_password(tenant_of(tenant), "password1", 9), 0);
+	assert_int_equal(breached_password(tenant_of(tenant), "AUTH0-TEST-x", 12), 0);
 	/* An unreadable list lets logins through. */
 	json_object_set_new(tenant, "breached_password_detection", json_true());
 	json_object_set_new(tenant, "breached_password_file",
 	    json_string("/nonexistent/list.txt"));
-	assert_int_equal(breached_password(tenant, "password1", 9), 0);
+	assert_int_equal(breached_password(tenant_of(tenant), "password1", 9), 0);
 	json_decref(tenant);
 }
 
@@ -509,6 +523,7 @@ who(struct guard_who *w, const char *ip)
 }
 
 /* guard_before's answer: 0 or the 429's status and error code. */
+
 static int
 before(struct db *d, const struct guard_who *w, const char *id, time_t now,
     const char *code)
@@ -517,7 +532,7 @@ before(struct db *d, const struct guard_who *w, const char *id, time_t now,
 	int		 rc;
 
 	resp_init(&resp);
-	rc = guard_before(&d->ctx, d->tenant, w, id, now, &resp);
+	rc = guard_before(&d->ctx, tenant_of(d->tenant), w, id, now, &resp);
 	if (rc == -1 && code == NULL)
 		fail_msg("%s from %s refused: %s", id, w->ip, resp.body.p);
 	if (rc == -1) {
@@ -542,16 +557,16 @@ brute_force_counts(void **state)
 	/* Two failures, a success resets, then three block. */
 	for (i = 0; i < 2; i++) {
 		assert_int_equal(before(d, &a, "Alice@Example.com", NOW, NULL), 0);
-		guard_after(&d->ctx, d->tenant, &a, "Alice@Example.com", NULL,
+		guard_after(&d->ctx, tenant_of(d->tenant), &a, "Alice@Example.com", NULL,
 		    GUARD_EV_WRONG_PASSWORD, NOW);
 	}
-	guard_after(&d->ctx, d->tenant, &a, "alice@example.com", "auth0|a",
+	guard_after(&d->ctx, tenant_of(d->tenant), &a, "alice@example.com", "auth0|a",
 	    GUARD_EV_SUCCESS, NOW);
 	for (i = 0; i < 2; i++)
-		guard_after(&d->ctx, d->tenant, &a, "ALICE@example.com", NULL,
+		guard_after(&d->ctx, tenant_of(d->tenant), &a, "ALICE@example.com", NULL,
 		    GUARD_EV_WRONG_PASSWORD, NOW);
 	assert_int_equal(before(d, &a, "alice@example.com", NOW, NULL), 0);
-	guard_after(&d->ctx, d->tenant, &a, "alice@example.com", NULL,
+	guard_after(&d->ctx, tenant_of(d->tenant), &a, "alice@example.com", NULL,
 	    GUARD_EV_UNKNOWN_USER, NOW);
 	assert_int_equal(before(d, &a, "alice@example.com", NOW,
 	    "too_many_attempts"), -1);
@@ -565,7 +580,7 @@ brute_force_counts(void **state)
 
 	/* Listed (as of NOW), then unblocked by identifier and IP. */
 	list = json_array();
-	assert_int_equal(guard_list(d->ctx.store, NULL, d->tenant, NOW, list),
+	assert_int_equal(guard_list(d->ctx.store, NULL, tenant_of(d->tenant), NOW, list),
 	    STORE_OK);
 	assert_true(json_array_size(list) >= 1);
 	json_decref(list);
@@ -578,9 +593,9 @@ brute_force_counts(void **state)
 
 	/* Unblock by user: every login of the user, at every IP. */
 	for (i = 0; i < 3; i++) {
-		guard_after(&d->ctx, d->tenant, &a, "alice", "auth0|a",
+		guard_after(&d->ctx, tenant_of(d->tenant), &a, "alice", "auth0|a",
 		    GUARD_EV_WRONG_PASSWORD, NOW);
-		guard_after(&d->ctx, d->tenant, &b, "alice@example.com", NULL,
+		guard_after(&d->ctx, tenant_of(d->tenant), &b, "alice@example.com", NULL,
 		    GUARD_EV_WRONG_PASSWORD, NOW);
 	}
 	assert_int_equal(before(d, &a, "alice", NOW, "too_many_attempts"), -1);
@@ -612,18 +627,18 @@ account_lockout_and_allowlist(void **state)
 	who(&b, "192.0.2.2");
 	who(&ok, "198.51.100.9");
 	/* Failures from two IPs add up; the block holds at every IP. */
-	guard_after(&d->ctx, d->tenant, &a, "carol", NULL,
+	guard_after(&d->ctx, tenant_of(d->tenant), &a, "carol", NULL,
 	    GUARD_EV_WRONG_PASSWORD, NOW);
-	guard_after(&d->ctx, d->tenant, &b, "carol", NULL,
+	guard_after(&d->ctx, tenant_of(d->tenant), &b, "carol", NULL,
 	    GUARD_EV_WRONG_PASSWORD, NOW);
 	assert_int_equal(before(d, &b, "carol", NOW, NULL), 0);
-	guard_after(&d->ctx, d->tenant, &a, "carol", NULL,
+	guard_after(&d->ctx, tenant_of(d->tenant), &a, "carol", NULL,
 	    GUARD_EV_WRONG_CODE, NOW);
 	assert_int_equal(before(d, &b, "carol", NOW, "too_many_attempts"), -1);
 	/* The allowlisted IP neither counts nor is blocked. */
 	assert_int_equal(before(d, &ok, "carol", NOW, NULL), 0);
 	for (i = 0; i < 3; i++)
-		guard_after(&d->ctx, d->tenant, &ok, "dave", NULL,
+		guard_after(&d->ctx, tenant_of(d->tenant), &ok, "dave", NULL,
 		    GUARD_EV_WRONG_PASSWORD, NOW);
 	assert_int_equal(before(d, &ok, "dave", NOW, NULL), 0);
 	json_object_del(json_object_get(d->tenant, "brute_force"), "mode");
@@ -646,7 +661,7 @@ suspicious_ip_bucket(void **state)
 	for (i = 0; i < 5; i++) {
 		snprintf(id, sizeof(id), "user%d", i);
 		assert_int_equal(before(d, &a, id, NOW, NULL), 0);
-		guard_after(&d->ctx, d->tenant, &a, id, NULL,
+		guard_after(&d->ctx, tenant_of(d->tenant), &a, id, NULL,
 		    GUARD_EV_UNKNOWN_USER, NOW);
 	}
 	assert_int_equal(before(d, &a, "someone-else", NOW,
@@ -655,10 +670,10 @@ suspicious_ip_bucket(void **state)
 	assert_int_equal(before(d, &a, "someone-else", NOW + 9,
 	    "too_many_attempts"), -1);
 	assert_int_equal(before(d, &a, "someone-else", NOW + 10, NULL), 0);
-	guard_after(&d->ctx, d->tenant, &a, "someone-else", NULL,
+	guard_after(&d->ctx, tenant_of(d->tenant), &a, "someone-else", NULL,
 	    GUARD_EV_SUCCESS, NOW + 10);
 	assert_int_equal(before(d, &a, "x", NOW + 10, NULL), 0);
-	guard_after(&d->ctx, d->tenant, &a, "x", NULL,
+	guard_after(&d->ctx, tenant_of(d->tenant), &a, "x", NULL,
 	    GUARD_EV_WRONG_PASSWORD, NOW + 10);
 	assert_int_equal(before(d, &a, "x", NOW + 10, "too_many_attempts"), -1);
 	/* The admin lifts it. */
@@ -687,7 +702,7 @@ login_rate_and_audit(void **state)
 	/* Successes count too. */
 	for (i = 0; i < 4; i++) {
 		assert_int_equal(before(d, &a, "erin", NOW, NULL), 0);
-		guard_after(&d->ctx, d->tenant, &a, "erin", "auth0|e",
+		guard_after(&d->ctx, tenant_of(d->tenant), &a, "erin", "auth0|e",
 		    GUARD_EV_SUCCESS, NOW);
 	}
 	assert_int_equal(before(d, &a, "erin", NOW, "too_many_requests"), -1);

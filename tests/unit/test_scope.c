@@ -17,7 +17,7 @@
 #define S(x)		((x) != NULL ? (x) : "(null)")
 
 /* The APIs a row may name. */
-enum api { API_NONE, API_RW, API_OFFLINE, API_EMPTY, API__MAX };
+enum api_row { API_NONE, API_RW, API_OFFLINE, API_EMPTY, API__MAX };
 
 static const char *const api_json[API__MAX] = {
 	[API_NONE] = NULL,
@@ -45,7 +45,7 @@ static const char *const api_json[API__MAX] = {
 static const struct scase {
 	const char	*name;
 	const char	*requested;	/* may be NULL */
-	enum api	 api;
+	enum api_row	 api;
 	int		 allow_offline;
 	const char	*granted;
 	int		 differs;

@@ -1,0 +1,817 @@
+/*
+ * Typed records (record.h): each stored kind declared once, as a table of
+ * its fields, and the three things done with it: check admin input,
+ * parse a stored record into its struct, print it without secrets.
+ */
+#include <stdalign.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <openssl/bio.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+
+#include "extern.h"
+
+/* ------------------------------------------------------------------ */
+/* Vocabularies owned here.                                            */
+
+static const char *const strategies[STRATEGY__MAX] = {
+	[STRATEGY_AUTH0] = "auth0",
+	[STRATEGY_SMS] = "sms",
+	[STRATEGY_EMAIL] = "email",
+};
+static const char *const app_types[APP__MAX] = {
+	[APP_REGULAR_WEB] = "regular_web",
+	[APP_NON_INTERACTIVE] = "non_interactive",
+	[APP_SPA] = "spa",
+	[APP_NATIVE] = "native",
+};
+static const char *const key_statuses[KEYST__MAX] = {
+	[KEYST_NEXT] = "next",
+	[KEYST_CURRENT] = "current",
+	[KEYST_PREVIOUS] = "previous",
+};
+
+static const char *
+strategy_name(size_t i)
+{
+	return i < STRATEGY__MAX ? strategies[i] : NULL;
+}
+
+static const char *
+app_type_name(size_t i)
+{
+	return i < APP__MAX ? app_types[i] : NULL;
+}
+
+static const char *
+key_status_name(size_t i)
+{
+	return i < KEYST__MAX ? key_statuses[i] : NULL;
+}
+
+/* A client's id_token_alg: RS256 or HS256 (a key_alg_vocab subset). */
+static const char *
+idt_alg_name(size_t i)
+{
+	return i == KEY_RS256 || i == KEY_HS256 ?
+	    key_alg_name((enum key_alg)i) : NULL;
+}
+
+/* Signing keys: RS256 or ES256. */
+static const char *
+sign_alg_name(size_t i)
+{
+	return i == KEY_RS256 || i == KEY_ES256 ?
+	    key_alg_name((enum key_alg)i) : NULL;
+}
+
+/* The grant types a client may hold. */
+static const char *
+client_grant_name(size_t i)
+{
+	if (i >= GT__MAX ||
+	    !(grant_type_def((enum grant_type)i)->where & GT_CLIENT))
+		return NULL;
+	return grant_type_def((enum grant_type)i)->uri;
+}
+
+const struct vocab strategy_vocab = { "strategy", STRATEGY__MAX,
+	strategy_name };
+const struct vocab app_type_vocab = { "application type", APP__MAX,
+	app_type_name };
+const struct vocab key_status_vocab = { "key status", KEYST__MAX,
+	key_status_name };
+static const struct vocab idt_alg_vocab = { "ID token algorithm", KEY__MAX,
+	idt_alg_name };
+static const struct vocab sign_alg_vocab = { "signing algorithm", KEY__MAX,
+	sign_alg_name };
+static const struct vocab client_grant_vocab = { "grant type", GT__MAX,
+	client_grant_name };
+
+/* ------------------------------------------------------------------ */
+/* The tables.                                                         */
+
+#define F(name, type, min, max, vocab, req, who, def, st, m) \
+	{ name, type, min, max, vocab, req, who, def, offsetof(st, m) }
+#define N(name, type, min, max, vocab, req, who, def) \
+	{ name, type, min, max, vocab, req, who, def, REC_NONE }
+#define END	{ NULL, FT_TEXT, 0, 0, NULL, 0, FW_ADMIN, 0, REC_NONE }
+
+#define T(n, ty, mn, mx, v, r, d, m) \
+	F(n, ty, mn, mx, v, r, FW_ADMIN, d, struct tenant, m)
+static const struct fdef tenant_fields[] = {
+	T("issuer", FT_URL, 1, REC_ID_LEN, NULL, 1, 0, issuer),
+	T("default_directory", FT_NAME, 1, REC_NAME_LEN, NULL, 0, 0,
+	    default_directory),
+	T("default_audience", FT_ID, 1, REC_ID_LEN, NULL, 0, 0,
+	    default_audience),
+	/* Import only: the signing key's algorithm. */
+	N("alg", FT_ENUM, 0, 0, &sign_alg_vocab, 0, FW_INPUT, KEY_RS256),
+	T("hash", FT_HASHPOL, 0, 0, NULL, 0, 0, hash),
+	T("allow_legacy_ro", FT_BOOL, 0, 0, NULL, 0, 1, allow_legacy_ro),
+	/* Admission control for password hashing (admit.c). */
+	T("hash_slots", FT_INT, 1, 64, NULL, 0, 0, hash_slots),
+	T("hash_queue", FT_INT, 0, 1024, NULL, 0, -1, hash_queue),
+	T("hash_wait_ms", FT_INT, 1, 60000, NULL, 0, 0, hash_wait_ms),
+	/* Attack protection (guard.c, breached.c, audit.c). */
+	T("brute_force", FT_GUARD, 0, 0, NULL, 0, 0, brute_force),
+	T("suspicious_ip", FT_GUARD, 0, 0, NULL, 0, 0, suspicious_ip),
+	T("rate_limit", FT_GUARD, 0, 0, NULL, 0, 0, rate_limit),
+	T("breached_password_file", FT_GUARD, 0, 0, NULL, 0, 0,
+	    breached_password_file),
+	T("breached_password_detection", FT_BOOL, 0, 0, NULL, 0, 1,
+	    breached_password_detection),
+	T("audit_retention_days", FT_INT, 1, 3650, NULL, 0, 30,
+	    audit_retention_days),
+	END
+};
+
+#define C(n, ty, mn, mx, v, r, d, m) \
+	F(n, ty, mn, mx, v, r, FW_ADMIN, d, struct client_rec, m)
+static const struct fdef client_fields[] = {
+	C("client_id", FT_ID, 1, REC_NAME_LEN, NULL, 1, 0, client_id),
+	C("name", FT_TEXT, 1, REC_NAME_LEN, NULL, 1, 0, name),
+	N("client_secret", FT_TEXT, REC_SECRET_MIN, REC_SECRET_MAX, NULL, 0,
+	    FW_INPUT, 0),
+	F("secret_hash", FT_ID, 1, 128, NULL, 0, FW_STORED, 0,
+	    struct client_rec, secret_hash),
+	C("app_type", FT_ENUM, 0, 0, &app_type_vocab, 1, APP_REGULAR_WEB,
+	    app_type),
+	C("token_endpoint_auth_method", FT_ENUM, 0, 0, &client_auth_vocab, 1,
+	    CLIENT_AUTH_SECRET_POST, auth_method),
+	C("grant_types", FT_LIST, 0, 0, &client_grant_vocab, 1, 0, grants),
+	C("id_token_alg", FT_ENUM, 0, 0, &idt_alg_vocab, 1, KEY_RS256,
+	    id_token_alg),
+	C("id_token_lifetime", FT_INT, REC_LIFETIME_MIN, REC_LIFETIME_MAX,
+	    NULL, 1, 36000, id_token_lifetime),
+	C("public_keys", FT_KEYS, 0, 0, NULL, 0, 0, public_keys),
+	C("refresh_token", FT_REFRESH, 0, 0, NULL, 0, 0, refresh_token),
+	/* Auth0's "Trust Token Endpoint IP Header" (guard_net.c). */
+	C("is_token_endpoint_ip_header_trusted", FT_BOOL, 0, 0, NULL, 0, 0,
+	    ip_header_trusted),
+	END
+};
+
+#define K(n, ty, mn, mx, v, r, d, m) \
+	F(n, ty, mn, mx, v, r, FW_ADMIN, d, struct conn, m)
+static const struct fdef connection_fields[] = {
+	K("name", FT_NAME, 1, REC_NAME_LEN, NULL, 1, 0, name),
+	K("strategy", FT_ENUM, 0, 0, &strategy_vocab, 1, STRATEGY_AUTH0,
+	    strategy),
+	K("enabled_clients", FT_REFS, 1, REC_ID_LEN, NULL, 1, 0,
+	    enabled_clients),
+	/* Passwordless connections (passwordless.c, deliver.c). */
+	K("delivery_command", FT_ARGV, 1, REC_TEXT_LEN, NULL, 0, 0,
+	    delivery_command),
+	K("otp_lifetime", FT_INT, 1, 3600, NULL, 0, PWL_LIFETIME_DEFAULT,
+	    otp_lifetime),
+	K("delivery_timeout", FT_INT, 1, 60, NULL, 0, 10, delivery_timeout),
+	END
+};
+
+#define A(n, ty, mn, mx, v, r, d, m) \
+	F(n, ty, mn, mx, v, r, FW_ADMIN, d, struct api, m)
+static const struct fdef api_fields[] = {
+	A("identifier", FT_ID, 1, REC_ID_LEN, NULL, 1, 0, identifier),
+	A("name", FT_TEXT, 1, REC_NAME_LEN, NULL, 1, 0, name),
+	A("scopes", FT_LIST, 1, 280, NULL, 1, 0, scopes),
+	/* From 1 s: short-lived tokens are what expiry tests need. */
+	A("token_lifetime", FT_INT, 1, REC_LIFETIME_MAX, NULL, 1, 86400,
+	    token_lifetime),
+	A("allow_offline_access", FT_BOOL, 0, 0, NULL, 1, 0,
+	    allow_offline_access),
+	END
+};
+
+#define U(n, ty, mn, mx, r, m) \
+	F(n, ty, mn, mx, NULL, r, FW_ADMIN, 0, struct user, m)
+#define UP(n)	N(n, FT_TEXT, 1, REC_TEXT_LEN, NULL, 0, FW_ADMIN, 0)
+static const struct fdef user_fields[] = {
+	U("user_id", FT_ID, 3, 192, 1, user_id),
+	U("connection", FT_NAME, 1, REC_NAME_LEN, 1, connection),
+	U("email", FT_EMAIL, 3, REC_ID_LEN, 0, email),
+	U("username", FT_ID, 1, REC_NAME_LEN, 0, username),
+	U("phone_number", FT_PHONE, 2, 16, 0, phone_number),
+	N("password", FT_TEXT, 1, REC_PW_LEN, NULL, 0, FW_INPUT, 0),
+	U("password_hash", FT_PWHASH, 4, HASH_ENCODED_MAX, 0, password_hash),
+	U("email_verified", FT_BOOL, 0, 0, 0, email_verified),
+	U("phone_verified", FT_BOOL, 0, 0, 0, phone_verified),
+	U("blocked", FT_BOOL, 0, 0, 0, blocked),
+	F("password_set_at", FT_INT, 0, INT64_MAX, NULL, 0, FW_STORED, 0,
+	    struct user, password_set_at),
+	/* OpenID Connect Core 5.1 standard claims (scope.c releases them). */
+	UP("name"), UP("given_name"), UP("family_name"), UP("middle_name"),
+	UP("nickname"), UP("preferred_username"), UP("profile"),
+	UP("picture"), UP("website"), UP("gender"), UP("birthdate"),
+	UP("zoneinfo"), UP("locale"),
+	N("address", FT_OBJ, 0, 0, NULL, 0, FW_ADMIN, 0),
+	U("app_metadata", FT_OBJ, 0, 0, 0, app_metadata),
+	U("user_metadata", FT_OBJ, 0, 0, 0, user_metadata),
+	END
+};
+
+#define Y(n, ty, mn, mx, v, r, d, m) \
+	F(n, ty, mn, mx, v, r, FW_STORED, d, struct keyrec, m)
+static const struct fdef key_fields[] = {
+	Y("kid", FT_ID, 1, REC_NAME_LEN, NULL, 1, 0, kid),
+	Y("alg", FT_ENUM, 0, 0, &sign_alg_vocab, 1, KEY_RS256, alg),
+	Y("status", FT_ENUM, 0, 0, &key_status_vocab, 1, KEYST_NEXT, status),
+	Y("private_pem", FT_TEXT, 1, REC_PEM_LEN, NULL, 1, 0, private_pem),
+	Y("created_at", FT_INT, 0, INT64_MAX, NULL, 1, 0, created_at),
+	Y("retired_at", FT_INT, 0, INT64_MAX, NULL, 0, 0, retired_at),
+	END
+};
+
+static void	 tenant_finish(void *);
+
+static const struct kind {
+	const char		*name;
+	enum store_kind		 sk;
+	const struct fdef	*fields;
+	size_t			 size;
+	void			 (*finish)(void *);	/* derived members */
+} kinds[REC__MAX] = {
+	[REC_TENANT] = { "tenant", SK_META, tenant_fields,
+	    sizeof(struct tenant), tenant_finish },
+	[REC_CLIENT] = { "client", SK_CLIENT, client_fields,
+	    sizeof(struct client_rec), NULL },
+	[REC_CONNECTION] = { "connection", SK_CONNECTION, connection_fields,
+	    sizeof(struct conn), NULL },
+	[REC_API] = { "api", SK_API, api_fields, sizeof(struct api), NULL },
+	[REC_USER] = { "user", SK_USER, user_fields, sizeof(struct user),
+	    NULL },
+	[REC_KEY] = { "key", SK_KEY, key_fields, sizeof(struct keyrec),
+	    NULL },
+};
+
+/* Every kind's struct starts with its json. */
+_Static_assert(offsetof(struct tenant, json) == 0, "json first");
+_Static_assert(offsetof(struct client_rec, json) == 0, "json first");
+_Static_assert(offsetof(struct conn, json) == 0, "json first");
+_Static_assert(offsetof(struct api, json) == 0, "json first");
+_Static_assert(offsetof(struct user, json) == 0, "json first");
+_Static_assert(offsetof(struct keyrec, json) == 0, "json first");
+/* Enum members are stored as int. */
+_Static_assert(sizeof(enum key_alg) == sizeof(int), "enum size");
+
+static void
+tenant_finish(void *p)
+{
+	struct tenant	*t = p;
+
+	hash_policy_from_json(t->json, &t->hash_policy);
+}
+
+const struct fdef *
+record_fields(enum rec_kind k)
+{
+	return kinds[k].fields;
+}
+
+const char *
+record_name(enum rec_kind k)
+{
+	return kinds[k].name;
+}
+
+const struct fdef *
+record_field(enum rec_kind k, const char *name)
+{
+	const struct fdef *f;
+
+	for (f = kinds[k].fields; f->name != NULL; f++)
+		if (strcmp(f->name, name) == 0)
+			return f;
+	return NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* Parsing a stored record.                                            */
+
+static int
+is_string_type(enum ftype t)
+{
+	return t <= FT_PWHASH;
+}
+
+/* The bit set of a list of vocabulary names; unknown names are left out
+ * (a grant type a later release dropped). */
+static unsigned
+list_bits(const struct vocab *v, const json_t *a)
+{
+	const json_t	*e;
+	unsigned	 bits = 0;
+	size_t		 i;
+	int		 x;
+
+	json_array_foreach(a, i, e)
+		if ((x = vocab_find(v, json_string_value(e))) >= 0 && x < 32)
+			bits |= 1u << x;
+	return bits;
+}
+
+/* An integer member: the default when absent, clamped to the field's
+ * range (logged) when a record written by other means holds more. */
+static int
+parse_int(const struct fdef *f, const json_t *v, long long *out,
+    const char *kind)
+{
+	long long	 i;
+
+	*out = f->def;
+	if (v == NULL || json_is_null(v))
+		return 0;
+	if (!json_is_integer(v))
+		return -1;
+	i = json_integer_value(v);
+	if (i < f->min || i > f->max) {
+		lk_warn("%s %s: %lld out of range %lld-%lld: clamped",
+		    kind, f->name, i, f->min, f->max);
+		i = i < f->min ? f->min : f->max;
+	}
+	*out = i;
+	return 0;
+}
+
+/* One member into the struct at base.  0 or -1 (wrong type). */
+static int
+parse_field(const struct fdef *f, const json_t *v, char *base,
+    const char *kind)
+{
+	char	*m = base + f->off;
+	int	 x;
+
+	if (v != NULL && json_is_null(v))
+		v = NULL;
+	if (is_string_type(f->type)) {
+		if (v != NULL && !json_is_string(v))
+			return -1;
+		*(const char **)(void *)m = json_string_value(v);
+		return 0;
+	}
+	switch (f->type) {
+	case FT_INT:
+		return parse_int(f, v, (long long *)(void *)m, kind);
+	case FT_BOOL:
+		if (v != NULL && !json_is_boolean(v))
+			return -1;
+		*(int *)(void *)m = v != NULL ? json_is_true(v) : (int)f->def;
+		return 0;
+	case FT_ENUM:
+		x = v != NULL ? vocab_find(f->vocab, json_string_value(v)) :
+		    (int)f->def;
+		if (x < 0)
+			return -1;
+		*(int *)(void *)m = x;
+		return 0;
+	case FT_LIST:
+		if (v != NULL && !json_is_array(v))
+			return -1;
+		if (f->vocab != NULL)
+			*(unsigned *)(void *)m = v != NULL ?
+			    list_bits(f->vocab, v) : 0;
+		else
+			*(const json_t **)(void *)m = v;
+		return 0;
+	default:
+		*(const json_t **)(void *)m = v;
+		return 0;
+	}
+}
+
+int
+record_parse(enum rec_kind k, json_t *json, void *out)
+{
+	const struct kind *kd = &kinds[k];
+	const struct fdef *f;
+
+	memset(out, 0, kd->size);
+	if (!json_is_object(json)) {
+		lk_err("%s record: not an object", kd->name);
+		return -1;
+	}
+	for (f = kd->fields; f->name != NULL; f++) {
+		if (f->off == REC_NONE)
+			continue;
+		if (parse_field(f, json_object_get(json, f->name), out,
+		    kd->name) == -1) {
+			lk_err("%s record: %s: wrong type", kd->name, f->name);
+			memset(out, 0, kd->size);
+			return -1;
+		}
+	}
+	*(json_t **)out = json_incref(json);
+	if (kd->finish != NULL)
+		kd->finish(out);
+	return 0;
+}
+
+void
+record_clear(enum rec_kind k, void *rec)
+{
+	if (rec == NULL)
+		return;
+	json_decref(*(json_t **)rec);
+	memset(rec, 0, kinds[k].size);
+}
+
+enum store_rc
+record_get(struct store *s, DB_TXN *t, enum rec_kind k, const char *key,
+    void *out)
+{
+	json_t		*json = NULL;
+	enum store_rc	 rc;
+
+	memset(out, 0, kinds[k].size);
+	if ((rc = store_get(s, t, kinds[k].sk, key, &json)) != STORE_OK)
+		return rc;
+	rc = record_parse(k, json, out) == 0 ? STORE_OK : STORE_ERR;
+	json_decref(json);
+	return rc;
+}
+
+enum store_rc
+tenant_load(struct store *s, DB_TXN *t, struct tenant *out)
+{
+	return record_get(s, t, REC_TENANT, "tenant", out);
+}
+
+/* ------------------------------------------------------------------ */
+/* Checking admin input.                                               */
+
+static int
+printable(const char *s, int nospace)
+{
+	for (; *s != '\0'; s++) {
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			return 0;
+		if (nospace && *s == ' ')
+			return 0;
+	}
+	return 1;
+}
+
+static int
+name_ok(const char *s)
+{
+	return strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	    "0123456789._-") == strlen(s);
+}
+
+static int
+url_ok(const char *s)
+{
+	if (strncmp(s, "https://", 8) == 0)
+		s += 8;
+	else if (strncmp(s, "http://", 7) == 0)
+		s += 7;
+	else
+		return 0;
+	return *s != '\0' && *s != '/';
+}
+
+/* What each string type checks beyond length and printability. */
+static const char *
+str_kind_problem(enum ftype t, const char *s)
+{
+	switch (t) {
+	case FT_NAME:
+		return name_ok(s) ? NULL :
+		    "only letters, digits, '.', '_' and '-' are allowed";
+	case FT_URL:
+		return url_ok(s) ? NULL : "not an http:// or https:// URL";
+	case FT_EMAIL:
+		return ident_email_ok(s) ? NULL : "not an email address";
+	case FT_PHONE:
+		return ident_phone_ok(s) ? NULL : "not a +E.164 phone number";
+	case FT_PWHASH:
+		return hash_format(s) != NULL ? NULL :
+		    "not a supported password hash";
+	default:
+		return NULL;
+	}
+}
+
+/* NULL when s is a good value of the type, else what is wrong. */
+static const char *
+str_problem(enum ftype t, const char *s, long long min, long long max,
+    const struct vocab *v)
+{
+	long long	 len = (long long)strlen(s);
+
+	if (t == FT_ENUM)
+		return vocab_find(v, s) >= 0 ? NULL : "not an allowed value";
+	if (len < min || len > max)
+		return "empty, too short or too long";
+	if (!printable(s, t != FT_TEXT))
+		return "contains control characters or spaces";
+	return str_kind_problem(t, s);
+}
+
+static const char *
+list_problem(const struct fdef *f, const json_t *v)
+{
+	const json_t	*e;
+	const char	*why;
+	size_t		 i;
+
+	if (!json_is_array(v))
+		return "not an array";
+	if (json_array_size(v) > REC_LIST_MAX)
+		return "too many entries";
+	json_array_foreach(v, i, e) {
+		if (!json_is_string(e))
+			return "entries must be strings";
+		why = str_problem(f->vocab != NULL ? FT_ENUM :
+		    f->type == FT_REFS ? FT_TEXT : FT_ID,
+		    json_string_value(e), f->min, f->max, f->vocab);
+		if (why != NULL)
+			return why;
+	}
+	return NULL;
+}
+
+/* delivery_command: run without a shell, so argv[0] is a full path. */
+static const char *
+argv_problem(const struct fdef *f, const json_t *v)
+{
+	const json_t	*e;
+	const char	*s;
+	size_t		 i;
+
+	if (!json_is_array(v) || json_array_size(v) == 0)
+		return "not a non-empty array";
+	if (json_array_size(v) > 32)
+		return "more than 32 arguments";
+	json_array_foreach(v, i, e) {
+		if ((s = json_string_value(e)) == NULL)
+			return "arguments must be strings";
+		if (str_problem(FT_TEXT, s, i == 0 ? f->min : 0, f->max,
+		    NULL) != NULL)
+			return "an argument is too long or has control characters";
+	}
+	if (json_string_value(json_array_get(v, 0))[0] != '/')
+		return "the program must be an absolute path";
+	return NULL;
+}
+
+static const char *
+hashpol_problem(const json_t *v)
+{
+	static const struct { const char *k; long long lo, hi; } r[] = {
+		{ "t", 1, 10 }, { "m", 8, 1048576 }, { "p", 1, 8 },
+	};
+	const char	*k;
+	json_t		*e;
+	size_t		 i;
+
+	if (!json_is_object(v))
+		return "not an object";
+	json_object_foreach((json_t *)v, k, e) {
+		for (i = 0; i < 3 && strcmp(k, r[i].k) != 0; i++)
+			continue;
+		if (i == 3)
+			return "only t, m and p are allowed";
+		if (json_is_null(e))
+			continue;
+		if (!json_is_integer(e) || json_integer_value(e) < r[i].lo ||
+		    json_integer_value(e) > r[i].hi)
+			return "t must be 1-10, m 8-1048576 (KiB), p 1-8";
+	}
+	return NULL;
+}
+
+/*
+ * The signing algorithm a PEM public key can verify: RSA of at least
+ * 2048 bits is RS256, P-256 is ES256.  NULL when the PEM is not such a
+ * public key.
+ */
+static const char *
+pubkey_alg(const char *pem)
+{
+	BIO		*b;
+	EVP_PKEY	*k = NULL;
+	const char	*alg = NULL;
+	char		 grp[64];
+
+	if ((b = BIO_new_mem_buf(pem, -1)) != NULL)
+		k = PEM_read_bio_PUBKEY(b, NULL, NULL, NULL);
+	BIO_free(b);
+	if (k == NULL)
+		return NULL;
+	if (EVP_PKEY_get_base_id(k) == EVP_PKEY_RSA &&
+	    EVP_PKEY_get_bits(k) >= 2048)
+		alg = key_alg_name(KEY_RS256);
+	else if (EVP_PKEY_get_base_id(k) == EVP_PKEY_EC &&
+	    EVP_PKEY_get_group_name(k, grp, sizeof(grp), NULL) == 1 &&
+	    strcmp(grp, "prime256v1") == 0)
+		alg = key_alg_name(KEY_ES256);
+	EVP_PKEY_free(k);
+	return alg;
+}
+
+/* The members of a client public key. */
+enum pk_member { PK_KID, PK_ALG, PK_PEM, PK__MAX };
+static const char *const pk_members[PK__MAX] = { "kid", "alg", "pem" };
+
+static const char *
+key_problem(const json_t *k)
+{
+	const json_t	*m[PK__MAX];
+	const char	*pem, *alg, *name;
+	json_t		*v;
+	size_t		 i;
+
+	if (!json_is_object(k))
+		return "keys must be objects";
+	json_object_foreach((json_t *)k, name, v) {
+		for (i = 0; i < PK__MAX && strcmp(name, pk_members[i]); i++)
+			continue;
+		if (i == PK__MAX)
+			return "keys have only kid, alg and pem";
+	}
+	for (i = 0; i < PK__MAX; i++)
+		m[i] = json_object_get(k, pk_members[i]);
+	if ((pem = json_string_value(m[PK_PEM])) == NULL ||
+	    strlen(pem) > REC_PEM_LEN)
+		return "pem missing or too long";
+	if ((alg = pubkey_alg(pem)) == NULL)
+		return "pem is not an RSA (2048+ bits) or P-256 public key";
+	if (m[PK_ALG] != NULL && (json_string_value(m[PK_ALG]) == NULL ||
+	    strcmp(json_string_value(m[PK_ALG]), alg) != 0))
+		return "alg does not match the key";
+	if (m[PK_KID] != NULL && (json_string_value(m[PK_KID]) == NULL ||
+	    str_problem(FT_ID, json_string_value(m[PK_KID]), 1, REC_NAME_LEN,
+	    NULL) != NULL))
+		return "bad kid";
+	return NULL;
+}
+
+static const char *
+keys_problem(const json_t *v)
+{
+	const json_t	*k;
+	const char	*why;
+	size_t		 i;
+
+	if (!json_is_array(v) || json_array_size(v) > REC_KEYS_MAX)
+		return "not an array of at most 10 keys";
+	json_array_foreach(v, i, k)
+		if ((why = key_problem(k)) != NULL)
+			return why;
+	return NULL;
+}
+
+int
+record_keys_normalize(json_t *keys)
+{
+	json_t		*k;
+	const char	*pem;
+	size_t		 i;
+	char		 kid[128];
+
+	json_array_foreach(keys, i, k) {
+		pem = json_string_value(json_object_get(k, pk_members[PK_PEM]));
+		json_object_set_new(k, pk_members[PK_ALG],
+		    json_string(pubkey_alg(pem)));
+		if (json_object_get(k, pk_members[PK_KID]) != NULL)
+			continue;
+		if (key_thumbprint(pem, kid, sizeof(kid)) == -1 &&
+		    rand_hex(kid, 16) == -1)
+			return -1;
+		json_object_set_new(k, pk_members[PK_KID], json_string(kid));
+	}
+	return 0;
+}
+
+const char *
+record_value_problem(const struct fdef *f, const json_t *v)
+{
+	switch (f->type) {
+	case FT_INT:
+		if (!json_is_integer(v) || json_integer_value(v) < f->min ||
+		    json_integer_value(v) > f->max)
+			return "not an integer in range";
+		return NULL;
+	case FT_BOOL:
+		return json_is_boolean(v) ? NULL : "not true or false";
+	case FT_OBJ:
+		return json_is_object(v) ? NULL : "not an object";
+	case FT_LIST:
+	case FT_REFS:
+		return list_problem(f, v);
+	case FT_KEYS:
+		return keys_problem(v);
+	case FT_HASHPOL:
+		return hashpol_problem(v);
+	case FT_ARGV:
+		return argv_problem(f, v);
+	case FT_REFRESH:
+		return refresh_conf_problem(v);
+	case FT_GUARD:
+		return guard_setting_problem(f->name, v);
+	default:
+		if (!json_is_string(v))
+			return "not a string";
+		return str_problem(f->type, json_string_value(v), f->min,
+		    f->max, f->vocab);
+	}
+}
+
+int
+record_check(enum rec_kind k, const json_t *spec, const char *what,
+    char *err, size_t errsz)
+{
+	const struct fdef *f;
+	const char	*name, *why;
+	json_t		*v;
+
+	if (!json_is_object(spec)) {
+		snprintf(err, errsz, "%s: not an object", what);
+		return -1;
+	}
+	json_object_foreach((json_t *)spec, name, v) {
+		f = record_field(k, name);
+		if (f == NULL || f->who == FW_STORED)
+			why = "unknown field";
+		else if (json_is_null(v))
+			why = f->required ? "cannot be removed" : NULL;
+		else
+			why = record_value_problem(f, v);
+		if (why != NULL) {
+			snprintf(err, errsz, "%s: %s: %s", what, name, why);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+const char *
+record_missing(enum rec_kind k, const json_t *rec)
+{
+	const struct fdef *f;
+
+	for (f = kinds[k].fields; f->name != NULL; f++)
+		if (f->required && json_object_get(rec, f->name) == NULL)
+			return f->name;
+	return NULL;
+}
+
+/* Settings objects merge member by member; other values are replaced. */
+static int
+merges(const char *name)
+{
+	const struct fdef *f;
+	size_t		 k;
+
+	for (k = 0; k < REC__MAX; k++)
+		if ((f = record_field((enum rec_kind)k, name)) != NULL &&
+		    (f->type == FT_HASHPOL || f->type == FT_REFRESH ||
+		    (f->type == FT_GUARD && strcmp(name,
+		    "breached_password_file") != 0)))
+			return 1;
+	return 0;
+}
+
+void
+record_merge(json_t *rec, const json_t *spec)
+{
+	const char	*k;
+	json_t		*v, *sub;
+
+	json_object_foreach((json_t *)spec, k, v) {
+		sub = json_object_get(rec, k);
+		if (json_is_null(v))
+			json_object_del(rec, k);
+		else if (merges(k) && json_is_object(sub) && json_is_object(v))
+			record_merge(sub, v);
+		else
+			json_object_set_new(rec, k, json_deep_copy(v));
+	}
+}
+
+/* Fields never printed. */
+static const char *const redacted[] = {
+	"secret_hash", "password_hash", "private_pem", NULL
+};
+
+json_t *
+record_redact(const json_t *rec)
+{
+	json_t		*r;
+	const char	*h;
+	size_t		 i;
+
+	if ((r = json_deep_copy(rec)) == NULL)
+		return NULL;
+	h = json_string_value(json_object_get(rec, "password_hash"));
+	for (i = 0; redacted[i] != NULL; i++)
+		json_object_del(r, redacted[i]);
+	if (h != NULL)
+		json_object_set_new(r, "password_hash_alg",
+		    json_string(hash_format(h) != NULL ? hash_format(h) :
+		    "unknown"));
+	return r;
+}
