@@ -213,6 +213,10 @@ class Server:
 
     def start(self):
         ctl(self.home, "import", str(self.tenant_file))
+        return self.serve()
+
+    def serve(self):
+        """Start lighttpd on the home as it is."""
         t = subprocess.run([LIGHTTPD, "-tt", "-f", str(CONF)], env=self.env(),
             capture_output=True, text=True)
         assert t.returncode == 0, "lighttpd -tt: " + t.stdout + t.stderr
