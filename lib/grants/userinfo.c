@@ -1,5 +1,5 @@
 /*
- * GET and POST /userinfo (OpenID Connect Core 5.3; AUTH0-BEHAVIOUR.md 4).
+ * GET and POST /userinfo (OpenID Connect Core 5.3; docs/COMPAT.md 4.5).
  * The Bearer token (RFC 6750 2.1: the Authorization header) is either
  *  - a JWT access token signed by one of our published keys (the kid
  *    chooses it; token.c pins the algorithm), with iss the tenant's
@@ -146,7 +146,7 @@ jwt_check(struct lk_ctx *ctx, const char *issuer, const char *token,
 	exp = json_object_get(claims, "exp");
 	sub = json_string_value(json_object_get(claims, "sub"));
 	scope = json_string_value(json_object_get(claims, "scope"));
-	/* libjwt checks no claims: all of them here (STYLE.md). */
+	/* libjwt checks no claims: all of them here (RFC 7519 4.1). */
 	if (iss == NULL || strcmp(iss, issuer) != 0)
 		why = WHY_ISSUER;
 	else if (!json_is_integer(exp) || json_integer_value(exp) <= (json_int_t)now)

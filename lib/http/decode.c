@@ -2,9 +2,9 @@
  * Request bodies: one declared table of fields serves both
  * application/x-www-form-urlencoded and application/json, and fills one
  * struct params of bounded, NUL-free strings.  Nothing after this file
- * reads the raw body (STYLE.md "Input enters through one declared table").
+ * reads the raw body.
  *
- * Rules (SPEC.md "Requests"): unknown fields are ignored; a field given
+ * Rules (docs/COMPAT.md 7.1, 7.2): unknown fields are ignored; a field given
  * twice is 400; a JSON field that is not a string is 400 (null counts as
  * absent); NUL bytes and invalid %-encoding are 400.
  */
@@ -55,7 +55,7 @@ static const struct {
 	enum field	 f;
 	enum oerr	 typerr;
 } object_fields[] = {
-	/* /passwordless/start (AUTH0-BEHAVIOUR.md 2). */
+	/* /passwordless/start (docs/COMPAT.md 2.1, 2.5). */
 	{ F_AUTHPARAMS, OERR_PWL_AUTHPARAMS },
 };
 
@@ -329,7 +329,7 @@ object_set(struct params *p, enum field f, const json_t *v, enum oerr typerr,
 	return rc;
 }
 
-/* The members whose values are secrets (STYLE.md "Security habits"). */
+/* The members whose values are secrets: cleansed before they are freed. */
 static const enum field secret_fields[] = {
 	F_PASSWORD, F_CLIENT_SECRET, F_CLIENT_ASSERTION, F_REFRESH_TOKEN,
 	F_OTP, F_TOKEN, F_ID_TOKEN,

@@ -94,7 +94,7 @@ enum oerr {
 	OERR_USERINFO_TOKEN,		/* 401 invalid_token (%s: why) */
 	OERR_USERINFO_SCOPE,		/* 403 insufficient_scope: no openid */
 	OERR_USERINFO_REQUEST,		/* 400 invalid_request: malformed Authorization */
-	/* Legacy /oauth/ro (AUTH0-BEHAVIOUR.md 1, lowercase texts). */
+	/* Legacy /oauth/ro (docs/COMPAT.md 1.6, lowercase texts). */
 	OERR_RO_MISSING_CLIENT_ID,	/* 400 invalid_request */
 	OERR_RO_MISSING_GRANT_TYPE,	/* 400 invalid_request */
 	OERR_RO_GRANT_TYPE,		/* 400 unsupported_grant_type (%s) */
@@ -130,7 +130,7 @@ enum oerr {
 	OERR_PWL_EMAIL_PROVIDER,	/* 400 email_provider_error (%s) */
 	OERR_TEMPORARILY_UNAVAILABLE,	/* 503 temporarily_unavailable (admit.c) */
 	OERR_STORE_RECOVERING,		/* 503 temporarily_unavailable (route.c) */
-	/* Attack protection (guard.c, AUTH0-BEHAVIOUR.md 6). */
+	/* Attack protection (guard.c, docs/COMPAT.md 6). */
 	OERR_PASSWORD_LEAKED,		/* 401 password_leaked (/oauth/token) */
 	OERR_RO_PASSWORD_LEAKED,	/* 401 password_leaked (/oauth/ro text) */
 	OERR_BRUTE_FORCE,		/* 429 too_many_attempts: pair blocked */
@@ -190,7 +190,7 @@ const char *field_name(enum field);
 
 /*
  * Decode req->body by its content type into p, accepting only the fields
- * in the mask (others are ignored, as SPEC.md says).  On error returns -1
+ * in the mask (others are ignored, docs/COMPAT.md 7.2).  On error returns -1
  * and fills resp with the wire error (bad content type, malformed body,
  * duplicate, wrong type, too long, NUL byte); p is left cleared.
  */

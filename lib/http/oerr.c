@@ -1,7 +1,8 @@
 /*
  * The wire errors: one table of {error, status, error_description}, one
- * writer.  Texts and statuses follow ../shared/AUTH0-BEHAVIOUR.md, with the
- * decisions of ../shared/SPEC.md "Responses" where Auth0's record is open.
+ * writer.  Texts and statuses are Auth0's as docs/COMPAT.md records them
+ * (each endpoint's section lists its errors), with latchkey's decisions
+ * of docs/COMPAT.md 7 and 9 where Auth0's record is open.
  */
 #include <stdio.h>
 #include <string.h>
@@ -15,29 +16,30 @@ struct oerr_row {
 };
 
 static const struct oerr_row oerrs[OERR__MAX] = {
-	/* SPEC.md "Requests": other content types are 400 invalid_request. */
+	/* docs/COMPAT.md 7.1: other content types are 400 invalid_request. */
 	[OERR_BAD_CONTENT_TYPE] = { "invalid_request", 400,
 	    "Content-Type must be application/json or application/x-www-form-urlencoded" },
 	[OERR_MALFORMED_BODY] = { "invalid_request", 400,
 	    "Malformed request body: %s" },
-	/* SPEC.md: bodies over 64 KiB are 413 with a JSON body. */
+	/* docs/COMPAT.md 7.1: bodies over 64 KiB are 413 with a JSON body. */
 	[OERR_BODY_TOO_LARGE] = { "invalid_request", 413,
 	    "Request body too large" },
 	[OERR_DUPLICATE_PARAM] = { "invalid_request", 400,
 	    "Parameter %s must not be given more than once" },
-	/* Auth0 /oauth/ro: "scope parameter must be a string". */
+	/* docs/COMPAT.md 7.2; Auth0 /oauth/ro: "scope parameter must be a
+	 * string". */
 	[OERR_PARAM_TYPE] = { "invalid_request", 400,
 	    "%s parameter must be a string" },
 	[OERR_PARAM_TOO_LONG] = { "invalid_request", 400,
 	    "%s parameter is too long" },
-	/* SPEC.md "Responses": missing parameters at /oauth/token. */
+	/* docs/COMPAT.md 3.6: missing parameters at /oauth/token. */
 	[OERR_MISSING_PARAM] = { "invalid_request", 400,
 	    "Missing required parameter: %s" },
 	/* RFC 6749 5.2; the text is Auth0's own (Auth0.swift#82 quotes
 	 * "Unsupported grant type: refresh_token"). */
 	[OERR_UNSUPPORTED_GRANT] = { "unsupported_grant_type", 400,
 	    "Unsupported grant type: %s" },
-	/* AUTH0-BEHAVIOUR.md 3, "Client authentication" (observed). */
+	/* docs/COMPAT.md 3.3: client authentication (observed). */
 	[OERR_CLIENT_AUTH] = { "access_denied", 401,
 	    "Unauthorized" },
 	/* RFC 6749 2.3: a client MUST NOT use more than one method. */
@@ -46,47 +48,48 @@ static const struct oerr_row oerrs[OERR__MAX] = {
 	/* RFC 7523 2.2 / RFC 7521 4.2. */
 	[OERR_ASSERTION_TYPE] = { "invalid_request", 400,
 	    "client_assertion_type must be urn:ietf:params:oauth:client-assertion-type:jwt-bearer" },
-	/* AUTH0-BEHAVIOUR.md 3: 403, auth0-java#165. */
+	/* docs/COMPAT.md 3.3: 403, auth0-java#165. */
 	[OERR_GRANT_NOT_ALLOWED] = { "unauthorized_client", 403,
 	    "Grant type '%s' not allowed for the client." },
-	/* SPEC.md "Responses" (observed third-party). */
+	/* docs/COMPAT.md 3.2 (observed third-party). */
 	[OERR_NO_DEFAULT_CONNECTION] = { "server_error", 500,
 	    "Authorization server not configured with default connection." },
-	/* /co/authenticate's wording (AUTH0-BEHAVIOUR.md 10). */
+	/* /co/authenticate's wording (docs/COMPAT.md 3.6). */
 	[OERR_UNKNOWN_REALM] = { "invalid_request", 400,
 	    "Unknown realm %s." },
 	[OERR_REALM_NOT_ENABLED] = { "unauthorized_client", 403,
 	    "The connection %s is not enabled for this client." },
-	/* Auth0 /oauth/ro error table. */
+	/* Auth0 /oauth/ro error table (docs/COMPAT.md 1.6, 3.6). */
 	[OERR_REALM_STRATEGY] = { "invalid_request", 400,
 	    "specified strategy does not support requested operation" },
-	/* AUTH0-BEHAVIOUR.md 3: same for an unknown user (SPEC.md). */
+	/* docs/COMPAT.md 3.6: the same for an unknown user (9.5). */
 	[OERR_WRONG_CREDENTIALS] = { "invalid_grant", 403,
 	    "Wrong email or password." },
-	/* SPEC.md: as /oauth/ro's admin-blocked user. */
+	/* docs/COMPAT.md 9.4: as /oauth/ro's admin-blocked user. */
 	[OERR_USER_BLOCKED] = { "unauthorized", 401,
 	    "user is blocked" },
-	/* AUTH0-BEHAVIOUR.md 3 "Unknown audience". */
+	/* docs/COMPAT.md 3.4: an unknown audience. */
 	[OERR_SERVICE_NOT_FOUND] = { "access_denied", 403,
 	    "Service not found: %s" },
 	[OERR_INVALID_SCOPE] = { "invalid_scope", 400,
 	    "%s" },
 	[OERR_NOT_FOUND] = { "not_found", 404,
 	    "Not found" },
-	/* Auth0 generic error table: 405 method_not_allowed. */
+	/* Auth0 generic error table: 405 method_not_allowed (docs/COMPAT.md
+	 * 7.4). */
 	[OERR_METHOD_NOT_ALLOWED] = { "method_not_allowed", 405,
 	    "Method not allowed" },
 	[OERR_SERVER_ERROR] = { "server_error", 500,
 	    "Internal server error" },
 	[OERR_NOT_CONFIGURED] = { "server_error", 500,
 	    "The authorization server is not configured" },
-	/* AUTH0-BEHAVIOUR.md 5: the 403 most clients observe. */
+	/* docs/COMPAT.md 5.5: the 403 most clients observe. */
 	[OERR_REFRESH_INVALID] = { "invalid_grant", 403,
 	    "Unknown or invalid refresh token." },
-	/* AUTH0-BEHAVIOUR.md 5 (Auth0.Android isRefreshTokenDeleted). */
+	/* docs/COMPAT.md 5.5 (Auth0.Android isRefreshTokenDeleted). */
 	[OERR_REFRESH_USER_GONE] = { "invalid_grant", 403,
 	    "The refresh_token was generated for a user who doesn't exist anymore." },
-	/* AUTH0-BEHAVIOUR.md 5: refresh for a blocked user. */
+	/* docs/COMPAT.md 5.5: refresh for a blocked user. */
 	[OERR_REFRESH_USER_BLOCKED] = { "invalid_grant", 403,
 	    "user is blocked" },
 	/* RFC 6749 6 and 5.2: a refresh may narrow the scope, never widen
@@ -108,8 +111,8 @@ static const struct oerr_row oerrs[OERR__MAX] = {
 	    "Malformed Authorization header" },
 
 	/*
-	 * Legacy /oauth/ro: Auth0's /oauth/ro error table (AUTH0-BEHAVIOUR.md
-	 * 1 "Errors"), lowercase texts as Auth0 wrote them.  Where the table
+	 * Legacy /oauth/ro: Auth0's /oauth/ro error table (docs/COMPAT.md
+	 * 1.6), lowercase texts as Auth0 wrote them.  Where the table
 	 * has no row (grant_type, id_token), latchkey's text keeps its style.
 	 */
 	[OERR_RO_MISSING_CLIENT_ID] = { "invalid_request", 400,
@@ -144,7 +147,7 @@ static const struct oerr_row oerrs[OERR__MAX] = {
 	    "Wrong phone number or verification code." },
 	[OERR_RO_WRONG_EMAIL_CODE] = { "invalid_user_password", 401,
 	    "Wrong email or verification code." },
-	/* AUTH0-BEHAVIOUR.md 3: the passwordless/otp grant's texts. */
+	/* docs/COMPAT.md 3.6: the passwordless/otp grant's texts. */
 	[OERR_OTP_WRONG_PHONE_CODE] = { "invalid_grant", 403,
 	    "Wrong phone number or verification code." },
 	[OERR_OTP_WRONG_EMAIL_CODE] = { "invalid_grant", 403,
@@ -152,8 +155,8 @@ static const struct oerr_row oerrs[OERR__MAX] = {
 
 	/*
 	 * POST /passwordless/start: Auth0's legacy bad.* errors
-	 * (AUTH0-BEHAVIOUR.md 2, [D1 api/authentication/errors/
-	 * _passwordless-start.md]).  bad.email and bad.send have no row
+	 * (docs/COMPAT.md 2.5, old docs api/authentication/errors/
+	 * _passwordless-start.md).  bad.email and bad.send have no row
 	 * there: their texts follow the same schema validator's wording.
 	 */
 	[OERR_PWL_MISSING_CLIENT_ID] = { "bad.client_id", 400,
@@ -186,17 +189,19 @@ static const struct oerr_row oerrs[OERR__MAX] = {
 	    "%s" },
 	[OERR_PWL_EMAIL_PROVIDER] = { "email_provider_error", 400,
 	    "%s" },
-	/* Admission control for password hashing (admit.c, issue 7): RFC
-	 * 6749 4.1.2.1's code for an overloaded server, with Retry-After. */
+	/* Admission control for password hashing (admit.c, docs/COMPAT.md
+	 * 9.7): RFC 6749 4.1.2.1's code for an overloaded server, with
+	 * Retry-After. */
 	[OERR_TEMPORARILY_UNAVAILABLE] = { "temporarily_unavailable", 503,
 	    "Too many logins at once; retry after the Retry-After delay." },
 	/* The database environment is being recovered after a responder
-	 * died inside it (route.c): nothing of the request was written. */
+	 * died inside it (route.c, docs/COMPAT.md 7.5): nothing of the
+	 * request was written. */
 	[OERR_STORE_RECOVERING] = { "temporarily_unavailable", 503,
 	    "The authorization server is recovering; retry after the Retry-After delay." },
 
 	/*
-	 * Attack protection (AUTH0-BEHAVIOUR.md 6; guard.c).  The texts are
+	 * Attack protection (docs/COMPAT.md 6; guard.c).  The texts are
 	 * Auth0's: password_leaked of /oauth/token (section 3) and of
 	 * /oauth/ro (section 1, with its typographic apostrophe U+2019),
 	 * brute force and suspicious IP (auth0.js, CTE attack protection),
@@ -221,7 +226,8 @@ static const struct oerr_row oerrs[OERR__MAX] = {
 	[OERR_RATE_LIMIT] = { "too_many_requests", 429,
 	    "Too many requests. Check the X-RateLimit-Limit, "
 	    "X-RateLimit-Remaining and X-RateLimit-Reset headers." },
-	/* Auth0's answer to a bad value is not on record (guard_net.c). */
+	/* Auth0's answer to a bad value is not on record (guard_net.c,
+	 * docs/COMPAT.md 6.4). */
 	[OERR_BAD_FORWARDED_FOR] = { "invalid_request", 400,
 	    "auth0-forwarded-for must be one IPv4 or IPv6 address" },
 };

@@ -1,8 +1,8 @@
 /*
  * The endpoint table.  Endpoints match by the end of the request path, so
  * latchkey works at the site root and under any prefix the web server
- * maps to it (SPEC.md "Endpoints").  Unknown path: 404 JSON; known path,
- * wrong method: 405 JSON with Allow (SPEC.md "Requests").
+ * maps to it (docs/COMPAT.md 7.3).  Unknown path: 404 JSON; known path,
+ * wrong method: 405 JSON with Allow (docs/COMPAT.md 7.4).
  */
 #include <string.h>
 
