@@ -103,10 +103,10 @@ token_endpoint(struct lk_ctx *ctx, const struct lk_req *req, struct lk_resp *res
 		goto out;
 	/* grant_type=password with a realm is password-realm (auth0-auth-js
 	 * sends it so, grant_password.c): either grant on the client will do. */
-	if (!client_grant_allowed(g.client.rec, g.grant) &&
+	if (!client_grant_allowed(&g.client.rec,
+	    grant_type_find(g.grant, GT_CLIENT)) &&
 	    !(gt == GRANT_PASSWORD && g.p.v[F_REALM] != NULL &&
-	    client_grant_allowed(g.client.rec,
-	    grants[GRANT_PASSWORD_REALM].wire))) {
+	    client_grant_allowed(&g.client.rec, GT_PASSWORD_REALM))) {
 		oerr_write(resp, OERR_GRANT_NOT_ALLOWED, g.grant);
 		goto out;
 	}
@@ -227,12 +227,11 @@ id_token_make(struct grant_req *g, const json_t *key, const char *issuer,
     const json_t *user, const struct scope_result *sr)
 {
 	json_t		*claims;
-	const char	*alg;
 	char		*out = NULL;
 	json_int_t	 life;
 	int		 rc;
 
-	life = int_member(g->client.rec, "id_token_lifetime", ID_LIFETIME_DEFAULT);
+	life = g->client.rec.id_token_lifetime;
 	claims = json_pack("{s:s, s:O, s:s, s:I, s:I}",
 	    "iss", issuer, "sub", json_object_get(user, "user_id"),
 	    "aud", g->client.client_id,
@@ -240,10 +239,9 @@ id_token_make(struct grant_req *g, const json_t *key, const char *issuer,
 	if (claims == NULL)
 		return NULL;
 	grant_scope_claims(claims, user, sr);
-	alg = json_string_value(json_object_get(g->client.rec, "id_token_alg"));
 	/* HS256 is keyed with the raw secret the client just proved; a
 	 * client without a secret always gets RS256 (Auth0 does the same). */
-	if (alg != NULL && strcmp(alg, "HS256") == 0 && g->client.secret != NULL)
+	if (g->client.rec.id_token_alg == KEY_HS256 && g->client.secret != NULL)
 		rc = token_sign_hs256(g->client.secret, g->client.secretsz,
 		    claims, &out);
 	else
@@ -268,7 +266,7 @@ refresh_start(struct grant_req *g, const json_t *user, const char *api_id,
 	rn.client_id = g->client.client_id;
 	rn.audience = api_id;
 	rn.scope = sr->granted.p != NULL ? sr->granted.p : "";
-	return refresh_issue(g->ctx, &g->tenant, g->client.rec, NULL, &rn,
+	return refresh_issue(g->ctx, &g->tenant, g->client.rec.json, NULL, &rn,
 	    g->req->now, g->refresh, sizeof(g->refresh));
 }
 
@@ -280,7 +278,7 @@ grant_issue_login(struct grant_req *g, const json_t *user, const json_t *api)
 	/* offline_access (a refresh token) needs the refresh_token grant
 	 * too (AUTH0-BEHAVIOUR.md 5). */
 	if (scope_resolve(g->p.v[F_SCOPE], api,
-	    client_grant_allowed(g->client.rec, "refresh_token"), &sr) == -1) {
+	    client_grant_allowed(&g->client.rec, GT_REFRESH), &sr) == -1) {
 		oerr_write(g->resp, OERR_SERVER_ERROR, NULL);
 		return;
 	}

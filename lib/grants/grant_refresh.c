@@ -60,7 +60,7 @@ grant_refresh(struct grant_req *g)
 	if (issue_ready(g) == -1)
 		goto out;
 	u.token = g->p.v[F_REFRESH_TOKEN];
-	u.clientrec = g->client.rec;
+	u.clientrec = g->client.rec.json;
 	u.scope = g->p.v[F_SCOPE];
 	u.now = g->req->now;
 	/* The token's API and the scope are checked inside the redeeming

@@ -326,16 +326,15 @@ static char *
 ro_id_token(struct grant_req *g, const json_t *key, const json_t *user,
     const struct ro_scope *rs)
 {
-	json_t		*claims, *life;
+	json_t		*claims;
 	const char	*issuer;
 	char		*out = NULL;
 	json_int_t	 lifetime = RO_ID_LIFETIME;
 	size_t		 i;
 
 	issuer = g->tenant.issuer;
-	life = json_object_get(g->client.rec, "id_token_lifetime");
-	if (json_is_integer(life) && json_integer_value(life) > 0)
-		lifetime = json_integer_value(life);
+	if (g->client.rec.id_token_lifetime > 0)
+		lifetime = g->client.rec.id_token_lifetime;
 	claims = json_pack("{s:s, s:O, s:s, s:I, s:I}", "iss", issuer,
 	    "sub", json_object_get(user, "user_id"),
 	    "aud", g->client.client_id, "iat", (json_int_t)g->req->now,
@@ -382,13 +381,13 @@ ro_issue(struct grant_req *g, const json_t *user)
 	 * the client's refresh_token grant (AUTH0-BEHAVIOUR.md 5). */
 	if (rs.sr.offline_access && g->p.v[F_DEVICE] != NULL &&
 	    *g->p.v[F_DEVICE] != '\0' &&
-	    client_grant_allowed(g->client.rec, "refresh_token")) {
+	    client_grant_allowed(&g->client.rec, GT_REFRESH)) {
 		memset(&rn, 0, sizeof(rn));
 		rn.user_id = uid;
 		rn.client_id = g->client.client_id;
 		rn.scope = rs.norm.p;
 		rn.device = g->p.v[F_DEVICE];
-		if (refresh_issue(g->ctx, &g->tenant, g->client.rec, NULL, &rn,
+		if (refresh_issue(g->ctx, &g->tenant, g->client.rec.json, NULL, &rn,
 		    g->req->now, rt, sizeof(rt)) == -1)
 			goto fail;
 	}
@@ -431,7 +430,7 @@ ro_client(struct grant_req *g)
 	if (id == NULL || *id == '\0')
 		return oerr_write(g->resp, OERR_RO_MISSING_CLIENT_ID, NULL), -1;
 	log_escape(g->resp->client_id, sizeof(g->resp->client_id), id);
-	switch (store_get(g->ctx->store, NULL, SK_CLIENT, id, &g->client.rec)) {
+	switch (record_get(g->ctx->store, NULL, REC_CLIENT, id, &g->client.rec)) {
 	case STORE_OK:
 		break;
 	case STORE_NOTFOUND:
@@ -439,8 +438,7 @@ ro_client(struct grant_req *g)
 	default:
 		return oerr_write(g->resp, OERR_SERVER_ERROR, NULL), -1;
 	}
-	g->client.client_id = json_string_value(json_object_get(g->client.rec,
-	    "client_id"));
+	g->client.client_id = g->client.rec.client_id;
 	g->client.method = CLIENT_AUTH_NONE;
 	if (g->client.client_id == NULL)
 		return oerr_write(g->resp, OERR_RO_INVALID_CLIENT, NULL), -1;
@@ -486,7 +484,8 @@ ro_endpoint(struct lk_ctx *ctx, const struct lk_req *req, struct lk_resp *resp)
 		oerr_write(resp, OERR_GRANT_NOT_ALLOWED, RO_GRANT);
 		goto out;
 	}
-	if (!client_grant_allowed(g.client.rec, g.grant)) {
+	if (!client_grant_allowed(&g.client.rec,
+	    grant_type_find(g.grant, GT_CLIENT))) {
 		oerr_write(resp, OERR_GRANT_NOT_ALLOWED, g.grant);
 		goto out;
 	}

@@ -63,7 +63,7 @@ const struct vocab client_auth_vocab = { "authentication method",
 void
 client_clear(struct client *c)
 {
-	json_decref(c->rec);
+	record_clear(REC_CLIENT, &c->rec);
 	if (c->secret != NULL) {
 		OPENSSL_cleanse(c->secret, c->secretsz);
 		free(c->secret);
@@ -248,9 +248,10 @@ keep_secret(struct client *c, const char *s, size_t n)
 
 /*
  * The client id, its method (c->method) checked against its record with
- * the credential presented.  0 with c->rec set; -1 when refused (unknown
- * client, wrong secret or method, bad assertion: the caller writes the
- * 401); -2 with the 500 written.  c->rec is left for client_clear.
+ * the credential presented.  0 with c->rec filled; -1 when refused
+ * (unknown client, wrong secret or method, bad assertion: the caller
+ * writes the 401); -2 with the 500 written.  c->rec is left for
+ * client_clear.
  */
 static int
 client_check(struct lk_ctx *ctx, const struct tenant *tenant,
@@ -258,9 +259,9 @@ client_check(struct lk_ctx *ctx, const struct tenant *tenant,
     const char *secret, size_t secretsz, struct client *c,
     struct lk_resp *resp)
 {
-	const char	*method, *stored;
+	const struct client_rec *cr = &c->rec;
 
-	switch (store_get(ctx->store, NULL, SK_CLIENT, id, &c->rec)) {
+	switch (record_get(ctx->store, NULL, REC_CLIENT, id, &c->rec)) {
 	case STORE_OK:
 		break;
 	case STORE_NOTFOUND:
@@ -269,22 +270,18 @@ client_check(struct lk_ctx *ctx, const struct tenant *tenant,
 		oerr_write(resp, OERR_SERVER_ERROR, NULL);
 		return -2;
 	}
-	c->client_id = json_string_value(json_object_get(c->rec, "client_id"));
-	method = json_string_value(json_object_get(c->rec,
-	    "token_endpoint_auth_method"));
-	if (c->client_id == NULL || method == NULL)
+	if ((c->client_id = cr->client_id) == NULL)
 		return -1;
 	switch (c->method) {
 	case CLIENT_AUTH_NONE:
 		/* Only a public client may send no credential. */
-		return strcmp(method, methods[CLIENT_AUTH_NONE]) == 0 ? 0 : -1;
+		return cr->auth_method == CLIENT_AUTH_NONE ? 0 : -1;
 	case CLIENT_AUTH_SECRET_POST:
 	case CLIENT_AUTH_SECRET_BASIC:
-		stored = json_string_value(json_object_get(c->rec, "secret_hash"));
-		if ((strcmp(method, methods[CLIENT_AUTH_SECRET_POST]) != 0 &&
-		    strcmp(method, methods[CLIENT_AUTH_SECRET_BASIC]) != 0) ||
-		    stored == NULL || secretsz == 0 ||
-		    !hash_secret_check(stored, secret, secretsz))
+		if ((cr->auth_method != CLIENT_AUTH_SECRET_POST &&
+		    cr->auth_method != CLIENT_AUTH_SECRET_BASIC) ||
+		    cr->secret_hash == NULL || secretsz == 0 ||
+		    !hash_secret_check(cr->secret_hash, secret, secretsz))
 			return -1;
 		if (keep_secret(c, secret, secretsz) == -1) {
 			oerr_write(resp, OERR_SERVER_ERROR, NULL);
@@ -294,11 +291,10 @@ client_check(struct lk_ctx *ctx, const struct tenant *tenant,
 	default:
 		break;
 	}
-	if (strcmp(method, methods[CLIENT_AUTH_PRIVATE_KEY_JWT]) != 0)
+	if (cr->auth_method != CLIENT_AUTH_PRIVATE_KEY_JWT)
 		return -1;
 	switch (assertion_check(ctx, tenant, c->client_id,
-	    p->v[F_CLIENT_ASSERTION], json_object_get(c->rec, "public_keys"),
-	    req->now)) {
+	    p->v[F_CLIENT_ASSERTION], cr->public_keys, req->now)) {
 	case 0:
 		return 0;
 	case -1:
@@ -367,8 +363,7 @@ client_authenticate(struct lk_ctx *ctx, const struct tenant *tenant,
 	for (i = 0; b.present && r == -1 && i < b.ncred; i++) {
 		if (bodyid != NULL && strcmp(b.cred[i].id, bodyid) != 0)
 			continue;
-		json_decref(c->rec);
-		c->rec = NULL;
+		record_clear(REC_CLIENT, &c->rec);
 		c->client_id = NULL;
 		if (c->method == CLIENT_AUTH_SECRET_BASIC) {
 			secret = b.cred[i].secret;
@@ -390,13 +385,9 @@ out:
 }
 
 int
-client_grant_allowed(const json_t *rec, const char *grant)
+client_grant_allowed(const struct client_rec *rec, int gt)
 {
-	const json_t	*v;
-	size_t		 i;
-
-	json_array_foreach(json_object_get(rec, "grant_types"), i, v)
-		if (json_is_string(v) && strcmp(json_string_value(v), grant) == 0)
-			return 1;
-	return 0;
+	if (rec == NULL || gt < 0 || gt >= GT__MAX)
+		return 0;
+	return (rec->grants & (1u << gt)) != 0;
 }

@@ -149,13 +149,12 @@ static int
 header_trusted(const struct client *c)
 {
 
-	if (c == NULL || c->rec == NULL)
+	if (c == NULL || c->rec.json == NULL)
 		return 0;
 	if (c->method != CLIENT_AUTH_SECRET_POST &&
 	    c->method != CLIENT_AUTH_SECRET_BASIC)
 		return 0;
-	return json_is_true(json_object_get(c->rec,
-	    "is_token_endpoint_ip_header_trusted"));
+	return c->rec.ip_header_trusted;
 }
 
 int

@@ -23,24 +23,48 @@ enum client_auth { CLIENT_AUTH_NONE, CLIENT_AUTH_SECRET_POST,
 /* The token_endpoint_auth_method names, by enum client_auth. */
 extern const struct vocab client_auth_vocab;
 
+
+/*
+ * struct client embeds the typed client record, so record.h (which needs
+ * enum client_auth above) comes in here rather than after this header.
+ */
+#include "../store/record.h"
+
 struct client {
-	json_t		*rec;		/* SK_CLIENT record, owned */
-	const char	*client_id;	/* points into rec */
+	struct client_rec rec;		/* SK_CLIENT record (record_get), owned */
+	const char	*client_id;	/* rec.client_id */
 	enum client_auth method;	/* how this request authenticated */
 	char		*secret;	/* the presented secret (HS256 ID tokens), cleansed on clear */
 	size_t		 secretsz;
 };
 
+/* Release the record and cleanse the secret; zeroes c. */
 void		 client_clear(struct client *);
 /* Authenticate the request's client (body fields and Basic header).  On
  * failure returns -1 with the wire error written to resp. */
 int		 client_authenticate(struct lk_ctx *, const struct tenant *tenant,
 		    const struct lk_req *, const struct params *,
 		    struct client *, struct lk_resp *);
-/* 1 when the client record allows the grant type string. */
-int		 client_grant_allowed(const json_t *clientrec, const char *grant);
+/* 1 when the client record (NULL: none) holds grant type gt, an enum
+ * grant_type (grants.h, which comes after this header); 0 otherwise,
+ * GT__MAX included. */
+int		 client_grant_allowed(const struct client_rec *, int gt);
 
-/* scope.c: Auth0's password-grant scope rules. */
+/*
+ * scope.c: the OIDC scopes and the claims each releases (OpenID Connect
+ * Core 5.4), and Auth0's scope rules for the login grants (docs/COMPAT.md
+ * 3.4).  The order is the one latchkey lists them in (discovery).
+ */
+enum oidc_scope { OIDC_OPENID, OIDC_PROFILE, OIDC_EMAIL, OIDC_ADDRESS,
+	OIDC_PHONE, OIDC_OFFLINE, OIDC__MAX };
+/* The scope names, by enum oidc_scope. */
+extern const struct vocab oidc_scope_vocab;
+/* The OIDC scope named by the n bytes at s, or OIDC__MAX. */
+enum oidc_scope	 scope_oidc_find(const char *s, size_t n);
+/* Discovery's claims_supported: the token's own claims and the standard
+ * claims latchkey issues, NULL-terminated. */
+const char *const *scope_claims_supported(void);
+
 struct scope_result {
 	struct buf	 granted;	/* space-separated granted scopes */
 	int		 openid;	/* openid granted */
@@ -48,6 +72,12 @@ struct scope_result {
 	int		 differs;	/* granted != requested: echo "scope" */
 };
 void		 scope_result_clear(struct scope_result *);
+/* Mark OIDC scope o (OIDC__MAX: none) granted in r. */
+void		 scope_result_set(struct scope_result *, enum oidc_scope o);
+/* Copy into claims the user's standard claims that r's OIDC scopes
+ * release (OpenID Connect Core 5.4), those the user has. */
+void		 scope_claims(json_t *claims, const struct user *,
+		    const struct scope_result *);
 /* requested may be NULL; api NULL when no audience; allow_offline when
  * the caller can issue a refresh token. 0 or -1 (ENOMEM). */
 int		 scope_resolve(const char *requested, const json_t *api,

@@ -189,15 +189,20 @@ ip_header_rule(void **state)
 	struct lk_req		 req;
 	struct lk_resp		 resp;
 	struct client		 c;
+	struct client_rec	 trusted, plain;
 	struct guard_who	 w;
-	json_t			*trusted, *plain;
+	json_t			*j;
 
 	memset(&req, 0, sizeof(req));
 	req.remote_addr = "127.0.0.1";
 	req.forwarded_for = " 2001:DB8::7 ";
-	trusted = json_pack("{s:s, s:b}", "client_id", "t",
+	j = json_pack("{s:s, s:b}", "client_id", "t",
 	    "is_token_endpoint_ip_header_trusted", 1);
-	plain = json_pack("{s:s}", "client_id", "p");
+	assert_int_equal(record_parse(REC_CLIENT, j, &trusted), 0);
+	json_decref(j);
+	j = json_pack("{s:s}", "client_id", "p");
+	assert_int_equal(record_parse(REC_CLIENT, j, &plain), 0);
+	json_decref(j);
 	memset(&c, 0, sizeof(c));
 	resp_init(&resp);
 
@@ -242,8 +247,8 @@ ip_header_rule(void **state)
 	assert_string_equal(w.ip, "unknown");
 
 	resp_clear(&resp);
-	json_decref(trusted);
-	json_decref(plain);
+	record_clear(REC_CLIENT, &trusted);
+	record_clear(REC_CLIENT, &plain);
 }
 
 /* ------------------------------------------------------------------ */
