@@ -19,31 +19,35 @@ static const enum oerr wrong[PWL__MAX] = {
 };
 
 /* The realm's connection: exists, enabled for the client, passwordless.
- * NULL with the error written (the rows password-realm uses). */
-static json_t *
-realm_connection(struct grant_req *g, enum pwl_strategy *s)
+ * -1 with the error written (the rows password-realm uses). */
+static int
+realm_connection(struct grant_req *g, struct conn *c)
 {
 	json_t	*conn;
+	int	 rc;
 
 	conn = grant_connection(g, g->p.v[F_REALM], OERR_UNKNOWN_REALM,
 	    OERR_REALM_NOT_ENABLED);
 	if (conn == NULL)
-		return NULL;
-	if ((*s = pwl_strategy(conn)) == PWL__MAX) {
-		oerr_write(g->resp, OERR_REALM_STRATEGY, NULL);
-		json_decref(conn);
-		return NULL;
-	}
-	return conn;
+		return -1;
+	rc = record_parse(REC_CONNECTION, conn, c);
+	json_decref(conn);
+	if (rc == -1)
+		return oerr_write(g->resp, OERR_SERVER_ERROR, NULL), -1;
+	if (pwl_strategy(c) == PWL__MAX)
+		return oerr_write(g->resp, OERR_REALM_STRATEGY, NULL), -1;
+	return 0;
 }
 
 void
 grant_otp(struct grant_req *g)
 {
-	json_t			*api = NULL, *conn = NULL, *user = NULL;
-	enum pwl_strategy	 s;
+	json_t			*api = NULL, *user = NULL;
+	struct conn		 conn;
 	static const enum field	 required[] = { F_REALM, F_USERNAME, F_OTP };
 	size_t			 i;
+
+	memset(&conn, 0, sizeof(conn));
 
 	for (i = 0; i < sizeof(required) / sizeof(required[0]); i++)
 		if (g->p.v[required[i]] == NULL || *g->p.v[required[i]] == '\0') {
@@ -53,14 +57,27 @@ grant_otp(struct grant_req *g)
 		}
 	if (grant_audience(g, &api) == -1)
 		return;
-	if ((conn = realm_connection(g, &s)) == NULL)
+	if (realm_connection(g, &conn) == -1)
 		goto out;
-	if ((user = pwl_exchange(g, conn, s, g->p.v[F_USERNAME], g->p.v[F_OTP],
-	    wrong[s])) == NULL)
-		goto out;
-	grant_issue_login(g, user, api);
+	switch (pwl_exchange(g, &conn, g->p.v[F_USERNAME], g->p.v[F_OTP],
+	    &user)) {
+	case PWL_OK:
+		grant_issue_login(g, user, api);
+		break;
+	case PWL_WRONG:
+		oerr_write(g->resp, wrong[pwl_strategy(&conn)], NULL);
+		break;
+	case PWL_BLOCKED:
+		oerr_write(g->resp, OERR_USER_BLOCKED, NULL);
+		break;
+	case PWL_THROTTLED:
+		break;
+	default:
+		oerr_write(g->resp, OERR_SERVER_ERROR, NULL);
+		break;
+	}
 out:
 	json_decref(user);
-	json_decref(conn);
+	record_clear(REC_CONNECTION, &conn);
 	json_decref(api);
 }

@@ -76,12 +76,30 @@ ro_connection(struct grant_req *g, const char *name)
 	    OERR_RO_CONNECTION_DISABLED);
 }
 
-/* A passwordless connection: the password is the code. */
+/* A passwordless connection: the password is the code.  The user, or
+ * NULL with the result's legacy row written. */
 static json_t *
-ro_code(struct grant_req *g, const json_t *conn, enum pwl_strategy s)
+ro_code(struct grant_req *g, const struct conn *conn, enum pwl_strategy s)
 {
-	return pwl_exchange(g, conn, s, g->p.v[F_USERNAME], g->p.v[F_PASSWORD],
-	    wrong_code[s]);
+	json_t	*user = NULL;
+
+	switch (pwl_exchange(g, conn, g->p.v[F_USERNAME], g->p.v[F_PASSWORD],
+	    &user)) {
+	case PWL_OK:
+		return user;
+	case PWL_WRONG:
+		oerr_write(g->resp, wrong_code[s], NULL);
+		break;
+	case PWL_BLOCKED:
+		oerr_write(g->resp, OERR_USER_BLOCKED, NULL);
+		break;
+	case PWL_THROTTLED:
+		break;
+	default:
+		oerr_write(g->resp, OERR_SERVER_ERROR, NULL);
+		break;
+	}
+	return NULL;
 }
 
 /* grant_type=password (the seed's database and SMS forms). */
@@ -89,8 +107,9 @@ static json_t *
 ro_password(struct grant_req *g)
 {
 	json_t			*conn, *user = NULL;
-	const char		*strategy, *name;
+	struct conn		 c;
 	enum pwl_strategy	 s;
+	int			 rc;
 
 	if (g->p.v[F_USERNAME] == NULL || *g->p.v[F_USERNAME] == '\0')
 		return oerr_write(g->resp, OERR_RO_MISSING_USERNAME, NULL), NULL;
@@ -100,15 +119,17 @@ ro_password(struct grant_req *g)
 		return oerr_write(g->resp, OERR_RO_MISSING_CONNECTION, NULL), NULL;
 	if ((conn = ro_connection(g, g->p.v[F_CONNECTION])) == NULL)
 		return NULL;
-	strategy = json_string_value(json_object_get(conn, "strategy"));
-	name = json_string_value(json_object_get(conn, "name"));
-	if ((s = pwl_strategy(conn)) != PWL__MAX)
-		user = ro_code(g, conn, s);
-	else if (strategy != NULL && name != NULL && strcmp(strategy, "auth0") == 0)
-		user = grant_password_user(g, name, OERR_RO_WRONG_PASSWORD);
+	rc = record_parse(REC_CONNECTION, conn, &c);
+	json_decref(conn);
+	if (rc == -1)
+		return oerr_write(g->resp, OERR_SERVER_ERROR, NULL), NULL;
+	if ((s = pwl_strategy(&c)) != PWL__MAX)
+		user = ro_code(g, &c, s);
+	else if (c.name != NULL && c.strategy == STRATEGY_AUTH0)
+		user = grant_password_user(g, c.name, OERR_RO_WRONG_PASSWORD);
 	else
 		oerr_write(g->resp, OERR_REALM_STRATEGY, NULL);
-	json_decref(conn);
+	record_clear(REC_CONNECTION, &c);
 	return user;
 }
 

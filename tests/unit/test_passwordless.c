@@ -1,7 +1,8 @@
 /*
- * test_passwordless: the passwordless building blocks (lib/passwordless/passwordless.c,
- * lib/passwordless/deliver.c): E.164 and email normalisation (table-driven), code
- * generation, the code record's rules (expiry, three tries, client
+ * test_passwordless: the passwordless building blocks (lib/passwordless/)
+ * and the one email/phone check they share with latchkeyctl
+ * (lib/security/ident.c): E.164 exactly as Auth0's pattern, no separator
+ * dropped, and email normalisation (table-driven), code generation, the code record's rules (expiry, three tries, client
  * binding, time-safe match), the exchange against a real store (only the
  * latest code, single use, users created on first login, blocked users)
  * the delivery command (no shell, environment, placeholders, failure
@@ -34,16 +35,32 @@
 #define CLIENT		"app-1"
 
 /* ------------------------------------------------------------------ */
-/* Normalisation.                                                      */
+/* Identifiers (ident.c).                                              */
 
+/* 1 when latchkeyctl would store s as the user field name. */
+static int
+user_field_ok(const char *name, const char *s)
+{
+	json_t	*v = json_string(s);
+	int	 ok;
+
+	ok = record_value_problem(record_field(REC_USER, name), v) == NULL;
+	json_decref(v);
+	return ok;
+}
+
+/* Auth0 checks ^\+[0-9]{1,15}$ (docs/COMPAT.md 2): separators people
+ * type are refused, not dropped. */
 static const struct {
 	const char	*in;
 	const char	*out;		/* NULL: refused */
 } phones[] = {
 	{ "+16511234567", "+16511234567" },
-	{ "+1 (651) 123-4567", "+16511234567" },
-	{ "+1.651.123.4567", "+16511234567" },
-	{ " +44 20 7946 0958 ", "+442079460958" },
+	{ "+1 (651) 123-4567", NULL },
+	{ "+1.651.123.4567", NULL },
+	{ " +44 20 7946 0958 ", NULL },
+	{ "+1 555 010 4242", NULL },
+	{ "+15550104242", "+15550104242" },
 	{ "+1", "+1" },
 	{ "+123456789012345", "+123456789012345" },	/* 15 digits */
 	{ "+1234567890123456", NULL },			/* 16 digits */
@@ -55,6 +72,8 @@ static const struct {
 	{ "+1 651 123 4567 ext 2", NULL },
 	{ "+1/6511234567", NULL },
 	{ "1+6511234567", NULL },
+	{ "+16511234567\n", NULL },
+	{ "+16511234567 ", NULL },
 };
 
 static void
@@ -65,7 +84,11 @@ phone_normalisation_table(void **state)
 	int	 rc;
 
 	for (i = 0; i < NELEM(phones); i++) {
-		rc = pwl_phone_normalize(phones[i].in, out, sizeof(out));
+		rc = ident_phone(phones[i].in, out, sizeof(out));
+		/* latchkeyctl's check (record.c) is the same one. */
+		assert_int_equal(ident_phone_ok(phones[i].in), rc == 0);
+		assert_int_equal(user_field_ok("phone_number", phones[i].in),
+		    rc == 0);
 		if (phones[i].out == NULL) {
 			if (rc != -1)
 				fail_msg("accepted %s as %s", phones[i].in, out);
@@ -83,8 +106,8 @@ phone_normalisation_bounded(void **state)
 	char	 out[6];
 
 	/* "+1234" fits; one more digit does not fit out[6]. */
-	assert_int_equal(pwl_phone_normalize("+1234", out, sizeof(out)), 0);
-	assert_int_equal(pwl_phone_normalize("+12345", out, sizeof(out)), -1);
+	assert_int_equal(ident_phone("+1234", out, sizeof(out)), 0);
+	assert_int_equal(ident_phone("+12345", out, sizeof(out)), -1);
 }
 
 static const struct {
@@ -95,6 +118,8 @@ static const struct {
 	{ "Alice.Liddell@Example.COM", "alice.liddell@example.com" },
 	{ "a+tag@sub.example.org", "a+tag@sub.example.org" },
 	{ "a@b", NULL },
+	{ "bob@localhost", NULL },			/* no dotted domain */
+	{ "bob@example.com", "bob@example.com" },
 	{ "@example.com", NULL },
 	{ "alice@", NULL },
 	{ "alice", NULL },
@@ -105,6 +130,25 @@ static const struct {
 };
 
 static void
+email_normalisation_bounded(void **state)
+{
+	char	 in[IDENT_MAX + 2], out[IDENT_MAX + 2];
+
+	/* IDENT_MAX bytes in all is the longest address. */
+	memset(in, 'a', sizeof(in));
+	memcpy(in + IDENT_MAX - 12, "@example.com", 12);
+	in[IDENT_MAX] = '\0';
+	assert_int_equal(ident_email(in, out, sizeof(out)), 0);
+	assert_true(ident_email_ok(in));
+	memmove(in + 1, in, IDENT_MAX + 1);
+	assert_int_equal(ident_email(in, out, sizeof(out)), -1);
+	assert_false(ident_email_ok(in));
+	/* And it must fit out. */
+	assert_int_equal(ident_email("bob@example.com", out, 15), -1);
+	assert_int_equal(ident_email("bob@example.com", out, 16), 0);
+}
+
+static void
 email_normalisation_table(void **state)
 {
 	char	 out[PWL_RECIPIENT_MAX + 1];
@@ -112,7 +156,9 @@ email_normalisation_table(void **state)
 	int	 rc;
 
 	for (i = 0; i < NELEM(emails); i++) {
-		rc = pwl_email_normalize(emails[i].in, out, sizeof(out));
+		rc = ident_email(emails[i].in, out, sizeof(out));
+		assert_int_equal(ident_email_ok(emails[i].in), rc == 0);
+		assert_int_equal(user_field_ok("email", emails[i].in), rc == 0);
 		if (emails[i].out == NULL) {
 			if (rc != -1)
 				fail_msg("accepted %s", emails[i].in);
@@ -226,7 +272,7 @@ struct fx {
 	char		 dir[PATH_MAX - 64];
 	char		 home[PATH_MAX];
 	struct lk_ctx	 ctx;
-	json_t		*conn;
+	struct conn	 conn;
 };
 
 static int
@@ -240,6 +286,8 @@ setup(void **state)
 {
 	struct fx	*fx;
 	const char	*tmp = getenv("TMPDIR");
+	json_t		*conn;
+	int		 rc;
 
 	if ((fx = calloc(1, sizeof(*fx))) == NULL)
 		return -1;
@@ -250,8 +298,12 @@ setup(void **state)
 	snprintf(fx->home, sizeof(fx->home), "%s/env", fx->dir);
 	if ((fx->ctx.store = store_open(fx->home, STORE_CREATE)) == NULL)
 		return -1;
-	fx->conn = json_pack("{s:s, s:s, s:[s]}", "name", "sms",
+	conn = json_pack("{s:s, s:s, s:[s]}", "name", "sms",
 	    "strategy", "sms", "enabled_clients", CLIENT);
+	rc = record_parse(REC_CONNECTION, conn, &fx->conn);
+	json_decref(conn);
+	if (rc == -1)
+		return -1;
 	*state = fx;
 	return 0;
 }
@@ -263,7 +315,7 @@ teardown(void **state)
 
 	store_close(fx->ctx.store);
 	nftw(fx->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-	json_decref(fx->conn);
+	record_clear(REC_CONNECTION, &fx->conn);
 	free(fx);
 	return 0;
 }
@@ -282,7 +334,7 @@ start(struct fx *fx, const char *code, time_t now)
 static enum pwl_result
 verify(struct fx *fx, const char *code, json_t **user)
 {
-	return pwl_verify(&fx->ctx, fx->conn, PHONE, code, CLIENT, NOW, user);
+	return pwl_verify(&fx->ctx, &fx->conn, PHONE, code, CLIENT, NOW, user);
 }
 
 static void
@@ -664,6 +716,7 @@ main(void)
 		cmocka_unit_test(phone_normalisation_table),
 		cmocka_unit_test(phone_normalisation_bounded),
 		cmocka_unit_test(email_normalisation_table),
+		cmocka_unit_test(email_normalisation_bounded),
 		cmocka_unit_test(code_is_six_uniform_digits),
 		cmocka_unit_test(record_keeps_no_code),
 		cmocka_unit_test(record_right_code),
