@@ -1,0 +1,406 @@
+/*
+ * latchkeyctl: connections (user directories: database, sms and email
+ * passwordless, docs/COMPAT.md 2 and 3) and APIs (audiences, docs/COMPAT.md
+ * 4): add, list, show, update, remove.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ctl.h"
+
+static const struct optdef connection_add_opts[] = {
+	{ "strategy", CV_STR, "strategy", NULL, CH_STRATEGY, 0 },
+	{ "clients", CV_LIST, "enabled_clients", "ID,...", CH_NONE, 0 },
+	{ "delivery-command", CV_JSON, "delivery_command", "JSON-ARRAY",
+	    CH_NONE, 0 },
+	{ "otp-lifetime", CV_INT, "otp_lifetime", "SECONDS", CH_NONE, 0 },
+	{ "delivery-timeout", CV_INT, "delivery_timeout", "SECONDS",
+	    CH_NONE, 0 },
+	OPT_END
+};
+
+static const struct optdef connection_update_opts[] = {
+	{ "clients", CV_LIST, "enabled_clients", "ID,...", CH_NONE, 0 },
+	{ "enable-client", CV_STR, NULL, "ID", CH_NONE, 0 },
+	{ "disable-client", CV_STR, NULL, "ID", CH_NONE, 0 },
+	{ "delivery-command", CV_JSON, "delivery_command", "JSON-ARRAY",
+	    CH_NONE, 0 },
+	{ "otp-lifetime", CV_INT, "otp_lifetime", "SECONDS", CH_NONE, 0 },
+	{ "delivery-timeout", CV_INT, "delivery_timeout", "SECONDS",
+	    CH_NONE, 0 },
+	OPT_END
+};
+
+/* The client named ref (name is not a key): the only match, or
+ * refused. */
+static enum store_rc
+client_by_name(struct ctl *c, DB_TXN *t, const char *ref, json_t **hold,
+    const char **id)
+{
+	struct findarg	 a = { "name", ref, NULL, NULL, 0 };
+	struct client_rec cr;
+	enum store_rc	 rc;
+
+	if ((rc = store_each(c->s, t, SK_CLIENT, find_cb, &a)) != STORE_OK)
+		return rc;
+	*hold = a.found;
+	if (a.found != NULL && record_parse(REC_CLIENT, a.found, &cr) == 0) {
+		*id = cr.client_id;
+		record_clear(REC_CLIENT, &cr);
+	}
+	if (a.n == 1)
+		return STORE_OK;
+	return refuse(c, STORE_NOTFOUND, a.n == 0 ? "no such client: %s" :
+	    "client name %s is ambiguous: use the client_id", ref);
+}
+
+/*
+ * The client_id for a reference by client_id or by name: import's map
+ * of the file's clients first (names may be NULL), then the store.
+ * STORE_OK with id (owned by *hold), or refused.
+ */
+static enum store_rc
+client_resolve(struct ctl *c, DB_TXN *t, const json_t *names,
+    const char *ref, json_t **hold, const char **id)
+{
+	struct client_rec cr;
+	enum store_rc	 rc;
+
+	*id = NULL;
+	*hold = json_incref(json_object_get(names, ref));
+	if ((*id = json_string_value(*hold)) != NULL)
+		return STORE_OK;
+	rc = record_get(c->s, t, REC_CLIENT, ref, &cr);
+	if (rc == STORE_NOTFOUND)
+		return client_by_name(c, t, ref, hold, id);
+	*hold = json_incref(cr.json);
+	*id = cr.client_id;
+	record_clear(REC_CLIENT, &cr);
+	return rc;
+}
+
+/* Replace each enabled_clients reference by its client_id, once each. */
+static enum store_rc
+connection_resolve(struct ctl *c, DB_TXN *t, json_t *rec,
+    const json_t *names)
+{
+	json_t		*in = json_object_get(rec, "enabled_clients");
+	json_t		*ids = json_array(), *hold, *e;
+	const char	*id;
+	enum store_rc	 rc = STORE_OK;
+	size_t		 i, j;
+
+	json_array_foreach(in, i, e) {
+		rc = client_resolve(c, t, names, json_string_value(e), &hold,
+		    &id);
+		for (j = 0; rc == STORE_OK && j < json_array_size(ids); j++)
+			if (strcmp(json_string_value(json_array_get(ids, j)),
+			    id) == 0)
+				break;
+		if (rc == STORE_OK && j == json_array_size(ids))
+			json_array_append_new(ids, json_string(id));
+		json_decref(hold);
+		if (rc != STORE_OK)
+			break;
+	}
+	json_object_set_new(rec, "enabled_clients", ids);
+	return rc;
+}
+
+enum store_rc
+connection_build(struct ctl *c, DB_TXN *t, const json_t *old,
+    const json_t *spec, const json_t *names, json_t **out)
+{
+	json_t		*rec;
+	enum store_rc	 rc;
+
+	rec = old != NULL ? json_deep_copy(old) : json_pack("{sss[]}",
+	    "strategy", vocab_name(&strategy_vocab, (size_t)record_field(
+	    REC_CONNECTION, "strategy")->def), "enabled_clients");
+	record_merge(rec, spec);
+	rc = connection_resolve(c, t, rec, names);
+	if (rc == STORE_OK)
+		rc = rec_complete(c, REC_CONNECTION, rec);
+	if (rc != STORE_OK) {
+		json_decref(rec);
+		return rc;
+	}
+	*out = rec;
+	return STORE_OK;
+}
+
+/* The connection's strategy; a missing connection is refused. */
+enum store_rc
+conn_strategy(struct ctl *c, DB_TXN *t, const char *conn,
+    enum conn_strategy *strategy)
+{
+	struct conn	 cn;
+	enum store_rc	 rc;
+
+	if ((rc = must_get_rec(c, t, REC_CONNECTION, conn, &cn)) == STORE_OK)
+		*strategy = cn.strategy;
+	record_clear(REC_CONNECTION, &cn);
+	return rc;
+}
+
+static int
+connection_prep(struct ctl *c)
+{
+
+	json_object_set_new(c->spec, "name", json_string(c->pos[0]));
+	return spec_check(c, REC_CONNECTION, "connection");
+}
+
+static enum store_rc
+connection_add_tx(struct ctl *c, DB_TXN *t)
+{
+	json_t		*rec = NULL;
+	enum store_rc	 rc;
+
+	rc = connection_build(c, t, NULL, c->spec, NULL, &rec);
+	if (rc == STORE_OK)
+		rc = store_put(c->s, t, SK_CONNECTION, c->pos[0], rec,
+		    STORE_NOOVERWRITE);
+	if (rc == STORE_EXISTS)
+		refuse(c, rc, "connection %s exists", c->pos[0]);
+	if (rc == STORE_OK)
+		c->out = json_incref(rec);
+	json_decref(rec);
+	return rc;
+}
+
+/* --disable-client then --enable-client on the built record. */
+static enum store_rc
+connection_toggle(struct ctl *c, DB_TXN *t, json_t *rec)
+{
+	const char	*en = sget(c->opt, "enable-client");
+	const char	*dis = sget(c->opt, "disable-client");
+	json_t		*list = json_object_get(rec, "enabled_clients");
+	size_t		 i;
+
+	for (i = 0; dis != NULL && i < json_array_size(list); i++)
+		if (strcmp(json_string_value(json_array_get(list, i)), dis) == 0)
+			json_array_remove(list, i--);
+	if (en == NULL)
+		return STORE_OK;
+	json_array_append_new(list, json_string(en));
+	return connection_resolve(c, t, rec, NULL);
+}
+
+static enum store_rc
+connection_update_tx(struct ctl *c, DB_TXN *t)
+{
+	json_t		*old = NULL, *rec = NULL;
+	enum store_rc	 rc;
+
+	if ((rc = must_get(c, t, SK_CONNECTION, c->pos[0], "connection",
+	    &old)) != STORE_OK)
+		return rc;
+	rc = connection_build(c, t, old, c->spec, NULL, &rec);
+	if (rc == STORE_OK)
+		rc = connection_toggle(c, t, rec);
+	if (rc == STORE_OK)
+		rc = store_put(c->s, t, SK_CONNECTION, c->pos[0], rec, 0);
+	if (rc == STORE_OK)
+		c->out = json_incref(rec);
+	json_decref(old);
+	json_decref(rec);
+	return rc;
+}
+
+/* Users would be left without a connection: refuse while any exist. */
+static enum store_rc
+connection_users(struct ctl *c, int n)
+{
+
+	return refuse(c, STORE_EXISTS, "connection %s has %d user(s): "
+	    "remove them first", c->pos[0], n);
+}
+
+/*
+ * The transaction checks again through the user indexes (store.c
+ * SK_USERIDX "<tag>\x1f<connection>\x1f..."), a seek each: a user with
+ * an email, username or phone created in the connection since the
+ * batched count (a passwordless first login) stops the removal.
+ */
+static enum store_rc
+connection_remove_tx(struct ctl *c, DB_TXN *t)
+{
+	static const char	 tags[] = "eup";
+	char			 prefix[REC_ID_LEN + 8];
+	enum store_rc		 rc;
+	size_t			 i;
+
+	for (i = 0; i < sizeof(tags) - 1; i++) {
+		snprintf(prefix, sizeof(prefix), "%c\x1f%s\x1f", tags[i],
+		    c->pos[0]);
+		rc = store_prefix_any(c->s, t, SK_USERIDX, prefix);
+		if (rc == STORE_OK)
+			return connection_users(c, 1);
+		if (rc != STORE_NOTFOUND)
+			return rc;
+	}
+	rc = store_del(c->s, t, SK_CONNECTION, c->pos[0]);
+	if (rc == STORE_NOTFOUND)
+		refuse(c, rc, "no such connection: %s", c->pos[0]);
+	return rc;
+}
+
+/* Count the connection's users in batches, then remove it if none. */
+static enum store_rc
+connection_remove_batch(struct ctl *c)
+{
+	struct findarg	 a = { "connection", c->pos[0], NULL, NULL, 0 };
+	enum store_rc	 rc;
+
+	if ((rc = store_scan(c->s, SK_USER, NULL, find_cb, &a)) != STORE_OK)
+		return rc;
+	json_decref(a.found);
+	if (a.n > 0)
+		return connection_users(c, a.n);
+	return ctl_tx(c);
+}
+
+static enum store_rc
+connection_list_tx(struct ctl *c, DB_TXN *t)
+{
+
+	return list_tx(c, t, SK_CONNECTION, NULL, NULL);
+}
+
+static enum store_rc
+connection_show_tx(struct ctl *c, DB_TXN *t)
+{
+
+	return show_tx(c, t, SK_CONNECTION, "connection");
+}
+
+/* ------------------------------------------------------------------ */
+/* APIs.                                                              */
+
+static const struct optdef api_opts[] = {
+	{ "name", CV_STR, "name", "N", CH_NONE, 0 },
+	{ "scopes", CV_LIST, "scopes", "a,b", CH_NONE, 0 },
+	{ "lifetime", CV_INT, "token_lifetime", "SECONDS", CH_NONE, 0 },
+	{ "offline-access", CV_TRUE, "allow_offline_access", NULL, CH_NONE,
+	    0 },
+	{ "no-offline-access", CV_FALSE, "allow_offline_access", NULL,
+	    CH_NONE, OPT_ALT },
+	OPT_END
+};
+
+static const struct optdef api_add_opts[] = {
+	{ "name", CV_STR, "name", "N", CH_NONE, 0 },
+	{ "scopes", CV_LIST, "scopes", "a,b", CH_NONE, 0 },
+	{ "lifetime", CV_INT, "token_lifetime", "SECONDS", CH_NONE, 0 },
+	{ "offline-access", CV_TRUE, "allow_offline_access", NULL, CH_NONE,
+	    0 },
+	OPT_END
+};
+
+json_t *
+api_build(const json_t *old, const char *identifier, const json_t *spec)
+{
+	json_t	*rec;
+
+	rec = old != NULL ? json_deep_copy(old) :
+	    json_pack("{sssss[]sIsb}", "identifier", identifier,
+	    "name", identifier, "scopes", "token_lifetime",
+	    (json_int_t)record_field(REC_API, "token_lifetime")->def,
+	    "allow_offline_access", 0);
+	record_merge(rec, spec);
+	return rec;
+}
+
+static int
+api_prep(struct ctl *c)
+{
+
+	if (json_object_get(c->spec, "identifier") == NULL)
+		json_object_set_new(c->spec, "identifier",
+		    json_string(c->pos[0]));
+	return spec_check(c, REC_API, "api");
+}
+
+static enum store_rc
+api_put_tx(struct ctl *c, DB_TXN *t, int create)
+{
+	json_t		*old = NULL, *rec;
+	enum store_rc	 rc = STORE_OK;
+
+	if (!create)
+		rc = must_get(c, t, SK_API, c->pos[0], "api", &old);
+	if (rc != STORE_OK)
+		return rc;
+	rec = api_build(old, c->pos[0], c->spec);
+	rc = store_put(c->s, t, SK_API, c->pos[0], rec,
+	    create ? STORE_NOOVERWRITE : 0);
+	if (rc == STORE_EXISTS)
+		refuse(c, rc, "api %s exists", c->pos[0]);
+	if (rc == STORE_OK)
+		c->out = json_incref(rec);
+	json_decref(old);
+	json_decref(rec);
+	return rc;
+}
+
+static enum store_rc
+api_add_tx(struct ctl *c, DB_TXN *t)
+{
+
+	return api_put_tx(c, t, 1);
+}
+
+static enum store_rc
+api_update_tx(struct ctl *c, DB_TXN *t)
+{
+
+	return api_put_tx(c, t, 0);
+}
+
+static enum store_rc
+api_remove_tx(struct ctl *c, DB_TXN *t)
+{
+	enum store_rc	 rc;
+
+	rc = store_del(c->s, t, SK_API, c->pos[0]);
+	if (rc == STORE_NOTFOUND)
+		refuse(c, rc, "no such api: %s", c->pos[0]);
+	return rc;
+}
+
+static enum store_rc
+api_list_tx(struct ctl *c, DB_TXN *t)
+{
+
+	return list_tx(c, t, SK_API, NULL, NULL);
+}
+
+static enum store_rc
+api_show_tx(struct ctl *c, DB_TXN *t)
+{
+
+	return show_tx(c, t, SK_API, "api");
+}
+
+const struct cmd ctl_connection_cmds[] = {
+	{ "connection", "add", "NAME", connection_add_opts, connection_prep,
+	    connection_add_tx, NULL, 0 },
+	{ "connection", "list", NULL, NULL, NULL, connection_list_tx, NULL,
+	    CMD_AGAIN },
+	{ "connection", "show", "NAME", NULL, NULL, connection_show_tx, NULL,
+	    CMD_AGAIN },
+	{ "connection", "update", "NAME", connection_update_opts,
+	    connection_prep, connection_update_tx, NULL, CMD_AGAIN },
+	{ "connection", "remove", "NAME", NULL, NULL, connection_remove_tx,
+	    connection_remove_batch, 0 },
+	{ "api", "add", "IDENTIFIER", api_add_opts, api_prep, api_add_tx,
+	    NULL, 0 },
+	{ "api", "list", NULL, NULL, NULL, api_list_tx, NULL, CMD_AGAIN },
+	{ "api", "show", "ID", NULL, NULL, api_show_tx, NULL, CMD_AGAIN },
+	{ "api", "update", "ID", api_opts, api_prep, api_update_tx, NULL,
+	    CMD_AGAIN },
+	{ "api", "remove", "ID", NULL, NULL, api_remove_tx, NULL, 0 },
+	CMD_END
+};
