@@ -97,13 +97,17 @@ client_defaults(const char *client_id, const json_t *spec)
 static void
 keys_append(json_t *rec, const json_t *keys)
 {
-	json_t		*have = json_object_get(rec, "public_keys"), *k, *h;
+	struct client_rec cr;
+	json_t		*have = NULL, *k, *h;
 	size_t		 i, j;
 
-	if (!json_is_array(have)) {
+	if (record_parse(REC_CLIENT, rec, &cr) == 0 &&
+	    json_is_array(cr.public_keys))
+		have = json_deep_copy(cr.public_keys);
+	record_clear(REC_CLIENT, &cr);
+	if (have == NULL)
 		have = json_array();
-		json_object_set_new(rec, "public_keys", have);
-	}
+	json_object_set_new(rec, "public_keys", have);
 	json_array_foreach(keys, i, k) {
 		json_array_foreach(have, j, h)
 			if (json_equal(json_object_get(h, "kid"),

@@ -85,13 +85,18 @@ static enum store_rc
 connection_resolve(struct ctl *c, DB_TXN *t, json_t *rec,
     const json_t *names)
 {
-	json_t		*in = json_object_get(rec, "enabled_clients");
+	struct conn	 cn;
 	json_t		*ids = json_array(), *hold, *e;
 	const char	*id;
 	enum store_rc	 rc = STORE_OK;
 	size_t		 i, j;
 
-	json_array_foreach(in, i, e) {
+	if (record_parse(REC_CONNECTION, rec, &cn) == -1) {
+		json_decref(ids);
+		return refuse(c, STORE_ERR, "connection: a field has the "
+		    "wrong type");
+	}
+	json_array_foreach(cn.enabled_clients, i, e) {
 		rc = client_resolve(c, t, names, json_string_value(e), &hold,
 		    &id);
 		for (j = 0; rc == STORE_OK && j < json_array_size(ids); j++)
@@ -104,6 +109,7 @@ connection_resolve(struct ctl *c, DB_TXN *t, json_t *rec,
 		if (rc != STORE_OK)
 			break;
 	}
+	record_clear(REC_CONNECTION, &cn);
 	json_object_set_new(rec, "enabled_clients", ids);
 	return rc;
 }
@@ -176,16 +182,22 @@ connection_toggle(struct ctl *c, DB_TXN *t, json_t *rec)
 {
 	const char	*en = sget(c->opt, "enable-client");
 	const char	*dis = sget(c->opt, "disable-client");
-	json_t		*list = json_object_get(rec, "enabled_clients");
+	struct conn	 cn;
+	json_t		*list;
 	size_t		 i;
 
+	if (record_parse(REC_CONNECTION, rec, &cn) == -1)
+		return refuse(c, STORE_ERR, "connection: a field has the "
+		    "wrong type");
+	list = json_deep_copy(cn.enabled_clients);
+	record_clear(REC_CONNECTION, &cn);
 	for (i = 0; dis != NULL && i < json_array_size(list); i++)
 		if (strcmp(json_string_value(json_array_get(list, i)), dis) == 0)
 			json_array_remove(list, i--);
-	if (en == NULL)
-		return STORE_OK;
-	json_array_append_new(list, json_string(en));
-	return connection_resolve(c, t, rec, NULL);
+	if (en != NULL)
+		json_array_append_new(list, json_string(en));
+	json_object_set_new(rec, "enabled_clients", list);
+	return en != NULL ? connection_resolve(c, t, rec, NULL) : STORE_OK;
 }
 
 static enum store_rc
