@@ -18,7 +18,6 @@
 #define SECRET_BYTES	36		/* 48 base64url characters */
 #define CLIENT_ID_BYTES	24		/* 32 base64url characters */
 #define USER_ID_BYTES	12		/* 24 hex characters */
-#define API_LIFETIME	86400
 #define IMPORT_MAX	(16 * 1024 * 1024)
 
 /*
