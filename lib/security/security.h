@@ -14,6 +14,7 @@
 int		 ident_phone(const char *in, char *out, size_t outsz);
 /* local@dotted.domain, no spaces, ASCII-lowercased.  0 or -1. */
 int		 ident_email(const char *in, char *out, size_t outsz);
+/* 1 when ident_email, ident_phone accept in (latchkeyctl's check). */
 int		 ident_email_ok(const char *in);
 int		 ident_phone_ok(const char *in);
 
@@ -23,10 +24,88 @@ enum client_auth { CLIENT_AUTH_NONE, CLIENT_AUTH_SECRET_POST,
 /* The token_endpoint_auth_method names, by enum client_auth. */
 extern const struct vocab client_auth_vocab;
 
+/*
+ * Attack protection (docs/COMPAT.md 6): guard.c counts and decides at
+ * request time, guard_conf.c parses and checks the tenant's settings,
+ * guard_bucket.c keeps the token buckets and the SK_GUARD records,
+ * guard_net.c resolves the end-user IP, breached.c finds leaked
+ * passwords, audit.c keeps the security event log; latchkeyctl's guard
+ * commands are in admin/guard_admin.c.  The types come before record.h:
+ * struct tenant holds its parsed struct guard_conf.
+ */
+#define GUARD_IP_MAX		46	/* INET6_ADDRSTRLEN */
+
+/* The credential-checking endpoints (their per-endpoint rate limits,
+ * their audit "endpoint" and their password_leaked row). */
+enum guard_ep { GUARD_EP_TOKEN, GUARD_EP_RO, GUARD_EP_PWL_START,
+	GUARD_EP__MAX };
+
+/* Security events; each is an Auth0 log type code (audit.c's table). */
+enum guard_event {
+	GUARD_EV_SUCCESS,		/* s: credentials accepted */
+	GUARD_EV_WRONG_PASSWORD,	/* fp */
+	GUARD_EV_UNKNOWN_USER,		/* fu */
+	GUARD_EV_WRONG_CODE,		/* fepotpft: wrong passwordless code */
+	GUARD_EV_USER_BLOCKED,		/* f: admin-blocked user */
+	GUARD_EV_LEAKED,		/* pwd_leak */
+	GUARD_EV_CODE_SENT,		/* cls: /passwordless/start */
+	GUARD_EV_BRUTE_FORCE,		/* limit_wc: pair blocked / refused */
+	GUARD_EV_SUSPICIOUS_IP,		/* limit_mu */
+	GUARD_EV_RATE_LIMIT,		/* api_limit */
+	GUARD_EV_CODE_DELIVERED,	/* cs: the delivery command succeeded */
+	GUARD_EV_DELIVERY_FAILED,	/* fn: it failed; no code was sent */
+	GUARD_EV__MAX
+};
+
+/* Who is trying: filled by guard_ip() once the client is known. */
+struct guard_who {
+	enum guard_ep	 ep;
+	const char	*client_id;	/* NULL: none */
+	char		 ip[GUARD_IP_MAX];	/* the end-user IP, canonical */
+	char		 peer[GUARD_IP_MAX];	/* REMOTE_ADDR when auth0-forwarded-for replaced it, else "" */
+};
+
+/* A token bucket of cap tokens refilled per tokens every period seconds,
+ * kept exactly in integer units (one token = period units, each second
+ * adds per units). */
+struct guard_rate {
+	long		 cap;
+	long		 per;
+	long		 period;
+};
+struct guard_bucket {
+	long long	 level;		/* units; a token is rate.period units */
+	time_t		 t;		/* when level was last brought up to date */
+};
+
+/* Brute-force modes (node-auth0's BruteForce mode enum). */
+enum guard_bf_mode { GUARD_BF_PAIR, GUARD_BF_ACCOUNT, GUARD_BF__MAX };
+
+/*
+ * The attack-protection settings in force: the tenant's brute_force,
+ * suspicious_ip and rate_limit objects (their members and defaults in
+ * guard_conf.c), parsed once per tenant load.  The allowlists are
+ * borrowed from the tenant's JSON.
+ */
+struct guard_conf {
+	int			 bf_on;
+	enum guard_bf_mode	 bf_mode;
+	long			 bf_threshold;	/* failures that block */
+	long			 bf_block;	/* seconds after the last failure */
+	const json_t		*bf_allow;	/* CIDRs never counted */
+	int			 ip_on;
+	struct guard_rate	 ip_rate;	/* failed logins per IP */
+	const json_t		*ip_allow;
+	int			 rl_on;
+	struct guard_rate	 rl_rate;	/* logins per identifier and IP */
+	struct guard_rate	 ep_rate[GUARD_EP__MAX];	/* cap 0: none */
+	struct guard_rate	 pr_rate;	/* codes per recipient; cap 0: none */
+};
 
 /*
  * struct client embeds the typed client record, so record.h (which needs
- * enum client_auth above) comes in here rather than after this header.
+ * enum client_auth and struct guard_conf above) comes in here rather than
+ * after this header.
  */
 #include "../store/record.h"
 
@@ -97,55 +176,10 @@ int		 scope_refresh(const char *granted, const char *requested,
 		    const json_t *api, struct scope_result *);
 
 /*
- * Attack protection (issue 6; AUTH0-BEHAVIOUR.md 6, SPEC.md "Attack
- * protection"): guard.c counts and decides, guard_net.c resolves the
- * end-user IP, breached.c finds leaked passwords, audit.c keeps the
- * security event log.  Tenant settings and record shapes in guard.c.
+ * guard_bucket.c: token buckets, kept exactly in integer units, and the
+ * SK_GUARD records (a brute-force count or a bucket each), keyed
+ * "<kind prefix>\x1f<a>[\x1f<b>]".
  */
-#define GUARD_IP_MAX		46	/* INET6_ADDRSTRLEN */
-
-/* The credential-checking endpoints (their per-endpoint rate limits,
- * their audit "endpoint" and their password_leaked row). */
-enum guard_ep { GUARD_EP_TOKEN, GUARD_EP_RO, GUARD_EP_PWL_START,
-	GUARD_EP__MAX };
-
-/* Security events; each is an Auth0 log type code (audit.c's table). */
-enum guard_event {
-	GUARD_EV_SUCCESS,		/* s: credentials accepted */
-	GUARD_EV_WRONG_PASSWORD,	/* fp */
-	GUARD_EV_UNKNOWN_USER,		/* fu */
-	GUARD_EV_WRONG_CODE,		/* fepotpft: wrong passwordless code */
-	GUARD_EV_USER_BLOCKED,		/* f: admin-blocked user */
-	GUARD_EV_LEAKED,		/* pwd_leak */
-	GUARD_EV_CODE_SENT,		/* cls: /passwordless/start */
-	GUARD_EV_BRUTE_FORCE,		/* limit_wc: pair blocked / refused */
-	GUARD_EV_SUSPICIOUS_IP,		/* limit_mu */
-	GUARD_EV_RATE_LIMIT,		/* api_limit */
-	GUARD_EV_CODE_DELIVERED,	/* cs: the delivery command succeeded */
-	GUARD_EV_DELIVERY_FAILED,	/* fn: it failed; no code was sent */
-	GUARD_EV__MAX
-};
-
-/* Who is trying: filled by guard_ip() once the client is known. */
-struct guard_who {
-	enum guard_ep	 ep;
-	const char	*client_id;	/* NULL: none */
-	char		 ip[GUARD_IP_MAX];	/* the end-user IP, canonical */
-	char		 peer[GUARD_IP_MAX];	/* REMOTE_ADDR when auth0-forwarded-for replaced it, else "" */
-};
-
-/* A token bucket of cap tokens refilled per tokens every period seconds,
- * kept exactly in integer units (one token = period units, each second
- * adds per units). */
-struct guard_rate {
-	long		 cap;
-	long		 per;
-	long		 period;
-};
-struct guard_bucket {
-	long long	 level;		/* units; a token is rate.period units */
-	time_t		 t;		/* when level was last brought up to date */
-};
 /* Start a full bucket at now. */
 void		 guard_bucket_init(struct guard_bucket *, const struct guard_rate *,
 		    time_t now);
@@ -158,6 +192,51 @@ int		 guard_bucket_take(struct guard_bucket *, const struct guard_rate *,
 /* When the next whole token will be there (now when there is one). */
 time_t		 guard_bucket_next(const struct guard_bucket *,
 		    const struct guard_rate *, time_t now);
+/* When the bucket is full again (now when it is). */
+time_t		 guard_bucket_full_at(const struct guard_bucket *,
+		    const struct guard_rate *, time_t now);
+
+/* The record kinds of SK_GUARD, by key prefix. */
+enum guard_kind { GUARD_K_BF, GUARD_K_IP, GUARD_K_RL, GUARD_K_EP, GUARD_K_PR,
+	GUARD_K__MAX };
+#define GUARD_ID_MAX	512		/* identifier bytes in a key */
+#define GUARD_KEY_MAX	(4 + GUARD_ID_MAX + 1 + GUARD_IP_MAX + 32)
+
+/* A stored SK_GUARD record.  Strings point into the JSON (NULL when
+ * absent), integers are 0 when absent. */
+struct guard_rec {
+	const char	*identifier;	/* folded (guard_id_fold) */
+	const char	*ip;		/* "*": every IP (account lockout) */
+	const char	*endpoint;	/* endpoint buckets: the path */
+	const char	*user_id;	/* brute-force counts, when known */
+	long long	 count;		/* brute-force: consecutive failures */
+	long long	 last_failure;
+	long long	 blocked_at;
+	long long	 level;		/* buckets: units (struct guard_bucket) */
+	long long	 t;
+};
+/* Read rec (NULL: none, all absent) into out. */
+void		 guard_rec_parse(const json_t *rec, struct guard_rec *out);
+/* The bucket of rec (NULL: a new, full one), refilled to now. */
+void		 guard_bucket_of(const struct guard_rec *, const struct guard_rate *,
+		    time_t now, struct guard_bucket *);
+/* 1 when the brute-force count blocks (docs/COMPAT.md 6: from the
+ * failure that reaches the threshold until block_seconds after the last
+ * failure; raising the threshold lifts it). */
+int		 guard_bf_blocked(const struct guard_rec *,
+		    const struct guard_conf *, time_t now);
+/* The identifier as counted: ASCII-lowercased (emails and usernames
+ * match case-insensitively), at most GUARD_ID_MAX bytes, without the key
+ * separator.  in NULL: "". */
+void		 guard_id_fold(const char *in, char *out, size_t outsz);
+/* The key of a record of kind k (b NULL: none) into key, of
+ * GUARD_KEY_MAX bytes. */
+void		 guard_key(char *key, enum guard_kind k, const char *a,
+		    const char *b);
+/* The kind of a key, or GUARD_K__MAX. */
+enum guard_kind	 guard_kind_of(const char *key);
+/* The kind's name in guard_list ("brute_force", ...). */
+const char	*guard_kind_name(enum guard_kind);
 
 /* guard_net.c: IP addresses.  The canonical text (inet_ntop) of one IPv4
  * or IPv6 address, blanks around it allowed, an IPv4-mapped IPv6
@@ -187,11 +266,29 @@ int		 breached_find(const char *path, const char *sha1hex);
 int		 breached_password(const struct tenant *tenant, const char *pw,
 		    size_t pwlen);
 
-/* guard.c: the checks around every credential check. */
+/*
+ * guard_conf.c: the tenant's attack-protection settings: one table of
+ * their members, which both checks admin input and parses the stored
+ * objects.
+ */
 /* NULL when v is a valid value of the tenant setting name (brute_force,
  * suspicious_ip, rate_limit, breached_password_file), else why not;
  * members may be null (removal). */
 const char	*guard_setting_problem(const char *name, const json_t *v);
+/* The settings in force for tenant's brute_force, suspicious_ip and
+ * rate_limit objects: a member absent or of the wrong type has its
+ * default, an integer out of range is clamped to the range (logged),
+ * as record_parse does. */
+void		 guard_conf_parse(const struct tenant *tenant,
+		    struct guard_conf *out);
+/* The endpoint's password_leaked wire error; its path ("/oauth/token"). */
+enum oerr	 guard_leaked_oerr(enum guard_ep);
+const char	*guard_ep_name(enum guard_ep);
+/* The endpoint whose path is name, or GUARD_EP__MAX. */
+enum guard_ep	 guard_ep_find(const char *name);
+
+/* guard.c: the checks around every credential check, under the tenant's
+ * parsed settings (tenant->guard). */
 /* The per-endpoint rate limit (a token per request from the (endpoint,
  * IP) bucket); -1 with 429 too_many_requests and X-RateLimit-* written. */
 int		 guard_endpoint(struct lk_ctx *, const struct tenant *tenant,
@@ -214,31 +311,6 @@ int		 guard_before(struct lk_ctx *, const struct tenant *tenant,
 void		 guard_after(struct lk_ctx *, const struct tenant *tenant,
 		    const struct guard_who *, const char *identifier,
 		    const char *user_id, enum guard_event, time_t now);
-/* The endpoint's password_leaked wire error; its path ("/oauth/token"). */
-enum oerr	 guard_leaked_oerr(enum guard_ep);
-const char	*guard_ep_name(enum guard_ep);
-
-/* Which records guard_unblock deletes: brute-force records of identifier
- * (at ip, or at every IP when ip is NULL), of any identifier of user
- * (email, username, phone) or carrying its user_id; with only ip, that
- * IP's suspicious-IP bucket. */
-struct guard_sel {
-	const char	*identifier;
-	const char	*ip;
-	const json_t	*user;
-};
-/* guard_unblock, guard_list and guard_prune: without a txn, in batches
- * of their own transactions (store_sweep), each record judged in the
- * transaction that deletes it. */
-enum store_rc	 guard_unblock(struct store *, DB_TXN *, const struct guard_sel *,
-		    int *count);
-/* Append every live record to out as an object (kind, identifier, ip,
- * count, blocked, tokens...). */
-enum store_rc	 guard_list(struct store *, DB_TXN *, const struct tenant *tenant,
-		    time_t now, json_t *out);
-/* Delete records that no longer matter (expired blocks, full buckets). */
-enum store_rc	 guard_prune(struct store *, DB_TXN *, const struct tenant *tenant,
-		    time_t now, int *count);
 
 /* audit.c: the security event log (SK_AUDIT). */
 const char	*audit_code(enum guard_event);

@@ -257,6 +257,7 @@ tenant_finish(void *p)
 	struct tenant	*t = p;
 
 	hash_policy_from_json(t->json, &t->hash_policy);
+	guard_conf_parse(t, &t->guard);
 }
 
 const struct fdef *

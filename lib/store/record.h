@@ -111,6 +111,7 @@ struct tenant {
 	long long	 audit_retention_days;
 	/* Parsed once per load from the members above. */
 	struct hash_policy hash_policy;
+	struct guard_conf guard;		/* attack protection (guard_conf.c) */
 };
 
 struct client_rec {
