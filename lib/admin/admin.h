@@ -44,4 +44,33 @@ enum store_rc	 guard_list(struct store *, DB_TXN *, const struct tenant *tenant,
 enum store_rc	 guard_prune(struct store *, DB_TXN *, const struct tenant *tenant,
 		    time_t now, int *count);
 
+/* ------------------------------------------------------------------ */
+/* refresh_admin.c: latchkeyctl token list, revoke and prune.          */
+
+/*
+ * Which families refresh_revoke and refresh_list select: every member
+ * that is not NULL must match.  Without a txn both run in batches
+ * (store_sweep), and a selection by user reads only that user's
+ * families through SK_REFIDX once the index is complete (built by
+ * refresh_index_ensure the first time one is asked for); with a txn
+ * they run inside it, walking every family.
+ */
+struct refresh_sel {
+	const char	*user_id;
+	const char	*client_id;
+	const char	*device;
+	const char	*family;
+};
+/* Revoke the selected active families; *count says how many. */
+enum store_rc	 refresh_revoke(struct store *, DB_TXN *,
+		    const struct refresh_sel *, time_t now, int *count);
+/* Append a summary object of each selected family to out (an array). */
+enum store_rc	 refresh_list(struct store *, DB_TXN *,
+		    const struct refresh_sel *, time_t now, json_t *out);
+/* Delete dead families (revoked or expired) and all their tokens.
+ * txn must be NULL: the families, then the tokens whose family is gone,
+ * are deleted in batches; an interrupted prune is finished by the next. */
+enum store_rc	 refresh_prune(struct store *, DB_TXN *, time_t now,
+		    int *count);
+
 #endif /* !LATCHKEY_ADMIN_H */

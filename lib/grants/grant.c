@@ -266,7 +266,7 @@ refresh_start(struct grant_req *g, const json_t *user, const char *api_id,
 	rn.client_id = g->client.client_id;
 	rn.audience = api_id;
 	rn.scope = sr->granted.p != NULL ? sr->granted.p : "";
-	return refresh_issue(g->ctx, &g->tenant, g->client.rec.json, NULL, &rn,
+	return refresh_issue(g->ctx, &g->tenant, &g->client.rec, NULL, &rn,
 	    g->req->now, g->refresh, sizeof(g->refresh));
 }
 

@@ -60,7 +60,7 @@ grant_refresh(struct grant_req *g)
 	if (issue_ready(g) == -1)
 		goto out;
 	u.token = g->p.v[F_REFRESH_TOKEN];
-	u.clientrec = g->client.rec.json;
+	u.clientrec = &g->client.rec;
 	u.scope = g->p.v[F_SCOPE];
 	u.now = g->req->now;
 	/* The token's API and the scope are checked inside the redeeming
@@ -79,7 +79,7 @@ grant_refresh(struct grant_req *g)
 	g->refreshing = 1;
 	if (u.next[0] != '\0')
 		memcpy(g->refresh, u.next, sizeof(g->refresh));
-	grant_issue(g, u.user, u.api, &sr);
+	grant_issue(g, u.user.json, u.api.json, &sr);
 out:
 	scope_result_clear(&sr);
 	refresh_use_clear(&u);

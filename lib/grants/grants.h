@@ -105,10 +105,11 @@ enum store_rc	 opaque_lookup(struct lk_ctx *, const char *token, time_t now,
 		    json_t **rec);
 
 /*
- * refresh.c: refresh tokens (issue 4).  A new token (random, >= 256 bits,
- * stored only as its hash) for user and client, carrying the granted
- * scope, audience (NULL: none) and device (NULL: none); family NULL starts
- * a new family.  out >= 96 bytes.  0 or -1.
+ * refresh.c: refresh tokens (docs/COMPAT.md 5).  A new token (random,
+ * >= 256 bits, stored only as its hash) for user and client, carrying the
+ * granted scope, audience (NULL: api's identifier, or none) and device
+ * (NULL: none); family NULL starts a new family.  out >= 96 bytes.  0 or
+ * -1.
  */
 struct refresh_new {
 	const char	*user_id;
@@ -119,14 +120,15 @@ struct refresh_new {
 	const char	*family;
 };
 int		 refresh_issue(struct lk_ctx *, const struct tenant *,
-		    const json_t *clientrec, const json_t *api,
+		    const struct client_rec *client, const struct api *api,
 		    const struct refresh_new *, time_t now, char *out, size_t outsz);
 
 /*
- * A client's refresh-token settings: its "refresh_token" member, Auth0's
- * shape {"rotation_type": "rotating"|"non-rotating", "expiration_type":
- * "expiring"|"non-expiring", "token_lifetime", "idle_token_lifetime",
- * "infinite_token_lifetime", "infinite_idle_token_lifetime", "leeway"}.
+ * refresh_conf.c: a client's refresh-token settings: its "refresh_token"
+ * member, Auth0's shape {"rotation_type": "rotating"|"non-rotating",
+ * "expiration_type": "expiring"|"non-expiring", "token_lifetime",
+ * "idle_token_lifetime", "infinite_token_lifetime",
+ * "infinite_idle_token_lifetime", "leeway"} (docs/COMPAT.md 5.3).
  * Lifetimes 0 mean "never".
  */
 struct refresh_conf {
@@ -135,7 +137,9 @@ struct refresh_conf {
 	long		 idle;		/* since the token was issued or last used */
 	long		 leeway;	/* seconds a spent token stays usable */
 };
-void		 refresh_conf(const json_t *clientrec, struct refresh_conf *);
+/* client NULL: Auth0's defaults. */
+void		 refresh_conf(const struct client_rec *client,
+		    struct refresh_conf *);
 /* 1 when a non-rotating refresh at now must write the token's new idle
  * expiry (it moves by at least 1 % of idle, at most 60 s, or idle < 100 s). */
 int		 refresh_touch_due(json_int_t idle_expires_at, long idle, time_t now);
@@ -157,13 +161,14 @@ enum refresh_rc {
 /* One redemption (grant_type=refresh_token): inputs, then results. */
 struct refresh_use {
 	const char	*token;		/* as presented */
-	const json_t	*clientrec;	/* the authenticated client */
+	const struct client_rec *clientrec;	/* the authenticated client */
 	const char	*scope;		/* scope asked for (scope_refresh), NULL: all */
 	time_t		 now;
 	enum refresh_rc	 rc;
-	json_t		*user;		/* REFRESH_OK: the user record, owned */
+	struct user	 user;		/* REFRESH_OK: the user, owned */
 	json_t		*rec;		/* REFRESH_OK, _NO_API: the token's record, owned */
-	json_t		*api;		/* REFRESH_OK: its audience's API, owned; NULL none */
+	struct api	 api;		/* REFRESH_OK: its audience's API, owned;
+					 * api.json NULL: none */
 	struct buf	 granted;	/* REFRESH_OK: the (narrowed) scope */
 	char		 next[96];	/* REFRESH_OK, rotating: the new token */
 };
@@ -175,39 +180,18 @@ void		 refresh_use_clear(struct refresh_use *);	/* cleanses next */
  * (nothing written). */
 enum refresh_rc	 refresh_redeem(struct store *, struct refresh_use *);
 
-/*
- * Which families refresh_revoke and refresh_list select: every member
- * that is not NULL must match.  Without a txn both run in batches
- * (store_sweep), and a selection by user reads only that user's
- * families through SK_REFIDX once the index is complete (built by
- * refresh_index_ensure the first time one is asked for); with a txn
- * they run inside it, walking every family.
- */
-struct refresh_sel {
-	const char	*user_id;
-	const char	*client_id;
-	const char	*device;
-	const char	*family;
-};
-/* Revoke the selected active families; *count says how many. */
-enum store_rc	 refresh_revoke(struct store *, DB_TXN *,
-		    const struct refresh_sel *, time_t now, int *count);
 /* RFC 7009: revoke the family of token if client_id holds it; *found
  * says whether it was one of client_id's refresh tokens. */
 enum store_rc	 refresh_revoke_token(struct store *, DB_TXN *,
 		    const char *token, const char *client_id, time_t now,
 		    int *found);
-/* Append a summary object of each selected family to out (an array). */
-enum store_rc	 refresh_list(struct store *, DB_TXN *,
-		    const struct refresh_sel *, time_t now, json_t *out);
-/* Delete dead families (revoked or expired) and all their tokens.
- * txn must be NULL: the families, then the tokens whose family is gone,
- * are deleted in batches; an interrupted prune is finished by the next. */
-enum store_rc	 refresh_prune(struct store *, DB_TXN *, time_t now,
-		    int *count);
-/* Build the per-user index of families (SK_REFIDX) for a store made by
- * a release without it, in batches (idempotent, resumable), then mark it
- * complete in SK_META "refresh_index".  At once when already complete. */
+
+/*
+ * refresh_index.c: the per-user index of families (SK_REFIDX).  Build it
+ * for a store made by a release without it, in batches (idempotent,
+ * resumable), then mark it complete in SK_META "refresh_index".  At once
+ * when already complete.
+ */
 enum store_rc	 refresh_index_ensure(struct store *, time_t now);
 /* 1 when the index is complete (SK_META says so). */
 int		 refresh_index_ready(struct store *, DB_TXN *);

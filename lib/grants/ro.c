@@ -408,7 +408,7 @@ ro_issue(struct grant_req *g, const json_t *user)
 		rn.client_id = g->client.client_id;
 		rn.scope = rs.norm.p;
 		rn.device = g->p.v[F_DEVICE];
-		if (refresh_issue(g->ctx, &g->tenant, g->client.rec.json, NULL, &rn,
+		if (refresh_issue(g->ctx, &g->tenant, &g->client.rec, NULL, &rn,
 		    g->req->now, rt, sizeof(rt)) == -1)
 			goto fail;
 	}

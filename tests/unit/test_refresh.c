@@ -34,7 +34,7 @@ struct fx {
 	char		 dir[PATH_MAX - 64];
 	char		 home[PATH_MAX];
 	struct lk_ctx	 ctx;
-	json_t		*client;	/* the client record in use */
+	struct client_rec client;	/* the client record in use */
 };
 
 static int
@@ -61,6 +61,15 @@ client_rec(const char *rotation, int lifetime, int idle, int leeway)
 		json_object_set_new(rt, "leeway", json_integer(leeway));
 	json_object_set_new(c, "refresh_token", rt);
 	return c;
+}
+
+/* The client record c (a reference stolen) as the responder reads it. */
+static void
+client_parse(json_t *c, struct client_rec *out)
+{
+
+	assert_int_equal(record_parse(REC_CLIENT, c, out), 0);
+	json_decref(c);
 }
 
 static void
@@ -110,7 +119,7 @@ setup(void **state)
 	snprintf(fx->home, sizeof(fx->home), "%s/env", fx->dir);
 	if ((fx->ctx.store = store_open(fx->home, STORE_CREATE)) == NULL)
 		return -1;
-	fx->client = client_rec("rotating", 0, 0, 0);
+	client_parse(client_rec("rotating", 0, 0, 0), &fx->client);
 	*state = fx;
 	user_put(fx, UID, 0, 0);
 	api_put(fx);
@@ -124,7 +133,7 @@ teardown(void **state)
 
 	store_close(fx->ctx.store);
 	nftw(fx->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-	json_decref(fx->client);
+	record_clear(REC_CLIENT, &fx->client);
 	free(fx);
 	return 0;
 }
@@ -133,8 +142,8 @@ static void
 use_client(struct fx *fx, json_t *c)
 {
 
-	json_decref(fx->client);
-	fx->client = c;
+	record_clear(REC_CLIENT, &fx->client);
+	client_parse(c, &fx->client);
 }
 
 /* A new family's first token, issued at t. */
@@ -143,7 +152,7 @@ issue(struct fx *fx, const char *device, time_t t, char out[96])
 {
 	struct refresh_new rn = { UID, CID, AUD, SCOPE, device, NULL };
 
-	assert_int_equal(refresh_issue(&fx->ctx, NULL, fx->client, NULL, &rn,
+	assert_int_equal(refresh_issue(&fx->ctx, NULL, &fx->client, NULL, &rn,
 	    t, out, 96), 0);
 }
 
@@ -157,7 +166,7 @@ redeem(struct fx *fx, const char *token, const char *scope, time_t t,
 
 	refresh_use_init(&u);
 	u.token = token;
-	u.clientrec = fx->client;
+	u.clientrec = &fx->client;
 	u.scope = scope;
 	u.now = t;
 	rc = refresh_redeem(fx->ctx.store, &u);
@@ -166,11 +175,10 @@ redeem(struct fx *fx, const char *token, const char *scope, time_t t,
 	if (granted != NULL)
 		snprintf(granted, 512, "%s", u.granted.p ? u.granted.p : "");
 	if (rc == REFRESH_OK) {
-		assert_non_null(u.user);
-		assert_string_equal(json_string_value(json_object_get(u.user,
-		    "user_id")), UID);
+		assert_non_null(u.user.json);
+		assert_string_equal(u.user.user_id, UID);
 	} else
-		assert_null(u.user);
+		assert_null(u.user.json);
 	refresh_use_clear(&u);
 	return rc;
 }
@@ -358,17 +366,18 @@ static void
 another_clients_token_is_invalid_and_left_alone(void **state)
 {
 	struct fx	*fx = *state;
-	json_t		*other = client_rec("rotating", 0, 0, 0);
-	json_t		*mine = fx->client;
+	json_t		*c = client_rec("rotating", 0, 0, 0);
+	struct client_rec other, mine = fx->client;
 	char		 t[96];
 
-	json_object_set_new(other, "client_id", json_string("other"));
+	json_object_set_new(c, "client_id", json_string("other"));
+	client_parse(c, &other);
 	issue(fx, NULL, NOW, t);
 	fx->client = other;
 	assert_int_equal(redeem(fx, t, NULL, NOW, NULL, NULL), REFRESH_INVALID);
 	fx->client = mine;
 	assert_int_equal(redeem(fx, t, NULL, NOW, NULL, NULL), REFRESH_OK);
-	json_decref(other);
+	record_clear(REC_CLIENT, &other);
 }
 
 static void
@@ -568,6 +577,7 @@ static void
 conf_defaults_and_settings(void **state)
 {
 	struct refresh_conf	 c;
+	struct client_rec	 cr;
 	json_t			*rec;
 
 	refresh_conf(NULL, &c);
@@ -576,14 +586,18 @@ conf_defaults_and_settings(void **state)
 	assert_int_equal(c.idle, 2592000);
 	assert_int_equal(c.leeway, 0);
 	rec = client_rec("rotating", 60, 30, 5);
-	refresh_conf(rec, &c);
+	assert_int_equal(record_parse(REC_CLIENT, rec, &cr), 0);
+	refresh_conf(&cr, &c);
+	record_clear(REC_CLIENT, &cr);
 	assert_int_equal(c.rotating, 1);
 	assert_int_equal(c.lifetime, 60);
 	assert_int_equal(c.idle, 30);
 	assert_int_equal(c.leeway, 5);
 	json_object_set_new(json_object_get(rec, "refresh_token"),
 	    "expiration_type", json_string("non-expiring"));
-	refresh_conf(rec, &c);
+	assert_int_equal(record_parse(REC_CLIENT, rec, &cr), 0);
+	refresh_conf(&cr, &c);
+	record_clear(REC_CLIENT, &cr);
 	assert_int_equal(c.lifetime, 0);
 	assert_int_equal(c.idle, 0);
 	json_decref(rec);
@@ -739,12 +753,12 @@ removed_api_refuses_before_spending(void **state)
 	assert_int_equal(store_del(fx->ctx.store, NULL, SK_API, AUD), STORE_OK);
 	refresh_use_init(&u);
 	u.token = t;
-	u.clientrec = fx->client;
+	u.clientrec = &fx->client;
 	u.now = NOW;
 	assert_int_equal(refresh_redeem(fx->ctx.store, &u), REFRESH_NO_API);
 	assert_string_equal(json_string_value(json_object_get(u.rec,
 	    "audience")), AUD);
-	assert_null(u.user);
+	assert_null(u.user.json);
 	assert_string_equal(u.next, "");
 	refresh_use_clear(&u);
 	api_put(fx);
@@ -763,20 +777,19 @@ redeem_returns_the_tokens_api(void **state)
 	issue(fx, NULL, NOW, t);
 	refresh_use_init(&u);
 	u.token = t;
-	u.clientrec = fx->client;
+	u.clientrec = &fx->client;
 	u.now = NOW;
 	assert_int_equal(refresh_redeem(fx->ctx.store, &u), REFRESH_OK);
-	assert_non_null(u.api);
-	assert_string_equal(json_string_value(json_object_get(u.api,
-	    "identifier")), AUD);
+	assert_non_null(u.api.json);
+	assert_string_equal(u.api.identifier, AUD);
 	refresh_use_clear(&u);
-	assert_null(u.api);
+	assert_null(u.api.json);
 }
 
 /*
  * scope_refresh: the request resolved by the login rules, then
- * intersected with the grant (SPEC.md "What real clients send":
- * requests-oauthlib sends the login's scope back).
+ * intersected with the grant (docs/COMPAT.md 5.2: requests-oauthlib
+ * sends the login's scope back).
  */
 static void
 scope_refresh_rules(void **state)
@@ -820,13 +833,15 @@ scope_refresh_rules(void **state)
 	};
 #undef FULL
 	struct scope_result	 r;
-	json_t			*api = api_rec();
+	struct api		 api;
 	size_t			 i;
 	int			 rc;
 
+	assert_int_equal(record_parse(REC_API, api_rec(), &api), 0);
+	json_decref(api.json);	/* api_rec's reference */
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		rc = scope_refresh(cases[i].granted, cases[i].requested,
-		    cases[i].api ? api : NULL, &r);
+		    cases[i].api ? &api : NULL, &r);
 		if (rc != cases[i].rc)
 			fail_msg("case %zu: rc %d", i, rc);
 		if (rc == 0 && strcmp(r.granted.p ? r.granted.p : "",
@@ -836,11 +851,11 @@ scope_refresh_rules(void **state)
 	}
 	/* The flags follow what remains. */
 	assert_int_equal(scope_refresh("openid profile email offline_access "
-	    "read:x", "email read:x", api, &r), 0);
+	    "read:x", "email read:x", &api, &r), 0);
 	assert_true(r.email && !r.openid && !r.profile && !r.offline_access);
 	assert_true(r.differs == 0);
 	scope_result_clear(&r);
-	json_decref(api);
+	record_clear(REC_API, &api);
 }
 
 /* ------------------------------------------------------------------ */
@@ -936,9 +951,10 @@ race_child(const char *home, const char *token, const char *go)
 {
 	struct lk_ctx		 ctx;
 	struct refresh_use	 u;
-	json_t			*c = client_rec("rotating", 0, 0, 0);
+	struct client_rec	 c;
 	enum refresh_rc		 rc;
 
+	client_parse(client_rec("rotating", 0, 0, 0), &c);
 	memset(&ctx, 0, sizeof(ctx));
 	if ((ctx.store = store_open(home, 0)) == NULL)
 		_exit(2);
@@ -946,7 +962,7 @@ race_child(const char *home, const char *token, const char *go)
 		usleep(100);
 	refresh_use_init(&u);
 	u.token = token;
-	u.clientrec = c;
+	u.clientrec = &c;
 	u.now = NOW;
 	rc = refresh_redeem(ctx.store, &u);
 	refresh_use_clear(&u);
@@ -1206,7 +1222,7 @@ issuer_child(struct fx *fx, int stop, int done)
 	if ((c.store = store_open(fx->home, 0)) == NULL)
 		_exit(2);
 	do {
-		if (refresh_issue(&c, NULL, fx->client, NULL, &rn, NOW, out,
+		if (refresh_issue(&c, NULL, &fx->client, NULL, &rn, NOW, out,
 		    sizeof(out)) == 0)
 			n++;
 		else
