@@ -185,25 +185,26 @@ ctx_tenant(struct lk_ctx *ctx, struct tenant *t)
 
 struct keypick {
 	json_t		*best;
-	json_int_t	 created;
+	long long	 created;
 };
 
+/* The newest current key (store_each callback); a key record that does
+ * not parse is passed over (record_parse logs it). */
 static int
 key_pick(const char *kid, json_t *rec, void *arg)
 {
 	struct keypick	*kp = arg;
-	const char	*status;
-	json_int_t	 created;
+	struct keyrec	 k;
 
-	status = json_string_value(json_object_get(rec, "status"));
-	if (status == NULL || strcmp(status, "current") != 0)
+	if (record_parse(REC_KEY, rec, &k) == -1)
 		return 0;
-	created = json_integer_value(json_object_get(rec, "created_at"));
-	if (kp->best == NULL || created > kp->created) {
+	if (k.status == KEYST_CURRENT &&
+	    (kp->best == NULL || k.created_at > kp->created)) {
 		json_decref(kp->best);
 		kp->best = json_incref(rec);
-		kp->created = created;
+		kp->created = k.created_at;
 	}
+	record_clear(REC_KEY, &k);
 	return 0;
 }
 

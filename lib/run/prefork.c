@@ -1,6 +1,6 @@
 /*
- * prefork.c: LATCHKEY_CHILDREN, a process manager inside the responder
- * (issue 7), as PHP_FCGI_CHILDREN is in php-cgi.
+ * prefork.c: LATCHKEY_CHILDREN, a process manager inside the responder,
+ * as PHP_FCGI_CHILDREN is in php-cgi.
  *
  * A web server that starts the responder itself (lighttpd's bin-path,
  * spawn-fcgi) gives it one listening FastCGI socket on descriptor 0.

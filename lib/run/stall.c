@@ -1,6 +1,6 @@
 /*
  * stall.c: get a responder out of a Berkeley DB mutex that a killed
- * process held (issue 7, "service resumes within 1 s of a kill").
+ * process held (service resumes within 1 s of a kill: `make fault`).
  *
  * Berkeley DB 5.3 mutexes are process-shared pthread mutexes and
  * condition variables, waited on without a timeout, and failchk() does

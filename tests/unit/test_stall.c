@@ -1,8 +1,8 @@
 /*
  * test_stall: a responder that starts while a peer holds a Berkeley DB
- * mutex, and the peer is then killed (lib/run/stall.c, issue 7; the CI
- * failure of stop 10: a supervisor's new worker asleep 20 s in a futex,
- * holding the recovery lock shared, so no responder could recover).
+ * mutex, and the peer is then killed (lib/run/stall.c: without it a
+ * supervisor's new worker sleeps in a futex for good, holding the
+ * recovery lock shared, so no responder can recover).
  *
  * The peer is a forked process that rewrites the tenant record; this
  * binary interposes Berkeley DB's mutex lock (libdb calls it through its
@@ -16,9 +16,9 @@
  * or stall.c saw the dead peer and made it exit (EX_TEMPFAIL) so that
  * the next responder recovers.
  *
- * Every k from 1 to the write's last mutex is tried.  Checked that it
- * can fail: with the start-up checks unwatched (before stop 11) the
- * responder was asleep for good for all 14 mutexes, in 3 of 3 runs.
+ * Every k from 1 to the write's last mutex is tried.  The test can
+ * fail: with the start-up checks unwatched the responder sleeps for
+ * good at every one of the write's mutexes.
  *
  * The same for an admin command (docs/operations.md): latchkeyctl's
  * path through lib/run/ctlrun.c (a child that opens, runs one write
