@@ -1,15 +1,15 @@
 /*
- * The password grants at /oauth/token (AUTH0-BEHAVIOUR.md 3; seed 003):
+ * The password grants at /oauth/token (docs/COMPAT.md 3.1, 3.2):
  *  - grant_type=password authenticates against the tenant's
  *    default_directory;
  *  - http://auth0.com/oauth/grant-type/password-realm against `realm`;
  *    grant_type=password with a realm (auth0-auth-js sends this) is taken
- *    as password-realm (SPEC.md "What real clients send").
+ *    as password-realm.
  * The connection must be a database connection enabled for the client.
  * An unknown user costs a wrong password's verify against a hash of the
  * connection's own mix (hash.c) and gets the very answer a wrong password
- * gets (SPEC.md "Responses").  A login with an old or weak
- * hash rehashes it with the tenant policy.
+ * gets (docs/COMPAT.md 9.5).  A login with an old or weak hash rehashes
+ * it with the tenant policy.
  */
 #include <stdio.h>
 #include <string.h>
@@ -30,32 +30,30 @@ static enum store_rc
 rehash_txn(struct store *st, DB_TXN *txn, void *arg)
 {
 	const struct rehash	*rh = arg;
-	json_t			*user;
-	const char		*cur;
+	struct user		 u;
 	enum store_rc		 rc;
 
-	if ((rc = store_get(st, txn, SK_USER, rh->user_id, &user)) != STORE_OK)
+	if ((rc = record_get(st, txn, REC_USER, rh->user_id, &u)) != STORE_OK)
 		return rc;
-	cur = json_string_value(json_object_get(user, "password_hash"));
-	if (cur == NULL || strcmp(cur, rh->old) != 0) {
-		json_decref(user);
+	if (u.password_hash == NULL || strcmp(u.password_hash, rh->old) != 0) {
+		record_clear(REC_USER, &u);
 		return STORE_OK;	/* changed meanwhile: leave it */
 	}
-	json_object_set_new(user, "password_hash", json_string(rh->new));
-	rc = store_user_put(st, txn, user);
-	json_decref(user);
+	json_object_set_new(u.json, "password_hash", json_string(rh->new));
+	rc = store_user_put(st, txn, u.json);
+	record_clear(REC_USER, &u);
 	return rc;
 }
 
 static void
-rehash_user(struct grant_req *g, const json_t *user,
+rehash_user(struct grant_req *g, const struct user *user,
     const struct hash_policy *pol)
 {
 	struct rehash	 rh;
 	char		 enc[HASH_ENCODED_MAX];
 
-	rh.user_id = json_string_value(json_object_get(user, "user_id"));
-	rh.old = json_string_value(json_object_get(user, "password_hash"));
+	rh.user_id = user->user_id;
+	rh.old = user->password_hash;
 	if (rh.user_id == NULL || rh.old == NULL ||
 	    hash_password(pol, g->p.v[F_PASSWORD], g->p.len[F_PASSWORD],
 	    enc, sizeof(enc)) == -1)
@@ -65,38 +63,6 @@ rehash_user(struct grant_req *g, const json_t *user,
 	if (store_txn_run(g->ctx->store, rehash_txn, &rh) != STORE_OK)
 		lk_warn("rehash failed; kept the old hash");
 	OPENSSL_cleanse(enc, sizeof(enc));
-}
-
-/*
- * The connection for this request: realm or the default directory, which
- * must exist, be enabled for the client and hold passwords.  NULL with
- * the wire error written.
- */
-static json_t *
-connection_for(struct grant_req *g)
-{
-	const char	*name = g->p.v[F_REALM], *strategy;
-	json_t		*conn;
-
-	if (name == NULL)
-		name = g->tenant.default_directory;
-	if (name == NULL || *name == '\0') {
-		oerr_write(g->resp, OERR_NO_DEFAULT_CONNECTION, NULL);
-		return NULL;
-	}
-	/* A default directory naming no connection is a set-up error. */
-	conn = grant_connection(g, name, g->p.v[F_REALM] != NULL ?
-	    OERR_UNKNOWN_REALM : OERR_NO_DEFAULT_CONNECTION,
-	    OERR_REALM_NOT_ENABLED);
-	if (conn == NULL)
-		return NULL;
-	strategy = json_string_value(json_object_get(conn, "strategy"));
-	if (strategy == NULL || strcmp(strategy, "auth0") != 0) {
-		oerr_write(g->resp, OERR_REALM_STRATEGY, NULL);
-		json_decref(conn);
-		return NULL;
-	}
-	return conn;
 }
 
 /*
@@ -174,7 +140,7 @@ mix_build(struct store *st, const char *conn, struct hash_mix *m)
 {
 	static const char *const idx[] = { "e", "u" };
 	struct mix_walk	 w;
-	json_t		*user;
+	struct user	 user;
 	char		 prefix[300];
 	size_t		 i;
 
@@ -187,11 +153,10 @@ mix_build(struct store *st, const char *conn, struct hash_mix *m)
 			lk_warn("cannot sample the connection's hashes");
 	}
 	for (i = 0; i < w.n; i++) {
-		if (store_get(st, NULL, SK_USER, w.id[i], &user) != STORE_OK)
+		if (record_get(st, NULL, REC_USER, w.id[i], &user) != STORE_OK)
 			continue;
-		(void)hash_mix_add(m, json_string_value(json_object_get(user,
-		    "password_hash")));
-		json_decref(user);
+		(void)hash_mix_add(m, user.password_hash);
+		record_clear(REC_USER, &user);
 	}
 	if (hash_mix_seal(m) == -1)
 		hash_mix_init(m);
@@ -222,84 +187,101 @@ mix_for(struct grant_req *g, const char *conn)
 	return &mixes[slot].m;
 }
 
-/* Attack protection's record of this attempt (guard.c). */
+/* Attack protection's record of this attempt (guard.c); user NULL for
+ * an unknown one. */
 static void
-attempt(struct grant_req *g, const json_t *user, enum guard_event ev)
+attempt(struct grant_req *g, const struct user *user, enum guard_event ev)
 {
 
 	guard_after(g->ctx, &g->tenant, &g->who, g->p.v[F_USERNAME],
-	    json_string_value(json_object_get(user, "user_id")), ev,
-	    g->req->now);
+	    user != NULL ? user->user_id : NULL, ev, g->req->now);
 }
 
 /*
- * Find and check the user.  NULL with the wire error written (`wrong`
- * for a bad password); the same error and the same hash work whether
- * the user is unknown or the password is wrong.  /oauth/ro calls this
- * with its own legacy row.
+ * Verify the password against the user's hash (enc NULL: an unknown
+ * user, verified against the connection's mix), holding a hash slot
+ * (admit.c).  *rehash: the stored hash is due a rehash; the slot is then
+ * still held, in *adm, for the second hash.  LOGIN_OK, LOGIN_WRONG or
+ * LOGIN_BUSY (the 503 written).
  */
-json_t *
-grant_password_user(struct grant_req *g, const char *connection,
-    enum oerr wrong)
+static enum login_rc
+verify(struct grant_req *g, const struct hash_mix *mix, const char *enc,
+    int blocked, struct admit *adm, int *rehash)
 {
-	struct hash_policy	 pol;
+	const struct hash_policy *pol = &g->tenant.hash_policy;
+	enum hash_rc		 hrc;
+
+	*rehash = 0;
+	/* A login storm is shed, not queued without bound (admit.c). */
+	if (admit_hash_enter(g->ctx, &g->tenant, adm) == ADMIT_BUSY) {
+		admit_shed(g->resp);
+		return LOGIN_BUSY;
+	}
+	if (enc == NULL)	/* the cost of a user of the connection */
+		hrc = hash_verify_unknown(pol, mix, g->p.v[F_USERNAME],
+		    g->p.v[F_PASSWORD], g->p.len[F_PASSWORD]);
+	else	/* with dummy work for a bad or cheap stored hash (hash.c) */
+		hrc = hash_verify_login(pol, enc, g->p.v[F_PASSWORD],
+		    g->p.len[F_PASSWORD], rehash);
+	/* The slot is kept through a rehash (a second hash), else freed. */
+	if (hrc != HASH_OK || blocked)
+		*rehash = 0;
+	if (!*rehash)
+		admit_hash_leave(adm);
+	if (hrc == HASH_ERR)
+		lk_warn("stored password hash of unsupported format");
+	return hrc == HASH_OK ? LOGIN_OK : LOGIN_WRONG;
+}
+
+/*
+ * Find and check the user.  The same answer and the same hash work
+ * whether the user is unknown or the password is wrong; a blocked user
+ * or a breached password is refused only once the password verified.
+ */
+enum login_rc
+grant_password_user(struct grant_req *g, const char *connection,
+    struct user *user)
+{
 	struct admit		 adm;
 	const struct hash_mix	*mix;
-	json_t			*user = NULL;
-	const char		*enc = NULL;
-	enum hash_rc		 hrc;
-	enum store_rc		 src;
-	int			 rehash = 0, held;
+	json_t			*found = NULL;
+	enum login_rc		 rc;
+	int			 rehash, known;
 
-	pol = g->tenant.hash_policy;
+	memset(user, 0, sizeof(*user));
 	/* A blocked pair or IP costs no lookup and no hash (guard.c). */
 	if (guard_before(g->ctx, &g->tenant, &g->who, g->p.v[F_USERNAME],
 	    g->req->now, g->resp) == -1)
-		return NULL;
+		return LOGIN_THROTTLED;
 	/* Before the lookup: whoever comes may pay for the sample. */
 	mix = mix_for(g, connection);
-	src = store_user_find(g->ctx->store, NULL, connection,
-	    g->p.v[F_USERNAME], &user);
-	if (src != STORE_OK && src != STORE_NOTFOUND) {
-		oerr_write(g->resp, OERR_SERVER_ERROR, NULL);
-		return NULL;
+	switch (store_user_find(g->ctx->store, NULL, connection,
+	    g->p.v[F_USERNAME], &found)) {
+	case STORE_OK:
+		known = record_parse(REC_USER, found, user) == 0;
+		json_decref(found);
+		if (!known)
+			return LOGIN_ERR;
+		break;
+	case STORE_NOTFOUND:
+		known = 0;
+		break;
+	default:
+		return LOGIN_ERR;
 	}
-	if (user != NULL)
-		enc = json_string_value(json_object_get(user, "password_hash"));
-	/* A login storm is shed, not queued without bound (admit.c). */
-	if (admit_hash_enter(g->ctx, &g->tenant, &adm) == ADMIT_BUSY) {
-		admit_shed(g->resp);
-		json_decref(user);
-		return NULL;
-	}
-	if (enc == NULL)	/* the cost of a user of the connection */
-		hrc = hash_verify_unknown(&pol, mix, g->p.v[F_USERNAME],
-		    g->p.v[F_PASSWORD], g->p.len[F_PASSWORD]);
-	else	/* with dummy work for a bad or cheap stored hash (hash.c) */
-		hrc = hash_verify_login(&pol, enc, g->p.v[F_PASSWORD],
-		    g->p.len[F_PASSWORD], &rehash);
-	/* The slot is kept through a rehash (a second hash), else freed. */
-	held = hrc == HASH_OK && rehash &&
-	    !json_is_true(json_object_get(user, "blocked"));
-	if (!held)
-		admit_hash_leave(&adm);
-	if (hrc == HASH_ERR)
-		lk_warn("stored password hash of unsupported format");
-	if (hrc != HASH_OK) {
-		attempt(g, user, user == NULL ? GUARD_EV_UNKNOWN_USER :
-		    GUARD_EV_WRONG_PASSWORD);
-		oerr_write(g->resp, wrong, NULL);
-		json_decref(user);
-		return NULL;
-	}
-	if (json_is_true(json_object_get(user, "blocked"))) {
+	rc = verify(g, mix, user->password_hash, user->blocked, &adm, &rehash);
+	if (rc == LOGIN_WRONG)
+		attempt(g, known ? user : NULL, known ?
+		    GUARD_EV_WRONG_PASSWORD : GUARD_EV_UNKNOWN_USER);
+	if (rc != LOGIN_OK)
+		goto fail;
+	if (user->blocked) {
 		attempt(g, user, GUARD_EV_USER_BLOCKED);
-		oerr_write(g->resp, OERR_USER_BLOCKED, NULL);
-		json_decref(user);
-		return NULL;
+		rc = LOGIN_BLOCKED;
+		goto fail;
 	}
 	if (rehash) {
-		rehash_user(g, user, &pol);
+		rehash_user(g, user, &g->tenant.hash_policy);
 		admit_hash_leave(&adm);
 	}
 	/* Only a password that verified is checked: it is the user's own
@@ -307,47 +289,89 @@ grant_password_user(struct grant_req *g, const char *connection,
 	if (breached_password(&g->tenant, g->p.v[F_PASSWORD],
 	    g->p.len[F_PASSWORD])) {
 		attempt(g, user, GUARD_EV_LEAKED);
-		oerr_write(g->resp, guard_leaked_oerr(g->who.ep), NULL);
-		json_decref(user);
-		return NULL;
+		rc = LOGIN_LEAKED;
+		goto fail;
 	}
 	attempt(g, user, GUARD_EV_SUCCESS);
-	return user;
+	return LOGIN_OK;
+fail:
+	record_clear(REC_USER, user);
+	return rc;
+}
+
+/* The connection of this request: realm or the default directory, a
+ * database connection. */
+static enum conn_rc
+connection_for(struct grant_req *g, const char *name, struct conn *c)
+{
+	enum conn_rc	 rc;
+
+	if ((rc = grant_connection(g, name, c)) != CONN_OK)
+		return rc;
+	if (c->strategy == STRATEGY_AUTH0 && c->name != NULL)
+		return CONN_OK;
+	record_clear(REC_CONNECTION, c);
+	return CONN_STRATEGY;
+}
+
+/* The required fields; -1 with the error written. */
+static int
+password_params(struct grant_req *g)
+{
+
+	if (g->gt == GT_PASSWORD_REALM && g->p.v[F_REALM] == NULL)
+		return oerr_write(g->resp, OERR_MISSING_PARAM, "realm"), -1;
+	if (g->p.v[F_REALM] != NULL) {
+		g->gt = GT_PASSWORD_REALM;
+		g->gty = grant_type_def(g->gt)->gty;
+		snprintf(g->resp->grant, sizeof(g->resp->grant), "%s", g->gty);
+	}
+	if (g->p.v[F_USERNAME] == NULL || *g->p.v[F_USERNAME] == '\0')
+		return oerr_write(g->resp, OERR_MISSING_PARAM, "username"), -1;
+	if (g->p.v[F_PASSWORD] == NULL || *g->p.v[F_PASSWORD] == '\0')
+		return oerr_write(g->resp, OERR_MISSING_PARAM, "password"), -1;
+	return 0;
 }
 
 void
 grant_password(struct grant_req *g)
 {
-	json_t			*api = NULL, *conn = NULL, *user = NULL;
-	const char		*connection;
+	struct api	 api;
+	struct conn	 conn;
+	struct user	 user;
+	const char	*aud, *name = g->p.v[F_REALM];
+	enum aud_rc	 arc;
+	enum conn_rc	 crc;
+	enum login_rc	 lrc;
 
-	if (strcmp(g->gty, "password-realm") == 0 && g->p.v[F_REALM] == NULL) {
-		oerr_write(g->resp, OERR_MISSING_PARAM, "realm");
+	memset(&conn, 0, sizeof(conn));
+	memset(&user, 0, sizeof(user));
+	if (password_params(g) == -1)
+		return;
+	if ((arc = grant_audience(g, &api, &aud)) != AUD_OK) {
+		grant_fail(g, token_errs.aud[arc], aud);
 		return;
 	}
-	if (g->p.v[F_REALM] != NULL) {
-		g->gty = "password-realm";
-		snprintf(g->resp->grant, sizeof(g->resp->grant), "%s", g->gty);
-	}
-	if (g->p.v[F_USERNAME] == NULL || *g->p.v[F_USERNAME] == '\0') {
-		oerr_write(g->resp, OERR_MISSING_PARAM, "username");
-		return;
-	}
-	if (g->p.v[F_PASSWORD] == NULL || *g->p.v[F_PASSWORD] == '\0') {
-		oerr_write(g->resp, OERR_MISSING_PARAM, "password");
-		return;
-	}
-	if (grant_audience(g, &api) == -1)
-		return;
-	if ((conn = connection_for(g)) == NULL)
+	if (name == NULL)
+		name = g->tenant.default_directory;
+	/* No default directory, or one naming no connection: a set-up
+	 * error (docs/COMPAT.md 3.2). */
+	if (name == NULL || *name == '\0') {
+		oerr_write(g->resp, OERR_NO_DEFAULT_CONNECTION, NULL);
 		goto out;
-	connection = json_string_value(json_object_get(conn, "name"));
-	if ((user = grant_password_user(g, connection,
-	    OERR_WRONG_CREDENTIALS)) == NULL)
+	}
+	if ((crc = connection_for(g, name, &conn)) != CONN_OK) {
+		grant_fail(g, crc == CONN_UNKNOWN && g->p.v[F_REALM] == NULL ?
+		    OERR_NO_DEFAULT_CONNECTION : token_errs.conn[crc], name);
 		goto out;
-	grant_issue_login(g, user, api);
+	}
+	if ((lrc = grant_password_user(g, conn.name, &user)) != LOGIN_OK) {
+		grant_fail(g, token_errs.login[lrc], NULL);
+		goto out;
+	}
+	grant_issue_login(g, &user, &api);
 out:
-	json_decref(user);
-	json_decref(conn);
-	json_decref(api);
+	record_clear(REC_USER, &user);
+	record_clear(REC_CONNECTION, &conn);
+	record_clear(REC_API, &api);
 }

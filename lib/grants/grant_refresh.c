@@ -79,7 +79,7 @@ grant_refresh(struct grant_req *g)
 	g->refreshing = 1;
 	if (u.next[0] != '\0')
 		memcpy(g->refresh, u.next, sizeof(g->refresh));
-	grant_issue(g, u.user.json, u.api.json, &sr);
+	grant_issue(g, &u.user, &u.api, &sr);
 out:
 	scope_result_clear(&sr);
 	refresh_use_clear(&u);

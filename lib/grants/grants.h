@@ -1,5 +1,6 @@
 /*
- * latchkey: the /oauth/token grants, token issuance, refresh tokens, /oauth/ro, /userinfo, /oauth/revoke.
+ * latchkey: the /oauth/token grants, token issuance, refresh tokens,
+ * /oauth/ro, /userinfo, /oauth/revoke.
  * Included through extern.h, which includes the parts in order.
  */
 #ifndef LATCHKEY_GRANTS_H
@@ -38,9 +39,11 @@ const struct grant_type_def *grant_type_def(enum grant_type);
 enum grant_type	 grant_type_find(const char *uri, unsigned where);
 
 /*
- * grant.c: the /oauth/token endpoint (decode, the grant_type table, client
- * authentication and grant permission), then the grant's own function;
- * and what every grant shares: audience resolution and token issuance.
+ * A grant's path: the endpoint (grant.c's /oauth/token, ro.c's /oauth/ro)
+ * decodes the request, authenticates the client and runs the grant
+ * (grant_password.c, grant_otp.c, grant_refresh.c, ro.c); the grant looks
+ * up what it needs (login.c) and checks the credentials, mapping each
+ * result to its endpoint's wire error, then issues (issue.c).
  */
 struct grant_req {
 	struct lk_ctx		*ctx;
@@ -50,50 +53,92 @@ struct grant_req {
 	json_t			*key;		/* owned: grant_key(), NULL unread */
 	struct params		 p;
 	struct client		 client;
-	const char		*grant;		/* grant_type as the client sent it */
+	enum grant_type		 gt;		/* the grant being run */
+	const char		*grant;		/* its URI (grant_type_def) */
 	const char		*gty;		/* "password", "password-realm", ... */
 	int			 refreshing;	/* refresh grant: start no new family */
 	char			 refresh[96];	/* refresh_token to return, "" none */
 	struct guard_who	 who;		/* end-user IP (guard_ip) */
 };
 
+/* The results of the steps the login grants share; each endpoint maps
+ * them to its own wire errors. */
+enum conn_rc {
+	CONN_OK,
+	CONN_UNKNOWN,		/* no connection of that name */
+	CONN_DISABLED,		/* not enabled for the client */
+	CONN_STRATEGY,		/* its strategy cannot serve the grant */
+	CONN_ERR,		/* store failure */
+	CONN__MAX
+};
+enum aud_rc { AUD_OK, AUD_UNKNOWN, AUD_ERR, AUD__MAX };
+enum login_rc {
+	LOGIN_OK,
+	LOGIN_WRONG,		/* unknown user, wrong password or code */
+	LOGIN_BLOCKED,		/* the user is blocked */
+	LOGIN_LEAKED,		/* the password is a breached one */
+	LOGIN_BUSY,		/* admission control shed it: 503 written */
+	LOGIN_THROTTLED,	/* attack protection refused: 429 written */
+	LOGIN_ERR,		/* store failure */
+	LOGIN__MAX
+};
+
+/* grant.c: POST /oauth/token. */
 void		 token_endpoint(struct lk_ctx *, const struct lk_req *,
 		    struct lk_resp *);
-/* The tenant's current signing key, read once a request (kept in the
- * grant_req); NULL when there is none. */
+/* /oauth/token's wire errors for the shared results (docs/COMPAT.md 3.6);
+ * OERR__MAX: the response is already written. */
+struct grant_errs {
+	enum oerr	 conn[CONN__MAX];	/* %s: the connection name */
+	enum oerr	 aud[AUD__MAX];		/* %s: the audience */
+	enum oerr	 login[LOGIN__MAX];
+	enum oerr	 code[STRATEGY__MAX];	/* LOGIN_WRONG of a code, by
+						 * the connection's strategy */
+};
+extern const struct grant_errs token_errs;
+
+/* login.c: what the login grants look up.  Write the wire error e, its
+ * "%s" arg (nothing for OERR__MAX: already written). */
+void		 grant_fail(struct grant_req *, enum oerr, const char *arg);
+/* The connection name, which must exist and be enabled for the client,
+ * into *c (record_clear it on CONN_OK; cleared otherwise). */
+enum conn_rc	 grant_connection(struct grant_req *, const char *name,
+		    struct conn *c);
+/* The API named by audience (or the tenant default) into *api, its
+ * json NULL for none (an identity-only token); *aud says which
+ * audience was looked up.  record_clear *api. */
+enum aud_rc	 grant_audience(struct grant_req *, struct api *api,
+		    const char **aud);
+/* A passwordless code for the login name at connection c (docs/COMPAT.md
+ * 1.3, 3.1): LOGIN_OK with *user (record_clear it). */
+enum login_rc	 grant_code_user(struct grant_req *, const struct conn *c,
+		    const char *login, const char *code, struct user *user);
+
+/* grant_password.c: password and password-realm (docs/COMPAT.md 3). */
+void		 grant_password(struct grant_req *);
+/* Its user check, shared with /oauth/ro: find the user of connection by
+ * g->p's username, verify the password (dummy work when unknown), refuse
+ * a blocked user, a breached password.  LOGIN_OK with *user (record_clear
+ * it); nothing written except for LOGIN_BUSY and LOGIN_THROTTLED. */
+enum login_rc	 grant_password_user(struct grant_req *,
+		    const char *connection, struct user *user);
+
+/* issue.c: token issuance.  The tenant's current signing key, read once
+ * a request (kept in the grant_req); NULL when there is none. */
 json_t		*grant_key(struct grant_req *);
-/* The connection name, which must exist (else the notfound row, its %s
- * the name) and be enabled for the client (else the disabled row).  The
- * record (owned) or NULL with the error written. */
-json_t		*grant_connection(struct grant_req *, const char *name,
-		    enum oerr notfound, enum oerr disabled);
-/* The API named by audience (or the tenant default); *api NULL for none.
- * -1 with the wire error written (unknown audience). */
-int		 grant_audience(struct grant_req *, json_t **api);
 /* A login grant's tokens: the requested scope under the login rules
  * (scope_resolve), then grant_issue.  Errors are written to the response. */
-void		 grant_issue_login(struct grant_req *, const json_t *user,
-		    const json_t *api);
+void		 grant_issue_login(struct grant_req *, const struct user *,
+		    const struct api *);
 /* Write the 200 token response (RFC 6749 5.1, no-store): idt, rt and
  * scope are left out when NULL.  0 or -1 (nothing written). */
 int		 grant_respond(struct lk_resp *, const char *at,
 		    long long expires_in, const char *idt, const char *rt,
 		    const char *scope);
-/* Sign and write the token response for user. -1 with the error written. */
-int		 grant_issue(struct grant_req *, const json_t *user,
-		    const json_t *api, const struct scope_result *);
-
-/* grant_password.c: password and password-realm (AUTH0-BEHAVIOUR.md 3). */
-void		 grant_password(struct grant_req *);
-/* Its user check, shared with /oauth/ro: find the user of connection by
- * g->p's username, verify the password (dummy work when unknown), refuse
- * a blocked user.  NULL with `wrong` (or user is blocked) written. */
-json_t		*grant_password_user(struct grant_req *, const char *connection,
-		    enum oerr wrong);
-/* The ID token claims each granted OIDC scope releases (OpenID Connect
- * Core 5.4), copied from user into claims. */
-void		 grant_scope_claims(json_t *claims, const json_t *user,
-		    const struct scope_result *);
+/* Sign and write the token response for user; api NULL (or its json
+ * NULL) for none.  -1 with the error written. */
+int		 grant_issue(struct grant_req *, const struct user *,
+		    const struct api *, const struct scope_result *);
 
 /* opaque.c: /oauth/ro's opaque access tokens (valid only at /userinfo).
  * opaque_issue writes a new token (43 chars + NUL) to out. 0 or -1. */
@@ -199,7 +244,7 @@ int		 refresh_index_ready(struct store *, DB_TXN *);
  * no family to walk. */
 enum store_rc	 refresh_index_new(struct store *, DB_TXN *, time_t now);
 
-/* grant_refresh.c: grant_type=refresh_token (AUTH0-BEHAVIOUR.md 5). */
+/* grant_refresh.c: grant_type=refresh_token (docs/COMPAT.md 5.2). */
 void		 grant_refresh(struct grant_req *);
 
 /* revoke.c: POST /oauth/revoke (RFC 7009). */
@@ -210,7 +255,7 @@ void		 revoke_endpoint(struct lk_ctx *, const struct lk_req *,
 void		 userinfo_endpoint(struct lk_ctx *, const struct lk_req *,
 		    struct lk_resp *);
 
-/* ro.c: the legacy POST /oauth/ro (AUTH0-BEHAVIOUR.md 1). */
+/* ro.c: the legacy POST /oauth/ro (docs/COMPAT.md 1). */
 void		 ro_endpoint(struct lk_ctx *, const struct lk_req *,
 		    struct lk_resp *);
 

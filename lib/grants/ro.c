@@ -1,22 +1,25 @@
 /*
- * POST /oauth/ro: Auth0's legacy Resource Owner endpoint
- * (AUTH0-BEHAVIOUR.md 1; seeds 000-002), kept for old SDKs:
+ * POST /oauth/ro: Auth0's legacy Resource Owner endpoint (docs/COMPAT.md
+ * 1), kept for old SDKs:
  *  - grant_type=password: username and password against the named
  *    connection; for an sms or email connection the password is the
- *    code from /passwordless/start;
+ *    code from /passwordless/start (docs/COMPAT.md 1.3);
  *  - grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer: re-login
  *    with an id_token latchkey issued, plus a device name.
  * The client is identified by client_id only: this legacy public flow
  * never authenticates it with a secret (a client_secret in the body is an
  * unknown field, ignored), and a stray Authorization header is ignored too
- * (SPEC.md "What real clients send").  The client must hold the legacy
- * grant, and the tenant must not have turned the endpoint off
- * (allow_legacy_ro false: the same 403 as a client without the grant).
+ * (docs/COMPAT.md 1.2).  The client must hold the legacy grant (GT_RO,
+ * GT_RO_JWT), and the tenant must not have turned the endpoint off
+ * (allow_legacy_ro false: the same 403 as a client without the grant;
+ * docs/COMPAT.md 1.1).
  *
- * Success is the legacy shape: an opaque access token (only /userinfo
- * takes it), an ID token when the scope has openid, token_type Bearer,
- * and a refresh token for offline_access with a device.
+ * Success is the legacy shape (docs/COMPAT.md 1.4): an opaque access
+ * token (only /userinfo takes it), an ID token when the scope has openid,
+ * token_type Bearer, and a refresh token for offline_access with a
+ * device.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,39 +27,59 @@
 
 #include "extern.h"
 
-#define RO_GRANT	"http://auth0.com/oauth/legacy/grant-type/ro"
-#define RO_JWT_GRANT	"http://auth0.com/oauth/legacy/grant-type/ro/jwt-bearer"
 #define RO_ACCESS_LIFETIME	86400	/* the OAS example's expires_in */
 #define RO_ID_LIFETIME		36000
 #define RO_SCOPE_DEFAULT	"openid"
 #define RO_SCOPE_MAX		64	/* scope tokens considered */
 
-/* The fields /oauth/ro reads: the seed's eight. */
+/* The fields /oauth/ro reads (docs/COMPAT.md 1.2). */
 #define RO_FIELDS (FIELD_BIT(F_CLIENT_ID) | FIELD_BIT(F_CONNECTION) | \
 	FIELD_BIT(F_GRANT_TYPE) | FIELD_BIT(F_USERNAME) | \
 	FIELD_BIT(F_PASSWORD) | FIELD_BIT(F_SCOPE) | FIELD_BIT(F_ID_TOKEN) | \
 	FIELD_BIT(F_DEVICE))
 
-enum ro_grant { RO_PASSWORD, RO_JWT_BEARER, RO__MAX };
+static int	 ro_password(struct grant_req *, struct user *);
+static int	 ro_jwt_bearer(struct grant_req *, struct user *);
 
-static json_t	*ro_password(struct grant_req *);
-static json_t	*ro_jwt_bearer(struct grant_req *);
-
+/* The grant_type values /oauth/ro takes, and the legacy grant type each
+ * is (granttype.c: the grant the client must hold, the log name).  Its
+ * run function: 0 with the user, or -1 with the error written. */
 static const struct {
-	const char	*wire;		/* grant_type */
-	const char	*client_grant;	/* what the client must hold */
-	const char	*log;		/* short name for the access log */
-	json_t		*(*run)(struct grant_req *);	/* the user, or NULL */
-} ro_grants[RO__MAX] = {
-	[RO_PASSWORD] = { "password", RO_GRANT, "ro", ro_password },
-	[RO_JWT_BEARER] = { "urn:ietf:params:oauth:grant-type:jwt-bearer",
-	    RO_JWT_GRANT, "ro/jwt-bearer", ro_jwt_bearer },
+	const char	*wire;
+	enum grant_type	 gt;
+	int		 (*run)(struct grant_req *, struct user *);
+} ro_grants[] = {
+	{ "password", GT_RO, ro_password },
+	{ "urn:ietf:params:oauth:grant-type:jwt-bearer", GT_RO_JWT,
+	    ro_jwt_bearer },
 };
+#define RO_GRANTS_N	(sizeof(ro_grants) / sizeof(ro_grants[0]))
 
-/* The wrong-code rows of each passwordless strategy (observed pairing). */
-static const enum oerr wrong_code[PWL__MAX] = {
-	[PWL_SMS] = OERR_RO_WRONG_PHONE_CODE,
-	[PWL_EMAIL] = OERR_RO_WRONG_EMAIL_CODE,
+/* /oauth/ro's wire errors for the results the login grants share
+ * (docs/COMPAT.md 1.6; the wrong-code pairing is observed). */
+static const struct grant_errs ro_errs = {
+	.conn = {
+		[CONN_OK] = OERR__MAX,
+		[CONN_UNKNOWN] = OERR_RO_CONNECTION_NOT_FOUND,
+		[CONN_DISABLED] = OERR_RO_CONNECTION_DISABLED,
+		[CONN_STRATEGY] = OERR_REALM_STRATEGY,
+		[CONN_ERR] = OERR_SERVER_ERROR,
+	},
+	.aud = { OERR__MAX, OERR__MAX, OERR__MAX },	/* no audience */
+	.login = {
+		[LOGIN_OK] = OERR__MAX,
+		[LOGIN_WRONG] = OERR_RO_WRONG_PASSWORD,
+		[LOGIN_BLOCKED] = OERR_USER_BLOCKED,
+		[LOGIN_LEAKED] = OERR_RO_PASSWORD_LEAKED,
+		[LOGIN_BUSY] = OERR__MAX,
+		[LOGIN_THROTTLED] = OERR__MAX,
+		[LOGIN_ERR] = OERR_SERVER_ERROR,
+	},
+	.code = {
+		[STRATEGY_AUTH0] = OERR_RO_WRONG_PASSWORD,
+		[STRATEGY_SMS] = OERR_RO_WRONG_PHONE_CODE,
+		[STRATEGY_EMAIL] = OERR_RO_WRONG_EMAIL_CODE,
+	},
 };
 
 /* Claims a scope may never set (they are the token's own). */
@@ -65,72 +88,45 @@ static const char *const reserved[] = {
 	"password_hash", NULL,
 };
 
-/*
- * The named connection: exists and is enabled for the client.  NULL with
- * the legacy error written.
- */
-static json_t *
-ro_connection(struct grant_req *g, const char *name)
+/* 1 when the named field is absent or empty. */
+static int
+missing(const struct grant_req *g, enum field f)
 {
-	return grant_connection(g, name, OERR_RO_CONNECTION_NOT_FOUND,
-	    OERR_RO_CONNECTION_DISABLED);
+
+	return g->p.v[f] == NULL || *g->p.v[f] == '\0';
 }
 
-/* A passwordless connection: the password is the code.  The user, or
- * NULL with the result's legacy row written. */
-static json_t *
-ro_code(struct grant_req *g, const struct conn *conn, enum pwl_strategy s)
+/* grant_type=password (database, sms and email connections). */
+static int
+ro_password(struct grant_req *g, struct user *user)
 {
-	json_t	*user = NULL;
+	struct conn	 c;
+	enum conn_rc	 crc;
+	enum login_rc	 lrc;
 
-	switch (pwl_exchange(g, conn, g->p.v[F_USERNAME], g->p.v[F_PASSWORD],
-	    &user)) {
-	case PWL_OK:
-		return user;
-	case PWL_WRONG:
-		oerr_write(g->resp, wrong_code[s], NULL);
-		break;
-	case PWL_BLOCKED:
-		oerr_write(g->resp, OERR_USER_BLOCKED, NULL);
-		break;
-	case PWL_THROTTLED:
-		break;
-	default:
-		oerr_write(g->resp, OERR_SERVER_ERROR, NULL);
-		break;
-	}
-	return NULL;
-}
-
-/* grant_type=password (the seed's database and SMS forms). */
-static json_t *
-ro_password(struct grant_req *g)
-{
-	json_t			*conn, *user = NULL;
-	struct conn		 c;
-	enum pwl_strategy	 s;
-	int			 rc;
-
-	if (g->p.v[F_USERNAME] == NULL || *g->p.v[F_USERNAME] == '\0')
-		return oerr_write(g->resp, OERR_RO_MISSING_USERNAME, NULL), NULL;
-	if (g->p.v[F_PASSWORD] == NULL || *g->p.v[F_PASSWORD] == '\0')
-		return oerr_write(g->resp, OERR_RO_MISSING_PASSWORD, NULL), NULL;
-	if (g->p.v[F_CONNECTION] == NULL || *g->p.v[F_CONNECTION] == '\0')
-		return oerr_write(g->resp, OERR_RO_MISSING_CONNECTION, NULL), NULL;
-	if ((conn = ro_connection(g, g->p.v[F_CONNECTION])) == NULL)
-		return NULL;
-	rc = record_parse(REC_CONNECTION, conn, &c);
-	json_decref(conn);
-	if (rc == -1)
-		return oerr_write(g->resp, OERR_SERVER_ERROR, NULL), NULL;
-	if ((s = pwl_strategy(&c)) != PWL__MAX)
-		user = ro_code(g, &c, s);
+	if (missing(g, F_USERNAME))
+		return oerr_write(g->resp, OERR_RO_MISSING_USERNAME, NULL), -1;
+	if (missing(g, F_PASSWORD))
+		return oerr_write(g->resp, OERR_RO_MISSING_PASSWORD, NULL), -1;
+	if (missing(g, F_CONNECTION))
+		return oerr_write(g->resp, OERR_RO_MISSING_CONNECTION, NULL), -1;
+	crc = grant_connection(g, g->p.v[F_CONNECTION], &c);
+	if (crc != CONN_OK)
+		return grant_fail(g, ro_errs.conn[crc], NULL), -1;
+	if (pwl_strategy(&c) != PWL__MAX)
+		lrc = grant_code_user(g, &c, g->p.v[F_USERNAME],
+		    g->p.v[F_PASSWORD], user);
 	else if (c.name != NULL && c.strategy == STRATEGY_AUTH0)
-		user = grant_password_user(g, c.name, OERR_RO_WRONG_PASSWORD);
-	else
-		oerr_write(g->resp, OERR_REALM_STRATEGY, NULL);
+		lrc = grant_password_user(g, c.name, user);
+	else {
+		record_clear(REC_CONNECTION, &c);
+		return grant_fail(g, ro_errs.conn[CONN_STRATEGY], NULL), -1;
+	}
+	if (lrc != LOGIN_OK)
+		grant_fail(g, lrc == LOGIN_WRONG ? ro_errs.code[c.strategy] :
+		    ro_errs.login[lrc], NULL);
 	record_clear(REC_CONNECTION, &c);
-	return user;
+	return lrc == LOGIN_OK ? 0 : -1;
 }
 
 static int
@@ -206,43 +202,44 @@ id_token_claims(struct grant_req *g)
  * for refresh tokens, and a stolen id_token would otherwise mint new
  * sessions until it expires.
  */
-static json_t *
-ro_jwt_bearer(struct grant_req *g)
+static int
+ro_jwt_bearer(struct grant_req *g, struct user *user)
 {
-	json_t		*claims, *conn = NULL, *user = NULL;
-	const char	*uconn, *name = g->p.v[F_CONNECTION];
+	struct conn	 c;
+	json_t		*claims = NULL;
+	const char	*name = g->p.v[F_CONNECTION];
+	enum oerr	 e = OERR_RO_BAD_ID_TOKEN;
+	enum conn_rc	 crc;
 
-	if (g->p.v[F_DEVICE] == NULL || *g->p.v[F_DEVICE] == '\0')
-		return oerr_write(g->resp, OERR_RO_MISSING_DEVICE, NULL), NULL;
-	if (g->p.v[F_ID_TOKEN] == NULL || *g->p.v[F_ID_TOKEN] == '\0')
-		return oerr_write(g->resp, OERR_RO_MISSING_ID_TOKEN, NULL), NULL;
-	if (name != NULL && (conn = ro_connection(g, name)) == NULL)
-		return NULL;
-	if ((claims = id_token_claims(g)) == NULL) {
-		oerr_write(g->resp, OERR_RO_BAD_ID_TOKEN, NULL);
-		goto out;
-	}
-	if (store_get(g->ctx->store, NULL, SK_USER, json_string_value(
-	    json_object_get(claims, "sub")), &user) != STORE_OK) {
-		oerr_write(g->resp, OERR_RO_BAD_ID_TOKEN, NULL);
-		goto out;
-	}
-	uconn = json_string_value(json_object_get(user, "connection"));
-	if ((name != NULL && (uconn == NULL || strcmp(uconn, name) != 0)) ||
+	memset(&c, 0, sizeof(c));
+	if (missing(g, F_DEVICE))
+		return oerr_write(g->resp, OERR_RO_MISSING_DEVICE, NULL), -1;
+	if (missing(g, F_ID_TOKEN))
+		return oerr_write(g->resp, OERR_RO_MISSING_ID_TOKEN, NULL), -1;
+	if (name != NULL && (crc = grant_connection(g, name, &c)) != CONN_OK)
+		return grant_fail(g, ro_errs.conn[crc], NULL), -1;
+	if ((claims = id_token_claims(g)) == NULL ||
+	    record_get(g->ctx->store, NULL, REC_USER, json_string_value(
+	    json_object_get(claims, "sub")), user) != STORE_OK)
+		goto fail;
+	if ((name != NULL && (user->connection == NULL ||
+	    strcmp(user->connection, name) != 0)) ||
 	    json_integer_value(json_object_get(claims, "iat")) <=
-	    json_integer_value(json_object_get(user, "password_set_at"))) {
-		oerr_write(g->resp, OERR_RO_BAD_ID_TOKEN, NULL);
-		json_decref(user);
-		user = NULL;
-	} else if (json_is_true(json_object_get(user, "blocked"))) {
-		oerr_write(g->resp, OERR_USER_BLOCKED, NULL);
-		json_decref(user);
-		user = NULL;
+	    user->password_set_at)
+		goto fail;
+	if (user->blocked) {
+		e = OERR_USER_BLOCKED;
+		goto fail;
 	}
-out:
 	json_decref(claims);
-	json_decref(conn);
-	return user;
+	record_clear(REC_CONNECTION, &c);
+	return 0;
+fail:
+	oerr_write(g->resp, e, NULL);
+	record_clear(REC_USER, user);
+	json_decref(claims);
+	record_clear(REC_CONNECTION, &c);
+	return -1;
 }
 
 /* ------------------------------------------------------------------ */
@@ -257,45 +254,19 @@ struct ro_scope {
 	size_t			 ntok;
 };
 
-/* OIDC scope names and the flag each sets. */
-enum rs { RS_OPENID, RS_PROFILE, RS_EMAIL, RS_PHONE, RS_ADDRESS, RS_OFFLINE,
-	RS__MAX };
-static const char *const rs_names[RS__MAX] = {
-	"openid", "profile", "email", "phone", "address", "offline_access",
-};
-
-static int
-rs_find(const char *s, size_t n)
-{
-	int	 i;
-
-	for (i = 0; i < RS__MAX; i++)
-		if (strlen(rs_names[i]) == n && memcmp(rs_names[i], s, n) == 0)
-			return i;
-	return -1;
-}
-
 /*
  * Unlike /oauth/token, "openid" alone releases only the base claims;
  * profile, email, phone and address release their standard claims; any
- * other token is an attribute name (AUTH0-BEHAVIOUR.md 1 "Request
- * parameters": the legacy pipeline made requested attributes claims).
+ * other token is an attribute name (docs/COMPAT.md 1.5: the legacy
+ * pipeline made requested attributes claims).
  */
 static int
 ro_scope_parse(const char *scope, struct ro_scope *rs)
 {
-	int	*flags[RS__MAX];
 	size_t	 n, i;
-	int	 f;
 
 	memset(rs, 0, sizeof(*rs));
 	buf_init(&rs->norm);
-	flags[RS_OPENID] = &rs->sr.openid;
-	flags[RS_PROFILE] = &rs->sr.profile;
-	flags[RS_EMAIL] = &rs->sr.email;
-	flags[RS_PHONE] = &rs->sr.phone;
-	flags[RS_ADDRESS] = &rs->sr.address;
-	flags[RS_OFFLINE] = &rs->sr.offline_access;
 	while (*scope != '\0' && rs->ntok < RO_SCOPE_MAX) {
 		scope += strspn(scope, " ");
 		if ((n = strcspn(scope, " ")) == 0)
@@ -304,8 +275,7 @@ ro_scope_parse(const char *scope, struct ro_scope *rs)
 			if (rs->tlen[i] == n && memcmp(rs->tok[i], scope, n) == 0)
 				break;
 		if (i == rs->ntok) {
-			if ((f = rs_find(scope, n)) >= 0)
-				*flags[f] = 1;
+			scope_result_set(&rs->sr, scope_oidc_find(scope, n));
 			rs->tok[rs->ntok] = scope;
 			rs->tlen[rs->ntok++] = n;
 			if ((rs->norm.len > 0 && buf_append(&rs->norm, " ", 1) == -1) ||
@@ -321,7 +291,8 @@ ro_scope_parse(const char *scope, struct ro_scope *rs)
  * app_metadata, else of user_metadata (metadata cannot shadow the
  * profile's own attributes). */
 static void
-attribute_claim(json_t *claims, const json_t *user, const char *s, size_t n)
+attribute_claim(json_t *claims, const struct user *user, const char *s,
+    size_t n)
 {
 	char		 name[256];
 	const json_t	*v;
@@ -334,9 +305,9 @@ attribute_claim(json_t *claims, const json_t *user, const char *s, size_t n)
 	for (i = 0; reserved[i] != NULL; i++)
 		if (strcmp(reserved[i], name) == 0)
 			return;
-	if ((v = json_object_get(user, name)) == NULL &&
-	    (v = json_object_get(json_object_get(user, "app_metadata"), name)) == NULL)
-		v = json_object_get(json_object_get(user, "user_metadata"), name);
+	if ((v = json_object_get(user->json, name)) == NULL &&
+	    (v = json_object_get(user->app_metadata, name)) == NULL)
+		v = json_object_get(user->user_metadata, name);
 	if (v != NULL && !json_is_null(v))
 		json_object_set(claims, name, (json_t *)v);
 }
@@ -344,7 +315,7 @@ attribute_claim(json_t *claims, const json_t *user, const char *s, size_t n)
 /* The legacy ID token: always RS256 (or the tenant key's algorithm): no
  * secret was presented to key an HS256 one. */
 static char *
-ro_id_token(struct grant_req *g, const json_t *key, const json_t *user,
+ro_id_token(struct grant_req *g, const json_t *key, const struct user *user,
     const struct ro_scope *rs)
 {
 	json_t		*claims;
@@ -356,17 +327,17 @@ ro_id_token(struct grant_req *g, const json_t *key, const json_t *user,
 	issuer = g->tenant.issuer;
 	if (g->client.rec.id_token_lifetime > 0)
 		lifetime = g->client.rec.id_token_lifetime;
-	claims = json_pack("{s:s, s:O, s:s, s:I, s:I}", "iss", issuer,
-	    "sub", json_object_get(user, "user_id"),
+	claims = json_pack("{s:s, s:s, s:s, s:I, s:I}", "iss", issuer,
+	    "sub", user->user_id,
 	    "aud", g->client.client_id, "iat", (json_int_t)g->req->now,
 	    "exp", (json_int_t)g->req->now + lifetime);
 	if (claims == NULL)
 		return NULL;
 	for (i = 0; i < rs->ntok; i++)
-		if (rs_find(rs->tok[i], rs->tlen[i]) < 0)
+		if (scope_oidc_find(rs->tok[i], rs->tlen[i]) == OIDC__MAX)
 			attribute_claim(claims, user, rs->tok[i], rs->tlen[i]);
 	/* Standard claims last: an attribute scope cannot fake them. */
-	grant_scope_claims(claims, user, &rs->sr);
+	scope_claims(claims, user, &rs->sr);
 	if (token_sign(key, claims, &out) == -1)
 		out = NULL;
 	json_decref(claims);
@@ -375,7 +346,7 @@ ro_id_token(struct grant_req *g, const json_t *key, const json_t *user,
 
 /* Write the legacy 200.  -1 with the error written. */
 static int
-ro_issue(struct grant_req *g, const json_t *user)
+ro_issue(struct grant_req *g, const struct user *user)
 {
 	struct ro_scope		 rs;
 	struct refresh_new	 rn;
@@ -389,7 +360,7 @@ ro_issue(struct grant_req *g, const json_t *user)
 	buf_init(&rs.norm);
 	if (scope == NULL || *scope == '\0')
 		scope = RO_SCOPE_DEFAULT;
-	uid = json_string_value(json_object_get(user, "user_id"));
+	uid = user->user_id;
 	if (uid == NULL || ro_scope_parse(scope, &rs) == -1)
 		goto fail;
 	if (opaque_issue(g->ctx, uid, g->client.client_id, rs.norm.p,
@@ -398,8 +369,8 @@ ro_issue(struct grant_req *g, const json_t *user)
 	if (rs.sr.openid && ((key = grant_key(g)) == NULL ||
 	    (idt = ro_id_token(g, key, user, &rs)) == NULL))
 		goto fail;
-	/* Legacy refresh tokens: offline_access and a device (SPEC.md), and
-	 * the client's refresh_token grant (AUTH0-BEHAVIOUR.md 5). */
+	/* Legacy refresh tokens: offline_access and a device, and the
+	 * client's refresh_token grant (docs/COMPAT.md 1.4, 5.1). */
 	if (rs.sr.offline_access && g->p.v[F_DEVICE] != NULL &&
 	    *g->p.v[F_DEVICE] != '\0' &&
 	    client_grant_allowed(&g->client.rec, GT_REFRESH)) {
@@ -431,15 +402,16 @@ out:
 
 /* ------------------------------------------------------------------ */
 
-static enum ro_grant
+/* The ro_grants row of grant_type s, or RO_GRANTS_N. */
+static size_t
 ro_grant_find(const char *s)
 {
 	size_t	 i;
 
-	for (i = 0; i < RO__MAX; i++)
+	for (i = 0; i < RO_GRANTS_N; i++)
 		if (strcmp(ro_grants[i].wire, s) == 0)
-			return (enum ro_grant)i;
-	return RO__MAX;
+			break;
+	return i;
 }
 
 /* The client named by client_id, unauthenticated.  -1 with the error. */
@@ -466,59 +438,68 @@ ro_client(struct grant_req *g)
 	return 0;
 }
 
+/* The grant type of the request, the client's right to it, the tenant's
+ * switch.  The ro_grants row, or RO_GRANTS_N with the error written. */
+static size_t
+ro_grant(struct grant_req *g)
+{
+	const char	*type = g->p.v[F_GRANT_TYPE];
+	size_t		 i;
+
+	if (type == NULL)
+		return oerr_write(g->resp, OERR_RO_MISSING_GRANT_TYPE, NULL),
+		    RO_GRANTS_N;
+	if ((i = ro_grant_find(type)) == RO_GRANTS_N)
+		return oerr_write(g->resp, OERR_RO_GRANT_TYPE, type), i;
+	g->gt = ro_grants[i].gt;
+	g->grant = grant_type_def(g->gt)->uri;
+	g->gty = grant_type_def(g->gt)->gty;
+	snprintf(g->resp->grant, sizeof(g->resp->grant), "%s", g->gty);
+	/* The tenant's "Legacy /oauth/ro Endpoint" switch: off looks to
+	 * clients like a client without the legacy grant. */
+	if (!g->tenant.allow_legacy_ro) {
+		lk_info("/oauth/ro refused: tenant allow_legacy_ro is false");
+		return oerr_write(g->resp, OERR_GRANT_NOT_ALLOWED,
+		    grant_type_def(GT_RO)->uri), RO_GRANTS_N;
+	}
+	if (!client_grant_allowed(&g->client.rec, g->gt))
+		return oerr_write(g->resp, OERR_GRANT_NOT_ALLOWED, g->grant),
+		    RO_GRANTS_N;
+	return i;
+}
+
 void
 ro_endpoint(struct lk_ctx *ctx, const struct lk_req *req, struct lk_resp *resp)
 {
 	struct grant_req	 g;
-	json_t			*user = NULL;
-	enum ro_grant		 gt = RO__MAX;
+	struct user		 user;
+	size_t			 i;
 
 	memset(&g, 0, sizeof(g));
+	memset(&user, 0, sizeof(user));
 	g.ctx = ctx;
 	g.req = req;
 	g.resp = resp;
 	params_init(&g.p);
-	snprintf(resp->grant, sizeof(resp->grant), "ro");
+	snprintf(resp->grant, sizeof(resp->grant), "%s",
+	    grant_type_def(GT_RO)->gty);
 	if (decode_body(req, RO_FIELDS, &g.p, resp) == -1)
 		goto out;
 	if (ctx_tenant(ctx, &g.tenant) == -1) {
 		oerr_write(resp, OERR_NOT_CONFIGURED, NULL);
 		goto out;
 	}
-	if (ro_client(&g) == -1)
+	if (ro_client(&g) == -1 || (i = ro_grant(&g)) == RO_GRANTS_N)
 		goto out;
-	if (g.p.v[F_GRANT_TYPE] == NULL) {
-		oerr_write(resp, OERR_RO_MISSING_GRANT_TYPE, NULL);
-		goto out;
-	}
-	if ((gt = ro_grant_find(g.p.v[F_GRANT_TYPE])) == RO__MAX) {
-		oerr_write(resp, OERR_RO_GRANT_TYPE, g.p.v[F_GRANT_TYPE]);
-		goto out;
-	}
-	snprintf(resp->grant, sizeof(resp->grant), "%s", ro_grants[gt].log);
-	g.grant = ro_grants[gt].client_grant;
-	g.gty = ro_grants[gt].log;
-	/* The tenant's "Legacy /oauth/ro Endpoint" switch: off looks to
-	 * clients like a client without the legacy grant. */
-	if (!g.tenant.allow_legacy_ro) {
-		lk_info("/oauth/ro refused: tenant allow_legacy_ro is false");
-		oerr_write(resp, OERR_GRANT_NOT_ALLOWED, RO_GRANT);
-		goto out;
-	}
-	if (!client_grant_allowed(&g.client.rec,
-	    grant_type_find(g.grant, GT_CLIENT))) {
-		oerr_write(resp, OERR_GRANT_NOT_ALLOWED, g.grant);
-		goto out;
-	}
 	/* No secret here, so auth0-forwarded-for is never honoured. */
 	if (guard_ip(req, &g.client, GUARD_EP_RO, &g.who, resp) == -1 ||
 	    guard_endpoint(ctx, &g.tenant, &g.who, req->now, resp) == -1)
 		goto out;
-	if ((user = ro_grants[gt].run(&g)) == NULL)
+	if (ro_grants[i].run(&g, &user) == -1)
 		goto out;
-	ro_issue(&g, user);
+	ro_issue(&g, &user);
 out:
-	json_decref(user);
+	record_clear(REC_USER, &user);
 	client_clear(&g.client);
 	params_clear(&g.p);
 	json_decref(g.key);

@@ -218,19 +218,20 @@ claims_reply(struct lk_ctx *ctx, const char *issuer, const struct grant_of *g,
     struct lk_resp *resp)
 {
 	struct scope_result	 sr;
-	json_t			*user = NULL, *claims = NULL;
+	struct user		 user;
+	json_t			*claims = NULL;
 	enum store_rc		 rc;
 	int			 ret = -1;
 
 	memset(&sr, 0, sizeof(sr));
-	if ((rc = store_get(ctx->store, NULL, SK_USER, g->sub, &user)) ==
+	if ((rc = record_get(ctx->store, NULL, REC_USER, g->sub, &user)) ==
 	    STORE_NOTFOUND) {
 		challenge(resp, issuer, OERR_USERINFO_TOKEN, whys[WHY_USER_GONE]);
 		return 0;
 	}
 	if (rc != STORE_OK)
 		return -1;
-	if (json_is_true(json_object_get(user, "blocked"))) {
+	if (user.blocked) {
 		challenge(resp, issuer, OERR_USERINFO_TOKEN, whys[WHY_BLOCKED]);
 		ret = 0;
 		goto out;
@@ -238,13 +239,13 @@ claims_reply(struct lk_ctx *ctx, const char *issuer, const struct grant_of *g,
 	if (scope_narrow(g->scope, NULL, &sr) == -1 ||
 	    (claims = json_pack("{s:s}", "sub", g->sub)) == NULL)
 		goto out;
-	grant_scope_claims(claims, user, &sr);
+	scope_claims(claims, &user, &sr);
 	resp_nostore(resp);
 	ret = resp_json(resp, 200, claims);
 out:
 	scope_result_clear(&sr);
 	json_decref(claims);
-	json_decref(user);
+	record_clear(REC_USER, &user);
 	return ret;
 }
 

@@ -159,7 +159,7 @@ void		 scope_claims(json_t *claims, const struct user *,
 		    const struct scope_result *);
 /* requested may be NULL; api NULL when no audience; allow_offline when
  * the caller can issue a refresh token. 0 or -1 (ENOMEM). */
-int		 scope_resolve(const char *requested, const json_t *api,
+int		 scope_resolve(const char *requested, const struct api *api,
 		    int allow_offline, struct scope_result *);
 /* The scope already granted (a refresh token's, an access token's),
  * narrowed to requested when that is not NULL: r->granted keeps granted's
@@ -173,7 +173,7 @@ int		 scope_narrow(const char *granted, const char *requested,
  * survive.  0; 1 when requested names an OIDC scope or one api defines
  * that granted lacks; -1 (ENOMEM). */
 int		 scope_refresh(const char *granted, const char *requested,
-		    const json_t *api, struct scope_result *);
+		    const struct api *api, struct scope_result *);
 
 /*
  * guard_bucket.c: token buckets, kept exactly in integer units, and the

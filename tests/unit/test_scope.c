@@ -143,17 +143,25 @@ static const struct scase {
 	  1, OFFLINE },
 };
 
-static json_t	*apis[API__MAX];
+static struct api	 apis[API__MAX];
 
 static int
 setup(void **state)
 {
+	json_t	*j;
 	size_t	 i;
+	int	 rc;
 
-	for (i = 0; i < API__MAX; i++)
-		if (api_json[i] != NULL &&
-		    (apis[i] = json_loads(api_json[i], 0, NULL)) == NULL)
+	for (i = 0; i < API__MAX; i++) {
+		if (api_json[i] == NULL)
+			continue;
+		if ((j = json_loads(api_json[i], 0, NULL)) == NULL)
 			return -1;
+		rc = record_parse(REC_API, j, &apis[i]);
+		json_decref(j);
+		if (rc == -1)
+			return -1;
+	}
 	return 0;
 }
 
@@ -162,10 +170,8 @@ teardown(void **state)
 {
 	size_t	 i;
 
-	for (i = 0; i < API__MAX; i++) {
-		json_decref(apis[i]);
-		apis[i] = NULL;
-	}
+	for (i = 0; i < API__MAX; i++)
+		record_clear(REC_API, &apis[i]);
 	return 0;
 }
 
@@ -175,8 +181,8 @@ scope_case(void **state)
 	const struct scase	*c = *state;
 	struct scope_result	 r;
 
-	assert_int_equal(scope_resolve(c->requested, apis[c->api],
-	    c->allow_offline, &r), 0);
+	assert_int_equal(scope_resolve(c->requested, c->api == API_NONE ? NULL :
+	    &apis[c->api], c->allow_offline, &r), 0);
 	assert_string_equal(r.granted.p != NULL ? r.granted.p : "",
 	    c->granted);
 	assert_int_equal(r.granted.len, strlen(c->granted));
@@ -206,8 +212,9 @@ scope_result_clear_is_idempotent(void **state)
 	assert_int_equal(r.differs, 0);
 }
 
-/* An API record whose "scopes" member is missing or not an array grants
- * no API scope rather than failing. */
+/* An API whose "scopes" member is missing or not an array (an API built
+ * by hand: record_parse refuses the second) grants no API scope rather
+ * than failing. */
 static void
 api_without_a_scopes_array_grants_no_api_scope(void **state)
 {
@@ -217,17 +224,20 @@ api_without_a_scopes_array_grants_no_api_scope(void **state)
 		"{\"identifier\":\"a\",\"scopes\":[1,null,{}]}",
 	};
 	struct scope_result	 r;
-	json_t			*api;
+	struct api		 api;
 	size_t			 i;
 
 	for (i = 0; i < NELEM(recs); i++) {
-		api = json_loads(recs[i], 0, NULL);
-		assert_non_null(api);
-		assert_int_equal(scope_resolve("openid email", api, 1, &r), 0);
+		memset(&api, 0, sizeof(api));
+		api.json = json_loads(recs[i], 0, NULL);
+		assert_non_null(api.json);
+		api.identifier = "a";
+		api.scopes = json_object_get(api.json, "scopes");
+		assert_int_equal(scope_resolve("openid email", &api, 1, &r), 0);
 		assert_string_equal(S(r.granted.p), "openid email");
 		assert_int_equal(r.differs, 0);
 		scope_result_clear(&r);
-		json_decref(api);
+		json_decref(api.json);
 	}
 }
 

@@ -1,0 +1,110 @@
+/*
+ * What the login grants (password, password-realm, passwordless/otp and
+ * /oauth/ro) look up before they check credentials: the connection, the
+ * audience's API, and the passwordless code's user.  Each returns a
+ * result; the grant maps it to its endpoint's wire error (token_errs in
+ * grant.c, ro.c's own table).
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "extern.h"
+
+void
+grant_fail(struct grant_req *g, enum oerr e, const char *arg)
+{
+
+	if (e != OERR__MAX)
+		oerr_write(g->resp, e, arg);
+}
+
+/* 1 when the connection is enabled for client_id. */
+static int
+enabled_for(const struct conn *c, const char *client_id)
+{
+	const json_t	*v;
+	size_t		 i;
+
+	json_array_foreach(c->enabled_clients, i, v)
+		if (json_is_string(v) &&
+		    strcmp(json_string_value(v), client_id) == 0)
+			return 1;
+	return 0;
+}
+
+enum conn_rc
+grant_connection(struct grant_req *g, const char *name, struct conn *c)
+{
+
+	switch (record_get(g->ctx->store, NULL, REC_CONNECTION, name, c)) {
+	case STORE_OK:
+		break;
+	case STORE_NOTFOUND:
+		return CONN_UNKNOWN;
+	default:
+		return CONN_ERR;
+	}
+	if (enabled_for(c, g->client.client_id))
+		return CONN_OK;
+	record_clear(REC_CONNECTION, c);
+	return CONN_DISABLED;
+}
+
+enum aud_rc
+grant_audience(struct grant_req *g, struct api *api, const char **audp)
+{
+	const char	*aud, *issuer;
+	char		 userinfo[600];
+
+	memset(api, 0, sizeof(*api));
+	aud = g->p.v[F_AUDIENCE];
+	if (aud == NULL || *aud == '\0')
+		aud = g->tenant.default_audience;
+	*audp = aud;
+	if (aud == NULL || *aud == '\0')
+		return AUD_OK;
+	/* The issuer's own /userinfo is no API: an identity-only token. */
+	issuer = g->tenant.issuer;
+	snprintf(userinfo, sizeof(userinfo), "%suserinfo", issuer ? issuer : "");
+	if (strcmp(aud, userinfo) == 0)
+		return AUD_OK;
+	switch (record_get(g->ctx->store, NULL, REC_API, aud, api)) {
+	case STORE_OK:
+		return AUD_OK;
+	case STORE_NOTFOUND:
+		return AUD_UNKNOWN;
+	default:
+		return AUD_ERR;
+	}
+}
+
+enum login_rc
+grant_code_user(struct grant_req *g, const struct conn *c, const char *login,
+    const char *code, struct user *user)
+{
+	json_t		*u = NULL;
+	enum login_rc	 rc;
+	int		 parsed;
+
+	memset(user, 0, sizeof(*user));
+	switch (pwl_exchange(g, c, login, code, &u)) {
+	case PWL_OK:
+		parsed = record_parse(REC_USER, u, user);
+		json_decref(u);
+		return parsed == 0 ? LOGIN_OK : LOGIN_ERR;
+	case PWL_WRONG:
+		rc = LOGIN_WRONG;
+		break;
+	case PWL_BLOCKED:
+		rc = LOGIN_BLOCKED;
+		break;
+	case PWL_THROTTLED:
+		rc = LOGIN_THROTTLED;
+		break;
+	default:
+		rc = LOGIN_ERR;
+		break;
+	}
+	json_decref(u);
+	return rc;
+}
