@@ -145,9 +145,23 @@ int		 grant_issue(struct grant_req *, const struct user *,
 int		 opaque_issue(struct lk_ctx *, const char *user_id,
 		    const char *client_id, const char *scope, time_t now,
 		    long lifetime, char *out, size_t outsz);
-/* STORE_NOTFOUND for an unknown or expired token; *rec owned by caller. */
+/* A token's SK_ACCESS record: strings NULL and exp 0 when absent. */
+struct opaque_rec {
+	json_t		*json;		/* owned: opaque_clear */
+	const char	*user_id;
+	const char	*client_id;
+	const char	*scope;
+	long long	 exp;
+};
+void		 opaque_clear(struct opaque_rec *);
+/* The record of token, expired or not, into *o (opaque_clear it). */
+enum store_rc	 opaque_get(struct store *, DB_TXN *, const char *token,
+		    struct opaque_rec *o);
+enum store_rc	 opaque_del(struct store *, DB_TXN *, const char *token);
+/* STORE_NOTFOUND for an unknown or expired token (an expired one is
+ * deleted); STORE_OK with *o (opaque_clear it). */
 enum store_rc	 opaque_lookup(struct lk_ctx *, const char *token, time_t now,
-		    json_t **rec);
+		    struct opaque_rec *o);
 
 /*
  * refresh.c: refresh tokens (docs/COMPAT.md 5).  A new token (random,

@@ -1,5 +1,5 @@
 /*
- * POST /oauth/revoke (RFC 7009; AUTH0-BEHAVIOUR.md 5): the client
+ * POST /oauth/revoke (RFC 7009; docs/COMPAT.md 5.6): the client
  * authenticates as at /oauth/token (a public client sends only its
  * client_id), and names a token.  A refresh token of that client is
  * revoked with its whole family; an opaque /oauth/ro access token of that
@@ -29,19 +29,14 @@ static enum store_rc
 access_revoke(struct store *st, DB_TXN *txn, const char *token,
     const char *client_id)
 {
-	json_t		*rec = NULL;
-	const char	*owner;
-	char		 key[72];
-	enum store_rc	 rc;
+	struct opaque_rec	 o;
+	enum store_rc		 rc;
 
-	if (hash_secret(token, strlen(token), key) == -1)
-		return STORE_ERR;
-	if ((rc = store_get(st, txn, SK_ACCESS, key, &rec)) != STORE_OK)
+	if ((rc = opaque_get(st, txn, token, &o)) != STORE_OK)
 		return rc == STORE_NOTFOUND ? STORE_OK : rc;
-	owner = json_string_value(json_object_get(rec, "client_id"));
-	if (owner != NULL && strcmp(owner, client_id) == 0)
-		rc = store_del(st, txn, SK_ACCESS, key);
-	json_decref(rec);
+	if (o.client_id != NULL && strcmp(o.client_id, client_id) == 0)
+		rc = opaque_del(st, txn, token);
+	opaque_clear(&o);
 	return rc;
 }
 

@@ -170,24 +170,24 @@ static int
 opaque_check(struct lk_ctx *ctx, const char *token, time_t now,
     struct grant_of *g)
 {
-	json_t		*rec = NULL;
+	struct opaque_rec o;
 	const char	*sub, *scope;
 	enum store_rc	 rc;
 	int		 why = WHY_UNKNOWN;
 
-	if ((rc = opaque_lookup(ctx, token, now, &rec)) == STORE_NOTFOUND)
+	if ((rc = opaque_lookup(ctx, token, now, &o)) == STORE_NOTFOUND)
 		return WHY_UNKNOWN;
 	if (rc != STORE_OK)
 		return -1;
-	sub = json_string_value(json_object_get(rec, "user_id"));
-	scope = json_string_value(json_object_get(rec, "scope"));
+	sub = o.user_id;
+	scope = o.scope;
 	if (sub != NULL && strlen(sub) < sizeof(g->sub) &&
 	    (scope == NULL || strlen(scope) < sizeof(g->scope))) {
 		snprintf(g->sub, sizeof(g->sub), "%s", sub);
 		snprintf(g->scope, sizeof(g->scope), "%s", scope ? scope : "");
 		why = WHY__MAX;
 	}
-	json_decref(rec);
+	opaque_clear(&o);
 	return why;
 }
 
