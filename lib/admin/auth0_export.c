@@ -36,12 +36,6 @@ static const char *const copied[] = {
 	NULL
 };
 
-/* The crypt(3)-style encodings hash_verify() checks, by family. */
-static const char *const bcrypt_pfx[] = { "$2a$", "$2b$", "$2y$", NULL };
-static const char *const argon2_pfx[] = { "$argon2id$", "$argon2i$", NULL };
-static const char *const crypt_pfx[] = {
-	"$2a$", "$2b$", "$2y$", "$y$", "$6$", "$5$", NULL
-};
 
 /*
  * custom_password_hash algorithms latchkey can verify.  Auth0 requires
@@ -56,25 +50,25 @@ enum a0alg { A0_BCRYPT, A0_ARGON2, A0_LDAP, A0__MAX };
 static const struct {
 	const char		*name;
 	const char		*scheme;	/* prefix stripped from the value */
-	const char *const	*prefixes;	/* what remains must start so */
+	unsigned		 fmts;		/* what remains must be one of
+						 * these hash formats (HASH_FMT_BIT) */
 } algs[A0__MAX] = {
-	[A0_BCRYPT] = { "bcrypt", NULL, bcrypt_pfx },
-	[A0_ARGON2] = { "argon2", NULL, argon2_pfx },
-	[A0_LDAP] = { "ldap", "{CRYPT}", crypt_pfx },
+	[A0_BCRYPT] = { "bcrypt", NULL, HASH_FMT_BIT(HASH_FMT_BCRYPT) },
+	[A0_ARGON2] = { "argon2", NULL, HASH_FMTS_ARGON2 },
+	[A0_LDAP] = { "ldap", "{CRYPT}", HASH_FMTS_CRYPT },
 };
 
 #define SUPPORTED	"bcrypt, argon2 (argon2id/argon2i) and ldap {CRYPT} " \
 			"with a bcrypt, sha512-crypt, sha256-crypt or " \
 			"yescrypt value"
 
+/* 1 when s is a stored hash of one of the formats fmts (hash.c). */
 static int
-has_prefix(const char *s, const char *const *list)
+hash_in(const char *s, unsigned fmts)
 {
+	enum hash_fmt	 f = hash_format_kind(s);
 
-	for (; *list != NULL; list++)
-		if (strncmp(s, *list, strlen(*list)) == 0)
-			return 1;
-	return 0;
+	return f < HASH_FMT__MAX && (fmts & HASH_FMT_BIT(f)) != 0;
 }
 
 static const char *
@@ -194,7 +188,7 @@ custom_hash(const json_t *c, char *err, size_t errsz)
 		v += strlen(algs[i].scheme);
 	else if (algs[i].scheme != NULL)
 		v = "";
-	if (!has_prefix(v, algs[i].prefixes)) {
+	if (!hash_in(v, algs[i].fmts)) {
 		snprintf(err, errsz, "custom_password_hash %s: hash.value is "
 		    "not in a form latchkey verifies (%s)", alg,
 		    i == A0_LDAP ? "{CRYPT}$2b$, {CRYPT}$6$, {CRYPT}$5$ or "
@@ -224,7 +218,7 @@ user_hash(const json_t *in, json_t *out, char *err, size_t errsz)
 	}
 	if (ph != NULL) {
 		if ((v = json_string_value(ph)) == NULL ||
-		    !has_prefix(v, crypt_pfx)) {
+		    !hash_in(v, HASH_FMTS_CRYPT)) {
 			snprintf(err, errsz, "password_hash is not a bcrypt "
 			    "($2a$, $2b$, $2y$), sha-crypt ($6$, $5$) or "
 			    "yescrypt ($y$) hash");

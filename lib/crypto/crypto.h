@@ -21,6 +21,22 @@ enum hash_rc { HASH_OK, HASH_MISMATCH, HASH_ERR };
 
 /* The policy in tenant["hash"], defaults for absent members. */
 void		 hash_policy_from_json(const json_t *tenant, struct hash_policy *);
+/* The stored hash formats hash_verify() supports (hash.c's table). */
+enum hash_fmt { HASH_FMT_ARGON2ID, HASH_FMT_ARGON2I, HASH_FMT_BCRYPT,
+	HASH_FMT_YESCRYPT, HASH_FMT_SHA512_CRYPT, HASH_FMT_SHA256_CRYPT,
+	HASH_FMT__MAX };
+/* Sets of formats: a bit (1u << enum hash_fmt) each. */
+#define HASH_FMT_BIT(f)		(1u << (f))
+#define HASH_FMTS_ARGON2	(HASH_FMT_BIT(HASH_FMT_ARGON2ID) | \
+				 HASH_FMT_BIT(HASH_FMT_ARGON2I))
+/* The crypt(3) formats, verified through crypt_rn. */
+#define HASH_FMTS_CRYPT		(HASH_FMT_BIT(HASH_FMT_BCRYPT) | \
+				 HASH_FMT_BIT(HASH_FMT_YESCRYPT) | \
+				 HASH_FMT_BIT(HASH_FMT_SHA512_CRYPT) | \
+				 HASH_FMT_BIT(HASH_FMT_SHA256_CRYPT))
+/* The format of a stored hash, by its prefix; HASH_FMT__MAX when
+ * hash_verify() does not support it. */
+enum hash_fmt	 hash_format_kind(const char *encoded);
 /* The name of a stored hash's format ("argon2id", "bcrypt", ...), NULL
  * when hash_verify() does not support it. */
 const char	*hash_format(const char *encoded);

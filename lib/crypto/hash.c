@@ -47,42 +47,63 @@
 #define SECRET_HEXSZ	64
 #define SECRET_LEN	(SECRET_PREFIXSZ + SECRET_HEXSZ)	/* 71 */
 
-/* The families of stored hash, by prefix. */
-enum hash_kind {
-	HK_ARGON2ID,
-	HK_ARGON2I,
-	HK_CRYPT,	/* bcrypt, yescrypt, SHA-crypt: via crypt_rn(3) */
-	HK__MAX
+/* The names of the stored hash formats, by enum hash_fmt, for
+ * latchkeyctl's output. */
+static const char *const hash_fmt_names[HASH_FMT__MAX] = {
+	[HASH_FMT_ARGON2ID] = "argon2id",
+	[HASH_FMT_ARGON2I] = "argon2i",
+	[HASH_FMT_BCRYPT] = "bcrypt",
+	[HASH_FMT_YESCRYPT] = "yescrypt",
+	[HASH_FMT_SHA512_CRYPT] = "sha512-crypt",
+	[HASH_FMT_SHA256_CRYPT] = "sha256-crypt",
 };
 
-/* The stored hash formats hash_verify() supports: one table, also
- * naming each for latchkeyctl's output and the importers' checks. */
+/* The stored hash formats hash_verify() supports, by the prefix of
+ * their encoding: one table for the verifier, latchkeyctl's output and
+ * the importers' checks. */
 static const struct {
 	const char	*prefix;
-	enum hash_kind	 kind;
-	const char	*name;
+	enum hash_fmt	 fmt;
 } hash_prefixes[] = {
-	{ "$argon2id$", HK_ARGON2ID, "argon2id" },
-	{ "$argon2i$", HK_ARGON2I, "argon2i" },
-	{ "$2a$", HK_CRYPT, "bcrypt" },
-	{ "$2b$", HK_CRYPT, "bcrypt" },
-	{ "$2y$", HK_CRYPT, "bcrypt" },
-	{ "$y$", HK_CRYPT, "yescrypt" },
-	{ "$6$", HK_CRYPT, "sha512-crypt" },
-	{ "$5$", HK_CRYPT, "sha256-crypt" },
+	{ "$argon2id$", HASH_FMT_ARGON2ID },
+	{ "$argon2i$", HASH_FMT_ARGON2I },
+	{ "$2a$", HASH_FMT_BCRYPT },
+	{ "$2b$", HASH_FMT_BCRYPT },
+	{ "$2y$", HASH_FMT_BCRYPT },
+	{ "$y$", HASH_FMT_YESCRYPT },
+	{ "$6$", HASH_FMT_SHA512_CRYPT },
+	{ "$5$", HASH_FMT_SHA256_CRYPT },
 };
+
+#define NPREFIXES	(sizeof(hash_prefixes) / sizeof(hash_prefixes[0]))
+
+/* The row of hash_prefixes encoded starts with, or NPREFIXES. */
+static size_t
+prefix_of(const char *encoded)
+{
+	size_t	 i;
+
+	for (i = 0; encoded != NULL && i < NPREFIXES; i++)
+		if (strncmp(encoded, hash_prefixes[i].prefix,
+		    strlen(hash_prefixes[i].prefix)) == 0)
+			return i;
+	return NPREFIXES;
+}
+
+enum hash_fmt
+hash_format_kind(const char *encoded)
+{
+	size_t	 i = prefix_of(encoded);
+
+	return i < NPREFIXES ? hash_prefixes[i].fmt : HASH_FMT__MAX;
+}
 
 const char *
 hash_format(const char *encoded)
 {
-	size_t	 i;
+	enum hash_fmt	 f = hash_format_kind(encoded);
 
-	for (i = 0; encoded != NULL &&
-	    i < sizeof(hash_prefixes) / sizeof(hash_prefixes[0]); i++)
-		if (strncmp(encoded, hash_prefixes[i].prefix,
-		    strlen(hash_prefixes[i].prefix)) == 0)
-			return hash_prefixes[i].name;
-	return NULL;
+	return f < HASH_FMT__MAX ? hash_fmt_names[f] : NULL;
 }
 
 /* Costs parsed from an argon2 encoding. */
@@ -384,26 +405,19 @@ hash_verify(const struct hash_policy *pol, const char *encoded,
 		return HASH_ERR;
 	if (strnlen(encoded, HASH_ENCODED_MAX + 1) > HASH_ENCODED_MAX)
 		return HASH_ERR;
-
-	for (i = 0; i < sizeof(hash_prefixes) / sizeof(hash_prefixes[0]); i++) {
-		plen = strlen(hash_prefixes[i].prefix);
-		if (strncmp(encoded, hash_prefixes[i].prefix, plen) == 0)
-			break;
-	}
-	if (i == sizeof(hash_prefixes) / sizeof(hash_prefixes[0]))
+	if ((i = prefix_of(encoded)) == NPREFIXES)
 		return HASH_ERR;
-
-	switch (hash_prefixes[i].kind) {
-	case HK_ARGON2ID:
+	plen = strlen(hash_prefixes[i].prefix);
+	switch (hash_prefixes[i].fmt) {
+	case HASH_FMT_ARGON2ID:
 		return verify_argon2(encoded, plen, Argon2_id, pw, pwlen,
 		    pol, rehash);
-	case HK_ARGON2I:
+	case HASH_FMT_ARGON2I:
 		return verify_argon2(encoded, plen, Argon2_i, pw, pwlen,
 		    pol, rehash);
-	case HK_CRYPT:
-		return verify_crypt(encoded, pw, pwlen);
 	default:
-		return HASH_ERR;
+		/* bcrypt, yescrypt, SHA-crypt: crypt_rn(3). */
+		return verify_crypt(encoded, pw, pwlen);
 	}
 }
 
