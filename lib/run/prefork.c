@@ -111,116 +111,192 @@ spawn(pid_t self, const sigset_t *old)
 	return 0;
 }
 
-int
-prefork_run(int n, int *is_worker)
+/* The supervisor. */
+struct sup {
+	pid_t		 pids[PREFORK_MAX];	/* 0: no worker in the slot */
+	pid_t		 self;
+	int		 n, alive;
+	int		 deaths;	/* within the second from window */
+	double		 window;	/* s, monotonic */
+	sigset_t	 block;		/* blocked but while waiting */
+	sigset_t	 old;		/* the workers' mask */
+	sigset_t	 wait;		/* the mask while waiting */
+};
+
+static const int	 stop_sigs[] = { SIGTERM, SIGHUP, SIGINT };
+#define NSTOP_SIGS	 (sizeof(stop_sigs) / sizeof(stop_sigs[0]))
+
+/* The handlers; SIGCHLD and the stop signals are blocked but while the
+ * supervisor waits (no wake-up is lost between a check and the wait). */
+static void
+sup_signals(struct sup *s)
 {
 	struct sigaction	 sa;
-	sigset_t		 block, old, wait;
-	pid_t			 pids[PREFORK_MAX], pid, self = getpid();
-	double			 window = lk_mono_ms() / 1e3;
-	int			 i, st, alive = 0, deaths = 0, killed = 0;
-	static const int	 sigs[] = { SIGTERM, SIGHUP, SIGINT };
+	size_t			 i;
 
-	*is_worker = 0;
 	memset(&sa, 0, sizeof(sa));
 	sigemptyset(&sa.sa_mask);
 	sa.sa_handler = on_stop;
-	for (i = 0; i < 3; i++)
-		sigaction(sigs[i], &sa, NULL);
+	for (i = 0; i < NSTOP_SIGS; i++)
+		sigaction(stop_sigs[i], &sa, NULL);
 	sa.sa_handler = on_child;
 	sigaction(SIGCHLD, &sa, NULL);
-	sigemptyset(&block);
-	sigaddset(&block, SIGCHLD);
-	for (i = 0; i < 3; i++)
-		sigaddset(&block, sigs[i]);
-	sigprocmask(SIG_BLOCK, &block, &old);
-	wait = old;
-	sigdelset(&wait, SIGCHLD);
-	for (i = 0; i < 3; i++)
-		sigdelset(&wait, sigs[i]);
+	sigemptyset(&s->block);
+	sigaddset(&s->block, SIGCHLD);
+	for (i = 0; i < NSTOP_SIGS; i++)
+		sigaddset(&s->block, stop_sigs[i]);
+	sigprocmask(SIG_BLOCK, &s->block, &s->old);
+	s->wait = s->old;
+	sigdelset(&s->wait, SIGCHLD);
+	for (i = 0; i < NSTOP_SIGS; i++)
+		sigdelset(&s->wait, stop_sigs[i]);
+}
 
-	memset(pids, 0, sizeof(pids));
-	lk_info("supervisor %d: %d workers", (int)self, n);
-	while (!stopping) {
-		for (i = 0; i < n && !stopping; i++) {
-			if (pids[i] != 0)
-				continue;
-			if (deaths > PREFORK_BURST)
-				break;
-			if ((pid = spawn(self, &old)) == 0) {
-				*is_worker = 1;
-				return 0;
-			}
-			if (pid > 0) {
-				pids[i] = pid;
-				alive++;
-			}
+/* Fork a worker into each empty slot (none after a burst of deaths).
+ * 1 in a new worker, 0 in the supervisor. */
+static int
+sup_fill(struct sup *s)
+{
+	pid_t	 pid;
+	int	 i;
+
+	for (i = 0; i < s->n && !stopping; i++) {
+		if (s->pids[i] != 0)
+			continue;
+		if (s->deaths > PREFORK_BURST)
+			break;
+		if ((pid = spawn(s->self, &s->old)) == 0)
+			return 1;
+		if (pid > 0) {
+			s->pids[i] = pid;
+			s->alive++;
 		}
-		if (alive == 0 && deaths <= PREFORK_BURST) {
+	}
+	return 0;
+}
+
+/* Until a worker dies or a stop signal comes; after a burst of deaths,
+ * a second's pause. */
+static void
+sup_wait(struct sup *s)
+{
+	struct timespec	 ts = { 1, 0 };
+
+	if (s->deaths <= PREFORK_BURST) {
+		sigsuspend(&s->wait);
+		return;
+	}
+	lk_err("supervisor: workers keep dying; pausing 1 s");
+	sigprocmask(SIG_SETMASK, &s->wait, NULL);
+	nanosleep(&ts, NULL);
+	sigprocmask(SIG_BLOCK, &s->block, NULL);
+	s->deaths = 0;
+	s->window = lk_mono_ms() / 1e3;
+}
+
+/* Empty the slot of worker pid: 1, or 0 when pid is not a worker. */
+static int
+sup_forget(struct sup *s, pid_t pid)
+{
+	int	 i;
+
+	for (i = 0; i < s->n; i++)
+		if (s->pids[i] == pid) {
+			s->pids[i] = 0;
+			s->alive--;
+			return 1;
+		}
+	return 0;
+}
+
+/* Collect the workers that died, counting the deaths of this second. */
+static void
+sup_reap(struct sup *s)
+{
+	pid_t	 pid;
+	int	 st;
+
+	while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
+		if (!sup_forget(s, pid))
+			continue;
+		if (WIFSIGNALED(st))
+			lk_warn("worker %d killed by signal %d: replacing it",
+			    (int)pid, WTERMSIG(st));
+		else
+			lk_warn("worker %d exited %d: replacing it",
+			    (int)pid, WEXITSTATUS(st));
+		if (lk_mono_ms() / 1e3 - s->window > 1.0) {
+			s->window = lk_mono_ms() / 1e3;
+			s->deaths = 0;
+		}
+		s->deaths++;
+	}
+}
+
+static void
+sup_kill(const struct sup *s, int sig)
+{
+	int	 i;
+
+	for (i = 0; i < s->n; i++)
+		if (s->pids[i] != 0)
+			kill(s->pids[i], sig);
+}
+
+/* Stop: every worker finishes its request and exits; one still there
+ * after PREFORK_STOP_S (asleep for good) is killed. */
+static void
+sup_stop(struct sup *s)
+{
+	struct timespec	 ts = { 0, 20 * 1000 * 1000 };
+	double		 t0;
+	pid_t		 pid;
+	int		 st, killed = 0;
+
+	sup_kill(s, SIGTERM);
+	t0 = lk_mono_ms() / 1e3;
+	while (s->alive > 0) {
+		if ((pid = waitpid(-1, &st, WNOHANG)) == -1)
+			break;
+		if (pid > 0) {
+			sup_forget(s, pid);
+			continue;
+		}
+		if (!killed && lk_mono_ms() / 1e3 - t0 > PREFORK_STOP_S) {
+			lk_warn("supervisor: workers still running after "
+			    "%d s: killing them", PREFORK_STOP_S);
+			sup_kill(s, SIGKILL);
+			killed = 1;
+		}
+		nanosleep(&ts, NULL);
+	}
+}
+
+int
+prefork_run(int n, int *is_worker)
+{
+	struct sup	 s;
+
+	*is_worker = 0;
+	memset(&s, 0, sizeof(s));
+	s.self = getpid();
+	s.n = n;
+	s.window = lk_mono_ms() / 1e3;
+	sup_signals(&s);
+	lk_info("supervisor %d: %d workers", (int)s.self, n);
+	while (!stopping) {
+		if (sup_fill(&s)) {
+			*is_worker = 1;
+			return 0;
+		}
+		if (s.alive == 0 && s.deaths <= PREFORK_BURST) {
 			lk_err("supervisor: no worker could be started");
 			break;
 		}
-		if (deaths > PREFORK_BURST) {
-			struct timespec ts = { 1, 0 };
-
-			lk_err("supervisor: workers keep dying; pausing 1 s");
-			sigprocmask(SIG_SETMASK, &wait, NULL);
-			nanosleep(&ts, NULL);
-			sigprocmask(SIG_BLOCK, &block, NULL);
-			deaths = 0;
-			window = lk_mono_ms() / 1e3;
-		} else
-			sigsuspend(&wait);
-		while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
-			for (i = 0; i < n; i++)
-				if (pids[i] == pid)
-					break;
-			if (i == n)
-				continue;
-			pids[i] = 0;
-			alive--;
-			if (WIFSIGNALED(st))
-				lk_warn("worker %d killed by signal %d: "
-				    "replacing it", (int)pid, WTERMSIG(st));
-			else
-				lk_warn("worker %d exited %d: replacing it",
-				    (int)pid, WEXITSTATUS(st));
-			if (lk_mono_ms() / 1e3 - window > 1.0) {
-				window = lk_mono_ms() / 1e3;
-				deaths = 0;
-			}
-			deaths++;
-		}
+		sup_wait(&s);
+		sup_reap(&s);
 	}
-	/* Stop: every worker finishes its request and exits; one still
-	 * there after PREFORK_STOP_S (asleep for good) is killed. */
-	for (i = 0; i < n; i++)
-		if (pids[i] != 0)
-			kill(pids[i], SIGTERM);
-	window = lk_mono_ms() / 1e3;
-	while (alive > 0) {
-		struct timespec ts = { 0, 20 * 1000 * 1000 };
-
-		if ((pid = waitpid(-1, &st, WNOHANG)) == -1)
-			break;
-		if (pid == 0) {
-			if (!killed && lk_mono_ms() / 1e3 - window > PREFORK_STOP_S) {
-				lk_warn("supervisor: workers still running after "
-				    "%d s: killing them", PREFORK_STOP_S);
-				for (i = 0; i < n; i++)
-					if (pids[i] != 0)
-						kill(pids[i], SIGKILL);
-				killed = 1;
-			}
-			nanosleep(&ts, NULL);
-			continue;
-		}
-		for (i = 0; i < n; i++)
-			if (pids[i] == pid) {
-				pids[i] = 0;
-				alive--;
-			}
-	}
-	lk_info("supervisor %d: stopped", (int)self);
+	sup_stop(&s);
+	lk_info("supervisor %d: stopped", (int)s.self);
 	return stopping ? 0 : 1;
 }
