@@ -1,7 +1,7 @@
 """
 /passwordless/start cannot be used to send unlimited SMS or mail
-(lib/security/guard.c, lib/passwordless/passwordless.c): Auth0's per-IP limit by default (50
-burst, 50 an hour: AUTH0-BEHAVIOUR.md 2) or a configured
+(lib/security/guard.c, lib/passwordless/passwordless.c): Auth0's per-IP
+limit by default (50 burst, 50 an hour: docs/COMPAT.md 2.6) or a configured
 endpoint_per_minute, and a per-recipient cap across all IPs
 (rate_limit.passwordless_per_recipient_per_hour, default 5).  And
 `latchkeyctl token prune` deletes expired codes and /oauth/ro opaque
