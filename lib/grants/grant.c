@@ -68,7 +68,7 @@ static int
 grant_allowed(const struct grant_req *g)
 {
 
-	if (client_grant_allowed(&g->client.rec, g->gt))
+	if (client_grant_allowed(&g->client.rec, (int)g->gt))
 		return 1;
 	return g->gt == GT_PASSWORD && g->p.v[F_REALM] != NULL &&
 	    client_grant_allowed(&g->client.rec, GT_PASSWORD_REALM);

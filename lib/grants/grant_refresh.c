@@ -1,5 +1,5 @@
 /*
- * grant_type=refresh_token at /oauth/token (AUTH0-BEHAVIOUR.md 5; RFC 6749
+ * grant_type=refresh_token at /oauth/token (docs/COMPAT.md 5.2; RFC 6749
  * 6).  The client has authenticated as for the password grant and holds
  * the refresh_token grant (grant.c).  The token, its user, its API and
  * the scope asked for are checked, and the token spent or touched, in one

@@ -462,7 +462,7 @@ ro_grant(struct grant_req *g)
 		return oerr_write(g->resp, OERR_GRANT_NOT_ALLOWED,
 		    grant_type_def(GT_RO)->uri), RO_GRANTS_N;
 	}
-	if (!client_grant_allowed(&g->client.rec, g->gt))
+	if (!client_grant_allowed(&g->client.rec, (int)g->gt))
 		return oerr_write(g->resp, OERR_GRANT_NOT_ALLOWED, g->grant),
 		    RO_GRANTS_N;
 	return i;
