@@ -171,8 +171,8 @@ def test_start_form_authparams_is_a_string(srv):
 
 # --- background delivery and its failures ----------------------------------
 #
-# /passwordless/start answers before the delivery runs (lib/passwordless/deliver.c's
-# courier), so the answer and its time are the same for a known, an
+# /passwordless/start answers before the delivery runs (the courier,
+# lib/passwordless/courier.c), so the answer and its time are the same for a known, an
 # unknown and a blocked recipient (no delivery runs for a blocked user),
 # whatever the delivery does.  A failed delivery is no longer a 400
 # sms_provider_error: that answer told a blocked recipient (200, nothing
