@@ -15,7 +15,6 @@ int		 ident_phone(const char *in, char *out, size_t outsz);
 /* local@dotted.domain, no spaces, ASCII-lowercased.  0 or -1. */
 int		 ident_email(const char *in, char *out, size_t outsz);
 /* 1 when ident_email, ident_phone accept in (latchkeyctl's check). */
-/* 1 when ident_email, ident_phone accept in (latchkeyctl's check). */
 int		 ident_email_ok(const char *in);
 int		 ident_phone_ok(const char *in);
 
