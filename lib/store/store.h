@@ -6,7 +6,9 @@
 #define LATCHKEY_STORE_H
 
 /* ------------------------------------------------------------------ */
-/* store.c: Berkeley DB 5.3, transactional environment.                 */
+/* The store: Berkeley DB 5.3, one transactional environment (store.c),  */
+/* transactions and records (store_txn.c), batched walks (store_walk.c), */
+/* users and their indexes (store_user.c).                              */
 
 /*
  * Records are JSON objects, one database per kind, keyed by a string.
@@ -65,8 +67,8 @@
  * SK_JTI "<client_id>\x1f<jti>": {"exp": <epoch>}	(client assertion replay)
  * SK_REFRESH, SK_ACCESS: refresh tokens and opaque access tokens, keyed by
  *	the token's hash_secret() digest (shapes in refresh.c / opaque.c).
- * SK_OTP: passwordless codes (shape in passwordless.c).
- * SK_GUARD: attack-protection counters (guard.c), keyed
+ * SK_OTP: passwordless codes (shape in pwl_code.c).
+ * SK_GUARD: attack-protection counters (guard_bucket.c), keyed
  *	"bf\x1f<lowercased identifier>\x1f<ip or *>" -> {"count", "last_failure",
  *	  "blocked_at"?, "identifier", "ip", "user_id"?}	(brute force)
  *	"ip\x1f<ip>" -> {"level", "t", "ip"}			(suspicious IP bucket)
@@ -76,8 +78,8 @@
  *	"description", "endpoint", "ip", "client_ip"?, "client_id"?,
  *	"user_name"?, "user_id"?, "pid"}	(audit.c; chronological keys)
  * SK_REFIDX "<user_id>\x1f<family id>" -> {}: the refresh-token families
- *	of each user (refresh.c), complete once SK_META "refresh_index" says
- *	{"complete": true}.
+ *	of each user (refresh_index.c), complete once SK_META
+ *	"refresh_index" says {"complete": true}.
  */
 enum store_kind {
 	SK_META,
@@ -151,7 +153,7 @@ enum store_rc	 store_each(struct store *, DB_TXN *, enum store_kind,
  */
 #define STORE_BATCH		512
 /* A sweep (store_sweep) writes: smaller batches, each followed by a rest
- * as long as the batch took (store.c). */
+ * as long as the batch took (store_walk.c). */
 #define STORE_SWEEP_BATCH	128
 /* cb is called for each record of a batch after that batch's transaction
  * has committed (so cb may run transactions of its own), until it
