@@ -1,10 +1,10 @@
 /*
  * The per-process context: the database environment and the start-up
- * checks (STYLE.md "Fail fast at start-up": open with recovery, load the
- * tenant, sign and verify a probe token with the current key, report
- * every problem at once).  A responder that failed them answers 500 JSON
- * and tries again, at most once a second, so that creating the tenant
- * after the web server started needs no restart.
+ * checks, which fail fast: open with recovery, load the tenant, sign and
+ * verify a probe token with the current key, and report every problem at
+ * once.  A responder that failed them answers 500 JSON and tries again,
+ * at most once a second, so that creating the tenant after the web
+ * server started needs no restart.
  */
 #include <limits.h>
 #include <stdio.h>
