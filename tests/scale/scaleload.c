@@ -39,7 +39,9 @@
 
 struct load {
 	struct lk_ctx	 ctx;
-	json_t		*tenant, *client, *api;
+	struct tenant	 tenant;
+	struct client_rec client;
+	struct api	 api;
 	const char	*client_id, *conn, *audience;
 	char		 hash[HASH_ENCODED_MAX];
 	long		 rotations;
@@ -121,13 +123,13 @@ family(struct load *l, long i, time_t now, char tok[96])
 	rn.client_id = l->client_id;
 	rn.audience = l->audience;
 	rn.scope = "openid offline_access read:things";
-	if (refresh_issue(&l->ctx, l->tenant, l->client, l->api, &rn, now,
+	if (refresh_issue(&l->ctx, &l->tenant, &l->client, &l->api, &rn, now,
 	    tok, 96) == -1)
 		errx(1, "user %ld: cannot issue", i);
 	for (r = 0; r < l->rotations; r++) {
 		refresh_use_init(&u);
 		u.token = tok;
-		u.clientrec = l->client;
+		u.clientrec = &l->client;
 		u.now = now + r + 1;
 		if (refresh_redeem(l->ctx.store, &u) != REFRESH_OK ||
 		    u.next[0] == '\0')
@@ -165,30 +167,25 @@ range_arg(const char *s)
 	return r;
 }
 
-static json_t *
-record(struct load *l, enum store_kind kind, const char *key)
+static void
+record(struct load *l, enum rec_kind kind, const char *key, void *out)
 {
-	json_t	*v = NULL;
 
-	if (store_get(l->ctx.store, NULL, kind, key, &v) != STORE_OK)
+	if (record_get(l->ctx.store, NULL, kind, key, out) != STORE_OK)
 		errx(1, "%s: not in the store", key);
-	return v;
 }
 
 static void
 load_open(struct load *l, const char *home, const char *pw)
 {
-	struct hash_policy	 pol;
-
 	if ((l->ctx.store = store_open(home, 0)) == NULL)
 		errx(1, "%s: cannot open the environment", home);
 	l->ctx.home = home;
-	if ((l->tenant = ctx_tenant(&l->ctx)) == NULL)
+	if (ctx_tenant(&l->ctx, &l->tenant) == -1)
 		errx(1, "%s: no tenant", home);
-	l->client = record(l, SK_CLIENT, l->client_id);
-	l->api = record(l, SK_API, l->audience);
-	hash_policy_from_json(l->tenant, &pol);
-	if (hash_password(&pol, pw, strlen(pw), l->hash, sizeof(l->hash))
+	record(l, REC_CLIENT, l->client_id, &l->client);
+	record(l, REC_API, l->audience, &l->api);
+	if (hash_password(&l->tenant.hash_policy, pw, strlen(pw), l->hash, sizeof(l->hash))
 	    == -1)
 		errx(1, "cannot hash the password");
 }
@@ -233,9 +230,9 @@ main(int argc, char *argv[])
 	load_families(&l, dead, now - EXPIRED_AGE, 0);
 	if (l.out != NULL && fclose(l.out) != 0)
 		err(1, "%s", outpath);
-	json_decref(l.tenant);
-	json_decref(l.client);
-	json_decref(l.api);
+	record_clear(REC_TENANT, &l.tenant);
+	record_clear(REC_CLIENT, &l.client);
+	record_clear(REC_API, &l.api);
 	store_close(l.ctx.store);
 	return 0;
 }
