@@ -104,6 +104,16 @@ const char	*key_alg_name(enum key_alg);		/* "RS256" ... */
 extern const struct vocab key_alg_vocab;	/* names by enum key_alg */
 int		 key_alg_parse(const char *, enum key_alg *);	/* 0 or -1 */
 
+/* A client public key (a client's public_keys entry): strings point
+ * into the JSON, NULL when absent. */
+struct key_public {
+	const char	*kid;
+	enum key_alg	 alg;		/* KEY__MAX: absent or unknown */
+	const char	*pem;
+};
+/* Read k into out.  0, or -1 when its alg is absent or unknown. */
+int		 key_public_read(const json_t *k, struct key_public *out);
+
 /* A new signing key record (SK_KEY shape above) with the given status;
  * kid is the RFC 7638 thumbprint.  NULL on error. */
 json_t		*key_generate(enum key_alg, const char *status, time_t now);

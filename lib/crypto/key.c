@@ -349,29 +349,64 @@ out:
 	return jwk;
 }
 
+/* The members of a client public key (record.c checks them). */
+enum pk_member { PK_KID, PK_ALG, PK_PEM, PK__MAX };
+static const char *const pk_members[PK__MAX] = {
+	[PK_KID] = "kid",
+	[PK_ALG] = "alg",
+	[PK_PEM] = "pem",
+};
+
+int
+key_public_read(const json_t *k, struct key_public *out)
+{
+	const char	*m[PK__MAX];
+	size_t		 i;
+
+	for (i = 0; i < PK__MAX; i++)
+		m[i] = json_string_value(json_object_get(k, pk_members[i]));
+	out->kid = m[PK_KID];
+	out->pem = m[PK_PEM];
+	out->alg = KEY__MAX;
+	return key_alg_parse(m[PK_ALG], &out->alg);
+}
+
+/* The JWK of one key record (a signing key, or a public key as
+ * key_public_read reads it), or NULL when it has none. */
+static json_t *
+rec_jwk(const json_t *rec, char *kid, size_t kidsz)
+{
+	struct keyrec		 kr;
+	struct key_public	 kp;
+	json_t			*jwk = NULL;
+
+	kid[0] = '\0';
+	if (record_parse(REC_KEY, (json_t *)rec, &kr) == -1)
+		return NULL;
+	if (kr.kid != NULL)
+		snprintf(kid, kidsz, "%s", kr.kid);
+	if (kr.private_pem != NULL) {
+		if (kr.kid != NULL)
+			jwk = key_jwk(kr.private_pem, kr.alg, kr.kid);
+	} else if (kr.kid != NULL && key_public_read(rec, &kp) == 0)
+		jwk = key_jwk(kp.pem, kp.alg, kr.kid);
+	record_clear(REC_KEY, &kr);
+	return jwk;
+}
+
 json_t *
 key_jwks(const json_t *recs)
 {
 	json_t		*jwks, *keys, *jwk;
 	const json_t	*rec;
-	const char	*kid, *pem;
-	enum key_alg	 alg;
-	char		 esc[96];
+	char		 kid[REC_NAME_LEN + 1], esc[96];
 	size_t		 i;
 
 	if ((keys = json_array()) == NULL)
 		return NULL;
 	json_array_foreach(recs, i, rec) {
-		kid = json_string_value(json_object_get(rec, "kid"));
-		if ((pem = json_string_value(json_object_get(rec,
-		    "private_pem"))) == NULL)
-			pem = json_string_value(json_object_get(rec, "pem"));
-		jwk = NULL;
-		if (kid != NULL && key_alg_parse(json_string_value(
-		    json_object_get(rec, "alg")), &alg) == 0)
-			jwk = key_jwk(pem, alg, kid);
-		if (jwk == NULL) {
-			log_escape(esc, sizeof(esc), kid == NULL ? "" : kid);
+		if ((jwk = rec_jwk(rec, kid, sizeof(kid))) == NULL) {
+			log_escape(esc, sizeof(esc), kid);
 			lk_err("key record %zu (kid \"%s\") skipped", i, esc);
 			continue;
 		}

@@ -1,5 +1,5 @@
 /*
- * Signing key rotation (SPEC.md "Tokens": rotation publishes the next key
+ * Signing key rotation (docs/COMPAT.md 4: rotation publishes the next key
  * before it signs, and keeps the old one until its tokens expire).
  *
  * A key's life: "next" (in the JWKS, signs nothing) -> "current" (signs;
@@ -13,10 +13,6 @@
 #include <string.h>
 
 #include "extern.h"
-
-/* grant.c's defaults: access tokens 86400 s, ID tokens 36000 s. */
-#define ACCESS_LIFETIME_DEFAULT	86400
-#define ID_LIFETIME_DEFAULT	36000
 
 static int
 collect(const char *key, json_t *rec, void *arg)
@@ -41,35 +37,77 @@ all(struct store *st, DB_TXN *txn, enum store_kind k, json_t **out)
 	return rc;
 }
 
-static int
-status_is(const json_t *rec, const char *status)
+/* The key record rec parsed into kr (record_clear it); a record that
+ * does not parse has no status: KEYST__MAX. */
+static void
+key_read(const json_t *rec, struct keyrec *kr)
 {
-	const char	*s = json_string_value(json_object_get(rec, "status"));
 
-	return s != NULL && strcmp(s, status) == 0;
+	if (record_parse(REC_KEY, (json_t *)rec, kr) == -1)
+		kr->status = KEYST__MAX;
+}
+
+static int
+status_is(const json_t *rec, enum key_status status)
+{
+	struct keyrec	 kr;
+	int		 is;
+
+	key_read(rec, &kr);
+	is = kr.status == status;
+	record_clear(REC_KEY, &kr);
+	return is;
+}
+
+static long long
+created_at(const json_t *rec)
+{
+	struct keyrec	 kr;
+	long long	 t;
+
+	key_read(rec, &kr);
+	t = kr.created_at;
+	record_clear(REC_KEY, &kr);
+	return t;
 }
 
 /* The newest key of the status in keys (borrowed), or NULL. */
 static json_t *
-newest(const json_t *keys, const char *status)
+newest(const json_t *keys, enum key_status status)
 {
 	json_t		*k, *best = NULL;
 	size_t		 i;
 
 	json_array_foreach(keys, i, k)
 		if (status_is(k, status) && (best == NULL ||
-		    json_integer_value(json_object_get(k, "created_at")) >
-		    json_integer_value(json_object_get(best, "created_at"))))
+		    created_at(k) > created_at(best)))
 			best = k;
 	return best;
 }
 
+/* Write the record under its kid. */
 static enum store_rc
-key_put(struct store *st, DB_TXN *txn, const json_t *rec, int flags)
+key_put(struct store *st, DB_TXN *txn, json_t *rec, int flags)
+{
+	struct keyrec	 kr;
+	enum store_rc	 rc = STORE_ERR;
+
+	key_read(rec, &kr);
+	if (kr.kid != NULL)
+		rc = store_put(st, txn, SK_KEY, kr.kid, rec, flags);
+	record_clear(REC_KEY, &kr);
+	return rc;
+}
+
+/* Set rec's status (and when it changed, as member name). */
+static void
+status_set(json_t *rec, enum key_status status, const char *when,
+    time_t now)
 {
 
-	return store_put(st, txn, SK_KEY,
-	    json_string_value(json_object_get(rec, "kid")), rec, flags);
+	json_object_set_new(rec, "status",
+	    json_string(vocab_name(&key_status_vocab, status)));
+	json_object_set_new(rec, when, json_integer(now));
 }
 
 enum store_rc
@@ -83,7 +121,7 @@ keyrot_add_next(struct store *st, DB_TXN *txn, enum key_alg alg, time_t now,
 	if ((rc = all(st, txn, SK_KEY, &keys)) != STORE_OK)
 		return rc;
 	/* One key waits at a time: rotation would leave the other behind. */
-	if (newest(keys, "next") != NULL)
+	if (newest(keys, KEYST_NEXT) != NULL)
 		rc = STORE_EXISTS;
 	else if ((*rec = key_generate(alg, "next", now)) == NULL)
 		rc = STORE_ERR;
@@ -108,28 +146,25 @@ keyrot_rotate(struct store *st, DB_TXN *txn, enum key_alg alg, time_t now,
 	*current = NULL;
 	if ((rc = all(st, txn, SK_KEY, &keys)) != STORE_OK)
 		return rc;
-	if ((next = newest(keys, "next")) == NULL && force)
+	if ((next = newest(keys, KEYST_NEXT)) == NULL && force)
 		next = made = key_generate(alg, "next", now);
 	if (next == NULL) {
 		rc = force ? STORE_ERR : STORE_NOTFOUND;
 		goto out;
 	}
 	/* Verifiers may hold a JWKS fetched just before the key appeared. */
-	if (!force && json_integer_value(json_object_get(next, "created_at")) +
-	    KEY_PUBLISH_MIN > (json_int_t)now) {
+	if (!force && created_at(next) + KEY_PUBLISH_MIN > (long long)now) {
 		rc = STORE_EXISTS;
 		goto out;
 	}
 	json_array_foreach(keys, i, k) {
-		if (!status_is(k, "current"))
+		if (!status_is(k, KEYST_CURRENT))
 			continue;
-		json_object_set_new(k, "status", json_string("previous"));
-		json_object_set_new(k, "retired_at", json_integer(now));
+		status_set(k, KEYST_PREVIOUS, "retired_at", now);
 		if ((rc = key_put(st, txn, k, 0)) != STORE_OK)
 			goto out;
 	}
-	json_object_set_new(next, "status", json_string("current"));
-	json_object_set_new(next, "activated_at", json_integer(now));
+	status_set(next, KEYST_CURRENT, "activated_at", now);
 	if ((rc = key_put(st, txn, next, 0)) == STORE_OK)
 		*current = json_incref(next);
 out:
@@ -138,18 +173,30 @@ out:
 	return rc;
 }
 
-/* The largest positive integer member name of the records, or def. */
+/* The longest token lifetime the records of kind k give (the API's
+ * access tokens, the client's ID tokens), at least max. */
 static long
-largest(const json_t *recs, const char *name, long def)
+largest(const json_t *recs, enum rec_kind k, long max)
 {
-	const json_t	*r, *v;
+	struct api	 api;
+	struct client_rec cr;
+	const json_t	*r;
+	long long	 v;
 	size_t		 i;
-	long		 max = def;
 
-	json_array_foreach(recs, i, r)
-		if (json_is_integer(v = json_object_get(r, name)) &&
-		    json_integer_value(v) > max)
-			max = (long)json_integer_value(v);
+	json_array_foreach(recs, i, r) {
+		if (k == REC_API && record_parse(k, (json_t *)r, &api) == 0) {
+			v = api.token_lifetime;
+			record_clear(k, &api);
+		} else if (k == REC_CLIENT &&
+		    record_parse(k, (json_t *)r, &cr) == 0) {
+			v = cr.id_token_lifetime;
+			record_clear(k, &cr);
+		} else
+			continue;
+		if (v > max)
+			max = (long)v;
+	}
 	return max;
 }
 
@@ -160,10 +207,14 @@ keyrot_max_lifetime(struct store *st, DB_TXN *txn, long *max)
 	enum store_rc	 rc;
 	long		 a, c;
 
+	/* With no API or client, the tables' defaults: access tokens
+	 * 86400 s, ID tokens 36000 s. */
 	if ((rc = all(st, txn, SK_API, &apis)) == STORE_OK &&
 	    (rc = all(st, txn, SK_CLIENT, &clients)) == STORE_OK) {
-		a = largest(apis, "token_lifetime", ACCESS_LIFETIME_DEFAULT);
-		c = largest(clients, "id_token_lifetime", ID_LIFETIME_DEFAULT);
+		a = largest(apis, REC_API,
+		    (long)record_field(REC_API, "token_lifetime")->def);
+		c = largest(clients, REC_CLIENT,
+		    (long)record_field(REC_CLIENT, "id_token_lifetime")->def);
 		*max = a > c ? a : c;
 	}
 	json_decref(apis);
@@ -175,7 +226,7 @@ enum store_rc
 keyrot_prune(struct store *st, DB_TXN *txn, time_t now, json_t *removed)
 {
 	json_t		*keys = NULL, *k;
-	const char	*kid;
+	struct keyrec	 kr;
 	enum store_rc	 rc;
 	long		 max;
 	size_t		 i;
@@ -184,14 +235,17 @@ keyrot_prune(struct store *st, DB_TXN *txn, time_t now, json_t *removed)
 	    (rc = all(st, txn, SK_KEY, &keys)) != STORE_OK)
 		return rc;
 	json_array_foreach(keys, i, k) {
-		if (!status_is(k, "previous") ||
-		    json_integer_value(json_object_get(k, "retired_at")) + max >
-		    (json_int_t)now)
-			continue;
-		kid = json_string_value(json_object_get(k, "kid"));
-		if ((rc = store_del(st, txn, SK_KEY, kid)) != STORE_OK)
+		key_read(k, &kr);
+		if (kr.status == KEYST_PREVIOUS && kr.kid != NULL &&
+		    kr.retired_at + max <= (long long)now) {
+			if ((rc = store_del(st, txn, SK_KEY, kr.kid)) ==
+			    STORE_OK)
+				json_array_append_new(removed,
+				    json_string(kr.kid));
+		}
+		record_clear(REC_KEY, &kr);
+		if (rc != STORE_OK)
 			break;
-		json_array_append_new(removed, json_string(kid));
 	}
 	json_decref(keys);
 	return rc;

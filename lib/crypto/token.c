@@ -298,12 +298,12 @@ out:
 enum token_rc
 token_verify(const char *token, const json_t *keys, json_t **claims)
 {
-	struct jws	 j;
-	const json_t	*k;
-	const char	*kid, *pem;
-	enum key_alg	 kalg;
-	enum token_rc	 rc, best = TOKEN_NO_KEY;
-	size_t		 i;
+	struct jws		 j;
+	struct key_public	 kp;
+	const json_t		*k;
+	enum token_rc		 rc, best = TOKEN_NO_KEY;
+	size_t			 i;
+	int			 known;
 
 	*claims = NULL;
 	if ((rc = jws_split(token, &j)) != TOKEN_OK ||
@@ -311,19 +311,18 @@ token_verify(const char *token, const json_t *keys, json_t **claims)
 		return rc;
 
 	json_array_foreach(keys, i, k) {
-		kid = json_string_value(json_object_get(k, "kid"));
-		if (j.haskid && (kid == NULL || strcmp(kid, j.kid) != 0))
+		known = key_public_read(k, &kp) == 0;
+		if (j.haskid && (kp.kid == NULL || strcmp(kp.kid, j.kid) != 0))
 			continue;
-		if (key_alg_parse(json_string_value(json_object_get(k, "alg")),
-		    &kalg) == -1 || kalg != j.alg) {
+		if (!known || kp.alg != j.alg) {
 			/* The kid names a key of another algorithm. */
 			if (j.haskid)
 				return TOKEN_BAD_ALG;
 			continue;
 		}
-		if ((pem = json_string_value(json_object_get(k, "pem"))) == NULL)
+		if (kp.pem == NULL)
 			continue;
-		if ((rc = jws_verify_pem(token, &j, pem, claims)) == TOKEN_OK)
+		if ((rc = jws_verify_pem(token, &j, kp.pem, claims)) == TOKEN_OK)
 			return TOKEN_OK;
 		if (best == TOKEN_NO_KEY || rc == TOKEN_BAD_ALG)
 			best = rc;
@@ -334,32 +333,37 @@ token_verify(const char *token, const json_t *keys, json_t **claims)
 enum token_rc
 token_verify_key(const char *token, const json_t *keyrec, json_t **claims)
 {
-	struct jws	 j;
-	const char	*kid, *pem;
-	enum key_alg	 kalg;
-	enum token_rc	 rc;
+	struct jws		 j;
+	struct key_public	 kp;
+	struct keyrec		 kr;
+	const char		*pem;
+	enum token_rc		 rc;
+	int			 known;
 
 	*claims = NULL;
 	if ((rc = jws_split(token, &j)) != TOKEN_OK ||
 	    (rc = jws_header(&j)) != TOKEN_OK)
 		return rc;
-	kid = json_string_value(json_object_get(keyrec, "kid"));
-	if (j.haskid && (kid == NULL || strcmp(kid, j.kid) != 0))
+	/* A public key record, or a signing key record read as one. */
+	known = key_public_read(keyrec, &kp) == 0;
+	if (j.haskid && (kp.kid == NULL || strcmp(kp.kid, j.kid) != 0))
 		return TOKEN_NO_KEY;
-	if (key_alg_parse(json_string_value(json_object_get(keyrec, "alg")),
-	    &kalg) == -1)
+	if (!known)
 		return TOKEN_NO_KEY;
-	if (kalg != j.alg)
+	if (kp.alg != j.alg)
 		return TOKEN_BAD_ALG;
-
-	if ((pem = json_string_value(json_object_get(keyrec, "pem"))) == NULL) {
-		pem = json_string_value(json_object_get(keyrec, "private_pem"));
-		if (pem == NULL)
-			return TOKEN_NO_KEY;
-		if ((pem = pubpem_derive(pem)) == NULL) {
-			lk_err("cannot derive a public key");
-			return TOKEN_ERR;
-		}
+	if (kp.pem != NULL)
+		return jws_verify_pem(token, &j, kp.pem, claims);
+	if (record_parse(REC_KEY, (json_t *)keyrec, &kr) == -1 ||
+	    kr.private_pem == NULL) {
+		record_clear(REC_KEY, &kr);
+		return TOKEN_NO_KEY;
+	}
+	pem = pubpem_derive(kr.private_pem);
+	record_clear(REC_KEY, &kr);
+	if (pem == NULL) {
+		lk_err("cannot derive a public key");
+		return TOKEN_ERR;
 	}
 	return jws_verify_pem(token, &j, pem, claims);
 }
@@ -513,27 +517,27 @@ out:
 int
 token_sign(const json_t *keyrec, const json_t *claims, char **out)
 {
+	struct keyrec	 kr;
 	EVP_PKEY	*pkey;
-
-	const char	*kid, *pem;
-	enum key_alg	 alg;
+	int		 rc = -1;
 
 	*out = NULL;
-	kid = json_string_value(json_object_get(keyrec, "kid"));
-	pem = json_string_value(json_object_get(keyrec, "private_pem"));
-	if (kid == NULL || pem == NULL ||
-	    key_alg_parse(json_string_value(json_object_get(keyrec, "alg")),
-	    &alg) == -1 || (alg != KEY_RS256 && alg != KEY_ES256)) {
+	/* record_parse admits only the signing algorithms, RS256 and ES256. */
+	if (record_parse(REC_KEY, (json_t *)keyrec, &kr) == -1 ||
+	    kr.kid == NULL || kr.private_pem == NULL) {
 		lk_err("not a signing key record");
-		return -1;
+		goto out;
 	}
 	if (!json_is_object(claims))
-		return -1;
-	if ((pkey = signkey_get(pem)) == NULL) {
-		lk_err("%s: cannot load the signing key", key_alg_name(alg));
-		return -1;
+		goto out;
+	if ((pkey = signkey_get(kr.private_pem)) == NULL) {
+		lk_err("%s: cannot load the signing key", key_alg_name(kr.alg));
+		goto out;
 	}
-	return sign_evp(alg, pkey, kid, claims, out);
+	rc = sign_evp(kr.alg, pkey, kr.kid, claims, out);
+out:
+	record_clear(REC_KEY, &kr);
+	return rc;
 }
 
 int
