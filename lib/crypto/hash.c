@@ -487,8 +487,8 @@ hash_weak(const struct hash_policy *pol, const char *encoded)
 
 /*
  * A login's verify must not answer sooner than an unknown user's dummy
- * verify, or the time tells that the account exists (SPEC.md
- * "Responses").  So the dummy work is done too
+ * verify, or the time tells that the account exists (docs/COMPAT.md
+ * 9.5).  So the dummy work is done too
  *  - when the stored hash was not verified at all (an unsupported
  *    format, costs over the limits: no hash work was done), and
  *  - when a wrong password was checked against a hash below the policy

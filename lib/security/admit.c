@@ -1,5 +1,5 @@
 /*
- * admit.c: admission control for password hashing (issue 7).
+ * admit.c: admission control for password hashing (docs/COMPAT.md 9.7).
  *
  * A password verify costs ~20 ms of one core by design (argon2id), so a
  * login storm must not queue without bound: at most `hash_slots`

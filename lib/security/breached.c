@@ -1,6 +1,5 @@
 /*
- * breached.c: breached password detection (AUTH0-BEHAVIOUR.md 6
- * "Breached password detection").
+ * breached.c: breached password detection (docs/COMPAT.md 6.6).
  *
  * A password counts as leaked when it starts with "AUTH0-TEST-" (Auth0's
  * documented test trigger) or when its SHA-1 is in the operator's list,

@@ -1,6 +1,6 @@
 /*
  * Client authentication at the token endpoint (RFC 6749 2.3, RFC 7523 3,
- * AUTH0-BEHAVIOUR.md 3 "Client authentication"):
+ * docs/COMPAT.md 3.3):
  *  - client_secret_post: client_id and client_secret in the body (an
  *    empty client_secret counts as absent, as an empty Basic secret does);
  *  - client_secret_basic: Authorization: Basic, each half form-url-encoded
@@ -13,8 +13,11 @@
  *  - private_key_jwt: a client_assertion signed by a key registered on
  *    the client.
  * A confidential client may present its secret by either transport.  Any
- * failure is 401 access_denied "Unauthorized" (SPEC.md), with
+ * failure is 401 access_denied "Unauthorized" (docs/COMPAT.md 3.3), with
  * WWW-Authenticate: Basic when Basic was used; two methods at once is 400.
+ * client_identify finds the result (enum client_rc), client_error_write
+ * gives each its one wire error, so an endpoint may answer otherwise
+ * (/oauth/revoke: invalid_client, RFC 7009 2.2.1).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -225,14 +228,30 @@ out:
 	return rc;
 }
 
-/* Write the 401, with the Basic challenge when Basic was tried. */
-static int
-auth_fail(struct lk_resp *resp, const struct basic *b)
+/* Each failure's wire error (RFC 6749 5.2 as Auth0 answers it). */
+static const struct {
+	enum oerr	 err;
+	const char	*arg;
+} client_errs[CLIENT__MAX] = {
+	[CLIENT_OK] = { OERR__MAX, NULL },
+	[CLIENT_REFUSED] = { OERR_CLIENT_AUTH, NULL },
+	[CLIENT_MULTIPLE] = { OERR_MULTIPLE_AUTH, NULL },
+	[CLIENT_NO_ID] = { OERR_MISSING_PARAM, "client_id" },
+	[CLIENT_ASSERTION_TYPE] = { OERR_ASSERTION_TYPE, NULL },
+	[CLIENT_FAILED] = { OERR_SERVER_ERROR, NULL },
+};
+
+void
+client_error_write(struct lk_resp *resp, enum client_rc rc,
+    const struct client *c)
 {
-	if (b->present)
+
+	if (rc == CLIENT_OK || rc >= CLIENT__MAX)
+		return;
+	/* The Basic challenge when Basic was tried (RFC 7617 2). */
+	if (rc == CLIENT_REFUSED && c->basic)
 		resp_header(resp, "WWW-Authenticate", "Basic realm=\"latchkey\"");
-	oerr_write(resp, OERR_CLIENT_AUTH, NULL);
-	return -1;
+	oerr_write(resp, client_errs[rc].err, client_errs[rc].arg);
 }
 
 static int
@@ -246,18 +265,31 @@ keep_secret(struct client *c, const char *s, size_t n)
 	return 0;
 }
 
+/* A secret presented (client_secret_post or _basic) against the record. */
+static enum client_rc
+secret_check(struct client *c, const char *secret, size_t secretsz)
+{
+	const struct client_rec *cr = &c->rec;
+
+	if ((cr->auth_method != CLIENT_AUTH_SECRET_POST &&
+	    cr->auth_method != CLIENT_AUTH_SECRET_BASIC) ||
+	    cr->secret_hash == NULL || secretsz == 0 ||
+	    !hash_secret_check(cr->secret_hash, secret, secretsz))
+		return CLIENT_REFUSED;
+	return keep_secret(c, secret, secretsz) == 0 ? CLIENT_OK :
+	    CLIENT_FAILED;
+}
+
 /*
  * The client id, its method (c->method) checked against its record with
- * the credential presented.  0 with c->rec filled; -1 when refused
- * (unknown client, wrong secret or method, bad assertion: the caller
- * writes the 401); -2 with the 500 written.  c->rec is left for
- * client_clear.
+ * the credential presented.  CLIENT_OK with c->rec filled; CLIENT_REFUSED
+ * (unknown client, wrong secret or method, bad assertion) or
+ * CLIENT_FAILED (the store, memory).  c->rec is left for client_clear.
  */
-static int
+static enum client_rc
 client_check(struct lk_ctx *ctx, const struct tenant *tenant,
     const struct lk_req *req, const struct params *p, const char *id,
-    const char *secret, size_t secretsz, struct client *c,
-    struct lk_resp *resp)
+    const char *secret, size_t secretsz, struct client *c)
 {
 	const struct client_rec *cr = &c->rec;
 
@@ -265,102 +297,106 @@ client_check(struct lk_ctx *ctx, const struct tenant *tenant,
 	case STORE_OK:
 		break;
 	case STORE_NOTFOUND:
-		return -1;
+		return CLIENT_REFUSED;
 	default:
-		oerr_write(resp, OERR_SERVER_ERROR, NULL);
-		return -2;
+		return CLIENT_FAILED;
 	}
 	if ((c->client_id = cr->client_id) == NULL)
-		return -1;
+		return CLIENT_REFUSED;
 	switch (c->method) {
 	case CLIENT_AUTH_NONE:
 		/* Only a public client may send no credential. */
-		return cr->auth_method == CLIENT_AUTH_NONE ? 0 : -1;
+		return cr->auth_method == CLIENT_AUTH_NONE ? CLIENT_OK :
+		    CLIENT_REFUSED;
 	case CLIENT_AUTH_SECRET_POST:
 	case CLIENT_AUTH_SECRET_BASIC:
-		if ((cr->auth_method != CLIENT_AUTH_SECRET_POST &&
-		    cr->auth_method != CLIENT_AUTH_SECRET_BASIC) ||
-		    cr->secret_hash == NULL || secretsz == 0 ||
-		    !hash_secret_check(cr->secret_hash, secret, secretsz))
-			return -1;
-		if (keep_secret(c, secret, secretsz) == -1) {
-			oerr_write(resp, OERR_SERVER_ERROR, NULL);
-			return -2;
-		}
-		return 0;
+		return secret_check(c, secret, secretsz);
 	default:
 		break;
 	}
 	if (cr->auth_method != CLIENT_AUTH_PRIVATE_KEY_JWT)
-		return -1;
+		return CLIENT_REFUSED;
 	switch (assertion_check(ctx, tenant, c->client_id,
 	    p->v[F_CLIENT_ASSERTION], cr->public_keys, req->now)) {
 	case 0:
-		return 0;
+		return CLIENT_OK;
 	case -1:
-		return -1;
+		return CLIENT_REFUSED;
 	default:
-		oerr_write(resp, OERR_SERVER_ERROR, NULL);
-		return -2;
+		return CLIENT_FAILED;
 	}
 }
 
-int
-client_authenticate(struct lk_ctx *ctx, const struct tenant *tenant,
-    const struct lk_req *req, const struct params *p, struct client *c,
-    struct lk_resp *resp)
+/*
+ * The method the request uses (c->method) and the id it names, with
+ * the secret it presents in the body.  CLIENT_OK, or the failure.
+ */
+static enum client_rc
+client_method(const struct params *p, const struct basic *b,
+    struct client *c, const char **id, const char **secret,
+    size_t *secretsz, json_t **peek)
 {
-	struct basic	 b;
-	const char	*id, *secret = NULL, *bodysecret, *bodyid;
-	json_t		*peek = NULL;	/* unverified assertion claims */
-	size_t		 secretsz = 0;
-	int		 i, nmethods, r = -1, rc = -1;
+	const char	*bodysecret;
+	int		 nmethods;
 
-	memset(c, 0, sizeof(*c));
-	if (basic_parse(req->authorization, &b) == -1)
-		return auth_fail(resp, &b);
 	/* An empty client_secret is no secret (a public client's SDK may
 	 * send "client_secret=" as it sends an empty Basic secret). */
 	bodysecret = p->v[F_CLIENT_SECRET] != NULL &&
 	    p->len[F_CLIENT_SECRET] > 0 ? p->v[F_CLIENT_SECRET] : NULL;
-	bodyid = p->v[F_CLIENT_ID];
-	nmethods = (b.present && b.cred[0].secretsz > 0) +
+	nmethods = (b->present && b->cred[0].secretsz > 0) +
 	    (bodysecret != NULL) + (p->v[F_CLIENT_ASSERTION] != NULL);
-	if (nmethods > 1) {
-		oerr_write(resp, OERR_MULTIPLE_AUTH, NULL);
-		goto out;
-	}
-	id = b.present ? b.cred[0].id : bodyid;
-	if (id == NULL && p->v[F_CLIENT_ASSERTION] != NULL &&
-	    (peek = token_peek(p->v[F_CLIENT_ASSERTION])) != NULL)
-		id = json_string_value(json_object_get(peek, "sub"));
-	if (id == NULL) {
-		oerr_write(resp, OERR_MISSING_PARAM, "client_id");
-		goto out;
-	}
-	log_escape(resp->client_id, sizeof(resp->client_id), id);
-	if (b.present && b.cred[0].secretsz > 0)
+	if (nmethods > 1)
+		return CLIENT_MULTIPLE;
+	*id = b->present ? b->cred[0].id : p->v[F_CLIENT_ID];
+	if (*id == NULL && p->v[F_CLIENT_ASSERTION] != NULL &&
+	    (*peek = token_peek(p->v[F_CLIENT_ASSERTION])) != NULL)
+		*id = json_string_value(json_object_get(*peek, "sub"));
+	if (*id == NULL)
+		return CLIENT_NO_ID;
+	c->method = CLIENT_AUTH_NONE;
+	if (b->present && b->cred[0].secretsz > 0)
 		c->method = CLIENT_AUTH_SECRET_BASIC;
 	else if (bodysecret != NULL) {
-		secret = bodysecret;
-		secretsz = p->len[F_CLIENT_SECRET];
+		*secret = bodysecret;
+		*secretsz = p->len[F_CLIENT_SECRET];
 		c->method = CLIENT_AUTH_SECRET_POST;
 	} else if (p->v[F_CLIENT_ASSERTION] != NULL) {
 		c->method = CLIENT_AUTH_PRIVATE_KEY_JWT;
 		if (p->v[F_CLIENT_ASSERTION_TYPE] == NULL ||
-		    strcmp(p->v[F_CLIENT_ASSERTION_TYPE], JWT_BEARER) != 0) {
-			oerr_write(resp, OERR_ASSERTION_TYPE, NULL);
-			goto out;
-		}
-	} else
-		c->method = CLIENT_AUTH_NONE;
+		    strcmp(p->v[F_CLIENT_ASSERTION_TYPE], JWT_BEARER) != 0)
+			return CLIENT_ASSERTION_TYPE;
+	}
+	return CLIENT_OK;
+}
 
+enum client_rc
+client_identify(struct lk_ctx *ctx, const struct tenant *tenant,
+    const struct lk_req *req, const struct params *p, struct client *c,
+    struct lk_resp *resp)
+{
+	struct basic	 b;
+	const char	*id = NULL, *secret = NULL, *bodyid = p->v[F_CLIENT_ID];
+	json_t		*peek = NULL;	/* unverified assertion claims */
+	size_t		 secretsz = 0;
+	enum client_rc	 rc;
+	int		 i;
+
+	memset(c, 0, sizeof(*c));
+	if (basic_parse(req->authorization, &b) == -1) {
+		rc = CLIENT_REFUSED;
+		goto out;
+	}
+	rc = client_method(p, &b, c, &id, &secret, &secretsz, &peek);
+	if (id != NULL)
+		log_escape(resp->client_id, sizeof(resp->client_id), id);
+	if (rc != CLIENT_OK)
+		goto out;
+	rc = CLIENT_REFUSED;
 	if (!b.present)
-		r = client_check(ctx, tenant, req, p, id, secret, secretsz, c,
-		    resp);
+		rc = client_check(ctx, tenant, req, p, id, secret, secretsz, c);
 	/* Each reading of the Basic header in turn, the decoded first; a
 	 * client_id in the body as well must name the same client. */
-	for (i = 0; b.present && r == -1 && i < b.ncred; i++) {
+	for (i = 0; b.present && rc == CLIENT_REFUSED && i < b.ncred; i++) {
 		if (bodyid != NULL && strcmp(b.cred[i].id, bodyid) != 0)
 			continue;
 		record_clear(REC_CLIENT, &c->rec);
@@ -369,19 +405,30 @@ client_authenticate(struct lk_ctx *ctx, const struct tenant *tenant,
 			secret = b.cred[i].secret;
 			secretsz = b.cred[i].secretsz;
 		}
-		r = client_check(ctx, tenant, req, p, b.cred[i].id, secret,
-		    secretsz, c, resp);
+		rc = client_check(ctx, tenant, req, p, b.cred[i].id, secret,
+		    secretsz, c);
 	}
-	if (r == -1)
-		auth_fail(resp, &b);
-	if (r == 0)
-		rc = 0;
 out:
 	OPENSSL_cleanse(b.cred, sizeof(b.cred));
 	json_decref(peek);
-	if (rc == -1)
+	if (rc != CLIENT_OK) {
 		client_clear(c);
+		c->basic = b.present;
+	}
 	return rc;
+}
+
+int
+client_authenticate(struct lk_ctx *ctx, const struct tenant *tenant,
+    const struct lk_req *req, const struct params *p, struct client *c,
+    struct lk_resp *resp)
+{
+	enum client_rc	 rc;
+
+	if ((rc = client_identify(ctx, tenant, req, p, c, resp)) == CLIENT_OK)
+		return 0;
+	client_error_write(resp, rc, c);
+	return -1;
 }
 
 int

@@ -1,7 +1,6 @@
 /*
- * guard_net.c: the end-user IP address and allowlists (AUTH0-BEHAVIOUR.md
- * 6 "auth0-forwarded-for and Trust Token Endpoint IP Header"; SPEC.md
- * "Attack protection").
+ * guard_net.c: the end-user IP address and allowlists (docs/COMPAT.md
+ * 6.4, auth0-forwarded-for and Trust Token Endpoint IP Header).
  *
  * The end-user IP is the web server's REMOTE_ADDR, unless the request
  * carries auth0-forwarded-for and its client (a) authenticated with its

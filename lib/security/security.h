@@ -115,12 +115,37 @@ struct client {
 	enum client_auth method;	/* how this request authenticated */
 	char		*secret;	/* the presented secret (HS256 ID tokens), cleansed on clear */
 	size_t		 secretsz;
+	int		 basic;		/* a Basic header was presented */
+};
+
+/* What client authentication found; each failure has one wire error
+ * (client_error_write). */
+enum client_rc {
+	CLIENT_OK,
+	CLIENT_REFUSED,		/* 401 access_denied "Unauthorized": unknown
+				 * client, wrong secret or method, bad
+				 * assertion, malformed Basic header */
+	CLIENT_MULTIPLE,	/* 400: more than one method at once */
+	CLIENT_NO_ID,		/* 400: no client_id */
+	CLIENT_ASSERTION_TYPE,	/* 400: client_assertion_type not jwt-bearer */
+	CLIENT_FAILED,		/* 500: the store or memory failed */
+	CLIENT__MAX
 };
 
 /* Release the record and cleanse the secret; zeroes c. */
 void		 client_clear(struct client *);
-/* Authenticate the request's client (body fields and Basic header).  On
- * failure returns -1 with the wire error written to resp. */
+/* Authenticate the request's client (body fields and Basic header),
+ * writing nothing but resp->client_id (the log's).  On failure c is
+ * cleared but for c->basic. */
+enum client_rc	 client_identify(struct lk_ctx *, const struct tenant *tenant,
+		    const struct lk_req *, const struct params *,
+		    struct client *, struct lk_resp *);
+/* Write rc's wire error, with WWW-Authenticate: Basic on a refusal when
+ * c->basic; nothing for CLIENT_OK. */
+void		 client_error_write(struct lk_resp *, enum client_rc,
+		    const struct client *c);
+/* client_identify, then client_error_write on failure: 0, or -1 with
+ * the wire error written to resp. */
 int		 client_authenticate(struct lk_ctx *, const struct tenant *tenant,
 		    const struct lk_req *, const struct params *,
 		    struct client *, struct lk_resp *);
@@ -337,7 +362,7 @@ enum store_rc	 audit_list(struct store *, DB_TXN *, const struct audit_sel *,
 		    json_t *out);
 
 /*
- * admit.c: admission control for password hashing (issue 7): at most
+ * admit.c: admission control for password hashing (docs/COMPAT.md 9.7): at most
  * hash_slots verifies at once across all responders, at most hash_queue
  * more waiting, each at most hash_wait_ms; the rest get 503 at once.
  */

@@ -296,7 +296,8 @@ assert_ok(const struct run *r, const char *id, enum client_auth method)
 	assert_int_equal(r->c.method, method);
 }
 
-/* The SPEC.md client authentication failure: 401 access_denied. */
+/* The client authentication failure (docs/COMPAT.md 3.3): 401
+ * access_denied. */
 static void
 assert_unauthorized(const struct run *r, int challenge)
 {

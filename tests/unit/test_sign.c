@@ -1,6 +1,6 @@
 /*
  * test_sign: token_sign() signs RS256 and ES256 itself with OpenSSL and
- * a per-process cache of parsed keys (issue 7), instead of libjwt, which
+ * a per-process cache of parsed keys, instead of libjwt, which
  * parses the PEM on every call.  The tokens must stay exactly what
  * libjwt 1.10 made: RS256 (deterministic) byte for byte, ES256 the same
  * header and payload with a signature libjwt verifies.
