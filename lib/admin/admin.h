@@ -19,32 +19,6 @@ int		 auth0_user_convert(const json_t *in, const char *connection,
 		    json_t **out, char *err, size_t errsz);
 
 /* ------------------------------------------------------------------ */
-/* guard_admin.c: latchkeyctl guard list, unblock and prune.           */
-
-/* Which records guard_unblock deletes: brute-force records of identifier
- * (at ip, or at every IP when ip is NULL), of any identifier of user
- * (email, username, phone) or carrying its user_id; with only ip, that
- * IP's suspicious-IP bucket. */
-struct guard_sel {
-	const char	*identifier;
-	const char	*ip;
-	const json_t	*user;		/* a stored user record */
-};
-/* guard_unblock, guard_list and guard_prune: without a txn, in batches
- * of their own transactions (store_sweep), each record judged in the
- * transaction that deletes it. */
-enum store_rc	 guard_unblock(struct store *, DB_TXN *, const struct guard_sel *,
-		    int *count);
-/* Append every live record to out as an object (kind, identifier, ip,
- * count, blocked, tokens...). */
-enum store_rc	 guard_list(struct store *, DB_TXN *, const struct tenant *tenant,
-		    time_t now, json_t *out);
-/* Delete records that no longer matter (expired blocks, full buckets),
- * and audit records older than the tenant's retention. */
-enum store_rc	 guard_prune(struct store *, DB_TXN *, const struct tenant *tenant,
-		    time_t now, int *count);
-
-/* ------------------------------------------------------------------ */
 /* refresh_admin.c: latchkeyctl token list, revoke and prune.          */
 
 /*
@@ -72,5 +46,31 @@ enum store_rc	 refresh_list(struct store *, DB_TXN *,
  * are deleted in batches; an interrupted prune is finished by the next. */
 enum store_rc	 refresh_prune(struct store *, DB_TXN *, time_t now,
 		    int *count);
+
+/* ------------------------------------------------------------------ */
+/* guard_admin.c: latchkeyctl guard list, unblock and prune.           */
+
+/* Which records guard_unblock deletes: brute-force records of identifier
+ * (at ip, or at every IP when ip is NULL), of any identifier of user
+ * (email, username, phone) or carrying its user_id; with only ip, that
+ * IP's suspicious-IP bucket. */
+struct guard_sel {
+	const char	*identifier;
+	const char	*ip;
+	const json_t	*user;		/* a stored user record */
+};
+/* guard_unblock, guard_list and guard_prune: without a txn, in batches
+ * of their own transactions (store_sweep), each record judged in the
+ * transaction that deletes it. */
+enum store_rc	 guard_unblock(struct store *, DB_TXN *, const struct guard_sel *,
+		    int *count);
+/* Append every live record to out as an object (kind, identifier, ip,
+ * count, blocked, tokens...). */
+enum store_rc	 guard_list(struct store *, DB_TXN *, const struct tenant *tenant,
+		    time_t now, json_t *out);
+/* Delete records that no longer matter (expired blocks, full buckets),
+ * and audit records older than the tenant's retention. */
+enum store_rc	 guard_prune(struct store *, DB_TXN *, const struct tenant *tenant,
+		    time_t now, int *count);
 
 #endif /* !LATCHKEY_ADMIN_H */
