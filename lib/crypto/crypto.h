@@ -19,8 +19,9 @@ struct hash_policy {
 
 enum hash_rc { HASH_OK, HASH_MISMATCH, HASH_ERR };
 
-/* The policy in tenant["hash"], defaults for absent members. */
-void		 hash_policy_from_json(const json_t *tenant, struct hash_policy *);
+/* The policy of a tenant's "hash" object (NULL or not an object: the
+ * default), defaults for absent members, each clamped to its range. */
+void		 hash_policy_parse(const json_t *hash, struct hash_policy *);
 /* The stored hash formats hash_verify() supports (hash.c's table). */
 enum hash_fmt { HASH_FMT_ARGON2ID, HASH_FMT_ARGON2I, HASH_FMT_BCRYPT,
 	HASH_FMT_YESCRYPT, HASH_FMT_SHA512_CRYPT, HASH_FMT_SHA256_CRYPT,

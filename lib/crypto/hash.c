@@ -9,6 +9,7 @@
  *
  * Nothing here logs a password, a hash or a secret.
  */
+#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -113,14 +114,25 @@ struct argon2_params {
 
 static const char hexdigits[] = "0123456789abcdef";
 
+/* The members of a tenant's "hash" policy and their ranges. */
+static const struct {
+	const char	*name;
+	uint32_t	 lo, hi;
+	size_t		 off;		/* member of struct hash_policy */
+} policy_members[] = {
+	{ "t", HASH_T_MIN, HASH_T_MAX, offsetof(struct hash_policy, t_cost) },
+	{ "m", HASH_M_MIN, HASH_M_MAX, offsetof(struct hash_policy, m_cost) },
+	{ "p", HASH_P_MIN, HASH_P_MAX,
+	    offsetof(struct hash_policy, parallelism) },
+};
+
+/* An integer member clamped to [lo, hi]; def when absent or not one. */
 static uint32_t
-clamp_u32(const json_t *o, const char *name, uint32_t def, uint32_t lo,
-    uint32_t hi)
+clamp_u32(const json_t *v, uint32_t def, uint32_t lo, uint32_t hi)
 {
-	const json_t	*v;
 	json_int_t	 i;
 
-	if ((v = json_object_get(o, name)) == NULL || !json_is_integer(v))
+	if (!json_is_integer(v))
 		return def;
 	i = json_integer_value(v);
 	if (i < (json_int_t)lo)
@@ -131,19 +143,21 @@ clamp_u32(const json_t *o, const char *name, uint32_t def, uint32_t lo,
 }
 
 void
-hash_policy_from_json(const json_t *tenant, struct hash_policy *pol)
+hash_policy_parse(const json_t *hash, struct hash_policy *pol)
 {
 	const struct hash_policy def = HASH_POLICY_DEFAULT;
-	const json_t	*h;
+	uint32_t	*m;
+	size_t		 i;
 
 	*pol = def;
-	if (tenant == NULL || (h = json_object_get(tenant, "hash")) == NULL ||
-	    !json_is_object(h))
+	if (!json_is_object(hash))
 		return;
-	pol->t_cost = clamp_u32(h, "t", def.t_cost, HASH_T_MIN, HASH_T_MAX);
-	pol->parallelism = clamp_u32(h, "p", def.parallelism,
-	    HASH_P_MIN, HASH_P_MAX);
-	pol->m_cost = clamp_u32(h, "m", def.m_cost, HASH_M_MIN, HASH_M_MAX);
+	for (i = 0; i < sizeof(policy_members) / sizeof(policy_members[0]);
+	    i++) {
+		m = (uint32_t *)(void *)((char *)pol + policy_members[i].off);
+		*m = clamp_u32(json_object_get(hash, policy_members[i].name),
+		    *m, policy_members[i].lo, policy_members[i].hi);
+	}
 	/* argon2 needs at least 8 KiB per lane. */
 	if (pol->m_cost < 8 * pol->parallelism)
 		pol->m_cost = 8 * pol->parallelism;

@@ -213,6 +213,13 @@ audit_prune_maybe(struct store *s, const struct tenant *tenant, time_t now)
 /* ------------------------------------------------------------------ */
 /* Listing.                                                           */
 
+/* The members of a stored record the listing selects on. */
+enum audit_member { AM_TYPE, AM_DATE, AM__MAX };
+static const char *const audit_members[AM__MAX] = {
+	[AM_TYPE] = "type",
+	[AM_DATE] = "date",
+};
+
 struct listarg {
 	const struct audit_sel	*sel;
 	json_t			*out;
@@ -226,9 +233,10 @@ list_cb(const char *key, json_t *val, void *arg)
 	const struct audit_sel	*sel = a->sel;
 	const char		*type;
 
-	if (json_integer_value(json_object_get(val, "date")) < sel->since)
+	if (json_integer_value(json_object_get(val, audit_members[AM_DATE])) <
+	    sel->since)
 		return 0;
-	type = json_string_value(json_object_get(val, "type"));
+	type = json_string_value(json_object_get(val, audit_members[AM_TYPE]));
 	if (sel->type != NULL && (type == NULL || strcmp(type, sel->type) != 0))
 		return 0;
 	if (json_array_append(a->out, val) == -1)

@@ -256,7 +256,7 @@ tenant_finish(void *p)
 {
 	struct tenant	*t = p;
 
-	hash_policy_from_json(t->json, &t->hash_policy);
+	hash_policy_parse(t->hash, &t->hash_policy);
 	guard_conf_parse(t, &t->guard);
 }
 

@@ -179,7 +179,7 @@ main(int argc, char *argv[])
 	if ((tenant = ctx_tenant(&ctx)) == NULL ||
 	    (cur = ctx_signing_key(&ctx)) == NULL)
 		errx(1, "%s: no tenant or no current key", home);
-	hash_policy_from_json(tenant, &pol);
+	hash_policy_parse(json_object_get(tenant, "hash"), &pol);
 	alg = json_string_value(json_object_get(cur, "alg"));
 	es256 = alg != NULL && strcmp(alg, "ES256") == 0;
 	if (hash_password(&pol, pw, sizeof(pw) - 1, enc, sizeof(enc)) == -1)

@@ -333,7 +333,7 @@ slot_user(const json_t *t, const char *enc, int cmd[2], int rep[2])
 	}
 	close(cmd[1]);
 	close(rep[0]);
-	hash_policy_from_json(t, &pol);
+	hash_policy_parse(json_object_get(t, "hash"), &pol);
 	if (admit_hash_enter(&ctx, tenant_of(t), &a) != ADMIT_OK || a.slot != 0)
 		_exit(1);
 	for (;;) {
@@ -385,7 +385,7 @@ verify_runs_in_slot_memory_removed_by_last_user(void **state)
 	pid_t			 a, b;
 
 	(void)state;
-	hash_policy_from_json(t, &pol);
+	hash_policy_parse(json_object_get(t, "hash"), &pol);
 	assert_int_equal(hash_password(&pol, "pw", 2, enc, sizeof(enc)), 0);
 	a = slot_user(t, enc, acmd, arep);
 	assert_int_equal(read(arep[0], &r, 1), 1);	/* A holds slot 0 */
@@ -426,7 +426,7 @@ object_not_ours_alone_is_not_used(void **state)
 	pid_t			 pid;
 
 	(void)state;
-	hash_policy_from_json(t, &pol);
+	hash_policy_parse(json_object_get(t, "hash"), &pol);
 	assert_int_equal(hash_password(&pol, "pw", 2, enc, sizeof(enc)), 0);
 	slot_path(0, path, sizeof(path));	/* the file exists by now */
 	assert_true((fd = open(path, O_RDWR | O_CREAT | O_EXCL, 0600)) != -1);

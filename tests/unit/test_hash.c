@@ -393,13 +393,13 @@ policy_from_json_defaults_and_clamps(void **state)
 		print_message("%s\n", rows[i].json);
 		tenant = json_loads(rows[i].json, 0, NULL);
 		assert_non_null(tenant);
-		hash_policy_from_json(tenant, &pol);
+		hash_policy_parse(json_object_get(tenant, "hash"), &pol);
 		assert_int_equal(pol.t_cost, rows[i].want.t_cost);
 		assert_int_equal(pol.m_cost, rows[i].want.m_cost);
 		assert_int_equal(pol.parallelism, rows[i].want.parallelism);
 		json_decref(tenant);
 	}
-	hash_policy_from_json(NULL, &pol);
+	hash_policy_parse(NULL, &pol);
 	assert_int_equal(pol.m_cost, 19456);
 }
 
