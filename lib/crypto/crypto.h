@@ -84,6 +84,8 @@ enum hash_rc	 hash_verify_unknown(const struct hash_policy *,
  * when a verify needs at most size bytes, else malloc; NULL unsets it.
  * admit.c gives it the held hash slot's shared memory. */
 void		 hash_arena(void *mem, size_t size);
+
+/* secret.c: high-entropy secrets and random strings. */
 /* "sha256:<hex>" of a high-entropy secret (client secrets, opaque tokens). */
 int		 hash_secret(const char *secret, size_t len, char out[72]);
 /* 1 when secret matches the stored "sha256:<hex>", time-safe; 0 otherwise. */
