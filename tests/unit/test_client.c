@@ -231,9 +231,9 @@ basic_header(char *out, size_t outsz, const char *scheme, const char *cred)
 	    (int)strlen(cred));
 }
 
-/* Decode body as a form and authenticate with the given header. */
+/* Decode body as a form, with the given header. */
 static void
-run_auth(struct run *r, const char *authz, const char *body)
+run_prepare(struct run *r, const char *authz, const char *body)
 {
 	memset(r, 0, sizeof(*r));
 	r->req.method = HTTP_POST;
@@ -248,8 +248,29 @@ run_auth(struct run *r, const char *authz, const char *body)
 	params_init(&r->p);
 	resp_init(&r->resp);
 	assert_int_equal(decode_body(&r->req, ~0u, &r->p, &r->resp), 0);
+}
+
+/* Decode body as a form and authenticate with the given header. */
+static void
+run_auth(struct run *r, const char *authz, const char *body)
+{
+	run_prepare(r, authz, body);
 	r->rc = client_authenticate(&fx.ctx, tenant_of(fx.tenant), &r->req, &r->p,
 	    &r->c, &r->resp);
+}
+
+/* client_identify alone: the result, nothing written. */
+static enum client_rc
+run_identify(struct run *r, const char *authz, const char *body)
+{
+	enum client_rc	 rc;
+
+	run_prepare(r, authz, body);
+	rc = client_identify(&fx.ctx, tenant_of(fx.tenant), &r->req, &r->p,
+	    &r->c, &r->resp);
+	assert_int_equal(r->resp.body.len, 0);
+	assert_int_equal(r->resp.headers.len, 0);
+	return rc;
 }
 
 static void
@@ -869,6 +890,48 @@ assertion_alg_none_and_hmac_are_401(void **state)
 }
 
 /* ------------------------------------------------------------------ */
+/* client_identify and client_error_write.                             */
+
+/* The result comes back without a response; client_error_write gives a
+ * refusal its 401, with the Basic challenge when Basic was tried. */
+static void
+identify_returns_a_result_and_writes_nothing(void **state)
+{
+	struct run	 r;
+	char		 authz[256];
+	enum client_rc	 rc;
+
+	rc = run_identify(&r, NULL, "client_id=conf-post&client_secret=wrong");
+	assert_int_equal(rc, CLIENT_REFUSED);
+	assert_false(r.c.basic);
+	assert_null(r.c.rec.json);
+	client_error_write(&r.resp, rc, &r.c);
+	assert_wire_error(&r.resp, 401, "access_denied", "Unauthorized");
+	assert_false(has_challenge(&r.resp));
+	run_clear(&r);
+
+	basic_header(authz, sizeof(authz), "Basic ", "conf-post:wrong");
+	rc = run_identify(&r, authz, "grant_type=password");
+	assert_int_equal(rc, CLIENT_REFUSED);
+	assert_true(r.c.basic);
+	client_error_write(&r.resp, rc, &r.c);
+	assert_wire_error(&r.resp, 401, "access_denied", "Unauthorized");
+	assert_true(has_challenge(&r.resp));
+	run_clear(&r);
+
+	assert_int_equal(run_identify(&r, NULL, "client_secret=x"),
+	    CLIENT_NO_ID);
+	run_clear(&r);
+
+	rc = run_identify(&r, NULL,
+	    "client_id=conf-post&client_secret=post-secret");
+	assert_int_equal(rc, CLIENT_OK);
+	assert_string_equal(S(r.c.client_id), "conf-post");
+	assert_non_null(r.c.rec.json);
+	run_clear(&r);
+}
+
+/* ------------------------------------------------------------------ */
 /* client_grant_allowed.                                               */
 
 #define REALM_URI	"http://auth0.com/oauth/grant-type/password-realm"
@@ -926,6 +989,7 @@ grant_case(void **state)
 /* ------------------------------------------------------------------ */
 
 static const struct CMUnitTest fixed[] = {
+	cmocka_unit_test(identify_returns_a_result_and_writes_nothing),
 	cmocka_unit_test(assertion_jti_replay_is_401),
 	cmocka_unit_test(assertion_reused_jti_in_a_new_assertion_is_401),
 	cmocka_unit_test(assertion_jti_of_another_client_is_not_a_replay),

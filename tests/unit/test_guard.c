@@ -479,6 +479,55 @@ settings_validation(void **state)
 	}
 }
 
+/* The settings as a tenant load parses them (tenant->guard): Auth0's
+ * defaults, and a stored integer out of range clamped to the range, the
+ * rule record_parse applies to every stored record. */
+static void
+settings_parsed_once_clamped(void **state)
+{
+	struct tenant		 t;
+	const struct guard_conf	*gc = &t.guard;
+	json_t			*j;
+
+	j = json_object();
+	assert_int_equal(record_parse(REC_TENANT, j, &t), 0);
+	assert_true(gc->bf_on && gc->ip_on && gc->rl_on);
+	assert_int_equal(gc->bf_mode, GUARD_BF_PAIR);
+	assert_int_equal(gc->bf_threshold, 10);
+	assert_int_equal(gc->bf_block, 2592000);
+	assert_int_equal(gc->ip_rate.cap, 100);
+	assert_int_equal(gc->ip_rate.period, 864);
+	assert_int_equal(gc->rl_rate.cap, 20);
+	assert_int_equal(gc->rl_rate.per, 10);
+	assert_int_equal(gc->ep_rate[GUARD_EP_TOKEN].cap, 0);
+	assert_int_equal(gc->ep_rate[GUARD_EP_PWL_START].cap, 50);
+	assert_int_equal(gc->ep_rate[GUARD_EP_PWL_START].period, 3600);
+	assert_int_equal(gc->pr_rate.cap, 5);
+	record_clear(REC_TENANT, &t);
+	json_decref(j);
+
+	j = json_pack("{s:{s:i, s:i, s:s, s:b}, s:{s:i, s:s}, s:{s:i, s:{s:i, s:i}}}",
+	    "brute_force", "threshold", 1000, "block_seconds", 0,
+	    "mode", "count_per_identifier", "enabled", 0,
+	    "suspicious_ip", "rate_seconds", 100000, "max_attempts", "many",
+	    "rate_limit", "passwordless_per_recipient_per_hour", -3,
+	    "endpoint_per_minute", "/oauth/token", -5, "/oauth/ro", 7);
+	assert_non_null(j);
+	assert_int_equal(record_parse(REC_TENANT, j, &t), 0);
+	assert_false(gc->bf_on);
+	assert_int_equal(gc->bf_mode, GUARD_BF_ACCOUNT);
+	assert_int_equal(gc->bf_threshold, 100);
+	assert_int_equal(gc->bf_block, 1);
+	assert_int_equal(gc->ip_rate.period, 86400);
+	assert_int_equal(gc->ip_rate.cap, 100);		/* not an integer */
+	assert_int_equal(gc->pr_rate.cap, 0);
+	assert_int_equal(gc->ep_rate[GUARD_EP_TOKEN].cap, 0);
+	assert_int_equal(gc->ep_rate[GUARD_EP_RO].cap, 7);
+	assert_int_equal(gc->ep_rate[GUARD_EP_RO].period, 60);
+	record_clear(REC_TENANT, &t);
+	json_decref(j);
+}
+
 /* ------------------------------------------------------------------ */
 /* Against a real store.                                              */
 
@@ -762,6 +811,7 @@ main(void)
 		cmocka_unit_test(cidr_match_table),
 		cmocka_unit_test(ip_header_rule),
 		cmocka_unit_test(settings_validation),
+		cmocka_unit_test(settings_parsed_once_clamped),
 		cmocka_unit_test_setup_teardown(breached_search, tmp_setup,
 		    tmp_teardown),
 		cmocka_unit_test_setup_teardown(breached_tenant_rules,
