@@ -980,7 +980,7 @@ grant_case(void **state)
 		(void)record_parse(REC_CLIENT, rec, &cr);
 	}
 	assert_int_equal(client_grant_allowed(c->rec != NULL ? &cr : NULL,
-	    grant_type_find(c->grant, GT_CLIENT)), c->allowed);
+	    (int)grant_type_find(c->grant, GT_CLIENT)), c->allowed);
 	if (c->rec != NULL)
 		record_clear(REC_CLIENT, &cr);
 	json_decref(rec);
