@@ -1,7 +1,9 @@
 /*
  * latchkey: the one internal header shared by lib/, cgi-bin/, db/ and tests/.
+ * It includes one header per folder of lib/, in the order their types
+ * depend on each other; include this one, not the parts.
  *
- * Conventions (see ../shared/STYLE.md):
+ * Conventions:
  *  - public names carry their module prefix (buf_, oerr_, decode_, store_,
  *    hash_, key_, token_, client_, scope_, grant_, route_, log_);
  *  - _new/_free pairs allocate (free of NULL is a no-op), _init/_clear work
@@ -20,7 +22,7 @@
 
 #define LK_VERSION		"0.1.0"
 
-/* Hard bounds applied at the edge (SPEC.md "Requests"). */
+/* Hard bounds applied at the edge (docs/COMPAT.md 7). */
 #define LK_BODY_MAX		(64 * 1024)	/* 413 above this */
 #define LK_HEADER_MAX		8192		/* any single header value */
 #define LK_PATH_MAX		1024

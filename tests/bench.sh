@@ -1,6 +1,6 @@
 #!/bin/sh
 #
-# tests/bench.sh: `make bench` (issue 7).  Runs tests/bench/bench.py
+# tests/bench.sh: `make bench`.  Runs tests/bench/bench.py
 # against the build in $B (default build): lighttpd from
 # httpd-conf/lighttpd.conf on 127.0.0.1, wrk as the client, the crypto
 # bound from tests/bench/cryptobound and the ceiling from the null

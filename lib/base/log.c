@@ -2,7 +2,7 @@
  * The one logging function.  Lines go to stderr, which every FastCGI web
  * server collects in its error log.  Callers pass request-derived text
  * through log_escape() first; passwords, secrets, tokens and Authorization
- * values are never arguments here (STYLE.md "Logging").
+ * values are never arguments here (docs/security.md).
  */
 #include <stdarg.h>
 #include <stdio.h>

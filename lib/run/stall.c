@@ -160,7 +160,7 @@ stall_watch(const char *home)
 
 /*
  * In a child forked from a watched process (the passwordless courier,
- * deliver.c): the parent's timer is not the child's (fork(2) does not
+ * courier.c): the parent's timer is not the child's (fork(2) does not
  * inherit POSIX timers) and its registry descriptor may be closed, or
  * its number reused, by then.  Forget both without closing anything.
  */

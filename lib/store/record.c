@@ -157,7 +157,7 @@ static const struct fdef connection_fields[] = {
 	    strategy),
 	K("enabled_clients", FT_REFS, 1, REC_ID_LEN, NULL, 1, 0,
 	    enabled_clients),
-	/* Passwordless connections (passwordless.c, deliver.c). */
+	/* Passwordless connections (pwl_code.c, courier.c, deliver.c). */
 	K("delivery_command", FT_ARGV, 1, REC_TEXT_LEN, NULL, 0, 0,
 	    delivery_command),
 	K("otp_lifetime", FT_INT, 1, 3600, NULL, 0, PWL_LIFETIME_DEFAULT,

@@ -12,58 +12,11 @@
 
 /*
  * Records are JSON objects, one database per kind, keyed by a string.
- * The record shapes (the only fields code may rely on):
- *
- * SK_META "tenant": {
- *	"issuer": "https://auth.example.com/",		(trailing slash)
- *	"default_directory": "Username-Password-Authentication",	(optional)
- *	"default_audience": "https://api.example.com/",	(optional)
- *	"hash": {"t": 2, "m": 19456, "p": 1},		(argon2id policy; m in KiB)
- *	"allow_legacy_ro": true
- * }
- * SK_CLIENT client_id: {
- *	"client_id": "...", "name": "...",
- *	"app_type": "regular_web"|"non_interactive"|"spa"|"native",
- *	"token_endpoint_auth_method": "client_secret_post"|"client_secret_basic"
- *		|"private_key_jwt"|"none",
- *	"secret_hash": "sha256:<64 hex>",		(absent for none / private_key_jwt)
- *	"grant_types": ["password", "http://auth0.com/oauth/grant-type/password-realm", ...],
- *	"id_token_alg": "RS256"|"HS256",		(HS256 only with a secret)
- *	"id_token_lifetime": 36000,
- *	"public_keys": [{"kid": "...", "alg": "RS256"|"ES256", "pem": "-----BEGIN PUBLIC KEY-----..."}],
- *	"refresh_token": {...}				(optional; struct refresh_conf)
- * }
- * SK_CONNECTION name: {
- *	"name": "...", "strategy": "auth0"|"sms"|"email",
- *	"enabled_clients": ["client_id", ...]
- * }
- * SK_USER user_id ("auth0|<24 hex>"): {
- *	"user_id": "auth0|...", "connection": "...",
- *	"email": "...", "email_verified": false, "username": "...",
- *	"phone_number": "+...", "phone_verified": false,
- *	"password_hash": "$argon2id$..." | "$2b$..." | ...,
- *	"blocked": false,
- *	"name", "given_name", "family_name", "middle_name", "nickname",
- *	"preferred_username", "profile", "picture", "website", "gender",
- *	"birthdate", "zoneinfo", "locale": strings (optional),
- *	"address": {...} (optional),
- *	"created_at", "updated_at": ISO-8601 strings,
- *	"app_metadata", "user_metadata": objects (optional),
- *	"password_set_at": <epoch> (set by latchkeyctl when the password
- *		changes; refresh tokens from before it stop working)
- * }
- * SK_USERIDX "<e|u|p>\x1f<connection>\x1f<lowercased email|username|phone>" -> user_id
- *	(a plain string record: {"user_id": "..."}); maintained by store_user_put/del.
- * SK_API identifier: {
- *	"identifier": "...", "name": "...", "scopes": ["read:x", ...],
- *	"token_lifetime": 86400, "allow_offline_access": false
- * }
- * SK_KEY kid: {
- *	"kid": "...", "alg": "RS256"|"ES256",
- *	"status": "next"|"current"|"previous",
- *	"private_pem": "-----BEGIN PRIVATE KEY-----...",
- *	"created_at": <epoch>, "retired_at": <epoch> (previous only)
- * }
+ * The kinds latchkeyctl writes (SK_META "tenant", SK_CLIENT, SK_CONNECTION,
+ * SK_USER, SK_API, SK_KEY) are declared field by field, with type, range
+ * and default, in record.c's tables, and read through record.h's structs.
+ * SK_USERIDX "<e|u|p>\x1f<connection>\x1f<lowercased email|username|phone>"
+ *	-> {"user_id": "..."}; maintained by store_user_put/del.
  * SK_JTI "<client_id>\x1f<jti>": {"exp": <epoch>}	(client assertion replay)
  * SK_REFRESH, SK_ACCESS: refresh tokens and opaque access tokens, keyed by
  *	the token's hash_secret() digest (shapes in refresh.c / opaque.c).

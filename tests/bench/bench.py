@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """
-make bench (issue 7): latchkey's throughput against the crypto bound, on
+make bench: latchkey's throughput against the crypto bound, on
 127.0.0.1 through lighttpd (httpd-conf/lighttpd.conf) with wrk.
 
 Prints one table:

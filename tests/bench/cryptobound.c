@@ -1,6 +1,6 @@
 /*
  * cryptobound: the crypto bound of a latchkey tenant on this machine
- * (issue 7).  With the tenant's own password policy and signing key
+ * (docs/performance.md).  With the tenant's own password policy and signing key
  * algorithm it times, on one core:
  *
  *  - one password verify (hash_verify() of an argon2id hash made at the
@@ -148,8 +148,10 @@ main(int argc, char *argv[])
 	struct hash_policy	 pol;
 	struct core_times	 t, sum;
 	cpu_set_t		 cpus, one;
-	json_t			*tenant, *cur, *rs, *es;
-	const char		*home = NULL, *alg;
+	struct tenant		 tenant;
+	struct keyrec		 key;
+	json_t			*cur, *rs, *es;
+	const char		*home = NULL;
 	char			 enc[HASH_ENCODED_MAX];
 	static const char	 pw[] = "bench password: 7Yq2 correct horse";
 	double			 sig, bound = 0;
@@ -176,12 +178,12 @@ main(int argc, char *argv[])
 	memset(&ctx, 0, sizeof(ctx));
 	ctx.store = st;
 	ctx.home = home;
-	if ((tenant = ctx_tenant(&ctx)) == NULL ||
-	    (cur = ctx_signing_key(&ctx)) == NULL)
+	if (ctx_tenant(&ctx, &tenant) == -1 ||
+	    (cur = ctx_signing_key(&ctx)) == NULL ||
+	    record_parse(REC_KEY, cur, &key) == -1)
 		errx(1, "%s: no tenant or no current key", home);
-	hash_policy_parse(json_object_get(tenant, "hash"), &pol);
-	alg = json_string_value(json_object_get(cur, "alg"));
-	es256 = alg != NULL && strcmp(alg, "ES256") == 0;
+	pol = tenant.hash_policy;
+	es256 = key.alg == KEY_ES256;
 	if (hash_password(&pol, pw, sizeof(pw) - 1, enc, sizeof(enc)) == -1)
 		errx(1, "hash_password");
 	rs = key_generate(KEY_RS256, "current", 0);
@@ -191,7 +193,7 @@ main(int argc, char *argv[])
 
 	printf("policy t=%u,m=%u,p=%u\n", pol.t_cost, pol.m_cost,
 	    pol.parallelism);
-	printf("alg %s\n", alg != NULL ? alg : "?");
+	printf("alg %s\n", key_alg_name(key.alg));
 	printf("sigs %d\n", sigs);
 	/* Every core this process may run on, in turn; the harmonic mean of
 	 * each figure over them (sum of rates). */
@@ -230,7 +232,8 @@ main(int argc, char *argv[])
 	json_decref(rs);
 	json_decref(es);
 	json_decref(cur);
-	json_decref(tenant);
+	record_clear(REC_KEY, &key);
+	record_clear(REC_TENANT, &tenant);
 	store_close(st);
 	return 0;
 }

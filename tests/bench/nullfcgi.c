@@ -1,5 +1,5 @@
 /*
- * nullfcgi: a FastCGI responder that does nothing (issue 7).  It reads
+ * nullfcgi: a FastCGI responder that does nothing.  It reads
  * the request body and answers a fixed small JSON object through libfcgi
  * as latchkey.fcgi does (the FCGX calls, the body read to its end record,
  * then a close without libfcgi's lingering shutdown), so that `make bench`

@@ -1,5 +1,5 @@
 """
-Admission control for password hashing (issue 7, lib/security/admit.c): at most
+Admission control for password hashing (lib/security/admit.c): at most
 hash_slots verifies run at once across the responders, hash_queue more
 wait at most hash_wait_ms, and the rest get 503 temporarily_unavailable
 with Retry-After and a JSON body at once.  Through the real lighttpd

@@ -1,6 +1,6 @@
 """
-Attack protection through the real web server (AUTH0-BEHAVIOUR.md 6,
-SPEC.md "Attack protection"; lib/security/guard.c, guard_net.c, breached.c,
+Attack protection through the real web server (docs/COMPAT.md 6,
+docs/COMPAT.md 6; lib/security/guard.c, guard_net.c, breached.c,
 audit.c): brute-force protection (the 10th failure still 403, the 11th
 429 with Auth0's text; another IP unaffected; a success resets; unknown
 users count; account lockout; allowlist; unblock by the admin command,

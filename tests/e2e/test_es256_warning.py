@@ -1,6 +1,6 @@
 """
 An ES256 tenant signs ID tokens with ES256, which the ID-token validators
-of Auth0's SDKs (node-auth0 v2-v4, auth0.js) refuse (AUTH0-BEHAVIOUR.md
+of Auth0's SDKs (node-auth0 v2-v4, auth0.js) refuse (docs/COMPAT.md
 4): `latchkeyctl init --alg ES256` and `import` of an ES256 tenant warn
 on stderr, and still succeed.
 """

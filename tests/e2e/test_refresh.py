@@ -1,5 +1,5 @@
 """
-Refresh tokens through the real web server (AUTH0-BEHAVIOUR.md 5): issued
+Refresh tokens through the real web server (docs/COMPAT.md 5): issued
 only for offline_access with an API that allows it and a client holding
 the refresh_token grant; grant_type=refresh_token with client
 authentication, scope narrowing, rotation with reuse detection, lifetimes,
@@ -99,7 +99,7 @@ def test_narrower_scope_applies_to_the_access_token_only(rs):
 
 
 def _oauthlib_refresh(s, token, scope, client_id=PUB_ID):
-    """requests-oauthlib's refresh request (SPEC.md "What real clients
+    """requests-oauthlib's refresh request (docs/COMPAT.md 8 "What real clients
     send"): a form body with ;charset=UTF-8, the public client in Basic
     with an empty secret and not in the body, the login's scope sent back."""
     body = urllib.parse.urlencode({"grant_type": "refresh_token",

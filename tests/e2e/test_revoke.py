@@ -1,6 +1,6 @@
 """
 POST /oauth/revoke through the real web server (RFC 7009,
-AUTH0-BEHAVIOUR.md 5): the client authenticates; a refresh token is
+docs/COMPAT.md 5): the client authenticates; a refresh token is
 revoked with its whole family; unknown tokens and other clients' tokens
 get the same 200 and nothing happens to them.
 """

@@ -5,7 +5,7 @@ fields, the SMS connection's), form bodies, unknown fields, the stray
 Authorization header, the legacy success shape (opaque access token that
 /userinfo takes, ID token claims by scope, refresh token only with
 offline_access and a device), the jwt-bearer re-login, and each row of
-Auth0's legacy error table (AUTH0-BEHAVIOUR.md 1).
+Auth0's legacy error table (docs/COMPAT.md 1).
 """
 import re
 import time

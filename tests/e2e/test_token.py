@@ -95,7 +95,7 @@ def test_password_realm_grant_default_directory_as_realm(server):
 
 
 def test_password_grant_with_realm_uses_realm(server):
-    # auth0-auth-js sends grant_type=password with realm (SPEC.md): bob
+    # auth0-auth-js sends grant_type=password with realm (docs/COMPAT.md 8): bob
     # exists only in DB2, so success proves the realm was used.
     f = password_form(username=lk.BOB, password=lk.BOB_PW, audience=API, realm=DB2)
     body = ok(server.token(f))
@@ -163,7 +163,7 @@ def test_endpoint_under_a_prefix(server):
     assert r.status_code == 200 and r.json()["keys"]
 
 
-# --- scope rules (AUTH0-BEHAVIOUR.md 3 "Scope / audience rules") -------
+# --- scope rules (docs/COMPAT.md 3 "Scope / audience rules") -------
 
 def test_no_api_scope_requested_grants_all_api_scopes(server):
     body = ok(server.token(password_form(audience=API)))

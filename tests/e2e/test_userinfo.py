@@ -1,6 +1,6 @@
 """
 /userinfo through the real web server (OpenID Connect Core 5.3, RFC 6750,
-AUTH0-BEHAVIOUR.md 4): JWT access tokens whose audience includes
+docs/COMPAT.md 4): JWT access tokens whose audience includes
 <issuer>userinfo and opaque /oauth/ro tokens are answered with claims by
 scope; every bad token gets 401 with a WWW-Authenticate challenge.
 """

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """
-Fault and soak tests (issue 7).  lighttpd from httpd-conf/lighttpd.conf
+Fault and soak tests.  lighttpd from httpd-conf/lighttpd.conf
 serves a fresh tenant on 127.0.0.1; client threads run a write-heavy load
 (password logins that rehash every user's first time, refresh-token
 rotation); nothing here trusts latchkey's own word.
