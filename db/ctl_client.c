@@ -11,51 +11,40 @@
 
 #include "ctl.h"
 
+/* The options client add and client update share. */
+#define CLIENT_OPTS \
+	{ "type", CV_STR, "app_type", NULL, CH_APP_TYPE, 0 }, \
+	{ "auth-method", CV_STR, "token_endpoint_auth_method", NULL, \
+	    CH_AUTH_METHOD, 0 }, \
+	{ "grants", CV_LIST, "grant_types", "G,...", CH_NONE, 0 }, \
+	{ "id-token-alg", CV_STR, "id_token_alg", NULL, CH_IDT_ALG, 0 }, \
+	{ "id-token-lifetime", CV_INT, "id_token_lifetime", "N", CH_NONE, \
+	    0 }, \
+	{ "public-key", CV_STR, NULL, "FILE", CH_NONE, 0 }, \
+	{ "key-alg", CV_STR, NULL, NULL, CH_SIGN_ALG, 0 }, \
+	{ "secret-stdin", CV_TRUE, NULL, NULL, CH_NONE, 0 }, \
+	{ "refresh-rotation", CV_STR, "refresh_token.rotation_type", \
+	    "rotating|non-rotating", CH_NONE, 0 }, \
+	{ "refresh-lifetime", CV_INT, "refresh_token.token_lifetime", "N", \
+	    CH_NONE, 0 }, \
+	{ "refresh-idle-lifetime", CV_INT, \
+	    "refresh_token.idle_token_lifetime", "N", CH_NONE, 0 }, \
+	{ "refresh-leeway", CV_INT, "refresh_token.leeway", "N", CH_NONE, \
+	    0 }, \
+	{ "ip-header-trusted", CV_BOOL, \
+	    "is_token_endpoint_ip_header_trusted", NULL, CH_NONE, 0 }
+
 static const struct optdef client_opts[] = {
 	{ "name", CV_STR, "name", "NAME", CH_NONE, OPT_REQ },
 	{ "client-id", CV_STR, "client_id", "ID", CH_NONE, 0 },
-	{ "type", CV_STR, "app_type", NULL, CH_APP_TYPE, 0 },
-	{ "auth-method", CV_STR, "token_endpoint_auth_method", NULL,
-	    CH_AUTH_METHOD, 0 },
-	{ "grants", CV_LIST, "grant_types", "G,...", CH_NONE, 0 },
-	{ "id-token-alg", CV_STR, "id_token_alg", NULL, CH_IDT_ALG, 0 },
-	{ "id-token-lifetime", CV_INT, "id_token_lifetime", "N", CH_NONE, 0 },
-	{ "public-key", CV_STR, NULL, "FILE", CH_NONE, 0 },
-	{ "key-alg", CV_STR, NULL, NULL, CH_SIGN_ALG, 0 },
-	{ "secret-stdin", CV_TRUE, NULL, NULL, CH_NONE, 0 },
-	{ "refresh-rotation", CV_STR, "refresh_token.rotation_type",
-	    "rotating|non-rotating", CH_NONE, 0 },
-	{ "refresh-lifetime", CV_INT, "refresh_token.token_lifetime", "N",
-	    CH_NONE, 0 },
-	{ "refresh-idle-lifetime", CV_INT, "refresh_token.idle_token_lifetime",
-	    "N", CH_NONE, 0 },
-	{ "refresh-leeway", CV_INT, "refresh_token.leeway", "N", CH_NONE, 0 },
-	{ "ip-header-trusted", CV_BOOL, "is_token_endpoint_ip_header_trusted",
-	    NULL, CH_NONE, 0 },
+	CLIENT_OPTS,
 	OPT_END
 };
 
 /* The same, without --client-id (client update). */
 static const struct optdef client_update_opts[] = {
 	{ "name", CV_STR, "name", "NAME", CH_NONE, 0 },
-	{ "type", CV_STR, "app_type", NULL, CH_APP_TYPE, 0 },
-	{ "auth-method", CV_STR, "token_endpoint_auth_method", NULL,
-	    CH_AUTH_METHOD, 0 },
-	{ "grants", CV_LIST, "grant_types", "G,...", CH_NONE, 0 },
-	{ "id-token-alg", CV_STR, "id_token_alg", NULL, CH_IDT_ALG, 0 },
-	{ "id-token-lifetime", CV_INT, "id_token_lifetime", "N", CH_NONE, 0 },
-	{ "public-key", CV_STR, NULL, "FILE", CH_NONE, 0 },
-	{ "key-alg", CV_STR, NULL, NULL, CH_SIGN_ALG, 0 },
-	{ "secret-stdin", CV_TRUE, NULL, NULL, CH_NONE, 0 },
-	{ "refresh-rotation", CV_STR, "refresh_token.rotation_type",
-	    "rotating|non-rotating", CH_NONE, 0 },
-	{ "refresh-lifetime", CV_INT, "refresh_token.token_lifetime", "N",
-	    CH_NONE, 0 },
-	{ "refresh-idle-lifetime", CV_INT, "refresh_token.idle_token_lifetime",
-	    "N", CH_NONE, 0 },
-	{ "refresh-leeway", CV_INT, "refresh_token.leeway", "N", CH_NONE, 0 },
-	{ "ip-header-trusted", CV_BOOL, "is_token_endpoint_ip_header_trusted",
-	    NULL, CH_NONE, 0 },
+	CLIENT_OPTS,
 	OPT_END
 };
 
