@@ -24,7 +24,8 @@ libssl-dev
 libargon2-dev
 libcrypt-dev
 libdb5.3-dev
-libcmocka-dev"
+libcmocka-dev
+libyaml-dev"
 
 # To run the end-to-end tests, the demo and the man page lint.
 TOOL_PKGS="db5.3-util

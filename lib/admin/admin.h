@@ -73,4 +73,31 @@ enum store_rc	 guard_list(struct store *, DB_TXN *, const struct tenant *tenant,
 enum store_rc	 guard_prune(struct store *, DB_TXN *, const struct tenant *tenant,
 		    time_t now, int *count);
 
+/* ------------------------------------------------------------------ */
+/* deploy_read.c: an Auth0 Deploy CLI export read as JSON.             */
+
+#define DEPLOY_FILE_MAX		(8 * 1024 * 1024)	/* bytes a file */
+#define DEPLOY_DEPTH_MAX	32		/* nested mappings/sequences */
+#define DEPLOY_FILES_MAX	10000		/* files in one export folder */
+
+/*
+ * An Auth0 Deploy CLI export read into one JSON object in the YAML
+ * export's shape: a YAML file (tenant.yaml), a directory export, or a
+ * JSON file of the same sections (Management API shapes).  Keyword
+ * placeholders are replaced from the environment as the Deploy CLI does:
+ * ##KEY## by the value of the environment variable KEY as it is, @@KEY@@
+ * (or "@@KEY@@") by that value as JSON (the value itself when it parses
+ * as JSON, else the value as a JSON string).  YAML aliases are refused.
+ * A new object, or NULL with err ("path:line:col: what") on malformed
+ * input, an unset placeholder, a file over DEPLOY_FILE_MAX, nesting over
+ * DEPLOY_DEPTH_MAX, or something that is not an export.
+ */
+json_t		*deploy_read(const char *path, char *err, size_t errsz);
+/* deploy_yaml.c: the one document of YAML text (len bytes) as a new
+ * JSON value, for deploy_read; NULL with err ("path:line:col: what") on
+ * malformed YAML, an alias, a second document or nesting over
+ * DEPLOY_DEPTH_MAX. */
+json_t		*deploy_yaml(const char *path, const char *text, size_t len,
+		    char *err, size_t errsz);
+
 #endif /* !LATCHKEY_ADMIN_H */

@@ -1,0 +1,708 @@
+/*
+ * Auth0 Deploy CLI exports, for latchkeyctl import-auth0-tenant: read
+ * one (a YAML file, a directory export, or a JSON file of the same
+ * sections) into one JSON object in the YAML export's shape, leaving the
+ * meaning of each section to the mapper.
+ *
+ * Sources: the Deploy CLI's documentation and code (github.com/auth0/
+ * auth0-deploy-cli): docs/keyword-replacement.md and keywordReplace in
+ * src/tools/utils.ts (replacement on the file's text before parsing),
+ * src/context/yaml (one tenant.yaml read with js-yaml, whose default
+ * schema types plain scalars as the YAML 1.2 core schema does), and
+ * src/context/directory/handlers (the directory layout); and
+ * https://auth0.com/docs/deploy-monitor/deploy-cli-tool.
+ */
+#include <sys/stat.h>
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "extern.h"
+
+#define KEYWORD_MAX	128	/* characters in a placeholder's name */
+
+/* Where a message is about: a file, and a 1-based line:col or none. */
+struct place {
+	const char	*path;
+	size_t		 line;		/* 0: the whole file */
+	size_t		 col;
+};
+
+struct out {
+	char		*err;
+	size_t		 errsz;
+};
+
+/*
+ * The sections of a Deploy CLI export (the YAML keys of
+ * src/context/yaml/handlers); a file with none of them is not one.
+ */
+static const char *const sections[] = {
+	"tenant", "clients", "resourceServers", "databases", "connections",
+	"attackProtection", "guardianFactors", "guardianFactorProviders",
+	"guardianFactorTemplates", "guardianPolicies",
+	"guardianPhoneFactorSelectedProvider",
+	"guardianPhoneFactorMessageTypes", "rules", "rulesConfigs", "hooks",
+	"actions", "triggers", "pages", "emailTemplates", "emailProvider",
+	"clientGrants", "roles", "organizations", "prompts", "branding",
+	"migrations", "logStreams", "customDomains", "themes",
+	NULL
+};
+
+static void
+deperr(struct out *o, const struct place *pl, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* Write "path:line:col: what" (or "path: what") to o->err. */
+static void
+deperr(struct out *o, const struct place *pl, const char *fmt, ...)
+{
+	va_list	 ap;
+	int	 n;
+
+	if (o->errsz == 0)
+		return;
+	if (pl->line > 0)
+		n = snprintf(o->err, o->errsz, "%s:%zu:%zu: ",
+		    pl->path, pl->line, pl->col);
+	else
+		n = snprintf(o->err, o->errsz, "%s: ", pl->path);
+	if (n < 0 || (size_t)n >= o->errsz)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(o->err + n, o->errsz - (size_t)n, fmt, ap);
+	va_end(ap);
+}
+
+/*
+ * The whole of a regular file of at most DEPLOY_FILE_MAX bytes, NUL
+ * terminated, its length in *len.  NULL with o->err on failure.
+ */
+static char *
+file_slurp(const char *path, size_t *len, struct out *o)
+{
+	struct place	 pl = { path, 0, 0 };
+	struct stat	 st;
+	char		*buf = NULL;
+	ssize_t		 n;
+	size_t		 cap, off = 0;
+	int		 fd;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
+		deperr(o, &pl, "%s", strerror(errno));
+		return NULL;
+	}
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
+		deperr(o, &pl, "not a regular file");
+		goto out;
+	}
+	if (st.st_size > DEPLOY_FILE_MAX) {
+		deperr(o, &pl, "larger than %d bytes", DEPLOY_FILE_MAX);
+		goto out;
+	}
+	cap = (size_t)st.st_size;
+	if ((buf = malloc(cap + 1)) == NULL) {
+		deperr(o, &pl, "out of memory");
+		goto out;
+	}
+	while (off < cap && (n = read(fd, buf + off, cap - off)) != 0) {
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1) {
+			deperr(o, &pl, "%s", strerror(errno));
+			free(buf);
+			buf = NULL;
+			goto out;
+		}
+		off += (size_t)n;
+	}
+	buf[off] = '\0';
+	*len = off;
+out:
+	close(fd);
+	return buf;
+}
+
+/*
+ * The text an @@KEY@@ placeholder becomes: the value itself when it
+ * parses as JSON, else the value as a JSON string (the Deploy CLI's
+ * JSON.stringify of its mapping's value).  NULL if not UTF-8.
+ */
+static char *
+keyword_json(const char *value)
+{
+	json_t	*j;
+	char	*s;
+
+	if ((j = json_loads(value, JSON_DECODE_ANY, NULL)) == NULL)
+		j = json_string(value);
+	if (j == NULL)
+		return NULL;
+	s = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
+	json_decref(j);
+	return s;
+}
+
+/*
+ * Length of the placeholder name at in (after its opening ## or @@), if
+ * closed by two of c, or 0 when what follows is not a placeholder.
+ */
+static size_t
+keyword_len(const char *in, size_t avail, char c)
+{
+	size_t	 i;
+
+	for (i = 0; i < avail && i <= KEYWORD_MAX; i++)
+		if (!isalnum((unsigned char)in[i]) && in[i] != '_')
+			break;
+	if (i == 0 || i > KEYWORD_MAX || i + 2 > avail ||
+	    in[i] != c || in[i + 1] != c)
+		return 0;
+	return i;
+}
+
+/*
+ * Append the value of placeholder name (of kind c) to b; with quoted
+ * (an @@KEY@@ between double quotes), the opening quote already in b is
+ * taken back: the Deploy CLI replaces "@@KEY@@" and @@KEY@@ alike.
+ * Returns 0 with o->err when unset.
+ */
+static int
+keyword_put(struct buf *b, char c, const char *name, int quoted,
+    const struct place *pl, struct out *o)
+{
+	const char	*v;
+	char		*js = NULL;
+	int		 rc;
+
+	if ((v = getenv(name)) == NULL) {
+		deperr(o, pl, "%c%c%s%c%c: not set in the environment",
+		    c, c, name, c, c);
+		return 0;
+	}
+	if (c == '@' && (js = keyword_json(v)) == NULL) {
+		deperr(o, pl, "@@%s@@: value is not UTF-8", name);
+		return 0;
+	}
+	if (quoted)
+		b->p[--b->len] = '\0';
+	if ((rc = buf_puts(b, js != NULL ? js : v) == 0) == 0)
+		deperr(o, pl, "out of memory");
+	free(js);
+	return rc;
+}
+
+/*
+ * The text with every ##KEY## and @@KEY@@ replaced (keywordReplace in
+ * the Deploy CLI's src/tools/utils.ts), in b.  Returns 0 with o->err on
+ * an unset placeholder or a result over DEPLOY_FILE_MAX.
+ */
+static int
+keyword_replace(const char *path, const char *in, size_t len,
+    struct buf *b, struct out *o)
+{
+	struct place	 pl = { path, 1, 1 };
+	char		 name[KEYWORD_MAX + 1];
+	size_t		 i = 0, n;
+	int		 quoted;
+
+	while (i < len) {
+		n = 0;
+		if ((in[i] == '#' || in[i] == '@') && i + 1 < len &&
+		    in[i + 1] == in[i])
+			n = keyword_len(in + i + 2, len - i - 2, in[i]);
+		if (n == 0) {
+			if (buf_append(b, in + i, 1) != 0)
+				goto nomem;
+			if (in[i++] == '\n') {
+				pl.line++;
+				pl.col = 0;
+			}
+			pl.col++;
+			continue;
+		}
+		memcpy(name, in + i + 2, n);
+		name[n] = '\0';
+		quoted = in[i] == '@' && b->len > 0 &&
+		    b->p[b->len - 1] == '"' && i + n + 4 < len &&
+		    in[i + n + 4] == '"';
+		if (!keyword_put(b, in[i], name, quoted, &pl, o))
+			return 0;
+		i += n + 4 + (quoted ? 1 : 0);
+		pl.col += n + 4;
+		if (b->len > DEPLOY_FILE_MAX) {
+			deperr(o, &pl, "larger than %d bytes once "
+			    "placeholders are replaced", DEPLOY_FILE_MAX);
+			return 0;
+		}
+	}
+	return 1;
+nomem:
+	deperr(o, &pl, "out of memory");
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Files: placeholders replaced, then YAML or JSON.                    */
+
+/* Whether j nests deeper than DEPLOY_DEPTH_MAX - depth collections. */
+static int
+too_deep(const json_t *j, int depth)
+{
+	const char	*k;
+	json_t		*v;
+	size_t		 i;
+
+	if (!json_is_object(j) && !json_is_array(j))
+		return 0;
+	if (depth >= DEPLOY_DEPTH_MAX)
+		return 1;
+	if (json_is_array(j)) {
+		json_array_foreach(j, i, v)
+			if (too_deep(v, depth + 1))
+				return 1;
+		return 0;
+	}
+	json_object_foreach((json_t *)j, k, v)
+		if (too_deep(v, depth + 1))
+			return 1;
+	return 0;
+}
+
+static json_t *
+json_parse(const char *path, const struct buf *b, struct out *o)
+{
+	struct place	 pl = { path, 0, 0 };
+	json_error_t	 je;
+	json_t		*j;
+
+	j = json_loadb(b->p != NULL ? b->p : "", b->len,
+	    JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je);
+	if (j == NULL) {
+		pl.line = je.line > 0 ? (size_t)je.line : 1;
+		pl.col = je.column > 0 ? (size_t)je.column : 1;
+		deperr(o, &pl, "%s", je.text);
+		return NULL;
+	}
+	if (too_deep(j, 0)) {
+		deperr(o, &pl, "nested deeper than %d", DEPLOY_DEPTH_MAX);
+		json_decref(j);
+		return NULL;
+	}
+	return j;
+}
+
+/*
+ * One file of an export as a new JSON value: JSON when its name ends in
+ * ".json", YAML otherwise.  NULL with o->err on failure.
+ */
+static json_t *
+file_load(const char *path, struct out *o)
+{
+	struct buf	 b;
+	char		*text;
+	size_t		 len, plen = strlen(path);
+	json_t		*j = NULL;
+
+	if ((text = file_slurp(path, &len, o)) == NULL)
+		return NULL;
+	buf_init(&b);
+	if (keyword_replace(path, text, len, &b, o))
+		j = plen >= 5 && strcmp(path + plen - 5, ".json") == 0 ?
+		    json_parse(path, &b, o) :
+		    deploy_yaml(path, b.p != NULL ? b.p : "", b.len, o->err,
+		    o->errsz);
+	buf_clear(&b);
+	free(text);
+	return j;
+}
+
+/* ------------------------------------------------------------------ */
+/* Directory exports (src/context/directory/handlers).                 */
+
+/* What a path of a directory export holds. */
+enum dkind {
+	DK_FILE,	/* one JSON object */
+	DK_DIR,		/* *.json files, one object each, into an array */
+	DK_DATABASES,	/* <name>/database.json folders, into an array */
+};
+
+static const struct dsect {
+	const char	*rel;		/* below the export's directory */
+	const char	*key;		/* its section (the YAML key) */
+	const char	*member;	/* its member of key, or NULL */
+	enum dkind	 kind;
+} dsects[] = {
+	{ "tenant.json", "tenant", NULL, DK_FILE },
+	{ "clients", "clients", NULL, DK_DIR },
+	{ "resource-servers", "resourceServers", NULL, DK_DIR },
+	{ "connections", "connections", NULL, DK_DIR },
+	{ "database-connections", "databases", NULL, DK_DATABASES },
+	{ "attack-protection/brute-force-protection.json",
+	  "attackProtection", "bruteForceProtection", DK_FILE },
+	{ "attack-protection/suspicious-ip-throttling.json",
+	  "attackProtection", "suspiciousIpThrottling", DK_FILE },
+	{ "attack-protection/breached-password-detection.json",
+	  "attackProtection", "breachedPasswordDetection", DK_FILE },
+	{ "guardian/factors", "guardianFactors", NULL, DK_DIR },
+	{ "guardian/providers", "guardianFactorProviders", NULL, DK_DIR },
+	{ "guardian/templates", "guardianFactorTemplates", NULL, DK_DIR },
+	{ "guardian/policies.json", "guardianPolicies", NULL, DK_FILE },
+	{ "guardian/phoneFactorSelectedProvider.json",
+	  "guardianPhoneFactorSelectedProvider", NULL, DK_FILE },
+	{ "guardian/phoneFactorMessageTypes.json",
+	  "guardianPhoneFactorMessageTypes", NULL, DK_FILE },
+};
+
+/* Top-level folders read by dsects; any other is kept by its name. */
+static const char *const dknown[] = {
+	"clients", "resource-servers", "connections", "database-connections",
+	"attack-protection", "guardian", NULL
+};
+
+/* Folders whose YAML key is not their name in camelCase. */
+static const struct {
+	const char	*dir;
+	const char	*key;
+} drenamed[] = {
+	{ "emails", "emailTemplates" },
+};
+
+/* dir/name in out (PATH_MAX); 0 with o->err when too long. */
+static int
+path_join(char *out, const char *dir, const char *name, struct out *o)
+{
+	struct place	 pl = { dir, 0, 0 };
+	int		 n;
+
+	n = snprintf(out, PATH_MAX, "%s/%s", dir, name);
+	if (n < 0 || n >= PATH_MAX) {
+		deperr(o, &pl, "path too long");
+		return 0;
+	}
+	return 1;
+}
+
+static int
+dent_visible(const struct dirent *d)
+{
+	return d->d_name[0] != '.';
+}
+
+/*
+ * The visible entries of dir, sorted, in *list (free with dents_free);
+ * their count, 0 when dir does not exist, -1 with o->err on failure.
+ */
+static int
+dents(const char *dir, struct dirent ***list, struct out *o)
+{
+	struct place	 pl = { dir, 0, 0 };
+	int		 n, i;
+
+	*list = NULL;
+	if ((n = scandir(dir, list, dent_visible, alphasort)) == -1) {
+		if (errno == ENOENT)
+			return 0;
+		deperr(o, &pl, "%s", strerror(errno));
+		return -1;
+	}
+	if (n > DEPLOY_FILES_MAX) {
+		deperr(o, &pl, "more than %d files", DEPLOY_FILES_MAX);
+		for (i = 0; i < n; i++)
+			free((*list)[i]);
+		free(*list);
+		*list = NULL;
+		return -1;
+	}
+	return n;
+}
+
+static void
+dents_free(struct dirent **list, int n)
+{
+	int	 i;
+
+	for (i = 0; i < n; i++)
+		free(list[i]);
+	free(list);
+}
+
+static int
+is_json_name(const char *name)
+{
+	size_t	 len = strlen(name);
+
+	return len > 5 && strcmp(name + len - 5, ".json") == 0;
+}
+
+/* A file that must hold a JSON object, as a new object. */
+static json_t *
+object_load(const char *path, struct out *o)
+{
+	struct place	 pl = { path, 0, 0 };
+	json_t		*j;
+
+	if ((j = file_load(path, o)) == NULL)
+		return NULL;
+	if (!json_is_object(j)) {
+		deperr(o, &pl, "not a JSON object");
+		json_decref(j);
+		return NULL;
+	}
+	return j;
+}
+
+/*
+ * A database connection's folder: database.json, with a top-level
+ * customScripts moved into options as the Deploy CLI does.  The script
+ * files are not read: customScripts names them, for the mapper to
+ * report.  NULL without error (*skip) when there is no database.json.
+ */
+static json_t *
+database_load(const char *dir, int *skip, struct out *o)
+{
+	char		 path[PATH_MAX];
+	struct stat	 st;
+	json_t		*db, *opts, *cs;
+
+	*skip = 0;
+	if (!path_join(path, dir, "database.json", o))
+		return NULL;
+	if (stat(path, &st) == -1 && errno == ENOENT) {
+		*skip = 1;
+		return NULL;
+	}
+	if ((db = object_load(path, o)) == NULL)
+		return NULL;
+	if ((cs = json_object_get(db, "customScripts")) == NULL)
+		return db;
+	if ((opts = json_object_get(db, "options")) == NULL) {
+		opts = json_object();
+		if (json_object_set_new(db, "options", opts) == -1)
+			goto fail;
+	}
+	if (!json_is_object(opts) ||
+	    json_object_set(opts, "customScripts", cs) == -1 ||
+	    json_object_del(db, "customScripts") == -1)
+		goto fail;
+	return db;
+fail:
+	json_decref(db);
+	return NULL;
+}
+
+/*
+ * The *.json files of dir (kind DK_DIR), or its database folders
+ * (DK_DATABASES), appended to arr in name order.  0 with o->err.
+ */
+static int
+dir_load(const char *dir, enum dkind kind, json_t *arr, struct out *o)
+{
+	struct dirent	**list;
+	char		  path[PATH_MAX];
+	json_t		 *j;
+	int		  i, n, skip = 0, ok = 0;
+
+	if ((n = dents(dir, &list, o)) == -1)
+		return 0;
+	for (i = 0; i < n; i++) {
+		if (kind == DK_DIR && !is_json_name(list[i]->d_name))
+			continue;
+		if (!path_join(path, dir, list[i]->d_name, o))
+			goto out;
+		if (kind == DK_DIR)
+			j = object_load(path, o);
+		else
+			j = database_load(path, &skip, o);
+		if (j == NULL && !skip)
+			goto out;
+		if (j != NULL && json_array_append_new(arr, j) == -1)
+			goto out;
+	}
+	ok = 1;
+out:
+	dents_free(list, n);
+	return ok;
+}
+
+/*
+ * Where a section's value goes: the object root[key] (created) when
+ * member is set, else root itself.
+ */
+static json_t *
+section_parent(json_t *root, const char *key, const char *member)
+{
+	json_t	*p;
+
+	if (member == NULL)
+		return root;
+	if ((p = json_object_get(root, key)) != NULL)
+		return p;
+	p = json_object();
+	if (json_object_set_new(root, key, p) == -1)
+		return NULL;
+	return p;
+}
+
+/* One row of dsects into root; 0 with o->err. */
+static int
+dsect_load(const char *top, const struct dsect *d, json_t *root,
+    struct out *o)
+{
+	char		 path[PATH_MAX];
+	struct stat	 st;
+	json_t		*v, *parent;
+
+	if (!path_join(path, top, d->rel, o))
+		return 0;
+	if (stat(path, &st) == -1)
+		return errno == ENOENT;
+	if (d->kind == DK_FILE)
+		v = object_load(path, o);
+	else if ((v = json_array()) != NULL && !dir_load(path, d->kind, v, o)) {
+		json_decref(v);
+		return 0;
+	}
+	if (v == NULL)
+		return 0;
+	if ((parent = section_parent(root, d->key, d->member)) == NULL ||
+	    json_object_set_new(parent,
+	    d->member != NULL ? d->member : d->key, v) == -1)
+		return 0;
+	return 1;
+}
+
+/* The YAML key of a folder not in dknown: "rules-configs" rulesConfigs. */
+static void
+dir_key(const char *dir, char *key, size_t keysz)
+{
+	size_t	 i, k = 0;
+	int	 up = 0;
+
+	for (i = 0; i < sizeof(drenamed) / sizeof(drenamed[0]); i++)
+		if (strcmp(dir, drenamed[i].dir) == 0) {
+			snprintf(key, keysz, "%s", drenamed[i].key);
+			return;
+		}
+	for (i = 0; dir[i] != '\0' && k + 1 < keysz; i++) {
+		if (dir[i] == '-' || dir[i] == '_') {
+			up = 1;
+			continue;
+		}
+		key[k++] = up ? (char)toupper((unsigned char)dir[i]) : dir[i];
+		up = 0;
+	}
+	key[k] = '\0';
+}
+
+/*
+ * Folders the reader does not know (rules, actions, pages, emails...):
+ * each a section of its *.json files, kept for the mapper to report as
+ * skipped.  0 with o->err.
+ */
+static int
+dir_others(const char *top, json_t *root, struct out *o)
+{
+	struct dirent	**list;
+	char		  path[PATH_MAX], key[NAME_MAX + 1];
+	struct stat	  st;
+	json_t		 *arr;
+	int		  i, k, n, ok = 0;
+
+	if ((n = dents(top, &list, o)) == -1)
+		return 0;
+	for (i = 0; i < n; i++) {
+		for (k = 0; dknown[k] != NULL; k++)
+			if (strcmp(list[i]->d_name, dknown[k]) == 0)
+				break;
+		if (dknown[k] != NULL)
+			continue;
+		if (!path_join(path, top, list[i]->d_name, o))
+			goto out;
+		if (stat(path, &st) == -1 || !S_ISDIR(st.st_mode))
+			continue;
+		dir_key(list[i]->d_name, key, sizeof(key));
+		if ((arr = json_array()) == NULL ||
+		    json_object_set_new(root, key, arr) == -1 ||
+		    !dir_load(path, DK_DIR, arr, o))
+			goto out;
+	}
+	ok = 1;
+out:
+	dents_free(list, n);
+	return ok;
+}
+
+static json_t *
+dir_read(const char *top, struct out *o)
+{
+	json_t	*root;
+	size_t	 i;
+
+	if ((root = json_object()) == NULL)
+		return NULL;
+	for (i = 0; i < sizeof(dsects) / sizeof(dsects[0]); i++)
+		if (!dsect_load(top, &dsects[i], root, o))
+			goto fail;
+	if (!dir_others(top, root, o))
+		goto fail;
+	return root;
+fail:
+	json_decref(root);
+	return NULL;
+}
+
+/* ------------------------------------------------------------------ */
+
+/* Whether root is an object with at least one export section. */
+static int
+is_export(const json_t *root)
+{
+	size_t	 i;
+
+	if (!json_is_object(root))
+		return 0;
+	for (i = 0; sections[i] != NULL; i++)
+		if (json_object_get(root, sections[i]) != NULL)
+			return 1;
+	return 0;
+}
+
+json_t *
+deploy_read(const char *path, char *err, size_t errsz)
+{
+	struct out	 o = { err, errsz };
+	struct place	 pl = { path, 0, 0 };
+	struct stat	 st;
+	json_t		*root;
+
+	if (errsz > 0)
+		err[0] = '\0';
+	if (stat(path, &st) == -1) {
+		deperr(&o, &pl, "%s", strerror(errno));
+		return NULL;
+	}
+	if (S_ISDIR(st.st_mode))
+		root = dir_read(path, &o);
+	else
+		root = file_load(path, &o);
+	if (root == NULL) {
+		if (errsz > 0 && err[0] == '\0')
+			deperr(&o, &pl, "out of memory");
+		return NULL;
+	}
+	if (!is_export(root)) {
+		deperr(&o, &pl, "not an Auth0 export");
+		json_decref(root);
+		return NULL;
+	}
+	return root;
+}
