@@ -93,11 +93,34 @@ enum store_rc	 guard_prune(struct store *, DB_TXN *, const struct tenant *tenant
  * DEPLOY_DEPTH_MAX, or something that is not an export.
  */
 json_t		*deploy_read(const char *path, char *err, size_t errsz);
+/* deploy_read.c: one file of an export (JSON when its name ends in
+ * ".json", YAML otherwise), placeholders replaced, as a new JSON value;
+ * NULL with err as deploy_read. */
+json_t		*deploy_file(const char *path, char *err, size_t errsz);
+/* deploy_dir.c: a directory export as a new object in the YAML export's
+ * sections; NULL with err ("path: what") as deploy_read.  Folders it
+ * does not know become sections of their *.json files, named as their
+ * YAML keys ("rules-configs" rulesConfigs, "emails" emailTemplates). */
+json_t		*deploy_dir(const char *dir, char *err, size_t errsz);
 /* deploy_yaml.c: the one document of YAML text (len bytes) as a new
  * JSON value, for deploy_read; NULL with err ("path:line:col: what") on
  * malformed YAML, an alias, a second document or nesting over
  * DEPLOY_DEPTH_MAX. */
 json_t		*deploy_yaml(const char *path, const char *text, size_t len,
 		    char *err, size_t errsz);
+
+/* ------------------------------------------------------------------ */
+/* deploy_map.c: an export mapped for latchkeyctl import-auth0-tenant. */
+
+/*
+ * Map an export (deploy_read's shape) to a `latchkeyctl import`
+ * document, {"tenant", "clients", "connections", "apis"}, and a report
+ * {"imported": [...], "approximate": [...], "skipped": [...],
+ *  "secrets_needed": [...]} (each entry {"kind", "name", "why"}).
+ * issuer: --issuer, or NULL to keep the tenant's.  0, or -1 with err
+ * ("clients[2] (App): field: why").
+ */
+int		 deploy_map(const json_t *export, const char *issuer,
+		    json_t **doc, json_t **report, char *err, size_t errsz);
 
 #endif /* !LATCHKEY_ADMIN_H */
