@@ -80,6 +80,7 @@ extern const struct cmd ctl_connection_cmds[];
 extern const struct cmd ctl_user_cmds[];
 extern const struct cmd ctl_token_cmds[];
 extern const struct cmd ctl_import_cmds[];
+extern const struct cmd ctl_import_tenant_cmds[];
 
 struct ctl {
 	const struct cmd	*cmd;
@@ -170,5 +171,10 @@ json_t		*api_build(const json_t *old, const char *identifier,
 enum store_rc	 user_upsert(struct ctl *, DB_TXN *, json_t *old,
 		    const json_t *spec, const char *pw, size_t pwlen,
 		    json_t **out, const char **what);
+
+/* ctl_import.c, shared with ctl_import_tenant.c: the checks of an
+ * import document (0, or -1 with err) and its transaction (c->doc). */
+int		 import_check(json_t *doc, char *err, size_t errsz);
+enum store_rc	 import_tx(struct ctl *, DB_TXN *);
 
 #endif /* !LATCHKEYCTL_CTL_H */

@@ -113,7 +113,7 @@ import_sect_check(enum sect s, const char *name, json_t *v, char *err,
 }
 
 /* The whole file, before anything is written.  0 or -1 with err. */
-static int
+int
 import_check(json_t *doc, char *err, size_t errsz)
 {
 	json_t		*v;
@@ -367,7 +367,7 @@ import_item(struct ctl *c, DB_TXN *t, enum sect s, const json_t *it,
  * Tenant, key, then the sections in dependency order: connections name
  * clients, users name connections.  Everything or nothing.
  */
-static enum store_rc
+enum store_rc
 import_tx(struct ctl *c, DB_TXN *t)
 {
 	json_t		*tenant = json_object_get(c->doc,

@@ -36,6 +36,7 @@ static const struct cmd *const families[] = {
 	ctl_user_cmds,
 	ctl_token_cmds,
 	ctl_import_cmds,
+	ctl_import_tenant_cmds,
 };
 #define NFAMILIES	(sizeof(families) / sizeof(families[0]))
 
