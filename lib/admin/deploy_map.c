@@ -20,6 +20,7 @@
  */
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "extern.h"
@@ -543,6 +544,11 @@ static const struct fmap pwl_options_map[] = {
 	{ "syntax", NULL, NULL, NULL, why_delivery },
 	{ "template", NULL, NULL, NULL, why_delivery },
 	{ "email", NULL, NULL, NULL, why_delivery },
+	{ "brute_force_protection", NULL, NULL, NULL, "the tenant's "
+	    "brute_force settings apply to every connection" },
+	{ "twilio_sid", NULL, NULL, NULL, why_delivery },
+	{ "twilio_token", NULL, NULL, NULL, why_delivery },
+	{ "messaging_service_sid", NULL, NULL, NULL, why_delivery },
 	FMAP_END
 };
 
@@ -1015,6 +1021,45 @@ is_mapped(const char *sect)
 	return 0;
 }
 
+static int
+entry_cmp(const void *a, const void *b)
+{
+	const json_t	*x = *(const json_t *const *)a;
+	const json_t	*y = *(const json_t *const *)b;
+	const char	*k[] = { "kind", "name", "why" };
+	size_t		 i;
+	int		 d;
+
+	for (i = 0; i < 3; i++)
+		if ((d = strcmp(json_string_value(json_object_get(x, k[i])),
+		    json_string_value(json_object_get(y, k[i])))) != 0)
+			return d;
+	return 0;
+}
+
+/* Each list by kind, then name: the same export in either format (the
+ * order of a directory's files is its own) gives the same report. */
+static void
+report_sort(json_t *report)
+{
+	json_t		*list, **v;
+	size_t		 i, n, l;
+
+	for (l = 0; l < RL__MAX; l++) {
+		list = json_object_get(report, rlists[l]);
+		if ((n = json_array_size(list)) < 2 ||
+		    (v = calloc(n, sizeof(*v))) == NULL)
+			continue;
+		for (i = 0; i < n; i++)
+			v[i] = json_incref(json_array_get(list, i));
+		qsort(v, n, sizeof(*v), entry_cmp);
+		json_array_clear(list);
+		for (i = 0; i < n; i++)
+			json_array_append_new(list, v[i]);
+		free(v);
+	}
+}
+
 int
 deploy_map(const json_t *export, const char *issuer, json_t **doc,
     json_t **report, char *err, size_t errsz)
@@ -1056,6 +1101,7 @@ deploy_map(const json_t *export, const char *issuer, json_t **doc,
 		*doc = *report = NULL;
 		return -1;
 	}
+	report_sort(m.report);
 	*report = m.report;
 	return 0;
 }
