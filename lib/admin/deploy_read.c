@@ -11,6 +11,12 @@
  * schema types plain scalars as the YAML 1.2 core schema does), and
  * src/context/directory/handlers (the directory layout); and
  * https://auth0.com/docs/deploy-monitor/deploy-cli-tool.
+ *
+ * Placeholders are replaced on the text, as the Deploy CLI does, so one
+ * inside a YAML comment counts too; unlike the Deploy CLI, which leaves
+ * a keyword without a mapping as it is, an unset one is an error here,
+ * so that no "##KEY##" reaches the store.  YAML is read by deploy_yaml.c,
+ * directory exports by deploy_dir.c.
  */
 #include <sys/stat.h>
 
@@ -275,6 +281,10 @@ too_deep(const json_t *j, int depth)
 	return 0;
 }
 
+/*
+ * A JSON file's text as a new value: duplicate keys refused, nesting
+ * bounded as for YAML.  NULL with o->err ("path:line:col: what").
+ */
 static json_t *
 json_parse(const char *path, const struct buf *b, struct out *o)
 {
@@ -298,6 +308,11 @@ json_parse(const char *path, const struct buf *b, struct out *o)
 	return j;
 }
 
+/*
+ * One file of an export as a new JSON value: its placeholders replaced,
+ * then read as JSON when its name ends in ".json", as YAML otherwise.
+ * NULL with o->err on failure.
+ */
 static json_t *
 file_load(const char *path, struct out *o)
 {

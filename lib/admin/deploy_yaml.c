@@ -154,9 +154,13 @@ ymapping(struct yrd *y, int depth)
 			goto fail;
 		if (ev.type == YAML_MAPPING_END_EVENT)
 			break;
-		if (ev.type != YAML_SCALAR_EVENT || strlen((char *)
-		    ev.data.scalar.value) != ev.data.scalar.length) {
+		if (ev.type != YAML_SCALAR_EVENT) {
 			yerr_at(y, &ev.start_mark, "a key must be a string");
+			goto fail_ev;
+		}
+		if (strlen((char *)ev.data.scalar.value) !=
+		    ev.data.scalar.length) {
+			yerr_at(y, &ev.start_mark, "a key holds a NUL byte");
 			goto fail_ev;
 		}
 		if (json_object_get(obj, (char *)ev.data.scalar.value)) {
