@@ -79,6 +79,7 @@ enum store_rc	 guard_prune(struct store *, DB_TXN *, const struct tenant *tenant
 #define DEPLOY_FILE_MAX		(8 * 1024 * 1024)	/* bytes a file */
 #define DEPLOY_DEPTH_MAX	32		/* nested mappings/sequences */
 #define DEPLOY_FILES_MAX	10000		/* files in one export folder */
+#define DEPLOY_EXPORT_MAX	(64 * 1024 * 1024)	/* bytes a directory */
 
 /*
  * An Auth0 Deploy CLI export read into one JSON object in the YAML

@@ -21,6 +21,7 @@
 struct out {
 	char		*err;
 	size_t		 errsz;
+	off_t		 total;		/* bytes of the files read so far */
 };
 
 static void
@@ -165,8 +166,15 @@ is_json_name(const char *name)
 static json_t *
 object_load(const char *path, struct out *o)
 {
+	struct stat	 st;
 	json_t		*j;
 
+	if (stat(path, &st) == 0 && S_ISREG(st.st_mode) &&
+	    (o->total += st.st_size) > DEPLOY_EXPORT_MAX) {
+		direrr(o, path, "the export is larger than %d bytes",
+		    DEPLOY_EXPORT_MAX);
+		return NULL;
+	}
 	if ((j = deploy_file(path, o->err, o->errsz)) == NULL)
 		return NULL;
 	if (!json_is_object(j)) {
@@ -361,7 +369,7 @@ out:
 json_t *
 deploy_dir(const char *top, char *err, size_t errsz)
 {
-	struct out	 ob = { err, errsz }, *o = &ob;
+	struct out	 ob = { err, errsz, 0 }, *o = &ob;
 	json_t		*root;
 	size_t		 i;
 
