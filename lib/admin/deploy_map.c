@@ -938,31 +938,37 @@ map_tenant(struct mctx *m, const json_t *export, const char *issuer,
 
 /*
  * The export's other sections, item by item, and why latchkey skips
- * them (https://auth0.com/docs/deploy-monitor/deploy-cli-tool).
+ * them (https://auth0.com/docs/deploy-monitor/deploy-cli-tool).  A
+ * directory export keeps client grants in grants/
+ * (examples/directory/README.md in github.com/auth0/auth0-deploy-cli):
+ * reported under the YAML name.
  */
 static const struct {
 	const char	*name;
+	const char	*kind;		/* the report's, NULL: name */
 	const char	*why;
 } skipped_sects[] = {
-	{ "rules", "Rules are not run" },
-	{ "rulesConfigs", "Rules are not run" },
-	{ "hooks", "Hooks are not run" },
-	{ "actions", "Actions are not run" },
-	{ "triggers", "Actions are not run" },
-	{ "pages", why_browser },
-	{ "prompts", why_browser },
-	{ "branding", why_browser },
-	{ "themes", why_browser },
-	{ "customDomains", "point the domain at latchkey's web server" },
-	{ "emailTemplates", "latchkey sends no mail of its own" },
-	{ "emailProvider", "latchkey sends no mail of its own" },
-	{ "clientGrants", "the client_credentials grant is not served" },
-	{ "roles", "role-based access control is not served" },
-	{ "organizations", "Organizations are not served" },
-	{ "logStreams", "latchkey logs to syslog (latchkey(8))" },
-	{ "guardianFactors", "multi-factor policies are not imported" },
-	{ "guardianPolicies", "multi-factor policies are not imported" },
-	{ "migrations", "Deploy CLI bookkeeping" },
+	{ "rules", NULL, "Rules are not run" },
+	{ "rulesConfigs", NULL, "Rules are not run" },
+	{ "hooks", NULL, "Hooks are not run" },
+	{ "actions", NULL, "Actions are not run" },
+	{ "triggers", NULL, "Actions are not run" },
+	{ "pages", NULL, why_browser },
+	{ "prompts", NULL, why_browser },
+	{ "branding", NULL, why_browser },
+	{ "themes", NULL, why_browser },
+	{ "customDomains", NULL, "point the domain at latchkey's web server" },
+	{ "emailTemplates", NULL, "latchkey sends no mail of its own" },
+	{ "emailProvider", NULL, "latchkey sends no mail of its own" },
+	{ "clientGrants", NULL, "the client_credentials grant is not served" },
+	{ "grants", "clientGrants", "the client_credentials grant is not "
+	    "served" },
+	{ "roles", NULL, "role-based access control is not served" },
+	{ "organizations", NULL, "Organizations are not served" },
+	{ "logStreams", NULL, "log streams are not served" },
+	{ "guardianFactors", NULL, "multi-factor policies are not imported" },
+	{ "guardianPolicies", NULL, "multi-factor policies are not imported" },
+	{ "migrations", NULL, "Deploy CLI bookkeeping" },
 };
 
 /* The name of a skipped item: its name, template, else its place. */
@@ -987,22 +993,25 @@ static void
 map_skipped(struct mctx *m, const char *sect, const json_t *v)
 {
 	const json_t	*it;
-	const char	*why = "not served by latchkey";
+	const char	*why = "not served by latchkey", *kind = sect;
 	char		 name[REC_NAME_LEN];
 	size_t		 i;
 
 	if (is_empty(v))
 		return;
 	for (i = 0; i < sizeof(skipped_sects) / sizeof(skipped_sects[0]); i++)
-		if (strcmp(skipped_sects[i].name, sect) == 0)
+		if (strcmp(skipped_sects[i].name, sect) == 0) {
 			why = skipped_sects[i].why;
+			if (skipped_sects[i].kind != NULL)
+				kind = skipped_sects[i].kind;
+		}
 	if (!json_is_array(v)) {
-		rep(m, RL_SKIPPED, sect, sect, "%s", why);
+		rep(m, RL_SKIPPED, kind, sect, "%s", why);
 		return;
 	}
 	json_array_foreach(v, i, it) {
 		skipped_name(sect, i, it, name, sizeof(name));
-		rep(m, RL_SKIPPED, sect, name, "%s", why);
+		rep(m, RL_SKIPPED, kind, name, "%s", why);
 	}
 }
 
