@@ -81,6 +81,7 @@ static const struct dsect {
 	  "guardianPhoneFactorSelectedProvider", NULL, DK_FILE },
 	{ "guardian/phoneFactorMessageTypes.json",
 	  "guardianPhoneFactorMessageTypes", NULL, DK_FILE },
+	{ "emails/provider.json", "emailProvider", NULL, DK_FILE },
 };
 
 /* Top-level folders read by dsects; any other is kept by its name. */
@@ -89,12 +90,18 @@ static const char *const dknown[] = {
 	"attack-protection", "guardian", NULL
 };
 
-/* Folders whose YAML key is not their name in camelCase. */
+/*
+ * Folders whose YAML key is not their name in camelCase, with the file
+ * of theirs that dsects reads as another section (src/tools/constants.ts:
+ * EMAIL_TEMPLATES_DIRECTORY, CLIENTS_GRANTS_DIRECTORY).
+ */
 static const struct {
 	const char	*dir;
 	const char	*key;
+	const char	*other;		/* not part of key, or NULL */
 } drenamed[] = {
-	{ "emails", "emailTemplates" },
+	{ "emails", "emailTemplates", "provider.json" },
+	{ "grants", "clientGrants", NULL },
 };
 
 /* dir/name in out (PATH_MAX); 0 with o->err when too long. */
@@ -225,11 +232,12 @@ fail:
 }
 
 /*
- * The *.json files of dir (kind DK_DIR), or its database folders
- * (DK_DATABASES), appended to arr in name order.  0 with o->err.
+ * The *.json files of dir but other (kind DK_DIR), or its database
+ * folders (DK_DATABASES), appended to arr in name order.  0 with o->err.
  */
 static int
-dir_load(const char *dir, enum dkind kind, json_t *arr, struct out *o)
+dir_load(const char *dir, enum dkind kind, const char *other, json_t *arr,
+    struct out *o)
 {
 	struct dirent	**list;
 	char		  path[PATH_MAX];
@@ -239,7 +247,8 @@ dir_load(const char *dir, enum dkind kind, json_t *arr, struct out *o)
 	if ((n = dents(dir, &list, o)) == -1)
 		return 0;
 	for (i = 0; i < n; i++) {
-		if (kind == DK_DIR && !is_json_name(list[i]->d_name))
+		if (kind == DK_DIR && (!is_json_name(list[i]->d_name) ||
+		    (other != NULL && strcmp(list[i]->d_name, other) == 0)))
 			continue;
 		if (!path_join(path, dir, list[i]->d_name, o))
 			goto out;
@@ -292,7 +301,8 @@ dsect_load(const char *top, const struct dsect *d, json_t *root,
 		return errno == ENOENT;
 	if (d->kind == DK_FILE)
 		v = object_load(path, o);
-	else if ((v = json_array()) != NULL && !dir_load(path, d->kind, v, o)) {
+	else if ((v = json_array()) != NULL &&
+	    !dir_load(path, d->kind, NULL, v, o)) {
 		json_decref(v);
 		return 0;
 	}
@@ -305,16 +315,21 @@ dsect_load(const char *top, const struct dsect *d, json_t *root,
 	return 1;
 }
 
-/* The YAML key of a folder not in dknown: "rules-configs" rulesConfigs. */
+/*
+ * The YAML key of a folder not in dknown ("rules-configs" rulesConfigs),
+ * and in *other the file of it that is not part of that section.
+ */
 static void
-dir_key(const char *dir, char *key, size_t keysz)
+dir_key(const char *dir, char *key, size_t keysz, const char **other)
 {
 	size_t	 i, k = 0;
 	int	 up = 0;
 
+	*other = NULL;
 	for (i = 0; i < sizeof(drenamed) / sizeof(drenamed[0]); i++)
 		if (strcmp(dir, drenamed[i].dir) == 0) {
 			snprintf(key, keysz, "%s", drenamed[i].key);
+			*other = drenamed[i].other;
 			return;
 		}
 	for (i = 0; dir[i] != '\0' && k + 1 < keysz; i++) {
@@ -338,6 +353,7 @@ dir_others(const char *top, json_t *root, struct out *o)
 {
 	struct dirent	**list;
 	char		  path[PATH_MAX], key[NAME_MAX + 1];
+	const char	 *other;
 	struct stat	  st;
 	json_t		 *arr;
 	int		  i, k, n, ok = 0;
@@ -354,10 +370,10 @@ dir_others(const char *top, json_t *root, struct out *o)
 			goto out;
 		if (stat(path, &st) == -1 || !S_ISDIR(st.st_mode))
 			continue;
-		dir_key(list[i]->d_name, key, sizeof(key));
+		dir_key(list[i]->d_name, key, sizeof(key), &other);
 		if ((arr = json_array()) == NULL ||
 		    json_object_set_new(root, key, arr) == -1 ||
-		    !dir_load(path, DK_DIR, arr, o))
+		    !dir_load(path, DK_DIR, other, arr, o))
 			goto out;
 	}
 	ok = 1;

@@ -288,6 +288,12 @@ static const struct {
 	{ "exp/rules/r1.json", "{\"name\": \"r1\", \"script\": \"./r1.js\"}" },
 	{ "exp/rules/r1.js", "function (user, context, cb) {}" },
 	{ "exp/rules-configs/k.json", "{\"key\": \"k\"}" },
+	{ "exp/grants/A-api.json",
+	  "{\"client_id\": \"A\", \"audience\": \"https://api\"}" },
+	{ "exp/emails/provider.json", "{\"name\": \"smtp\"}" },
+	{ "exp/emails/welcome_email.json",
+	  "{\"template\": \"welcome_email\"}" },
+	{ "exp/emails/welcome_email.html", "<p>hi</p>" },
 };
 
 static const char dir_yaml[] =
@@ -305,7 +311,10 @@ static const char dir_yaml[] =
 	"guardianFactors:\n  - name: sms\n    enabled: true\n"
 	"guardianPolicies:\n  policies:\n    - all-applications\n"
 	"rules:\n  - name: r1\n    script: ./r1.js\n"
-	"rulesConfigs:\n  - key: k\n";
+	"rulesConfigs:\n  - key: k\n"
+	"clientGrants:\n  - client_id: A\n    audience: https://api\n"
+	"emailProvider:\n  name: smtp\n"
+	"emailTemplates:\n  - template: welcome_email\n";
 
 static void
 directory_equals_yaml(void **state)
