@@ -88,7 +88,8 @@ enum store_rc	 guard_prune(struct store *, DB_TXN *, const struct tenant *tenant
  * placeholders are replaced from the environment as the Deploy CLI does:
  * ##KEY## by the value of the environment variable KEY as it is, @@KEY@@
  * (or "@@KEY@@") by that value as JSON (the value itself when it parses
- * as JSON, else the value as a JSON string).  YAML aliases are refused.
+ * as JSON, else the value as a JSON string).  YAML aliases are resolved
+ * to copies of their anchors' values, within bounds.
  * A new object, or NULL with err ("path:line:col: what") on malformed
  * input, an unset placeholder, a file over DEPLOY_FILE_MAX, nesting over
  * DEPLOY_DEPTH_MAX, or something that is not an export.
@@ -105,8 +106,8 @@ json_t		*deploy_file(const char *path, char *err, size_t errsz);
 json_t		*deploy_dir(const char *dir, char *err, size_t errsz);
 /* deploy_yaml.c: the one document of YAML text (len bytes) as a new
  * JSON value, for deploy_read; NULL with err ("path:line:col: what") on
- * malformed YAML, an alias, a second document or nesting over
- * DEPLOY_DEPTH_MAX. */
+ * malformed YAML, a second document, nesting over DEPLOY_DEPTH_MAX or
+ * aliases that expand too much. */
 json_t		*deploy_yaml(const char *path, const char *text, size_t len,
 		    char *err, size_t errsz);
 

@@ -5,6 +5,12 @@
  * default schema types plain scalars as the YAML 1.2 core schema does
  * (https://yaml.org/spec/1.2.2/#1032-tag-resolution); quoted scalars
  * stay strings.
+ *
+ * Aliases are resolved, each to a copy of its anchor's value: the Deploy
+ * CLI writes tenant.yaml with js-yaml's dump without noRefs, which
+ * writes an object met twice as &ref_0 and *ref_0.  What aliases add
+ * is bounded (YAML_ALIAS_NODES_MAX, against "billion laughs"), and so
+ * is the nesting they make (DEPLOY_DEPTH_MAX).
  */
 #include <ctype.h>
 #include <errno.h>
@@ -16,11 +22,27 @@
 
 #include "extern.h"
 
+#define YAML_ANCHORS_MAX	4096		/* anchors in a document */
+#define YAML_ALIAS_NODES_MAX	100000		/* nodes aliases copy */
+
+/* A complete anchored node, for the aliases after it. */
+struct anchor {
+	char		*name;
+	json_t		*value;
+	size_t		 nodes;		/* scalars and collections in it */
+	int		 height;	/* collections nested in it */
+};
+
 struct yrd {
 	yaml_parser_t	 p;
 	const char	*path;
 	char		*err;
 	size_t		 errsz;
+	struct anchor	*anchors;
+	size_t		 nanchors;
+	size_t		 nodes;		/* nodes read, aliases expanded */
+	size_t		 aliased;	/* of which copied by aliases */
+	int		 deepest;	/* depth reached in the current node */
 };
 
 #define YAML_STR_TAG	"tag:yaml.org,2002:str"
@@ -213,36 +235,125 @@ ysequence(struct yrd *y, int depth)
 	return arr;
 }
 
-/*
- * The node that starts with ev (consumed) as a new JSON value, at depth
- * collections down.  Aliases are refused: an export has none, and
- * resolving them invites exponential expansion ("billion laughs").
- */
-static json_t *
-yvalue(struct yrd *y, yaml_event_t *ev, int depth)
+/* The anchor of the node that ev starts, or NULL. */
+static const char *
+yanchor_of(const yaml_event_t *ev)
 {
-	json_t	*j = NULL;
+	const yaml_char_t	*a = NULL;
 
+	if (ev->type == YAML_SCALAR_EVENT)
+		a = ev->data.scalar.anchor;
+	else if (ev->type == YAML_SEQUENCE_START_EVENT)
+		a = ev->data.sequence_start.anchor;
+	else if (ev->type == YAML_MAPPING_START_EVENT)
+		a = ev->data.mapping_start.anchor;
+	return (const char *)a;
+}
+
+/* Keep the complete node v as anchor name; 0 with err. */
+static int
+yanchor_add(struct yrd *y, const yaml_event_t *ev, const char *name,
+    json_t *v, size_t nodes, int height)
+{
+	struct anchor	*a;
+
+	if (y->nanchors >= YAML_ANCHORS_MAX) {
+		yerr_at(y, &ev->start_mark, "too many YAML anchors");
+		return 0;
+	}
+	a = reallocarray(y->anchors, y->nanchors + 1, sizeof(*a));
+	if (a == NULL)
+		return 0;
+	y->anchors = a;
+	a += y->nanchors;
+	if ((a->name = strdup(name)) == NULL)
+		return 0;
+	a->value = json_incref(v);
+	a->nodes = nodes;
+	a->height = height;
+	y->nanchors++;
+	return 1;
+}
+
+/* A copy of the value of the alias ev at depth; NULL with err. */
+static json_t *
+yalias(struct yrd *y, const yaml_event_t *ev, int depth)
+{
+	const char		*name = (const char *)ev->data.alias.anchor;
+	const struct anchor	*a = NULL;
+	size_t			 i;
+
+	for (i = y->nanchors; i > 0 && a == NULL; i--)
+		if (strcmp(y->anchors[i - 1].name, name) == 0)
+			a = &y->anchors[i - 1];
+	if (a == NULL) {
+		yerr_at(y, &ev->start_mark, "alias of no complete anchor");
+		return NULL;
+	}
+	if (depth + a->height > DEPLOY_DEPTH_MAX) {
+		yerr_at(y, &ev->start_mark, "nested too deeply");
+		return NULL;
+	}
+	if ((y->aliased += a->nodes) > YAML_ALIAS_NODES_MAX) {
+		yerr_at(y, &ev->start_mark, "aliases expand too much");
+		return NULL;
+	}
+	y->nodes += a->nodes;
+	if (depth + a->height > y->deepest)
+		y->deepest = depth + a->height;
+	return json_deep_copy(a->value);
+}
+
+/* The node that starts with ev, by its kind, as a new JSON value. */
+static json_t *
+ynode(struct yrd *y, const yaml_event_t *ev, int depth)
+{
 	switch (ev->type) {
 	case YAML_SCALAR_EVENT:
-		j = yscalar(y, ev);
-		break;
+		y->nodes++;
+		return yscalar(y, ev);
 	case YAML_MAPPING_START_EVENT:
 	case YAML_SEQUENCE_START_EVENT:
 		if (depth >= DEPLOY_DEPTH_MAX) {
 			yerr_at(y, &ev->start_mark, "nested too deeply");
-			break;
+			return NULL;
 		}
-		j = ev->type == YAML_MAPPING_START_EVENT ?
+		y->nodes++;
+		if (depth + 1 > y->deepest)
+			y->deepest = depth + 1;
+		return ev->type == YAML_MAPPING_START_EVENT ?
 		    ymapping(y, depth + 1) : ysequence(y, depth + 1);
-		break;
 	case YAML_ALIAS_EVENT:
-		yerr_at(y, &ev->start_mark, "YAML aliases are not supported");
-		break;
+		return yalias(y, ev, depth);
 	default:
 		yerr_at(y, &ev->start_mark, "unexpected YAML event");
-		break;
+		return NULL;
 	}
+}
+
+/*
+ * The node that starts with ev (consumed) as a new JSON value, at depth
+ * collections down, kept for later aliases when it has an anchor.
+ */
+static json_t *
+yvalue(struct yrd *y, yaml_event_t *ev, int depth)
+{
+	const char	*anchor = yanchor_of(ev);
+	size_t		 before = y->nodes;
+	int		 saved = y->deepest;
+	json_t		*j;
+
+	y->deepest = depth;
+	j = ynode(y, ev, depth);
+	if (j != NULL && anchor != NULL && !yanchor_add(y, ev, anchor, j,
+	    y->nodes - before, y->deepest - depth)) {
+		if (y->errsz > 0 && y->err[0] == '\0')
+			yerr_at(y, &ev->start_mark, "out of memory");
+		json_decref(j);
+		j = NULL;
+	}
+	if (saved > y->deepest)
+		y->deepest = saved;
 	yaml_event_delete(ev);
 	return j;
 }
@@ -292,6 +403,8 @@ deploy_yaml(const char *path, const char *text, size_t len, char *err,
 	struct yrd	 y;
 	json_t		*j;
 
+	if (errsz > 0)
+		err[0] = '\0';
 	if (!yaml_parser_initialize(&y.p)) {
 		snprintf(err, errsz, "%s: out of memory", path);
 		return NULL;
@@ -299,8 +412,16 @@ deploy_yaml(const char *path, const char *text, size_t len, char *err,
 	y.path = path;
 	y.err = err;
 	y.errsz = errsz;
+	y.anchors = NULL;
+	y.nanchors = y.nodes = y.aliased = 0;
+	y.deepest = 0;
 	yaml_parser_set_input_string(&y.p, (const unsigned char *)text, len);
 	j = ydocument(&y);
+	while (y.nanchors-- > 0) {
+		free(y.anchors[y.nanchors].name);
+		json_decref(y.anchors[y.nanchors].value);
+	}
+	free(y.anchors);
 	yaml_parser_delete(&y.p);
 	return j;
 }

@@ -56,6 +56,13 @@ static const struct rcase {
 	  "t.yml",
 	  "# exported\n---\ntenant: &t\n  friendly_name: X # name\n...\n",
 	  "{\"tenant\":{\"friendly_name\":\"X\"}}" },
+	{ "YAML: aliases resolved to copies (js-yaml's &ref_0, *ref_0)",
+	  "t.yaml",
+	  "clients:\n  - name: A\n    callbacks: &ref_0\n      - https://a\n"
+	  "  - name: B\n    callbacks: *ref_0\nx: &s 3\ny: *s\n",
+	  "{\"clients\":[{\"name\":\"A\",\"callbacks\":[\"https://a\"]},"
+	  "{\"name\":\"B\",\"callbacks\":[\"https://a\"]}],"
+	  "\"x\":3,\"y\":3}" },
 	{ "JSON: Management API shapes kept as they are",
 	  "t.json",
 	  "{\"resourceServers\":[{\"identifier\":\"https://api\",\"scopes\":"
@@ -99,9 +106,24 @@ static const struct ecase {
 	{ "YAML: a tab for indentation",
 	  "t.yaml", "tenant:\n\ta: 1\n", ":2:1: while scanning for the "
 	  "next token: found character that cannot start any token" },
-	{ "YAML: aliases are refused",
-	  "t.yaml", "tenant: &t\n  a: 1\nclients: *t\n",
-	  ":3:10: YAML aliases are not supported" },
+	{ "YAML: an alias of no anchor",
+	  "t.yaml", "tenant: &t\n  a: 1\nclients: *u\n",
+	  ":3:10: alias of no complete anchor" },
+	{ "YAML: an alias inside its own anchor",
+	  "t.yaml", "tenant: &t\n  a: *t\n",
+	  ":2:6: alias of no complete anchor" },
+	{ "YAML: aliases that expand too much (billion laughs)",
+	  "t.yaml", "a: &a [x, x, x, x, x, x, x, x, x, x]\n"
+	  "b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
+	  "c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\n"
+	  "d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n"
+	  "e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\n"
+	  "tenant: [*e, *e, *e, *e, *e, *e, *e, *e, *e, *e]\n",
+	  ":5:36: aliases expand too much" },
+	{ "YAML: an alias nested too deeply",
+	  "t.yaml", "a: &a [[[[[[[[[[[[[[[[[x]]]]]]]]]]]]]]]]]\n"
+	  "tenant: [[[[[[[[[[[[[[[[*a]]]]]]]]]]]]]]]]\n",
+	  ":2:25: nested too deeply" },
 	{ "YAML: a second document is refused",
 	  "t.yaml", "tenant: {}\n---\nclients: []\n",
 	  ":2:1: more than one YAML document" },
