@@ -94,40 +94,74 @@ ynext(struct yrd *y, yaml_event_t *ev)
 	return 0;
 }
 
+#define YNUM_MAX	64	/* characters of a plain scalar read as a number */
+
 /*
- * A plain scalar as a number (core schema ints: [-+]?[0-9]+, 0o[0-7]+,
- * 0x[0-9a-fA-F]+; floats: [-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?
- * [0-9]+)?), or NULL when it is none.  .inf and .nan stay strings: JSON
- * has no such numbers.
+ * Whether the digits (underscores gone) of a plain scalar are a float
+ * as js-yaml 4 reads one: [0-9]+(\.[0-9]*)?([eE][-+]?[0-9]+)?, or
+ * without a sign \.[0-9]+([eE][-+]?[0-9]+)?.  Its .inf and .nan stay
+ * strings here: JSON has no such numbers.
+ */
+static int
+yfloat_form(const char *d, int signed_)
+{
+	if (*d == '.' && (signed_ || !isdigit((unsigned char)d[1])))
+		return 0;
+	if (*d != '.' && !isdigit((unsigned char)*d))
+		return 0;
+	while (isdigit((unsigned char)*d))
+		d++;
+	if (*d == '.')
+		for (d++; isdigit((unsigned char)*d); d++)
+			continue;
+	if (*d == 'e' || *d == 'E') {
+		d += (d[1] == '-' || d[1] == '+') ? 2 : 1;
+		if (!isdigit((unsigned char)*d))
+			return 0;
+		while (isdigit((unsigned char)*d))
+			d++;
+	}
+	return *d == '\0';
+}
+
+/*
+ * A plain scalar as a number the way the Deploy CLI's YAML loader reads
+ * it (js-yaml 4, package.json of auth0/auth0-deploy-cli; its
+ * lib/type/int.js and float.js: the YAML 1.2 core schema, with a sign
+ * on any base, 0b binaries and underscores between digits), or NULL.
  */
 static json_t *
 yscalar_number(const char *s)
 {
+	char		 num[YNUM_MAX + 2], *end;
 	const char	*d = s + (*s == '-' || *s == '+');
-	char		*end;
+	size_t		 i, n = 0, len = strlen(s);
 	long long	 ll;
 	double		 dv;
 	int		 base = 10;
 
-	if (d[0] == '0' && (d[1] == 'x' || d[1] == 'o') && d == s) {
-		base = d[1] == 'x' ? 16 : 8;
+	if (len == 0 || len > YNUM_MAX || s[len - 1] == '_' || *d == '_')
+		return NULL;
+	if (d[0] == '0' && (d[1] == 'x' || d[1] == 'o' || d[1] == 'b')) {
+		base = d[1] == 'x' ? 16 : d[1] == 'o' ? 8 : 2;
 		d += 2;
 	}
-	if (*d == '\0' || isspace((unsigned char)*d) || *d == '+' ||
-	    *d == '-')
+	num[n++] = *s == '-' ? '-' : '+';
+	for (i = 0; d[i] != '\0'; i++)
+		if (d[i] != '_')
+			num[n++] = d[i];
+	num[n] = '\0';
+	if (n == 1 || (!isxdigit((unsigned char)num[1]) && num[1] != '.'))
 		return NULL;
 	errno = 0;
-	ll = strtoll(d, &end, base);
-	if (*end == '\0' && errno == 0 && end != d)
-		return json_integer(*s == '-' ? -ll : ll);
-	if (base != 10 || strchr(s, 'x') != NULL || strchr(s, 'X') != NULL ||
-	    strpbrk(s, "iInN") != NULL || *d == 'e' || *d == 'E')
-		return NULL;
-	if (*d == '.' && !isdigit((unsigned char)d[1]))
+	ll = strtoll(num, &end, base);
+	if (*end == '\0' && errno == 0)
+		return json_integer(ll);
+	if (base != 10 || !yfloat_form(num + 1, d != s))
 		return NULL;
 	errno = 0;
-	dv = strtod(s, &end);
-	if (*end != '\0' || end == s || errno == ERANGE)
+	dv = strtod(num, &end);
+	if (*end != '\0' || errno == ERANGE)
 		return NULL;
 	return json_real(dv);
 }

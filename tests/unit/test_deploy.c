@@ -42,6 +42,15 @@ static const struct rcase {
 	  "\"e\":null,\"f\":12,\"g\":-3,\"h\":1.5,\"i\":31,\"j\":15,"
 	  "\"k\":1000.0,\"l\":\"yes\",\"m\":\"true\",\"n\":\"12\","
 	  "\"o\":\".inf\",\"p\":123,\"q\":\"7\",\"r\":\"12abc\"}}" },
+	{ "YAML: numbers as js-yaml 4 reads them (signs, 0b, underscores)",
+	  "t.yaml",
+	  "tenant:\n  a: 1_000\n  b: 0b101\n  c: -0x1F\n  d: .5\n"
+	  "  e: +.5\n  f: 1_\n  g: _1\n  h: 1.5e-2\n  i: +7\n  j: 1e\n"
+	  "  k: 0x\n  l: 1:20\n  m: 99999999999999999999\n",
+	  "{\"tenant\":{\"a\":1000,\"b\":5,\"c\":-31,\"d\":0.5,"
+	  "\"e\":\"+.5\",\"f\":\"1_\",\"g\":\"_1\",\"h\":0.015,"
+	  "\"i\":7,\"j\":\"1e\",\"k\":\"0x\",\"l\":\"1:20\","
+	  "\"m\":1e20}}" },
 	{ "YAML: nested block and flow collections, block scalars",
 	  "t.yaml",
 	  "clients:\n  - name: A\n    grant_types: [password, refresh_token]\n"
