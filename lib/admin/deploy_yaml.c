@@ -94,7 +94,7 @@ ynext(struct yrd *y, yaml_event_t *ev)
 	return 0;
 }
 
-#define YNUM_MAX	64	/* characters of a plain scalar read as a number */
+#define YNUM_MAX	64	/* characters of a scalar read as a number */
 
 /*
  * Whether the digits (underscores gone) of a plain scalar are a float
