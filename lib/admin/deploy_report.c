@@ -145,37 +145,31 @@ dm_strategy_check(struct mctx *m, const json_t *it, int database)
 
 /*
  * The export's other sections, item by item, and why latchkey skips
- * them (https://auth0.com/docs/deploy-monitor/deploy-cli-tool).  A
- * directory export keeps client grants in grants/
- * (examples/directory/README.md in github.com/auth0/auth0-deploy-cli):
- * reported under the YAML name.
+ * them (https://auth0.com/docs/deploy-monitor/deploy-cli-tool).
  */
 static const struct {
 	const char	*name;
-	const char	*kind;		/* the report's, NULL: name */
 	const char	*why;
 } skipped_sects[] = {
-	{ "rules", NULL, "Rules are not run" },
-	{ "rulesConfigs", NULL, "Rules are not run" },
-	{ "hooks", NULL, "Hooks are not run" },
-	{ "actions", NULL, "Actions are not run" },
-	{ "triggers", NULL, "Actions are not run" },
-	{ "pages", NULL, DM_WHY_BROWSER },
-	{ "prompts", NULL, DM_WHY_BROWSER },
-	{ "branding", NULL, DM_WHY_BROWSER },
-	{ "themes", NULL, DM_WHY_BROWSER },
-	{ "customDomains", NULL, "point the domain at latchkey's web server" },
-	{ "emailTemplates", NULL, "latchkey sends no mail of its own" },
-	{ "emailProvider", NULL, "latchkey sends no mail of its own" },
-	{ "clientGrants", NULL, "the client_credentials grant is not served" },
-	{ "grants", "clientGrants", "the client_credentials grant is not "
-	    "served" },
-	{ "roles", NULL, "role-based access control is not served" },
-	{ "organizations", NULL, "Organizations are not served" },
-	{ "logStreams", NULL, "log streams are not served" },
-	{ "guardianFactors", NULL, "multi-factor policies are not imported" },
-	{ "guardianPolicies", NULL, "multi-factor policies are not imported" },
-	{ "migrations", NULL, "Deploy CLI bookkeeping" },
+	{ "rules", "Rules are not run" },
+	{ "rulesConfigs", "Rules are not run" },
+	{ "hooks", "Hooks are not run" },
+	{ "actions", "Actions are not run" },
+	{ "triggers", "Actions are not run" },
+	{ "pages", DM_WHY_BROWSER },
+	{ "prompts", DM_WHY_BROWSER },
+	{ "branding", DM_WHY_BROWSER },
+	{ "themes", DM_WHY_BROWSER },
+	{ "customDomains", "point the domain at latchkey's web server" },
+	{ "emailTemplates", "latchkey sends no mail of its own" },
+	{ "emailProvider", "latchkey sends no mail of its own" },
+	{ "clientGrants", "the client_credentials grant is not served" },
+	{ "roles", "role-based access control is not served" },
+	{ "organizations", "Organizations are not served" },
+	{ "logStreams", "log streams are not served" },
+	{ "guardianFactors", "multi-factor policies are not imported" },
+	{ "guardianPolicies", "multi-factor policies are not imported" },
+	{ "migrations", "Deploy CLI bookkeeping" },
 };
 
 /* The name of a skipped item: its name, template, else its place. */
@@ -200,25 +194,22 @@ void
 dm_skipped(struct mctx *m, const char *sect, const json_t *v)
 {
 	const json_t	*it;
-	const char	*why = "not served by latchkey", *kind = sect;
+	const char	*why = "not served by latchkey";
 	char		 name[REC_NAME_LEN];
 	size_t		 i;
 
 	if (dm_is_empty(v))
 		return;
 	for (i = 0; i < sizeof(skipped_sects) / sizeof(skipped_sects[0]); i++)
-		if (strcmp(skipped_sects[i].name, sect) == 0) {
+		if (strcmp(skipped_sects[i].name, sect) == 0)
 			why = skipped_sects[i].why;
-			if (skipped_sects[i].kind != NULL)
-				kind = skipped_sects[i].kind;
-		}
 	if (!json_is_array(v)) {
-		dm_rep(m, RL_SKIPPED, kind, sect, "%s", why);
+		dm_rep(m, RL_SKIPPED, sect, sect, "%s", why);
 		return;
 	}
 	json_array_foreach(v, i, it) {
 		skipped_name(sect, i, it, name, sizeof(name));
-		dm_rep(m, RL_SKIPPED, kind, name, "%s", why);
+		dm_rep(m, RL_SKIPPED, sect, name, "%s", why);
 	}
 }
 
