@@ -76,7 +76,7 @@ dm_cv_grants(struct mctx *m, const struct fmap *f, const json_t *v,
 
 	if (!json_is_array(v)) {
 		json_decref(keep);
-		return dm_err(m, "%s: not an array", m->path);
+		return dm_err(m, "%s: not a list", m->path);
 	}
 	json_array_foreach(v, i, g) {
 		if (!json_is_string(g)) {
@@ -118,7 +118,7 @@ dm_cv_credential(struct mctx *m, const json_t *cr, size_t i, json_t *keys)
 	char		 why[256];
 
 	if (!json_is_object(cr))
-		return dm_err(m, "%s[%zu]: not an object", m->path, i);
+		return dm_err(m, "%s[%zu]: not a mapping", m->path, i);
 	if (!json_is_string(pem)) {
 		snprintf(why, sizeof(why), "credential %zu has no pem "
 		    "(export it with its public key)", i);
@@ -153,7 +153,7 @@ dm_cv_methods(struct mctx *m, const struct fmap *f, const json_t *v,
 	int		 rc = 0;
 
 	if (!json_is_object(v))
-		return dm_err(m, "%s: not an object", m->path);
+		return dm_err(m, "%s: not a mapping", m->path);
 	json_object_foreach((json_t *)v, k, cr)
 		if (strcmp(k, "private_key_jwt") != 0 && !dm_is_empty(cr)) {
 			snprintf(m->path + len, sizeof(m->path) - len,
@@ -167,7 +167,7 @@ dm_cv_methods(struct mctx *m, const struct fmap *f, const json_t *v,
 	if (creds == NULL)
 		return 0;
 	if (!json_is_array(creds))
-		return dm_err(m, "%s.private_key_jwt.credentials: not an array",
+		return dm_err(m, "%s.private_key_jwt.credentials: not a list",
 		    m->path);
 	keys = json_array();
 	json_array_foreach(creds, i, cr)
@@ -196,7 +196,7 @@ dm_cv_refresh(struct mctx *m, const struct fmap *f, const json_t *v,
 
 	if (!json_is_object(v)) {
 		json_decref(rt);
-		return dm_err(m, "%s: not an object", m->path);
+		return dm_err(m, "%s: not a mapping", m->path);
 	}
 	json_object_foreach((json_t *)v, k, x) {
 		one = json_pack("{sO}", k, x);
@@ -229,7 +229,7 @@ dm_cv_scopes(struct mctx *m, const struct fmap *f, const json_t *v,
 
 	if (!json_is_array(v)) {
 		json_decref(list);
-		return dm_err(m, "%s: not an array", m->path);
+		return dm_err(m, "%s: not a list", m->path);
 	}
 	json_array_foreach(v, i, s) {
 		val = json_is_object(s) ? json_object_get(s, "value") : s;
@@ -269,7 +269,7 @@ dm_cv_enabled(struct mctx *m, const struct fmap *f, const json_t *v,
 	size_t		 i;
 
 	if (!json_is_array(v))
-		return dm_err(m, "%s: not an array", m->path);
+		return dm_err(m, "%s: not a list", m->path);
 	json_array_foreach(v, i, e) {
 		if (!json_is_string(e))
 			return dm_err(m, "%s[%zu]: not a string", m->path, i);

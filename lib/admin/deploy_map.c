@@ -218,7 +218,7 @@ map_field(struct mctx *m, const struct fmap *f, const json_t *v,
 	if (f->sub != NULL) {
 		if (!json_is_object(v))
 			return json_is_null(v) ? 0 :
-			    dm_err(m, "%s: not an object", m->path);
+			    dm_err(m, "%s: not a mapping", m->path);
 		return map_fields(m, f->sub, v, out);
 	}
 	if (f->conv != NULL)
@@ -261,7 +261,7 @@ item_begin(struct mctx *m, const char *sect, size_t i, const json_t *it,
 	snprintf(m->where, sizeof(m->where), "%s[%zu]", sect, i);
 	m->path[0] = '\0';
 	if (!json_is_object(it))
-		return dm_err(m, "not an object");
+		return dm_err(m, "not a mapping");
 	if (name == NULL || *name == '\0')
 		return dm_err(m, "%s: missing", key);
 	snprintf(m->where, sizeof(m->where), "%s[%zu] (%.128s)", sect, i,
@@ -495,7 +495,7 @@ deploy_map(const json_t *export, const char *issuer, json_t **doc,
 	    dm_rlists[RL_APPROX], dm_rlists[RL_SKIPPED], dm_rlists[RL_SECRETS]);
 	m.names = json_object();
 	if (!json_is_object(export)) {
-		snprintf(err, errsz, "not an export");
+		snprintf(err, errsz, "not an Auth0 export");
 		rc = -1;
 	}
 	if (rc == 0) {

@@ -12,6 +12,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import jwt
 import pytest
 
 import lk
@@ -87,6 +88,12 @@ def test_import_then_grants(srv, fmt):
     claims = srv.decode(r.json()["access_token"], API)
     assert claims["azp"] == backend["client_id"]
     assert "read:things" in claims.get("scope", "")
+    # jwt_configuration: HS256 with the client's secret, 3600 s.
+    idt = r.json()["id_token"]
+    assert jwt.get_unverified_header(idt)["alg"] == "HS256"
+    ic = jwt.decode(idt, backend["client_secret"], algorithms=["HS256"],
+        audience=backend["client_id"], issuer=srv.issuer)
+    assert ic["exp"] - ic["iat"] == 3600
 
     # Web Portal holds no grant latchkey serves but refresh_token.
     portal = gen["Web Portal"]
@@ -132,7 +139,11 @@ MALFORMED = {
     "bad yaml": (lambda t: write(t, "clients: [\n  - name: x\n"),
         "tenant.yaml:"),
     "not an export": (lambda t: write(t, "hello: world\n"),
-        "not"),
+        "tenant.yaml: not an Auth0 export"),
+    "wrong type": (lambda t: yaml_with(t,
+        "is_token_endpoint_ip_header_trusted: true",
+        "refresh_token: 7"),
+        "clients[0] (Backend Service): refresh_token: not a mapping"),
     "unknown strategy": (lambda t: yaml_with(t, "strategy: google-oauth2",
         "strategy: frobnicate"),
         "connections[1] (google-oauth2): strategy: unknown strategy "
