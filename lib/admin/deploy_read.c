@@ -88,7 +88,8 @@ deperr(struct out *o, const struct place *pl, const char *fmt, ...)
 
 /*
  * The whole of a regular file of at most DEPLOY_FILE_MAX bytes, NUL
- * terminated, its length in *len.  NULL with o->err on failure.
+ * terminated, its length in *len (opened without blocking, so that a
+ * FIFO is refused rather than waited on).  NULL with o->err on failure.
  */
 static char *
 file_slurp(const char *path, size_t *len, struct out *o)
@@ -100,7 +101,7 @@ file_slurp(const char *path, size_t *len, struct out *o)
 	size_t		 cap, off = 0;
 	int		 fd;
 
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)) == -1) {
 		deperr(o, &pl, "%s", strerror(errno));
 		return NULL;
 	}

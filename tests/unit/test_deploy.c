@@ -285,6 +285,20 @@ oversize(void **state)
 	unlink(path);
 }
 
+/* A FIFO is refused, not waited on; a missing path is named. */
+static void
+special_files(void **state)
+{
+	char	 path[PATH_MAX];
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/fifo.yaml", tmpdir);
+	assert_int_equal(mkfifo(path, 0600), 0);
+	expect_error(path, ": not a regular file");
+	unlink(path);
+	expect_error(path, ": No such file or directory");
+}
+
 /* One tenant, as a directory export (dirfiles) and as tenant.yaml. */
 static const struct {
 	const char	*rel;
@@ -398,7 +412,7 @@ directory_errors(void **state)
 int
 main(void)
 {
-	struct CMUnitTest	 t[NELEM(rcases) + NELEM(ecases) + 4];
+	struct CMUnitTest	 t[NELEM(rcases) + NELEM(ecases) + 5];
 	size_t			 i, n = 0;
 	char			 cmd[PATH_MAX + 16];
 	int			 rc;
@@ -418,6 +432,7 @@ main(void)
 		    NULL, NULL, (void *)&ecases[i] };
 	t[n++] = (struct CMUnitTest)cmocka_unit_test(depth_limit);
 	t[n++] = (struct CMUnitTest)cmocka_unit_test(oversize);
+	t[n++] = (struct CMUnitTest)cmocka_unit_test(special_files);
 	t[n++] = (struct CMUnitTest)cmocka_unit_test(directory_equals_yaml);
 	t[n++] = (struct CMUnitTest)cmocka_unit_test(directory_errors);
 	rc = _cmocka_run_group_tests("deploy", t, n, NULL, NULL);
