@@ -196,7 +196,8 @@ object_load(const char *path, struct out *o)
  * A database connection's folder: database.json, with a top-level
  * customScripts moved into options as the Deploy CLI does.  The script
  * files are not read: customScripts names them, for the mapper to
- * report.  NULL without error (*skip) when there is no database.json.
+ * report.  NULL without error (*skip) when there is no database.json
+ * (or dir is a file).
  */
 static json_t *
 database_load(const char *dir, int *skip, struct out *o)
@@ -208,7 +209,7 @@ database_load(const char *dir, int *skip, struct out *o)
 	*skip = 0;
 	if (!path_join(path, dir, "database.json", o))
 		return NULL;
-	if (stat(path, &st) == -1 && errno == ENOENT) {
+	if (stat(path, &st) == -1 && (errno == ENOENT || errno == ENOTDIR)) {
 		*skip = 1;
 		return NULL;
 	}
@@ -221,8 +222,11 @@ database_load(const char *dir, int *skip, struct out *o)
 		if (json_object_set_new(db, "options", opts) == -1)
 			goto fail;
 	}
-	if (!json_is_object(opts) ||
-	    json_object_set(opts, "customScripts", cs) == -1 ||
+	if (!json_is_object(opts)) {
+		direrr(o, path, "options: not a JSON object");
+		goto fail;
+	}
+	if (json_object_set(opts, "customScripts", cs) == -1 ||
 	    json_object_del(db, "customScripts") == -1)
 		goto fail;
 	return db;

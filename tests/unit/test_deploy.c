@@ -318,6 +318,7 @@ static const struct {
 	  "\"customScripts\": {\"login\": \"./login.js\"}}" },
 	{ "exp/database-connections/Users/login.js", "function login() {" },
 	{ "exp/database-connections/NoJson/login.js", "function login() {" },
+	{ "exp/database-connections/README", "a file, not a connection" },
 	{ "exp/connections/sms.json",
 	  "{\"name\": \"sms\", \"strategy\": \"sms\"}" },
 	{ "exp/attack-protection/brute-force-protection.json",
@@ -404,6 +405,11 @@ directory_errors(void **state)
 	    sizeof(path));
 	expect_error(dir, "/clients/B.json:1:8: ##LK_UNSET##: not set in "
 	    "the environment");
+	put("bad/clients/B.json", "{}", path, sizeof(path));
+	put("bad/database-connections/D/database.json",
+	    "{\"options\": 1, \"customScripts\": {}}", path, sizeof(path));
+	expect_error(dir, "/database-connections/D/database.json: options: "
+	    "not a JSON object");
 	snprintf(dir, sizeof(dir), "%s/other", tmpdir);
 	put("other/custom-things/x.json", "{}", path, sizeof(path));
 	expect_error(dir, ": not an Auth0 export");
