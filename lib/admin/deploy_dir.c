@@ -375,9 +375,15 @@ dir_others(const char *top, json_t *root, struct out *o)
 		if (stat(path, &st) == -1 || !S_ISDIR(st.st_mode))
 			continue;
 		dir_key(list[i]->d_name, key, sizeof(key), &other);
-		if ((arr = json_array()) == NULL ||
-		    json_object_set_new(root, key, arr) == -1 ||
-		    !dir_load(path, DK_DIR, other, arr, o))
+		if (json_object_get(root, key) != NULL)
+			continue;	/* a section dsects has read */
+		if ((arr = json_array()) == NULL)
+			goto out;
+		if (json_object_set_new(root, key, arr) == -1) {
+			direrr(o, path, "a folder name that is not UTF-8");
+			goto out;
+		}
+		if (!dir_load(path, DK_DIR, other, arr, o))
 			goto out;
 	}
 	ok = 1;

@@ -319,6 +319,7 @@ static const struct {
 	{ "exp/database-connections/Users/login.js", "function login() {" },
 	{ "exp/database-connections/NoJson/login.js", "function login() {" },
 	{ "exp/database-connections/README", "a file, not a connection" },
+	{ "exp/databases/stray.json", "{\"name\": \"not read\"}" },
 	{ "exp/connections/sms.json",
 	  "{\"name\": \"sms\", \"strategy\": \"sms\"}" },
 	{ "exp/attack-protection/brute-force-protection.json",
