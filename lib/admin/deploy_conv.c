@@ -178,7 +178,10 @@ dm_cv_methods(struct mctx *m, const struct fmap *f, const json_t *v,
 		    json_string(vocab_name(&client_auth_vocab,
 		    CLIENT_AUTH_PRIVATE_KEY_JWT)));
 		dm_put(out, f->to, json_incref(keys));
-	}
+	} else if (rc == 0 && json_array_size(creds) > 0)
+		dm_rep_field(m, RL_APPROX, "no credential with a usable "
+		    "public key: the client authenticates with a secret until "
+		    "one is added (latchkeyctl client update --public-key)");
 	json_decref(keys);
 	return rc;
 }
