@@ -1,7 +1,8 @@
 """
 latchkeyctl import-auth0-tenant (latchkeyctl(8), docs/migration.md): an
 Auth0 tenant as the Deploy CLI exports it, in both of its formats
-(fixtures/auth0-tenant: tenant.yaml and directory/), imported into a fresh
+(fixtures/auth0-tenant: tenant.yaml and directory/) and as a JSON file of
+Management API objects (management-api.json), imported into a fresh
 home; then the password and password-realm grants work for the imported
 clients.  The dry-run report is compared exactly, a second import changes
 nothing, and malformed exports are refused with their message, writing
@@ -18,7 +19,10 @@ import pytest
 import lk
 
 FIX = Path(__file__).resolve().parent / "fixtures" / "auth0-tenant"
-FORMATS = {"yaml": FIX / "tenant.yaml", "directory": FIX / "directory"}
+# The Deploy CLI's two formats, and the same sections as one JSON file in
+# the Management API's shapes.
+FORMATS = {"yaml": FIX / "tenant.yaml", "directory": FIX / "directory",
+    "json": FIX / "management-api.json"}
 EXPECTED = FIX / "expected-report.json"
 API = "https://api.example.com/things"
 DB = "Username-Password-Authentication"
@@ -103,7 +107,7 @@ def test_import_then_grants(srv, fmt):
 
 
 @pytest.mark.parametrize("first,second", [("yaml", "directory"),
-    ("directory", "yaml")])
+    ("directory", "json"), ("json", "yaml")])
 def test_second_import_changes_nothing(tmp, first, second):
     home = tmp / "home"
     one = json.loads(import_tenant(home, FORMATS[first], "--issuer",
