@@ -9,7 +9,9 @@ nothing, and malformed exports are refused with their message, writing
 nothing.
 """
 import json
+import os
 import shutil
+import subprocess
 import tempfile
 from pathlib import Path
 
@@ -177,3 +179,37 @@ def test_malformed(tmp, case):
         assert message in p.stderr, p.stderr
         assert p.stdout == ""
         assert not home.exists(), "a refused import wrote the home"
+
+
+def test_changed_export_updates(tmp):
+    home = tmp / "home"
+    import_tenant(home, FORMATS["yaml"], "--issuer",
+        "https://login.example.com/")
+    f = yaml_with(tmp, "token_lifetime: 7200\n", "token_lifetime: 600\n")
+    out = json.loads(import_tenant(home, f).stdout)
+    assert out["changed"] is True
+    assert out["changes"]["apis"]["updated"] == [API]
+    assert out["changes"]["clients"]["updated"] == []
+    api = json.loads(lk.ctl(home, "api", "show", API).stdout)
+    assert api["token_lifetime"] == 600
+
+
+def test_placeholders(tmp):
+    """Deploy CLI keywords (##KEY## as it is) come from the environment;
+    an unset one is refused, nothing written."""
+    f = yaml_with(tmp, "default_audience: " + API,
+        "default_audience: '##AUDIENCE##'")
+    home = tmp / "home"
+    args = [str(lk.CTL), "-d", str(home), "import-auth0-tenant", "--issuer",
+        "https://login.example.com/", str(f)]
+    p = subprocess.run(args, capture_output=True, text=True, timeout=120,
+        env=dict(os.environ, AUDIENCE=API))
+    assert p.returncode == 0, p.stderr
+    tenant = json.loads(lk.ctl(home, "tenant", "show").stdout)
+    assert tenant["default_audience"] == API
+    env = {k: v for k, v in os.environ.items() if k != "AUDIENCE"}
+    p = subprocess.run(args[:2] + [str(tmp / "other")] + args[3:],
+        capture_output=True, text=True, timeout=120, env=env)
+    assert p.returncode == 2
+    assert "AUDIENCE" in p.stderr and "not set" in p.stderr, p.stderr
+    assert not (tmp / "other").exists()
