@@ -125,7 +125,7 @@ dm_strategy_check(struct mctx *m, const json_t *it, int database)
 	if (st == NULL && database)
 		return 0;
 	if (st == NULL)
-		return dm_err(m, "strategy: missing");
+		return dm_err(m, "strategy: missing or not a string");
 	if (database && vocab_find(&strategy_vocab, st) != STRATEGY_AUTH0)
 		return dm_err(m, "strategy: %.64s is not a database strategy",
 		    st);
