@@ -13,9 +13,12 @@
  * https://auth0.com/docs/deploy-monitor/deploy-cli-tool.
  *
  * Placeholders are replaced on the text, as the Deploy CLI does, so one
- * inside a YAML comment counts too; unlike the Deploy CLI, which leaves
- * a keyword without a mapping as it is, an unset one is an error here,
- * so that no "##KEY##" reaches the store.  YAML is read by deploy_yaml.c,
+ * inside a YAML comment counts too.  The Deploy CLI leaves a keyword
+ * without a mapping as it is; here an unset ##KEY##, and an unset
+ * @@KEY@@ that stands as a whole value, are errors, so that no
+ * placeholder reaches the store.  An unset @@KEY@@ inside a longer text
+ * is left as it is: that is Auth0's own macro syntax in SMS templates
+ * ("Your code is @@password@@").  YAML is read by deploy_yaml.c,
  * directory exports by deploy_dir.c.
  */
 #include <sys/stat.h>
@@ -178,17 +181,24 @@ keyword_len(const char *in, size_t avail, char c)
  * Append the value of placeholder name (of kind c) to b; with quoted
  * (an @@KEY@@ between double quotes), the opening quote already in b is
  * taken back: the Deploy CLI replaces "@@KEY@@" and @@KEY@@ alike.
- * Returns 0 with o->err when unset.
+ * An unset @@KEY@@ that is not a whole value (whole: 0) is copied as it
+ * is.  Returns 0 with o->err when unset.
  */
 static int
-keyword_put(struct buf *b, char c, const char *name, int quoted,
+keyword_put(struct buf *b, char c, const char *name, int quoted, int whole,
     const struct place *pl, struct out *o)
 {
 	const char	*v;
 	char		*js = NULL;
 	int		 rc;
 
-	if ((v = getenv(name)) == NULL) {
+	if ((v = getenv(name)) == NULL && c == '@' && !whole) {
+		if (buf_printf(b, "@@%s@@", name) == 0)
+			return 1;
+		deperr(o, pl, "out of memory");
+		return 0;
+	}
+	if (v == NULL) {
 		deperr(o, pl, "%c%c%s%c%c: not set in the environment",
 		    c, c, name, c, c);
 		return 0;
@@ -203,6 +213,28 @@ keyword_put(struct buf *b, char c, const char *name, int quoted,
 		deperr(o, pl, "out of memory");
 	free(js);
 	return rc;
+}
+
+/*
+ * Whether the @@KEY@@ of n name characters at in[i] stands as a whole
+ * value: between double quotes, or with only blanks between it and the
+ * YAML or JSON punctuation around it (what precedes it is already in b).
+ */
+static int
+keyword_whole(const struct buf *b, const char *in, size_t len, size_t i,
+    size_t n, int quoted)
+{
+	size_t	 at = b->len, end = i + n + 4;
+
+	if (quoted)
+		return 1;
+	while (at > 0 && (b->p[at - 1] == ' ' || b->p[at - 1] == '\t'))
+		at--;
+	if (at > 0 && strchr("\n:[,-{", b->p[at - 1]) == NULL)
+		return 0;
+	while (end < len && (in[end] == ' ' || in[end] == '\t'))
+		end++;
+	return end >= len || strchr("\r\n,]}#", in[end]) != NULL;
 }
 
 /*
@@ -239,7 +271,8 @@ keyword_replace(const char *path, const char *in, size_t len,
 		quoted = in[i] == '@' && b->len > 0 &&
 		    b->p[b->len - 1] == '"' && i + n + 4 < len &&
 		    in[i + n + 4] == '"';
-		if (!keyword_put(b, in[i], name, quoted, &pl, o))
+		if (!keyword_put(b, in[i], name, quoted,
+		    keyword_whole(b, in, len, i, n, quoted), &pl, o))
 			return 0;
 		i += n + 4 + (quoted ? 1 : 0);
 		pl.col += n + 4;

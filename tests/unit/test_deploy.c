@@ -93,6 +93,14 @@ static const struct rcase {
 	  "\"allowed_origins\":\"@@LK_LIST@@\",\"n\":@@LK_NUM@@}}",
 	  "{\"tenant\":{\"friendly_name\":\"dev\",\"allowed_origins\":"
 	  "[\"https://a\",\"https://b\"],\"n\":42}}" },
+	{ "an unset @@KEY@@ inside a text stays (Auth0's SMS template macro)",
+	  "t.yaml",
+	  "connections:\n  - name: sms\n    options:\n"
+	  "      template: Your code is @@LK_UNSET@@\n"
+	  "      syntax: \"@@LK_UNSET@@ is the code\"\n",
+	  "{\"connections\":[{\"name\":\"sms\",\"options\":{\"template\":"
+	  "\"Your code is @@LK_UNSET@@\",\"syntax\":"
+	  "\"@@LK_UNSET@@ is the code\"}}]}" },
 };
 
 static const struct ecase {
@@ -161,6 +169,9 @@ static const struct ecase {
 	{ "an unset @@placeholder@@ is named with its place",
 	  "t.json", "{\"tenant\": @@LK_UNSET@@}",
 	  ":1:12: @@LK_UNSET@@: not set in the environment" },
+	{ "an unset @@placeholder@@ as a whole YAML value is refused",
+	  "t.yaml", "tenant:\n  n: @@LK_UNSET@@\n",
+	  ":2:6: @@LK_UNSET@@: not set in the environment" },
 };
 
 /* Write text to tmpdir/rel, making its folders; the path in path. */
