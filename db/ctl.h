@@ -14,6 +14,8 @@
 #define EXIT_RUNTIME	1
 #define EXIT_USAGE	2
 #define EXIT_BUSY	75		/* sysexits EX_TEMPFAIL: try again */
+/* A preparation step that did the whole command (e.g. a dry run). */
+#define PREP_DONE	(-1)
 
 #define SECRET_BYTES	36		/* 48 base64url characters */
 #define CLIENT_ID_BYTES	24		/* 32 base64url characters */
@@ -64,7 +66,7 @@ struct cmd {
 	const char		*verb;		/* NULL for one-word commands */
 	const char		*args;		/* positional arguments, by name */
 	const struct optdef	*opts;
-	int			 (*prep)(struct ctl *);	/* exit code */
+	int			 (*prep)(struct ctl *);	/* exit code, PREP_DONE */
 	enum store_rc		 (*tx)(struct ctl *, DB_TXN *);
 	/* Instead of tx then ctl_after: batches, and tx through ctl_tx(). */
 	enum store_rc		 (*batch)(struct ctl *);

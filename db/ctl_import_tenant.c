@@ -48,9 +48,7 @@ import_tenant_prep(struct ctl *c)
 	if (json_is_true(json_object_get(c->opt, "dry-run"))) {
 		print_json(report);
 		json_decref(report);
-		json_decref(c->doc);
-		c->doc = NULL;
-		exit(fflush(stdout) == 0 ? 0 : EXIT_RUNTIME);
+		return fflush(stdout) == 0 ? PREP_DONE : EXIT_RUNTIME;
 	}
 	json_object_set_new(c->doc, REPORT_KEY, report);
 	return 0;

@@ -510,7 +510,7 @@ ctl_main(struct ctl *c, const char *home, int argc, char *argv[])
 	if ((rc = parse_args(c, argc, argv)) != 0)
 		return rc;
 	if (c->cmd->prep != NULL && (rc = c->cmd->prep(c)) != 0)
-		return rc;
+		return rc == PREP_DONE ? 0 : rc;
 	return ctlrun(run_job, &j, (c->cmd->flags & CMD_AGAIN) != 0);
 }
 
