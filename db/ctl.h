@@ -36,7 +36,8 @@ enum choice {
 	CH_IDT_ALG,		/* a client's ID tokens: RS256, HS256 */
 	CH_APP_TYPE,		/* app_type_vocab */
 	CH_AUTH_METHOD,		/* client_auth_vocab */
-	CH_STRATEGY		/* strategy_vocab */
+	CH_STRATEGY,		/* strategy_vocab */
+	CH_ROTATION		/* refresh_rotation_vocab */
 };
 
 /* How usage shows an option. */

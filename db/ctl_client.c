@@ -24,7 +24,7 @@
 	{ "key-alg", CV_STR, NULL, NULL, CH_SIGN_ALG, 0 }, \
 	{ "secret-stdin", CV_TRUE, NULL, NULL, CH_NONE, 0 }, \
 	{ "refresh-rotation", CV_STR, "refresh_token.rotation_type", \
-	    "rotating|non-rotating", CH_NONE, 0 }, \
+	    NULL, CH_ROTATION, 0 }, \
 	{ "refresh-lifetime", CV_INT, "refresh_token.token_lifetime", "N", \
 	    CH_NONE, 0 }, \
 	{ "refresh-idle-lifetime", CV_INT, \

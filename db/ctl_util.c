@@ -151,6 +151,8 @@ choice_vocab(enum choice ch)
 		return &client_auth_vocab;
 	case CH_STRATEGY:
 		return &strategy_vocab;
+	case CH_ROTATION:
+		return &refresh_rotation_vocab;
 	default:
 		return NULL;
 	}

@@ -205,6 +205,8 @@ int		 refresh_touch_due(json_int_t idle_expires_at, long idle, time_t now);
 /* NULL when settings is a valid "refresh_token" object, else why not
  * (static text, valid until the next call). */
 const char	*refresh_conf_problem(const json_t *settings);
+/* Auth0's rotation_type values ("rotating", "non-rotating"). */
+extern const struct vocab refresh_rotation_vocab;
 
 enum refresh_rc {
 	REFRESH_OK,

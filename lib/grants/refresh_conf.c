@@ -22,6 +22,17 @@ enum rset { RS_ROTATION, RS_EXPIRATION, RS_LIFETIME, RS_IDLE,
 enum rtype { RT_ENUM, RT_INT, RT_BOOL };
 
 static const char *const rotation_types[] = { "rotating", "non-rotating", NULL };
+
+static const char *
+rotation_name(size_t i)
+{
+
+	return i < 2 ? rotation_types[i] : NULL;
+}
+
+/* The rotation_type values, for latchkeyctl's options. */
+const struct vocab refresh_rotation_vocab = { "rotation type", 2,
+	rotation_name };
 static const char *const expiration_types[] = { "expiring", "non-expiring", NULL };
 
 static const struct {
