@@ -154,6 +154,9 @@ enum store_rc	 list_tx(struct ctl *, DB_TXN *, enum store_kind,
 		    const char *field, const char *value);
 enum store_rc	 show_tx(struct ctl *, DB_TXN *, enum store_kind,
 		    const char *what);
+/* list and show of the record kind the command's noun names. */
+enum store_rc	 rec_list_tx(struct ctl *, DB_TXN *);
+enum store_rc	 rec_show_tx(struct ctl *, DB_TXN *);
 enum store_rc	 tenant_or_defaults(struct ctl *, DB_TXN *, struct tenant *);
 
 /* Shared between the families. */

@@ -422,26 +422,12 @@ client_remove_batch(struct ctl *c)
 	return ctl_tx(c);
 }
 
-static enum store_rc
-client_list_tx(struct ctl *c, DB_TXN *t)
-{
-
-	return list_tx(c, t, SK_CLIENT, NULL, NULL);
-}
-
-static enum store_rc
-client_show_tx(struct ctl *c, DB_TXN *t)
-{
-
-	return show_tx(c, t, SK_CLIENT, "client");
-}
-
 const struct cmd ctl_client_cmds[] = {
 	{ "client", "add", NULL, client_opts, client_add_prep, client_add_tx,
 	    NULL, 0 },
-	{ "client", "list", NULL, NULL, NULL, client_list_tx, NULL,
+	{ "client", "list", NULL, NULL, NULL, rec_list_tx, NULL,
 	    CMD_AGAIN },
-	{ "client", "show", "ID", NULL, NULL, client_show_tx, NULL,
+	{ "client", "show", "ID", NULL, NULL, rec_show_tx, NULL,
 	    CMD_AGAIN },
 	{ "client", "update", "ID", client_update_opts, client_prep,
 	    client_update_tx, NULL, CMD_AGAIN },

@@ -274,20 +274,6 @@ connection_remove_batch(struct ctl *c)
 	return ctl_tx(c);
 }
 
-static enum store_rc
-connection_list_tx(struct ctl *c, DB_TXN *t)
-{
-
-	return list_tx(c, t, SK_CONNECTION, NULL, NULL);
-}
-
-static enum store_rc
-connection_show_tx(struct ctl *c, DB_TXN *t)
-{
-
-	return show_tx(c, t, SK_CONNECTION, "connection");
-}
-
 /* ------------------------------------------------------------------ */
 /* APIs.                                                              */
 
@@ -382,26 +368,12 @@ api_remove_tx(struct ctl *c, DB_TXN *t)
 	return rc;
 }
 
-static enum store_rc
-api_list_tx(struct ctl *c, DB_TXN *t)
-{
-
-	return list_tx(c, t, SK_API, NULL, NULL);
-}
-
-static enum store_rc
-api_show_tx(struct ctl *c, DB_TXN *t)
-{
-
-	return show_tx(c, t, SK_API, "api");
-}
-
 const struct cmd ctl_connection_cmds[] = {
 	{ "connection", "add", "NAME", connection_add_opts, connection_prep,
 	    connection_add_tx, NULL, 0 },
-	{ "connection", "list", NULL, NULL, NULL, connection_list_tx, NULL,
+	{ "connection", "list", NULL, NULL, NULL, rec_list_tx, NULL,
 	    CMD_AGAIN },
-	{ "connection", "show", "NAME", NULL, NULL, connection_show_tx, NULL,
+	{ "connection", "show", "NAME", NULL, NULL, rec_show_tx, NULL,
 	    CMD_AGAIN },
 	{ "connection", "update", "NAME", connection_update_opts,
 	    connection_prep, connection_update_tx, NULL, CMD_AGAIN },
@@ -409,8 +381,8 @@ const struct cmd ctl_connection_cmds[] = {
 	    connection_remove_batch, 0 },
 	{ "api", "add", "IDENTIFIER", api_add_opts, api_prep, api_add_tx,
 	    NULL, 0 },
-	{ "api", "list", NULL, NULL, NULL, api_list_tx, NULL, CMD_AGAIN },
-	{ "api", "show", "ID", NULL, NULL, api_show_tx, NULL, CMD_AGAIN },
+	{ "api", "list", NULL, NULL, NULL, rec_list_tx, NULL, CMD_AGAIN },
+	{ "api", "show", "ID", NULL, NULL, rec_show_tx, NULL, CMD_AGAIN },
 	{ "api", "update", "ID", api_opts, api_prep, api_update_tx, NULL,
 	    CMD_AGAIN },
 	{ "api", "remove", "ID", NULL, NULL, api_remove_tx, NULL, 0 },

@@ -316,13 +316,6 @@ user_list_batch(struct ctl *c)
 	    conn);
 }
 
-static enum store_rc
-user_show_tx(struct ctl *c, DB_TXN *t)
-{
-
-	return show_tx(c, t, SK_USER, "user");
-}
-
 static int
 user_find_prep(struct ctl *c)
 {
@@ -356,7 +349,7 @@ const struct cmd ctl_user_cmds[] = {
 	    NULL, 0 },
 	{ "user", "list", NULL, user_list_opts, NULL, NULL, user_list_batch,
 	    CMD_AGAIN },
-	{ "user", "show", "USER_ID", NULL, NULL, user_show_tx, NULL,
+	{ "user", "show", "USER_ID", NULL, NULL, rec_show_tx, NULL,
 	    CMD_AGAIN },
 	{ "user", "find", "LOGIN", user_find_opts, user_find_prep,
 	    user_find_tx, NULL, CMD_AGAIN },

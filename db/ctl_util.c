@@ -325,6 +325,24 @@ show_tx(struct ctl *c, DB_TXN *t, enum store_kind k, const char *what)
 	return rc;
 }
 
+/* "NOUN list" and "NOUN show KEY" for a record kind named by its noun
+ * (client, connection, api, user). */
+enum store_rc
+rec_list_tx(struct ctl *c, DB_TXN *t)
+{
+
+	return list_tx(c, t, record_store(record_kind(c->cmd->noun)), NULL,
+	    NULL);
+}
+
+enum store_rc
+rec_show_tx(struct ctl *c, DB_TXN *t)
+{
+
+	return show_tx(c, t, record_store(record_kind(c->cmd->noun)),
+	    c->cmd->noun);
+}
+
 /* The tenant, or its defaults when there is none yet (record_clear). */
 enum store_rc
 tenant_or_defaults(struct ctl *c, DB_TXN *t, struct tenant *tn)

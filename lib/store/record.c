@@ -272,6 +272,23 @@ record_name(enum rec_kind k)
 	return kinds[k].name;
 }
 
+enum rec_kind
+record_kind(const char *name)
+{
+	size_t	 k;
+
+	for (k = 0; k < REC__MAX; k++)
+		if (strcmp(kinds[k].name, name) == 0)
+			break;
+	return (enum rec_kind)k;
+}
+
+enum store_kind
+record_store(enum rec_kind k)
+{
+	return kinds[k].sk;
+}
+
 const struct fdef *
 record_field(enum rec_kind k, const char *name)
 {

@@ -176,8 +176,11 @@ struct keyrec {
 
 /* The field table of a kind, ending with a NULL name. */
 const struct fdef *record_fields(enum rec_kind);
-/* The kind's name ("tenant", "client", ...). */
+/* The kind's name ("tenant", "client", ...), and the one it has. */
 const char	*record_name(enum rec_kind);
+enum rec_kind	 record_kind(const char *name);	/* REC__MAX: none */
+/* The database the kind is stored in. */
+enum store_kind	 record_store(enum rec_kind);
 /* The field of kind called name, or NULL. */
 const struct fdef *record_field(enum rec_kind, const char *name);
 
