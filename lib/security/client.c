@@ -293,6 +293,10 @@ client_check(struct lk_ctx *ctx, const struct tenant *tenant,
 {
 	const struct client_rec *cr = &c->rec;
 
+	/* An empty client_id names no client: the store has no empty key
+	 * (asking it would be a store error, a 500). */
+	if (*id == '\0')
+		return CLIENT_REFUSED;
 	switch (record_get(ctx->store, NULL, REC_CLIENT, id, &c->rec)) {
 	case STORE_OK:
 		break;
