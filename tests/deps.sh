@@ -12,9 +12,11 @@
 
 set -eu
 
-# To build the responder, the admin command and the unit tests.
+# To build the responder, the admin command, the unit tests and the
+# fuzzers (clang with its libFuzzer and sanitizer runtimes).
 BUILD_PKGS="gcc
 clang
+libclang-rt-14-dev
 make
 pkg-config
 libfcgi-dev
