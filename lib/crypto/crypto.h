@@ -97,6 +97,10 @@ int		 rand_b64url(char *out, size_t outsz, size_t nbytes);
 /* Base64url without padding (RFC 7515 2) of in; 0, or -1 if out is short. */
 int		 b64url_encode(const unsigned char *in, size_t len, char *out,
 		    size_t outsz);
+/* Decode len characters of unpadded base64url into out (outsz bytes);
+ * NULL out only validates.  Returns the decoded length or -1 (token.c). */
+long		 b64url_decode(const char *in, size_t len, unsigned char *out,
+		    size_t outsz);
 
 /* ------------------------------------------------------------------ */
 /* key.c: signing keys (generation, JWKS) and client public keys.       */

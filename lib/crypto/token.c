@@ -92,11 +92,8 @@ b64url_val(unsigned char c)
 	return -1;
 }
 
-/*
- * Decode len characters of unpadded base64url into out (outsz bytes);
- * NULL out only validates.  Returns the decoded length or -1.
- */
-static long
+/* Declared in crypto.h. */
+long
 b64url_decode(const char *in, size_t len, unsigned char *out, size_t outsz)
 {
 	unsigned long	 acc = 0;
