@@ -86,6 +86,7 @@ const char *const store_files[SK__MAX] = {
 	[SK_GUARD] = "guard.db",
 	[SK_AUDIT] = "audit.db",
 	[SK_REFIDX] = "refreshidx.db",
+	[SK_DPOP] = "dpop.db",
 };
 
 static void

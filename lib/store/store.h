@@ -18,6 +18,8 @@
  * SK_USERIDX "<e|u|p>\x1f<connection>\x1f<lowercased email|username|phone>"
  *	-> {"user_id": "..."}; maintained by store_user_put/del.
  * SK_JTI "<client_id>\x1f<jti>": {"exp": <epoch>}	(client assertion replay)
+ * SK_DPOP "<jkt>\x1f<jti>": {"exp": <epoch>}	(DPoP proof replay, RFC 9449 11.1)
+ * SK_META "dpop": {"nonce_key": <64 hex>}	(DPoP nonces, grant_dpop.c)
  * SK_REFRESH, SK_ACCESS: refresh tokens and opaque access tokens, keyed by
  *	the token's hash_secret() digest (shapes in refresh.c / opaque.c).
  * SK_OTP: passwordless codes (shape in pwl_code.c).
@@ -49,6 +51,7 @@ enum store_kind {
 	SK_GUARD,
 	SK_AUDIT,
 	SK_REFIDX,
+	SK_DPOP,
 	SK__MAX
 };
 
@@ -181,6 +184,10 @@ enum store_rc	 store_user_del(struct store *, DB_TXN *, const char *user_id);
 /* Record the use of a client assertion's jti until exp: STORE_EXISTS if
  * it was already used (and not expired). */
 enum store_rc	 store_jti_use(struct store *, const char *client_id,
+		    const char *jti, time_t exp, time_t now);
+/* The same for a DPoP proof's jti under its key's thumbprint, committed
+ * without a sync (store_txn.c says why). */
+enum store_rc	 store_dpop_use(struct store *, const char *jkt,
 		    const char *jti, time_t exp, time_t now);
 
 #endif /* !LATCHKEY_STORE_H */

@@ -236,7 +236,7 @@ store_checkpoint(struct store *s)
  */
 static enum store_rc	txn_run(struct store *,
 			    enum store_rc (*)(struct store *, DB_TXN *, void *),
-			    void *);
+			    void *, u_int32_t);
 
 enum store_rc
 store_txn_run(struct store *s,
@@ -245,7 +245,7 @@ store_txn_run(struct store *s,
 	enum store_rc	 rc;
 
 	store_env_share(s);
-	rc = txn_run(s, fn, arg);
+	rc = txn_run(s, fn, arg, 0);
 	store_env_unshare(s);
 	return rc;
 }
@@ -289,9 +289,11 @@ txn_begin_failed(struct store *s, int ret)
 	return STORE_ERR;
 }
 
+/* commit: the commit's flags (0: a durable, synced commit). */
 static enum store_rc
 txn_run(struct store *s,
-    enum store_rc (*fn)(struct store *, DB_TXN *, void *), void *arg)
+    enum store_rc (*fn)(struct store *, DB_TXN *, void *), void *arg,
+    u_int32_t commit)
 {
 	DB_TXN		*txn;
 	enum store_rc	 rc;
@@ -322,7 +324,7 @@ txn_run(struct store *s,
 		}
 		/* The handle is gone after commit, whatever it returns; a
 		 * failed commit is aborted, nothing of it written. */
-		if ((ret = txn->commit(txn, 0)) == 0) {
+		if ((ret = txn->commit(txn, commit)) == 0) {
 			store_checkpoint(s);
 			return STORE_OK;
 		}
@@ -567,12 +569,12 @@ store_each(struct store *s, DB_TXN *txn, enum store_kind kind,
 
 /* exp of a jti record; 0 (expired) when unreadable. */
 static time_t
-jti_exp(const DBT *d)
+jti_exp(const DBT *d, enum store_kind kind)
 {
 	json_t	*v;
 	time_t	 exp;
 
-	if ((v = store_val_parse(d, SK_JTI)) == NULL)
+	if ((v = store_val_parse(d, kind)) == NULL)
 		return 0;
 	exp = (time_t)json_integer_value(json_object_get(v, "exp"));
 	json_decref(v);
@@ -585,9 +587,10 @@ jti_exp(const DBT *d)
  * without a sweeper process.  Returns a store_rc; a deadlock must abort.
  */
 static enum store_rc
-jti_purge(struct store *s, DB_TXN *txn, const DBT *from, time_t now)
+jti_purge(struct store *s, DB_TXN *txn, enum store_kind kind,
+    const DBT *from, time_t now)
 {
-	DB		*db = s->db[SK_JTI];
+	DB		*db = s->db[kind];
 	DBC		*c = NULL;
 	DBT		 k, d;
 	enum store_rc	 rc;
@@ -597,7 +600,7 @@ jti_purge(struct store *s, DB_TXN *txn, const DBT *from, time_t now)
 	memset(&d, 0, sizeof(d));
 	k.flags = d.flags = DB_DBT_REALLOC;
 	if ((ret = db->cursor(db, txn, &c, 0)) != 0)
-		return store_dbret(ret, "cursor", SK_JTI);
+		return store_dbret(ret, "cursor", kind);
 	for (n = 0; n < JTI_PURGE_MAX; n++) {
 		ret = c->get(c, &k, &d, DB_NEXT);
 		if (ret == DB_NOTFOUND && !wrapped++)
@@ -607,12 +610,12 @@ jti_purge(struct store *s, DB_TXN *txn, const DBT *from, time_t now)
 		if (k.size == from->size &&
 		    memcmp(k.data, from->data, k.size) == 0)
 			continue;
-		if (jti_exp(&d) <= now && (ret = c->del(c, 0)) != 0)
+		if (jti_exp(&d, kind) <= now && (ret = c->del(c, 0)) != 0)
 			break;
 	}
-	rc = (ret == DB_NOTFOUND) ? STORE_OK : store_dbret(ret, "purge", SK_JTI);
+	rc = (ret == DB_NOTFOUND) ? STORE_OK : store_dbret(ret, "purge", kind);
 	if ((ret = c->close(c)) != 0 && rc == STORE_OK)
-		rc = store_dbret(ret, "cursor close", SK_JTI);
+		rc = store_dbret(ret, "cursor close", kind);
 	free(k.data);
 	free(d.data);
 	return rc;
@@ -626,7 +629,7 @@ jti_fn(struct store *s, DB_TXN *txn, void *arg)
 	json_t		*old = NULL, *rec;
 	enum store_rc	 rc;
 
-	rc = store_get_txn(s, txn, SK_JTI, o->key, &old);
+	rc = store_get_txn(s, txn, o->kind, o->key, &old);
 	if (rc == STORE_OK &&
 	    json_integer_value(json_object_get(old, "exp")) > o->now)
 		rc = STORE_EXISTS;
@@ -637,10 +640,10 @@ jti_fn(struct store *s, DB_TXN *txn, void *arg)
 		return rc;
 	if ((rec = json_pack("{sI}", "exp", (json_int_t)o->exp)) == NULL)
 		return STORE_ERR;
-	rc = store_put_txn(s, txn, SK_JTI, o->key, rec, 0);
+	rc = store_put_txn(s, txn, o->kind, o->key, rec, 0);
 	json_decref(rec);
 	if (rc == STORE_OK && store_key_dbt(&k, o->key) == 0)
-		rc = jti_purge(s, txn, &k, o->now);
+		rc = jti_purge(s, txn, o->kind, &k, o->now);
 	return rc;
 }
 
@@ -654,7 +657,8 @@ store_jti_use(struct store *s, const char *client_id, const char *jti,
     time_t exp, time_t now)
 {
 	char		 key[STORE_KEY_MAX + 1];
-	struct op	 o = { .key = key, .exp = exp, .now = now };
+	struct op	 o = { .kind = SK_JTI, .key = key, .exp = exp,
+			    .now = now };
 	int		 n;
 
 	n = snprintf(key, sizeof(key), "%s\x1f%s", client_id, jti);
@@ -663,4 +667,37 @@ store_jti_use(struct store *s, const char *client_id, const char *jti,
 		return STORE_ERR;
 	}
 	return store_txn_run(s, jti_fn, &o);
+}
+
+/*
+ * DPoP proofs (RFC 9449 11.1) as client assertions above, in SK_DPOP,
+ * with one difference: the commit is not synced to disk
+ * (DB_TXN_WRITE_NOSYNC: written to the log, flushed by the next synced
+ * commit or checkpoint).  A responder that dies loses nothing, the
+ * operating system has the write; only a host crash can lose the last
+ * records, and a proof is accepted for DPOP_IAT_PAST seconds at most,
+ * so the exposure is a replay within a minute of a machine restart,
+ * which RFC 9449 11.1's nonces bound further.  A proof is the hot path
+ * of every DPoP request; an fsync each would cost more than the
+ * signature check.
+ */
+enum store_rc
+store_dpop_use(struct store *s, const char *jkt, const char *jti,
+    time_t exp, time_t now)
+{
+	char		 key[STORE_KEY_MAX + 1];
+	struct op	 o = { .kind = SK_DPOP, .key = key, .exp = exp,
+			    .now = now };
+	enum store_rc	 rc;
+	int		 n;
+
+	n = snprintf(key, sizeof(key), "%s\x1f%s", jkt, jti);
+	if (n < 0 || (size_t)n > STORE_KEY_MAX) {
+		lk_err("jkt and jti too long");
+		return STORE_ERR;
+	}
+	store_env_share(s);
+	rc = txn_run(s, jti_fn, &o, DB_TXN_WRITE_NOSYNC);
+	store_env_unshare(s);
+	return rc;
 }
