@@ -5,7 +5,7 @@
  *
  * Conventions:
  *  - public names carry their module prefix (buf_, oerr_, decode_, store_,
- *    hash_, key_, token_, client_, scope_, grant_, route_, log_);
+ *    hash_, key_, token_, dpop_, client_, scope_, grant_, route_, log_);
  *  - _new/_free pairs allocate (free of NULL is a no-op), _init/_clear work
  *    on caller-owned structs;
  *  - functions return an enum or 0/-1, never a JSON envelope.
@@ -47,6 +47,7 @@ struct keyrec;
 #include "http/http.h"
 #include "store/store.h"
 #include "crypto/crypto.h"
+#include "dpop/dpop.h"
 #include "run/run.h"
 #include "security/types.h"
 #include "store/record.h"
