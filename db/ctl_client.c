@@ -32,7 +32,9 @@
 	{ "refresh-leeway", CV_INT, "refresh_token.leeway", "N", CH_NONE, \
 	    0 }, \
 	{ "ip-header-trusted", CV_BOOL, \
-	    "is_token_endpoint_ip_header_trusted", NULL, CH_NONE, 0 }
+	    "is_token_endpoint_ip_header_trusted", NULL, CH_NONE, 0 }, \
+	{ "require-dpop", CV_BOOL, "require_proof_of_possession", NULL, \
+	    CH_NONE, 0 }
 
 static const struct optdef client_opts[] = {
 	{ "name", CV_STR, "name", "NAME", CH_NONE, OPT_REQ },

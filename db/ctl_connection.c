@@ -285,6 +285,8 @@ static const struct optdef api_opts[] = {
 	    0 },
 	{ "no-offline-access", CV_FALSE, "allow_offline_access", NULL,
 	    CH_NONE, OPT_ALT },
+	{ "proof-of-possession", CV_JSON, "proof_of_possession", "JSON",
+	    CH_NONE, 0 },
 	OPT_END
 };
 
@@ -294,6 +296,8 @@ static const struct optdef api_add_opts[] = {
 	{ "lifetime", CV_INT, "token_lifetime", "SECONDS", CH_NONE, 0 },
 	{ "offline-access", CV_TRUE, "allow_offline_access", NULL, CH_NONE,
 	    0 },
+	{ "proof-of-possession", CV_JSON, "proof_of_possession", "JSON",
+	    CH_NONE, 0 },
 	OPT_END
 };
 

@@ -55,6 +55,8 @@ static const struct optdef tenant_keys[] = {
 	    "breached_password_detection", NULL, CH_NONE, 0 },
 	{ "audit_retention_days", CV_INT, "audit_retention_days", NULL,
 	    CH_NONE, 0 },
+	{ "resource_parameter_profile", CV_STR, "resource_parameter_profile",
+	    NULL, CH_NONE, 0 },
 	OPT_END
 };
 

@@ -64,6 +64,25 @@ dm_cv_enum(struct mctx *m, const struct fmap *f, const json_t *v, json_t *out)
 	return 0;
 }
 
+/* An API's proof_of_possession: DPoP as it is; mtls, which latchkey
+ * does not serve, is left out and reported (docs/COMPAT.md 10.1). */
+int
+dm_cv_pop(struct mctx *m, const struct fmap *f, const json_t *v, json_t *out)
+{
+	const char	*why;
+	char		 msg[256];
+
+	if (json_is_null(v))
+		return 0;
+	if ((why = dpop_pop_problem(v)) == NULL) {
+		dm_put(out, f->to, json_deep_copy(v));
+		return 0;
+	}
+	snprintf(msg, sizeof(msg), "not imported: %s", why);
+	dm_rep_field(m, RL_APPROX, msg);
+	return 0;
+}
+
 /* Grant types: those a latchkey client holds; the others skipped. */
 int
 dm_cv_grants(struct mctx *m, const struct fmap *f, const json_t *v,

@@ -36,6 +36,8 @@ static const char *const why_sessions = "latchkey keeps no login "
 static const struct fmap tenant_map[] = {
 	{ "default_directory", "default_directory", NULL, NULL, NULL },
 	{ "default_audience", "default_audience", NULL, NULL, NULL },
+	{ "resource_parameter_profile", "resource_parameter_profile",
+	    dm_cv_enum, NULL, NULL },
 	{ "session_lifetime", NULL, NULL, NULL, why_sessions },
 	{ "idle_session_lifetime", NULL, NULL, NULL, why_sessions },
 	{ "session_cookie", NULL, NULL, NULL, why_sessions },
@@ -63,6 +65,8 @@ static const struct fmap client_map[] = {
 	{ "refresh_token", "refresh_token", dm_cv_refresh, NULL, NULL },
 	{ "is_token_endpoint_ip_header_trusted",
 	    "is_token_endpoint_ip_header_trusted", NULL, NULL, NULL },
+	{ "require_proof_of_possession", "require_proof_of_possession", NULL,
+	    NULL, NULL },
 	{ "client_secret", NULL, NULL, NULL, "an export's secret is not "
 	    "imported: see secrets_needed" },
 	{ "callbacks", NULL, NULL, NULL, DM_WHY_BROWSER },
@@ -83,6 +87,8 @@ static const struct fmap api_map[] = {
 	{ "token_lifetime", "token_lifetime", dm_cv_clamp, NULL, NULL },
 	{ "allow_offline_access", "allow_offline_access", NULL, NULL, NULL },
 	{ "signing_alg", "signing_alg", dm_cv_api_alg, NULL, NULL },
+	{ "proof_of_possession", "proof_of_possession", dm_cv_pop, NULL,
+	    NULL },
 	{ "token_lifetime_for_web", NULL, NULL, NULL, DM_WHY_BROWSER },
 	{ "skip_consent_for_verifiable_first_party_clients", NULL, NULL,
 	    NULL, "no consent screen: browser flows are not served" },

@@ -72,6 +72,8 @@ int		 dm_cv_clamp(struct mctx *, const struct fmap *,
 		    const json_t *, json_t *);
 int		 dm_cv_enum(struct mctx *, const struct fmap *,
 		    const json_t *, json_t *);
+int		 dm_cv_pop(struct mctx *, const struct fmap *,
+		    const json_t *, json_t *);
 int		 dm_cv_grants(struct mctx *, const struct fmap *,
 		    const json_t *, json_t *);
 int		 dm_cv_auth(struct mctx *, const struct fmap *,

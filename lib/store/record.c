@@ -120,6 +120,9 @@ static const struct fdef tenant_fields[] = {
 	    breached_password_detection),
 	T("audit_retention_days", FT_INT, 1, 3650, NULL, 0, 30,
 	    audit_retention_days),
+	/* Auth0's Resource Parameter Compatibility Profile (dpop_conf.c). */
+	T("resource_parameter_profile", FT_ENUM, 0, 0, &dpop_resprof_vocab,
+	    0, DPOP_RESPROF_AUDIENCE, resource_profile),
 	END
 };
 
@@ -146,6 +149,9 @@ static const struct fdef client_fields[] = {
 	/* Auth0's "Trust Token Endpoint IP Header" (guard_net.c). */
 	C("is_token_endpoint_ip_header_trusted", FT_BOOL, 0, 0, NULL, 0, 0,
 	    ip_header_trusted),
+	/* RFC 9449: DPoP required of the client (grant_dpop.c). */
+	C("require_proof_of_possession", FT_BOOL, 0, 0, NULL, 0, 0,
+	    require_pop),
 	END
 };
 
@@ -177,6 +183,8 @@ static const struct fdef api_fields[] = {
 	    token_lifetime),
 	A("allow_offline_access", FT_BOOL, 0, 0, NULL, 1, 0,
 	    allow_offline_access),
+	A("proof_of_possession", FT_POP, 0, 0, NULL, 0, 0,
+	    proof_of_possession),
 	END
 };
 
@@ -250,6 +258,7 @@ _Static_assert(offsetof(struct user, json) == 0, "json first");
 _Static_assert(offsetof(struct keyrec, json) == 0, "json first");
 /* Enum members are stored as int. */
 _Static_assert(sizeof(enum key_alg) == sizeof(int), "enum size");
+_Static_assert(sizeof(enum dpop_resprof) == sizeof(int), "enum size");
 
 static void
 tenant_finish(void *p)

@@ -56,7 +56,8 @@ enum ftype {
 	FT_HASHPOL,	/* {"t", "m", "p"} */
 	FT_ARGV,	/* a command: strings, the first an absolute path */
 	FT_REFRESH,	/* client refresh_token settings (refresh.c) */
-	FT_GUARD	/* attack-protection settings (guard.c) */
+	FT_GUARD,	/* attack-protection settings (guard.c) */
+	FT_POP		/* an API's proof_of_possession (dpop_conf.c) */
 };
 
 /* Who may set a field. */
@@ -109,6 +110,7 @@ struct tenant {
 	const json_t	*breached_password_file;
 	int		 breached_password_detection;
 	long long	 audit_retention_days;
+	enum dpop_resprof resource_profile;	/* resource_parameter_profile */
 	/* Parsed once per load from the members above. */
 	struct hash_policy hash_policy;
 	struct guard_conf guard;		/* attack protection (guard_conf.c) */
@@ -127,6 +129,7 @@ struct client_rec {
 	const json_t	*public_keys;		/* [{"kid","alg","pem"}] */
 	const json_t	*refresh_token;		/* Auth0's settings object */
 	int		 ip_header_trusted;	/* is_token_endpoint_ip_header_trusted */
+	int		 require_pop;		/* require_proof_of_possession */
 };
 
 struct conn {
@@ -146,6 +149,7 @@ struct api {
 	const json_t	*scopes;		/* strings */
 	long long	 token_lifetime;
 	int		 allow_offline_access;
+	const json_t	*proof_of_possession;	/* Auth0's object, NULL: none */
 };
 
 struct user {

@@ -284,6 +284,8 @@ record_value_problem(const struct fdef *f, const json_t *v)
 		return refresh_conf_problem(v);
 	case FT_GUARD:
 		return guard_setting_problem(f->name, v);
+	case FT_POP:
+		return dpop_pop_problem(v);
 	default:
 		if (!json_is_string(v))
 			return "not a string";
