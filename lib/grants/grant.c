@@ -4,6 +4,8 @@
  * (granttype.c, GT_AT_TOKEN), authenticate the client, check that the
  * client may use the grant, then run the grant (grant_password.c,
  * grant_otp.c, grant_refresh.c), which issues the tokens (issue.c).
+ * Before the grant runs: the resource parameter (docs/COMPAT.md 10.6)
+ * and the DPoP proof (grant_dpop.c, docs/COMPAT.md 10.2).
  * The endpoint's wire errors for the results the grants share are the
  * token_errs table here.
  */
@@ -19,7 +21,8 @@
 	FIELD_BIT(F_CLIENT_SECRET) | FIELD_BIT(F_CLIENT_ASSERTION) | \
 	FIELD_BIT(F_CLIENT_ASSERTION_TYPE) | FIELD_BIT(F_USERNAME) | \
 	FIELD_BIT(F_PASSWORD) | FIELD_BIT(F_AUDIENCE) | FIELD_BIT(F_SCOPE) | \
-	FIELD_BIT(F_REALM) | FIELD_BIT(F_OTP) | FIELD_BIT(F_REFRESH_TOKEN))
+	FIELD_BIT(F_REALM) | FIELD_BIT(F_OTP) | FIELD_BIT(F_REFRESH_TOKEN) | \
+	FIELD_BIT(F_RESOURCE))
 
 /* The grant each GT_AT_TOKEN grant type runs. */
 static void (*const run[GT__MAX])(struct grant_req *) = {
@@ -74,6 +77,47 @@ grant_allowed(const struct grant_req *g)
 	    client_grant_allowed(&g->client.rec, GT_PASSWORD_REALM);
 }
 
+/* RFC 3986 4.3: an absolute URI; RFC 8707 2: no fragment. */
+static int
+absolute_uri(const char *s)
+{
+	size_t	 n;
+
+	if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z')))
+		return 0;
+	n = strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	    "0123456789+-.");
+	return s[n] == ':' && s[n + 1] != '\0' && strchr(s, '#') == NULL;
+}
+
+/*
+ * The resource parameter (RFC 8707 2), read only under Auth0's Resource
+ * Parameter Compatibility Profile, where it names the API as audience
+ * does (grant_audience).  Both given and different: RFC 8707 2's
+ * invalid_target, rather than Auth0's documented choice of audience
+ * (docs/COMPAT.md 10.6).  -1 with the error written.
+ */
+static int
+resource_check(struct grant_req *g)
+{
+	const char	*res = g->p.v[F_RESOURCE], *aud = g->p.v[F_AUDIENCE];
+
+	if (res == NULL ||
+	    g->tenant.resource_profile != DPOP_RESPROF_COMPAT)
+		return 0;
+	if (!absolute_uri(res)) {
+		oerr_write(g->resp, OERR_INVALID_TARGET, "The resource "
+		    "parameter must be an absolute URI without a fragment");
+		return -1;
+	}
+	if (aud != NULL && *aud != '\0' && strcmp(aud, res) != 0) {
+		oerr_write(g->resp, OERR_INVALID_TARGET, "The resource and "
+		    "audience parameters name different APIs");
+		return -1;
+	}
+	return 0;
+}
+
 void
 token_endpoint(struct lk_ctx *ctx, const struct lk_req *req, struct lk_resp *resp)
 {
@@ -114,8 +158,11 @@ token_endpoint(struct lk_ctx *ctx, const struct lk_req *req, struct lk_resp *res
 	if (guard_ip(req, &g.client, GUARD_EP_TOKEN, &g.who, resp) == -1 ||
 	    guard_endpoint(ctx, &g.tenant, &g.who, req->now, resp) == -1)
 		goto out;
+	if (resource_check(&g) == -1 || grant_dpop(&g) == -1)
+		goto out;
 	run[g.gt](&g);
 out:
+	grant_dpop_nonce_header(&g);
 	OPENSSL_cleanse(g.refresh, sizeof(g.refresh));
 	client_clear(&g.client);
 	params_clear(&g.p);

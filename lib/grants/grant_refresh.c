@@ -23,6 +23,8 @@ static const enum oerr refresh_errs[] = {
 	[REFRESH_USER_BLOCKED] = OERR_REFRESH_USER_BLOCKED,
 	[REFRESH_SCOPE] = OERR_SCOPE_EXCEEDS,
 	[REFRESH_NO_API] = OERR_SERVICE_NOT_FOUND,	/* %s: the audience */
+	[REFRESH_DPOP_KEY] = OERR_REFRESH_DPOP_KEY,
+	[REFRESH_DPOP_REQUIRED] = OERR_DPOP_PROOF,	/* %s: the text */
 	[REFRESH_ERR] = OERR_SERVER_ERROR,
 };
 
@@ -62,11 +64,14 @@ grant_refresh(struct grant_req *g)
 	u.token = g->p.v[F_REFRESH_TOKEN];
 	u.clientrec = &g->client.rec;
 	u.scope = g->p.v[F_SCOPE];
+	u.jkt = g->jkt[0] != '\0' ? g->jkt : NULL;
 	u.now = g->req->now;
 	/* The token's API and the scope are checked inside the redeeming
 	 * transaction: a refusal leaves the token unspent. */
 	if ((rc = refresh_redeem(g->ctx->store, &u)) != REFRESH_OK) {
-		oerr_write(g->resp, refresh_errs[rc], rc != REFRESH_NO_API ? NULL :
+		oerr_write(g->resp, refresh_errs[rc],
+		    rc == REFRESH_DPOP_REQUIRED ? dpop_err_text(DPOP_MISSING) :
+		    rc != REFRESH_NO_API ? NULL :
 		    json_string_value(json_object_get(u.rec, "audience")));
 		goto out;
 	}

@@ -59,6 +59,10 @@ struct grant_req {
 	int			 refreshing;	/* refresh grant: start no new family */
 	char			 refresh[96];	/* refresh_token to return, "" none */
 	struct guard_who	 who;		/* end-user IP (guard_ip) */
+	/* DPoP (grant_dpop.c): the proof's key thumbprint ("" none), and
+	 * whether the answer carries a DPoP-Nonce header. */
+	char			 jkt[DPOP_JKT_LEN + 1];
+	int			 dpop_nonce;
 };
 
 /* The results of the steps the login grants share; each endpoint maps
@@ -130,11 +134,12 @@ json_t		*grant_key(struct grant_req *);
  * (scope_resolve), then grant_issue.  Errors are written to the response. */
 void		 grant_issue_login(struct grant_req *, const struct user *,
 		    const struct api *);
-/* Write the 200 token response (RFC 6749 5.1, no-store): idt, rt and
- * scope are left out when NULL.  0 or -1 (nothing written). */
+/* Write the 200 token response (RFC 6749 5.1, no-store): token_type
+ * "Bearer" or "DPoP" (RFC 9449 5); idt, rt and scope are left out when
+ * NULL.  0 or -1 (nothing written). */
 int		 grant_respond(struct lk_resp *, const char *at,
-		    long long expires_in, const char *idt, const char *rt,
-		    const char *scope);
+		    const char *token_type, long long expires_in,
+		    const char *idt, const char *rt, const char *scope);
 /* Sign and write the token response for user; api NULL (or its json
  * NULL) for none.  -1 with the error written. */
 int		 grant_issue(struct grant_req *, const struct user *,
@@ -177,6 +182,7 @@ struct refresh_new {
 	const char	*scope;
 	const char	*device;
 	const char	*family;
+	const char	*jkt;		/* RFC 9449 5: bound to this key, NULL: not */
 };
 int		 refresh_issue(struct lk_ctx *, const struct tenant *,
 		    const struct client_rec *client, const struct api *api,
@@ -216,6 +222,8 @@ enum refresh_rc {
 	REFRESH_USER_BLOCKED,
 	REFRESH_SCOPE,		/* the scope asked for exceeds the grant */
 	REFRESH_NO_API,		/* the token's API was removed; u->rec kept */
+	REFRESH_DPOP_KEY,	/* bound to a key the request did not prove */
+	REFRESH_DPOP_REQUIRED,	/* its API requires DPoP, no proof came */
 	REFRESH_ERR
 };
 
@@ -224,6 +232,7 @@ struct refresh_use {
 	const char	*token;		/* as presented */
 	const struct client_rec *clientrec;	/* the authenticated client */
 	const char	*scope;		/* scope asked for (scope_refresh), NULL: all */
+	const char	*jkt;		/* the request's DPoP key, NULL: none */
 	time_t		 now;
 	enum refresh_rc	 rc;
 	struct user	 user;		/* REFRESH_OK: the user, owned */
@@ -277,5 +286,30 @@ void		 ro_endpoint(struct lk_ctx *, const struct lk_req *,
 
 /* grant_otp.c: http://auth0.com/oauth/grant-type/passwordless/otp. */
 void		 grant_otp(struct grant_req *);
+
+/*
+ * grant_dpop.c: DPoP at the token endpoint and /userinfo (docs/COMPAT.md
+ * 10).  grant_dpop checks the request's proof (the client may require
+ * one; public clients need a server nonce), spends its jti and sets
+ * g->jkt.  0, or -1 with the error written.
+ */
+int		 grant_dpop(struct grant_req *);
+/* The DPoP-Nonce header for a public client's DPoP request (RFC 9449
+ * 8.2: on 200 and 400 answers). */
+void		 grant_dpop_nonce_header(struct grant_req *);
+/* 1 when the API requires DPoP of g's client and g holds no proof: the
+ * invalid_dpop_proof error is then written. */
+int		 grant_dpop_api_refused(struct grant_req *, const struct api *);
+/* /userinfo: a proof for method at url with ath of token, its jti spent.
+ * DPOP_OK with *out, else why not (DPOP_ERR: the store failed). */
+enum dpop_err	 dpop_request_check(struct lk_ctx *, const char *header,
+		    const char *method, const char *url, const char *token,
+		    time_t now, struct dpop_proof *out);
+/* The process's nonce key (SK_META "dpop", made on first use). 0 or -1. */
+int		 dpop_nonce_key(struct lk_ctx *, const unsigned char **key);
+/* A WWW-Authenticate: DPoP challenge value with the algs into resp's
+ * headers (RFC 9449 7.1), with error and description when not NULL. */
+void		 dpop_challenge(struct lk_resp *, const char *error,
+		    const char *desc);
 
 #endif /* !LATCHKEY_GRANTS_H */

@@ -65,6 +65,10 @@ refresh_start(struct grant_req *g, const struct user *user,
 	rn.client_id = g->client.client_id;
 	rn.audience = api_id;
 	rn.scope = sr->granted.p != NULL ? sr->granted.p : "";
+	/* RFC 9449 5: a public client's refresh token is bound to its DPoP
+	 * key; a confidential client's is bound by client authentication. */
+	if (g->jkt[0] != '\0' && g->client.rec.auth_method == CLIENT_AUTH_NONE)
+		rn.jkt = g->jkt;
 	return refresh_issue(g->ctx, &g->tenant, &g->client.rec, NULL, &rn,
 	    g->req->now, g->refresh, sizeof(g->refresh));
 }
@@ -88,14 +92,14 @@ grant_issue_login(struct grant_req *g, const struct user *user,
 }
 
 int
-grant_respond(struct lk_resp *resp, const char *at, long long expires_in,
-    const char *idt, const char *rt, const char *scope)
+grant_respond(struct lk_resp *resp, const char *at, const char *token_type,
+    long long expires_in, const char *idt, const char *rt, const char *scope)
 {
 	json_t	*body;
 	int	 rc;
 
 	body = json_pack("{s:s, s:s, s:I}", "access_token", at,
-	    "token_type", "Bearer", "expires_in", (json_int_t)expires_in);
+	    "token_type", token_type, "expires_in", (json_int_t)expires_in);
 	if (body == NULL)
 		return -1;
 	if (idt != NULL)
@@ -116,7 +120,7 @@ static json_t *
 access_claims(struct grant_req *g, const char *issuer, const char *sub,
     const char *api_id, json_int_t life, const struct scope_result *sr)
 {
-	json_t	*aud;
+	json_t	*aud, *claims;
 	char	 userinfo[600];
 
 	snprintf(userinfo, sizeof(userinfo), "%suserinfo", issuer);
@@ -126,11 +130,19 @@ access_claims(struct grant_req *g, const char *issuer, const char *sub,
 		aud = json_pack("[s,s]", api_id, userinfo);
 	else
 		aud = json_string(api_id);
-	return json_pack("{s:s, s:s, s:o, s:I, s:I, s:s, s:s, s:s}",
+	claims = json_pack("{s:s, s:s, s:o, s:I, s:I, s:s, s:s, s:s}",
 	    "iss", issuer, "sub", sub, "aud", aud,
 	    "iat", (json_int_t)g->req->now, "exp", (json_int_t)g->req->now + life,
 	    "azp", g->client.client_id,
 	    "scope", sr->granted.p ? sr->granted.p : "", "gty", g->gty);
+	/* RFC 9449 6.1: the key the token is bound to. */
+	if (claims != NULL && g->jkt[0] != '\0' &&
+	    json_object_set_new(claims, "cnf", json_pack("{s:s}", "jkt",
+	    g->jkt)) == -1) {
+		json_decref(claims);
+		claims = NULL;
+	}
+	return claims;
 }
 
 int
@@ -143,6 +155,8 @@ grant_issue(struct grant_req *g, const struct user *user,
 	json_int_t	 life = ACCESS_LIFETIME_DEFAULT;
 	int		 rc = -1;
 
+	if (grant_dpop_api_refused(g, api))
+		return -1;
 	if (issuer == NULL || (key = grant_key(g)) == NULL)
 		goto fail;
 	if (api != NULL && api->json != NULL) {
@@ -157,7 +171,9 @@ grant_issue(struct grant_req *g, const struct user *user,
 	if (sr->offline_access && !g->refreshing &&
 	    refresh_start(g, user, api_id, sr) == -1)
 		goto fail;
-	if (grant_respond(g->resp, at, life, idt,
+	/* RFC 9449 5: token_type DPoP for a bound token. */
+	if (grant_respond(g->resp, at, g->jkt[0] != '\0' ? "DPoP" : "Bearer",
+	    life, idt,
 	    g->refresh[0] != '\0' ? g->refresh : NULL,
 	    sr->differs ? (sr->granted.p ? sr->granted.p : "") : NULL) == -1)
 		goto fail;

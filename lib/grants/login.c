@@ -58,6 +58,10 @@ grant_audience(struct grant_req *g, struct api *api, const char **audp)
 
 	memset(api, 0, sizeof(*api));
 	aud = g->p.v[F_AUDIENCE];
+	/* docs/COMPAT.md 10.6: resource, an alternative to audience. */
+	if ((aud == NULL || *aud == '\0') &&
+	    g->tenant.resource_profile == DPOP_RESPROF_COMPAT)
+		aud = g->p.v[F_RESOURCE];
 	if (aud == NULL || *aud == '\0')
 		aud = g->tenant.default_audience;
 	*audp = aud;

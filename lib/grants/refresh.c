@@ -20,7 +20,8 @@
  *	"user_id", "client_id", "audience", "scope", "device",
  *	"created_at", "expires_at", "idle_expires_at", "last_used_at",
  *	"current" (the newest token's digest),
- *	"status": "active"|"revoked", "revoked_at", "reason"
+ *	"status": "active"|"revoked", "revoked_at", "reason",
+ *	"jkt" (a public client's DPoP key, RFC 9449 5; absent: unbound)
  * }
  *
  * The family is the unit of revocation: one record write ends every token
@@ -64,6 +65,7 @@ static const char *const rmembers[RM__MAX] = {
 	[RM_CURRENT] = "current",
 	[RM_REVOKED_AT] = "revoked_at",
 	[RM_REASON] = "reason",
+	[RM_JKT] = "jkt",
 };
 
 const char *
@@ -217,6 +219,8 @@ issue_family_new(struct store *st, DB_TXN *txn, const struct issue *is,
 		refresh_set(*fam, RM_AUDIENCE, json_string(rn->audience));
 	if (rn->device != NULL)
 		refresh_set(*fam, RM_DEVICE, json_string(rn->device));
+	if (rn->jkt != NULL)
+		refresh_set(*fam, RM_JKT, json_string(rn->jkt));
 	return refresh_index_put(st, txn, id, *fam);
 }
 
@@ -467,6 +471,16 @@ token_api(struct store *st, DB_TXN *txn, const json_t *rec,
 	return rc;
 }
 
+/* RFC 9449 5: a family bound to a key is redeemed only with a proof of
+ * that key (a thumbprint is public: no time-safe compare needed). */
+static int
+key_ok(const json_t *fam, const char *jkt)
+{
+	const char	*bound = refresh_str(fam, RM_JKT);
+
+	return bound == NULL || (jkt != NULL && strcmp(bound, jkt) == 0);
+}
+
 /* One redemption's records, read in its transaction. */
 struct redeem {
 	char		 key[DIGEST_KEY_MAX], fkey[FAMILY_KEY_MAX];
@@ -517,6 +531,8 @@ redeem_check(struct store *st, DB_TXN *txn, struct refresh_use *u,
 		return rc;
 	u->rc = token_state(r->key, r->rec, r->fam, u->clientrec->client_id,
 	    &r->conf, u->now);
+	if (u->rc == REFRESH_OK && !key_ok(r->fam, u->jkt))
+		u->rc = REFRESH_DPOP_KEY;
 	if (u->rc == REFRESH_REUSED) {
 		lk_warn("refresh token reused: family %s revoked",
 		    refresh_str(r->rec, RM_FAMILY));
@@ -540,6 +556,12 @@ redeem_spend(struct store *st, DB_TXN *txn, struct refresh_use *u,
 		return rc;
 	if (u->rc == REFRESH_NO_API) {
 		u->rec = json_incref(r->rec);
+		return STORE_OK;
+	}
+	if (u->jkt == NULL && r->api.json != NULL &&
+	    dpop_api_requires(r->api.proof_of_possession,
+	    u->clientrec->auth_method == CLIENT_AUTH_NONE)) {
+		u->rc = REFRESH_DPOP_REQUIRED;
 		return STORE_OK;
 	}
 	memset(&sr, 0, sizeof(sr));

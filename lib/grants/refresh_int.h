@@ -41,6 +41,7 @@ enum rmem {
 	RM_CURRENT,		/* a family's newest token's digest */
 	RM_REVOKED_AT,
 	RM_REASON,
+	RM_JKT,			/* a family's DPoP key thumbprint (RFC 9449 5) */
 	RM__MAX
 };
 

@@ -383,8 +383,9 @@ ro_issue(struct grant_req *g, const struct user *user)
 		    g->req->now, rt, sizeof(rt)) == -1)
 			goto fail;
 	}
-	/* The legacy shape has no "scope" member. */
-	if (grant_respond(g->resp, at, RO_ACCESS_LIFETIME, idt,
+	/* The legacy shape has no "scope" member; /oauth/ro stays Bearer
+	 * (docs/COMPAT.md 10.5). */
+	if (grant_respond(g->resp, at, "Bearer", RO_ACCESS_LIFETIME, idt,
 	    rt[0] != '\0' ? rt : NULL, NULL) == -1)
 		goto fail;
 	rc = 0;

@@ -44,6 +44,7 @@ static const struct field_def fields[F__MAX] = {
 	[F_PHONE_NUMBER] =		{ "phone_number", 32 },
 	[F_SEND] =			{ "send", 16 },
 	[F_AUTHPARAMS] =		{ "authParams", 4096 },
+	[F_RESOURCE] =			{ "resource", 512 },
 };
 
 /*

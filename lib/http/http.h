@@ -137,6 +137,12 @@ enum oerr {
 	OERR_SUSPICIOUS_IP,		/* 429 too_many_attempts: IP throttled */
 	OERR_RATE_LIMIT,		/* 429 too_many_requests + X-RateLimit-* */
 	OERR_BAD_FORWARDED_FOR,		/* 400 invalid_request: auth0-forwarded-for */
+	/* DPoP (RFC 9449) and the resource parameter (docs/COMPAT.md 10). */
+	OERR_DPOP_PROOF,		/* 400 invalid_dpop_proof (%s: the check) */
+	OERR_DPOP_NONCE,		/* 400 use_dpop_nonce (%s) */
+	OERR_REFRESH_DPOP_KEY,		/* 400 invalid_grant: another key's token */
+	OERR_USERINFO_DPOP_PROOF,	/* 401 invalid_dpop_proof (%s) */
+	OERR_INVALID_TARGET,		/* 400 invalid_target (%s) */
 	OERR__MAX
 };
 
@@ -171,6 +177,7 @@ enum field {
 	F_PHONE_NUMBER,
 	F_SEND,
 	F_AUTHPARAMS,		/* a JSON object, kept as its compact text */
+	F_RESOURCE,		/* RFC 8707 2 (docs/COMPAT.md 10.6) */
 	F__MAX
 };
 

@@ -13,6 +13,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+
 #include "extern.h"
 
 static time_t	 last_try;
@@ -170,6 +172,7 @@ ctx_clear(struct lk_ctx *ctx)
 	stall_arm();
 	store_close(ctx->store);
 	stall_disarm();
+	OPENSSL_cleanse(ctx->dpop_key, sizeof(ctx->dpop_key));
 	memset(ctx, 0, sizeof(*ctx));
 }
 

@@ -134,7 +134,7 @@ use_client(struct fx *fx, json_t *c)
 void
 issue(struct fx *fx, const char *device, time_t t, char out[96])
 {
-	struct refresh_new rn = { UID, CID, AUD, SCOPE, device, NULL };
+	struct refresh_new rn = { UID, CID, AUD, SCOPE, device, NULL, NULL };
 
 	assert_int_equal(refresh_issue(&fx->ctx, NULL, &fx->client, NULL, &rn,
 	    t, out, 96), 0);

@@ -283,6 +283,7 @@ static const struct frow {
 	{ F_EMAIL,			"email",			320 },
 	{ F_PHONE_NUMBER,		"phone_number",			32 },
 	{ F_SEND,			"send",				16 },
+	{ F_RESOURCE,			"resource",			512 },
 };
 
 /* The object-valued fields (decode.c object_fields): their type error. */

@@ -319,7 +319,8 @@ prune_interrupted_then_resumed(void **state)
 static void
 issuer_child(struct fx *fx, int stop, int done)
 {
-	struct refresh_new	 rn = { UID, CID, AUD, SCOPE, "busy", NULL };
+	struct refresh_new	 rn = { UID, CID, AUD, SCOPE, "busy", NULL,
+	    NULL };
 	struct lk_ctx		 c;
 	char			 out[96], b = 'r';
 	int			 n = 0, failed = 0;
