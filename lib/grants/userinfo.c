@@ -13,6 +13,12 @@
  * expired or wrong-audience token -> 401 error="invalid_token"; a
  * malformed header -> 400 invalid_request; no openid -> 403
  * insufficient_scope.  Every error also has the usual JSON body.
+ *
+ * DPoP (RFC 9449 7; docs/COMPAT.md 10.5): "Authorization: DPoP <token>"
+ * with a DPoP proof for this request carrying the token's ath; the
+ * token's cnf.jkt must be the proof's key.  A bound token sent as Bearer
+ * is refused (7.1).  Those errors carry a WWW-Authenticate: DPoP
+ * challenge naming the algorithms.
  */
 #include <stdio.h>
 #include <string.h>
@@ -21,6 +27,7 @@
 #include "extern.h"
 
 #define BEARER		"Bearer"
+#define DPOP		"DPoP"
 #define TOKEN_MAX	8192
 
 /* Why a token is refused: the error_description, body and header. */
@@ -34,6 +41,8 @@ enum why {
 	WHY_UNKNOWN,
 	WHY_USER_GONE,
 	WHY_BLOCKED,
+	WHY_BOUND,
+	WHY_UNBOUND,
 	WHY__MAX
 };
 
@@ -47,32 +56,39 @@ static const char *const whys[WHY__MAX] = {
 	[WHY_UNKNOWN] = "The access token is unknown or expired",
 	[WHY_USER_GONE] = "The user of the access token no longer exists",
 	[WHY_BLOCKED] = "user is blocked",
+	[WHY_BOUND] = "The access token is DPoP-bound: use the DPoP scheme",
+	[WHY_UNBOUND] = "The access token is not bound to the DPoP proof's key",
 };
 
 enum bearer { BEARER_NONE, BEARER_OK, BEARER_MALFORMED };
 
-/* What the token proved: whose it is and what scope it carries. */
+/* What the token proved: whose it is, what scope it carries, the DPoP
+ * key it is bound to ("": none). */
 struct grant_of {
 	char		 sub[256];
 	char		 scope[4096];
+	char		 jkt[DPOP_JKT_LEN + 1];
 };
 
 /*
- * The token of "Bearer <b64token>" (RFC 6750 2.1; the scheme is case-
- * insensitive, RFC 7235 2.1) into *tok, pointing into authz.  Another
- * scheme counts as no credentials.
+ * The token of "Bearer <b64token>" (RFC 6750 2.1) or "DPoP <b64token>"
+ * (RFC 9449 7.1; *dpop set) into *tok, pointing into authz; schemes are
+ * case-insensitive (RFC 7235 2.1).  Another scheme counts as no
+ * credentials.
  */
 static enum bearer
-bearer_parse(const char *authz, const char **tok)
+bearer_parse(const char *authz, const char **tok, int *dpop)
 {
 	static const char b64token[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 	    "abcdefghijklmnopqrstuvwxyz0123456789-._~+/";
 	const char	*p;
 	size_t		 n;
 
-	if (authz == NULL || strncasecmp(authz, BEARER, strlen(BEARER)) != 0)
+	*dpop = authz != NULL && strncasecmp(authz, DPOP, strlen(DPOP)) == 0;
+	if (authz == NULL || (!*dpop &&
+	    strncasecmp(authz, BEARER, strlen(BEARER)) != 0))
 		return BEARER_NONE;
-	p = authz + strlen(BEARER);
+	p = authz + (*dpop ? strlen(DPOP) : strlen(BEARER));
 	if (*p == '\0')
 		return BEARER_MALFORMED;
 	if (*p != ' ')
@@ -121,7 +137,7 @@ jwt_check(struct lk_ctx *ctx, const char *issuer, const char *token,
 {
 	json_t		*keys, *k, *claims = NULL;
 	const json_t	*exp;
-	const char	*sub, *scope, *iss;
+	const char	*sub, *scope, *iss, *jkt;
 	char		 userinfo[600];
 	enum token_rc	 trc = TOKEN_NO_KEY;
 	size_t		 i;
@@ -146,6 +162,8 @@ jwt_check(struct lk_ctx *ctx, const char *issuer, const char *token,
 	exp = json_object_get(claims, "exp");
 	sub = json_string_value(json_object_get(claims, "sub"));
 	scope = json_string_value(json_object_get(claims, "scope"));
+	jkt = json_string_value(json_object_get(json_object_get(claims, "cnf"),
+	    "jkt"));
 	/* libjwt checks no claims: all of them here (RFC 7519 4.1). */
 	if (iss == NULL || strcmp(iss, issuer) != 0)
 		why = WHY_ISSUER;
@@ -154,11 +172,13 @@ jwt_check(struct lk_ctx *ctx, const char *issuer, const char *token,
 	else if (!aud_has(json_object_get(claims, "aud"), userinfo))
 		why = WHY_AUDIENCE;
 	else if (sub == NULL || strlen(sub) >= sizeof(g->sub) ||
-	    (scope != NULL && strlen(scope) >= sizeof(g->scope)))
+	    (scope != NULL && strlen(scope) >= sizeof(g->scope)) ||
+	    (jkt != NULL && strlen(jkt) != DPOP_JKT_LEN))
 		why = WHY_MALFORMED;
 	else {
 		snprintf(g->sub, sizeof(g->sub), "%s", sub);
 		snprintf(g->scope, sizeof(g->scope), "%s", scope ? scope : "");
+		snprintf(g->jkt, sizeof(g->jkt), "%s", jkt ? jkt : "");
 		why = WHY__MAX;
 	}
 	json_decref(claims);
@@ -191,16 +211,50 @@ opaque_check(struct lk_ctx *ctx, const char *token, time_t now,
 	return why;
 }
 
-/* The RFC 6750 3 challenge and the JSON body for error e. */
+/*
+ * RFC 9449 7.1: the proof of a "DPoP" request (its jti spent) and the
+ * token's binding to its key.  WHY__MAX when both are good, WHY_UNBOUND,
+ * -2 with a refused proof's 401 written, -1 on a store error.
+ */
+static int
+dpop_proven(struct lk_ctx *ctx, const struct lk_req *req,
+    const char *issuer, const char *tok, const struct grant_of *g,
+    struct dpop_proof *proof, struct lk_resp *resp)
+{
+	char		 url[REC_ID_LEN + 16];
+	enum dpop_err	 rc;
+
+	snprintf(url, sizeof(url), "%suserinfo", issuer);
+	rc = dpop_request_check(ctx, req->dpop, req->method_str, url, tok,
+	    req->now, proof);
+	if (rc == DPOP_ERR)
+		return -1;
+	if (rc != DPOP_OK) {
+		oerr_write(resp, OERR_USERINFO_DPOP_PROOF, dpop_err_text(rc));
+		dpop_challenge(resp, oerr_code(OERR_USERINFO_DPOP_PROOF),
+		    dpop_err_text(rc));
+		resp_nostore(resp);
+		return -2;
+	}
+	if (g->jkt[0] == '\0' || strcmp(g->jkt, proof->jkt) != 0)
+		return WHY_UNBOUND;
+	return WHY__MAX;
+}
+
+/* The RFC 6750 3 challenge and the JSON body for error e; dpop adds
+ * RFC 9449 7.1's DPoP challenge with the error. */
 static void
 challenge(struct lk_resp *resp, const char *issuer, enum oerr e,
-    const char *desc)
+    const char *desc, int dpop)
 {
 
 	oerr_write(resp, e, desc);
-	if (e == OERR_USERINFO_NO_TOKEN)
+	if (e == OERR_USERINFO_NO_TOKEN) {
 		resp_header(resp, "WWW-Authenticate", "Bearer realm=\"%s\"",
 		    issuer);
+		dpop_challenge(resp, NULL, NULL);
+	} else if (dpop)
+		dpop_challenge(resp, oerr_code(e), desc);
 	else if (e == OERR_USERINFO_SCOPE)
 		resp_header(resp, "WWW-Authenticate", "Bearer realm=\"%s\", "
 		    "error=\"%s\", scope=\"openid\"", issuer, oerr_code(e));
@@ -226,13 +280,15 @@ claims_reply(struct lk_ctx *ctx, const char *issuer, const struct grant_of *g,
 	memset(&sr, 0, sizeof(sr));
 	if ((rc = record_get(ctx->store, NULL, REC_USER, g->sub, &user)) ==
 	    STORE_NOTFOUND) {
-		challenge(resp, issuer, OERR_USERINFO_TOKEN, whys[WHY_USER_GONE]);
+		challenge(resp, issuer, OERR_USERINFO_TOKEN,
+		    whys[WHY_USER_GONE], 0);
 		return 0;
 	}
 	if (rc != STORE_OK)
 		return -1;
 	if (user.blocked) {
-		challenge(resp, issuer, OERR_USERINFO_TOKEN, whys[WHY_BLOCKED]);
+		challenge(resp, issuer, OERR_USERINFO_TOKEN,
+		    whys[WHY_BLOCKED], 0);
 		ret = 0;
 		goto out;
 	}
@@ -256,8 +312,9 @@ userinfo_endpoint(struct lk_ctx *ctx, const struct lk_req *req,
 	struct grant_of	 g;
 	struct scope_result sr;
 	struct tenant	 tenant;
+	struct dpop_proof proof;
 	const char	*issuer, *tok = NULL;
-	int		 why;
+	int		 why, dpop;
 
 	memset(&sr, 0, sizeof(sr));
 	snprintf(resp->grant, sizeof(resp->grant), "userinfo");
@@ -266,12 +323,12 @@ userinfo_endpoint(struct lk_ctx *ctx, const struct lk_req *req,
 		oerr_write(resp, OERR_NOT_CONFIGURED, NULL);
 		goto out;
 	}
-	switch (bearer_parse(req->authorization, &tok)) {
+	switch (bearer_parse(req->authorization, &tok, &dpop)) {
 	case BEARER_NONE:
-		challenge(resp, issuer, OERR_USERINFO_NO_TOKEN, NULL);
+		challenge(resp, issuer, OERR_USERINFO_NO_TOKEN, NULL, 0);
 		goto out;
 	case BEARER_MALFORMED:
-		challenge(resp, issuer, OERR_USERINFO_REQUEST, NULL);
+		challenge(resp, issuer, OERR_USERINFO_REQUEST, NULL, 0);
 		goto out;
 	default:
 		break;
@@ -284,8 +341,19 @@ userinfo_endpoint(struct lk_ctx *ctx, const struct lk_req *req,
 		oerr_write(resp, OERR_SERVER_ERROR, NULL);
 		goto out;
 	}
+	if (why == WHY__MAX && dpop)
+		why = dpop_proven(ctx, req, issuer, tok, &g, &proof, resp);
+	else if (why == WHY__MAX && g.jkt[0] != '\0')
+		why = WHY_BOUND;
+	if (why == -2)
+		goto out;
+	if (why == -1) {
+		oerr_write(resp, OERR_SERVER_ERROR, NULL);
+		goto out;
+	}
 	if (why != WHY__MAX) {
-		challenge(resp, issuer, OERR_USERINFO_TOKEN, whys[why]);
+		challenge(resp, issuer, OERR_USERINFO_TOKEN, whys[why],
+		    why == WHY_BOUND || why == WHY_UNBOUND);
 		goto out;
 	}
 	/* Auth0: /userinfo answers only tokens granted openid. */
@@ -294,7 +362,7 @@ userinfo_endpoint(struct lk_ctx *ctx, const struct lk_req *req,
 		goto out;
 	}
 	if (!sr.openid) {
-		challenge(resp, issuer, OERR_USERINFO_SCOPE, NULL);
+		challenge(resp, issuer, OERR_USERINFO_SCOPE, NULL, 0);
 		goto out;
 	}
 	if (claims_reply(ctx, issuer, &g, resp) == -1)
