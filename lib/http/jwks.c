@@ -153,7 +153,10 @@ discovery(struct lk_ctx *ctx, const char *iss)
 	    json_sprintf("%soauth/revoke", iss)) |
 	    json_object_set_new(doc,
 	    "revocation_endpoint_auth_methods_supported",
-	    vocab_array(&client_auth_vocab, auth_order, AUTH_ORDER_N));
+	    vocab_array(&client_auth_vocab, auth_order, AUTH_ORDER_N)) |
+	    /* RFC 9449 5.1 (docs/COMPAT.md 10.1). */
+	    json_object_set_new(doc, "dpop_signing_alg_values_supported",
+	    vocab_array(&dpop_alg_vocab, NULL, 0));
 	if (bad) {
 		json_decref(doc);
 		return NULL;
