@@ -38,6 +38,7 @@ python3-pytest
 python3-requests
 python3-jwt
 python3-cryptography
+python3-jwcrypto
 curl
 apache2
 libapache2-mod-fcgid
