@@ -37,7 +37,7 @@ static const char *const errs[DPOP_ERR__MAX] = {
 	[DPOP_IAT_OLD] = "DPoP proof is too old",
 	[DPOP_IAT_AHEAD] = "DPoP proof iat is in the future",
 	[DPOP_ATH] = "DPoP proof ath does not match the access token",
-	/* Auth0's text (AUTH0-BEHAVIOUR 8: the OAS example). */
+	/* Auth0's text (Auth0 OpenAPI, /oauth/token; docs/COMPAT.md 10.4). */
 	[DPOP_NONCE_MISSING] = "Authorization server requires nonce in DPoP "
 	    "proof",
 	[DPOP_NONCE_BAD] = "DPoP proof nonce is invalid or expired",

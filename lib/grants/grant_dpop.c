@@ -137,8 +137,8 @@ grant_dpop(struct grant_req *g)
 		    dpop_err_text(DPOP_MISSING));
 		return -1;
 	}
-	/* RFC 9449 8: nonces at least of public clients (AUTH0-BEHAVIOUR
-	 * 8: Auth0 demands them of public clients). */
+	/* RFC 9449 8: a nonce of public clients, as Auth0 demands
+	 * (docs/COMPAT.md 10.4). */
 	if (public && dpop_nonce_key(g->ctx, &key) == -1)
 		rc = DPOP_ERR;
 	else if (endpoint_url(g->tenant.issuer, "oauth/token", url,

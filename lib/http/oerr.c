@@ -232,13 +232,13 @@ static const struct oerr_row oerrs[OERR__MAX] = {
 	    "auth0-forwarded-for must be one IPv4 or IPv6 address" },
 	/* RFC 9449 5, 7.1, 8 and 12.2's codes; the descriptions name the
 	 * failed check (dpop.c), Auth0's nonce text is its own
-	 * (docs/COMPAT.md 10.2, 10.3). */
+	 * (docs/COMPAT.md 10.2, 10.4). */
 	[OERR_DPOP_PROOF] = { "invalid_dpop_proof", 400,
 	    "%s" },
 	[OERR_DPOP_NONCE] = { "use_dpop_nonce", 400,
 	    "%s" },
 	/* RFC 9449 5: a public client's bound refresh token needs a proof
-	 * with its key; RFC 6749 5.2 invalid_grant (docs/COMPAT.md 10.4). */
+	 * with its key; RFC 6749 5.2 invalid_grant (docs/COMPAT.md 10.5). */
 	[OERR_REFRESH_DPOP_KEY] = { "invalid_grant", 400,
 	    "The refresh token is bound to another DPoP key" },
 	/* RFC 9449 7.1: a resource server's 401. */
