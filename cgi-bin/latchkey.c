@@ -73,6 +73,17 @@ var(const char *name)
 	return v != NULL && strlen(v) <= LK_HEADER_MAX ? v : NULL;
 }
 
+/* The DPoP header: one too long to be a proof is kept as "" so that it
+ * is refused as malformed (RFC 9449 4.3), not taken for no proof. */
+static const char *
+dpop_get(void)
+{
+	const char	*v = cgi ? getenv("HTTP_DPOP") :
+			    FCGX_GetParam("HTTP_DPOP", fcgi.envp);
+
+	return v == NULL || strlen(v) <= LK_HEADER_MAX ? v : "";
+}
+
 static enum http_method
 method_parse(const char *m)
 {
@@ -174,7 +185,7 @@ serve_one(struct lk_ctx *ctx)
 	req.authorization = var("HTTP_AUTHORIZATION");
 	req.remote_addr = var("REMOTE_ADDR");
 	req.forwarded_for = var("HTTP_AUTH0_FORWARDED_FOR");
-	req.dpop = var("HTTP_DPOP");
+	req.dpop = dpop_get();
 	req.now = lk_now();
 	if (rand_hex(req.id, 16) == -1)
 		strcpy(req.id, "0");

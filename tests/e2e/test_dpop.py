@@ -4,6 +4,7 @@ DPoP (RFC 9449) and the resource parameter (RFC 8707) at /oauth/token and
 by an independent library (jwcrypto); issued tokens are checked with PyJWT
 against the JWKS, cnf.jkt against jwcrypto's RFC 7638 thumbprint.
 """
+import http.client
 import json
 import time
 import urllib.parse
@@ -186,6 +187,40 @@ def test_refused_proofs(ds):
     # Two DPoP headers: the web server joins them with ", ".
     p = proof(key, url)
     bad(ds, p + ", " + p, "Only one DPoP header is allowed")
+
+
+def test_two_dpop_headers_refused(ds):
+    """Two DPoP header lines (RFC 9449 4.3 check 1), sent as such."""
+    key = KEYS["ES256"]()
+    email, pw = R.USERS["gina"]
+    body = urllib.parse.urlencode(lk.password_form(client_id=R.ROT_ID,
+        secret=R.ROT_SECRET, username=email, password=pw))
+    c = http.client.HTTPConnection("127.0.0.1", ds.port, timeout=30)
+    c.putrequest("POST", "/oauth/token")
+    c.putheader("Content-Type", "application/x-www-form-urlencoded")
+    c.putheader("Content-Length", str(len(body)))
+    c.putheader("DPoP", proof(key, token_url(ds)))
+    c.putheader("DPoP", proof(key, token_url(ds)))
+    c.endheaders(body.encode())
+    r = c.getresponse()
+    assert r.status == 400
+    assert json.loads(r.read())["error_description"] == "Only one DPoP header is allowed"
+    c.close()
+
+
+def test_oversized_proof_refused_not_ignored(ds):
+    """A DPoP header over the responder's 8 KiB bound is refused, not
+    taken for no proof (lighttpd itself answers 431 well before; a CGI
+    run reaches the responder's own bound)."""
+    key = KEYS["ES256"]()
+    email, pw = R.USERS["gina"]
+    f = lk.password_form(client_id=R.ROT_ID, secret=R.ROT_SECRET,
+        username=email, password=pw)
+    status, _, payload = cgi(urllib.parse.urlencode(f), ds.home,
+        extra={"HTTP_DPOP": proof(key, token_url(ds), pad="x" * 9000)})
+    assert status == 400, payload
+    assert json.loads(payload) == {"error": "invalid_dpop_proof",
+        "error_description": "DPoP proof is not a well-formed JWT"}
 
 
 @pytest.mark.parametrize("alg", ["none", "HS256"])
