@@ -16,12 +16,18 @@ Prints one table:
   6. responder RSS;
   7. overload (c = 64, 256): served/shed, p99 of the served requests,
      with lighttpd's processes and with a LATCHKEY_CHILDREN supervisor,
-     clients retrying at once or honouring Retry-After.
+     clients retrying at once or honouring Retry-After;
+  8. DPoP (RFC 9449): the password grant (c = 2) and the ES256
+     non-rotating refresh grant (c = 32) with a DPoP proof each, against
+     the same rows without.  Proofs are single use, so they are made
+     before wrk starts (ES256, Python's cryptography) and each is sent
+     once: their making is outside the measured path.
 
 Settings (environment): B (build dir, default build), BENCH_SECONDS (per
 run, default 10), BENCH_PROCS (lighttpd max-procs, default 4 x cores),
 BENCH_CHILDREN (workers of the supervisor in 7, default 8 x cores).
 """
+import base64
 import json
 import os
 import re
@@ -35,6 +41,10 @@ import time
 import urllib.parse
 import urllib.request
 from pathlib import Path
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 ROOT = Path(__file__).resolve().parents[2]
 B = Path(os.environ.get("B", "build"))
@@ -63,7 +73,9 @@ LUA = r"""
 -- Retry-After (1 s) before the next request after a 503, as a client
 -- honouring it would; "rotate" sends refresh-token bodies whose token is
 -- the one the last 200 returned (each token is used once: rotation),
--- starting from this thread's share of the BENCH_BODIES tokens.
+-- starting from this thread's share of the BENCH_BODIES tokens; "dpop"
+-- sends this thread's share of the BENCH_BODIES lines "body<TAB>proof"
+-- once each, the proof as the DPoP header (a proof is single use).
 local mode = os.getenv("BENCH_MODE") or "plain"
 local bodies = {}
 local n = 0
@@ -83,7 +95,7 @@ function init(args)
   local nth = tonumber(os.getenv("BENCH_THREADS") or "1")
   local k = 0
   for line in io.lines(os.getenv("BENCH_BODIES")) do
-    if mode == "rotate" then
+    if mode == "rotate" or mode == "dpop" then
       if k % nth == id then qtail = qtail + 1; queue[qtail] = line end
     else
       n = n + 1; bodies[n] = line
@@ -93,6 +105,14 @@ function init(args)
 end
 function request()
   local body
+  if mode == "dpop" then
+    if qhead <= qtail then
+      last = queue[qhead]; queue[qhead] = nil; qhead = qhead + 1
+    end
+    local b, p = string.match(last or "none\tnone", "^([^\t]*)\t(.*)$")
+    return wrk.format("POST", nil,
+      {["Content-Type"] = "application/x-www-form-urlencoded", ["DPoP"] = p}, b)
+  end
   if mode == "rotate" then
     if qhead <= qtail then
       last = queue[qhead]; queue[qhead] = nil; qhead = qhead + 1
@@ -403,6 +423,46 @@ def refresh_tokens(base, client, secret, n=64):
     return toks
 
 
+def b64u(data):
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def dpop_proofs(htu, n):
+    """n single-use ES256 DPoP proofs for POST htu (RFC 9449 4.2), made
+    with Python's cryptography before the run; iat a few seconds ahead
+    (the server accepts 5), so that they stay good for a minute."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    pub = key.public_key().public_numbers()
+    jwk = {"kty": "EC", "crv": "P-256",
+           "x": b64u(pub.x.to_bytes(32, "big")),
+           "y": b64u(pub.y.to_bytes(32, "big"))}
+    hdr = b64u(json.dumps({"typ": "dpop+jwt", "alg": "ES256", "jwk": jwk},
+        separators=(",", ":")).encode())
+    iat = int(time.time()) + 4
+    tag = os.urandom(6).hex()
+    out = []
+    for i in range(n):
+        body = b64u(json.dumps({"jti": "%s-%d" % (tag, i), "htm": "POST",
+            "htu": htu, "iat": iat}, separators=(",", ":")).encode())
+        signing = hdr + "." + body
+        r, s = decode_dss_signature(key.sign(signing.encode(),
+            ec.ECDSA(hashes.SHA256())))
+        out.append(signing + "." + b64u(r.to_bytes(32, "big") +
+            s.to_bytes(32, "big")))
+    return out
+
+
+def dpop_run(tmp, base, bodies, rate, conc, issuer="http://127.0.0.1/"):
+    """wrk with a fresh proof per request: enough for rate req/s over
+    the run and some, bodies round-robin."""
+    n = int(rate * SECONDS * 1.5) + 200
+    proofs = dpop_proofs(issuer + "oauth/token", n)
+    lines = ["%s\t%s" % (bodies[i % len(bodies)], p) for i, p in enumerate(proofs)]
+    r = wrk(tmp, base + "/oauth/token", lines, conc, mode="dpop")
+    r["proofs"] = n
+    return r
+
+
 def cryptobound(home, sigs, n=30):
     """tests/bench/cryptobound's figures: each core's, and the bound."""
     p = subprocess.run([str(CRYPTOBOUND), "-d", str(home), "-n", str(n),
@@ -471,6 +531,14 @@ def main():
             pw_rows.append((c, r))
         cb_after = prev
 
+        # 8a. The password grant with a DPoP proof, c = 2, against the
+        # c = 2 row above.
+        srv.access()
+        cpu0 = srv.cpu()
+        dp_pw = dpop_run(tmp, srv.base, [pw_body], pw_rows[1][1]["ok_rps"], 2)
+        dp_pw["cpu_ms"] = (srv.cpu() - cpu0) * 1e3 / max(1,
+            dp_pw["requests"] - dp_pw["non2xx"])
+
         # 7. Overload: lighttpd's processes with clients that retry at
         # once (wrk), then a LATCHKEY_CHILDREN supervisor (every request
         # reaches a worker that admits or sheds it; none waits in
@@ -532,6 +600,12 @@ def main():
             r["cpu_ms"] = (s2.cpu() - cpu0) * 1e3 / max(1, r["requests"])
             rf_rows[alg] = r
             if alg == "ES256":
+                # 8b. The same with a DPoP proof each (a confidential
+                # client's refresh token is not bound: any key will do).
+                cpu0 = s2.cpu()
+                d = dpop_run(tmp, s2.base, bodies, r["rps"], 32)
+                d["cpu_ms"] = (s2.cpu() - cpu0) * 1e3 / max(1, d["requests"])
+                rf_rows["ES256 DPoP"] = d
                 # Rotating: each token is used once; every 200's new
                 # token goes back into the pool (BENCH_MODE=rotate).
                 toks = refresh_tokens(s2.base, CLIENT, SECRET)
@@ -659,6 +733,20 @@ def main():
             " queueing included)")
         P("   target: served p99 <= 3 x verify = %.1f ms; a 503 sample: %s"
             % (3 * float(cb["verify_ms"]), ov_rows[-1][1]["sample503"][:160]))
+        P("")
+        P("8. DPoP (ES256 proofs made before each run, each sent once)")
+        c2 = pw_rows[1][1]
+        P("   password c=2   plain %9.1f req/s p50 %.1f ms cpu/req %.2f ms"
+            " | DPoP %9.1f req/s p50 %.1f ms cpu/req %.2f ms non-2xx %d"
+            % (c2["ok_rps"], c2["p50_us"] / 1e3, c2["cpu_ms"], dp_pw["ok_rps"],
+               dp_pw["p50_us"] / 1e3, dp_pw["cpu_ms"], dp_pw["non2xx"]))
+        a, d = rf_rows["ES256"], rf_rows["ES256 DPoP"]
+        P("   refresh c=32   plain %9.1f req/s p50 %.2f ms cpu/req %.3f ms"
+            " | DPoP %9.1f req/s p50 %.2f ms cpu/req %.3f ms non-2xx %d"
+            % (a["rps"], a["p50_us"] / 1e3, a["cpu_ms"], d["rps"],
+               d["p50_us"] / 1e3, d["cpu_ms"], d["non2xx"]))
+        P("   (%d and %d proofs made; a run that used them all would show"
+            " non-2xx replays)" % (dp_pw["proofs"], d["proofs"]))
     finally:
         for s2 in servers:
             s2.stop()
