@@ -496,6 +496,66 @@ removed_api_refuses_before_spending(void **state)
 	assert_true(strlen(n) >= 43);
 }
 
+/* Redeem token at t with the DPoP key thumbprint jkt (NULL: no proof). */
+static enum refresh_rc
+redeem_jkt(struct fx *fx, const char *token, const char *jkt, time_t t)
+{
+	struct refresh_use	 u;
+	enum refresh_rc		 rc;
+
+	refresh_use_init(&u);
+	u.token = token;
+	u.clientrec = &fx->client;
+	u.jkt = jkt;
+	u.now = t;
+	rc = refresh_redeem(fx->ctx.store, &u);
+	refresh_use_clear(&u);
+	return rc;
+}
+
+/* RFC 9449 5: a family bound to a key is redeemed only with a proof of
+ * that key; a refusal spends nothing (the right key still works, and
+ * its successor is bound too). */
+static void
+dpop_bound_family_needs_its_key(void **state)
+{
+	struct fx		*fx = *state;
+	struct refresh_new	 rn = { UID, CID, AUD, SCOPE, NULL, NULL,
+				    "jkt-of-the-key" };
+	char			 t[96];
+
+	assert_int_equal(refresh_issue(&fx->ctx, NULL, &fx->client, NULL, &rn,
+	    NOW, t, sizeof(t)), 0);
+	assert_int_equal(redeem_jkt(fx, t, NULL, NOW + 1), REFRESH_DPOP_KEY);
+	assert_int_equal(redeem_jkt(fx, t, "another-jkt", NOW + 2),
+	    REFRESH_DPOP_KEY);
+	assert_int_equal(redeem_jkt(fx, t, "jkt-of-the-key", NOW + 3),
+	    REFRESH_OK);
+	/* An unbound family takes any proof, or none. */
+	issue(fx, NULL, NOW, t);
+	assert_int_equal(redeem_jkt(fx, t, "any-jkt", NOW + 1), REFRESH_OK);
+}
+
+/* An API whose proof_of_possession requires DPoP refuses a refresh
+ * without a proof, before the token is spent. */
+static void
+dpop_required_by_the_api(void **state)
+{
+	struct fx	*fx = *state;
+	json_t		*api = api_rec();
+	char		 t[96];
+
+	json_object_set_new(api, "proof_of_possession", json_pack("{s:s, s:b}",
+	    "mechanism", "dpop", "required", 1));
+	assert_int_equal(store_put(fx->ctx.store, NULL, SK_API, AUD, api, 0),
+	    STORE_OK);
+	json_decref(api);
+	issue(fx, NULL, NOW, t);
+	assert_int_equal(redeem_jkt(fx, t, NULL, NOW + 1),
+	    REFRESH_DPOP_REQUIRED);
+	assert_int_equal(redeem_jkt(fx, t, "a-jkt", NOW + 2), REFRESH_OK);
+}
+
 /* The redeemed token hands back its API for the new access token. */
 static void
 redeem_returns_the_tokens_api(void **state)
@@ -768,6 +828,8 @@ main(void)
 		T(leeway_replays_do_not_extend_the_window),
 		T(non_rotating_token_is_never_reuse),
 		T(removed_api_refuses_before_spending),
+		T(dpop_bound_family_needs_its_key),
+		T(dpop_required_by_the_api),
 		T(redeem_returns_the_tokens_api),
 		T(scope_refresh_rules),
 		T(key_rotation_lifecycle),
