@@ -434,3 +434,54 @@ def test_resource_ignored_without_profile(server):
     assert r.status_code == 200, r.text
     claims = jwt.decode(r.json()["access_token"], options={"verify_signature": False})
     assert claims["aud"] != lk.API
+
+
+def test_import_auth0_tenant_maps_dpop_settings(tmp_path):
+    """import-auth0-tenant: Auth0's require_proof_of_possession,
+    proof_of_possession and resource_parameter_profile are imported; an
+    mtls proof_of_possession is reported and left out."""
+    from test_import_auth0_tenant import FORMATS, API
+    d = json.loads(FORMATS["json"].read_text())
+    d["tenant"]["resource_parameter_profile"] = "compatibility"
+    d["clients"][0]["require_proof_of_possession"] = True
+    d["resourceServers"][0]["proof_of_possession"] = {"mechanism": "dpop",
+        "required": True, "required_for": "public_clients"}
+    mtls = dict(d["resourceServers"][0], identifier="https://mtls.example.com/",
+        name="mTLS API", proof_of_possession={"mechanism": "mtls",
+        "required": True})
+    d["resourceServers"].append(mtls)
+    f = tmp_path / "export.json"
+    f.write_text(json.dumps(d))
+    home = tmp_path / "home"
+    out = lk.ctl(home, "import-auth0-tenant", "--issuer",
+        "https://login.example.com/", str(f)).stdout
+    assert "mtls" in out, out
+    tenant = json.loads(lk.ctl(home, "tenant", "show").stdout)
+    assert tenant["resource_parameter_profile"] == "compatibility"
+    client = json.loads(lk.ctl(home, "client", "show",
+        d["clients"][0]["client_id"]).stdout)
+    assert client["require_proof_of_possession"] is True
+    api = json.loads(lk.ctl(home, "api", "show", API).stdout)
+    assert api["proof_of_possession"] == {"mechanism": "dpop",
+        "required": True, "required_for": "public_clients"}
+    api = json.loads(lk.ctl(home, "api", "show", "https://mtls.example.com/").stdout)
+    assert "proof_of_possession" not in api
+
+
+def test_latchkeyctl_settings(tmp_path):
+    home = tmp_path / "home"
+    lk.ctl(home, "init", "--issuer", "https://login.example.com/")
+    lk.ctl(home, "client", "add", "--name", "App", "--client-id", "app",
+        "--require-dpop", "true")
+    assert json.loads(lk.ctl(home, "client", "show", "app").stdout)[
+        "require_proof_of_possession"] is True
+    lk.ctl(home, "api", "add", "https://a.example/", "--proof-of-possession",
+        '{"mechanism":"dpop","required":true}')
+    p = lk.ctl(home, "api", "update", "https://a.example/",
+        "--proof-of-possession", '{"mechanism":"mtls","required":true}',
+        check=False)
+    assert p.returncode != 0 and "mtls is not served" in p.stderr, p.stderr
+    lk.ctl(home, "tenant", "set", "resource_parameter_profile", "compatibility")
+    p = lk.ctl(home, "tenant", "set", "resource_parameter_profile", "other",
+        check=False)
+    assert p.returncode != 0
