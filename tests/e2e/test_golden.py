@@ -29,6 +29,7 @@ def test_malformed_request_gets_exact_error(server, case):
     headers = {}
     if case.get("content_type"):
         headers["Content-Type"] = case["content_type"]
+    headers.update(case.get("request_headers", {}))
     body = build_body(case)
     r = requests.request(case["method"], server.url(case["path"]),
         data=body if body or case["method"] == "POST" else None,
