@@ -9,6 +9,7 @@
 #include <sys/types.h>
 #include <sys/wait.h>
 
+#include <fcntl.h>
 #include <ftw.h>
 #include <glob.h>
 #include <limits.h>
@@ -184,15 +185,20 @@ rm_entry(const char *path, const struct stat *st, int type, struct FTW *f)
 	return remove(path);
 }
 
-/* Run argv (no shell) and wait: 0 when it exited 0. */
+/* Run argv (no shell, its output to /dev/null: the fuzzer's own output
+ * is libFuzzer's) and wait: 0 when it exited 0. */
 static int
 run(char *const argv[])
 {
+	posix_spawn_file_actions_t fa;
 	pid_t	 pid;
-	int	 st;
+	int	 st, rc;
 
-	if (posix_spawn(&pid, argv[0], NULL, NULL, argv, environ) != 0 ||
-	    waitpid(pid, &st, 0) == -1)
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+	rc = posix_spawn(&pid, argv[0], &fa, NULL, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	if (rc != 0 || waitpid(pid, &st, 0) == -1)
 		return -1;
 	return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
 }
