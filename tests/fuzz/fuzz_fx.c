@@ -9,6 +9,7 @@
 #include <sys/types.h>
 #include <sys/wait.h>
 
+#include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <glob.h>
@@ -191,14 +192,19 @@ static int
 run(char *const argv[])
 {
 	posix_spawn_file_actions_t fa;
-	pid_t	 pid;
+	pid_t	 pid, w;
 	int	 st, rc;
 
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
 	rc = posix_spawn(&pid, argv[0], &fa, NULL, argv, environ);
 	posix_spawn_file_actions_destroy(&fa);
-	if (rc != 0 || waitpid(pid, &st, 0) == -1)
+	if (rc != 0)
+		return -1;
+	/* libFuzzer's timeout check is a SIGALRM every few seconds. */
+	while ((w = waitpid(pid, &st, 0)) == -1 && errno == EINTR)
+		continue;
+	if (w == -1)
 		return -1;
 	return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
 }
