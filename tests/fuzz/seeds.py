@@ -11,7 +11,8 @@ send (CAPTURE: a file of JSON lines written by running them with the
 lkcapture plugin, as below; without it only the other sources are used),
 from the Deploy CLI fixtures (tests/e2e/fixtures/auth0-tenant) and from a
 few inputs written here (client assertions signed with the fuzz tenant's
-client key, access-token claims, Auth0 user exports).
+client key, access-token claims, Auth0 user exports, DPoP proofs of each
+algorithm and proof claims).
 
     LK_FUZZ_CAPTURE=/tmp/capture.jsonl PYTHONPATH=tests/fuzz \\
         LATCHKEY_BUILD=build /usr/bin/python3 -m pytest -q -p lkcapture \\
@@ -98,6 +99,7 @@ def golden():
     out = []
     for c in test_golden.CASES:
         h = {"Content-Type": c["content_type"]} if c.get("content_type") else {}
+        h.update(c.get("request_headers", {}))
         out.append((c["method"], "/" + c["path"], h, test_golden.build_body(c)))
     return out
 
@@ -176,6 +178,43 @@ def deploy_seeds():
     return seeds
 
 
+DPOP_HTU = ISSUER + "oauth/token"	# fuzz_dpop.c HTU
+DPOP_TOKEN = "an-access-token"		# fuzz_dpop.c TOKEN
+
+
+def dpop_seeds():
+    """fuzz_dpop: proofs of each algorithm (the options byte first, as
+    fuzz_dpop.c reads it), claims for the harness to sign, and the
+    golden corpus's malformed proofs."""
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+    ath = base64.urlsafe_b64encode(hashlib.sha256(DPOP_TOKEN.encode())
+        .digest()).rstrip(b"=").decode()
+    keys = [("ES256", ec.generate_private_key(ec.SECP256R1())),
+        ("ES384", ec.generate_private_key(ec.SECP384R1())),
+        ("RS256", lk.new_rsa_key()), ("PS256", lk.new_rsa_key()),
+        ("EdDSA", ed25519.Ed25519PrivateKey.generate())]
+    seeds = []
+    for alg, key in keys:
+        algo = jwt.get_algorithm_by_name(alg)
+        jwk = json.loads(algo.to_jwk(key.public_key()))
+        for opts, over in ((0, {}), (1, {"ath": ath}), (5, {"htm": "GET",
+                "ath": ath}), (2, {}), (0, {"iat": NOW - 3600})):
+            claims = {"jti": str(uuid.uuid4()), "htm": "POST",
+                "htu": DPOP_HTU, "iat": NOW}
+            claims.update(over)
+            proof = jwt.encode(claims, key, algorithm=alg,
+                headers={"typ": "dpop+jwt", "jwk": jwk})
+            seeds.append(bytes([opts]) + proof.encode())
+    base = {"jti": "j1", "htm": "POST", "htu": DPOP_HTU, "iat": NOW}
+    for opts, over in ((8, {}), (9, {"ath": ath}), (13, {"htm": "GET",
+            "ath": ath}), (10, {"nonce": "AAAAAAAAAAAAAAAAAAAAAA"}),
+            (8, {"iat": NOW + 60}), (8, {"iat": "now"}),
+            (8, {"htu": DPOP_HTU + "?x=1"}), (8, {"jti": ""})):
+        seeds.append(bytes([opts]) + json.dumps(dict(base, **over)).encode())
+    return seeds + [bytes([opts]) + h["DPoP"].encode() for opts in (0, 2)
+        for m, p, h, b in golden() if "DPoP" in h]
+
+
 def write(name, seeds):
     d = HERE / "corpus" / name
     shutil.rmtree(d, ignore_errors=True)
@@ -193,7 +232,7 @@ def write(name, seeds):
 
 def distinct(reqs):
     """At most PER_HARNESS requests, one per (method, path, content type,
-    authorization scheme, body field names) first."""
+    authorization scheme, DPoP or not, body field names) first."""
     keys, first, rest = set(), [], []
     for r in reqs:
         m, p, h, b = r
@@ -203,7 +242,7 @@ def distinct(reqs):
         except (ValueError, TypeError):
             fields = ("?",)
         k = (m, p, h.get("Content-Type"), h.get("Authorization", " ").split(" ")[0],
-            fields)
+            "DPoP" in h, fields)
         (rest if k in keys else first).append(r)
         keys.add(k)
     return (first + rest)[:PER_HARNESS]
@@ -224,6 +263,7 @@ def main():
     write("fuzz_userinfo", userinfo_seeds(reqs))
     write("fuzz_export", export_seeds())
     write("fuzz_deploy", deploy_seeds())
+    write("fuzz_dpop", dpop_seeds())
 
 
 if __name__ == "__main__":
