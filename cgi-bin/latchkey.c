@@ -331,5 +331,6 @@ main(void)
 		lk_info("quit signal: closing the store");
 	ctx_clear(&ctx);
 	admit_close();
+	upstream_close();
 	return 0;
 }

@@ -44,6 +44,7 @@ struct user;
 struct keyrec;
 
 #include "base/base.h"
+#include "net/net.h"
 #include "http/http.h"
 #include "store/store.h"
 #include "crypto/crypto.h"

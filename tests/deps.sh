@@ -27,7 +27,8 @@ libargon2-dev
 libcrypt-dev
 libdb5.3-dev
 libcmocka-dev
-libyaml-dev"
+libyaml-dev
+libcurl4-openssl-dev"
 
 # To run the end-to-end tests, the demo and the man page lint.
 TOOL_PKGS="db5.3-util

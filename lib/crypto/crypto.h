@@ -131,6 +131,12 @@ json_t		*key_jwks(const json_t *key_records);
 /* RFC 7638 thumbprint of a PEM's public key, base64url. 0 or -1. */
 int		 key_thumbprint(const char *pem, char *out, size_t outsz);
 
+/* jwk.c: an RSA public JWK (RFC 7517, RFC 7518 6.3.1: "n", "e") as a
+ * SubjectPublicKeyInfo PEM for libjwt; *pem is malloc'd.  0, or -1 when
+ * the key is not RSA, its members are malformed or out of bounds
+ * (2048 to 8192 bits). */
+int		 jwk_rsa_pem(const json_t *jwk, char **pem);
+
 /* ------------------------------------------------------------------ */
 /* token.c: JWT encode/verify through libjwt, algorithm pinned.         */
 
@@ -153,6 +159,10 @@ enum token_rc { TOKEN_OK, TOKEN_MALFORMED, TOKEN_BAD_ALG, TOKEN_BAD_SIG,
  */
 enum token_rc	 token_verify(const char *jws, const json_t *public_keys,
 		    json_t **claims);
+/* Decode len characters of unpadded base64url (RFC 7515 2) into out
+ * (outsz bytes; NULL only validates): the decoded length, or -1. */
+long		 token_b64url_decode(const char *in, size_t len,
+		    unsigned char *out, size_t outsz);
 /* The unverified payload of a well-formed JWS, only to choose the keys
  * that verify it; NULL when malformed.  Owned by the caller. */
 json_t		*token_peek(const char *jws);

@@ -119,6 +119,13 @@ b64url_decode(const char *in, size_t len, unsigned char *out, size_t outsz)
 	return (long)n;
 }
 
+long
+token_b64url_decode(const char *in, size_t len, unsigned char *out,
+    size_t outsz)
+{
+	return b64url_decode(in, len, out, outsz);
+}
+
 /* Split jws into three non-empty, well-formed segments. */
 static enum token_rc
 jws_split(const char *token, struct jws *j)
