@@ -53,6 +53,7 @@ struct keyrec;
 #include "security/types.h"
 #include "store/record.h"
 #include "security/security.h"
+#include "directory/directory.h"
 #include "grants/grants.h"
 #include "passwordless/passwordless.h"
 #include "admin/admin.h"

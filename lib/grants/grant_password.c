@@ -5,7 +5,8 @@
  *  - http://auth0.com/oauth/grant-type/password-realm against `realm`;
  *    grant_type=password with a realm (auth0-auth-js sends this) is taken
  *    as password-realm.
- * The connection must be a database connection enabled for the client.
+ * The connection must take passwords (a database connection, or Azure AD
+ * or ADFS: docs/COMPAT.md 12) and be enabled for the client.
  * An unknown user costs a wrong password's verify against a hash of the
  * connection's own mix (hash.c) and gets the very answer a wrong password
  * gets (docs/COMPAT.md 9.5).  A login with an old or weak hash rehashes
@@ -300,7 +301,7 @@ fail:
 }
 
 /* The connection of this request: realm or the default directory, a
- * database connection. */
+ * connection that takes passwords (database, Azure AD, ADFS). */
 static enum conn_rc
 connection_for(struct grant_req *g, const char *name, struct conn *c)
 {
@@ -308,7 +309,7 @@ connection_for(struct grant_req *g, const char *name, struct conn *c)
 
 	if ((rc = grant_connection(g, name, c)) != CONN_OK)
 		return rc;
-	if (c->strategy == STRATEGY_AUTH0 && c->name != NULL)
+	if (grant_login_takes_password(c->strategy) && c->name != NULL)
 		return CONN_OK;
 	record_clear(REC_CONNECTION, c);
 	return CONN_STRATEGY;
@@ -365,7 +366,7 @@ grant_password(struct grant_req *g)
 		    OERR_NO_DEFAULT_CONNECTION : token_errs.conn[crc], name);
 		goto out;
 	}
-	if ((lrc = grant_password_user(g, conn.name, &user)) != LOGIN_OK) {
+	if ((lrc = grant_login(g, &conn, &user)) != LOGIN_OK) {
 		grant_fail(g, token_errs.login[lrc], NULL);
 		goto out;
 	}

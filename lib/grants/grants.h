@@ -84,6 +84,8 @@ enum login_rc {
 	LOGIN_BUSY,		/* admission control shed it: 503 written */
 	LOGIN_THROTTLED,	/* attack protection refused: 429 written */
 	LOGIN_ERR,		/* store failure */
+	LOGIN_MFA,		/* the directory requires a second factor */
+	LOGIN_UPSTREAM,		/* the directory failed: 503 written */
 	LOGIN__MAX
 };
 
@@ -117,6 +119,24 @@ enum aud_rc	 grant_audience(struct grant_req *, struct api *api,
  * 1.3, 3.1): LOGIN_OK with *user (record_clear it). */
 enum login_rc	 grant_code_user(struct grant_req *, const struct conn *c,
 		    const char *login, const char *code, struct user *user);
+
+/*
+ * login.c: how each connection strategy checks a username and password:
+ * a table of login functions, one per strategy that takes passwords
+ * (database: grant_password_user; Azure AD, ADFS: grant_external_user).
+ * 1 when strategy s takes passwords at the password grants.
+ */
+int		 grant_login_takes_password(enum conn_strategy s);
+/* Check g->p's username and password at connection c: LOGIN_OK with
+ * *user (record_clear it); nothing written except for LOGIN_BUSY,
+ * LOGIN_THROTTLED and LOGIN_UPSTREAM. */
+enum login_rc	 grant_login(struct grant_req *, const struct conn *c,
+		    struct user *user);
+
+/* extlogin.c: a login at a connection whose passwords an upstream
+ * identity provider checks (docs/COMPAT.md 12), as grant_login. */
+enum login_rc	 grant_external_user(struct grant_req *, const struct conn *c,
+		    struct user *user);
 
 /* grant_password.c: password and password-realm (docs/COMPAT.md 3). */
 void		 grant_password(struct grant_req *);

@@ -1,7 +1,8 @@
 /*
  * What the login grants (password, password-realm, passwordless/otp and
  * /oauth/ro) look up before they check credentials: the connection, the
- * audience's API, and the passwordless code's user.  Each returns a
+ * audience's API, and the passwordless code's user; and the table of
+ * how each connection strategy checks a password.  Each returns a
  * result; the grant maps it to its endpoint's wire error (token_errs in
  * grant.c, ro.c's own table).
  */
@@ -9,6 +10,40 @@
 #include <string.h>
 
 #include "extern.h"
+
+/* The login function of each strategy that takes a username and a
+ * password (docs/COMPAT.md 3, 12); NULL: it does not (passwordless). */
+static enum login_rc	 db_login(struct grant_req *, const struct conn *,
+			    struct user *);
+
+static enum login_rc (*const logins[STRATEGY__MAX])(struct grant_req *,
+    const struct conn *, struct user *) = {
+	[STRATEGY_AUTH0] = db_login,
+	[STRATEGY_WAAD] = grant_external_user,
+	[STRATEGY_ADFS] = grant_external_user,
+};
+
+static enum login_rc
+db_login(struct grant_req *g, const struct conn *c, struct user *user)
+{
+	return grant_password_user(g, c->name, user);
+}
+
+int
+grant_login_takes_password(enum conn_strategy s)
+{
+	return (size_t)s < STRATEGY__MAX && logins[s] != NULL;
+}
+
+enum login_rc
+grant_login(struct grant_req *g, const struct conn *c, struct user *user)
+{
+
+	memset(user, 0, sizeof(*user));
+	if (c->name == NULL || !grant_login_takes_password(c->strategy))
+		return LOGIN_ERR;
+	return logins[c->strategy](g, c, user);
+}
 
 void
 grant_fail(struct grant_req *g, enum oerr e, const char *arg)

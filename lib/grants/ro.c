@@ -2,8 +2,9 @@
  * POST /oauth/ro: Auth0's legacy Resource Owner endpoint (docs/COMPAT.md
  * 1), kept for old SDKs:
  *  - grant_type=password: username and password against the named
- *    connection; for an sms or email connection the password is the
- *    code from /passwordless/start (docs/COMPAT.md 1.3);
+ *    connection (database, Azure AD, ADFS: docs/COMPAT.md 12); for an
+ *    sms or email connection the password is the code from
+ *    /passwordless/start (docs/COMPAT.md 1.3);
  *  - grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer: re-login
  *    with an id_token latchkey issued, plus a device name.
  * The client is identified by client_id only: this legacy public flow
@@ -74,11 +75,15 @@ static const struct grant_errs ro_errs = {
 		[LOGIN_BUSY] = OERR__MAX,
 		[LOGIN_THROTTLED] = OERR__MAX,
 		[LOGIN_ERR] = OERR_SERVER_ERROR,
+		[LOGIN_MFA] = OERR_UPSTREAM_MFA,
+		[LOGIN_UPSTREAM] = OERR__MAX,
 	},
 	.code = {
 		[STRATEGY_AUTH0] = OERR_RO_WRONG_PASSWORD,
 		[STRATEGY_SMS] = OERR_RO_WRONG_PHONE_CODE,
 		[STRATEGY_EMAIL] = OERR_RO_WRONG_EMAIL_CODE,
+		[STRATEGY_WAAD] = OERR_RO_WRONG_PASSWORD,
+		[STRATEGY_ADFS] = OERR_RO_WRONG_PASSWORD,
 	},
 };
 
@@ -96,7 +101,8 @@ missing(const struct grant_req *g, enum field f)
 	return g->p.v[f] == NULL || *g->p.v[f] == '\0';
 }
 
-/* grant_type=password (database, sms and email connections). */
+/* grant_type=password (database, Azure AD, ADFS, sms and email
+ * connections). */
 static int
 ro_password(struct grant_req *g, struct user *user)
 {
@@ -116,8 +122,8 @@ ro_password(struct grant_req *g, struct user *user)
 	if (pwl_strategy(&c) != PWL__MAX)
 		lrc = grant_code_user(g, &c, g->p.v[F_USERNAME],
 		    g->p.v[F_PASSWORD], user);
-	else if (c.name != NULL && c.strategy == STRATEGY_AUTH0)
-		lrc = grant_password_user(g, c.name, user);
+	else if (c.name != NULL && grant_login_takes_password(c.strategy))
+		lrc = grant_login(g, &c, user);
 	else {
 		record_clear(REC_CONNECTION, &c);
 		return grant_fail(g, ro_errs.conn[CONN_STRATEGY], NULL), -1;

@@ -143,6 +143,10 @@ enum oerr {
 	OERR_REFRESH_DPOP_KEY,		/* 400 invalid_grant: another key's token */
 	OERR_USERINFO_DPOP_PROOF,	/* 401 invalid_dpop_proof (%s) */
 	OERR_INVALID_TARGET,		/* 400 invalid_target (%s) */
+	/* Azure AD and ADFS connections (docs/COMPAT.md 12). */
+	OERR_UPSTREAM_UNAVAILABLE,	/* 503 temporarily_unavailable + Retry-After */
+	OERR_UPSTREAM_UNVERIFIED,	/* 503 temporarily_unavailable + Retry-After */
+	OERR_UPSTREAM_MFA,		/* 403 access_denied: MFA required upstream */
 	OERR__MAX
 };
 

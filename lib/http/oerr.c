@@ -247,6 +247,26 @@ static const struct oerr_row oerrs[OERR__MAX] = {
 	/* RFC 8707 2 (docs/COMPAT.md 10.6). */
 	[OERR_INVALID_TARGET] = { "invalid_target", 400,
 	    "%s" },
+	/*
+	 * Azure AD and ADFS connections (docs/COMPAT.md 12.5).  The
+	 * upstream's own words are never sent on: they are logged.  An
+	 * upstream that does not answer, answers with an error that is not
+	 * about the credentials, or sends an id_token that does not verify
+	 * is RFC 6749 4.1.2.1's temporarily_unavailable with Retry-After.
+	 * MFA required upstream is 403 access_denied, not Auth0's
+	 * mfa_required: that one promises an mfa_token for /mfa/challenge,
+	 * which latchkey does not serve, and no SDK can finish the
+	 * upstream's second factor through the password grant.
+	 */
+	[OERR_UPSTREAM_UNAVAILABLE] = { "temporarily_unavailable", 503,
+	    "The connection's identity provider is unavailable; retry after "
+	    "the Retry-After delay." },
+	[OERR_UPSTREAM_UNVERIFIED] = { "temporarily_unavailable", 503,
+	    "The connection's identity provider sent an answer that could "
+	    "not be verified; retry after the Retry-After delay." },
+	[OERR_UPSTREAM_MFA] = { "access_denied", 403,
+	    "The connection's identity provider requires multi-factor "
+	    "authentication, which the password grant cannot complete." },
 };
 
 const char *

@@ -15,6 +15,8 @@ static const char *const strategies[STRATEGY__MAX] = {
 	[STRATEGY_AUTH0] = "auth0",
 	[STRATEGY_SMS] = "sms",
 	[STRATEGY_EMAIL] = "email",
+	[STRATEGY_WAAD] = "waad",
+	[STRATEGY_ADFS] = "adfs",
 };
 static const char *const app_types[APP__MAX] = {
 	[APP_REGULAR_WEB] = "regular_web",
@@ -169,6 +171,28 @@ static const struct fdef connection_fields[] = {
 	K("otp_lifetime", FT_INT, 1, 3600, NULL, 0, PWL_LIFETIME_DEFAULT,
 	    otp_lifetime),
 	K("delivery_timeout", FT_INT, 1, 60, NULL, 0, 10, delivery_timeout),
+	/* Azure AD and ADFS connections (lib/directory/extconn.c says which
+	 * a strategy requires; docs/COMPAT.md 12). */
+	K("token_url", FT_URL, 1, REC_ID_LEN, NULL, 0, 0, token_url),
+	K("jwks_url", FT_URL, 1, REC_ID_LEN, NULL, 0, 0, jwks_url),
+	K("upstream_issuer", FT_URL, 1, REC_ID_LEN, NULL, 0, 0,
+	    upstream_issuer),
+	K("tenant_id", FT_ID, 1, REC_NAME_LEN, NULL, 0, 0, tenant_id),
+	K("upstream_client_id", FT_ID, 1, REC_NAME_LEN, NULL, 0, 0,
+	    upstream_client_id),
+	K("upstream_client_secret", FT_TEXT, 1, REC_SECRET_MAX, NULL, 0, 0,
+	    upstream_client_secret),
+	K("upstream_scope", FT_TEXT, 1, REC_ID_LEN, NULL, 0, 0,
+	    upstream_scope),
+	K("upstream_resource", FT_ID, 1, REC_ID_LEN, NULL, 0, 0,
+	    upstream_resource),
+	K("ca_file", FT_TEXT, 2, REC_ID_LEN, NULL, 0, 0, ca_file),
+	K("user_id_attribute", FT_NAME, 1, 64, NULL, 0, 0, user_id_attribute),
+	K("upstream_timeout_ms", FT_INT, 100, 60000, NULL, 0, 10000,
+	    upstream_timeout_ms),
+	K("upstream_connect_timeout_ms", FT_INT, 100, 30000, NULL, 0, 3000,
+	    upstream_connect_timeout_ms),
+	K("jwks_refresh_min", FT_INT, 0, 3600, NULL, 0, 60, jwks_refresh_min),
 	END
 };
 

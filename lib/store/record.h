@@ -82,7 +82,7 @@ struct fdef {
 
 /* Connection strategies and application types (owned here). */
 enum conn_strategy { STRATEGY_AUTH0, STRATEGY_SMS, STRATEGY_EMAIL,
-	STRATEGY__MAX };
+	STRATEGY_WAAD, STRATEGY_ADFS, STRATEGY__MAX };
 enum app_type { APP_REGULAR_WEB, APP_NON_INTERACTIVE, APP_SPA, APP_NATIVE,
 	APP__MAX };
 enum key_status { KEYST_NEXT, KEYST_CURRENT, KEYST_PREVIOUS, KEYST__MAX };
@@ -140,6 +140,20 @@ struct conn {
 	const json_t	*delivery_command;	/* argv */
 	long long	 otp_lifetime;		/* seconds */
 	long long	 delivery_timeout;	/* seconds */
+	/* Azure AD and ADFS connections (lib/directory/, docs/COMPAT.md 12). */
+	const char	*token_url;		/* upstream token endpoint */
+	const char	*jwks_url;		/* upstream JWKS */
+	const char	*upstream_issuer;	/* the id_token's iss */
+	const char	*tenant_id;		/* Entra ID: the id_token's tid */
+	const char	*upstream_client_id;	/* the id_token's aud */
+	const char	*upstream_client_secret; /* stored as is (security.md) */
+	const char	*upstream_scope;	/* NULL: the strategy's */
+	const char	*upstream_resource;	/* ADFS: resource */
+	const char	*ca_file;		/* NULL: the system's CAs */
+	const char	*user_id_attribute;	/* NULL: the strategy's claim */
+	long long	 upstream_timeout_ms;	/* the whole call */
+	long long	 upstream_connect_timeout_ms;
+	long long	 jwks_refresh_min;	/* seconds between JWKS fetches */
 };
 
 struct api {

@@ -368,7 +368,8 @@ record_merge(json_t *rec, const json_t *spec)
 
 /* Fields never printed. */
 static const char *const redacted[] = {
-	"secret_hash", "password_hash", "private_pem", NULL
+	"secret_hash", "password_hash", "private_pem",
+	"upstream_client_secret", NULL
 };
 
 json_t *

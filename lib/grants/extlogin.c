@@ -1,0 +1,195 @@
+/*
+ * extlogin.c: a password login at a connection whose passwords an
+ * upstream identity provider checks (Azure AD / Entra ID, ADFS;
+ * docs/COMPAT.md 12), in the place grant_password_user has for database
+ * connections (login.c's table):
+ *  1. attack protection first (guard_before): a blocked pair or IP costs
+ *     no upstream call;
+ *  2. the resource owner password grant at the upstream token endpoint
+ *     (extconn.c builds it, upstream.c sends it);
+ *  3. its answer classified: bad credentials are LOGIN_WRONG, whatever
+ *     the upstream said, so an unknown user and a wrong password get
+ *     the same answer; MFA required is LOGIN_MFA; anything else the
+ *     upstream did wrong is a 503 with Retry-After, written here;
+ *  4. the id_token verified (upid.c) against the upstream JWKS
+ *     (upjwks.c, fetched again once on an unknown kid);
+ *  5. the shadow user written (shadow.c) and, when blocked, refused.
+ * The audit and brute-force records are those of a database login.
+ * Neither the password nor the upstream's secret or tokens are logged;
+ * what the upstream said is logged escaped, and never sent on.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+
+#include "extern.h"
+
+#define EXT_RETRY_AFTER	5	/* seconds, the 503's Retry-After */
+#define EXT_UID_MAX	200
+
+/* Attack protection's record of this attempt (guard.c). */
+static void
+attempt(struct grant_req *g, const char *user_id, enum guard_event ev)
+{
+
+	guard_after(g->ctx, &g->tenant, &g->who, g->p.v[F_USERNAME], user_id,
+	    ev, g->req->now);
+}
+
+/* Write the 503 e with Retry-After (at least EXT_RETRY_AFTER). */
+static enum login_rc
+unavailable(struct grant_req *g, enum oerr e, long after)
+{
+
+	if (after < EXT_RETRY_AFTER)
+		after = EXT_RETRY_AFTER;
+	if (oerr_write(g->resp, e, NULL) == 0)
+		(void)resp_header(g->resp, "Retry-After", "%ld", after);
+	return LOGIN_UPSTREAM;
+}
+
+/* The token request: the answer into *a, the id_token into *idt. */
+static enum upstream_rc
+ask(struct grant_req *g, const struct conn *c, enum ext_answer *a,
+    char **idt, char *why, size_t whysz)
+{
+	struct upstream_call	 call;
+	struct buf		 form;
+	enum upstream_rc	 rc = UP_ERR;
+
+	*idt = NULL;
+	buf_init(&form);
+	upstream_call_init(&call);
+	if (extconn_form(c, g->p.v[F_USERNAME], g->p.v[F_PASSWORD],
+	    &form) == -1)
+		goto out;
+	call.url = c->token_url;
+	call.form = form.p;
+	call.ca_file = c->ca_file;
+	call.connect_ms = (long)c->upstream_connect_timeout_ms;
+	call.total_ms = (long)c->upstream_timeout_ms;
+	if ((rc = upstream_fetch(&call)) == UP_OK)
+		*a = extconn_answer(call.status, call.body.p, idt, why, whysz);
+out:
+	if (form.p != NULL)
+		OPENSSL_cleanse(form.p, form.cap);
+	buf_clear(&form);
+	upstream_call_clear(&call);
+	return rc;
+}
+
+/* Verify idt, fetching the JWKS again once for an unknown kid.
+ * UPID_OK with *claims; *wait > 0 when a refetch was due later. */
+static enum upid_rc
+verify(struct grant_req *g, const struct conn *c, const char *idt,
+    json_t **claims, long *wait)
+{
+	struct upid_expect	 x;
+	const json_t		*keys;
+	enum upid_rc		 rc;
+
+	*claims = NULL;
+	x.issuer = c->upstream_issuer;
+	x.audience = c->upstream_client_id;
+	x.tenant_id = c->tenant_id;
+	x.now = g->req->now;
+	if (upjwks_get(c, g->req->now, 0, &keys, wait) != UPJWKS_OK)
+		return UPID_NO_KEY;
+	if ((rc = upid_verify(idt, keys, &x, claims)) != UPID_NO_KEY)
+		return rc;
+	if (upjwks_get(c, g->req->now, 1, &keys, wait) != UPJWKS_OK)
+		return UPID_NO_KEY;
+	return upid_verify(idt, keys, &x, claims);
+}
+
+/* A verified login: the shadow user, refused when blocked. */
+static enum login_rc
+admit_user(struct grant_req *g, const struct conn *c, const json_t *claims,
+    struct user *user)
+{
+	struct shadow_profile	 p;
+	char			 uid[EXT_UID_MAX];
+
+	if (shadow_from_claims(c, extconn_def(c->strategy), claims, uid,
+	    sizeof(uid), &p) == -1) {
+		lk_warn("connection %s: the id_token has no usable user id "
+		    "claim", c->name);
+		return unavailable(g, OERR_UPSTREAM_UNVERIFIED, 0);
+	}
+	if (shadow_upsert(g->ctx->store, &p, user) != STORE_OK)
+		return LOGIN_ERR;
+	if (user->blocked) {
+		attempt(g, user->user_id, GUARD_EV_USER_BLOCKED);
+		record_clear(REC_USER, user);
+		return LOGIN_BLOCKED;
+	}
+	attempt(g, user->user_id, GUARD_EV_SUCCESS);
+	return LOGIN_OK;
+}
+
+/* The id_token of a 200: verified, then the user. */
+static enum login_rc
+token_login(struct grant_req *g, const struct conn *c, const char *idt,
+    struct user *user)
+{
+	json_t		*claims = NULL;
+	enum upid_rc	 vrc;
+	enum login_rc	 rc;
+	long		 wait = 0;
+
+	if ((vrc = verify(g, c, idt, &claims, &wait)) != UPID_OK) {
+		lk_warn("connection %s: upstream id_token refused: %s%s",
+		    c->name, vocab_name(&upid_rc_vocab, vrc), wait > 0 ?
+		    " (JWKS fetched too recently to fetch again)" : "");
+		return unavailable(g, OERR_UPSTREAM_UNVERIFIED, wait);
+	}
+	rc = admit_user(g, c, claims, user);
+	json_decref(claims);
+	return rc;
+}
+
+enum login_rc
+grant_external_user(struct grant_req *g, const struct conn *c,
+    struct user *user)
+{
+	enum upstream_rc	 urc;
+	enum ext_answer		 a = EXT_FAILED;
+	enum login_rc		 rc;
+	char			*idt = NULL, why[160];
+
+	memset(user, 0, sizeof(*user));
+	why[0] = '\0';
+	if (guard_before(g->ctx, &g->tenant, &g->who, g->p.v[F_USERNAME],
+	    g->req->now, g->resp) == -1)
+		return LOGIN_THROTTLED;
+	if ((urc = ask(g, c, &a, &idt, why, sizeof(why))) != UP_OK) {
+		lk_warn("connection %s: token endpoint: %s", c->name,
+		    vocab_name(&upstream_rc_vocab, urc));
+		return unavailable(g, OERR_UPSTREAM_UNAVAILABLE, 0);
+	}
+	switch (a) {
+	case EXT_TOKEN:
+		rc = token_login(g, c, idt, user);
+		break;
+	case EXT_WRONG:
+		attempt(g, NULL, GUARD_EV_WRONG_PASSWORD);
+		rc = LOGIN_WRONG;
+		break;
+	case EXT_MFA:
+		lk_info("connection %s: the upstream requires MFA (%s)",
+		    c->name, why);
+		rc = LOGIN_MFA;
+		break;
+	default:
+		lk_warn("connection %s: token endpoint: %s: %s", c->name,
+		    vocab_name(&ext_answer_vocab, a), why);
+		rc = unavailable(g, OERR_UPSTREAM_UNAVAILABLE, 0);
+		break;
+	}
+	if (idt != NULL)
+		OPENSSL_cleanse(idt, strlen(idt));
+	free(idt);
+	return rc;
+}
