@@ -1,6 +1,6 @@
 /*
  * latchkeyctl: connections (user directories: database, sms and email
- * passwordless, docs/COMPAT.md 2 and 3) and APIs (audiences, docs/COMPAT.md
+ * passwordless, Azure AD and ADFS, docs/COMPAT.md 2, 3 and 12) and APIs (audiences, docs/COMPAT.md
  * 4): add, list, show, update, remove.
  */
 #include <stdio.h>
@@ -8,6 +8,30 @@
 #include <string.h>
 
 #include "ctl.h"
+
+/* Azure AD and ADFS connections (docs/COMPAT.md 12, docs/enterprise.md);
+ * the upstream's client secret comes from stdin or a file, never argv. */
+#define UPSTREAM_OPTS \
+	{ "token-url", CV_STR, "token_url", "URL", CH_NONE, 0 }, \
+	{ "jwks-url", CV_STR, "jwks_url", "URL", CH_NONE, 0 }, \
+	{ "upstream-issuer", CV_STR, "upstream_issuer", "URL", CH_NONE, 0 }, \
+	{ "tenant-id", CV_STR, "tenant_id", "ID", CH_NONE, 0 }, \
+	{ "upstream-client-id", CV_STR, "upstream_client_id", "ID", CH_NONE, \
+	    0 }, \
+	{ "upstream-secret-stdin", CV_TRUE, NULL, NULL, CH_NONE, 0 }, \
+	{ "upstream-secret-file", CV_STR, NULL, "FILE", CH_NONE, OPT_ALT }, \
+	{ "upstream-scope", CV_STR, "upstream_scope", "SCOPE", CH_NONE, 0 }, \
+	{ "upstream-resource", CV_STR, "upstream_resource", "ID", CH_NONE, \
+	    0 }, \
+	{ "ca-file", CV_STR, "ca_file", "FILE", CH_NONE, 0 }, \
+	{ "user-id-attribute", CV_STR, "user_id_attribute", "CLAIM", \
+	    CH_NONE, 0 }, \
+	{ "upstream-timeout-ms", CV_INT, "upstream_timeout_ms", "MS", \
+	    CH_NONE, 0 }, \
+	{ "upstream-connect-timeout-ms", CV_INT, \
+	    "upstream_connect_timeout_ms", "MS", CH_NONE, 0 }, \
+	{ "jwks-refresh-min", CV_INT, "jwks_refresh_min", "SECONDS", \
+	    CH_NONE, 0 }
 
 static const struct optdef connection_add_opts[] = {
 	{ "strategy", CV_STR, "strategy", NULL, CH_STRATEGY, 0 },
@@ -17,6 +41,7 @@ static const struct optdef connection_add_opts[] = {
 	{ "otp-lifetime", CV_INT, "otp_lifetime", "SECONDS", CH_NONE, 0 },
 	{ "delivery-timeout", CV_INT, "delivery_timeout", "SECONDS",
 	    CH_NONE, 0 },
+	UPSTREAM_OPTS,
 	OPT_END
 };
 
@@ -29,6 +54,7 @@ static const struct optdef connection_update_opts[] = {
 	{ "otp-lifetime", CV_INT, "otp_lifetime", "SECONDS", CH_NONE, 0 },
 	{ "delivery-timeout", CV_INT, "delivery_timeout", "SECONDS",
 	    CH_NONE, 0 },
+	UPSTREAM_OPTS,
 	OPT_END
 };
 
@@ -119,6 +145,7 @@ connection_build(struct ctl *c, DB_TXN *t, const json_t *old,
     const json_t *spec, const json_t *names, json_t **out)
 {
 	json_t		*rec;
+	const char	*why;
 	enum store_rc	 rc;
 
 	rec = old != NULL ? json_deep_copy(old) : json_pack("{sss[]}",
@@ -128,6 +155,8 @@ connection_build(struct ctl *c, DB_TXN *t, const json_t *old,
 	rc = connection_resolve(c, t, rec, names);
 	if (rc == STORE_OK)
 		rc = rec_complete(c, REC_CONNECTION, rec);
+	if (rc == STORE_OK && (why = extconn_problem(rec)) != NULL)
+		rc = refuse(c, STORE_ERR, "connection: %s", why);
 	if (rc != STORE_OK) {
 		json_decref(rec);
 		return rc;
@@ -150,11 +179,45 @@ conn_strategy(struct ctl *c, DB_TXN *t, const char *conn,
 	return rc;
 }
 
+/* The upstream client secret from stdin or a file (its first line):
+ * it is stored as given, for latchkey to send (docs/security.md). */
+static int
+upstream_secret_prep(struct ctl *c)
+{
+	const char	*file = sget(c->opt, "upstream-secret-file");
+	size_t		 len = 0;
+
+	if (json_is_true(json_object_get(c->opt, "upstream-secret-stdin"))) {
+		if (file != NULL) {
+			warnmsg("--upstream-secret-stdin and "
+			    "--upstream-secret-file: choose one");
+			return EXIT_USAGE;
+		}
+		c->secret = read_line(REC_SECRET_MAX, &len);
+	} else if (file != NULL) {
+		c->secret = read_file(file, REC_SECRET_MAX + 2, &len);
+		if (c->secret != NULL)
+			c->secret[strcspn(c->secret, "\r\n")] = '\0';
+	} else
+		return 0;
+	if (c->secret == NULL || *c->secret == '\0' ||
+	    strlen(c->secret) > REC_SECRET_MAX) {
+		warnmsg("upstream secret: empty, unreadable or too long");
+		return EXIT_USAGE;
+	}
+	json_object_set_new(c->spec, "upstream_client_secret",
+	    json_string(c->secret));
+	return 0;
+}
+
 static int
 connection_prep(struct ctl *c)
 {
+	int	 rc;
 
 	json_object_set_new(c->spec, "name", json_string(c->pos[0]));
+	if ((rc = upstream_secret_prep(c)) != 0)
+		return rc;
 	return spec_check(c, REC_CONNECTION, "connection");
 }
 

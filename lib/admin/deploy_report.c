@@ -108,8 +108,7 @@ static const struct {
 	{ "shopify", "social" }, { "yahoo", "social" },
 	{ "line", "social" }, { "oauth2", "social" },
 	{ "samlp", "enterprise" }, { "oidc", "enterprise" },
-	{ "okta", "enterprise" }, { "waad", "enterprise" },
-	{ "ad", "enterprise" }, { "adfs", "enterprise" },
+	{ "okta", "enterprise" }, { "ad", "enterprise" },
 	{ "google-apps", "enterprise" }, { "pingfederate", "enterprise" },
 	{ "ip", "enterprise" }, { "auth0-adldap", "enterprise" },
 };
@@ -129,6 +128,17 @@ dm_strategy_check(struct mctx *m, const json_t *it, int database)
 	if (database && vocab_find(&strategy_vocab, st) != STRATEGY_AUTH0)
 		return dm_err(m, "strategy: %.64s is not a database strategy",
 		    st);
+	/* Azure AD and ADFS: the export holds neither the token endpoint
+	 * nor the secret latchkey's password-grant connection needs. */
+	if (vocab_find(&strategy_vocab, st) >= 0 &&
+	    extconn_def((enum conn_strategy)vocab_find(&strategy_vocab,
+	    st)) != NULL) {
+		dm_rep(m, RL_SKIPPED, "connection", m->item, "%s connection: "
+		    "add it with latchkeyctl connection add NAME --strategy "
+		    "%s and its upstream settings (docs/enterprise.md)", st,
+		    st);
+		return 1;
+	}
 	if (vocab_find(&strategy_vocab, st) >= 0)
 		return 0;
 	for (i = 0; i < sizeof(skipped_strategies) /
