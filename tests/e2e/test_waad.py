@@ -300,3 +300,40 @@ def test_connection_add_refuses_an_incomplete_upstream(srv, args, why):
     p = lk.ctl(srv.home, "connection", "add", "incomplete", *args, check=False)
     assert p.returncode != 0
     assert why in p.stderr
+
+
+def test_tenant_file_with_waad_and_adfs_connections(tmp_path, idp):
+    doc = {"tenant": {"issuer": "https://auth.example.com/",
+                      "default_directory": "entra"},
+           "clients": [{"name": "A", "client_id": "app1",
+                        "client_secret": "app1-secret-Rb5nW2qP",
+                        "grant_types": ["password"]}],
+           "connections": [
+               {"name": "entra", "strategy": "waad", "enabled_clients": ["app1"],
+                "token_url": idp.base + up.WAAD_PATH,
+                "jwks_url": idp.base + up.JWKS_PATH,
+                "upstream_issuer": idp.issuer(False), "tenant_id": up.TENANT_ID,
+                "upstream_client_id": up.CLIENT_ID,
+                "upstream_client_secret": up.CLIENT_SECRET, "ca_file": str(idp.ca)},
+               {"name": "fs", "strategy": "adfs", "enabled_clients": ["app1"],
+                "token_url": idp.base + up.ADFS_PATH,
+                "jwks_url": idp.base + up.ADFS_JWKS_PATH,
+                "upstream_issuer": idp.issuer(True),
+                "upstream_client_id": up.ADFS_CLIENT_ID}]}
+    f = tmp_path / "tenant.json"
+    f.write_text(json.dumps(doc))
+    home = tmp_path / "home"
+    out = lk.ctl(home, "import", str(f)).stdout
+    assert sorted(json.loads(out)["connections"]["created"]) == ["entra", "fs"]
+    assert up.CLIENT_SECRET not in out
+    shown = lk.ctl(home, "connection", "show", "entra").stdout
+    assert up.CLIENT_SECRET not in shown
+    assert json.loads(shown)["tenant_id"] == up.TENANT_ID
+    # Again: nothing changes (the secret included).
+    again = json.loads(lk.ctl(home, "import", str(f)).stdout)
+    assert sorted(again["connections"]["unchanged"]) == ["entra", "fs"]
+    # A new waad connection without its tenant is refused.
+    del doc["connections"][0]["tenant_id"]
+    f.write_text(json.dumps(doc))
+    p = lk.ctl(tmp_path / "home2", "import", str(f), check=False)
+    assert p.returncode != 0 and "tenant_id" in p.stderr
