@@ -113,6 +113,53 @@ static const struct {
 	{ "ip", "enterprise" }, { "auth0-adldap", "enterprise" },
 };
 
+/* 1 when s is a non-empty host name or identifier of at most max
+ * characters, safe to show inside a command line. */
+static int
+plain_word(const char *s, size_t max)
+{
+
+	return s != NULL && *s != '\0' && strlen(s) <= max &&
+	    strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	    "0123456789.-_") == strlen(s);
+}
+
+/*
+ * An Azure AD or ADFS connection: skipped, because the export holds
+ * neither the directory's tenant id (its GUID, in every ID token's
+ * issuer) nor the client secret, and an Auth0 ADFS connection is a
+ * WS-Federation one without a client.  For Azure AD the report gives
+ * what the export does hold (options.tenant_domain, options.client_id)
+ * as the start of the command that adds it (docs/enterprise.md).
+ */
+static int
+ext_skip(struct mctx *m, const json_t *it, const char *st)
+{
+	const json_t	*o = json_object_get(it, "options");
+	const char	*dom, *cid;
+
+	dom = json_string_value(json_object_get(o, "tenant_domain"));
+	cid = json_string_value(json_object_get(o, "client_id"));
+	if (strcmp(st, "waad") == 0 && plain_word(dom, 253) &&
+	    plain_word(cid, 128)) {
+		dm_rep(m, RL_SKIPPED, "connection", m->item, "waad connection: "
+		    "add it with latchkeyctl connection add %s --strategy "
+		    "waad --token-url https://login.microsoftonline.com/%s/"
+		    "oauth2/v2.0/token --jwks-url https://login.microsoftonline"
+		    ".com/%s/discovery/v2.0/keys --upstream-client-id %s "
+		    "--tenant-id GUID --upstream-issuer https://login."
+		    "microsoftonline.com/GUID/v2.0 --upstream-secret-stdin: "
+		    "the export has neither the tenant's GUID nor the secret "
+		    "(docs/enterprise.md)", m->item, dom, dom, cid);
+		return 1;
+	}
+	dm_rep(m, RL_SKIPPED, "connection", m->item, "%s connection: add it "
+	    "with latchkeyctl connection add NAME --strategy %s and the "
+	    "settings of the directory's password grant, which the export "
+	    "does not hold (docs/enterprise.md)", st, st);
+	return 1;
+}
+
 /* A connection the export names: mapped, skipped (1), or refused. */
 int
 dm_strategy_check(struct mctx *m, const json_t *it, int database)
@@ -128,17 +175,10 @@ dm_strategy_check(struct mctx *m, const json_t *it, int database)
 	if (database && vocab_find(&strategy_vocab, st) != STRATEGY_AUTH0)
 		return dm_err(m, "strategy: %.64s is not a database strategy",
 		    st);
-	/* Azure AD and ADFS: the export holds neither the token endpoint
-	 * nor the secret latchkey's password-grant connection needs. */
 	if (vocab_find(&strategy_vocab, st) >= 0 &&
 	    extconn_def((enum conn_strategy)vocab_find(&strategy_vocab,
-	    st)) != NULL) {
-		dm_rep(m, RL_SKIPPED, "connection", m->item, "%s connection: "
-		    "add it with latchkeyctl connection add NAME --strategy "
-		    "%s and its upstream settings (docs/enterprise.md)", st,
-		    st);
-		return 1;
-	}
+	    st)) != NULL)
+		return ext_skip(m, it, st);
 	if (vocab_find(&strategy_vocab, st) >= 0)
 		return 0;
 	for (i = 0; i < sizeof(skipped_strategies) /

@@ -337,3 +337,28 @@ def test_tenant_file_with_waad_and_adfs_connections(tmp_path, idp):
     f.write_text(json.dumps(doc))
     p = lk.ctl(tmp_path / "home2", "import", str(f), check=False)
     assert p.returncode != 0 and "tenant_id" in p.stderr
+
+
+def test_deploy_export_waad_and_adfs_are_reported_with_the_command(tmp_path):
+    doc = {"connections": [
+        {"name": "entra", "strategy": "waad", "enabled_clients": [],
+         "options": {"tenant_domain": "contoso.onmicrosoft.com",
+                     "client_id": "6731de76-14a6", "waad_protocol": "openid-connect"}},
+        {"name": "fs", "strategy": "adfs", "enabled_clients": [],
+         "options": {"adfs_server": "https://adfs.contoso.com/FederationMetadata/"
+                     "2007-06/FederationMetadata.xml"}},
+        {"name": "odd", "strategy": "waad",
+         "options": {"tenant_domain": "a b; rm -rf /", "client_id": "x"}}]}
+    f = tmp_path / "export.json"
+    f.write_text(json.dumps(doc))
+    home = tmp_path / "home"
+    p = lk.ctl(home, "import-auth0-tenant", "--dry-run", str(f))
+    why = {e["name"]: e["why"] for e in json.loads(p.stdout)["skipped"]
+           if e["kind"] == "connection"}
+    assert "--token-url https://login.microsoftonline.com/contoso.onmicrosoft.com/" \
+        "oauth2/v2.0/token" in why["entra"]
+    assert "--upstream-client-id 6731de76-14a6" in why["entra"]
+    assert "GUID" in why["entra"]
+    assert why["fs"].startswith("adfs connection")
+    assert "rm -rf" not in why["odd"]
+    assert not home.exists()
