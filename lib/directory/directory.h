@@ -99,9 +99,10 @@ int		 upjwks_due(time_t fetched, time_t now, int unknown_kid,
 enum upjwks_rc { UPJWKS_OK, UPJWKS_FAILED, UPJWKS_WAIT };
 /* c's keys (borrowed until the next call) into *keys: UPJWKS_OK,
  * UPJWKS_FAILED (the fetch failed, logged), UPJWKS_WAIT (an unknown kid
- * but the keys are younger than jwks_refresh_min; *wait says how long). */
+ * but the keys are younger than jwks_refresh_min; *wait says how long).
+ * A fetch takes at most budget_ms (and c's own timeouts). */
 enum upjwks_rc	 upjwks_get(const struct conn *c, time_t now, int unknown_kid,
-		    const json_t **keys, long *wait);
+		    long budget_ms, const json_t **keys, long *wait);
 
 /*
  * shadow.c: the local record of a user whom a directory authenticates

@@ -75,9 +75,9 @@ upjwks_due(time_t fetched, time_t now, int unknown_kid, long min_refresh)
 	return unknown_kid && now - fetched >= min_refresh;
 }
 
-/* Fetch c's JWKS: its keys, or NULL (logged). */
+/* Fetch c's JWKS within budget_ms: its keys, or NULL (logged). */
 static json_t *
-fetch(const struct conn *c)
+fetch(const struct conn *c, long budget_ms)
 {
 	struct upstream_call	 call;
 	enum upstream_rc	 rc;
@@ -89,6 +89,10 @@ fetch(const struct conn *c)
 	call.ca_file = c->ca_file;
 	call.connect_ms = (long)c->upstream_connect_timeout_ms;
 	call.total_ms = (long)c->upstream_timeout_ms;
+	if (call.total_ms > budget_ms)
+		call.total_ms = budget_ms;
+	if (call.connect_ms > call.total_ms)
+		call.connect_ms = call.total_ms;
 	log_escape(url, sizeof(url), c->jwks_url);
 	if ((rc = upstream_fetch(&call)) != UP_OK)
 		lk_warn("JWKS %s: %s", url, vocab_name(&upstream_rc_vocab, rc));
@@ -123,7 +127,7 @@ slot_for(const char *url)
 
 enum upjwks_rc
 upjwks_get(const struct conn *c, time_t now, int unknown_kid,
-    const json_t **keys, long *wait)
+    long budget_ms, const json_t **keys, long *wait)
 {
 	json_t	*fresh;
 	size_t	 i;
@@ -148,7 +152,7 @@ upjwks_get(const struct conn *c, time_t now, int unknown_kid,
 	}
 	/* A failed fetch is remembered too: the next try waits as a
 	 * refresh would, and the keys held so far stay in use. */
-	if ((fresh = fetch(c)) != NULL) {
+	if ((fresh = fetch(c, budget_ms)) != NULL) {
 		json_decref(slots[i].keys);
 		slots[i].keys = fresh;
 	}

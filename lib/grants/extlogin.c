@@ -12,7 +12,8 @@
  *     the same answer; MFA required is LOGIN_MFA; anything else the
  *     upstream did wrong is a 503 with Retry-After, written here;
  *  4. the id_token verified (upid.c) against the upstream JWKS
- *     (upjwks.c, fetched again once on an unknown kid);
+ *     (upjwks.c, fetched again once on an unknown kid), all the calls
+ *     of one login within the connection's upstream_timeout_ms;
  *  5. the shadow user written (shadow.c) and, when blocked, refused.
  * The audit and brute-force records are those of a database login.
  * Neither the password nor the upstream's secret or tokens are logged;
@@ -80,14 +81,28 @@ out:
 	return rc;
 }
 
-/* Verify idt, fetching the JWKS again once for an unknown kid.
- * UPID_OK with *claims; *wait > 0 when a refetch was due later. */
+/* What is left of the connection's timeout for the whole login, which
+ * began at t0 (ms): every call after the token request shares it. */
+static long
+budget(const struct conn *c, double t0)
+{
+
+	return (long)((double)c->upstream_timeout_ms - (lk_mono_ms() - t0));
+}
+
+/*
+ * Verify idt, fetching the JWKS again once for an unknown kid.
+ * UPID_OK with *claims; UPID__MAX when no keys could be had (the JWKS
+ * fetch failed or the time ran out); *wait > 0 when a fetch for an
+ * unknown kid is allowed only that many seconds later.
+ */
 static enum upid_rc
 verify(struct grant_req *g, const struct conn *c, const char *idt,
-    json_t **claims, long *wait)
+    double t0, json_t **claims, long *wait)
 {
 	struct upid_expect	 x;
 	const json_t		*keys;
+	enum upjwks_rc		 jrc;
 	enum upid_rc		 rc;
 
 	*claims = NULL;
@@ -95,12 +110,19 @@ verify(struct grant_req *g, const struct conn *c, const char *idt,
 	x.audience = c->upstream_client_id;
 	x.tenant_id = c->tenant_id;
 	x.now = g->req->now;
-	if (upjwks_get(c, g->req->now, 0, &keys, wait) != UPJWKS_OK)
-		return UPID_NO_KEY;
+	if (budget(c, t0) <= 0 ||
+	    upjwks_get(c, g->req->now, 0, budget(c, t0), &keys, wait) !=
+	    UPJWKS_OK)
+		return UPID__MAX;
 	if ((rc = upid_verify(idt, keys, &x, claims)) != UPID_NO_KEY)
 		return rc;
-	if (upjwks_get(c, g->req->now, 1, &keys, wait) != UPJWKS_OK)
+	if (budget(c, t0) <= 0)
+		return UPID__MAX;
+	jrc = upjwks_get(c, g->req->now, 1, budget(c, t0), &keys, wait);
+	if (jrc == UPJWKS_WAIT)
 		return UPID_NO_KEY;
+	if (jrc != UPJWKS_OK)
+		return UPID__MAX;
 	return upid_verify(idt, keys, &x, claims);
 }
 
@@ -132,14 +154,19 @@ admit_user(struct grant_req *g, const struct conn *c, const json_t *claims,
 /* The id_token of a 200: verified, then the user. */
 static enum login_rc
 token_login(struct grant_req *g, const struct conn *c, const char *idt,
-    struct user *user)
+    double t0, struct user *user)
 {
 	json_t		*claims = NULL;
 	enum upid_rc	 vrc;
 	enum login_rc	 rc;
 	long		 wait = 0;
 
-	if ((vrc = verify(g, c, idt, &claims, &wait)) != UPID_OK) {
+	if ((vrc = verify(g, c, idt, t0, &claims, &wait)) == UPID__MAX) {
+		lk_warn("connection %s: no upstream signing keys within the "
+		    "timeout", c->name);
+		return unavailable(g, OERR_UPSTREAM_UNAVAILABLE, 0);
+	}
+	if (vrc != UPID_OK) {
 		lk_warn("connection %s: upstream id_token refused: %s%s",
 		    c->name, vocab_name(&upid_rc_vocab, vrc), wait > 0 ?
 		    " (JWKS fetched too recently to fetch again)" : "");
@@ -158,6 +185,7 @@ grant_external_user(struct grant_req *g, const struct conn *c,
 	enum ext_answer		 a = EXT_FAILED;
 	enum login_rc		 rc;
 	char			*idt = NULL, why[160];
+	double			 t0 = lk_mono_ms();
 
 	memset(user, 0, sizeof(*user));
 	why[0] = '\0';
@@ -171,7 +199,7 @@ grant_external_user(struct grant_req *g, const struct conn *c,
 	}
 	switch (a) {
 	case EXT_TOKEN:
-		rc = token_login(g, c, idt, user);
+		rc = token_login(g, c, idt, t0, user);
 		break;
 	case EXT_WRONG:
 		attempt(g, NULL, GUARD_EV_WRONG_PASSWORD);

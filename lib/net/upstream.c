@@ -67,11 +67,14 @@ static size_t
 collect(char *p, size_t size, size_t n, void *arg)
 {
 	struct buf	*b = arg;
+	size_t		 len;
 
-	if (n > UPSTREAM_BODY_MAX || b->len + n > UPSTREAM_BODY_MAX ||
-	    buf_append(b, p, n) == -1)
+	if (size != 0 && n > UPSTREAM_BODY_MAX / size)
 		return 0;
-	return n * size;
+	len = size * n;
+	if (b->len + len > UPSTREAM_BODY_MAX || buf_append(b, p, len) == -1)
+		return 0;
+	return len;
 }
 
 /* The process's handle, made on first use. */

@@ -199,6 +199,25 @@ def test_upstream_timeout_answers_within_the_bound(srv, idp):
     assert took < 4.0, took
 
 
+def test_a_slow_jwks_counts_against_the_same_bound(srv, idp):
+    assert login(srv, MAYA, MAYA_PW).status_code == 200
+    idp.rotate()		# an unknown kid: the JWKS is fetched again
+    time.sleep(1.2)
+    idp.jwks_slow = True
+    try:
+        t0 = time.monotonic()
+        r = login(srv, MAYA, MAYA_PW)
+        took = time.monotonic() - t0
+    finally:
+        idp.jwks_slow = False
+    unavailable(r)
+    assert took < 4.0, took
+    # Fetched again once jwks_refresh_min has passed.
+    time.sleep(1.2)
+    for _ in range(4):
+        assert login(srv, MAYA, MAYA_PW).status_code == 200
+
+
 def test_mfa_required_upstream_is_a_clear_403(srv, idp):
     idp.mode = "mfa"
     r = login(srv, MAYA, MAYA_PW)

@@ -85,6 +85,7 @@ class Upstream:
         self.ca, cert, key = make_ca(tmp)
         self.mode = "ok"
         self.slow_seconds = 6
+        self.jwks_slow = False	# the JWKS answers after slow_seconds
         self.users = {}		# username -> (password, claims)
         self.requests = []	# forms received at the token endpoints
         self.jwks_fetches = 0
@@ -110,6 +111,8 @@ class Upstream:
             def do_GET(self):
                 if self.path in (JWKS_PATH, ADFS_JWKS_PATH):
                     outer.jwks_fetches += 1
+                    if outer.jwks_slow:
+                        time.sleep(outer.slow_seconds)
                     return self._send(200, json.dumps(outer.jwks()))
                 self._send(404, "{}")
 
