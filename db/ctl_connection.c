@@ -140,12 +140,28 @@ connection_resolve(struct ctl *c, DB_TXN *t, json_t *rec,
 	return rc;
 }
 
+/* What an Azure AD or ADFS connection needs (extconn.c). */
+static enum store_rc
+connection_upstream(struct ctl *c, json_t *rec)
+{
+	struct conn	 cn;
+	const char	*why;
+	enum store_rc	 rc = STORE_OK;
+
+	if (record_parse(REC_CONNECTION, rec, &cn) == -1)
+		return refuse(c, STORE_ERR, "connection: a field has the "
+		    "wrong type");
+	if ((why = extconn_problem(&cn)) != NULL)
+		rc = refuse(c, STORE_ERR, "connection: %s", why);
+	record_clear(REC_CONNECTION, &cn);
+	return rc;
+}
+
 enum store_rc
 connection_build(struct ctl *c, DB_TXN *t, const json_t *old,
     const json_t *spec, const json_t *names, json_t **out)
 {
 	json_t		*rec;
-	const char	*why;
 	enum store_rc	 rc;
 
 	rec = old != NULL ? json_deep_copy(old) : json_pack("{sss[]}",
@@ -155,8 +171,8 @@ connection_build(struct ctl *c, DB_TXN *t, const json_t *old,
 	rc = connection_resolve(c, t, rec, names);
 	if (rc == STORE_OK)
 		rc = rec_complete(c, REC_CONNECTION, rec);
-	if (rc == STORE_OK && (why = extconn_problem(rec)) != NULL)
-		rc = refuse(c, STORE_ERR, "connection: %s", why);
+	if (rc == STORE_OK)
+		rc = connection_upstream(c, rec);
 	if (rc != STORE_OK) {
 		json_decref(rec);
 		return rc;

@@ -23,9 +23,9 @@ struct extconn_def {
 };
 /* The row of strategy s, or NULL when s checks passwords itself. */
 const struct extconn_def *extconn_def(enum conn_strategy s);
-/* NULL when the connection record rec (admin input, complete) has what
- * its strategy needs, else why not (static text). */
-const char	*extconn_problem(const json_t *rec);
+/* NULL when connection c has what its strategy needs, else why not
+ * (static text, valid until the next call). */
+const char	*extconn_problem(const struct conn *c);
 /* The token request's form for c (Entra ID v2 /oauth2/v2.0/token, ADFS
  * /adfs/oauth2/token): grant_type=password, client id and secret, scope
  * (and resource), username, password.  0 or -1; cleanse it after use. */

@@ -36,41 +36,36 @@ extconn_def(enum conn_strategy s)
 	    &defs[s] : NULL;
 }
 
-/* The settings every external connection needs, and Entra ID's tenant. */
-static const char *const required[] = {
-	"token_url", "jwks_url", "upstream_issuer", "upstream_client_id",
-	NULL
-};
-
 const char *
-extconn_problem(const json_t *rec)
+extconn_problem(const struct conn *c)
 {
-	static char		 why[96];
-	const struct extconn_def *d;
-	const char		*st, *v;
-	size_t			 i;
-	int			 s;
+	const struct extconn_def *d = extconn_def(c->strategy);
+	const struct {
+		const char	*name;
+		const char	*value;
+	} need[] = {
+		{ "token_url", c->token_url },
+		{ "jwks_url", c->jwks_url },
+		{ "upstream_issuer", c->upstream_issuer },
+		{ "upstream_client_id", c->upstream_client_id },
+		/* "": not needed by the strategy */
+		{ "tenant_id", d != NULL && d->needs_tenant ? c->tenant_id : "" },
+	};
+	static char	 why[96];
+	size_t		 i;
 
-	st = json_string_value(json_object_get(rec, "strategy"));
-	if (st == NULL || (s = vocab_find(&strategy_vocab, st)) < 0 ||
-	    (d = extconn_def((enum conn_strategy)s)) == NULL)
+	if (d == NULL)
 		return NULL;
-	for (i = 0; required[i] != NULL; i++)
-		if (json_object_get(rec, required[i]) == NULL) {
+	for (i = 0; i < sizeof(need) / sizeof(need[0]); i++)
+		if (need[i].value == NULL) {
 			snprintf(why, sizeof(why), "a %s connection needs %s",
-			    st, required[i]);
+			    d->prefix, need[i].name);
 			return why;
 		}
-	if (d->needs_tenant && json_object_get(rec, "tenant_id") == NULL)
-		return "a waad connection needs tenant_id";
-	for (i = 0; i < 2; i++) {
-		v = json_string_value(json_object_get(rec, i == 0 ?
-		    "token_url" : "jwks_url"));
-		if (v != NULL && strncmp(v, "https://", 8) != 0)
-			return "token_url and jwks_url must be https:// URLs";
-	}
-	v = json_string_value(json_object_get(rec, "ca_file"));
-	if (v != NULL && *v != '/')
+	if (strncmp(c->token_url, "https://", 8) != 0 ||
+	    strncmp(c->jwks_url, "https://", 8) != 0)
+		return "token_url and jwks_url must be https:// URLs";
+	if (c->ca_file != NULL && *c->ca_file != '/')
 		return "ca_file must be an absolute path";
 	return NULL;
 }

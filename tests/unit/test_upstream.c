@@ -381,17 +381,20 @@ connection_settings_checked(void **state)
 		    "\"https://a/\", \"upstream_client_id\": \"c\", "
 		    "\"ca_file\": \"ca.pem\"}", "absolute" },
 	};
+	struct conn	 c;
 	json_t		*rec;
 	const char	*why;
 	size_t		 i;
 
 	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
 		rec = json_loads(t[i].rec, 0, NULL);
-		why = extconn_problem(rec);
+		assert_int_equal(record_parse(REC_CONNECTION, rec, &c), 0);
+		why = extconn_problem(&c);
 		if (t[i].why == NULL)
 			assert_null(why);
 		else if (why == NULL || strstr(why, t[i].why) == NULL)
 			fail_msg("row %zu: %s", i, why ? why : "(accepted)");
+		record_clear(REC_CONNECTION, &c);
 		json_decref(rec);
 	}
 }
