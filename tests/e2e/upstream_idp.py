@@ -96,6 +96,7 @@ class Upstream:
 
         class Handler(http.server.BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            wbufsize = 1 << 16	# headers and body in one write (no Nagle wait)
 
             def log_message(self, *a):
                 pass
@@ -125,7 +126,11 @@ class Upstream:
                 status, body, ctype = outer.answer(self.path == ADFS_PATH, form)
                 self._send(status, body, ctype)
 
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        class Quiet(http.server.ThreadingHTTPServer):
+            def handle_error(self, request, client_address):
+                pass	# latchkey hung up on a slow answer, as it should
+
+        self.httpd = Quiet(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(str(cert), str(key))
