@@ -416,6 +416,35 @@ bad_signature(void **state)
 	free(p);
 }
 
+/* An EC jwk whose point is not on its curve, and an RSA modulus under
+ * 2048 bits, are no keys (RFC 7518 3.3, 6.2.1). */
+static void
+weak_or_invalid_keys(void **state)
+{
+	struct dpop_proof out;
+	json_t		*jwk, *hdr;
+	EVP_PKEY	*mine = keys[K_RSA];
+	char		*p, y[128];
+	const char	*s;
+
+	jwk = jwk_of(K_P256, 0);
+	s = json_string_value(json_object_get(jwk, "y"));
+	snprintf(y, sizeof(y), "%s", s);
+	y[10] = y[10] == 'A' ? 'B' : 'A';
+	json_object_set_new(jwk, "y", json_string(y));
+	hdr = json_pack("{s:s, s:s, s:o}", "typ", "dpop+jwt", "alg", "ES256",
+	    "jwk", jwk);
+	p = jws(K_P256, "ES256", hdr, claims("c1"));
+	assert_int_equal(check(p, NULL, NULL, &out), DPOP_JWK);
+	free(p);
+	assert_non_null(keys[K_RSA] = EVP_RSA_gen(1024));
+	p = mk(&(struct pf){ .k = K_RSA });
+	EVP_PKEY_free(keys[K_RSA]);
+	keys[K_RSA] = mine;
+	assert_int_equal(check(p, NULL, NULL, &out), DPOP_JWK);
+	free(p);
+}
+
 static void
 malformed_and_multiple(void **state)
 {
@@ -593,6 +622,7 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(every_alg_verifies),
 	cmocka_unit_test(refusals),
 	cmocka_unit_test(bad_signature),
+	cmocka_unit_test(weak_or_invalid_keys),
 	cmocka_unit_test(malformed_and_multiple),
 	cmocka_unit_test(ath_checked),
 	cmocka_unit_test(nonces),
