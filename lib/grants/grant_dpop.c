@@ -66,7 +66,7 @@ key_make(struct store *st, unsigned char *key)
 }
 
 int
-dpop_nonce_key(struct lk_ctx *ctx, const unsigned char **key)
+grant_dpop_nonce_key(struct lk_ctx *ctx, const unsigned char **key)
 {
 	enum store_rc	 rc;
 
@@ -139,7 +139,7 @@ grant_dpop(struct grant_req *g)
 	}
 	/* RFC 9449 8: a nonce of public clients, as Auth0 demands
 	 * (docs/COMPAT.md 10.4). */
-	if (public && dpop_nonce_key(g->ctx, &key) == -1)
+	if (public && grant_dpop_nonce_key(g->ctx, &key) == -1)
 		rc = DPOP_ERR;
 	else if (endpoint_url(g->tenant.issuer, "oauth/token", url,
 	    sizeof(url)) == -1)
@@ -174,7 +174,7 @@ grant_dpop_nonce_header(struct grant_req *g)
 	if (!g->dpop_nonce ||
 	    (g->resp->status != 200 && g->resp->status != 400))
 		return;
-	if (dpop_nonce_key(g->ctx, &key) == 0 &&
+	if (grant_dpop_nonce_key(g->ctx, &key) == 0 &&
 	    dpop_nonce(key, g->req->now, nonce, sizeof(nonce)) == 0)
 		resp_header(g->resp, "DPoP-Nonce", "%s", nonce);
 }
@@ -192,7 +192,7 @@ grant_dpop_api_refused(struct grant_req *g, const struct api *api)
 }
 
 enum dpop_err
-dpop_request_check(struct lk_ctx *ctx, const char *header,
+grant_dpop_request(struct lk_ctx *ctx, const char *header,
     const char *method, const char *url, const char *token, time_t now,
     struct dpop_proof *out)
 {
@@ -211,7 +211,7 @@ dpop_request_check(struct lk_ctx *ctx, const char *header,
 }
 
 void
-dpop_challenge(struct lk_resp *resp, const char *error, const char *desc)
+grant_dpop_challenge(struct lk_resp *resp, const char *error, const char *desc)
 {
 	struct buf	 algs;
 	size_t		 i;

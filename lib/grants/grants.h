@@ -322,14 +322,14 @@ void		 grant_dpop_nonce_header(struct grant_req *);
 int		 grant_dpop_api_refused(struct grant_req *, const struct api *);
 /* /userinfo: a proof for method at url with ath of token, its jti spent.
  * DPOP_OK with *out, else why not (DPOP_ERR: the store failed). */
-enum dpop_err	 dpop_request_check(struct lk_ctx *, const char *header,
+enum dpop_err	 grant_dpop_request(struct lk_ctx *, const char *header,
 		    const char *method, const char *url, const char *token,
 		    time_t now, struct dpop_proof *out);
 /* The process's nonce key (SK_META "dpop", made on first use). 0 or -1. */
-int		 dpop_nonce_key(struct lk_ctx *, const unsigned char **key);
+int		 grant_dpop_nonce_key(struct lk_ctx *, const unsigned char **key);
 /* A WWW-Authenticate: DPoP challenge value with the algs into resp's
  * headers (RFC 9449 7.1), with error and description when not NULL. */
-void		 dpop_challenge(struct lk_resp *, const char *error,
+void		 grant_dpop_challenge(struct lk_resp *, const char *error,
 		    const char *desc);
 
 #endif /* !LATCHKEY_GRANTS_H */

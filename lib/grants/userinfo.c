@@ -225,13 +225,13 @@ dpop_proven(struct lk_ctx *ctx, const struct lk_req *req,
 	enum dpop_err	 rc;
 
 	snprintf(url, sizeof(url), "%suserinfo", issuer);
-	rc = dpop_request_check(ctx, req->dpop, req->method_str, url, tok,
+	rc = grant_dpop_request(ctx, req->dpop, req->method_str, url, tok,
 	    req->now, proof);
 	if (rc == DPOP_ERR)
 		return -1;
 	if (rc != DPOP_OK) {
 		oerr_write(resp, OERR_USERINFO_DPOP_PROOF, dpop_err_text(rc));
-		dpop_challenge(resp, oerr_code(OERR_USERINFO_DPOP_PROOF),
+		grant_dpop_challenge(resp, oerr_code(OERR_USERINFO_DPOP_PROOF),
 		    dpop_err_text(rc));
 		resp_nostore(resp);
 		return -2;
@@ -252,9 +252,9 @@ challenge(struct lk_resp *resp, const char *issuer, enum oerr e,
 	if (e == OERR_USERINFO_NO_TOKEN) {
 		resp_header(resp, "WWW-Authenticate", "Bearer realm=\"%s\"",
 		    issuer);
-		dpop_challenge(resp, NULL, NULL);
+		grant_dpop_challenge(resp, NULL, NULL);
 	} else if (dpop)
-		dpop_challenge(resp, oerr_code(e), desc);
+		grant_dpop_challenge(resp, oerr_code(e), desc);
 	else if (e == OERR_USERINFO_SCOPE)
 		resp_header(resp, "WWW-Authenticate", "Bearer realm=\"%s\", "
 		    "error=\"%s\", scope=\"openid\"", issuer, oerr_code(e));

@@ -4,7 +4,7 @@
  * algorithm of the table, then one row per refusal (alg, typ, private
  * key material, signature, htm, htu, iat window, jti, ath, nonce); the
  * RFC 7638 3.1 thumbprint example; server nonces; a replayed jti refused
- * through the replay store (dpop_request_check on a real environment);
+ * through the replay store (grant_dpop_request on a real environment);
  * the proof_of_possession setting.  A fixed clock.
  */
 #include <sys/stat.h>
@@ -548,23 +548,23 @@ replay_refused(void **state)
 	assert_non_null(ctx.store = store_open(home, STORE_CREATE));
 	assert_int_equal(dpop_ath("tok", ath, sizeof(ath)), 0);
 	p = mk(&(struct pf){ .k = K_P256, .htm = "GET", .ath = ath });
-	assert_int_equal(dpop_request_check(&ctx, p, "GET", URL, "tok", NOW,
+	assert_int_equal(grant_dpop_request(&ctx, p, "GET", URL, "tok", NOW,
 	    &out), DPOP_OK);
-	assert_int_equal(dpop_request_check(&ctx, p, "GET", URL, "tok", NOW,
+	assert_int_equal(grant_dpop_request(&ctx, p, "GET", URL, "tok", NOW,
 	    &out), DPOP_REPLAY);
 	/* The same jti under another key is another proof. */
 	q = mk(&(struct pf){ .k = K_ED, .htm = "GET", .ath = ath,
 	    .jti = "jti-shared" });
-	assert_int_equal(dpop_request_check(&ctx, q, "GET", URL, "tok", NOW,
+	assert_int_equal(grant_dpop_request(&ctx, q, "GET", URL, "tok", NOW,
 	    &out), DPOP_OK);
 	free(q);
 	q = mk(&(struct pf){ .k = K_P384, .htm = "GET", .ath = ath,
 	    .jti = "jti-shared" });
-	assert_int_equal(dpop_request_check(&ctx, q, "GET", URL, "tok", NOW,
+	assert_int_equal(grant_dpop_request(&ctx, q, "GET", URL, "tok", NOW,
 	    &out), DPOP_OK);
 	free(q);
 	/* Once the proof is too old its record may go: refused as old. */
-	assert_int_equal(dpop_request_check(&ctx, p, "GET", URL, "tok",
+	assert_int_equal(grant_dpop_request(&ctx, p, "GET", URL, "tok",
 	    NOW + DPOP_IAT_PAST + 1, &out), DPOP_IAT_OLD);
 	free(p);
 	/* The nonce key is made once and kept. */
@@ -572,10 +572,10 @@ replay_refused(void **state)
 		const unsigned char *k1, *k2;
 		unsigned char	 copy[DPOP_NONCE_KEY_LEN];
 
-		assert_int_equal(dpop_nonce_key(&ctx, &k1), 0);
+		assert_int_equal(grant_dpop_nonce_key(&ctx, &k1), 0);
 		memcpy(copy, k1, sizeof(copy));
 		ctx.dpop_key_set = 0;
-		assert_int_equal(dpop_nonce_key(&ctx, &k2), 0);
+		assert_int_equal(grant_dpop_nonce_key(&ctx, &k2), 0);
 		assert_memory_equal(copy, k2, sizeof(copy));
 	}
 	store_close(ctx.store);
