@@ -37,7 +37,8 @@ enum choice {
 	CH_APP_TYPE,		/* app_type_vocab */
 	CH_AUTH_METHOD,		/* client_auth_vocab */
 	CH_STRATEGY,		/* strategy_vocab */
-	CH_ROTATION		/* refresh_rotation_vocab */
+	CH_ROTATION,		/* refresh_rotation_vocab */
+	CH_MFA_USER		/* mfa_user_vocab */
 };
 
 /* How usage shows an option. */
@@ -81,6 +82,7 @@ extern const struct cmd ctl_tenant_cmds[];
 extern const struct cmd ctl_client_cmds[];
 extern const struct cmd ctl_connection_cmds[];
 extern const struct cmd ctl_user_cmds[];
+extern const struct cmd ctl_mfa_cmds[];
 extern const struct cmd ctl_token_cmds[];
 extern const struct cmd ctl_import_cmds[];
 extern const struct cmd ctl_import_tenant_cmds[];

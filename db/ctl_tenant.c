@@ -57,6 +57,7 @@ static const struct optdef tenant_keys[] = {
 	    CH_NONE, 0 },
 	{ "resource_parameter_profile", CV_STR, "resource_parameter_profile",
 	    NULL, CH_NONE, 0 },
+	{ "mfa", CV_STR, "mfa", NULL, CH_NONE, 0 },
 	OPT_END
 };
 

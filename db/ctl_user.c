@@ -27,6 +27,7 @@ static const struct optdef user_add_opts[] = {
 	{ "picture", CV_STR, "picture", "URL", CH_NONE, 0 },
 	{ "email-verified", CV_TRUE, "email_verified", NULL, CH_NONE, 0 },
 	{ "blocked", CV_TRUE, "blocked", NULL, CH_NONE, 0 },
+	{ "mfa", CV_STR, "mfa", NULL, CH_MFA_USER, 0 },
 	OPT_END
 };
 
@@ -40,6 +41,7 @@ static const struct optdef user_update_opts[] = {
 	{ "nickname", CV_STR, "nickname", "N", CH_NONE, 0 },
 	{ "picture", CV_STR, "picture", "URL", CH_NONE, 0 },
 	{ "email-verified", CV_BOOL, "email_verified", NULL, CH_NONE, 0 },
+	{ "mfa", CV_STR, "mfa", NULL, CH_MFA_USER, 0 },
 	OPT_END
 };
 

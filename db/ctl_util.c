@@ -153,6 +153,8 @@ choice_vocab(enum choice ch)
 		return &strategy_vocab;
 	case CH_ROTATION:
 		return &refresh_rotation_vocab;
+	case CH_MFA_USER:
+		return &mfa_user_vocab;
 	default:
 		return NULL;
 	}

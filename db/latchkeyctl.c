@@ -34,6 +34,7 @@ static const struct cmd *const families[] = {
 	ctl_client_cmds,
 	ctl_connection_cmds,
 	ctl_user_cmds,
+	ctl_mfa_cmds,
 	ctl_token_cmds,
 	ctl_import_cmds,
 	ctl_import_tenant_cmds,

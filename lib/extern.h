@@ -56,6 +56,7 @@ struct keyrec;
 #include "directory/directory.h"
 #include "grants/grants.h"
 #include "passwordless/passwordless.h"
+#include "mfa/mfa.h"
 #include "admin/admin.h"
 
 #endif /* !LATCHKEY_EXTERN_H */

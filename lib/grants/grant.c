@@ -3,7 +3,8 @@
  * field table, look the grant_type up in the grant-type table
  * (granttype.c, GT_AT_TOKEN), authenticate the client, check that the
  * client may use the grant, then run the grant (grant_password.c,
- * grant_otp.c, grant_refresh.c), which issues the tokens (issue.c).
+ * grant_otp.c, grant_refresh.c, mfa/grant_mfa.c), which issues the
+ * tokens (issue.c).
  * Before the grant runs: the resource parameter (docs/COMPAT.md 10.6)
  * and the DPoP proof (grant_dpop.c, docs/COMPAT.md 10.2).
  * The endpoint's wire errors for the results the grants share are the
@@ -22,7 +23,8 @@
 	FIELD_BIT(F_CLIENT_ASSERTION_TYPE) | FIELD_BIT(F_USERNAME) | \
 	FIELD_BIT(F_PASSWORD) | FIELD_BIT(F_AUDIENCE) | FIELD_BIT(F_SCOPE) | \
 	FIELD_BIT(F_REALM) | FIELD_BIT(F_OTP) | FIELD_BIT(F_REFRESH_TOKEN) | \
-	FIELD_BIT(F_RESOURCE))
+	FIELD_BIT(F_RESOURCE) | FIELD_BIT(F_MFA_TOKEN) | \
+	FIELD_BIT(F_RECOVERY_CODE))
 
 /* The grant each GT_AT_TOKEN grant type runs. */
 static void (*const run[GT__MAX])(struct grant_req *) = {
@@ -30,6 +32,8 @@ static void (*const run[GT__MAX])(struct grant_req *) = {
 	[GT_PASSWORD_REALM] = grant_password,
 	[GT_OTP] = grant_otp,		/* docs/COMPAT.md 3.1 */
 	[GT_REFRESH] = grant_refresh,	/* docs/COMPAT.md 5.2 */
+	[GT_MFA_OTP] = grant_mfa_otp,	/* docs/COMPAT.md 13.4 */
+	[GT_MFA_RECOVERY] = grant_mfa_recovery,
 };
 
 /* docs/COMPAT.md 3.6; 9.4 (blocked), 9.5 (unknown user), 9.7 (busy). */

@@ -62,6 +62,9 @@ grant_otp(struct grant_req *g)
 		    token_errs.code[conn.strategy] : token_errs.login[lrc], NULL);
 		goto out;
 	}
+	/* A second factor, once the first passed (docs/COMPAT.md 13.2). */
+	if (mfa_gate(g, &user, conn.name) == -1)
+		goto out;
 	grant_issue_login(g, &user, &api);
 out:
 	record_clear(REC_USER, &user);

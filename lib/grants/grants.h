@@ -58,6 +58,8 @@ struct grant_req {
 	const char		*gty;		/* "password", "password-realm", ... */
 	int			 refreshing;	/* refresh grant: start no new family */
 	char			 refresh[96];	/* refresh_token to return, "" none */
+	char			 recovery[32];	/* mfa-recovery-code: the new
+						 * recovery_code to return, "" none */
 	struct guard_who	 who;		/* end-user IP (guard_ip) */
 	/* DPoP (grant_dpop.c): the proof's key thumbprint ("" none), and
 	 * whether the answer carries a DPoP-Nonce header. */

@@ -91,27 +91,47 @@ grant_issue_login(struct grant_req *g, const struct user *user,
 	scope_result_clear(&sr);
 }
 
-int
-grant_respond(struct lk_resp *resp, const char *at, const char *token_type,
-    long long expires_in, const char *idt, const char *rt, const char *scope)
+/* The 200 body (RFC 6749 5.1); NULL on ENOMEM. */
+static json_t *
+token_body(const char *at, const char *token_type, long long expires_in,
+    const char *idt, const char *rt, const char *scope)
 {
 	json_t	*body;
-	int	 rc;
 
 	body = json_pack("{s:s, s:s, s:I}", "access_token", at,
 	    "token_type", token_type, "expires_in", (json_int_t)expires_in);
 	if (body == NULL)
-		return -1;
+		return NULL;
 	if (idt != NULL)
 		json_object_set_new(body, "id_token", json_string(idt));
 	if (rt != NULL)
 		json_object_set_new(body, "refresh_token", json_string(rt));
 	if (scope != NULL)
 		json_object_set_new(body, "scope", json_string(scope));
+	return body;
+}
+
+/* Write body as the 200 token response (no-store).  0 or -1. */
+static int
+token_write(struct lk_resp *resp, json_t *body)
+{
+	int	 rc;
+
+	if (body == NULL)
+		return -1;
 	resp_nostore(resp);
 	rc = resp_json(resp, 200, body);
 	json_decref(body);
 	return rc;
+}
+
+int
+grant_respond(struct lk_resp *resp, const char *at, const char *token_type,
+    long long expires_in, const char *idt, const char *rt, const char *scope)
+{
+
+	return token_write(resp, token_body(at, token_type, expires_in, idt,
+	    rt, scope));
 }
 
 /* The access token's claims (docs/COMPAT.md 4.1): aud is the API, plus
@@ -149,7 +169,7 @@ int
 grant_issue(struct grant_req *g, const struct user *user,
     const struct api *api, const struct scope_result *sr)
 {
-	json_t		*key, *claims = NULL;
+	json_t		*key, *claims = NULL, *body;
 	const char	*issuer = g->tenant.issuer, *api_id = NULL;
 	char		*at = NULL, *idt = NULL;
 	json_int_t	 life = ACCESS_LIFETIME_DEFAULT;
@@ -172,10 +192,15 @@ grant_issue(struct grant_req *g, const struct user *user,
 	    refresh_start(g, user, api_id, sr) == -1)
 		goto fail;
 	/* RFC 9449 5: token_type DPoP for a bound token. */
-	if (grant_respond(g->resp, at, g->jkt[0] != '\0' ? "DPoP" : "Bearer",
-	    life, idt,
-	    g->refresh[0] != '\0' ? g->refresh : NULL,
-	    sr->differs ? (sr->granted.p ? sr->granted.p : "") : NULL) == -1)
+	body = token_body(at, g->jkt[0] != '\0' ? "DPoP" : "Bearer", life,
+	    idt, g->refresh[0] != '\0' ? g->refresh : NULL,
+	    sr->differs ? (sr->granted.p ? sr->granted.p : "") : NULL);
+	/* mfa-recovery-code: the code that replaces the one just used
+	 * (docs/COMPAT.md 13.4). */
+	if (body != NULL && g->recovery[0] != '\0')
+		json_object_set_new(body, "recovery_code",
+		    json_string(g->recovery));
+	if (token_write(g->resp, body) == -1)
 		goto fail;
 	rc = 0;
 	goto out;

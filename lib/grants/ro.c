@@ -132,7 +132,11 @@ ro_password(struct grant_req *g, struct user *user)
 		grant_fail(g, lrc == LOGIN_WRONG ? ro_errs.code[c.strategy] :
 		    ro_errs.login[lrc], NULL);
 	record_clear(REC_CONNECTION, &c);
-	return lrc == LOGIN_OK ? 0 : -1;
+	if (lrc != LOGIN_OK)
+		return -1;
+	/* A second factor is due: Auth0's legacy answer (docs/COMPAT.md
+	 * 13.2), once the first passed. */
+	return mfa_gate_ro(g, user);
 }
 
 static int

@@ -45,33 +45,38 @@ static const struct field_def fields[F__MAX] = {
 	[F_SEND] =			{ "send", 16 },
 	[F_AUTHPARAMS] =		{ "authParams", 4096 },
 	[F_RESOURCE] =			{ "resource", 512 },
+	[F_MFA_TOKEN] =			{ "mfa_token", MFA_SEAL_MAX },
+	[F_RECOVERY_CODE] =		{ "recovery_code", 64 },
+	[F_AUTHENTICATOR_TYPES] =	{ "authenticator_types", 256 },
 };
 
 /*
- * The fields whose value is a JSON object, kept as its compact text (a
- * form body cannot carry one), with the error for any other type ("%s":
- * the JSON type).  Every other field is a string.
+ * The fields whose value is a JSON object or array, kept as its compact
+ * text (a form body cannot carry one), with the error for any other type
+ * ("%s": the JSON type).  Every other field is a string.
  */
-static const struct {
+struct object_field_def {
 	enum field	 f;
+	json_type	 type;		/* JSON_OBJECT or JSON_ARRAY */
 	enum oerr	 typerr;
-} object_fields[] = {
+};
+static const struct object_field_def object_fields[] = {
 	/* /passwordless/start (docs/COMPAT.md 2.1, 2.5). */
-	{ F_AUTHPARAMS, OERR_PWL_AUTHPARAMS },
+	{ F_AUTHPARAMS, JSON_OBJECT, OERR_PWL_AUTHPARAMS },
+	/* /mfa/associate (docs/COMPAT.md 13.3). */
+	{ F_AUTHENTICATOR_TYPES, JSON_ARRAY, OERR_MFA_TYPES },
 };
 
-/* 1 when f is an object field, with its type error in *typerr. */
-static int
-object_field(enum field f, enum oerr *typerr)
+/* The object_fields row of f, or NULL when f is a string field. */
+static const struct object_field_def *
+object_field(enum field f)
 {
 	size_t	 i;
 
 	for (i = 0; i < sizeof(object_fields) / sizeof(object_fields[0]); i++)
-		if (object_fields[i].f == f) {
-			*typerr = object_fields[i].typerr;
-			return 1;
-		}
-	return 0;
+		if (object_fields[i].f == f)
+			return &object_fields[i];
+	return NULL;
 }
 
 enum ctype { CT_FORM, CT_JSON, CT_OTHER };
@@ -249,7 +254,7 @@ decode_form(const struct lk_req *req, unsigned mask, struct params *p,
 	char		*tmp;
 	long		 nlen, vlen;
 	enum field	 f;
-	enum oerr	 typerr;
+	const struct object_field_def *of;
 	int		 rc = -1;
 
 	if ((tmp = malloc(req->bodysz + 1)) == NULL)
@@ -273,8 +278,8 @@ decode_form(const struct lk_req *req, unsigned mask, struct params *p,
 			    "invalid percent-encoding or NUL byte");
 			goto out;
 		}
-		if (f != F__MAX && object_field(f, &typerr)) {
-			oerr_write(resp, typerr, "string");
+		if (f != F__MAX && (of = object_field(f)) != NULL) {
+			oerr_write(resp, of->typerr, "string");
 			goto out;
 		}
 		if (f != F__MAX && !utf8_valid((unsigned char *)tmp, (size_t)vlen)) {
@@ -313,19 +318,20 @@ json_type_name(const json_t *v)
 	}
 }
 
-/* An object field: v must be an object; its compact text is kept. */
+/* An object or array field: v must be of its type; its compact text is
+ * kept. */
 static int
-object_set(struct params *p, enum field f, const json_t *v, enum oerr typerr,
-    struct lk_resp *resp)
+object_set(struct params *p, const struct object_field_def *of,
+    const json_t *v, struct lk_resp *resp)
 {
 	char	*text;
 	int	 rc;
 
-	if (!json_is_object(v))
-		return oerr_write(resp, typerr, json_type_name(v)), -1;
+	if (json_typeof(v) != of->type)
+		return oerr_write(resp, of->typerr, json_type_name(v)), -1;
 	if ((text = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS)) == NULL)
 		return oerr_write(resp, OERR_SERVER_ERROR, NULL), -1;
-	rc = params_set(p, f, text, strlen(text), resp);
+	rc = params_set(p, of->f, text, strlen(text), resp);
 	free(text);
 	return rc;
 }
@@ -333,7 +339,7 @@ object_set(struct params *p, enum field f, const json_t *v, enum oerr typerr,
 /* The members whose values are secrets: cleansed before they are freed. */
 static const enum field secret_fields[] = {
 	F_PASSWORD, F_CLIENT_SECRET, F_CLIENT_ASSERTION, F_REFRESH_TOKEN,
-	F_OTP, F_TOKEN, F_ID_TOKEN,
+	F_OTP, F_TOKEN, F_ID_TOKEN, F_MFA_TOKEN, F_RECOVERY_CODE,
 };
 
 /*
@@ -364,7 +370,7 @@ decode_json(const struct lk_req *req, unsigned mask, struct params *p,
 	json_error_t	 err;
 	json_t		*root, *v;
 	size_t		 i;
-	enum oerr	 typerr;
+	const struct object_field_def *of;
 	int		 rc = -1;
 
 	if (memchr(req->body, '\0', req->bodysz) != NULL)
@@ -386,8 +392,8 @@ decode_json(const struct lk_req *req, unsigned mask, struct params *p,
 		    (v = json_object_get(root, fields[i].name)) == NULL ||
 		    json_is_null(v))
 			continue;
-		if (object_field((enum field)i, &typerr)) {
-			if (object_set(p, (enum field)i, v, typerr, resp) == -1)
+		if ((of = object_field((enum field)i)) != NULL) {
+			if (object_set(p, of, v, resp) == -1)
 				goto out;
 			continue;
 		}

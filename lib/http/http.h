@@ -147,12 +147,31 @@ enum oerr {
 	OERR_UPSTREAM_UNAVAILABLE,	/* 503 temporarily_unavailable + Retry-After */
 	OERR_UPSTREAM_UNVERIFIED,	/* 503 temporarily_unavailable + Retry-After */
 	OERR_UPSTREAM_MFA,		/* 403 access_denied: MFA required upstream */
+	/* Multi-factor authentication (lib/mfa, docs/COMPAT.md 13). */
+	OERR_MFA_REQUIRED,		/* 403 mfa_required (+ mfa_token) */
+	OERR_MFA_TOKEN_MALFORMED,	/* 403 invalid_grant */
+	OERR_MFA_TOKEN_EXPIRED,		/* 403 expired_token */
+	OERR_MFA_INVALID_OTP,		/* 403 invalid_grant "Invalid otp_code." */
+	OERR_MFA_INVALID_RECOVERY,	/* 403 invalid_grant */
+	OERR_MFA_NOT_ENROLLED,		/* 401 unsupported_challenge_type */
+	OERR_MFA_NO_RECOVERY,		/* 403 unsupported_challenge_type */
+	OERR_MFA_ALREADY_ENROLLED,	/* 403 access_denied */
+	OERR_MFA_TOO_MANY,		/* 429 too_many_attempts */
+	OERR_MFA_NO_TOKEN,		/* 401 unauthorized: no Bearer mfa_token */
+	OERR_MFA_TYPES,			/* 400 invalid_request (%s: JSON type) */
+	OERR_MFA_UNSUPPORTED_TYPE,	/* 400 unsupported_challenge_type (%s) */
+	OERR_RO_MFA_REQUIRED,		/* 401 a0.mfa_required (legacy) */
+	OERR_RO_MFA_REGISTRATION,	/* 401 a0.mfa_registration_required */
 	OERR__MAX
 };
 
 /* Fill resp with the error's status and {"error","error_description"};
  * arg fills a "%s" in the description (NULL -> ""). Returns 0, -1 on ENOMEM. */
 int	 oerr_write(struct lk_resp *, enum oerr, const char *arg);
+/* oerr_write with one more string member name: value in the body (the
+ * mfa_required error's mfa_token, docs/COMPAT.md 13.2). 0 or -1. */
+int	 oerr_write_with(struct lk_resp *, enum oerr, const char *name,
+	    const char *value);
 const char *oerr_code(enum oerr);
 int	 oerr_status(enum oerr);
 
@@ -182,6 +201,9 @@ enum field {
 	F_SEND,
 	F_AUTHPARAMS,		/* a JSON object, kept as its compact text */
 	F_RESOURCE,		/* RFC 8707 2 (docs/COMPAT.md 10.6) */
+	F_MFA_TOKEN,
+	F_RECOVERY_CODE,
+	F_AUTHENTICATOR_TYPES,	/* a JSON array, kept as its compact text */
 	F__MAX
 };
 

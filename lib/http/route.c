@@ -16,6 +16,8 @@ enum endpoint {
 	EP_PWL_START,
 	EP_USERINFO,
 	EP_REVOKE,
+	EP_MFA_ASSOCIATE,
+	EP_MFA_AUTHENTICATORS,
 	EP__MAX
 };
 
@@ -42,6 +44,11 @@ static const struct endpoint_def endpoints[EP__MAX] = {
 	[EP_USERINFO] = { "/userinfo", M(HTTP_GET) | M(HTTP_POST),
 	    "GET, POST", userinfo_endpoint },
 	[EP_REVOKE] = { "/oauth/revoke", M(HTTP_POST), "POST", revoke_endpoint },
+	/* Auth0's MFA API (docs/COMPAT.md 13.3). */
+	[EP_MFA_ASSOCIATE] = { "/mfa/associate", M(HTTP_POST), "POST",
+	    mfa_associate },
+	[EP_MFA_AUTHENTICATORS] = { "/mfa/authenticators", M(HTTP_GET),
+	    "GET", mfa_authenticators },
 };
 
 static enum endpoint

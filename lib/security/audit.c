@@ -33,7 +33,9 @@
 
 /* The Auth0 log type code and description of each event.  Auth0 codes:
  * s, fp, fu, f, pwd_leak, limit_wc, limit_mu, api_limit, cls, fepotpft,
- * cs (code sent), fn (failed sending notification). */
+ * cs (code sent), fn (failed sending notification); for MFA mfar,
+ * gd_auth_succeed, gd_auth_failed, gd_enrollment_complete,
+ * gd_recovery_succeed, gd_recovery_failed, gd_too_many_failures. */
 static const struct {
 	const char	*code;
 	const char	*desc;
@@ -56,6 +58,20 @@ static const struct {
 	[GUARD_EV_CODE_DELIVERED] = { "cs", "Passwordless code delivered" },
 	[GUARD_EV_DELIVERY_FAILED] = { "fn",
 	    "Passwordless code delivery failed" },
+	[GUARD_EV_MFA_REQUIRED] = { "mfar",
+	    "Multifactor authentication required" },
+	[GUARD_EV_MFA_SUCCESS] = { "gd_auth_succeed",
+	    "Second factor verified" },
+	[GUARD_EV_MFA_FAILED] = { "gd_auth_failed",
+	    "Wrong second factor code" },
+	[GUARD_EV_MFA_ENROLLED] = { "gd_enrollment_complete",
+	    "Authenticator enrolment complete" },
+	[GUARD_EV_MFA_RECOVERY_OK] = { "gd_recovery_succeed",
+	    "Recovery code accepted" },
+	[GUARD_EV_MFA_RECOVERY_FAILED] = { "gd_recovery_failed",
+	    "Wrong recovery code" },
+	[GUARD_EV_MFA_TOO_MANY] = { "gd_too_many_failures",
+	    "Too many failed second factor verifications" },
 };
 
 const char *

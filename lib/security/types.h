@@ -44,6 +44,14 @@ enum guard_event {
 	GUARD_EV_RATE_LIMIT,		/* api_limit */
 	GUARD_EV_CODE_DELIVERED,	/* cs: the delivery command succeeded */
 	GUARD_EV_DELIVERY_FAILED,	/* fn: it failed; no code was sent */
+	/* Multi-factor authentication (lib/mfa, docs/COMPAT.md 13.5). */
+	GUARD_EV_MFA_REQUIRED,		/* mfar: mfa_required answered */
+	GUARD_EV_MFA_SUCCESS,		/* gd_auth_succeed */
+	GUARD_EV_MFA_FAILED,		/* gd_auth_failed: wrong otp */
+	GUARD_EV_MFA_ENROLLED,		/* gd_enrollment_complete */
+	GUARD_EV_MFA_RECOVERY_OK,	/* gd_recovery_succeed */
+	GUARD_EV_MFA_RECOVERY_FAILED,	/* gd_recovery_failed */
+	GUARD_EV_MFA_TOO_MANY,		/* gd_too_many_failures */
 	GUARD_EV__MAX
 };
 

@@ -125,6 +125,8 @@ static const struct fdef tenant_fields[] = {
 	/* Auth0's Resource Parameter Compatibility Profile (dpop_conf.c). */
 	T("resource_parameter_profile", FT_ENUM, 0, 0, &dpop_resprof_vocab,
 	    0, DPOP_RESPROF_AUDIENCE, resource_profile),
+	/* Multi-factor authentication (docs/COMPAT.md 13.1). */
+	T("mfa", FT_ENUM, 0, 0, &mfa_policy_vocab, 0, MFA_NEVER, mfa),
 	END
 };
 
@@ -228,6 +230,9 @@ static const struct fdef user_fields[] = {
 	U("blocked", FT_BOOL, 0, 0, 0, blocked),
 	F("password_set_at", FT_INT, 0, INT64_MAX, NULL, 0, FW_STORED, 0,
 	    struct user, password_set_at),
+	/* The user's override of the tenant's mfa (docs/COMPAT.md 13.1). */
+	F("mfa", FT_ENUM, 0, 0, &mfa_user_vocab, 0, FW_ADMIN, MFA_USER_TENANT,
+	    struct user, mfa),
 	/* OpenID Connect Core 5.1 standard claims (scope.c releases them). */
 	UP("name"), UP("given_name"), UP("family_name"), UP("middle_name"),
 	UP("nickname"), UP("preferred_username"), UP("profile"),
@@ -251,6 +256,20 @@ static const struct fdef key_fields[] = {
 	END
 };
 
+#define M(n, ty, mn, mx, v, r, d, m) \
+	F(n, ty, mn, mx, v, r, FW_STORED, d, struct authenticator, m)
+static const struct fdef authenticator_fields[] = {
+	M("id", FT_ID, 1, REC_NAME_LEN, NULL, 1, 0, id),
+	M("user_id", FT_ID, 3, 192, NULL, 1, 0, user_id),
+	M("type", FT_ENUM, 0, 0, &mfa_type_vocab, 1, MFA_TYPE_OTP, type),
+	M("active", FT_BOOL, 0, 0, NULL, 1, 0, active),
+	M("secret", FT_ID, 1, 512, NULL, 0, 0, secret),
+	M("code_hash", FT_ID, 1, 128, NULL, 0, 0, code_hash),
+	M("last_step", FT_INT, 0, INT64_MAX, NULL, 0, 0, last_step),
+	M("created_at", FT_INT, 0, INT64_MAX, NULL, 1, 0, created_at),
+	END
+};
+
 static void	 tenant_finish(void *);
 
 static const struct kind {
@@ -271,6 +290,8 @@ static const struct kind {
 	    NULL },
 	[REC_KEY] = { "key", SK_KEY, key_fields, sizeof(struct keyrec),
 	    NULL },
+	[REC_AUTHENTICATOR] = { "authenticator", SK_MFA, authenticator_fields,
+	    sizeof(struct authenticator), NULL },
 };
 
 /* Every kind's struct starts with its json. */
@@ -280,6 +301,7 @@ _Static_assert(offsetof(struct conn, json) == 0, "json first");
 _Static_assert(offsetof(struct api, json) == 0, "json first");
 _Static_assert(offsetof(struct user, json) == 0, "json first");
 _Static_assert(offsetof(struct keyrec, json) == 0, "json first");
+_Static_assert(offsetof(struct authenticator, json) == 0, "json first");
 /* Enum members are stored as int. */
 _Static_assert(sizeof(enum key_alg) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum dpop_resprof) == sizeof(int), "enum size");

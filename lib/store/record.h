@@ -21,6 +21,7 @@ enum rec_kind {
 	REC_API,		/* SK_API identifier */
 	REC_USER,		/* SK_USER user_id */
 	REC_KEY,		/* SK_KEY kid */
+	REC_AUTHENTICATOR,	/* SK_MFA "a\x1f<user_id>\x1f<id>" */
 	REC__MAX
 };
 
@@ -90,6 +91,18 @@ extern const struct vocab strategy_vocab;
 extern const struct vocab app_type_vocab;
 extern const struct vocab key_status_vocab;
 
+/* Multi-factor authentication (docs/COMPAT.md 13); the vocabularies are
+ * mfa_policy.c's.  The tenant's policy, a user's override of it, and
+ * the authenticator types (Auth0's authenticator_type values). */
+enum mfa_policy { MFA_NEVER, MFA_ALL, MFA_ENROLLED, MFA__MAX };
+enum mfa_user { MFA_USER_TENANT, MFA_USER_NEVER, MFA_USER_ALWAYS,
+	MFA_USER__MAX };
+enum mfa_type { MFA_TYPE_OTP, MFA_TYPE_OOB, MFA_TYPE_RECOVERY,
+	MFA_TYPE__MAX };
+extern const struct vocab mfa_policy_vocab;
+extern const struct vocab mfa_user_vocab;
+extern const struct vocab mfa_type_vocab;
+
 /*
  * The kinds.  Strings are NULL when absent and point into json; lists,
  * objects and settings are borrowed from json (NULL when absent).
@@ -111,6 +124,7 @@ struct tenant {
 	int		 breached_password_detection;
 	long long	 audit_retention_days;
 	enum dpop_resprof resource_profile;	/* resource_parameter_profile */
+	enum mfa_policy	 mfa;			/* who must pass a second factor */
 	/* Parsed once per load from the members above. */
 	struct hash_policy hash_policy;
 	struct guard_conf guard;		/* attack protection (guard_conf.c) */
@@ -178,6 +192,7 @@ struct user {
 	int		 phone_verified;
 	int		 blocked;
 	long long	 password_set_at;	/* epoch, 0: never changed */
+	enum mfa_user	 mfa;			/* override of the tenant's mfa */
 	const json_t	*app_metadata;
 	const json_t	*user_metadata;
 };
@@ -190,6 +205,19 @@ struct keyrec {
 	const char	*private_pem;
 	long long	 created_at;
 	long long	 retired_at;		/* previous keys */
+};
+
+/* A user's authenticator (lib/mfa/mfa_store.c); written by latchkey. */
+struct authenticator {
+	json_t		*json;			/* owned */
+	const char	*id;			/* "totp|dev_<hex>", ... */
+	const char	*user_id;
+	enum mfa_type	 type;
+	int		 active;		/* confirmed by a verification */
+	const char	*secret;		/* TOTP secret, sealed (mfa_seal) */
+	const char	*code_hash;		/* recovery code: hash_secret() */
+	long long	 last_step;		/* the last TOTP step accepted */
+	long long	 created_at;
 };
 
 /* The field table of a kind, ending with a NULL name. */

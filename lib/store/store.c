@@ -87,6 +87,7 @@ const char *const store_files[SK__MAX] = {
 	[SK_AUDIT] = "audit.db",
 	[SK_REFIDX] = "refreshidx.db",
 	[SK_DPOP] = "dpop.db",
+	[SK_MFA] = "mfa.db",
 };
 
 static void

@@ -35,6 +35,10 @@
  * SK_REFIDX "<user_id>\x1f<family id>" -> {}: the refresh-token families
  *	of each user (refresh_index.c), complete once SK_META
  *	"refresh_index" says {"complete": true}.
+ * SK_MFA: multi-factor authentication (lib/mfa): "a\x1f<user_id>\x1f<id>"
+ *	-> an authenticator (REC_AUTHENTICATOR), "t\x1f<token id>" -> {"exp"}
+ *	(a spent mfa_token), "f\x1f<user_id>" -> {"level", "t"} (the failed
+ *	verifications bucket); SK_META "mfa" -> {"key"}: the sealing key.
  */
 enum store_kind {
 	SK_META,
@@ -52,6 +56,7 @@ enum store_kind {
 	SK_AUDIT,
 	SK_REFIDX,
 	SK_DPOP,
+	SK_MFA,
 	SK__MAX
 };
 

@@ -284,18 +284,32 @@ static const struct frow {
 	{ F_PHONE_NUMBER,		"phone_number",			32 },
 	{ F_SEND,			"send",				16 },
 	{ F_RESOURCE,			"resource",			512 },
+	{ F_MFA_TOKEN,			"mfa_token",			8000 },
+	{ F_RECOVERY_CODE,		"recovery_code",		64 },
 };
 
-/* The object-valued fields (decode.c object_fields): their type error. */
+/* The object- and array-valued fields (decode.c object_fields): their
+ * type error, a value and its compact text, and how a value too long
+ * is built (open, x..., close: syntax bytes around the x's). */
 static const struct orow {
 	enum field	 f;
 	const char	*name;
 	size_t		 max;
 	const char	*code;		/* the wrong-type error */
 	const char	*fmt;		/* its description; %s: the JSON type */
+	const char	*type;		/* its own JSON type */
+	const char	*sample, *text;
+	const char	*open, *close;
+	size_t		 syntax;
 } orows[] = {
 	{ F_AUTHPARAMS, "authParams", 4096, "bad.authParams",
-	  "error in authParams - invalid type: %s (expected object)" },
+	  "error in authParams - invalid type: %s (expected object)",
+	  "object", "{\"b\": 1, \"a\": \"x\"}", "{\"a\":\"x\",\"b\":1}",
+	  "{\"k\": \"", "\"}", 8 },
+	{ F_AUTHENTICATOR_TYPES, "authenticator_types", 256, "invalid_request",
+	  "authenticator_types must be an array, not %s",
+	  "array", "[\"otp\", \"oob\"]", "[\"otp\",\"oob\"]",
+	  "[\"", "\"]", 4 },
 };
 
 _Static_assert(NELEM(frows) + NELEM(orows) == F__MAX,
@@ -715,6 +729,7 @@ object_fields_decode(void **state)
 	static const struct { const char *json, *type; } wrong[] = {
 		{ "\"openid\"", "string" }, { "7", "integer" },
 		{ "1.5", "number" }, { "[1]", "array" }, { "true", "boolean" },
+		{ "{\"a\": 1}", "object" },
 	};
 	const struct orow	*r;
 	struct params		 p;
@@ -726,14 +741,16 @@ object_fields_decode(void **state)
 	for (r = orows; r < orows + NELEM(orows); r++) {
 		assert_string_equal(field_name(r->f), r->name);
 		buf_init(&b);
-		buf_printf(&b, "{\"%s\": {\"b\": 1, \"a\": \"x\"}}", r->name);
+		buf_printf(&b, "{\"%s\": %s}", r->name, r->sample);
 		params_init(&p);
 		resp_init(&resp);
 		assert_int_equal(decode(JSON, b.p, b.len, ALL, &p, &resp), 0);
-		assert_string_equal(S(p.v[r->f]), "{\"a\":\"x\",\"b\":1}");
+		assert_string_equal(S(p.v[r->f]), r->text);
 		params_clear(&p);
 		resp_clear(&resp);
 		for (i = 0; i < NELEM(wrong); i++) {
+			if (strcmp(wrong[i].type, r->type) == 0)
+				continue;
 			buf_reset(&b);
 			buf_printf(&b, "{\"%s\": %s}", r->name, wrong[i].json);
 			fill(desc, sizeof(desc), r->fmt, wrong[i].type);
@@ -751,12 +768,12 @@ object_fields_decode(void **state)
 		assert_int_equal(decode(FORM, b.p, b.len, ALL, &p, &resp), -1);
 		assert_wire_error(&resp, 400, r->code, desc);
 		resp_clear(&resp);
-		/* {"k":"xxx..."}: 8 bytes of syntax around the value. */
+		/* One byte over the bound, syntax and all. */
 		buf_reset(&b);
-		buf_printf(&b, "{\"%s\": {\"k\": \"", r->name);
-		for (k = 0; k < r->max - 7; k++)
+		buf_printf(&b, "{\"%s\": %s", r->name, r->open);
+		for (k = 0; k < r->max + 1 - r->syntax; k++)
 			buf_append(&b, "x", 1);
-		buf_puts(&b, "\"}}");
+		buf_printf(&b, "%s}", r->close);
 		snprintf(desc, sizeof(desc), "%s parameter is too long", r->name);
 		params_init(&p);
 		resp_init(&resp);

@@ -1,0 +1,169 @@
+/*
+ * latchkey: multi-factor authentication with the password grants
+ * (docs/COMPAT.md 13): the policy, the mfa_token, TOTP, the
+ * authenticators, the /mfa/ endpoints and the MFA grants.
+ * Included through extern.h, which includes the parts in order.
+ */
+#ifndef LATCHKEY_MFA_H
+#define LATCHKEY_MFA_H
+
+/* ------------------------------------------------------------------ */
+/* totp.c: RFC 6238 TOTP over RFC 4226 HOTP, HMAC-SHA1, and RFC 4648    */
+/* base32 for the secrets.                                             */
+
+#define TOTP_PERIOD	30	/* seconds a step lasts (RFC 6238 5.2) */
+#define TOTP_DIGITS	6
+#define TOTP_WINDOW	1	/* steps accepted either side of now */
+#define TOTP_KEY_LEN	20	/* secret bytes: RFC 4226 4 R6, 160 bits */
+
+/* The HOTP value (RFC 4226 5.3) of key at counter, digits (6 to 8)
+ * long; -1 on a library failure. */
+long		 totp_hotp(const unsigned char *key, size_t keylen,
+		    uint64_t counter, int digits);
+/*
+ * Check code (digits long, ASCII digits) against key at now, within
+ * TOTP_WINDOW steps either side, accepting only a step after last (the
+ * last step accepted before: a code is accepted once, RFC 6238 5.2).
+ * The step that matched into *step.  1 on a match, 0 otherwise.
+ */
+int		 totp_check(const unsigned char *key, size_t keylen,
+		    const char *code, int digits, time_t now, long long last,
+		    long long *step);
+/* RFC 4648 6 base32 without padding of in into out; 0, or -1 short. */
+int		 base32_encode(const unsigned char *in, size_t len, char *out,
+		    size_t outsz);
+/* Decode base32 (upper or lower case, no padding); the length or -1. */
+long		 base32_decode(const char *in, unsigned char *out, size_t outsz);
+
+/* ------------------------------------------------------------------ */
+/* mfa_seal.c: AES-256-GCM (NIST SP 800-38D) under the store's MFA key  */
+/* (SK_META "mfa", made on first use): the mfa_token and the TOTP       */
+/* secrets at rest.  Sealed text is base64url of iv | ciphertext | tag. */
+
+#define MFA_SEAL_MAX	8000	/* longest sealed text accepted */
+/* Seal len bytes of in with aad into out.  0 or -1. */
+int		 mfa_seal(struct store *, const char *aad,
+		    const unsigned char *in, size_t len, char *out,
+		    size_t outsz);
+/* Open sealed text sealed with the same aad into out; the length, or
+ * -1 when it is malformed, forged or not ours (nothing in out). */
+long		 mfa_open(struct store *, const char *aad, const char *sealed,
+		    unsigned char *out, size_t outsz);
+
+/* ------------------------------------------------------------------ */
+/* mfa_token.c: the mfa_token of an mfa_required answer: sealed, bound  */
+/* to the login it continues, MFA_TOKEN_LIFETIME seconds, single use    */
+/* after success (its id spent in SK_MFA).                              */
+
+#define MFA_TOKEN_LIFETIME	300
+
+struct mfa_tok {
+	json_t		*json;		/* owned: mfa_tok_clear */
+	const char	*jti;		/* random id */
+	const char	*user_id;
+	const char	*client_id;
+	const char	*audience;	/* NULL: none asked */
+	const char	*scope;		/* NULL: none asked */
+	const char	*realm;		/* the connection logged in at */
+	const char	*gty;		/* the first factor's grant */
+	long long	 exp;
+};
+enum mfa_tok_rc { MFA_TOK_OK, MFA_TOK_MALFORMED, MFA_TOK_EXPIRED,
+	MFA_TOK_ERR };
+
+/* A new token for t's members (jti and exp are made here) into out. */
+int		 mfa_token_make(struct store *, const struct mfa_tok *t,
+		    time_t now, char *out, size_t outsz);
+/* Open and check a presented token (not yet spent, not expired). */
+enum mfa_tok_rc	 mfa_token_open(struct store *, const char *token, time_t now,
+		    struct mfa_tok *t);
+void		 mfa_tok_clear(struct mfa_tok *);
+/* In txn: spend t's id, STORE_EXISTS when it was spent already. */
+enum store_rc	 mfa_token_spend(struct store *, DB_TXN *,
+		    const struct mfa_tok *t, time_t now);
+
+/* ------------------------------------------------------------------ */
+/* mfa_store.c: a user's authenticators (REC_AUTHENTICATOR in SK_MFA)   */
+/* and the failed verifications bucket.                                 */
+
+#define MFA_AUTH_MAX	16	/* authenticators a user may hold */
+#define MFA_FAIL_CAP	10	/* failures before the limit ... */
+#define MFA_FAIL_PERIOD	360	/* ... and one more every 6 minutes */
+
+struct mfa_set {
+	size_t		 n;
+	struct authenticator a[MFA_AUTH_MAX];	/* owned: mfa_set_clear */
+};
+/* The user's authenticators (batched reads, store_scan), at most
+ * MFA_AUTH_MAX. */
+enum store_rc	 mfa_set_load(struct store *, const char *user_id,
+		    struct mfa_set *);
+void		 mfa_set_clear(struct mfa_set *);
+/* The first authenticator of type t (active only when active), or NULL. */
+const struct authenticator *mfa_set_find(const struct mfa_set *,
+		    enum mfa_type t, int active);
+/* 1 when one otp or oob authenticator is active. */
+int		 mfa_set_enrolled(const struct mfa_set *);
+/* Write (create or replace) rec, an authenticator record. */
+enum store_rc	 mfa_auth_put(struct store *, DB_TXN *, const json_t *rec);
+enum store_rc	 mfa_auth_del(struct store *, DB_TXN *, const char *user_id,
+		    const char *id);
+/* A new authenticator id "<prefix>|dev_<16 hex>" into out (>= 64). */
+int		 mfa_auth_id(enum mfa_type, char *out, size_t outsz);
+/* The failed verifications bucket of user_id: 1 when one more
+ * verification may be tried, 0 when the limit is reached, -1 on error. */
+int		 mfa_fail_room(struct store *, DB_TXN *, const char *user_id,
+		    time_t now);
+/* In txn: take a token from the bucket (a failed verification). */
+enum store_rc	 mfa_fail_take(struct store *, DB_TXN *, const char *user_id,
+		    time_t now);
+/* In txn: append an audit event for the MFA step (audit.c's shape). */
+enum store_rc	 mfa_audit(struct store *, DB_TXN *, const struct guard_who *,
+		    const char *user_id, enum guard_event, time_t now);
+
+/* ------------------------------------------------------------------ */
+/* mfa_policy.c: who must pass a second factor.                         */
+
+/* The policy in force for user under tenant. */
+enum mfa_policy	 mfa_policy_of(const struct tenant *, const struct user *);
+/* What a login whose first factor passed must do next. */
+enum mfa_gate { MFA_GATE_NONE, MFA_GATE_CHALLENGE, MFA_GATE_ENROL,
+	MFA_GATE__MAX };
+enum mfa_gate	 mfa_gate_decide(enum mfa_policy, int enrolled);
+/* 1 when the client holds one of the MFA grant types. */
+int		 mfa_client_allowed(const struct client_rec *);
+
+/* ------------------------------------------------------------------ */
+/* grant_mfa.c: the challenge at the login grants and the MFA grants.   */
+
+#define MFA_RECOVERY_LEN	24	/* base32 characters: 120 bits */
+/* The additional data a TOTP secret is sealed with (its owner, its id). */
+void		 mfa_secret_aad(const char *user_id, const char *id,
+		    char *out, size_t outsz);
+/* A new recovery code into out (> MFA_RECOVERY_LEN) and its hash
+ * (hash_secret).  0 or -1. */
+int		 mfa_recovery_new(char *out, size_t outsz, char hash[72]);
+/* A recovery code as typed, uppercased (the base32 alphabet). */
+void		 mfa_recovery_fold(const char *in, char *out, size_t outsz);
+
+/*
+ * After the first factor of a login grant (password, password-realm,
+ * passwordless/otp) passed for user at connection realm: 0 when no
+ * second factor is due (go on and issue), -1 with the answer written
+ * (403 mfa_required with an mfa_token, or an error).
+ */
+int		 mfa_gate(struct grant_req *, const struct user *,
+		    const char *realm);
+/* /oauth/ro's legacy answer (docs/COMPAT.md 13.2): 0 or -1 written. */
+int		 mfa_gate_ro(struct grant_req *, const struct user *);
+/* http://auth0.com/oauth/grant-type/mfa-otp and mfa-recovery-code. */
+void		 grant_mfa_otp(struct grant_req *);
+void		 grant_mfa_recovery(struct grant_req *);
+
+/* mfa_endpoint.c: POST /mfa/associate, GET /mfa/authenticators. */
+void		 mfa_associate(struct lk_ctx *, const struct lk_req *,
+		    struct lk_resp *);
+void		 mfa_authenticators(struct lk_ctx *, const struct lk_req *,
+		    struct lk_resp *);
+
+#endif /* !LATCHKEY_MFA_H */

@@ -1,0 +1,333 @@
+/*
+ * mfa_endpoint.c: the /mfa/ endpoints a password-grant client uses
+ * with its mfa_token, sent as "Authorization: Bearer <mfa_token>" (RFC
+ * 6750 2.1; docs/COMPAT.md 13.3):
+ *	POST /mfa/associate	 enrol an otp authenticator while the user
+ *				 has none active: its secret, Auth0's
+ *				 otpauth:// barcode_uri and, on the first
+ *				 enrolment, a recovery code;
+ *	GET /mfa/authenticators	 the user's authenticators.
+ * An enrolment stays pending until a first mfa-otp grant confirms it
+ * (grant_mfa.c); enrolling again meanwhile replaces the pending one.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+
+#include "extern.h"
+
+/* What both endpoints start from. */
+struct mfa_call {
+	struct tenant	 tenant;
+	struct mfa_tok	 t;
+	struct user	 user;
+	struct mfa_set	 set;
+};
+
+static void
+call_clear(struct mfa_call *c)
+{
+	record_clear(REC_TENANT, &c->tenant);
+	mfa_tok_clear(&c->t);
+	record_clear(REC_USER, &c->user);
+	mfa_set_clear(&c->set);
+}
+
+/* The Bearer token of the Authorization header (RFC 6750 2.1), or NULL. */
+static const char *
+bearer(const struct lk_req *req)
+{
+	const char	*a = req->authorization;
+
+	if (a == NULL || strncasecmp(a, "Bearer ", 7) != 0)
+		return NULL;
+	for (a += 7; *a == ' '; a++)
+		continue;
+	return *a != '\0' ? a : NULL;
+}
+
+/* The tenant, the token's user and authenticators; -1 with the error
+ * written. */
+static int
+call_begin(struct lk_ctx *ctx, const struct lk_req *req,
+    struct lk_resp *resp, struct mfa_call *c)
+{
+	const char	*tok = bearer(req);
+	enum mfa_tok_rc	 trc;
+	enum store_rc	 src;
+
+	if (ctx_tenant(ctx, &c->tenant) == -1)
+		return oerr_write(resp, OERR_NOT_CONFIGURED, NULL), -1;
+	if (tok == NULL) {
+		resp_header(resp, "WWW-Authenticate", "Bearer");
+		return oerr_write(resp, OERR_MFA_NO_TOKEN, NULL), -1;
+	}
+	trc = mfa_token_open(ctx->store, tok, req->now, &c->t);
+	if (trc != MFA_TOK_OK)
+		return oerr_write(resp, trc == MFA_TOK_EXPIRED ?
+		    OERR_MFA_TOKEN_EXPIRED : trc == MFA_TOK_ERR ?
+		    OERR_SERVER_ERROR : OERR_MFA_TOKEN_MALFORMED, NULL), -1;
+	src = record_get(ctx->store, NULL, REC_USER, c->t.user_id, &c->user);
+	if (src != STORE_OK)
+		return oerr_write(resp, src == STORE_NOTFOUND ?
+		    OERR_MFA_TOKEN_MALFORMED : OERR_SERVER_ERROR, NULL), -1;
+	if (mfa_set_load(ctx->store, c->t.user_id, &c->set) != STORE_OK)
+		return oerr_write(resp, OERR_SERVER_ERROR, NULL), -1;
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* GET /mfa/authenticators                                             */
+
+void
+mfa_authenticators(struct lk_ctx *ctx, const struct lk_req *req,
+    struct lk_resp *resp)
+{
+	struct mfa_call	 c;
+	const struct authenticator *a;
+	json_t		*list;
+	size_t		 i;
+
+	memset(&c, 0, sizeof(c));
+	if (call_begin(ctx, req, resp, &c) == -1)
+		goto out;
+	if ((list = json_array()) == NULL)
+		goto fail;
+	for (i = 0; i < c.set.n; i++) {
+		a = &c.set.a[i];
+		json_array_append_new(list, json_pack("{s:s, s:s, s:b}",
+		    "id", a->id, "authenticator_type",
+		    vocab_name(&mfa_type_vocab, a->type), "active", a->active));
+	}
+	resp_nostore(resp);
+	resp_json(resp, 200, list);
+	json_decref(list);
+	goto out;
+fail:
+	oerr_write(resp, OERR_SERVER_ERROR, NULL);
+out:
+	call_clear(&c);
+}
+
+/* ------------------------------------------------------------------ */
+/* POST /mfa/associate                                                 */
+
+/* The one type asked for (Auth0 takes ["otp"] or ["oob"]); -1 with the
+ * error written. */
+static int
+asked_type(const struct params *p, struct lk_resp *resp, enum mfa_type *t)
+{
+	json_t		*a;
+	const char	*name;
+	int		 x;
+
+	if (p->v[F_AUTHENTICATOR_TYPES] == NULL ||
+	    (a = json_loads(p->v[F_AUTHENTICATOR_TYPES], 0, NULL)) == NULL)
+		return oerr_write(resp, OERR_MISSING_PARAM,
+		    "authenticator_types"), -1;
+	name = json_array_size(a) == 1 ?
+	    json_string_value(json_array_get(a, 0)) : NULL;
+	x = name != NULL ? vocab_find(&mfa_type_vocab, name) : -1;
+	if (x != MFA_TYPE_OTP) {
+		oerr_write(resp, json_array_size(a) == 0 ?
+		    OERR_MISSING_PARAM : OERR_MFA_UNSUPPORTED_TYPE,
+		    json_array_size(a) == 0 ? "authenticator_types" :
+		    name != NULL ? name : "(not one string)");
+		json_decref(a);
+		return -1;
+	}
+	json_decref(a);
+	*t = (enum mfa_type)x;
+	return 0;
+}
+
+/* RFC 3986 2.3: unreserved characters as they are, the rest %XX. */
+static void
+pct_encode(const char *in, struct buf *out)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	unsigned char	  c;
+
+	for (; *in != '\0'; in++) {
+		c = (unsigned char)*in;
+		if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+		    (c >= '0' && c <= '9') || strchr("-._~", c) != NULL)
+			buf_append(out, in, 1);
+		else
+			buf_printf(out, "%%%c%c", hex[c >> 4], hex[c & 0xf]);
+	}
+}
+
+/*
+ * Auth0's barcode_uri (Google Authenticator's Key Uri Format):
+ * otpauth://totp/<tenant>:<user>?secret=...&issuer=<tenant>
+ * &algorithm=SHA1&digits=6&period=30, the tenant named by the issuer's
+ * host, the user by email, else username, phone or id.
+ */
+static int
+barcode_uri(const struct tenant *t, const struct user *u, const char *secret,
+    struct buf *out)
+{
+	const char	*host = t->issuer, *who;
+	char		 name[256];
+	size_t		 n;
+
+	if ((host = strstr(host, "://")) == NULL)
+		return -1;
+	host += 3;
+	n = strcspn(host, "/:");
+	snprintf(name, sizeof(name), "%.*s", (int)n, host);
+	who = u->email ? u->email : u->username ? u->username :
+	    u->phone_number ? u->phone_number : u->user_id;
+	buf_puts(out, "otpauth://totp/");
+	pct_encode(name, out);
+	buf_puts(out, ":");
+	pct_encode(who, out);
+	buf_printf(out, "?secret=%s&issuer=", secret);
+	pct_encode(name, out);
+	return buf_printf(out, "&algorithm=SHA1&digits=%d&period=%d",
+	    TOTP_DIGITS, TOTP_PERIOD);
+}
+
+/* One enrolment's new records, made before the transaction. */
+struct enrol {
+	const struct mfa_set	*set;
+	json_t			*otp;		/* the otp authenticator */
+	json_t			*recovery;	/* NULL: none given */
+	char			 secret[64];	/* base32 */
+	char			 code[MFA_RECOVERY_LEN + 1];
+};
+
+/* A new authenticator record of type t for user_id. */
+static json_t *
+auth_new(enum mfa_type t, const char *user_id, time_t now)
+{
+	char	 id[64];
+
+	if (mfa_auth_id(t, id, sizeof(id)) == -1)
+		return NULL;
+	return json_pack("{s:s, s:s, s:s, s:b, s:I}", "id", id, "user_id",
+	    user_id, "type", vocab_name(&mfa_type_vocab, t), "active", 0,
+	    "created_at", (json_int_t)now);
+}
+
+/* The secret, sealed into the otp record; the recovery code when the
+ * user has none active.  0 or -1. */
+static int
+enrol_make(struct store *s, struct enrol *e, const char *user_id, time_t now)
+{
+	unsigned char	 key[TOTP_KEY_LEN];
+	char		 aad[512], sealed[256], hash[72];
+	int		 rc = -1;
+
+	if ((e->otp = auth_new(MFA_TYPE_OTP, user_id, now)) == NULL ||
+	    RAND_priv_bytes(key, sizeof(key)) != 1 ||
+	    base32_encode(key, sizeof(key), e->secret, sizeof(e->secret)) == -1)
+		goto out;
+	mfa_secret_aad(user_id, json_string_value(json_object_get(e->otp,
+	    "id")), aad, sizeof(aad));
+	if (mfa_seal(s, aad, key, sizeof(key), sealed, sizeof(sealed)) == -1)
+		goto out;
+	json_object_set_new(e->otp, "secret", json_string(sealed));
+	if (mfa_set_find(e->set, MFA_TYPE_RECOVERY, 1) == NULL) {
+		if ((e->recovery = auth_new(MFA_TYPE_RECOVERY, user_id,
+		    now)) == NULL ||
+		    mfa_recovery_new(e->code, sizeof(e->code), hash) == -1)
+			goto out;
+		json_object_set_new(e->recovery, "code_hash", json_string(hash));
+	}
+	rc = 0;
+out:
+	OPENSSL_cleanse(key, sizeof(key));
+	return rc;
+}
+
+/* In txn: pending authenticators go, the new ones are written. */
+static enum store_rc
+enrol_txn(struct store *s, DB_TXN *txn, void *arg)
+{
+	struct enrol	*e = arg;
+	const struct authenticator *a;
+	enum store_rc	 rc = STORE_OK;
+	size_t		 i;
+
+	for (i = 0; i < e->set->n && rc == STORE_OK; i++) {
+		a = &e->set->a[i];
+		if (!a->active && (a->type == MFA_TYPE_OTP ||
+		    (a->type == MFA_TYPE_RECOVERY && e->recovery != NULL)))
+			if ((rc = mfa_auth_del(s, txn, a->user_id, a->id)) ==
+			    STORE_NOTFOUND)
+				rc = STORE_OK;
+	}
+	if (rc == STORE_OK)
+		rc = mfa_auth_put(s, txn, e->otp);
+	if (rc == STORE_OK && e->recovery != NULL)
+		rc = mfa_auth_put(s, txn, e->recovery);
+	return rc;
+}
+
+/* The 200: {authenticator_type, secret, barcode_uri, recovery_codes?}. */
+static int
+enrol_respond(const struct mfa_call *c, const struct enrol *e,
+    struct lk_resp *resp)
+{
+	struct buf	 uri;
+	json_t		*body;
+	int		 rc = -1;
+
+	buf_init(&uri);
+	if (barcode_uri(&c->tenant, &c->user, e->secret, &uri) == -1 ||
+	    buf_append(&uri, "", 1) == -1)
+		goto out;
+	body = json_pack("{s:s, s:s, s:s}", "authenticator_type", "otp",
+	    "secret", e->secret, "barcode_uri", uri.p);
+	if (body == NULL)
+		goto out;
+	if (e->recovery != NULL)
+		json_object_set_new(body, "recovery_codes",
+		    json_pack("[s]", e->code));
+	resp_nostore(resp);
+	rc = resp_json(resp, 200, body);
+	json_decref(body);
+out:
+	buf_clear(&uri);
+	return rc;
+}
+
+void
+mfa_associate(struct lk_ctx *ctx, const struct lk_req *req,
+    struct lk_resp *resp)
+{
+	struct mfa_call	 c;
+	struct params	 p;
+	struct enrol	 e;
+	enum mfa_type	 t;
+
+	memset(&c, 0, sizeof(c));
+	memset(&e, 0, sizeof(e));
+	params_init(&p);
+	if (decode_body(req, FIELD_BIT(F_AUTHENTICATOR_TYPES), &p, resp) == -1 ||
+	    call_begin(ctx, req, resp, &c) == -1 ||
+	    asked_type(&p, resp, &t) == -1)
+		goto out;
+	/* With an mfa_token, only a first enrolment (Auth0). */
+	if (mfa_set_enrolled(&c.set)) {
+		oerr_write(resp, OERR_MFA_ALREADY_ENROLLED, NULL);
+		goto out;
+	}
+	e.set = &c.set;
+	if (enrol_make(ctx->store, &e, c.t.user_id, req->now) == -1 ||
+	    store_txn_run(ctx->store, enrol_txn, &e) != STORE_OK ||
+	    enrol_respond(&c, &e, resp) == -1)
+		oerr_write(resp, OERR_SERVER_ERROR, NULL);
+out:
+	OPENSSL_cleanse(e.secret, sizeof(e.secret));
+	OPENSSL_cleanse(e.code, sizeof(e.code));
+	json_decref(e.otp);
+	json_decref(e.recovery);
+	params_clear(&p);
+	call_clear(&c);
+}
