@@ -40,6 +40,7 @@ python3-requests
 python3-jwt
 python3-cryptography
 python3-jwcrypto
+python3-pyotp
 curl
 apache2
 libapache2-mod-fcgid

@@ -1,0 +1,379 @@
+"""
+Multi-factor authentication with the password grants (lib/mfa,
+docs/COMPAT.md 13) through the real lighttpd, with several responder
+processes (LATCHKEY_CHILDREN=3 under lighttpd's two), so that one flow's
+steps land on different processes: the 403 mfa_required and its
+mfa_token, enrolment at /mfa/associate, GET /mfa/authenticators, the
+mfa-otp grant with codes computed independently (pyotp, RFC 6238), the
+mfa-recovery-code grant, the legacy /oauth/ro answer, every error, the
+failure limit and the audit log.
+"""
+import json
+import time
+import urllib.parse
+
+import pyotp
+import pytest
+import requests
+
+import lk
+
+GRANT_OTP = "http://auth0.com/oauth/grant-type/mfa-otp"
+GRANT_RECOVERY = "http://auth0.com/oauth/grant-type/mfa-recovery-code"
+GRANT_OOB = "http://auth0.com/oauth/grant-type/mfa-oob"
+RO_GRANT = "http://auth0.com/oauth/legacy/grant-type/ro"
+
+# Users of this tenant: each test enrols its own, so that none depends on
+# another's state.  The tenant's policy is "enrolled"; these users are
+# "always" (they must enrol first).
+USERS = {name: ("%s@example.com" % name, "%s-pw-Xc7vB0nM3qW6eR9t" % name)
+    for name in ("ann", "ben", "cat", "dan", "eve", "fay")}
+
+REQUIRED = {"error": "mfa_required",
+    "error_description": "Multifactor authentication required"}
+MALFORMED = {"error": "invalid_grant", "error_description": "Malformed mfa_token"}
+INVALID_OTP = {"error": "invalid_grant", "error_description": "Invalid otp_code."}
+TOO_MANY = {"error": "too_many_attempts", "error_description":
+    "Too many failed codes. Wait for some minutes before retrying."}
+
+
+class MfaServer(lk.Server):
+    def __init__(self):
+        super().__init__("mfa")
+        t = self.tenant
+        t["tenant"]["mfa"] = "enrolled"
+        for c in t["clients"]:
+            if c["client_id"] == lk.POST_ID:
+                c["grant_types"] = c["grant_types"] + [GRANT_OTP,
+                    GRANT_RECOVERY, GRANT_OOB,
+                    RO_GRANT]
+            if c["client_id"] == lk.REALMONLY_ID:
+                c["grant_types"] = c["grant_types"] + [GRANT_OTP]
+        for email, pw in USERS.values():
+            t["users"].append({"connection": lk.DB1, "email": email,
+                "password": pw, "mfa": "always"})
+        self.tenant_file.write_text(json.dumps(t, indent=1))
+
+    def env(self):
+        e = super().env()
+        e["LATCHKEY_CHILDREN"] = "3"
+        return e
+
+
+@pytest.fixture(scope="module")
+def srv():
+    s = MfaServer()
+    try:
+        s.start()
+    except BaseException:
+        s.stop()
+        s.cleanup()
+        raise
+    yield s
+    s.stop()
+    assert not s.sanitizer_reports(), s.log()[-8000:]
+    s.cleanup()
+
+
+def login(srv, name, **kw):
+    email, pw = USERS[name]
+    return srv.token(lk.password_form(username=email, password=pw, **kw))
+
+
+def challenge(srv, name, **kw):
+    """The mfa_token of a password grant that must pass MFA."""
+    r = login(srv, name, **kw)
+    assert r.status_code == 403, r.text
+    body = lk.error_body(r)
+    assert set(body) == {"error", "error_description", "mfa_token"}, body
+    assert {k: body[k] for k in REQUIRED} == REQUIRED
+    return body["mfa_token"]
+
+
+def bearer(tok):
+    return {"Authorization": "Bearer " + tok}
+
+
+def associate(srv, tok, types=("otp",)):
+    return srv.post("mfa/associate", json.dumps({"authenticator_types":
+        list(types)}), "application/json", bearer(tok))
+
+
+def authenticators(srv, tok):
+    return requests.get(srv.url("mfa/authenticators"), headers=bearer(tok),
+        timeout=30)
+
+
+def mfa_grant(srv, tok, client_id=lk.POST_ID, secret=lk.POST_SECRET, **kw):
+    f = {"grant_type": GRANT_OTP, "client_id": client_id,
+        "client_secret": secret, "mfa_token": tok}
+    f.update(kw)
+    return srv.token(f)
+
+
+def enrol(srv, name, **kw):
+    """Enrol name's otp authenticator and confirm it: (TOTP, recovery code,
+    the token response)."""
+    tok = challenge(srv, name, **kw)
+    r = associate(srv, tok)
+    assert r.status_code == 200, r.text
+    assert r.headers["Cache-Control"] == "no-store"
+    body = r.json()
+    assert set(body) == {"authenticator_type", "secret", "barcode_uri",
+        "recovery_codes"}, body
+    totp = pyotp.TOTP(body["secret"])
+    r = mfa_grant(srv, tok, otp=totp.now())
+    assert r.status_code == 200, r.text
+    return totp, body["recovery_codes"][0], r.json()
+
+
+def err(r, status, want):
+    assert r.status_code == status, r.text
+    assert lk.error_body(r) == want
+
+
+def audit_types(srv):
+    out = json.loads(lk.ctl(srv.home, "audit", "list").stdout)
+    return [a["type"] for a in out]
+
+
+# --- the challenge -----------------------------------------------------------
+
+def test_wrong_password_answer_is_the_same_with_and_without_mfa(srv):
+    email, _ = USERS["fay"]
+    with_mfa = srv.token(lk.password_form(username=email, password="nope"))
+    without = srv.token(lk.password_form(username=lk.DORA, password="nope"))
+    assert with_mfa.status_code == without.status_code == 403
+    assert with_mfa.json() == without.json() == {"error": "invalid_grant",
+        "error_description": "Wrong email or password."}
+
+
+def test_no_mfa_for_a_user_without_authenticator_under_enrolled(srv):
+    r = srv.token(lk.password_form(username=lk.DORA, password=lk.DORA_PW))
+    assert r.status_code == 200, r.text
+
+
+def test_client_without_the_mfa_grants_gets_auth0s_error(srv):
+    email, pw = USERS["fay"]
+    r = srv.token(lk.password_form(client_id=lk.HS_ID, secret=lk.HS_SECRET,
+        username=email, password=pw))
+    err(r, 403, {"error": "unauthorized_client", "error_description":
+        "Grant type '%s' not allowed for the client." % GRANT_OTP})
+
+
+def test_legacy_ro_gets_auth0s_legacy_code(srv):
+    email, pw = USERS["fay"]
+    r = srv.token(json_body={"client_id": lk.POST_ID, "grant_type": "password",
+        "connection": lk.DB1, "username": email, "password": pw,
+        "scope": "openid"}, path="oauth/ro")
+    err(r, 401, {"error": "a0.mfa_registration_required",
+        "error_description": "Multifactor registration required"})
+
+
+# --- enrolment and the otp grant ---------------------------------------------
+
+def test_enrol_then_otp_login_returns_the_first_grants_tokens(srv):
+    tok = challenge(srv, "ann", audience=lk.API, scope="openid read:things")
+    r = authenticators(srv, tok)
+    assert r.status_code == 200 and r.json() == [], r.text
+    r = associate(srv, tok)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    secret = body["secret"]
+    assert len(secret) == 32 and set(secret) <= set("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567")
+    uri = urllib.parse.urlsplit(body["barcode_uri"])
+    host = urllib.parse.urlsplit(srv.issuer).hostname
+    assert (uri.scheme, uri.netloc) == ("otpauth", "totp")
+    assert urllib.parse.unquote(uri.path) == "/%s:%s" % (host, USERS["ann"][0])
+    assert urllib.parse.parse_qs(uri.query) == {"secret": [secret],
+        "issuer": [host], "algorithm": ["SHA1"], "digits": ["6"],
+        "period": ["30"]}
+    (code,) = body["recovery_codes"]
+    assert len(code) == 24
+    listed = authenticators(srv, tok).json()
+    assert sorted((a["authenticator_type"], a["active"]) for a in listed) == \
+        [("otp", False), ("recovery-code", False)]
+    totp = pyotp.TOTP(secret)
+    err(mfa_grant(srv, tok, otp="%06d" % ((int(totp.now()) + 1) % 10**6)),
+        403, INVALID_OTP)
+    r = mfa_grant(srv, tok, otp=totp.now())
+    assert r.status_code == 200, r.text
+    out = r.json()
+    # Exactly what the password grant gives a user without MFA.
+    base = srv.token(lk.password_form(username=lk.DORA, password=lk.DORA_PW,
+        audience=lk.API, scope="openid read:things")).json()
+    assert set(out) == set(base) == {"access_token", "id_token",
+        "token_type", "expires_in", "scope"}, out
+    assert (out["scope"], out["expires_in"]) == (base["scope"],
+        base["expires_in"])
+    claims = srv.decode(out["access_token"], lk.API)
+    assert claims["scope"] == srv.decode(base["access_token"], lk.API)["scope"]
+    assert claims["gty"] == "mfa-otp"
+    assert claims["azp"] == lk.POST_ID
+    assert claims["sub"] == srv.decode(out["id_token"], lk.POST_ID)["sub"]
+    # Single use after success: the same token again, even with a code.
+    err(mfa_grant(srv, tok, otp=totp.at(time.time() + 30)), 403, MALFORMED)
+    listed = authenticators(srv, challenge(srv, "ann")).json()
+    assert all(a["active"] for a in listed) and len(listed) == 2
+    assert {a["id"].split("|")[0] for a in listed} == {"totp", "recovery-code"}
+
+
+def test_a_code_is_accepted_once_and_enrolled_users_cannot_reenrol(srv):
+    totp, _, _ = enrol(srv, "ben")
+    tok = challenge(srv, "ben")
+    err(associate(srv, tok), 403, {"error": "access_denied",
+        "error_description": "User is already enrolled"})
+    # The step just used is spent; the next one (window +1) is not.
+    err(mfa_grant(srv, tok, otp=totp.now()), 403, INVALID_OTP)
+    r = mfa_grant(srv, tok, otp=totp.at(time.time() + 30))
+    assert r.status_code == 200, r.text
+
+
+def test_recovery_code_logs_in_once_and_returns_a_new_one(srv):
+    _, code, _ = enrol(srv, "cat")
+    tok = challenge(srv, "cat")
+    r = srv.token({"grant_type": GRANT_RECOVERY, "client_id": lk.POST_ID,
+        "client_secret": lk.POST_SECRET, "mfa_token": tok,
+        "recovery_code": code.lower()})
+    assert r.status_code == 200, r.text
+    new = r.json()["recovery_code"]
+    assert len(new) == 24 and new != code
+    srv.decode(r.json()["access_token"], srv.issuer + "userinfo")
+    rec = lambda c: srv.token({"grant_type": GRANT_RECOVERY,
+        "client_id": lk.POST_ID, "client_secret": lk.POST_SECRET,
+        "mfa_token": challenge(srv, "cat"), "recovery_code": c})
+    err(rec(code), 403, {"error": "invalid_grant",
+        "error_description": "Invalid recovery_code."})
+    assert rec(new).status_code == 200
+
+
+def test_legacy_ro_of_an_enrolled_user(srv):
+    enrol(srv, "dan")
+    email, pw = USERS["dan"]
+    r = srv.token(json_body={"client_id": lk.POST_ID, "grant_type": "password",
+        "connection": lk.DB1, "username": email, "password": pw},
+        path="oauth/ro")
+    err(r, 401, {"error": "a0.mfa_required",
+        "error_description": "Multifactor authentication required"})
+
+
+# --- errors ----------------------------------------------------------------
+
+def test_mfa_token_errors(srv):
+    tok = challenge(srv, "fay")
+    err(mfa_grant(srv, tok), 400, {"error": "invalid_request",
+        "error_description": "Missing required parameter: otp"})
+    err(srv.token({"grant_type": GRANT_OTP, "client_id": lk.POST_ID,
+        "client_secret": lk.POST_SECRET, "otp": "123456"}), 400,
+        {"error": "invalid_request",
+         "error_description": "Missing required parameter: mfa_token"})
+    flipped = tok[:-5] + ("A" if tok[-5] != "A" else "B") + tok[-4:]
+    for bad in ("garbage", flipped, tok[:-1], tok + "AA"):
+        err(mfa_grant(srv, bad, otp="123456"), 403, MALFORMED)
+    # Another client cannot use it, even one holding the grant.
+    err(mfa_grant(srv, tok, client_id=lk.REALMONLY_ID,
+        secret=lk.REALMONLY_SECRET, otp="123456"), 403, MALFORMED)
+    err(mfa_grant(srv, tok, client_id=lk.HS_ID, secret=lk.HS_SECRET,
+        otp="123456"), 403, {"error": "unauthorized_client",
+        "error_description": "Grant type '%s' not allowed for the client."
+        % GRANT_OTP})
+    # Not enrolled yet.
+    err(mfa_grant(srv, tok, otp="123456"), 401, {"error":
+        "unsupported_challenge_type", "error_description": "User is not "
+        "enrolled. You can use /mfa/associate endpoint to enroll the first "
+        "authenticator."})
+    err(srv.token({"grant_type": GRANT_RECOVERY, "client_id": lk.POST_ID,
+        "client_secret": lk.POST_SECRET, "mfa_token": tok,
+        "recovery_code": "X" * 24}), 403, {"error":
+        "unsupported_challenge_type",
+        "error_description": "User does not have a recovery-code."})
+    # The /mfa/ endpoints.
+    r = requests.get(srv.url("mfa/authenticators"), timeout=30)
+    err(r, 401, {"error": "unauthorized", "error_description": "Unauthorized"})
+    assert r.headers["WWW-Authenticate"] == "Bearer"
+    err(authenticators(srv, flipped), 403, MALFORMED)
+    err(associate(srv, tok, ("oob",)), 400, {"error":
+        "unsupported_challenge_type",
+        "error_description": "Unsupported authenticator type: oob"})
+    r = srv.post("mfa/associate", json.dumps({"authenticator_types": "otp"}),
+        "application/json", bearer(tok))
+    err(r, 400, {"error": "invalid_request", "error_description":
+        "authenticator_types must be an array, not string"})
+    r = requests.delete(srv.url("mfa/associate"), timeout=30)
+    assert r.status_code == 405 and r.headers["Allow"] == "POST"
+
+
+def test_eleven_wrong_codes_hit_the_limit_in_every_process(srv):
+    totp, _, _ = enrol(srv, "eve")
+    tok = challenge(srv, "eve")
+    good = totp.at(time.time() + 30)
+    wrong = "%06d" % ((int(good) + 500000) % 10**6)
+    for _ in range(10):
+        err(mfa_grant(srv, tok, otp=wrong), 403, INVALID_OTP)
+    # The 11th, even with the right code, on whichever process answers.
+    for _ in range(4):
+        err(mfa_grant(srv, tok, otp=good), 429, TOO_MANY)
+    types = audit_types(srv)
+    assert types.count("gd_auth_failed") >= 10
+    assert "gd_too_many_failures" in types
+    for t in ("mfar", "gd_enrollment_complete", "gd_auth_succeed",
+              "gd_recovery_succeed", "gd_recovery_failed"):
+        assert t in types, t
+
+
+def test_discovery_lists_the_mfa_grants(srv):
+    r = requests.get(srv.url(".well-known/openid-configuration"), timeout=30)
+    got = r.json()["grant_types_supported"]
+    assert GRANT_OTP in got and GRANT_RECOVERY in got and GRANT_OOB not in got
+
+
+# --- the admin command -------------------------------------------------------
+
+def user_id(srv, email):
+    out = lk.ctl(srv.home, "user", "find", "--connection", lk.DB1, email)
+    return json.loads(out.stdout)["user_id"]
+
+
+def ctl_json(srv, *args):
+    return json.loads(lk.ctl(srv.home, *args).stdout)
+
+
+def test_admin_lists_resets_deletes_and_sets_the_policy(srv):
+    enrol(srv, "fay")
+    fay = user_id(srv, USERS["fay"][0])
+    listed = ctl_json(srv, "authenticator", "list", fay)
+    assert sorted(a["authenticator_type"] for a in listed) == \
+        ["otp", "recovery-code"]
+    for a in listed:
+        assert set(a) == {"id", "authenticator_type", "active", "created_at"}
+    # The stored records hold no secret in the clear either.
+    shown = lk.ctl(srv.home, "user", "show", fay).stdout
+    assert "secret" not in shown
+    # Per-user override, both ways.
+    dora = user_id(srv, lk.DORA)
+    lk.ctl(srv.home, "user", "update", dora, "--mfa", "always")
+    challenge_for = lambda email, pw: srv.token(lk.password_form(
+        username=email, password=pw))
+    assert challenge_for(lk.DORA, lk.DORA_PW).json()["error"] == "mfa_required"
+    lk.ctl(srv.home, "user", "update", dora, "--mfa", "tenant")
+    assert challenge_for(lk.DORA, lk.DORA_PW).status_code == 200
+    # The tenant's policy: all, then back.
+    assert lk.ctl(srv.home, "tenant", "set", "mfa", "sometimes",
+        check=False).returncode != 0
+    lk.ctl(srv.home, "tenant", "set", "mfa", "all")
+    try:
+        assert challenge_for(lk.DORA, lk.DORA_PW).json()["error"] == \
+            "mfa_required"
+    finally:
+        lk.ctl(srv.home, "tenant", "set", "mfa", "enrolled")
+    assert challenge_for(lk.DORA, lk.DORA_PW).status_code == 200
+    # Delete one, then reset: the next login enrols again.
+    rec = [a["id"] for a in listed if a["authenticator_type"] ==
+        "recovery-code"][0]
+    assert ctl_json(srv, "authenticator", "delete", fay, rec) == {"deleted": 1}
+    assert lk.ctl(srv.home, "authenticator", "delete", fay, rec,
+        check=False).returncode != 0
+    assert ctl_json(srv, "authenticator", "reset", fay) == {"deleted": 1}
+    assert ctl_json(srv, "authenticator", "list", fay) == []
+    tok = challenge(srv, "fay")
+    assert associate(srv, tok).status_code == 200
