@@ -24,7 +24,8 @@
 	FIELD_BIT(F_PASSWORD) | FIELD_BIT(F_AUDIENCE) | FIELD_BIT(F_SCOPE) | \
 	FIELD_BIT(F_REALM) | FIELD_BIT(F_OTP) | FIELD_BIT(F_REFRESH_TOKEN) | \
 	FIELD_BIT(F_RESOURCE) | FIELD_BIT(F_MFA_TOKEN) | \
-	FIELD_BIT(F_RECOVERY_CODE))
+	FIELD_BIT(F_RECOVERY_CODE) | FIELD_BIT(F_OOB_CODE) | \
+	FIELD_BIT(F_BINDING_CODE))
 
 /* The grant each GT_AT_TOKEN grant type runs. */
 static void (*const run[GT__MAX])(struct grant_req *) = {
@@ -33,6 +34,7 @@ static void (*const run[GT__MAX])(struct grant_req *) = {
 	[GT_OTP] = grant_otp,		/* docs/COMPAT.md 3.1 */
 	[GT_REFRESH] = grant_refresh,	/* docs/COMPAT.md 5.2 */
 	[GT_MFA_OTP] = grant_mfa_otp,	/* docs/COMPAT.md 13.4 */
+	[GT_MFA_OOB] = grant_mfa_oob,
 	[GT_MFA_RECOVERY] = grant_mfa_recovery,
 };
 

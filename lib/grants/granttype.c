@@ -22,9 +22,8 @@ static const struct grant_type_def defs[GT__MAX] = {
 	/* The second factor (docs/COMPAT.md 13.4). */
 	[GT_MFA_OTP] = { "http://auth0.com/oauth/grant-type/mfa-otp",
 	    "mfa-otp", GT_AT_TOKEN | GT_DISCOVERY | GT_CLIENT },
-	/* Accepted on a client, as Auth0 does; not yet a grant here. */
 	[GT_MFA_OOB] = { "http://auth0.com/oauth/grant-type/mfa-oob",
-	    "mfa-oob", GT_CLIENT },
+	    "mfa-oob", GT_AT_TOKEN | GT_DISCOVERY | GT_CLIENT },
 	[GT_MFA_RECOVERY] = {
 	    "http://auth0.com/oauth/grant-type/mfa-recovery-code",
 	    "mfa-recovery-code", GT_AT_TOKEN | GT_DISCOVERY | GT_CLIENT },

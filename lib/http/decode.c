@@ -48,6 +48,11 @@ static const struct field_def fields[F__MAX] = {
 	[F_MFA_TOKEN] =			{ "mfa_token", MFA_SEAL_MAX },
 	[F_RECOVERY_CODE] =		{ "recovery_code", 64 },
 	[F_AUTHENTICATOR_TYPES] =	{ "authenticator_types", 256 },
+	[F_OOB_CHANNELS] =		{ "oob_channels", 256 },
+	[F_OOB_CODE] =			{ "oob_code", MFA_SEAL_MAX },
+	[F_BINDING_CODE] =		{ "binding_code", 64 },
+	[F_CHALLENGE_TYPE] =		{ "challenge_type", 64 },
+	[F_AUTHENTICATOR_ID] =		{ "authenticator_id", 128 },
 };
 
 /*
@@ -65,6 +70,7 @@ static const struct object_field_def object_fields[] = {
 	{ F_AUTHPARAMS, JSON_OBJECT, OERR_PWL_AUTHPARAMS },
 	/* /mfa/associate (docs/COMPAT.md 13.3). */
 	{ F_AUTHENTICATOR_TYPES, JSON_ARRAY, OERR_MFA_TYPES },
+	{ F_OOB_CHANNELS, JSON_ARRAY, OERR_MFA_CHANNELS },
 };
 
 /* The object_fields row of f, or NULL when f is a string field. */
@@ -339,7 +345,8 @@ object_set(struct params *p, const struct object_field_def *of,
 /* The members whose values are secrets: cleansed before they are freed. */
 static const enum field secret_fields[] = {
 	F_PASSWORD, F_CLIENT_SECRET, F_CLIENT_ASSERTION, F_REFRESH_TOKEN,
-	F_OTP, F_TOKEN, F_ID_TOKEN, F_MFA_TOKEN, F_RECOVERY_CODE,
+	F_OTP, F_TOKEN, F_ID_TOKEN, F_MFA_TOKEN, F_RECOVERY_CODE, F_OOB_CODE,
+	F_BINDING_CODE,
 };
 
 /*

@@ -160,6 +160,14 @@ enum oerr {
 	OERR_MFA_NO_TOKEN,		/* 401 unauthorized: no Bearer mfa_token */
 	OERR_MFA_TYPES,			/* 400 invalid_request (%s: JSON type) */
 	OERR_MFA_UNSUPPORTED_TYPE,	/* 400 unsupported_challenge_type (%s) */
+	OERR_MFA_OOB_MALFORMED,		/* 403 invalid_grant "Malformed oob_code" */
+	OERR_MFA_PENDING,		/* 400 authorization_pending */
+	OERR_MFA_INVALID_BINDING,	/* 403 invalid_grant */
+	OERR_MFA_CHANNELS,		/* 400 invalid_request (%s: JSON type) */
+	OERR_MFA_UNSUPPORTED_CHANNEL,	/* 400 unsupported_challenge_type (%s) */
+	OERR_MFA_SEND_LIMIT,		/* 429 too_many_requests */
+	OERR_MFA_NO_CHANNEL,		/* 400 invalid_request (%s: channel) */
+	OERR_MFA_BAD_AUTHENTICATOR,	/* 400 invalid_request (%s: why) */
 	OERR_RO_MFA_REQUIRED,		/* 401 a0.mfa_required (legacy) */
 	OERR_RO_MFA_REGISTRATION,	/* 401 a0.mfa_registration_required */
 	OERR__MAX
@@ -204,6 +212,11 @@ enum field {
 	F_MFA_TOKEN,
 	F_RECOVERY_CODE,
 	F_AUTHENTICATOR_TYPES,	/* a JSON array, kept as its compact text */
+	F_OOB_CHANNELS,		/* a JSON array, kept as its compact text */
+	F_OOB_CODE,
+	F_BINDING_CODE,
+	F_CHALLENGE_TYPE,
+	F_AUTHENTICATOR_ID,
 	F__MAX
 };
 

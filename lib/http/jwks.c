@@ -151,6 +151,9 @@ discovery(struct lk_ctx *ctx, const char *iss)
 	    json_sprintf("%suserinfo", iss)) |
 	    json_object_set_new(doc, "revocation_endpoint",
 	    json_sprintf("%soauth/revoke", iss)) |
+	    /* Auth0's discovery names it (docs/COMPAT.md 13.3). */
+	    json_object_set_new(doc, "mfa_challenge_endpoint",
+	    json_sprintf("%smfa/challenge", iss)) |
 	    json_object_set_new(doc,
 	    "revocation_endpoint_auth_methods_supported",
 	    vocab_array(&client_auth_vocab, auth_order, AUTH_ORDER_N)) |

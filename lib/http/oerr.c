@@ -254,9 +254,9 @@ static const struct oerr_row oerrs[OERR__MAX] = {
 	 * about the credentials, or sends an id_token that does not verify
 	 * is RFC 6749 4.1.2.1's temporarily_unavailable with Retry-After.
 	 * MFA required upstream is 403 access_denied, not Auth0's
-	 * mfa_required: that one promises an mfa_token for /mfa/challenge,
-	 * which latchkey does not serve, and no SDK can finish the
-	 * upstream's second factor through the password grant.
+	 * mfa_required: that one promises an mfa_token for latchkey's own
+	 * /mfa/challenge, and no SDK can finish the upstream's second
+	 * factor through the password grant.
 	 */
 	[OERR_UPSTREAM_UNAVAILABLE] = { "temporarily_unavailable", 503,
 	    "The connection's identity provider is unavailable; retry after "
@@ -302,6 +302,25 @@ static const struct oerr_row oerrs[OERR__MAX] = {
 	    "authenticator_types must be an array, not %s" },
 	[OERR_MFA_UNSUPPORTED_TYPE] = { "unsupported_challenge_type", 400,
 	    "Unsupported authenticator type: %s" },
+	[OERR_MFA_OOB_MALFORMED] = { "invalid_grant", 403,
+	    "Malformed oob_code" },
+	/* Auth0's pending text (verify-with-out-of-band); the status is
+	 * RFC 8628 3.5's. */
+	[OERR_MFA_PENDING] = { "authorization_pending", 400,
+	    "Authorization pending: please repeat the request in a few "
+	    "seconds." },
+	[OERR_MFA_INVALID_BINDING] = { "invalid_grant", 403,
+	    "Invalid binding_code." },
+	[OERR_MFA_CHANNELS] = { "invalid_request", 400,
+	    "oob_channels must be an array, not %s" },
+	[OERR_MFA_UNSUPPORTED_CHANNEL] = { "unsupported_challenge_type", 400,
+	    "Unsupported oob channel: %s" },
+	[OERR_MFA_SEND_LIMIT] = { "too_many_requests", 429,
+	    "Too many codes sent. Wait before asking for another." },
+	[OERR_MFA_NO_CHANNEL] = { "invalid_request", 400,
+	    "The %s channel is not configured" },
+	[OERR_MFA_BAD_AUTHENTICATOR] = { "invalid_request", 400,
+	    "%s" },
 	/* Legacy /oauth/ro: Auth0's a0.* codes (Auth0.Android, docs/COMPAT.md
 	 * 13.2). */
 	[OERR_RO_MFA_REQUIRED] = { "a0.mfa_required", 401,

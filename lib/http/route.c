@@ -18,6 +18,7 @@ enum endpoint {
 	EP_REVOKE,
 	EP_MFA_ASSOCIATE,
 	EP_MFA_AUTHENTICATORS,
+	EP_MFA_CHALLENGE,
 	EP__MAX
 };
 
@@ -49,6 +50,8 @@ static const struct endpoint_def endpoints[EP__MAX] = {
 	    mfa_associate },
 	[EP_MFA_AUTHENTICATORS] = { "/mfa/authenticators", M(HTTP_GET),
 	    "GET", mfa_authenticators },
+	[EP_MFA_CHALLENGE] = { "/mfa/challenge", M(HTTP_POST), "POST",
+	    mfa_challenge },
 };
 
 static enum endpoint

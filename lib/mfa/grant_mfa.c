@@ -143,6 +143,7 @@ struct mfa_run {
 	struct mfa_set		 set;
 	const struct authenticator *auth;	/* the one checked */
 	const char		*code;		/* as presented */
+	const char		*binding;	/* mfa-oob: the code sent */
 	/* The transaction's outcome. */
 	int			 ok;		/* the code matched */
 	int			 spent;		/* the token was spent already */
@@ -256,6 +257,34 @@ activate_pending(struct store *s, DB_TXN *txn, const struct mfa_run *r)
 	return rc;
 }
 
+/*
+ * In txn: a code verified for a: spend the token, mark a active (with
+ * the user's pending authenticators when this confirms an enrolment)
+ * and audit.  A token spent already (a replay) writes nothing.
+ */
+static enum store_rc
+run_confirm(struct store *s, DB_TXN *txn, struct mfa_run *r,
+    struct authenticator *a)
+{
+	enum store_rc	 rc;
+
+	if ((rc = mfa_token_spend(s, txn, &r->t, r->g->req->now)) ==
+	    STORE_EXISTS) {
+		r->spent = 1;
+		return STORE_OK;
+	}
+	if (rc != STORE_OK)
+		return rc;
+	r->enrolled = !a->active;
+	json_object_set_new(a->json, "active", json_true());
+	if ((rc = mfa_auth_put(s, txn, a->json)) == STORE_OK && r->enrolled)
+		rc = activate_pending(s, txn, r);
+	if (rc == STORE_OK)
+		rc = mfa_audit(s, txn, &r->g->who, r->t.user_id, r->enrolled ?
+		    GUARD_EV_MFA_ENROLLED : GUARD_EV_MFA_SUCCESS, r->g->req->now);
+	return rc;
+}
+
 /* In txn: the otp check (RFC 6238, a step accepted once). */
 static enum store_rc
 otp_txn(struct store *s, DB_TXN *txn, void *arg)
@@ -281,22 +310,30 @@ otp_txn(struct store *s, DB_TXN *txn, void *arg)
 	OPENSSL_cleanse(key, sizeof(key));
 	if (!r->ok)
 		rc = run_failed(s, txn, r, GUARD_EV_MFA_FAILED);
-	else if ((rc = mfa_token_spend(s, txn, &r->t, r->g->req->now)) ==
-	    STORE_EXISTS) {
-		r->spent = 1;	/* nothing written: a replay */
-		rc = STORE_OK;
-	} else if (rc == STORE_OK) {
-		r->enrolled = !a.active;
+	else {
 		json_object_set_new(a.json, "last_step", json_integer(step));
-		json_object_set_new(a.json, "active", json_true());
-		if ((rc = mfa_auth_put(s, txn, a.json)) == STORE_OK &&
-		    r->enrolled)
-			rc = activate_pending(s, txn, r);
-		if (rc == STORE_OK)
-			rc = mfa_audit(s, txn, &r->g->who, r->t.user_id,
-			    r->enrolled ? GUARD_EV_MFA_ENROLLED :
-			    GUARD_EV_MFA_SUCCESS, r->g->req->now);
+		rc = run_confirm(s, txn, r, &a);
 	}
+	record_clear(REC_AUTHENTICATOR, &a);
+	return rc;
+}
+
+/* In txn: the binding code the user typed against the one sent. */
+static enum store_rc
+oob_txn(struct store *s, DB_TXN *txn, void *arg)
+{
+	struct mfa_run		*r = arg;
+	struct authenticator	 a;
+	enum store_rc		 rc;
+	size_t			 n = strlen(r->binding);
+
+	r->ok = r->spent = r->enrolled = 0;
+	if ((rc = auth_reread(s, txn, r, &a)) != STORE_OK)
+		return rc;
+	r->ok = strlen(r->code) == n &&
+	    CRYPTO_memcmp(r->code, r->binding, n) == 0;
+	rc = r->ok ? run_confirm(s, txn, r, &a) :
+	    run_failed(s, txn, r, GUARD_EV_MFA_FAILED);
 	record_clear(REC_AUTHENTICATOR, &a);
 	return rc;
 }
@@ -418,5 +455,47 @@ grant_mfa_recovery(struct grant_req *g)
 	}
 	run_check(&r, recovery_txn, OERR_MFA_INVALID_RECOVERY);
 out:
+	run_clear(&r);
+}
+
+/* The oob authenticator with id, or NULL. */
+static const struct authenticator *
+oob_of(const struct mfa_set *set, const char *id)
+{
+	size_t	 i;
+
+	for (i = 0; id != NULL && i < set->n; i++)
+		if (set->a[i].type == MFA_TYPE_OOB &&
+		    strcmp(set->a[i].id, id) == 0)
+			return &set->a[i];
+	return NULL;
+}
+
+void
+grant_mfa_oob(struct grant_req *g)
+{
+	struct mfa_run	 r;
+	struct mfa_oob	 o;
+
+	memset(&r, 0, sizeof(r));
+	memset(&o, 0, sizeof(o));
+	r.g = g;
+	if (run_begin(&r, F_OOB_CODE) == -1)
+		goto out;
+	if (mfa_oob_open(g->ctx->store, r.code, &r.t, g->req->now, &o) == -1 ||
+	    (r.auth = oob_of(&r.set, o.auth_id)) == NULL) {
+		oerr_write(g->resp, OERR_MFA_OOB_MALFORMED, NULL);
+		goto out;
+	}
+	/* Prompt binding: nothing was entered until a binding_code comes
+	 * (docs/COMPAT.md 13.4). */
+	if ((r.code = g->p.v[F_BINDING_CODE]) == NULL || *r.code == '\0') {
+		oerr_write(g->resp, OERR_MFA_PENDING, NULL);
+		goto out;
+	}
+	r.binding = o.binding;
+	run_check(&r, oob_txn, OERR_MFA_INVALID_BINDING);
+out:
+	mfa_oob_clear(&o);
 	run_clear(&r);
 }

@@ -117,9 +117,41 @@ int		 mfa_fail_room(struct store *, DB_TXN *, const char *user_id,
 /* In txn: take a token from the bucket (a failed verification). */
 enum store_rc	 mfa_fail_take(struct store *, DB_TXN *, const char *user_id,
 		    time_t now);
+/* Out-of-band codes sent to a user: MFA_SEND_CAP, one more every
+ * MFA_SEND_PERIOD seconds (10 an hour, Auth0's SMS limit).  1 when one
+ * may be sent (taken), 0 at the limit, -1 on error. */
+#define MFA_SEND_CAP	10
+#define MFA_SEND_PERIOD	360
+int		 mfa_send_take(struct store *, const char *user_id, time_t now);
 /* In txn: append an audit event for the MFA step (audit.c's shape). */
 enum store_rc	 mfa_audit(struct store *, DB_TXN *, const struct guard_who *,
 		    const char *user_id, enum guard_event, time_t now);
+
+/* ------------------------------------------------------------------ */
+/* mfa_oob.c: out-of-band codes: a binding code sent through the        */
+/* delivery command of the tenant's connection named as the channel     */
+/* ("sms", "email"), and the sealed oob_code the client gets for it.    */
+
+#define MFA_OOB_LIFETIME	300
+enum mfa_oob_rc { MFA_OOB_OK, MFA_OOB_LIMIT, MFA_OOB_NO_CHANNEL,
+	MFA_OOB_FAILED, MFA_OOB_ERR };
+/* Send a new binding code to a's recipient and seal its oob_code (bound
+ * to the mfa_token t and to a) into out; why: a failed delivery's code. */
+enum mfa_oob_rc	 mfa_oob_send(struct store *, const struct mfa_tok *t,
+		    const struct authenticator *a, time_t now, char *out,
+		    size_t outsz, char *why, size_t whysz);
+struct mfa_oob {
+	json_t		*json;		/* owned: mfa_oob_clear */
+	const char	*auth_id;	/* the authenticator it was sent for */
+	const char	*binding;	/* the code sent */
+};
+/* Open an oob_code of the token t, not expired: 0, or -1. */
+int		 mfa_oob_open(struct store *, const char *oob_code,
+		    const struct mfa_tok *t, time_t now, struct mfa_oob *);
+void		 mfa_oob_clear(struct mfa_oob *);
+/* The wire error of a failed mfa_oob_send (why: the delivery's). */
+void		 mfa_oob_fail(struct lk_resp *, enum mfa_oob_rc,
+		    const struct authenticator *, const char *why);
 
 /* ------------------------------------------------------------------ */
 /* mfa_policy.c: who must pass a second factor.                         */
@@ -156,14 +188,18 @@ int		 mfa_gate(struct grant_req *, const struct user *,
 		    const char *realm);
 /* /oauth/ro's legacy answer (docs/COMPAT.md 13.2): 0 or -1 written. */
 int		 mfa_gate_ro(struct grant_req *, const struct user *);
-/* http://auth0.com/oauth/grant-type/mfa-otp and mfa-recovery-code. */
+/* http://auth0.com/oauth/grant-type/mfa-otp, mfa-oob, mfa-recovery-code. */
 void		 grant_mfa_otp(struct grant_req *);
+void		 grant_mfa_oob(struct grant_req *);
 void		 grant_mfa_recovery(struct grant_req *);
 
 /* mfa_endpoint.c: POST /mfa/associate, GET /mfa/authenticators. */
 void		 mfa_associate(struct lk_ctx *, const struct lk_req *,
 		    struct lk_resp *);
 void		 mfa_authenticators(struct lk_ctx *, const struct lk_req *,
+		    struct lk_resp *);
+/* mfa_challenge.c: POST /mfa/challenge. */
+void		 mfa_challenge(struct lk_ctx *, const struct lk_req *,
 		    struct lk_resp *);
 
 #endif /* !LATCHKEY_MFA_H */

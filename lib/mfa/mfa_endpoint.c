@@ -2,13 +2,15 @@
  * mfa_endpoint.c: the /mfa/ endpoints a password-grant client uses
  * with its mfa_token, sent as "Authorization: Bearer <mfa_token>" (RFC
  * 6750 2.1; docs/COMPAT.md 13.3):
- *	POST /mfa/associate	 enrol an otp authenticator while the user
- *				 has none active: its secret, Auth0's
- *				 otpauth:// barcode_uri and, on the first
- *				 enrolment, a recovery code;
+ *	POST /mfa/associate	 enrol an authenticator while the user has
+ *				 none active: otp (its secret and Auth0's
+ *				 otpauth:// barcode_uri) or oob (sms or
+ *				 email: a code sent, its oob_code) and, on
+ *				 the first enrolment, a recovery code;
  *	GET /mfa/authenticators	 the user's authenticators.
- * An enrolment stays pending until a first mfa-otp grant confirms it
- * (grant_mfa.c); enrolling again meanwhile replaces the pending one.
+ * An enrolment stays pending until a first mfa-otp or mfa-oob grant
+ * confirms it (grant_mfa.c); enrolling again meanwhile replaces the
+ * pending one of its type.
  */
 #include <stdio.h>
 #include <string.h>
@@ -131,7 +133,7 @@ asked_type(const struct params *p, struct lk_resp *resp, enum mfa_type *t)
 	name = json_array_size(a) == 1 ?
 	    json_string_value(json_array_get(a, 0)) : NULL;
 	x = name != NULL ? vocab_find(&mfa_type_vocab, name) : -1;
-	if (x != MFA_TYPE_OTP) {
+	if (x != MFA_TYPE_OTP && x != MFA_TYPE_OOB) {
 		oerr_write(resp, json_array_size(a) == 0 ?
 		    OERR_MISSING_PARAM : OERR_MFA_UNSUPPORTED_TYPE,
 		    json_array_size(a) == 0 ? "authenticator_types" :
@@ -141,6 +143,49 @@ asked_type(const struct params *p, struct lk_resp *resp, enum mfa_type *t)
 	}
 	json_decref(a);
 	*t = (enum mfa_type)x;
+	return 0;
+}
+
+/* An oob enrolment's channel and recipient. */
+struct oob_ask {
+	enum mfa_channel channel;
+	char		 recipient[IDENT_MAX + 1];
+};
+
+/* oob_channels (one of "sms", "email") and its recipient, phone_number
+ * or email, checked as /passwordless/start checks them; -1 with the
+ * error written. */
+static int
+asked_oob(const struct params *p, struct lk_resp *resp, struct oob_ask *o)
+{
+	json_t		*a;
+	const char	*name;
+	int		 x;
+	enum field	 f;
+
+	if (p->v[F_OOB_CHANNELS] == NULL ||
+	    (a = json_loads(p->v[F_OOB_CHANNELS], 0, NULL)) == NULL)
+		return oerr_write(resp, OERR_MISSING_PARAM, "oob_channels"), -1;
+	name = json_array_size(a) == 1 ?
+	    json_string_value(json_array_get(a, 0)) : NULL;
+	x = name != NULL ? vocab_find(&mfa_channel_vocab, name) : -1;
+	if (x < 0) {
+		oerr_write(resp, OERR_MFA_UNSUPPORTED_CHANNEL,
+		    name != NULL ? name : "(not one string)");
+		json_decref(a);
+		return -1;
+	}
+	json_decref(a);
+	o->channel = (enum mfa_channel)x;
+	f = o->channel == MFA_CHAN_SMS ? F_PHONE_NUMBER : F_EMAIL;
+	if (p->v[f] == NULL || *p->v[f] == '\0')
+		return oerr_write(resp, OERR_MISSING_PARAM, field_name(f)), -1;
+	if ((o->channel == MFA_CHAN_SMS ? ident_phone(p->v[f], o->recipient,
+	    sizeof(o->recipient)) : ident_email(p->v[f], o->recipient,
+	    sizeof(o->recipient))) == -1)
+		return oerr_write(resp, OERR_MFA_BAD_AUTHENTICATOR,
+		    o->channel == MFA_CHAN_SMS ? "phone_number must match "
+		    "^\\+[0-9]{1,15}$" : "email is not an email address"), -1;
 	return 0;
 }
 
@@ -195,7 +240,9 @@ barcode_uri(const struct tenant *t, const struct user *u, const char *secret,
 /* One enrolment's new records, made before the transaction. */
 struct enrol {
 	const struct mfa_set	*set;
-	json_t			*otp;		/* the otp authenticator */
+	json_t			*auth;		/* the new authenticator */
+	enum mfa_type		 type;
+	char			 oob_code[MFA_SEAL_MAX + 1];
 	json_t			*recovery;	/* NULL: none given */
 	char			 secret[64];	/* base32 */
 	char			 code[MFA_RECOVERY_LEN + 1];
@@ -214,35 +261,55 @@ auth_new(enum mfa_type t, const char *user_id, time_t now)
 	    "created_at", (json_int_t)now);
 }
 
-/* The secret, sealed into the otp record; the recovery code when the
- * user has none active.  0 or -1. */
+/* An otp authenticator's secret, sealed into its record.  0 or -1. */
 static int
-enrol_make(struct store *s, struct enrol *e, const char *user_id, time_t now)
+otp_secret(struct store *s, struct enrol *e, const char *user_id)
 {
 	unsigned char	 key[TOTP_KEY_LEN];
-	char		 aad[512], sealed[256], hash[72];
+	char		 aad[512], sealed[256];
 	int		 rc = -1;
 
-	if ((e->otp = auth_new(MFA_TYPE_OTP, user_id, now)) == NULL ||
-	    RAND_priv_bytes(key, sizeof(key)) != 1 ||
+	if (RAND_priv_bytes(key, sizeof(key)) != 1 ||
 	    base32_encode(key, sizeof(key), e->secret, sizeof(e->secret)) == -1)
 		goto out;
-	mfa_secret_aad(user_id, json_string_value(json_object_get(e->otp,
+	mfa_secret_aad(user_id, json_string_value(json_object_get(e->auth,
 	    "id")), aad, sizeof(aad));
 	if (mfa_seal(s, aad, key, sizeof(key), sealed, sizeof(sealed)) == -1)
 		goto out;
-	json_object_set_new(e->otp, "secret", json_string(sealed));
-	if (mfa_set_find(e->set, MFA_TYPE_RECOVERY, 1) == NULL) {
-		if ((e->recovery = auth_new(MFA_TYPE_RECOVERY, user_id,
-		    now)) == NULL ||
-		    mfa_recovery_new(e->code, sizeof(e->code), hash) == -1)
-			goto out;
-		json_object_set_new(e->recovery, "code_hash", json_string(hash));
-	}
+	json_object_set_new(e->auth, "secret", json_string(sealed));
 	rc = 0;
 out:
 	OPENSSL_cleanse(key, sizeof(key));
 	return rc;
+}
+
+/* The new authenticator (an otp one's secret sealed, an oob one's channel
+ * and recipient), and a recovery code when the user has none active.
+ * 0 or -1. */
+static int
+enrol_make(struct store *s, struct enrol *e, const char *user_id, time_t now,
+    const struct oob_ask *oob)
+{
+	char	 hash[72];
+
+	if ((e->auth = auth_new(e->type, user_id, now)) == NULL)
+		return -1;
+	if (e->type == MFA_TYPE_OTP && otp_secret(s, e, user_id) == -1)
+		return -1;
+	if (e->type == MFA_TYPE_OOB) {
+		json_object_set_new(e->auth, "oob_channel", json_string(
+		    vocab_name(&mfa_channel_vocab, oob->channel)));
+		json_object_set_new(e->auth, "recipient",
+		    json_string(oob->recipient));
+	}
+	if (mfa_set_find(e->set, MFA_TYPE_RECOVERY, 1) == NULL) {
+		if ((e->recovery = auth_new(MFA_TYPE_RECOVERY, user_id,
+		    now)) == NULL ||
+		    mfa_recovery_new(e->code, sizeof(e->code), hash) == -1)
+			return -1;
+		json_object_set_new(e->recovery, "code_hash", json_string(hash));
+	}
+	return 0;
 }
 
 /* In txn: pending authenticators go, the new ones are written. */
@@ -256,20 +323,22 @@ enrol_txn(struct store *s, DB_TXN *txn, void *arg)
 
 	for (i = 0; i < e->set->n && rc == STORE_OK; i++) {
 		a = &e->set->a[i];
-		if (!a->active && (a->type == MFA_TYPE_OTP ||
+		if (!a->active && (a->type == e->type ||
 		    (a->type == MFA_TYPE_RECOVERY && e->recovery != NULL)))
 			if ((rc = mfa_auth_del(s, txn, a->user_id, a->id)) ==
 			    STORE_NOTFOUND)
 				rc = STORE_OK;
 	}
 	if (rc == STORE_OK)
-		rc = mfa_auth_put(s, txn, e->otp);
+		rc = mfa_auth_put(s, txn, e->auth);
 	if (rc == STORE_OK && e->recovery != NULL)
 		rc = mfa_auth_put(s, txn, e->recovery);
 	return rc;
 }
 
-/* The 200: {authenticator_type, secret, barcode_uri, recovery_codes?}. */
+/* The 200: {authenticator_type, secret, barcode_uri} for otp,
+ * {authenticator_type, oob_channel, oob_code, binding_method} for oob,
+ * recovery_codes the first time. */
 static int
 enrol_respond(const struct mfa_call *c, const struct enrol *e,
     struct lk_resp *resp)
@@ -279,11 +348,17 @@ enrol_respond(const struct mfa_call *c, const struct enrol *e,
 	int		 rc = -1;
 
 	buf_init(&uri);
-	if (barcode_uri(&c->tenant, &c->user, e->secret, &uri) == -1 ||
+	if (e->type == MFA_TYPE_OOB)
+		body = json_pack("{s:s, s:s, s:s, s:s}", "authenticator_type",
+		    "oob", "binding_method", "prompt", "oob_channel",
+		    json_string_value(json_object_get(e->auth, "oob_channel")),
+		    "oob_code", e->oob_code);
+	else if (barcode_uri(&c->tenant, &c->user, e->secret, &uri) == -1 ||
 	    buf_append(&uri, "", 1) == -1)
 		goto out;
-	body = json_pack("{s:s, s:s, s:s}", "authenticator_type", "otp",
-	    "secret", e->secret, "barcode_uri", uri.p);
+	else
+		body = json_pack("{s:s, s:s, s:s}", "authenticator_type", "otp",
+		    "secret", e->secret, "barcode_uri", uri.p);
 	if (body == NULL)
 		goto out;
 	if (e->recovery != NULL)
@@ -297,6 +372,30 @@ out:
 	return rc;
 }
 
+/* An oob enrolment's first code, sent once the authenticator is stored;
+ * -1 with the error written. */
+static int
+enrol_send(struct lk_ctx *ctx, const struct mfa_call *c, struct enrol *e,
+    time_t now, struct lk_resp *resp)
+{
+	struct authenticator	 a;
+	enum mfa_oob_rc		 rc;
+	char			 why[128] = "";
+
+	if (record_parse(REC_AUTHENTICATOR, e->auth, &a) == -1)
+		return oerr_write(resp, OERR_SERVER_ERROR, NULL), -1;
+	rc = mfa_oob_send(ctx->store, &c->t, &a, now, e->oob_code,
+	    sizeof(e->oob_code), why, sizeof(why));
+	if (rc != MFA_OOB_OK)
+		mfa_oob_fail(resp, rc, &a, why);
+	record_clear(REC_AUTHENTICATOR, &a);
+	return rc == MFA_OOB_OK ? 0 : -1;
+}
+
+#define ASSOCIATE_FIELDS (FIELD_BIT(F_AUTHENTICATOR_TYPES) | \
+	FIELD_BIT(F_OOB_CHANNELS) | FIELD_BIT(F_PHONE_NUMBER) | \
+	FIELD_BIT(F_EMAIL))
+
 void
 mfa_associate(struct lk_ctx *ctx, const struct lk_req *req,
     struct lk_resp *resp)
@@ -304,14 +403,16 @@ mfa_associate(struct lk_ctx *ctx, const struct lk_req *req,
 	struct mfa_call	 c;
 	struct params	 p;
 	struct enrol	 e;
-	enum mfa_type	 t;
+	struct oob_ask	 oob;
 
 	memset(&c, 0, sizeof(c));
 	memset(&e, 0, sizeof(e));
+	memset(&oob, 0, sizeof(oob));
 	params_init(&p);
-	if (decode_body(req, FIELD_BIT(F_AUTHENTICATOR_TYPES), &p, resp) == -1 ||
+	if (decode_body(req, ASSOCIATE_FIELDS, &p, resp) == -1 ||
 	    call_begin(ctx, req, resp, &c) == -1 ||
-	    asked_type(&p, resp, &t) == -1)
+	    asked_type(&p, resp, &e.type) == -1 ||
+	    (e.type == MFA_TYPE_OOB && asked_oob(&p, resp, &oob) == -1))
 		goto out;
 	/* With an mfa_token, only a first enrolment (Auth0). */
 	if (mfa_set_enrolled(&c.set)) {
@@ -319,14 +420,20 @@ mfa_associate(struct lk_ctx *ctx, const struct lk_req *req,
 		goto out;
 	}
 	e.set = &c.set;
-	if (enrol_make(ctx->store, &e, c.t.user_id, req->now) == -1 ||
-	    store_txn_run(ctx->store, enrol_txn, &e) != STORE_OK ||
-	    enrol_respond(&c, &e, resp) == -1)
+	if (enrol_make(ctx->store, &e, c.t.user_id, req->now, &oob) == -1 ||
+	    store_txn_run(ctx->store, enrol_txn, &e) != STORE_OK) {
+		oerr_write(resp, OERR_SERVER_ERROR, NULL);
+		goto out;
+	}
+	if (e.type == MFA_TYPE_OOB && enrol_send(ctx, &c, &e, req->now,
+	    resp) == -1)
+		goto out;
+	if (enrol_respond(&c, &e, resp) == -1)
 		oerr_write(resp, OERR_SERVER_ERROR, NULL);
 out:
 	OPENSSL_cleanse(e.secret, sizeof(e.secret));
 	OPENSSL_cleanse(e.code, sizeof(e.code));
-	json_decref(e.otp);
+	json_decref(e.auth);
 	json_decref(e.recovery);
 	params_clear(&p);
 	call_clear(&c);

@@ -1,8 +1,9 @@
 /*
  * mfa_policy.c: who must pass a second factor (docs/COMPAT.md 13.1),
  * and the vocabularies of MFA: the tenant's "mfa" policy (never, all,
- * enrolled), a user's override of it (tenant, never, always) and the
- * authenticator types (Auth0's authenticator_type values).
+ * enrolled), a user's override of it (tenant, never, always), the
+ * authenticator types (Auth0's authenticator_type values) and the
+ * out-of-band channels served (Auth0's oob_channel values sms, email).
  */
 #include <string.h>
 
@@ -23,6 +24,17 @@ static const char *const types[MFA_TYPE__MAX] = {
 	[MFA_TYPE_OOB] = "oob",
 	[MFA_TYPE_RECOVERY] = "recovery-code",
 };
+
+static const char *const channels[MFA_CHAN__MAX] = {
+	[MFA_CHAN_SMS] = "sms",
+	[MFA_CHAN_EMAIL] = "email",
+};
+
+static const char *
+channel_name(size_t i)
+{
+	return i < MFA_CHAN__MAX ? channels[i] : NULL;
+}
 
 static const char *
 policy_name(size_t i)
@@ -47,6 +59,8 @@ const struct vocab mfa_user_vocab = { "user MFA setting", MFA_USER__MAX,
 	override_name };
 const struct vocab mfa_type_vocab = { "authenticator type", MFA_TYPE__MAX,
 	type_name };
+const struct vocab mfa_channel_vocab = { "oob channel", MFA_CHAN__MAX,
+	channel_name };
 
 /* A user's override, as the policy it stands for. */
 static const enum mfa_policy override_policy[MFA_USER__MAX] = {

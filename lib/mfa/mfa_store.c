@@ -3,6 +3,7 @@
  * limit (docs/COMPAT.md 13.4, 13.5), in SK_MFA:
  *	"a\x1f<user_id>\x1f<id>"	an authenticator (REC_AUTHENTICATOR)
  *	"f\x1f<user_id>"		{"level", "t"}: the failures bucket
+ *	"s\x1f<user_id>"		{"level", "t"}: the codes-sent bucket
  * The bucket is guard_bucket.c's: MFA_FAIL_CAP failures, one more every
  * MFA_FAIL_PERIOD seconds (Auth0: 10 failed verifications, refilled one
  * every 6 minutes), per user and shared by every process through the
@@ -13,8 +14,10 @@
 
 #include "extern.h"
 
-/* The failures bucket: cap tokens, one token per period seconds. */
+/* The failures bucket, and the codes-sent bucket: cap tokens, one token
+ * per period seconds. */
 static const struct guard_rate fail_rate = { MFA_FAIL_CAP, 1, MFA_FAIL_PERIOD };
+static const struct guard_rate send_rate = { MFA_SEND_CAP, 1, MFA_SEND_PERIOD };
 
 /* The id prefixes (Auth0's authenticator ids), by type. */
 static const char *const id_prefix[MFA_TYPE__MAX] = {
@@ -125,10 +128,10 @@ mfa_auth_id(enum mfa_type t, char *out, size_t outsz)
 	return n < 0 || (size_t)n >= outsz ? -1 : 0;
 }
 
-/* The user's bucket, refilled to now (a new one is full). */
+/* The bucket at key, refilled to now (a new one is full). */
 static enum store_rc
-fail_bucket(struct store *s, DB_TXN *txn, const char *key, time_t now,
-    struct guard_bucket *b)
+bucket_read(struct store *s, DB_TXN *txn, const char *key,
+    const struct guard_rate *rate, time_t now, struct guard_bucket *b)
 {
 	struct guard_rec gr;
 	json_t		*rec = NULL;
@@ -138,7 +141,7 @@ fail_bucket(struct store *s, DB_TXN *txn, const char *key, time_t now,
 	if (rc != STORE_OK && rc != STORE_NOTFOUND)
 		return rc;
 	guard_rec_parse(rec, &gr);
-	guard_bucket_of(rec != NULL ? &gr : NULL, &fail_rate, now, b);
+	guard_bucket_of(rec != NULL ? &gr : NULL, rate, now, b);
 	json_decref(rec);
 	return STORE_OK;
 }
@@ -151,6 +154,58 @@ fail_key(const char *user_id, char *key, size_t keysz)
 	return n < 0 || (size_t)n >= keysz ? -1 : 0;
 }
 
+/* In txn: take a token from the bucket at key; *ok says if there was
+ * one (an empty bucket is left as it is). */
+static enum store_rc
+bucket_take(struct store *s, DB_TXN *txn, const char *key,
+    const struct guard_rate *rate, time_t now, int *ok)
+{
+	struct guard_bucket	 b;
+	json_t			*rec;
+	enum store_rc		 rc;
+
+	if ((rc = bucket_read(s, txn, key, rate, now, &b)) != STORE_OK)
+		return rc;
+	if (!(*ok = guard_bucket_take(&b, rate, now) == 0))
+		return STORE_OK;
+	if ((rec = json_pack("{s:I, s:I}", "level", (json_int_t)b.level, "t",
+	    (json_int_t)now)) == NULL)
+		return STORE_ERR;
+	rc = store_put(s, txn, SK_MFA, key, rec, 0);
+	json_decref(rec);
+	return rc;
+}
+
+struct send_take {
+	char	 key[256];
+	time_t	 now;
+	int	 ok;
+};
+
+static enum store_rc
+send_txn(struct store *s, DB_TXN *txn, void *arg)
+{
+	struct send_take	*st = arg;
+
+	return bucket_take(s, txn, st->key, &send_rate, st->now, &st->ok);
+}
+
+int
+mfa_send_take(struct store *s, const char *user_id, time_t now)
+{
+	struct send_take	 st;
+	int			 n;
+
+	n = snprintf(st.key, sizeof(st.key), "s\x1f%s", user_id);
+	if (n < 0 || (size_t)n >= sizeof(st.key))
+		return -1;
+	st.now = now;
+	st.ok = 0;
+	if (store_txn_run(s, send_txn, &st) != STORE_OK)
+		return -1;
+	return st.ok;
+}
+
 int
 mfa_fail_room(struct store *s, DB_TXN *txn, const char *user_id, time_t now)
 {
@@ -158,7 +213,7 @@ mfa_fail_room(struct store *s, DB_TXN *txn, const char *user_id, time_t now)
 	char			 key[256];
 
 	if (fail_key(user_id, key, sizeof(key)) == -1 ||
-	    fail_bucket(s, txn, key, now, &b) != STORE_OK)
+	    bucket_read(s, txn, key, &fail_rate, now, &b) != STORE_OK)
 		return -1;
 	return b.level >= fail_rate.period;
 }
@@ -166,22 +221,13 @@ mfa_fail_room(struct store *s, DB_TXN *txn, const char *user_id, time_t now)
 enum store_rc
 mfa_fail_take(struct store *s, DB_TXN *txn, const char *user_id, time_t now)
 {
-	struct guard_bucket	 b;
-	char			 key[256];
-	json_t			*rec;
-	enum store_rc		 rc;
+	char	 key[256];
+	int	 ok;
 
 	if (fail_key(user_id, key, sizeof(key)) == -1)
 		return STORE_ERR;
-	if ((rc = fail_bucket(s, txn, key, now, &b)) != STORE_OK)
-		return rc;
-	(void)guard_bucket_take(&b, &fail_rate, now);
-	if ((rec = json_pack("{s:I, s:I}", "level", (json_int_t)b.level, "t",
-	    (json_int_t)now)) == NULL)
-		return STORE_ERR;
-	rc = store_put(s, txn, SK_MFA, key, rec, 0);
-	json_decref(rec);
-	return rc;
+	/* An empty bucket stays empty: the failure is refused anyway. */
+	return bucket_take(s, txn, key, &fail_rate, now, &ok);
 }
 
 enum store_rc

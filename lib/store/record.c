@@ -265,6 +265,9 @@ static const struct fdef authenticator_fields[] = {
 	M("active", FT_BOOL, 0, 0, NULL, 1, 0, active),
 	M("secret", FT_ID, 1, 512, NULL, 0, 0, secret),
 	M("code_hash", FT_ID, 1, 128, NULL, 0, 0, code_hash),
+	M("oob_channel", FT_ENUM, 0, 0, &mfa_channel_vocab, 0, MFA_CHAN_SMS,
+	    channel),
+	M("recipient", FT_ID, 1, REC_ID_LEN, NULL, 0, 0, recipient),
 	M("last_step", FT_INT, 0, INT64_MAX, NULL, 0, 0, last_step),
 	M("created_at", FT_INT, 0, INT64_MAX, NULL, 1, 0, created_at),
 	END

@@ -99,9 +99,12 @@ enum mfa_user { MFA_USER_TENANT, MFA_USER_NEVER, MFA_USER_ALWAYS,
 	MFA_USER__MAX };
 enum mfa_type { MFA_TYPE_OTP, MFA_TYPE_OOB, MFA_TYPE_RECOVERY,
 	MFA_TYPE__MAX };
+/* The out-of-band channels (Auth0's oob_channel values served). */
+enum mfa_channel { MFA_CHAN_SMS, MFA_CHAN_EMAIL, MFA_CHAN__MAX };
 extern const struct vocab mfa_policy_vocab;
 extern const struct vocab mfa_user_vocab;
 extern const struct vocab mfa_type_vocab;
+extern const struct vocab mfa_channel_vocab;
 
 /*
  * The kinds.  Strings are NULL when absent and point into json; lists,
@@ -216,6 +219,8 @@ struct authenticator {
 	int		 active;		/* confirmed by a verification */
 	const char	*secret;		/* TOTP secret, sealed (mfa_seal) */
 	const char	*code_hash;		/* recovery code: hash_secret() */
+	enum mfa_channel channel;		/* oob: sms or email */
+	const char	*recipient;		/* oob: the phone or email */
 	long long	 last_step;		/* the last TOTP step accepted */
 	long long	 created_at;
 };

@@ -27,7 +27,9 @@ RO_GRANT = "http://auth0.com/oauth/legacy/grant-type/ro"
 # another's state.  The tenant's policy is "enrolled"; these users are
 # "always" (they must enrol first).
 USERS = {name: ("%s@example.com" % name, "%s-pw-Xc7vB0nM3qW6eR9t" % name)
-    for name in ("ann", "ben", "cat", "dan", "eve", "fay")}
+    for name in ("ann", "ben", "cat", "dan", "eve", "fay", "gil", "hal",
+                 "ivy")}
+CAPTURE = lk.ROOT / "tests" / "e2e" / "deliver_capture.sh"
 
 REQUIRED = {"error": "mfa_required",
     "error_description": "Multifactor authentication required"}
@@ -52,7 +54,24 @@ class MfaServer(lk.Server):
         for email, pw in USERS.values():
             t["users"].append({"connection": lk.DB1, "email": email,
                 "password": pw, "mfa": "always"})
+        # The out-of-band codes go through the passwordless connections'
+        # delivery command (deliver_capture.sh appends them to a file).
+        self.capture = self.tmp / "codes.txt"
+        deliver = [str(CAPTURE), str(self.capture), "{recipient}", "{code}"]
+        t["connections"] += [
+            {"name": "sms", "strategy": "sms", "enabled_clients": [lk.POST_ID],
+             "delivery_command": deliver},
+            {"name": "email", "strategy": "email",
+             "enabled_clients": [lk.POST_ID],
+             "delivery_command": ["/bin/sh", "-c", "exit 7"]},
+        ]
         self.tenant_file.write_text(json.dumps(t, indent=1))
+
+    def last_code(self, recipient):
+        lines = [l.split(" ") for l in self.capture.read_text().splitlines()]
+        mine = [l for l in lines if l[0] == recipient]
+        assert mine, lines
+        return mine[-1][1]
 
     def env(self):
         e = super().env()
@@ -292,9 +311,11 @@ def test_mfa_token_errors(srv):
     err(r, 401, {"error": "unauthorized", "error_description": "Unauthorized"})
     assert r.headers["WWW-Authenticate"] == "Bearer"
     err(authenticators(srv, flipped), 403, MALFORMED)
-    err(associate(srv, tok, ("oob",)), 400, {"error":
+    err(associate(srv, tok, ("push",)), 400, {"error":
         "unsupported_challenge_type",
-        "error_description": "Unsupported authenticator type: oob"})
+        "error_description": "Unsupported authenticator type: push"})
+    err(associate(srv, tok, ("oob",)), 400, {"error": "invalid_request",
+        "error_description": "Missing required parameter: oob_channels"})
     r = srv.post("mfa/associate", json.dumps({"authenticator_types": "otp"}),
         "application/json", bearer(tok))
     err(r, 400, {"error": "invalid_request", "error_description":
@@ -324,7 +345,111 @@ def test_eleven_wrong_codes_hit_the_limit_in_every_process(srv):
 def test_discovery_lists_the_mfa_grants(srv):
     r = requests.get(srv.url(".well-known/openid-configuration"), timeout=30)
     got = r.json()["grant_types_supported"]
-    assert GRANT_OTP in got and GRANT_RECOVERY in got and GRANT_OOB not in got
+    assert GRANT_OTP in got and GRANT_RECOVERY in got and GRANT_OOB in got
+    assert r.json()["mfa_challenge_endpoint"] == srv.issuer + "mfa/challenge"
+
+
+# --- out of band and /mfa/challenge -------------------------------------------
+
+PENDING = {"error": "authorization_pending", "error_description":
+    "Authorization pending: please repeat the request in a few seconds."}
+
+
+def oob_grant(srv, tok, oob_code, **kw):
+    f = {"grant_type": GRANT_OOB, "client_id": lk.POST_ID,
+        "client_secret": lk.POST_SECRET, "mfa_token": tok,
+        "oob_code": oob_code}
+    f.update(kw)
+    return srv.token(f)
+
+
+def mfa_challenge(srv, tok, **kw):
+    body = {"client_id": lk.POST_ID, "client_secret": lk.POST_SECRET,
+        "mfa_token": tok}
+    body.update(kw)
+    return srv.post("mfa/challenge", json.dumps(body), "application/json")
+
+
+def test_sms_enrol_then_challenge_and_mfa_oob(srv):
+    phone = "+15550007001"
+    tok = challenge(srv, "gil", audience=lk.API)
+    r = srv.post("mfa/associate", json.dumps({"authenticator_types": ["oob"],
+        "oob_channels": ["sms"], "phone_number": phone}), "application/json",
+        bearer(tok))
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert set(body) == {"authenticator_type", "binding_method", "oob_channel",
+        "oob_code", "recovery_codes"}, body
+    assert (body["authenticator_type"], body["binding_method"],
+        body["oob_channel"]) == ("oob", "prompt", "sms")
+    code = srv.last_code(phone)
+    assert len(code) == 6 and code.isdigit()
+    # Nothing entered yet, then a wrong code, then the one sent.
+    err(oob_grant(srv, tok, body["oob_code"]), 400, PENDING)
+    err(oob_grant(srv, tok, body["oob_code"], binding_code="%06d" % (
+        (int(code) + 1) % 10**6)), 403, {"error": "invalid_grant",
+        "error_description": "Invalid binding_code."})
+    r = oob_grant(srv, tok, body["oob_code"], binding_code=code)
+    assert r.status_code == 200, r.text
+    assert srv.decode(r.json()["access_token"], lk.API)["gty"] == "mfa-oob"
+    # The next login: /mfa/challenge sends a new code.
+    tok = challenge(srv, "gil")
+    err(mfa_challenge(srv, tok, challenge_type="otp"), 400, {"error":
+        "unsupported_challenge_type",
+        "error_description": "Unsupported authenticator type: otp"})
+    r = mfa_challenge(srv, tok, challenge_type="oob")
+    assert r.status_code == 200, r.text
+    ch = r.json()
+    assert set(ch) == {"challenge_type", "oob_code", "binding_method"}
+    assert ch["challenge_type"] == "oob"
+    code = srv.last_code(phone)
+    # An oob_code is its own mfa_token's only.
+    other = challenge(srv, "gil")
+    err(oob_grant(srv, other, ch["oob_code"], binding_code=code), 403,
+        {"error": "invalid_grant", "error_description": "Malformed oob_code"})
+    err(oob_grant(srv, tok, ch["oob_code"][:-3] + "AAA", binding_code=code),
+        403, {"error": "invalid_grant", "error_description":
+        "Malformed oob_code"})
+    r = oob_grant(srv, tok, ch["oob_code"], binding_code=code)
+    assert r.status_code == 200, r.text
+    listed = authenticators(srv, challenge(srv, "gil")).json()
+    assert sorted((a["authenticator_type"], a["active"]) for a in listed) == \
+        [("oob", True), ("recovery-code", True)]
+
+
+def test_challenge_of_an_otp_user_and_its_errors(srv):
+    enrol(srv, "hal")
+    tok = challenge(srv, "hal")
+    r = mfa_challenge(srv, tok)
+    assert r.status_code == 200 and r.json() == {"challenge_type": "otp"}, r.text
+    err(mfa_challenge(srv, tok, challenge_type="push"), 400, {"error":
+        "unsupported_challenge_type",
+        "error_description": "Unsupported authenticator type: push"})
+    err(mfa_challenge(srv, tok, client_secret="wrong"), 401,
+        {"error": "access_denied", "error_description": "Unauthorized"})
+    err(mfa_challenge(srv, "garbage"), 403, MALFORMED)
+    # A user who has not enrolled yet.
+    err(mfa_challenge(srv, challenge(srv, "ivy")), 401, {"error":
+        "unsupported_challenge_type", "error_description": "User is not "
+        "enrolled. You can use /mfa/associate endpoint to enroll the first "
+        "authenticator."})
+
+
+def test_oob_errors_and_a_failing_channel(srv):
+    tok = challenge(srv, "ivy")
+    ask = lambda **b: srv.post("mfa/associate", json.dumps(dict(
+        authenticator_types=["oob"], **b)), "application/json", bearer(tok))
+    err(ask(oob_channels=["voice"], phone_number="+15550007002"), 400,
+        {"error": "unsupported_challenge_type",
+         "error_description": "Unsupported oob channel: voice"})
+    err(ask(oob_channels=["sms"]), 400, {"error": "invalid_request",
+        "error_description": "Missing required parameter: phone_number"})
+    err(ask(oob_channels=["sms"], phone_number="+1 555 000"), 400,
+        {"error": "invalid_request",
+         "error_description": "phone_number must match ^\\+[0-9]{1,15}$"})
+    r = ask(oob_channels=["email"], email="ivy@example.com")
+    assert r.status_code == 400 and r.json()["error"] == \
+        "email_provider_error", r.text
 
 
 # --- the admin command -------------------------------------------------------

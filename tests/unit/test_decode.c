@@ -286,6 +286,10 @@ static const struct frow {
 	{ F_RESOURCE,			"resource",			512 },
 	{ F_MFA_TOKEN,			"mfa_token",			8000 },
 	{ F_RECOVERY_CODE,		"recovery_code",		64 },
+	{ F_OOB_CODE,			"oob_code",			8000 },
+	{ F_BINDING_CODE,		"binding_code",			64 },
+	{ F_CHALLENGE_TYPE,		"challenge_type",		64 },
+	{ F_AUTHENTICATOR_ID,		"authenticator_id",		128 },
 };
 
 /* The object- and array-valued fields (decode.c object_fields): their
@@ -310,6 +314,9 @@ static const struct orow {
 	  "authenticator_types must be an array, not %s",
 	  "array", "[\"otp\", \"oob\"]", "[\"otp\",\"oob\"]",
 	  "[\"", "\"]", 4 },
+	{ F_OOB_CHANNELS, "oob_channels", 256, "invalid_request",
+	  "oob_channels must be an array, not %s",
+	  "array", "[\"sms\"]", "[\"sms\"]", "[\"", "\"]", 4 },
 };
 
 _Static_assert(NELEM(frows) + NELEM(orows) == F__MAX,
