@@ -16,6 +16,8 @@
  *    https://auth0.com/docs/api/management/v2/attack-protection/patch-brute-force-protection
  *    https://auth0.com/docs/api/management/v2/attack-protection/patch-suspicious-ip-throttling
  *    https://auth0.com/docs/api/management/v2/attack-protection/patch-breached-password-detection
+ *  guardianPolicies:
+ *    https://auth0.com/docs/api/management/v2/guardian/put-policies
  * Each kind is one table: Auth0 field, latchkey field, converter.
  */
 #include <stdio.h>
@@ -434,6 +436,66 @@ map_sect(struct mctx *m, enum msect s, const json_t *v, json_t *doc)
 	return 0;
 }
 
+/*
+ * guardianPolicies (Management API, "Set multi-factor authentication
+ * policies": https://auth0.com/docs/api/management/v2/guardian/put-policies)
+ * as the tenant's mfa (docs/COMPAT.md 13.1): "all-applications" asks
+ * every login for a second factor; "confidence-score" (adaptive MFA)
+ * asks only risky ones, of which "enrolled" is the nearest; none,
+ * "never".
+ */
+static const struct {
+	const char	*policy;
+	enum mfa_policy	 mfa;
+	enum rlist	 l;
+	const char	*why;
+} guardian_policies[] = {
+	{ "all-applications", MFA_ALL, RL_IMPORTED,
+	    "the tenant's mfa all (docs/COMPAT.md 13.1)" },
+	{ "confidence-score", MFA_ENROLLED, RL_APPROX,
+	    "adaptive MFA is not served: the tenant's mfa enrolled asks every "
+	    "user who has an authenticator (docs/COMPAT.md 13.1)" },
+};
+#define GUARDIAN_POLICIES_N \
+	(sizeof(guardian_policies) / sizeof(guardian_policies[0]))
+
+static int
+map_guardian(struct mctx *m, const json_t *export, json_t *tenant)
+{
+	const json_t	*g = json_object_get(export, "guardianPolicies");
+	const json_t	*p, *v;
+	size_t		 i, k, best = GUARDIAN_POLICIES_N;
+
+	if (g == NULL || json_is_null(g))
+		return 0;
+	p = json_object_get(g, "policies");
+	if (!json_is_object(g) || (p != NULL && !json_is_array(p)))
+		return dm_err(m, "guardianPolicies: not a mapping with a "
+		    "policies list");
+	json_array_foreach(p, i, v) {
+		for (k = 0; k < GUARDIAN_POLICIES_N; k++)
+			if (json_is_string(v) && strcmp(json_string_value(v),
+			    guardian_policies[k].policy) == 0)
+				break;
+		if (k == GUARDIAN_POLICIES_N)
+			return dm_err(m, "guardianPolicies: unknown policy");
+		if (k < best)
+			best = k;	/* the table's first is the strictest */
+	}
+	if (best == GUARDIAN_POLICIES_N) {
+		dm_put(tenant, "mfa", json_string(vocab_name(&mfa_policy_vocab,
+		    MFA_NEVER)));
+		dm_rep(m, RL_IMPORTED, "guardianPolicies", "none",
+		    "the tenant's mfa never (docs/COMPAT.md 13.1)");
+		return 0;
+	}
+	dm_put(tenant, "mfa", json_string(vocab_name(&mfa_policy_vocab,
+	    guardian_policies[best].mfa)));
+	dm_rep(m, guardian_policies[best].l, "guardianPolicies",
+	    guardian_policies[best].policy, "%s", guardian_policies[best].why);
+	return 0;
+}
+
 /* tenant and attackProtection into the document's tenant. */
 static int
 map_tenant(struct mctx *m, const json_t *export, const char *issuer,
@@ -460,6 +522,10 @@ map_tenant(struct mctx *m, const json_t *export, const char *issuer,
 		if (json_object_get(tenant, parts[i]) != NULL)
 			dm_rep(m, RL_IMPORTED, "tenant", parts[i], "attack "
 			    "protection (docs/COMPAT.md 6)");
+	m->kind = m->item = "guardianPolicies";
+	snprintf(m->where, sizeof(m->where), "guardianPolicies");
+	if (map_guardian(m, export, tenant) == -1)
+		return -1;
 	if (issuer != NULL)
 		dm_put(tenant, "issuer", json_string(issuer));
 	snprintf(m->where, sizeof(m->where), "tenant");
@@ -474,7 +540,8 @@ is_mapped(const char *sect)
 	size_t	 s;
 
 	if (strcmp(sect, "tenant") == 0 ||
-	    strcmp(sect, "attackProtection") == 0)
+	    strcmp(sect, "attackProtection") == 0 ||
+	    strcmp(sect, "guardianPolicies") == 0)
 		return 1;
 	for (s = 0; s < MS__MAX; s++)
 		if (strcmp(msects[s].name, sect) == 0)

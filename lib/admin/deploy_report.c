@@ -217,8 +217,9 @@ static const struct {
 	{ "roles", "role-based access control is not served" },
 	{ "organizations", "Organizations are not served" },
 	{ "logStreams", "log streams are not served" },
-	{ "guardianFactors", "multi-factor policies are not imported" },
-	{ "guardianPolicies", "multi-factor policies are not imported" },
+	{ "guardianFactors", "latchkey's factors are otp, recovery codes, "
+	    "and sms and email codes through the connections named sms and "
+	    "email (docs/COMPAT.md 13)" },
 	{ "migrations", "Deploy CLI bookkeeping" },
 };
 

@@ -213,3 +213,26 @@ def test_placeholders(tmp):
     assert p.returncode == 2
     assert "AUDIENCE" in p.stderr and "not set" in p.stderr, p.stderr
     assert not (tmp / "other").exists()
+
+
+@pytest.mark.parametrize("policies, mfa, listed", [
+    ("[all-applications]", "all", "imported"),
+    ("[confidence-score]", "enrolled", "approximate"),
+    ("[]", "never", "imported"),
+])
+def test_guardian_policies_become_the_tenants_mfa(tmp, policies, mfa, listed):
+    """guardianPolicies as the tenant's mfa (docs/COMPAT.md 13.1)."""
+    home = tmp / "home"
+    f = yaml_with(tmp, "guardianFactors:\n",
+        "guardianPolicies:\n  policies: %s\nguardianFactors:\n" % policies)
+    report = json.loads(import_tenant(home, f, "--issuer",
+        "https://login.example.com/", "--dry-run").stdout)
+    assert [e for e in report[listed] if e["kind"] == "guardianPolicies"], \
+        report[listed]
+    import_tenant(home, f, "--issuer", "https://login.example.com/")
+    assert json.loads(lk.ctl(home, "tenant", "show").stdout)["mfa"] == mfa
+    p = import_tenant(home, yaml_with(tmp, "guardianFactors:\n",
+        "guardianPolicies:\n  policies: [sometimes]\nguardianFactors:\n"),
+        check=False)
+    assert p.returncode == 2 and "guardianPolicies: unknown policy" in \
+        p.stderr, p.stderr
