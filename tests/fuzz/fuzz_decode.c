@@ -2,7 +2,7 @@
  * fuzz_decode: the body decoder (lib/http/decode.c) over any body, any
  * content type and any field mask, and the %-decoder on its own.
  *
- * Input: one byte choosing the content type (the table below), three
+ * Input: one byte choosing the content type (the table below), four
  * bytes of field mask (bit f accepts enum field f, decode.c's table),
  * then the body.  Every body either decodes into values within their
  * bounds or gets a wire error; never both, never neither.
@@ -56,7 +56,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char		*body, *dst;
 	int		 rc;
 
-	if (size < 4)
+	if (size < 5)
 		return 0;
 	memset(&req, 0, sizeof(req));
 	req.method = HTTP_POST;
@@ -65,14 +65,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	req.now = 1700000000;
 	req.content_type = ctypes[data[0] % NCTYPES];
 	mask = ((unsigned)data[1] | (unsigned)data[2] << 8 |
-	    (unsigned)data[3] << 16) & ALL_FIELDS;
-	size -= 4;
+	    (unsigned)data[3] << 16 | (unsigned)data[4] << 24) & ALL_FIELDS;
+	size -= 5;
 	/* NUL-terminated, as cgi-bin reads it. */
 	if ((body = malloc(size + 1)) == NULL || (dst = malloc(size + 1)) == NULL) {
 		free(body);
 		return 0;
 	}
-	memcpy(body, data + 4, size);
+	memcpy(body, data + 5, size);
 	body[size] = '\0';
 	req.body = body;
 	req.bodysz = size;

@@ -259,7 +259,7 @@ def main():
     write("fuzz_client", [request(*r) for r in reqs
         if r[3] or "Authorization" in r[2]])
     write("fuzz_decode", [bytes([DECODE_CT.get(h.get("Content-Type"), 0),
-        0xff, 0xff, 0x1f]) + b for m, p, h, b in reqs if b])
+        0xff, 0xff, 0xff, 0xff]) + b for m, p, h, b in reqs if b])
     write("fuzz_userinfo", userinfo_seeds(reqs))
     write("fuzz_export", export_seeds())
     write("fuzz_deploy", deploy_seeds())
