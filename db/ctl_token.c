@@ -84,23 +84,25 @@ token_revoke_batch(struct ctl *c)
 	return rc;
 }
 
-/* Dead refresh-token families, and expired passwordless codes and
- * opaque access tokens (their readers skip them, nothing else deletes
- * them), in batches: a prune stopped part-way is finished by the next. */
+/* Dead refresh-token families, and expired passwordless codes, opaque
+ * access tokens and spent mfa_tokens (their readers skip them, nothing
+ * else deletes them; SK_MFA's other records have no "exp" and stay), in
+ * batches: a prune stopped part-way is finished by the next. */
 static enum store_rc
 token_prune_batch(struct ctl *c)
 {
 	enum store_rc	 rc;
-	int		 n = 0, codes = 0, access = 0;
+	int		 n = 0, codes = 0, access = 0, mfa = 0;
 
 	if ((rc = refresh_prune(c->s, NULL, c->now, &n)) == STORE_OK &&
 	    (rc = store_expire(c->s, NULL, SK_OTP, c->now, &codes)) ==
 	    STORE_OK &&
 	    (rc = store_expire(c->s, NULL, SK_ACCESS, c->now, &access)) ==
-	    STORE_OK)
-		c->out = json_pack("{si, si, si}", "deleted_records",
-		    n + codes + access, "deleted_codes", codes,
-		    "deleted_access_tokens", access);
+	    STORE_OK &&
+	    (rc = store_expire(c->s, NULL, SK_MFA, c->now, &mfa)) == STORE_OK)
+		c->out = json_pack("{si, si, si, si}", "deleted_records",
+		    n + codes + access + mfa, "deleted_codes", codes,
+		    "deleted_access_tokens", access, "deleted_mfa_tokens", mfa);
 	return rc;
 }
 

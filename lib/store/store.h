@@ -160,8 +160,9 @@ void		 store_scan_fail_after(long n);
 unsigned	 store_busy(void);
 const char	*store_busy_what(void);
 
-/* Delete every record of kind whose "exp" (epoch) is at or before now;
- * *count says how many.  For SK_OTP and SK_ACCESS (latchkeyctl token
+/* Delete every record of kind whose "exp" (epoch) is at or before now
+ * (one without an integer "exp" is kept); *count says how many.  For
+ * SK_OTP, SK_ACCESS and SK_MFA's spent mfa_tokens (latchkeyctl token
  * prune).  Without txn, in batches (store_sweep), each record checked
  * again in the deleting transaction. */
 enum store_rc	 store_expire(struct store *, DB_TXN *, enum store_kind,

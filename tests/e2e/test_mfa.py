@@ -502,3 +502,17 @@ def test_admin_lists_resets_deletes_and_sets_the_policy(srv):
     assert ctl_json(srv, "authenticator", "list", fay) == []
     tok = challenge(srv, "fay")
     assert associate(srv, tok).status_code == 200
+
+
+def test_token_prune_deletes_spent_mfa_tokens_only(srv):
+    """A spent mfa_token's record goes once it would have expired; the
+    authenticators and the limits stay."""
+    fay = user_id(srv, USERS["fay"][0])
+    before = ctl_json(srv, "authenticator", "list", fay)
+    out = ctl_json(srv, "token", "prune", "--now",
+        str(int(time.time()) + 301))
+    assert out["deleted_mfa_tokens"] >= 1
+    assert ctl_json(srv, "authenticator", "list", fay) == before
+    again = ctl_json(srv, "token", "prune", "--now",
+        str(int(time.time()) + 301))
+    assert again["deleted_mfa_tokens"] == 0

@@ -169,7 +169,7 @@ def test_token_prune_deletes_expired_codes_and_access_tokens(srv):
     # Now: nothing of theirs is expired, both survive.
     out = ctl_json(srv, "token", "prune")
     assert set(out) == {"deleted_records", "deleted_codes",
-        "deleted_access_tokens"}
+        "deleted_access_tokens", "deleted_mfa_tokens"}
     assert userinfo().status_code == 200
     # A day on, both are expired and deleted: the live server no longer
     # knows them even though, by its own clock, they would still work.
