@@ -186,6 +186,8 @@ serve_one(struct lk_ctx *ctx)
 	req.remote_addr = var("REMOTE_ADDR");
 	req.forwarded_for = var("HTTP_AUTH0_FORWARDED_FOR");
 	req.dpop = dpop_get();
+	req.origin = var("HTTP_ORIGIN");
+	req.acr_method = var("HTTP_ACCESS_CONTROL_REQUEST_METHOD");
 	req.now = lk_now();
 	if (rand_hex(req.id, 16) == -1)
 		strcpy(req.id, "0");

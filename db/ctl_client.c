@@ -34,7 +34,10 @@
 	{ "ip-header-trusted", CV_BOOL, \
 	    "is_token_endpoint_ip_header_trusted", NULL, CH_NONE, 0 }, \
 	{ "require-dpop", CV_BOOL, "require_proof_of_possession", NULL, \
-	    CH_NONE, 0 }
+	    CH_NONE, 0 }, \
+	{ "allowed-origins", CV_LIST, "allowed_origins", "URL,...", \
+	    CH_NONE, 0 }, \
+	{ "web-origins", CV_LIST, "web_origins", "URL,...", CH_NONE, 0 }
 
 static const struct optdef client_opts[] = {
 	{ "name", CV_STR, "name", "NAME", CH_NONE, OPT_REQ },

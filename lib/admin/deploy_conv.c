@@ -303,6 +303,53 @@ dm_cv_enabled(struct mctx *m, const struct fmap *f, const json_t *v,
 	return 0;
 }
 
+/*
+ * allowed_origins, web_origins (docs/COMPAT.md 11.1): the origins cors.c
+ * accepts, each once, up to 100.  Others (a path, an {organization_name}
+ * placeholder, a custom scheme) are left out and reported approximate.
+ */
+int
+dm_cv_origins(struct mctx *m, const struct fmap *f, const json_t *v,
+    json_t *out)
+{
+	json_t		*list = json_array();
+	const json_t	*e;
+	const char	*why = NULL;
+	size_t		 i, j, dropped = 0;
+	char		 msg[256];
+
+	if (!json_is_array(v)) {
+		json_decref(list);
+		return dm_err(m, "%s: not a list", m->path);
+	}
+	json_array_foreach(v, i, e) {
+		if (!json_is_string(e)) {
+			json_decref(list);
+			return dm_err(m, "%s[%zu]: not a string", m->path, i);
+		}
+		for (j = 0; j < json_array_size(list); j++)
+			if (json_equal(e, json_array_get(list, j)))
+				break;
+		if (j < json_array_size(list))
+			continue;
+		if (json_array_size(list) == REC_LIST_MAX)
+			why = "more than 100 origins";
+		else if ((why = cors_origin_problem(json_string_value(e))) ==
+		    NULL) {
+			json_array_append(list, (json_t *)e);
+			continue;
+		}
+		dropped++;
+	}
+	if (dropped > 0) {
+		snprintf(msg, sizeof(msg), "%zu origin(s) left out, the first "
+		    "because: %s", dropped, why);
+		dm_rep_field(m, RL_APPROX, msg);
+	}
+	dm_put(out, f->to, list);
+	return 0;
+}
+
 /* Milliseconds to seconds (suspicious-IP throttling's rate). */
 int
 dm_cv_ms(struct mctx *m, const struct fmap *f, const json_t *v, json_t *out)

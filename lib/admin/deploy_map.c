@@ -72,8 +72,8 @@ static const struct fmap client_map[] = {
 	{ "client_secret", NULL, NULL, NULL, "an export's secret is not "
 	    "imported: see secrets_needed" },
 	{ "callbacks", NULL, NULL, NULL, DM_WHY_BROWSER },
-	{ "allowed_origins", NULL, NULL, NULL, DM_WHY_BROWSER },
-	{ "web_origins", NULL, NULL, NULL, DM_WHY_BROWSER },
+	{ "allowed_origins", "allowed_origins", dm_cv_origins, NULL, NULL },
+	{ "web_origins", "web_origins", dm_cv_origins, NULL, NULL },
 	{ "allowed_logout_urls", NULL, NULL, NULL, DM_WHY_BROWSER },
 	{ "initiate_login_uri", NULL, NULL, NULL, DM_WHY_BROWSER },
 	{ "cross_origin_auth", NULL, NULL, NULL, DM_WHY_BROWSER },

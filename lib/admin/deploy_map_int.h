@@ -43,8 +43,8 @@ struct fmap {
 };
 
 #define FMAP_END	{ NULL, NULL, NULL, NULL, NULL }
-#define DM_WHY_BROWSER	"browser flows (/authorize, logout, web origins) " \
-	"are not served (docs/COMPAT.md)"
+#define DM_WHY_BROWSER	"browser flows (/authorize, logout) are not " \
+	"served (docs/COMPAT.md)"
 
 /* deploy_report.c: the report, and the messages of a mapping. */
 void		 dm_rep(struct mctx *, enum rlist, const char *kind,
@@ -87,6 +87,8 @@ int		 dm_cv_scopes(struct mctx *, const struct fmap *,
 int		 dm_cv_api_alg(struct mctx *, const struct fmap *,
 		    const json_t *, json_t *);
 int		 dm_cv_enabled(struct mctx *, const struct fmap *,
+		    const json_t *, json_t *);
+int		 dm_cv_origins(struct mctx *, const struct fmap *,
 		    const json_t *, json_t *);
 int		 dm_cv_ms(struct mctx *, const struct fmap *,
 		    const json_t *, json_t *);

@@ -433,7 +433,7 @@ ro_client(struct grant_req *g)
 
 	if (id == NULL || *id == '\0')
 		return oerr_write(g->resp, OERR_RO_MISSING_CLIENT_ID, NULL), -1;
-	log_escape(g->resp->client_id, sizeof(g->resp->client_id), id);
+	resp_client(g->resp, id);
 	switch (record_get(g->ctx->store, NULL, REC_CLIENT, id, &g->client.rec)) {
 	case STORE_OK:
 		break;

@@ -68,6 +68,7 @@ struct grant_of {
 	char		 sub[256];
 	char		 scope[4096];
 	char		 jkt[DPOP_JKT_LEN + 1];
+	char		 client[129];	/* azp / the opaque token's client_id */
 };
 
 /*
@@ -125,6 +126,14 @@ aud_has(const json_t *aud, const char *want)
 	return 0;
 }
 
+/* The client a verified token was issued to, when it has one that fits. */
+static void
+client_of(struct grant_of *g, const char *client_id)
+{
+	if (client_id != NULL && strlen(client_id) < sizeof(g->client))
+		memcpy(g->client, client_id, strlen(client_id) + 1);
+}
+
 /*
  * A JWT access token: verified against each of our keys (a token names
  * its key by kid; a token signed by a key since removed verifies with
@@ -179,6 +188,7 @@ jwt_check(struct lk_ctx *ctx, const char *issuer, const char *token,
 		snprintf(g->sub, sizeof(g->sub), "%s", sub);
 		snprintf(g->scope, sizeof(g->scope), "%s", scope ? scope : "");
 		snprintf(g->jkt, sizeof(g->jkt), "%s", jkt ? jkt : "");
+		client_of(g, json_string_value(json_object_get(claims, "azp")));
 		why = WHY__MAX;
 	}
 	json_decref(claims);
@@ -205,6 +215,7 @@ opaque_check(struct lk_ctx *ctx, const char *token, time_t now,
 	    (scope == NULL || strlen(scope) < sizeof(g->scope))) {
 		snprintf(g->sub, sizeof(g->sub), "%s", sub);
 		snprintf(g->scope, sizeof(g->scope), "%s", scope ? scope : "");
+		client_of(g, o.client_id);
 		why = WHY__MAX;
 	}
 	opaque_clear(&o);
@@ -356,6 +367,9 @@ userinfo_endpoint(struct lk_ctx *ctx, const struct lk_req *req,
 		    why == WHY_BOUND || why == WHY_UNBOUND);
 		goto out;
 	}
+	/* Its client's allowed origins decide CORS (cors.c). */
+	if (g.client[0] != '\0')
+		resp_client(resp, g.client);
 	/* Auth0: /userinfo answers only tokens granted openid. */
 	if (scope_narrow(g.scope, NULL, &sr) == -1) {
 		oerr_write(resp, OERR_SERVER_ERROR, NULL);

@@ -24,6 +24,8 @@ struct lk_req {
 	const char	*remote_addr;	/* REMOTE_ADDR */
 	const char	*forwarded_for;	/* HTTP_AUTH0_FORWARDED_FOR */
 	const char	*dpop;		/* HTTP_DPOP */
+	const char	*origin;	/* HTTP_ORIGIN (cors.c) */
+	const char	*acr_method;	/* HTTP_ACCESS_CONTROL_REQUEST_METHOD */
 	const char	*body;		/* raw body (may contain NUL bytes) */
 	size_t		 bodysz;
 	int		 body_too_large; /* CONTENT_LENGTH > LK_BODY_MAX: body not read */
@@ -41,6 +43,9 @@ struct lk_resp {
 	const char	*outcome;	/* "ok" or the wire error code */
 	char		 grant[24];	/* short grant name for logs */
 	char		 client_id[64];	/* escaped client_id for logs */
+	/* The client_id the request named, as sent (empty: none, or too
+	 * long to be one): its allowed origins decide CORS (cors.c). */
+	char		 cors_client[129];
 };
 
 void	 resp_init(struct lk_resp *);
@@ -51,6 +56,8 @@ int	 resp_header(struct lk_resp *, const char *name, const char *fmt, ...)
  * token responses also get Cache-Control: no-store and Pragma: no-cache. */
 int	 resp_json(struct lk_resp *, int status, const json_t *);
 void	 resp_nostore(struct lk_resp *);
+/* The client the request names: for the log line and for CORS. */
+void	 resp_client(struct lk_resp *, const char *client_id);
 
 /* ------------------------------------------------------------------ */
 /* oerr.c: the wire errors, one table, one writer.                     */
@@ -170,6 +177,7 @@ enum oerr {
 	OERR_MFA_BAD_AUTHENTICATOR,	/* 400 invalid_request (%s: why) */
 	OERR_RO_MFA_REQUIRED,		/* 401 a0.mfa_required (legacy) */
 	OERR_RO_MFA_REGISTRATION,	/* 401 a0.mfa_registration_required */
+	OERR_CORS_ORIGIN,		/* 403 access_denied: preflight from an origin no client allows */
 	OERR__MAX
 };
 
@@ -249,6 +257,35 @@ long	 decode_pct(const char *src, size_t srcsz, char *dst, int plus_is_space);
 /* jwks.c, route.c */
 void		 wellknown_jwks(struct lk_ctx *, const struct lk_req *, struct lk_resp *);
 void		 wellknown_openid(struct lk_ctx *, const struct lk_req *, struct lk_resp *);
+
+/* ------------------------------------------------------------------ */
+/* cors.c: cross-origin requests (docs/COMPAT.md 11).                  */
+
+#define CORS_ORIGIN_LEN	256	/* an allowed origin's length */
+
+/* Who may read an endpoint's answers from another origin. */
+enum cors_policy {
+	CORS_CLIENT,	/* the origins the request's client allows */
+	CORS_PUBLIC	/* any origin ("*"): the discovery documents */
+};
+
+/* NULL when s is a good allowed origin (scheme://host[:port], a
+ * wildcard in the leftmost label), else why not. */
+const char	*cors_origin_problem(const char *s);
+/* 1 when origin (a request's Origin) matches the allowed origin pattern. */
+int		 cors_origin_match(const char *pattern, const char *origin);
+/* 1 when a JSON array of allowed origins holds one origin matches. */
+int		 cors_list_allows(const json_t *list, const char *origin);
+/* 1 when req is a preflight: OPTIONS with Origin and
+ * Access-Control-Request-Method. */
+int		 cors_is_preflight(const struct lk_req *);
+/* Answer a preflight for an endpoint allowing methods ("GET, POST"):
+ * 204 with the CORS headers, or 403 access_denied without them. */
+void		 cors_preflight(struct lk_ctx *, const struct lk_req *,
+		    enum cors_policy, const char *methods, struct lk_resp *);
+/* Add the CORS headers to an endpoint's answer (an error's too). */
+void		 cors_actual(struct lk_ctx *, const struct lk_req *,
+		    enum cors_policy, struct lk_resp *);
 
 /* route.c: the endpoint table; handles one request, always fills resp. */
 void		 route_handle(struct lk_ctx *, const struct lk_req *, struct lk_resp *);

@@ -327,6 +327,10 @@ static const struct oerr_row oerrs[OERR__MAX] = {
 	    "Multifactor authentication required" },
 	[OERR_RO_MFA_REGISTRATION] = { "a0.mfa_registration_required", 401,
 	    "Multifactor registration required" },
+	/* docs/COMPAT.md 11.3: a preflight from an origin no client of the
+	 * tenant allows (the browser then blocks the request). */
+	[OERR_CORS_ORIGIN] = { "access_denied", 403,
+	    "Origin not allowed" },
 };
 
 const char *

@@ -58,6 +58,16 @@ resp_nostore(struct lk_resp *r)
 	resp_header(r, "Pragma", "no-cache");
 }
 
+void
+resp_client(struct lk_resp *r, const char *id)
+{
+	log_escape(r->client_id, sizeof(r->client_id), id);
+	if (strlen(id) < sizeof(r->cors_client))
+		memcpy(r->cors_client, id, strlen(id) + 1);
+	else
+		r->cors_client[0] = '\0';
+}
+
 int
 resp_json(struct lk_resp *r, int status, const json_t *j)
 {

@@ -2,7 +2,10 @@
  * The endpoint table.  Endpoints match by the end of the request path, so
  * latchkey works at the site root and under any prefix the web server
  * maps to it (docs/COMPAT.md 7.3).  Unknown path: 404 JSON; known path,
- * wrong method: 405 JSON with Allow (docs/COMPAT.md 7.4).
+ * wrong method: 405 JSON with Allow (docs/COMPAT.md 7.4).  A CORS
+ * preflight (OPTIONS with Origin and Access-Control-Request-Method) is
+ * answered by cors.c for the endpoint's methods; a plain OPTIONS is a
+ * wrong method like any other (docs/COMPAT.md 11).
  */
 #include <string.h>
 
@@ -27,31 +30,37 @@ enum endpoint {
 struct endpoint_def {
 	const char	*suffix;
 	unsigned	 methods;	/* M(HTTP_...) bits */
-	const char	*allow;		/* the Allow header for a 405 */
+	const char	*allow;		/* the Allow header for a 405, and a
+					 * preflight's allowed methods */
+	enum cors_policy cors;		/* who may read it cross-origin */
 	void		 (*fn)(struct lk_ctx *, const struct lk_req *,
 			    struct lk_resp *);
 };
 
 static const struct endpoint_def endpoints[EP__MAX] = {
-	[EP_TOKEN] = { "/oauth/token", M(HTTP_POST), "POST", token_endpoint },
+	[EP_TOKEN] = { "/oauth/token", M(HTTP_POST), "POST", CORS_CLIENT,
+	    token_endpoint },
 	[EP_JWKS] = { "/.well-known/jwks.json", M(HTTP_GET) | M(HTTP_HEAD),
-	    "GET, HEAD", wellknown_jwks },
+	    "GET, HEAD", CORS_PUBLIC, wellknown_jwks },
 	[EP_OPENID] = { "/.well-known/openid-configuration",
-	    M(HTTP_GET) | M(HTTP_HEAD), "GET, HEAD", wellknown_openid },
-	[EP_RO] = { "/oauth/ro", M(HTTP_POST), "POST", ro_endpoint },
+	    M(HTTP_GET) | M(HTTP_HEAD), "GET, HEAD", CORS_PUBLIC,
+	    wellknown_openid },
+	[EP_RO] = { "/oauth/ro", M(HTTP_POST), "POST", CORS_CLIENT,
+	    ro_endpoint },
 	[EP_PWL_START] = { "/passwordless/start", M(HTTP_POST), "POST",
-	    passwordless_start },
+	    CORS_CLIENT, passwordless_start },
 	/* OpenID Connect Core 5.3.1: GET and POST. */
 	[EP_USERINFO] = { "/userinfo", M(HTTP_GET) | M(HTTP_POST),
-	    "GET, POST", userinfo_endpoint },
-	[EP_REVOKE] = { "/oauth/revoke", M(HTTP_POST), "POST", revoke_endpoint },
+	    "GET, POST", CORS_CLIENT, userinfo_endpoint },
+	[EP_REVOKE] = { "/oauth/revoke", M(HTTP_POST), "POST", CORS_CLIENT,
+	    revoke_endpoint },
 	/* Auth0's MFA API (docs/COMPAT.md 13.3). */
 	[EP_MFA_ASSOCIATE] = { "/mfa/associate", M(HTTP_POST), "POST",
-	    mfa_associate },
+	    CORS_CLIENT, mfa_associate },
 	[EP_MFA_AUTHENTICATORS] = { "/mfa/authenticators", M(HTTP_GET),
-	    "GET", mfa_authenticators },
+	    "GET", CORS_CLIENT, mfa_authenticators },
 	[EP_MFA_CHALLENGE] = { "/mfa/challenge", M(HTTP_POST), "POST",
-	    mfa_challenge },
+	    CORS_CLIENT, mfa_challenge },
 };
 
 static enum endpoint
@@ -100,19 +109,22 @@ route_transient(const struct route_mark *m, struct lk_resp *resp)
 	return 1;
 }
 
-void
-route_handle(struct lk_ctx *ctx, const struct lk_req *req, struct lk_resp *resp)
+/* The endpoint's answer, before its CORS headers. */
+static void
+dispatch(struct lk_ctx *ctx, enum endpoint ep, const struct lk_req *req,
+    struct lk_resp *resp)
 {
-	enum endpoint		 ep;
+	const struct endpoint_def *e = &endpoints[ep];
 	struct route_mark	 mark;
+	int			 preflight = cors_is_preflight(req);
 
-	if ((ep = endpoint_find(req->path)) == EP__MAX) {
-		oerr_write(resp, OERR_NOT_FOUND, NULL);
+	if (!preflight && !(e->methods & M(req->method))) {
+		resp_header(resp, "Allow", "%s", e->allow);
+		oerr_write(resp, OERR_METHOD_NOT_ALLOWED, NULL);
 		return;
 	}
-	if (!(endpoints[ep].methods & M(req->method))) {
-		resp_header(resp, "Allow", "%s", endpoints[ep].allow);
-		oerr_write(resp, OERR_METHOD_NOT_ALLOWED, NULL);
+	if (preflight && e->cors == CORS_PUBLIC) {
+		cors_preflight(ctx, req, e->cors, e->allow, resp);
 		return;
 	}
 	ctx_refresh(ctx);
@@ -123,11 +135,29 @@ route_handle(struct lk_ctx *ctx, const struct lk_req *req, struct lk_resp *resp)
 			oerr_write(resp, OERR_NOT_CONFIGURED, NULL);
 		return;
 	}
+	if (preflight) {
+		cors_preflight(ctx, req, e->cors, e->allow, resp);
+		return;
+	}
 	route_mark(&mark);
-	endpoints[ep].fn(ctx, req, resp);
+	e->fn(ctx, req, resp);
 	/* A panicked store is reopened now rather than at the next request. */
 	if (route_transient(&mark, resp))
 		ctx_refresh(ctx);
+}
+
+void
+route_handle(struct lk_ctx *ctx, const struct lk_req *req, struct lk_resp *resp)
+{
+	enum endpoint		 ep;
+
+	if ((ep = endpoint_find(req->path)) == EP__MAX) {
+		oerr_write(resp, OERR_NOT_FOUND, NULL);
+		return;
+	}
+	dispatch(ctx, ep, req, resp);
+	if (!cors_is_preflight(req))
+		cors_actual(ctx, req, endpoints[ep].cors, resp);
 }
 
 void

@@ -392,7 +392,7 @@ client_identify(struct lk_ctx *ctx, const struct tenant *tenant,
 	}
 	rc = client_method(p, &b, c, &id, &secret, &secretsz, &peek);
 	if (id != NULL)
-		log_escape(resp->client_id, sizeof(resp->client_id), id);
+		resp_client(resp, id);
 	if (rc != CLIENT_OK)
 		goto out;
 	rc = CLIENT_REFUSED;

@@ -156,6 +156,12 @@ static const struct fdef client_fields[] = {
 	/* RFC 9449: DPoP required of the client (grant_dpop.c). */
 	C("require_proof_of_possession", FT_BOOL, 0, 0, NULL, 0, 0,
 	    require_pop),
+	/* Auth0's "Allowed Origins (CORS)" and "Allowed Web Origins", up to
+	 * 100 each (docs/COMPAT.md 11.1). */
+	C("allowed_origins", FT_ORIGINS, 0, REC_LIST_MAX, NULL, 0, 0,
+	    allowed_origins),
+	C("web_origins", FT_ORIGINS, 0, REC_LIST_MAX, NULL, 0, 0,
+	    web_origins),
 	END
 };
 
@@ -438,6 +444,7 @@ parse_field(const struct fdef *f, const json_t *v, char *base,
 		*(int *)(void *)m = x;
 		return 0;
 	case FT_LIST:
+	case FT_ORIGINS:
 		if (v != NULL && !json_is_array(v))
 			return -1;
 		if (f->vocab != NULL)

@@ -58,7 +58,8 @@ enum ftype {
 	FT_ARGV,	/* a command: strings, the first an absolute path */
 	FT_REFRESH,	/* client refresh_token settings (refresh.c) */
 	FT_GUARD,	/* attack-protection settings (guard.c) */
-	FT_POP		/* an API's proof_of_possession (dpop_conf.c) */
+	FT_POP,		/* an API's proof_of_possession (dpop_conf.c) */
+	FT_ORIGINS	/* strings: allowed origins (cors.c), at most max */
 };
 
 /* Who may set a field. */
@@ -147,6 +148,8 @@ struct client_rec {
 	const json_t	*refresh_token;		/* Auth0's settings object */
 	int		 ip_header_trusted;	/* is_token_endpoint_ip_header_trusted */
 	int		 require_pop;		/* require_proof_of_possession */
+	const json_t	*allowed_origins;	/* CORS origins (cors.c) */
+	const json_t	*web_origins;
 };
 
 struct conn {

@@ -105,6 +105,29 @@ list_problem(const struct fdef *f, const json_t *v)
 	return NULL;
 }
 
+/* Allowed origins: at most f->max, each one cors.c accepts, none twice. */
+static const char *
+origins_problem(const struct fdef *f, const json_t *v)
+{
+	const json_t	*e;
+	size_t		 i, j;
+
+	if (!json_is_array(v))
+		return "not an array";
+	if (json_array_size(v) > (size_t)f->max)
+		return "more than 100 origins";
+	json_array_foreach(v, i, e) {
+		if (!json_is_string(e))
+			return "entries must be strings";
+		if (cors_origin_problem(json_string_value(e)) != NULL)
+			return cors_origin_problem(json_string_value(e));
+		for (j = 0; j < i; j++)
+			if (json_equal(e, json_array_get(v, j)))
+				return "an origin is given twice";
+	}
+	return NULL;
+}
+
 /* delivery_command: run without a shell, so argv[0] is a full path. */
 static const char *
 argv_problem(const struct fdef *f, const json_t *v)
@@ -276,6 +299,8 @@ record_value_problem(const struct fdef *f, const json_t *v)
 		return list_problem(f, v);
 	case FT_KEYS:
 		return keys_problem(v);
+	case FT_ORIGINS:
+		return origins_problem(f, v);
 	case FT_HASHPOL:
 		return hashpol_problem(v);
 	case FT_ARGV:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import jwt
 import pytest
+import requests
 
 import lk
 
@@ -106,6 +107,17 @@ def test_import_then_grants(srv, fmt):
     r = srv.token(lk.password_form(client_id=portal["client_id"],
         secret=portal["client_secret"], username=EMAIL, password=PW))
     assert r.status_code in (400, 401, 403), r.text
+    # Its web_origins came along (the one with a path was left out,
+    # reported): a page there may call the token endpoint (CORS).
+    shown = json.loads(lk.ctl(srv.home, "client", "show",
+        portal["client_id"]).stdout)
+    assert shown["web_origins"] == ["https://portal.example.com"]
+    assert "allowed_origins" not in shown or shown["allowed_origins"] == []
+    r = requests.options(srv.url("oauth/token"), timeout=30, headers={
+        "Origin": "https://portal.example.com",
+        "Access-Control-Request-Method": "POST"})
+    assert r.status_code == 204, r.text
+    assert r.headers["Access-Control-Allow-Origin"] == "https://portal.example.com"
 
 
 @pytest.mark.parametrize("first,second", [("yaml", "directory"),
