@@ -17,7 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/prctl.h>
 #include <time.h>
 
 #include <fcgiapp.h>
@@ -283,10 +282,21 @@ int
 main(void)
 {
 	struct lk_ctx	 ctx;
+	struct priv	 priv;
 	sigset_t	 quitset;
 	const char	*home;
 	int		 children, worker, rc;
 
+	if ((home = getenv(LK_HOME_ENV)) == NULL || *home == '\0')
+		home = LK_HOME_DEFAULT;
+	/*
+	 * Least privilege first (priv.c): the run user, then no root and
+	 * no new privileges, before anything is opened, in the process
+	 * that serves or forks the workers, which inherit it.
+	 */
+	if (priv_load(&priv, getenv(LK_USER_ENV), getenv(LK_GROUP_ENV)) ==
+	    -1 || priv_drop(&priv, home) == -1)
+		return LK_EXIT_CONFIG;
 	/* Before anything is opened: workers must not share handles. */
 	children = prefork_children(getenv(LK_CHILDREN_ENV));
 	if (children > 0 && !FCGX_IsCGI()) {
@@ -297,12 +307,7 @@ main(void)
 	signals_init(&quitset);
 	log_sink(log_to_fcgi);
 	memset(&ctx, 0, sizeof(ctx));
-	if ((home = getenv(LK_HOME_ENV)) == NULL || *home == '\0')
-		home = LK_HOME_DEFAULT;
 	ctx_start(&ctx, home);
-	/* Set-up done: this process never gains privileges again. */
-	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1)
-		lk_warn("prctl(PR_SET_NO_NEW_PRIVS) failed");
 	/*
 	 * The quit signals are held while a request is served, so none
 	 * interrupts a read or write of it (libfcgi would drop the request

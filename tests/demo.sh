@@ -74,6 +74,10 @@ if curl -s -o /dev/null "$BASE/" 2>/dev/null; then
 	die "something already listens on 127.0.0.1:$PORT"
 fi
 
+# Started as root (a container), the responder refuses to serve as root
+# unless told to (latchkey.fcgi(8)): the demo home is root's, so it is.
+[ "$(id -u)" != 0 ] || export LATCHKEY_USER="${LATCHKEY_USER:-root}"
+
 echo "demo: starting lighttpd on $BASE/"
 rm -f "$PIDFILE"
 # -D keeps lighttpd in the foreground of its own session, so the

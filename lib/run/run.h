@@ -49,6 +49,30 @@ int		 prefork_children(const char *);
  */
 int		 prefork_run(int n, int *is_worker);
 
+/*
+ * priv.c: least privilege after start-up (docs/security.md).  priv_load
+ * resolves the run user and group from the variables' values (a name or
+ * a number; the group defaults to the user's) and closes the passwd and
+ * group files; -1 (logged) when one does not exist, or when the process
+ * is root and no user is named (it must not serve as root).  priv_drop
+ * then, when root, checks that home belongs to that user and becomes it
+ * for good (setgroups, setresgid, setresuid, root not to be had back;
+ * a user of uid 0 keeps root, with a warning), and sets
+ * PR_SET_NO_NEW_PRIVS, root or not.  -1 (logged) on any failure: the
+ * process must then exit with LK_EXIT_CONFIG.
+ */
+#define LK_USER_ENV	"LATCHKEY_USER"
+#define LK_GROUP_ENV	"LATCHKEY_GROUP"
+#define LK_EXIT_CONFIG	78	/* sysexits.h EX_CONFIG */
+struct priv {
+	int		 root;		/* started as root */
+	int		 set;		/* a run user was named */
+	uid_t		 uid;
+	gid_t		 gid;
+};
+int		 priv_load(struct priv *, const char *user, const char *group);
+int		 priv_drop(const struct priv *, const char *home);
+
 /* stall.c: while a request is served, the databases are opened or a
  * responder starts or stops, exit if the environment was recovered under
  * this process (a peer died holding a Berkeley DB mutex this one may be

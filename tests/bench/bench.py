@@ -47,6 +47,13 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 ROOT = Path(__file__).resolve().parents[2]
+
+# A responder started as root refuses to serve unless LATCHKEY_USER names
+# the user to become (latchkey.fcgi(8)).  Run as root (CI, containers),
+# the suite's homes belong to root, so it names root deliberately;
+# test_privileges.py starts responders that drop to another user.
+if os.geteuid() == 0:
+    os.environ.setdefault("LATCHKEY_USER", "root")
 B = Path(os.environ.get("B", "build"))
 B = B if B.is_absolute() else ROOT / B
 FCGI = B / "cgi-bin" / "latchkey.fcgi"

@@ -24,6 +24,13 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 ROOT = Path(__file__).resolve().parents[2]
+
+# A responder started as root refuses to serve unless LATCHKEY_USER names
+# the user to become (latchkey.fcgi(8)).  Run as root (CI, containers),
+# the suite's homes belong to root, so it names root deliberately;
+# test_privileges.py starts responders that drop to another user.
+if os.geteuid() == 0:
+    os.environ.setdefault("LATCHKEY_USER", "root")
 _build = Path(os.environ.get("LATCHKEY_BUILD", "build"))
 BUILD = _build if _build.is_absolute() else ROOT / _build
 FCGI = BUILD / "cgi-bin" / "latchkey.fcgi"
