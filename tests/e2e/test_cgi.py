@@ -18,7 +18,8 @@ def cgi(body, home, ctype="application/x-www-form-urlencoded", uri="/oauth/token
     if isinstance(body, str):
         body = body.encode()
     env = {k: v for k, v in os.environ.items()
-           if k in ("PATH", "ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS")}
+           if k in ("PATH", "ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS",
+               "LATCHKEY_USER")}
     env.update(GATEWAY_INTERFACE="CGI/1.1", SERVER_PROTOCOL="HTTP/1.1",
         REQUEST_METHOD=method, REQUEST_URI=uri, SCRIPT_NAME=uri, PATH_INFO="",
         REMOTE_ADDR="127.0.0.1", SERVER_NAME="127.0.0.1", SERVER_PORT="80")

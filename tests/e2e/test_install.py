@@ -75,7 +75,7 @@ def test_installed_pieces_serve(dest, tmp_path):
     assert p.returncode == 0, p.stderr
     port = lk.free_port()
     env = {k: v for k, v in os.environ.items() if k in ("PATH",
-        "ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS")}
+        "ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS", "LATCHKEY_USER")}
     env.update(LATCHKEY_PORT=str(port), LATCHKEY_HOME=str(home),
         LATCHKEY_RUNDIR=str(run),
         LATCHKEY_FCGI=str(dest / "lib/cgi-bin/latchkey.fcgi"))

@@ -21,7 +21,8 @@ start and stop:
                       responder as latchkey.cgi beside it
 
 When started as root (CI, containers) Apache and nginx run their
-children as www-data, as Debian does: the responder binary is copied
+children as www-data, as Debian does, and lighttpd's responders drop to
+www-data themselves (LATCHKEY_USER): the responder binary is copied
 into the (0755) temporary directory and the home is chowned to www-data.
 """
 import json
@@ -180,9 +181,19 @@ class WebServer(lk.Server):
 class Lighttpd(WebServer):
     kind = "lighttpd"
 
+    def env(self):
+        e = WebServer.env(self)
+        # lighttpd.conf sets no server.username: started as root, its
+        # responders drop to LATCHKEY_USER, the owner of the home.
+        if self.root:
+            e.update(LATCHKEY_USER=RUN_USER, LATCHKEY_GROUP=RUN_USER)
+        return e
+
     def start(self):
         # lighttpd.conf maps "/" to the responder: a prefix needs no change.
-        return lk.Server.start(self)
+        lk.ctl(self.home, "import", str(self.tenant_file))
+        self.give_home()
+        return self.serve()
 
     def stop(self):
         lk.Server.stop(self)
