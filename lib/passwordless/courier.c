@@ -449,34 +449,57 @@ courier_start(const char *home)
 	return 0;
 }
 
-int
-deliver_enqueue(const char *home, const json_t *job)
+/*
+ * Send the job to the courier: one datagram, cleansed after.  0, or -1
+ * with errno (EAGAIN: the queue is full; another: the courier is gone).
+ */
+static int
+job_send(const json_t *job)
 {
 	char	*text;
 	size_t	 len;
-	int	 tries, rc = -1;
+	int	 rc = -1, saved;
 
 	if ((text = json_dumps(job, JSON_COMPACT)) == NULL)
-		return -1;
+		return errno = ENOMEM, -1;
 	len = strlen(text);
-	for (tries = 0; tries < 2 && len <= COURIER_JOB_MAX; tries++) {
+	if (len > COURIER_JOB_MAX)
+		errno = EMSGSIZE;
+	else if (send(courier_fd, text, len, MSG_DONTWAIT | MSG_NOSIGNAL) ==
+	    (ssize_t)len)
+		rc = 0;
+	saved = errno;
+	OPENSSL_cleanse(text, len);
+	free(text);
+	errno = saved;
+	return rc;
+}
+
+/*
+ * The courier is started before the job is serialised: a fork while
+ * the job's text is allocated would leave the courier a copy it can
+ * never free (and the code in it).
+ */
+int
+deliver_enqueue(const char *home, const json_t *job)
+{
+	int	 tries;
+
+	for (tries = 0; tries < 2; tries++) {
 		if (courier_fd == -1 && courier_start(home) == -1)
-			break;
-		if (send(courier_fd, text, len, MSG_DONTWAIT | MSG_NOSIGNAL) ==
-		    (ssize_t)len) {
-			rc = 0;
-			break;
-		}
+			return -1;
+		if (job_send(job) == 0)
+			return 0;
 		if (errno == EAGAIN || errno == EWOULDBLOCK) {
 			lk_warn("passwordless delivery queue full: "
 			    "code not sent");
-			break;
+			return -1;
 		}
+		if (errno == ENOMEM || errno == EMSGSIZE)
+			return -1;
 		/* The courier is gone: start another one. */
 		close(courier_fd);
 		courier_fd = -1;
 	}
-	OPENSSL_cleanse(text, len);
-	free(text);
-	return rc;
+	return -1;
 }
