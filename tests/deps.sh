@@ -46,7 +46,8 @@ apache2
 libapache2-mod-fcgid
 nginx
 spawn-fcgi
-wrk"
+wrk
+valgrind"
 
 usage() {
 	echo "usage: sh tests/deps.sh --check | --install | --list" >&2

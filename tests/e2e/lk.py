@@ -35,6 +35,26 @@ _build = Path(os.environ.get("LATCHKEY_BUILD", "build"))
 BUILD = _build if _build.is_absolute() else ROOT / _build
 FCGI = BUILD / "cgi-bin" / "latchkey.fcgi"
 CTL = BUILD / "db" / "latchkeyctl"
+
+
+def _valgrind_wrapper(real, logdir):
+    """make valgrind: a script that runs the responder under memcheck,
+    one log per process (prefork workers are followed without exec), and
+    that every test starts in its place."""
+    w = logdir / "latchkey.fcgi"
+    supp = ROOT / "tests" / "valgrind" / "latchkey.supp"
+    w.write_text("#!/bin/sh\nexec /usr/bin/valgrind --tool=memcheck -q "
+        "--error-exitcode=99 --leak-check=full --show-leak-kinds=definite "
+        "--errors-for-leak-kinds=definite --child-silent-after-fork=no "
+        "--suppressions=%s --log-file=%s/vg.%%p.log %s \"$@\"\n"
+        % (supp, logdir, real))
+    w.chmod(0o755)
+    return w
+
+
+# LATCHKEY_VALGRIND=DIR (make valgrind): every responder under memcheck.
+if os.environ.get("LATCHKEY_VALGRIND"):
+    FCGI = _valgrind_wrapper(FCGI, Path(os.environ["LATCHKEY_VALGRIND"]))
 CONF = ROOT / "httpd-conf" / "lighttpd.conf"
 LIGHTTPD = shutil.which("lighttpd") or "/usr/sbin/lighttpd"
 
