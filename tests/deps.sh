@@ -47,7 +47,8 @@ libapache2-mod-fcgid
 nginx
 spawn-fcgi
 wrk
-valgrind"
+valgrind
+chromium"
 
 usage() {
 	echo "usage: sh tests/deps.sh --check | --install | --list" >&2

@@ -5,9 +5,17 @@ server: the header contract of the CORS protocol
 allowed origins, exactly, on preflights and on actual answers (errors
 too), for an allowed origin, an unknown one and another client's, with
 and without credentials; the discovery documents open to every origin;
-the origins set with latchkeyctl and refused when malformed.
+the origins set with latchkeyctl and refused when malformed; and a real
+browser (headless Debian chromium) logging in from a page on another
+origin: allowed, an error it can read, another client's origin and
+credentials blocked.
 """
 import json
+import os
+import re
+import subprocess
+import sys
+import time
 
 import pytest
 import requests
@@ -280,3 +288,73 @@ def test_latchkeyctl_refuses_a_malformed_origin(cs, bad):
                check=False)
     assert p.returncode != 0
     assert "web_origins" in p.stderr, p.stderr
+
+
+# --- a real browser ------------------------------------------------------
+
+CHROMIUM = "/usr/bin/chromium"
+
+PAGE = """<!doctype html><pre id="out">pending</pre><script>
+const T = "%(token)s";
+async function one(name, body, opts) {
+  try {
+    const r = await fetch(T, Object.assign({method: "POST", body: JSON.stringify(body),
+      headers: {"Content-Type": "application/json", "Auth0-Client": "eyJuYW1lIjoiYXV0aDAuanMifQ"}},
+      opts || {}));
+    const j = await r.json();
+    return name + ":" + r.status + ":" + (j.access_token ? "token" : j.error) + ":" +
+      (r.headers.get("X-Request-Id") ? "id" : "noid");
+  } catch (e) {
+    return name + ":blocked";
+  }
+}
+(async () => {
+  const pub = %(pub)s, post = %(post)s, bad = %(bad)s, res = [];
+  res.push(await one("allowed", pub));
+  res.push(await one("error", bad));
+  res.push(await one("other", post));
+  res.push(await one("credentials", pub, {credentials: "include"}));
+  document.getElementById("out").textContent = res.join(" ");
+})();
+</script>"""
+
+
+@pytest.mark.skipif(not os.access(CHROMIUM, os.X_OK), reason="no chromium")
+def test_a_browser_page_logs_in_only_from_an_allowed_origin(cs, tmp_path):
+    # A page on another 127.0.0.1 port (another origin) runs fetch() to
+    # the token endpoint as auth0.js does: JSON with Auth0-Client, so the
+    # browser sends a preflight first.
+    port = lk.free_port()
+    origin = "http://127.0.0.1:%d" % port
+    form = lambda cid, secret=None, pw=lk.ALICE_PW: {k: v for k, v in dict(
+        grant_type="password", client_id=cid, client_secret=secret,
+        username=lk.ALICE, password=pw).items() if v is not None}
+    (tmp_path / "index.html").write_text(PAGE % dict(token=cs.url("oauth/token"),
+        pub=json.dumps(form(lk.PUBLIC_ID)),
+        post=json.dumps(form(lk.POST_ID, lk.POST_SECRET)),
+        bad=json.dumps(form(lk.PUBLIC_ID, pw="wrong password"))))
+    web = subprocess.Popen([sys.executable, "-m", "http.server", str(port),
+        "--bind", "127.0.0.1", "--directory", str(tmp_path)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    lk.ctl(cs.home, "client", "update", lk.PUBLIC_ID, "--web-origins",
+           ",".join([SPA, DEV, origin]))
+    try:
+        for _ in range(100):
+            try:
+                requests.get(origin + "/index.html", timeout=1)
+                break
+            except requests.RequestException:
+                time.sleep(0.05)
+        p = subprocess.run([CHROMIUM, "--headless", "--no-sandbox",
+            "--disable-gpu", "--no-first-run", "--user-data-dir=%s" % (tmp_path / "profile"),
+            "--virtual-time-budget=20000", "--dump-dom", origin + "/index.html"],
+            capture_output=True, text=True, timeout=120)
+    finally:
+        lk.ctl(cs.home, "client", "update", lk.PUBLIC_ID, "--web-origins",
+               ",".join([SPA, DEV]))
+        web.terminate()
+        web.wait(10)
+    out = re.search(r'<pre id="out">([^<]*)</pre>', p.stdout)
+    assert out, p.stdout[-2000:] + p.stderr[-2000:]
+    assert out.group(1).split() == ["allowed:200:token:id",
+        "error:403:invalid_grant:id", "other:blocked", "credentials:blocked"], out.group(1)
