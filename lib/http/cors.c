@@ -57,6 +57,7 @@ origin_split(const char *s, struct origin *o)
 	size_t	 n;
 
 	memset(o, 0, sizeof(*o));
+	o->port = "";
 	if (strncasecmp(s, "https://", 8) == 0)
 		o->schemelen = 5;
 	else if (strncasecmp(s, "http://", 7) == 0)
