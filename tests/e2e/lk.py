@@ -43,7 +43,7 @@ def _valgrind_wrapper(real, logdir):
     that every test starts in its place."""
     w = logdir / "latchkey.fcgi"
     supp = ROOT / "tests" / "valgrind" / "latchkey.supp"
-    w.write_text("#!/bin/sh\nexec /usr/bin/valgrind --tool=memcheck -q "
+    w.write_text("#!/bin/sh\nexec /usr/bin/valgrind --tool=memcheck "
         "--error-exitcode=99 --leak-check=full --show-leak-kinds=definite "
         "--errors-for-leak-kinds=definite --child-silent-after-fork=no "
         "--suppressions=%s --log-file=%s/vg.%%p.log %s \"$@\"\n"

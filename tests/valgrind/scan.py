@@ -4,7 +4,9 @@ make valgrind: read the memcheck logs of every responder of the run
 
 A process that ended normally wrote "ERROR SUMMARY: N errors"; one that
 a test killed (SIGKILL) wrote none, so the error reports themselves are
-counted too.  Prints the processes, the errors and each report's first
+counted too, and a crash (SIGSEGV, SIGABRT, SIGBUS, SIGILL, SIGFPE).  A
+quit signal's default action (a prefork worker whose supervisor died)
+is no error.  Prints the processes, the errors and each report's first
 lines.
 
 usage: python3 tests/valgrind/scan.py DIR
@@ -18,7 +20,8 @@ from pathlib import Path
 KINDS = re.compile(r"^==\d+== (Invalid (read|write|free)|Conditional jump|"
     r"Use of uninitialised|Syscall param|Mismatched free|"
     r"Source and destination overlap|Argument '.*' of function|"
-    r"Invalid alignment|.* definitely lost in|Process terminating)")
+    r"Invalid alignment|.* definitely lost in|"
+    r"Process terminating with default action of signal (4|6|7|8|11) )")
 SUMMARY = re.compile(r"ERROR SUMMARY: (\d+) errors")
 
 
