@@ -43,6 +43,8 @@ static const struct {
 	{ "Authorization", offsetof(struct lk_req, authorization) },
 	{ "DPoP", offsetof(struct lk_req, dpop) },
 	{ "Auth0-Forwarded-For", offsetof(struct lk_req, forwarded_for) },
+	{ "Origin", offsetof(struct lk_req, origin) },
+	{ "Access-Control-Request-Method", offsetof(struct lk_req, acr_method) },
 };
 #define NHEADERS	(sizeof(fuzz_headers) / sizeof(fuzz_headers[0]))
 

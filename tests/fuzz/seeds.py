@@ -53,7 +53,8 @@ def tenant(client_key):
     """lk's test tenant, with argon2id's smallest costs, alice's user id
     fixed (for signed /userinfo claims), the legacy /oauth/ro client and
     passwordless connections (delivery by /bin/true), an API that allows
-    offline access; no crypt(3) users (their hashes are random)."""
+    offline access, allowed origins on the post client; no crypt(3)
+    users (their hashes are random)."""
     t = lk.tenant_doc(ISSUER, client_key)
     t["tenant"]["hash"] = {"t": 1, "m": 8, "p": 1}
     t["users"] = [u for u in t["users"] if "password" in u]
@@ -62,6 +63,9 @@ def tenant(client_key):
     for c in t["clients"]:
         if c["client_id"] == lk.POST_ID:
             c["grant_types"].append("refresh_token")
+            # CORS (cors.c): an origin and a wildcard origin.
+            c["allowed_origins"] = ["https://app.example.com"]
+            c["web_origins"] = ["https://*.spa.example.org"]
     t["clients"].append({"name": "Legacy RO App", "client_id": pwl.RO_ID,
         "app_type": "native", "token_endpoint_auth_method": "none",
         "grant_types": [pwl.RO_GRANT, pwl.RO_JWT_GRANT, pwl.OTP_GRANT,
