@@ -93,7 +93,7 @@ def token(s, origin, client_id=lk.POST_ID, secret=lk.POST_SECRET, **kw):
     ("oauth/token", "POST"), ("oauth/ro", "POST"),
     ("passwordless/start", "POST"), ("oauth/revoke", "POST"),
     ("userinfo", "GET, POST"), ("mfa/associate", "POST"),
-    ("mfa/authenticators", "GET")])
+    ("mfa/authenticators", "GET"), ("mfa/challenge", "POST")])
 def test_preflight_from_an_allowed_origin_is_204_with_the_contract(cs, path, methods):
     r = preflight(cs, path, APP)
     assert r.status_code == 204, r.text
