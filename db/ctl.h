@@ -170,6 +170,9 @@ enum store_rc	 client_build(struct ctl *, const json_t *old,
 		    const char *client_id, const json_t *spec,
 		    const char *secret, int append, json_t **out, char *gen,
 		    size_t gensz);
+/* ctl_conntest.c: connection test NAME LOGIN (an ad connection). */
+int		 conntest_prep(struct ctl *);
+enum store_rc	 conntest_tx(struct ctl *, DB_TXN *);
 enum store_rc	 connection_build(struct ctl *, DB_TXN *, const json_t *old,
 		    const json_t *spec, const json_t *names, json_t **out);
 enum store_rc	 conn_strategy(struct ctl *, DB_TXN *, const char *conn,

@@ -33,6 +33,21 @@
 	{ "jwks-refresh-min", CV_INT, "jwks_refresh_min", "SECONDS", \
 	    CH_NONE, 0 }
 
+/* AD/LDAP connections (docs/COMPAT.md 14, docs/enterprise.md); the
+ * service account's password comes from stdin or a file, never argv. */
+#define LDAP_OPTS \
+	{ "ldap-url", CV_STR, "ldap_url", "URLS", CH_NONE, 0 }, \
+	{ "starttls", CV_BOOL, "ldap_starttls", NULL, CH_NONE, 0 }, \
+	{ "ldap-schema", CV_STR, "ldap_schema", "openldap|activedirectory", \
+	    CH_NONE, 0 }, \
+	{ "bind-dn", CV_STR, "ldap_bind_dn", "DN", CH_NONE, 0 }, \
+	{ "bind-password-stdin", CV_TRUE, NULL, NULL, CH_NONE, 0 }, \
+	{ "bind-password-file", CV_STR, NULL, "FILE", CH_NONE, OPT_ALT }, \
+	{ "base-dn", CV_STR, "ldap_base_dn", "DN", CH_NONE, 0 }, \
+	{ "filter", CV_STR, "ldap_filter", "FILTER", CH_NONE, 0 }, \
+	{ "user-dn", CV_STR, "ldap_user_dn", "DN", CH_NONE, 0 }, \
+	{ "upn-domain", CV_STR, "ldap_upn_domain", "DOMAIN", CH_NONE, 0 }
+
 static const struct optdef connection_add_opts[] = {
 	{ "strategy", CV_STR, "strategy", NULL, CH_STRATEGY, 0 },
 	{ "clients", CV_LIST, "enabled_clients", "ID,...", CH_NONE, 0 },
@@ -42,6 +57,7 @@ static const struct optdef connection_add_opts[] = {
 	{ "delivery-timeout", CV_INT, "delivery_timeout", "SECONDS",
 	    CH_NONE, 0 },
 	UPSTREAM_OPTS,
+	LDAP_OPTS,
 	OPT_END
 };
 
@@ -55,6 +71,7 @@ static const struct optdef connection_update_opts[] = {
 	{ "delivery-timeout", CV_INT, "delivery_timeout", "SECONDS",
 	    CH_NONE, 0 },
 	UPSTREAM_OPTS,
+	LDAP_OPTS,
 	OPT_END
 };
 
@@ -151,7 +168,8 @@ connection_upstream(struct ctl *c, json_t *rec)
 	if (record_parse(REC_CONNECTION, rec, &cn) == -1)
 		return refuse(c, STORE_ERR, "connection: a field has the "
 		    "wrong type");
-	if ((why = extconn_problem(&cn)) != NULL)
+	if ((why = extconn_problem(&cn)) != NULL ||
+	    (why = ldapconn_problem(&cn)) != NULL)
 		rc = refuse(c, STORE_ERR, "connection: %s", why);
 	record_clear(REC_CONNECTION, &cn);
 	return rc;
@@ -195,22 +213,36 @@ conn_strategy(struct ctl *c, DB_TXN *t, const char *conn,
 	return rc;
 }
 
-/* The upstream client secret from stdin or a file (its first line):
- * it is stored as given, for latchkey to send (docs/security.md). */
+/* The secrets a connection stores as given, for latchkey to send
+ * (docs/security.md): from stdin or a file (its first line), never argv. */
+static const struct {
+	const char	*in, *file;	/* the two options */
+	const char	*field;
+} secrets[] = {
+	{ "upstream-secret-stdin", "upstream-secret-file",
+	    "upstream_client_secret" },
+	{ "bind-password-stdin", "bind-password-file", "ldap_bind_password" },
+};
+
+/* Secret i from stdin or its file into c->spec; 0 or an exit status. */
 static int
-upstream_secret_prep(struct ctl *c)
+secret_prep(struct ctl *c, size_t i)
 {
-	const char	*file = sget(c->opt, "upstream-secret-file");
+	const char	*file = sget(c->opt, secrets[i].file);
 	size_t		 len = 0;
 
-	if (json_is_true(json_object_get(c->opt, "upstream-secret-stdin"))) {
-		if (file != NULL) {
-			warnmsg("--upstream-secret-stdin and "
-			    "--upstream-secret-file: choose one");
+	if (json_is_true(json_object_get(c->opt, secrets[i].in))) {
+		if (file != NULL || c->secret != NULL) {
+			warnmsg("--%s: one secret, from one source", secrets[i].in);
 			return EXIT_USAGE;
 		}
 		c->secret = read_line(REC_SECRET_MAX, &len);
 	} else if (file != NULL) {
+		if (c->secret != NULL) {
+			warnmsg("--%s: one secret, from one source",
+			    secrets[i].file);
+			return EXIT_USAGE;
+		}
 		c->secret = read_file(file, REC_SECRET_MAX + 2, &len);
 		if (c->secret != NULL)
 			c->secret[strcspn(c->secret, "\r\n")] = '\0';
@@ -218,22 +250,23 @@ upstream_secret_prep(struct ctl *c)
 		return 0;
 	if (c->secret == NULL || *c->secret == '\0' ||
 	    strlen(c->secret) > REC_SECRET_MAX) {
-		warnmsg("upstream secret: empty, unreadable or too long");
+		warnmsg("%s: empty, unreadable or too long", secrets[i].field);
 		return EXIT_USAGE;
 	}
-	json_object_set_new(c->spec, "upstream_client_secret",
-	    json_string(c->secret));
+	json_object_set_new(c->spec, secrets[i].field, json_string(c->secret));
 	return 0;
 }
 
 static int
 connection_prep(struct ctl *c)
 {
+	size_t	 i;
 	int	 rc;
 
 	json_object_set_new(c->spec, "name", json_string(c->pos[0]));
-	if ((rc = upstream_secret_prep(c)) != 0)
-		return rc;
+	for (i = 0; i < sizeof(secrets) / sizeof(secrets[0]); i++)
+		if ((rc = secret_prep(c, i)) != 0)
+			return rc;
 	return spec_check(c, REC_CONNECTION, "connection");
 }
 
@@ -462,6 +495,8 @@ const struct cmd ctl_connection_cmds[] = {
 	    connection_prep, connection_update_tx, NULL, CMD_AGAIN },
 	{ "connection", "remove", "NAME", NULL, NULL, connection_remove_tx,
 	    connection_remove_batch, 0 },
+	{ "connection", "test", "NAME LOGIN", NULL, conntest_prep,
+	    conntest_tx, NULL, CMD_AGAIN },
 	{ "api", "add", "IDENTIFIER", api_add_opts, api_prep, api_add_tx,
 	    NULL, 0 },
 	{ "api", "list", NULL, NULL, NULL, rec_list_tx, NULL, CMD_AGAIN },

@@ -28,7 +28,8 @@ libcrypt-dev
 libdb5.3-dev
 libcmocka-dev
 libyaml-dev
-libcurl4-openssl-dev"
+libcurl4-openssl-dev
+libldap-dev"
 
 # To run the end-to-end tests, the demo and the man page lint.
 TOOL_PKGS="db5.3-util
@@ -38,6 +39,8 @@ python3
 python3-pytest
 python3-requests
 python3-jwt
+slapd
+ldap-utils
 python3-cryptography
 python3-jwcrypto
 python3-pyotp

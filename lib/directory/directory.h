@@ -129,4 +129,73 @@ int		 shadow_from_claims(const struct conn *c,
 		    const struct extconn_def *d, const json_t *claims,
 		    char *uid, size_t uidsz, struct shadow_profile *p);
 
+/*
+ * ldapconn.c: AD/LDAP connections (strategy "ad", docs/COMPAT.md 14)
+ * without the directory: settings, schema defaults, the filter and the
+ * bind name built from a login, what a bind's result means.
+ */
+#define LDAP_PROFILE_N	8
+
+struct ldap_attrs {
+	/* id, email, name, given_name, family_name, nickname,
+	 * preferred_username, picture; NULL: not mapped */
+	const char	*a[LDAP_PROFILE_N];
+	const char	*filter;	/* default search filter, {login} */
+};
+enum ldap_mode { LDAPM_SEARCH, LDAPM_DIRECT };
+enum ldap_outcome {
+	LDAPO_OK,		/* bound as the user */
+	LDAPO_WRONG,		/* bad credentials or no such user */
+	LDAPO_LOCKED,		/* locked, disabled, expired account */
+	LDAPO_PW_CHANGE,	/* password expired or must be changed */
+	LDAPO_DOWN,		/* no server answered within the timeout */
+	LDAPO_FAILED,		/* any other directory error (logged) */
+	LDAPO__MAX
+};
+extern const struct vocab ldap_outcome_vocab;
+
+/* The attribute names and default filter of schema s. */
+const struct ldap_attrs *ldapconn_attrs(enum dir_schema s);
+/* Direct bind (ldap_user_dn or ldap_upn_domain set) or search. */
+enum ldap_mode	 ldapconn_mode(const struct conn *c);
+/* NULL when c (of any strategy) has what an ad connection needs, else
+ * why not (static text). */
+const char	*ldapconn_problem(const struct conn *c);
+/* c's filter with {login} the login escaped (RFC 4515 3).  0 or -1. */
+int		 ldapconn_filter(const struct conn *c, const char *login,
+		    char *out, size_t outsz);
+/* The direct bind's name: ldap_user_dn with {login} as an escaped
+ * attribute value (RFC 4514 2.4), else login@ldap_upn_domain.  0 or -1. */
+int		 ldapconn_bind_name(const struct conn *c, const char *login,
+		    char *out, size_t outsz);
+/* The shadow user's profile from ldapsess_login's claims: user_id
+ * "ad|<connection>|<id>" into uid (uidsz), strings borrowed from
+ * claims.  0, or -1 when the entry has no usable id. */
+int		 ldapconn_profile(const struct conn *c, const json_t *claims,
+		    char *uid, size_t uidsz, struct shadow_profile *p);
+/* Active Directory's error 49 "data" code in diag: the outcome. */
+enum ldap_outcome ldapconn_ad_code(const char *diag);
+/* A bind's outcome from its ppolicy response error (PP_noError: none);
+ * bound: the bind itself succeeded. */
+enum ldap_outcome ldapconn_ppolicy(int bound, int pperr);
+
+/*
+ * ldapsess.c: the directory itself, through libldap: one session per
+ * responder process, opened again when the connection or its settings
+ * change or it broke; every call within the login's deadline.
+ */
+struct ldap_login {
+	const struct conn *c;
+	const char	*login;
+	const char	*password;		/* never empty */
+	double		 deadline;		/* lk_mono_ms() bound */
+};
+/* Check l's password; on LDAPO_OK *claims ({<id attribute>, "email",
+ * "name", ...}: shadow_from_claims' input, owned).  Errors other than
+ * bad credentials are logged with libldap's code, never returned. */
+enum ldap_outcome ldapsess_login(const struct ldap_login *l,
+		    json_t **claims);
+/* Drop the process's session (tests, a connection's removal). */
+void		 ldapsess_close(void);
+
 #endif /* !LATCHKEY_DIRECTORY_H */

@@ -88,6 +88,7 @@ enum login_rc {
 	LOGIN_ERR,		/* store failure */
 	LOGIN_MFA,		/* the directory requires a second factor */
 	LOGIN_UPSTREAM,		/* the directory failed: 503 written */
+	LOGIN_PW_CHANGE,	/* the directory says: change the password */
 	LOGIN__MAX
 };
 
@@ -138,6 +139,11 @@ enum login_rc	 grant_login(struct grant_req *, const struct conn *c,
 /* extlogin.c: a login at a connection whose passwords an upstream
  * identity provider checks (docs/COMPAT.md 12), as grant_login. */
 enum login_rc	 grant_external_user(struct grant_req *, const struct conn *c,
+		    struct user *user);
+
+/* ldaplogin.c: a login at an AD/LDAP connection (docs/COMPAT.md 14),
+ * as grant_login. */
+enum login_rc	 grant_ldap_user(struct grant_req *, const struct conn *c,
 		    struct user *user);
 
 /* grant_password.c: password and password-realm (docs/COMPAT.md 3). */

@@ -21,6 +21,7 @@ static enum login_rc (*const logins[STRATEGY__MAX])(struct grant_req *,
 	[STRATEGY_AUTH0] = db_login,
 	[STRATEGY_WAAD] = grant_external_user,
 	[STRATEGY_ADFS] = grant_external_user,
+	[STRATEGY_AD] = grant_ldap_user,
 };
 
 static enum login_rc

@@ -178,6 +178,8 @@ enum oerr {
 	OERR_RO_MFA_REQUIRED,		/* 401 a0.mfa_required (legacy) */
 	OERR_RO_MFA_REGISTRATION,	/* 401 a0.mfa_registration_required */
 	OERR_CORS_ORIGIN,		/* 403 access_denied: preflight from an origin no client allows */
+	/* AD/LDAP connections (docs/COMPAT.md 14). */
+	OERR_PASSWORD_CHANGE,		/* 401 password_change_required */
 	OERR__MAX
 };
 

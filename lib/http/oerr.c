@@ -331,6 +331,14 @@ static const struct oerr_row oerrs[OERR__MAX] = {
 	 * tenant allows (the browser then blocks the request). */
 	[OERR_CORS_ORIGIN] = { "access_denied", 403,
 	    "Origin not allowed" },
+	/*
+	 * docs/COMPAT.md 14.5: a directory account whose password expired
+	 * or must be changed; the code is the one Auth0's Lock names
+	 * (github.com/auth0/lock, src/i18n/en.js, password_change_required).
+	 */
+	[OERR_PASSWORD_CHANGE] = { "password_change_required", 401,
+	    "You need to update your password because this is the first time "
+	    "you are logging in, or because your password has expired." },
 };
 
 const char *

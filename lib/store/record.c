@@ -17,6 +17,11 @@ static const char *const strategies[STRATEGY__MAX] = {
 	[STRATEGY_EMAIL] = "email",
 	[STRATEGY_WAAD] = "waad",
 	[STRATEGY_ADFS] = "adfs",
+	[STRATEGY_AD] = "ad",
+};
+static const char *const dir_schemas[DIRSCHEMA__MAX] = {
+	[DIRSCHEMA_OPENLDAP] = "openldap",
+	[DIRSCHEMA_AD] = "activedirectory",
 };
 static const char *const app_types[APP__MAX] = {
 	[APP_REGULAR_WEB] = "regular_web",
@@ -35,6 +40,15 @@ strategy_name(size_t i)
 {
 	return i < STRATEGY__MAX ? strategies[i] : NULL;
 }
+
+static const char *
+dir_schema_name(size_t i)
+{
+	return i < DIRSCHEMA__MAX ? dir_schemas[i] : NULL;
+}
+
+const struct vocab dir_schema_vocab = { "directory schema", DIRSCHEMA__MAX,
+	dir_schema_name };
 
 static const char *
 app_type_name(size_t i)
@@ -201,6 +215,20 @@ static const struct fdef connection_fields[] = {
 	K("upstream_connect_timeout_ms", FT_INT, 100, 30000, NULL, 0, 3000,
 	    upstream_connect_timeout_ms),
 	K("jwks_refresh_min", FT_INT, 0, 3600, NULL, 0, 60, jwks_refresh_min),
+	/* AD/LDAP connections (lib/directory/ldapconn.c says which a
+	 * connection requires; docs/COMPAT.md 14). */
+	K("ldap_url", FT_TEXT, 8, REC_TEXT_LEN, NULL, 0, 0, ldap_url),
+	K("ldap_starttls", FT_BOOL, 0, 0, NULL, 0, 1, ldap_starttls),
+	K("ldap_schema", FT_ENUM, 0, 0, &dir_schema_vocab, 0,
+	    DIRSCHEMA_OPENLDAP, ldap_schema),
+	K("ldap_bind_dn", FT_TEXT, 1, REC_ID_LEN, NULL, 0, 0, ldap_bind_dn),
+	K("ldap_bind_password", FT_TEXT, 1, REC_SECRET_MAX, NULL, 0, 0,
+	    ldap_bind_password),
+	K("ldap_base_dn", FT_TEXT, 1, REC_ID_LEN, NULL, 0, 0, ldap_base_dn),
+	K("ldap_filter", FT_TEXT, 8, REC_ID_LEN, NULL, 0, 0, ldap_filter),
+	K("ldap_user_dn", FT_TEXT, 8, REC_ID_LEN, NULL, 0, 0, ldap_user_dn),
+	K("ldap_upn_domain", FT_TEXT, 1, REC_NAME_LEN, NULL, 0, 0,
+	    ldap_upn_domain),
 	END
 };
 

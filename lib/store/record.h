@@ -84,12 +84,16 @@ struct fdef {
 
 /* Connection strategies and application types (owned here). */
 enum conn_strategy { STRATEGY_AUTH0, STRATEGY_SMS, STRATEGY_EMAIL,
-	STRATEGY_WAAD, STRATEGY_ADFS, STRATEGY__MAX };
+	STRATEGY_WAAD, STRATEGY_ADFS, STRATEGY_AD, STRATEGY__MAX };
+/* Which schema an ad connection's directory has: the attribute and
+ * filter defaults (lib/directory/ldapconn.c, docs/COMPAT.md 14). */
+enum dir_schema { DIRSCHEMA_OPENLDAP, DIRSCHEMA_AD, DIRSCHEMA__MAX };
 enum app_type { APP_REGULAR_WEB, APP_NON_INTERACTIVE, APP_SPA, APP_NATIVE,
 	APP__MAX };
 enum key_status { KEYST_NEXT, KEYST_CURRENT, KEYST_PREVIOUS, KEYST__MAX };
 extern const struct vocab strategy_vocab;
 extern const struct vocab app_type_vocab;
+extern const struct vocab dir_schema_vocab;
 extern const struct vocab key_status_vocab;
 
 /* Multi-factor authentication (docs/COMPAT.md 13); the vocabularies are
@@ -174,6 +178,17 @@ struct conn {
 	long long	 upstream_timeout_ms;	/* the whole call */
 	long long	 upstream_connect_timeout_ms;
 	long long	 jwks_refresh_min;	/* seconds between JWKS fetches */
+	/* AD/LDAP connections (lib/directory/ldapconn.c, docs/COMPAT.md
+	 * 14); ca_file, user_id_attribute and the two timeouts above too. */
+	const char	*ldap_url;		/* URLs, space-separated, in order */
+	int		 ldap_starttls;		/* ldap:// URLs: StartTLS first */
+	enum dir_schema	 ldap_schema;		/* defaults: OpenLDAP or AD */
+	const char	*ldap_bind_dn;		/* search-then-bind: the service */
+	const char	*ldap_bind_password;	/* stored as is (security.md) */
+	const char	*ldap_base_dn;		/* where users are searched */
+	const char	*ldap_filter;		/* "{login}" is the escaped login */
+	const char	*ldap_user_dn;		/* direct bind: "{login}" template */
+	const char	*ldap_upn_domain;	/* direct bind: login@domain (AD) */
 };
 
 struct api {

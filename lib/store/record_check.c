@@ -394,7 +394,7 @@ record_merge(json_t *rec, const json_t *spec)
 /* Fields never printed. */
 static const char *const redacted[] = {
 	"secret_hash", "password_hash", "private_pem",
-	"upstream_client_secret", NULL
+	"upstream_client_secret", "ldap_bind_password", NULL
 };
 
 json_t *
