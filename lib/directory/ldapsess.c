@@ -21,6 +21,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sys/socket.h>
+
+#include <signal.h>
+#include <time.h>
+
 #include <ldap.h>
 
 #include "extern.h"
@@ -29,11 +34,15 @@
 #define DN_MAX		1024
 #define FILTER_MAX	2048
 #define GUID_LEN	16
+#define SESS_SIGNAL	(SIGRTMIN + 5)	/* admit.c: + 3, stall.c: + 4 */
 
 static struct {
 	LDAP		*ld;
 	char		 key[SESS_KEY_MAX];	/* what ld was opened for */
 } sess;
+
+/* The socket being connected, for the handshake's watchdog. */
+static volatile sig_atomic_t sess_fd = -1;
 
 /* The profile claims in ldap_attrs order, the id's set apart. */
 static const char *const claim_names[LDAP_PROFILE_N] = {
@@ -104,13 +113,81 @@ is_transport(int rc)
 	    rc == LDAP_BUSY;
 }
 
-/* The options of a new handle: v3, no referrals, TLS demanded. */
+/*
+ * libldap bounds its waits for results, but not a TLS handshake (of an
+ * ldaps:// URL or after StartTLS): with a network timeout set it polls
+ * the socket for writing, which a server that accepts and never answers
+ * leaves ready, and spins.  So the handshake has a watchdog: libldap
+ * hands each new socket to sock_add, and when the login's time is up a
+ * per-process POSIX timer, on its own real-time signal, shuts that
+ * socket down; the handshake then fails instead of spinning.
+ */
+static void
+sock_kill(int sig)
+{
+	int	 fd = (int)sess_fd;
+
+	if (fd >= 0)
+		(void)shutdown(fd, SHUT_RDWR);	/* async-signal-safe */
+}
+
+static int
+sock_add(LDAP *ld, Sockbuf *sb, LDAPURLDesc *srv, struct sockaddr *addr,
+    struct ldap_conncb *ctx)
+{
+	ber_socket_t	 fd;
+
+	if (ber_sockbuf_ctrl(sb, LBER_SB_OPT_GET_FD, &fd) == 1)
+		sess_fd = fd;
+	return 0;
+}
+
+static void
+sock_del(LDAP *ld, Sockbuf *sb, struct ldap_conncb *ctx)
+{
+}
+
+/* Arm (ms > 0) or disarm (0) the watchdog: 0, or -1 without one. */
+static int
+watchdog(long ms)
+{
+	static timer_t		 tid;
+	static int		 have_timer;
+	struct sigevent		 sev;
+	struct sigaction	 sa;
+	struct itimerspec	 its;
+
+	if (!have_timer) {
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_handler = sock_kill;
+		sigemptyset(&sa.sa_mask);
+		sa.sa_flags = SA_RESTART;
+		memset(&sev, 0, sizeof(sev));
+		sev.sigev_notify = SIGEV_SIGNAL;
+		sev.sigev_signo = SESS_SIGNAL;
+		if (sigaction(SESS_SIGNAL, &sa, NULL) == -1 ||
+		    timer_create(CLOCK_MONOTONIC, &sev, &tid) == -1)
+			return -1;
+		have_timer = 1;
+	}
+	memset(&its, 0, sizeof(its));
+	its.it_value.tv_sec = ms / 1000;
+	its.it_value.tv_nsec = (ms % 1000) * 1000000;
+	if (ms == 0)
+		sess_fd = -1;
+	return timer_settime(tid, 0, &its, NULL) == -1 ? -1 : 0;
+}
+
+/* The options of a new handle: v3, no referrals, TLS demanded, the
+ * watchdog told of each socket. */
 static int
 set_options(LDAP *ld, const struct conn *c)
 {
+	static const struct ldap_conncb cb = { sock_add, sock_del, NULL };
 	int	 v3 = LDAP_VERSION3, demand = LDAP_OPT_X_TLS_DEMAND, zero = 0;
 
 	if (ldap_set_option(ld, LDAP_OPT_PROTOCOL_VERSION, &v3) != 0 ||
+	    ldap_set_option(ld, LDAP_OPT_CONNECT_CB, &cb) != 0 ||
 	    ldap_set_option(ld, LDAP_OPT_REFERRALS, LDAP_OPT_OFF) != 0 ||
 	    ldap_set_option(ld, LDAP_OPT_X_TLS_REQUIRE_CERT, &demand) != 0)
 		return -1;
@@ -121,14 +198,43 @@ set_options(LDAP *ld, const struct conn *c)
 	return ldap_set_option(ld, LDAP_OPT_X_TLS_NEWCTX, &zero) != 0 ? -1 : 0;
 }
 
+/* Connect (libldap tries the URLs in order) and, for ldap://, StartTLS,
+ * under the watchdog.  LDAPO_OK, or the session is closed. */
+static enum ldap_outcome
+handshake(const struct conn *c, double deadline)
+{
+	int	 rc;
+
+	if (watchdog(left_ms(deadline)) == -1) {
+		lk_warn("connection %s: no timer for the TLS handshake",
+		    c->name);
+		ldapsess_close();
+		return LDAPO_FAILED;
+	}
+	rc = ldap_connect(sess.ld);
+	if (rc == LDAP_SUCCESS && c->ldap_starttls &&
+	    !ldap_tls_inplace(sess.ld))
+		rc = ldap_start_tls_s(sess.ld, NULL, NULL);
+	(void)watchdog(0);
+	if (rc == LDAP_SUCCESS)
+		return LDAPO_OK;
+	if (is_transport(rc))
+		return down(c, "connect or TLS", rc);
+	/* A certificate refused, or no TLS at the server. */
+	lk_warn("connection %s: TLS: %s (%d)", c->name, ldap_err2string(rc),
+	    rc);
+	ldapsess_close();
+	return LDAPO_FAILED;
+}
+
 /* The session for c: the kept one, or a new one connected (the URLs
  * tried in order by libldap) and, for ldap://, through StartTLS.
  * *fresh says which.  LDAPO_OK, LDAPO_DOWN or LDAPO_FAILED. */
 static enum ldap_outcome
 session(const struct conn *c, double deadline, int *fresh)
 {
-	char	 key[SESS_KEY_MAX];
-	int	 rc;
+	char		 key[SESS_KEY_MAX];
+	enum ldap_outcome o;
 
 	snprintf(key, sizeof(key), "%s\n%s\n%s\n%d", c->name, c->ldap_url,
 	    c->ca_file != NULL ? c->ca_file : "", c->ldap_starttls);
@@ -147,18 +253,8 @@ session(const struct conn *c, double deadline, int *fresh)
 		return LDAPO_FAILED;
 	}
 	set_timeouts(sess.ld, c, deadline);
-	if ((rc = ldap_connect(sess.ld)) != LDAP_SUCCESS)
-		return down(c, "connect", rc);
-	if (c->ldap_starttls && !ldap_tls_inplace(sess.ld) &&
-	    (rc = ldap_start_tls_s(sess.ld, NULL, NULL)) != LDAP_SUCCESS) {
-		if (is_transport(rc))
-			return down(c, "StartTLS", rc);
-		/* A certificate refused, or no TLS at the server. */
-		lk_warn("connection %s: StartTLS: %s (%d)", c->name,
-		    ldap_err2string(rc), rc);
-		ldapsess_close();
-		return LDAPO_FAILED;
-	}
+	if ((o = handshake(c, deadline)) != LDAPO_OK)
+		return o;
 	snprintf(sess.key, sizeof(sess.key), "%s", key);
 	return LDAPO_OK;
 }

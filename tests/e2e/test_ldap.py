@@ -17,6 +17,7 @@ import pytest
 import conftest
 import lk
 import slapd as sl
+import upstream_idp
 
 LDAP, DIRECT = "corp-ldap", "corp-ldap-direct"
 APP_ID, APP_SECRET = "ldap-app", "ldap-app-secret-Hq4nW7zK2pL9"
@@ -340,3 +341,36 @@ def test_tenant_file_with_an_ad_connection(tmp_path, directory):
     f.write_text(json.dumps(doc))
     p = lk.ctl(tmp_path / "home2", "import", str(f), check=False)
     assert p.returncode != 0 and "search-then-bind" in p.stderr
+
+
+@pytest.mark.parametrize("url", ["url", "tls_url"])
+def test_a_new_session_to_a_hung_directory_is_bounded_too(srv, directory, url):
+    # A connection no responder has a session for: the TCP connection
+    # is accepted by the kernel, then nothing (TLS handshake, StartTLS).
+    name = "hung-" + url.replace("_", "-")
+    lk.ctl(srv.home, "connection", "add", name, "--strategy", "ad",
+        "--clients", APP_ID, "--ldap-url", getattr(directory, url),
+        "--ca-file", str(directory.ca), "--user-dn", "uid={login}," + sl.PEOPLE,
+        "--upstream-timeout-ms", str(TIMEOUT_MS),
+        "--upstream-connect-timeout-ms", "1000")
+    directory.pause(True)
+    try:
+        t0 = time.monotonic()
+        r = login(srv, "bob", sl.USERS["bob"][0], realm=name)
+        took = time.monotonic() - t0
+        unavailable(r)
+        assert took < TIMEOUT_MS / 1000 + 1.5, took
+    finally:
+        directory.pause(False)
+    r = login(srv, "bob", sl.USERS["bob"][0], realm=name)
+    assert r.status_code == 200, r.text
+
+
+@pytest.mark.parametrize("url", ["url", "tls_url"])
+def test_a_certificate_from_another_ca_is_refused(srv, directory, tmp_path, url):
+    other_ca = upstream_idp.make_ca(tmp_path)[0]
+    name = "other-ca-" + url.replace("_", "-")
+    lk.ctl(srv.home, "connection", "add", name, "--strategy", "ad",
+        "--clients", APP_ID, "--ldap-url", getattr(directory, url),
+        "--ca-file", str(other_ca), "--user-dn", "uid={login}," + sl.PEOPLE)
+    unavailable(login(srv, "bob", sl.USERS["bob"][0], realm=name))
