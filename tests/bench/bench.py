@@ -21,7 +21,10 @@ Prints one table:
      non-rotating refresh grant (c = 32) with a DPoP proof each, against
      the same rows without.  Proofs are single use, so they are made
      before wrk starts (ES256, Python's cryptography) and each is sent
-     once: their making is outside the measured path.
+     once: their making is outside the measured path;
+  9. the password grant at an AD/LDAP connection against a real slapd,
+     with slapd's own bind and search times of the same run
+     (tests/bench/ldap_bench.py).
 
 Settings (environment): B (build dir, default build), BENCH_SECONDS (per
 run, default 10), BENCH_PROCS (lighttpd max-procs, default 4 x cores),
@@ -650,6 +653,10 @@ def main():
         cg.stop()
         servers.remove(cg)
 
+        # 9. The password grant at an AD/LDAP connection (ldap_bench.py).
+        import ldap_bench
+        ldap_rows = ldap_bench.run(tmp)
+
         # The table.
         P = out.append
         P("latchkey bench: %s, %d cores, %d s per run, lighttpd max-procs %d, wrk"
@@ -754,6 +761,8 @@ def main():
                d["p50_us"] / 1e3, d["cpu_ms"], d["non2xx"]))
         P("   (%d and %d proofs made; a run that used them all would show"
             " non-2xx replays)" % (dp_pw["proofs"], d["proofs"]))
+        P("")
+        out.extend(ldap_bench.table(ldap_rows))
     finally:
         for s2 in servers:
             s2.stop()

@@ -70,8 +70,11 @@ def _ldif():
 
 
 class Slapd:
-    def __init__(self, tmp):
+    def __init__(self, tmp, debug=0):
+        """debug: slapd's -d level (256, stats: each operation's result
+        and time, etime, in slapd.log)."""
         self.dir = Path(tmp)
+        self.debug = debug
         self.ca, self.cert, self.key = upstream_idp.make_ca(self.dir)
         self.port, self.tls_port = lk.free_port(), lk.free_port()
         self.url = "ldap://127.0.0.1:%d" % self.port
@@ -111,7 +114,8 @@ class Slapd:
         self.start()
 
     def start(self):
-        self.proc = subprocess.Popen([SLAPD, "-d", "0", "-f", str(self.conf),
+        self.proc = subprocess.Popen([SLAPD, "-d", str(self.debug), "-f",
+            str(self.conf),
             "-h", "%s/ %s/" % (self.url, self.tls_url)],
             stdout=subprocess.DEVNULL, stderr=open(self.dir / "slapd.log", "ab"))
         deadline = time.monotonic() + 15
