@@ -135,11 +135,17 @@ enum store_rc	 mfa_audit(struct store *, DB_TXN *, const struct guard_who *,
 #define MFA_OOB_LIFETIME	300
 enum mfa_oob_rc { MFA_OOB_OK, MFA_OOB_LIMIT, MFA_OOB_NO_CHANNEL,
 	MFA_OOB_FAILED, MFA_OOB_ERR };
+/* Who asks for a code with the mfa_token t: the request's address and
+ * t's client, recorded as the /oauth/token login it continues. */
+void		 mfa_who(const struct lk_req *, const struct mfa_tok *t,
+		    struct guard_who *);
 /* Send a new binding code to a's recipient and seal its oob_code (bound
- * to the mfa_token t and to a) into out; why: a failed delivery's code. */
-enum mfa_oob_rc	 mfa_oob_send(struct store *, const struct mfa_tok *t,
-		    const struct authenticator *a, time_t now, char *out,
-		    size_t outsz, char *why, size_t whysz);
+ * to the mfa_token t and to a) into out; why: a failed delivery's code.
+ * A code sent and the send limit reached are audited as w's. */
+enum mfa_oob_rc	 mfa_oob_send(struct store *, const struct guard_who *w,
+		    const struct mfa_tok *t, const struct authenticator *a,
+		    time_t now, char *out, size_t outsz, char *why,
+		    size_t whysz);
 struct mfa_oob {
 	json_t		*json;		/* owned: mfa_oob_clear */
 	const char	*auth_id;	/* the authenticator it was sent for */

@@ -120,6 +120,7 @@ answer(struct lk_ctx *ctx, const struct lk_req *req, struct challenge *ch,
     const struct authenticator *a, struct lk_resp *resp)
 {
 	char		 code[MFA_SEAL_MAX + 1], why[128] = "";
+	struct guard_who w;
 	json_t		*body;
 	enum mfa_oob_rc	 rc;
 	int		 wrc;
@@ -127,7 +128,8 @@ answer(struct lk_ctx *ctx, const struct lk_req *req, struct challenge *ch,
 	if (a->type == MFA_TYPE_OTP)
 		body = json_pack("{s:s}", "challenge_type", "otp");
 	else {
-		rc = mfa_oob_send(ctx->store, &ch->t, a, req->now, code,
+		mfa_who(req, &ch->t, &w);
+		rc = mfa_oob_send(ctx->store, &w, &ch->t, a, req->now, code,
 		    sizeof(code), why, sizeof(why));
 		if (rc != MFA_OOB_OK)
 			return mfa_oob_fail(resp, rc, a, why), -1;

@@ -375,16 +375,18 @@ out:
 /* An oob enrolment's first code, sent once the authenticator is stored;
  * -1 with the error written. */
 static int
-enrol_send(struct lk_ctx *ctx, const struct mfa_call *c, struct enrol *e,
-    time_t now, struct lk_resp *resp)
+enrol_send(struct lk_ctx *ctx, const struct lk_req *req,
+    const struct mfa_call *c, struct enrol *e, struct lk_resp *resp)
 {
 	struct authenticator	 a;
+	struct guard_who	 w;
 	enum mfa_oob_rc		 rc;
 	char			 why[128] = "";
 
 	if (record_parse(REC_AUTHENTICATOR, e->auth, &a) == -1)
 		return oerr_write(resp, OERR_SERVER_ERROR, NULL), -1;
-	rc = mfa_oob_send(ctx->store, &c->t, &a, now, e->oob_code,
+	mfa_who(req, &c->t, &w);
+	rc = mfa_oob_send(ctx->store, &w, &c->t, &a, req->now, e->oob_code,
 	    sizeof(e->oob_code), why, sizeof(why));
 	if (rc != MFA_OOB_OK)
 		mfa_oob_fail(resp, rc, &a, why);
@@ -425,7 +427,7 @@ mfa_associate(struct lk_ctx *ctx, const struct lk_req *req,
 		oerr_write(resp, OERR_SERVER_ERROR, NULL);
 		goto out;
 	}
-	if (e.type == MFA_TYPE_OOB && enrol_send(ctx, &c, &e, req->now,
+	if (e.type == MFA_TYPE_OOB && enrol_send(ctx, req, &c, &e,
 	    resp) == -1)
 		goto out;
 	if (enrol_respond(&c, &e, resp) == -1)

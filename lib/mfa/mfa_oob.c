@@ -49,18 +49,50 @@ deliver(struct store *s, const struct authenticator *a, const char *code,
 	return rc;
 }
 
+/* Auth0's log code of a code sent on each channel (docs/COMPAT.md 13.5). */
+static const enum guard_event sent_event[MFA_CHAN__MAX] = {
+	[MFA_CHAN_SMS] = GUARD_EV_MFA_SENT_SMS,
+	[MFA_CHAN_EMAIL] = GUARD_EV_MFA_SENT_EMAIL,
+};
+
+void
+mfa_who(const struct lk_req *req, const struct mfa_tok *t,
+    struct guard_who *w)
+{
+
+	memset(w, 0, sizeof(*w));
+	w->ep = GUARD_EP_TOKEN;
+	w->client_id = t->client_id;
+	if (req->remote_addr != NULL)
+		snprintf(w->ip, sizeof(w->ip), "%s", req->remote_addr);
+}
+
+/* Record the event of a send; the answer does not depend on it. */
+static void
+sent_audit(struct store *s, const struct guard_who *w, const char *user_id,
+    enum guard_event ev, time_t now)
+{
+
+	if (mfa_audit(s, NULL, w, user_id, ev, now) != STORE_OK)
+		lk_warn("cannot append to the audit log");
+}
+
 enum mfa_oob_rc
-mfa_oob_send(struct store *s, const struct mfa_tok *t,
-    const struct authenticator *a, time_t now, char *out, size_t outsz,
-    char *why, size_t whysz)
+mfa_oob_send(struct store *s, const struct guard_who *w,
+    const struct mfa_tok *t, const struct authenticator *a, time_t now,
+    char *out, size_t outsz, char *why, size_t whysz)
 {
 	char		 code[PWL_CODE_LEN + 1], *text = NULL;
 	json_t		*j = NULL;
 	enum mfa_oob_rc	 rc = MFA_OOB_ERR;
 	int		 room;
 
-	if ((room = mfa_send_take(s, a->user_id, now)) <= 0)
+	if ((room = mfa_send_take(s, a->user_id, now)) <= 0) {
+		if (room == 0)
+			sent_audit(s, w, a->user_id, GUARD_EV_MFA_SEND_LIMIT,
+			    now);
 		return room == 0 ? MFA_OOB_LIMIT : MFA_OOB_ERR;
+	}
 	if (pwl_code_new(code) == -1)
 		goto out;
 	j = json_pack("{s:s, s:s, s:s, s:I}", "a", a->id, "t", t->jti,
@@ -70,6 +102,8 @@ mfa_oob_send(struct store *s, const struct mfa_tok *t,
 	    outsz) == -1)
 		goto out;
 	rc = deliver(s, a, code, why, whysz);
+	if (rc == MFA_OOB_OK)
+		sent_audit(s, w, a->user_id, sent_event[a->channel], now);
 out:
 	if (text != NULL) {
 		OPENSSL_cleanse(text, strlen(text));

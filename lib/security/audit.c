@@ -35,7 +35,8 @@
  * s, fp, fu, f, pwd_leak, limit_wc, limit_mu, api_limit, cls, fepotpft,
  * cs (code sent), fn (failed sending notification); for MFA mfar,
  * gd_auth_succeed, gd_auth_failed, gd_enrollment_complete,
- * gd_recovery_succeed, gd_recovery_failed, gd_too_many_failures. */
+ * gd_recovery_succeed, gd_recovery_failed, gd_too_many_failures,
+ * gd_send_sms, gd_send_email, gd_otp_rate_limit_exceed. */
 static const struct {
 	const char	*code;
 	const char	*desc;
@@ -72,6 +73,12 @@ static const struct {
 	    "Wrong recovery code" },
 	[GUARD_EV_MFA_TOO_MANY] = { "gd_too_many_failures",
 	    "Too many failed second factor verifications" },
+	[GUARD_EV_MFA_SENT_SMS] = { "gd_send_sms",
+	    "Second factor code sent by SMS" },
+	[GUARD_EV_MFA_SENT_EMAIL] = { "gd_send_email",
+	    "Second factor code sent by email" },
+	[GUARD_EV_MFA_SEND_LIMIT] = { "gd_otp_rate_limit_exceed",
+	    "Too many second factor codes sent" },
 };
 
 const char *

@@ -52,6 +52,9 @@ enum guard_event {
 	GUARD_EV_MFA_RECOVERY_OK,	/* gd_recovery_succeed */
 	GUARD_EV_MFA_RECOVERY_FAILED,	/* gd_recovery_failed */
 	GUARD_EV_MFA_TOO_MANY,		/* gd_too_many_failures */
+	GUARD_EV_MFA_SENT_SMS,		/* gd_send_sms: oob code sent */
+	GUARD_EV_MFA_SENT_EMAIL,	/* gd_send_email: oob code sent */
+	GUARD_EV_MFA_SEND_LIMIT,	/* gd_otp_rate_limit_exceed */
 	GUARD_EV__MAX
 };
 

@@ -28,7 +28,7 @@ RO_GRANT = "http://auth0.com/oauth/legacy/grant-type/ro"
 # "always" (they must enrol first).
 USERS = {name: ("%s@example.com" % name, "%s-pw-Xc7vB0nM3qW6eR9t" % name)
     for name in ("ann", "ben", "cat", "dan", "eve", "fay", "gil", "hal",
-                 "ivy")}
+                 "ivy", "jon")}
 CAPTURE = lk.ROOT / "tests" / "e2e" / "deliver_capture.sh"
 
 REQUIRED = {"error": "mfa_required",
@@ -433,6 +433,36 @@ def test_challenge_of_an_otp_user_and_its_errors(srv):
         "unsupported_challenge_type", "error_description": "User is not "
         "enrolled. You can use /mfa/associate endpoint to enroll the first "
         "authenticator."})
+
+
+def test_codes_sent_and_the_send_limit_are_audited(srv):
+    """Each code sent is a gd_send_sms event of its user; past 10 an hour
+    the answer is 429 and the event gd_otp_rate_limit_exceed."""
+    phone = "+15550007003"
+    tok = challenge(srv, "jon")
+    r = srv.post("mfa/associate", json.dumps({"authenticator_types": ["oob"],
+        "oob_channels": ["sms"], "phone_number": phone}), "application/json",
+        bearer(tok))
+    assert r.status_code == 200, r.text
+    r = oob_grant(srv, tok, r.json()["oob_code"], binding_code=srv.last_code(
+        phone))
+    assert r.status_code == 200, r.text
+    tok = challenge(srv, "jon")
+    for _ in range(9):
+        r = mfa_challenge(srv, tok, challenge_type="oob")
+        assert r.status_code == 200, r.text
+    err(mfa_challenge(srv, tok, challenge_type="oob"), 429, {"error":
+        "too_many_requests", "error_description":
+        "Too many codes sent. Wait before asking for another."})
+    jon = user_id(srv, USERS["jon"][0])
+    mine = [a for a in json.loads(lk.ctl(srv.home, "audit", "list").stdout)
+        if a.get("user_id") == jon]
+    types = [a["type"] for a in mine]
+    assert types.count("gd_send_sms") == 10, types
+    assert types.count("gd_otp_rate_limit_exceed") == 1, types
+    assert "gd_send_email" not in types
+    sent = [a for a in mine if a["type"] == "gd_send_sms"]
+    assert {a["client_id"] for a in sent} == {lk.POST_ID}, sent
 
 
 def test_oob_errors_and_a_failing_channel(srv):
