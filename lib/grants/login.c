@@ -108,6 +108,15 @@ grant_audience(struct grant_req *g, struct api *api, const char **audp)
 	snprintf(userinfo, sizeof(userinfo), "%suserinfo", issuer ? issuer : "");
 	if (strcmp(aud, userinfo) == 0)
 		return AUD_OK;
+	/* The issuer's MFA API, built in (docs/COMPAT.md 13.3). */
+	switch (mfa_api_get(&g->tenant, aud, api)) {
+	case 1:
+		return AUD_OK;
+	case -1:
+		return AUD_ERR;
+	default:
+		break;
+	}
 	switch (record_get(g->ctx->store, NULL, REC_API, aud, api)) {
 	case STORE_OK:
 		return AUD_OK;

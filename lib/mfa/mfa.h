@@ -160,6 +160,16 @@ void		 mfa_oob_fail(struct lk_resp *, enum mfa_oob_rc,
 		    const struct authenticator *, const char *why);
 
 /* ------------------------------------------------------------------ */
+/* mfa_api.c: the built-in MFA API, audience https://TENANT/mfa/.       */
+
+/* 1 when aud is t's MFA API audience (its issuer followed by "mfa/"). */
+int		 mfa_api_is(const struct tenant *t, const char *aud);
+/* 1 with api filled (record_clear) when aud is t's MFA API, 0 when it
+ * is not, -1 on error. */
+int		 mfa_api_get(const struct tenant *t, const char *aud,
+		    struct api *api);
+
+/* ------------------------------------------------------------------ */
 /* mfa_policy.c: who must pass a second factor.                         */
 
 /* The policy in force for user under tenant. */

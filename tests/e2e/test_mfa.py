@@ -28,7 +28,7 @@ RO_GRANT = "http://auth0.com/oauth/legacy/grant-type/ro"
 # "always" (they must enrol first).
 USERS = {name: ("%s@example.com" % name, "%s-pw-Xc7vB0nM3qW6eR9t" % name)
     for name in ("ann", "ben", "cat", "dan", "eve", "fay", "gil", "hal",
-                 "ivy", "jon")}
+                 "ivy", "jon", "kim")}
 CAPTURE = lk.ROOT / "tests" / "e2e" / "deliver_capture.sh"
 
 REQUIRED = {"error": "mfa_required",
@@ -235,6 +235,28 @@ def test_enrol_then_otp_login_returns_the_first_grants_tokens(srv):
     listed = authenticators(srv, challenge(srv, "ann")).json()
     assert all(a["active"] for a in listed) and len(listed) == 2
     assert {a["id"].split("|")[0] for a in listed} == {"totp", "recovery-code"}
+
+
+def test_the_mfa_api_audience_gets_a_ten_minute_token_after_mfa(srv):
+    """https://TENANT/mfa/ is built in: the login still answers
+    mfa_required, and the second factor issues a token for that audience
+    with only the MFA API's scopes, for 600 s, without a refresh token."""
+    aud = srv.issuer + "mfa/"
+    _, _, body = enrol(srv, "kim", audience=aud, scope="openid enroll "
+        "read:authenticators remove:authenticators read:things "
+        "offline_access")
+    assert body["expires_in"] == 600 and "refresh_token" not in body, body
+    claims = srv.decode(body["access_token"], aud)
+    assert claims["exp"] - claims["iat"] == 600
+    assert claims["gty"] == "mfa-otp"
+    granted = claims["scope"].split()
+    assert {"enroll", "read:authenticators", "remove:authenticators"} <= \
+        set(granted), claims
+    assert "read:things" not in granted and "offline_access" not in granted
+    # Another issuer's /mfa/ (or a path below it) is an unknown API.
+    r = login(srv, "kim", audience=srv.issuer + "mfa/x")
+    assert r.status_code == 403 and r.json()["error"] == "access_denied", \
+        r.text
 
 
 def test_a_code_is_accepted_once_and_enrolled_users_cannot_reenrol(srv):
