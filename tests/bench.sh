@@ -8,6 +8,8 @@
 #
 #   BENCH_SECONDS  seconds per wrk run (default 10)
 #   BENCH_PROCS    lighttpd max-procs (default 4 x cores)
+#   BENCH_MFA_USERS, BENCH_MFA_SECONDS, BENCH_MFA_CONC  section 10 (MFA)
+#   BENCH_ONLY=mfa-otp  section 10 alone
 #
 set -eu
 cd "$(dirname "$0")/.."
