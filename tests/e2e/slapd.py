@@ -42,6 +42,9 @@ USERS = {
     # Reset by an administrator: must be changed (pwdMustChange).
     "rita": ("rita dir pw: 6Rs^", {"cn": "Rita Reset", "sn": "Reset",
         "pwdReset": "TRUE"}),
+    # Must pass a second factor (test_ldap's MFA test sets her mfa).
+    "mia": ("mia dir pw: 8Mf&", {"mail": "mia@example.test", "cn": "Mia M",
+        "sn": "M"}),
 }
 
 

@@ -13,6 +13,7 @@ import os
 import subprocess
 import time
 
+import pyotp
 import pytest
 
 import conftest
@@ -23,6 +24,7 @@ import upstream_idp
 LDAP, DIRECT = "corp-ldap", "corp-ldap-direct"
 APP_ID, APP_SECRET = "ldap-app", "ldap-app-secret-Hq4nW7zK2pL9"
 RO_ID = "ldap-ro-app"
+GRANT_OTP = "http://auth0.com/oauth/grant-type/mfa-otp"
 OFFLINE_API = "https://api.ldap.test/"
 # The directory's bound; memcheck (make valgrind) runs a login many times
 # slower, and leaves out the tests that measure it.
@@ -45,7 +47,8 @@ def srv(directory):
     t["clients"].append({"name": "Ldap App", "client_id": APP_ID,
         "client_secret": APP_SECRET, "app_type": "regular_web",
         "token_endpoint_auth_method": "client_secret_post",
-        "grant_types": [lk.GRANT_PASSWORD, lk.GRANT_REALM, "refresh_token"]})
+        "grant_types": [lk.GRANT_PASSWORD, lk.GRANT_REALM, "refresh_token",
+            GRANT_OTP]})
     t["clients"].append({"name": "Ldap Legacy", "client_id": RO_ID,
         "app_type": "native", "token_endpoint_auth_method": "none",
         "grant_types": ["http://auth0.com/oauth/legacy/grant-type/ro"]})
@@ -228,6 +231,43 @@ def test_refresh_token_of_an_ldap_login_and_block(srv, directory):
         assert r3.status_code == 401 and r3.json()["error"] == "unauthorized"
     finally:
         lk.ctl(srv.home, "user", "unblock", uid)
+
+
+def test_mfa_challenges_a_directory_login_that_completes_with_otp(srv, directory):
+    """docs/COMPAT.md 13.1 and 14: a directory user whose mfa is always
+    gets 403 mfa_required after the directory accepted the password,
+    enrols an otp authenticator, and the mfa-otp grant gives her tokens
+    with the shadow user's sub."""
+    pw = sl.USERS["mia"][0]
+    assert login(srv, "mia", pw).status_code == 200
+    uid = "ad|%s|%s" % (LDAP, entry_uuid(directory, "mia"))
+    lk.ctl(srv.home, "user", "update", uid, "--mfa", "always")
+    try:
+        assert login(srv, "mia", "not mia's password").json() == WRONG
+        r = login(srv, "mia", pw, audience=lk.API)
+        assert r.status_code == 403, r.text
+        body = r.json()
+        assert body["error"] == "mfa_required", body
+        auth = {"Authorization": "Bearer " + body["mfa_token"]}
+        r = srv.post("mfa/associate", json.dumps({"authenticator_types":
+            ["otp"]}), "application/json", auth)
+        assert r.status_code == 200, r.text
+        totp = pyotp.TOTP(r.json()["secret"])
+        f = {"grant_type": GRANT_OTP, "client_id": APP_ID,
+             "client_secret": APP_SECRET, "mfa_token": body["mfa_token"]}
+        wrong = "%06d" % ((int(totp.now()) + 1) % 10**6)
+        r = srv.token(dict(f, otp=wrong))
+        assert r.status_code == 403 and r.json()["error"] == "invalid_grant"
+        r = srv.token(dict(f, otp=totp.now()))
+        assert r.status_code == 200, r.text
+        at = srv.decode(r.json()["access_token"], lk.API)
+        assert at["sub"] == uid and at["gty"] == "mfa-otp"
+        idt = srv.decode(r.json()["id_token"], APP_ID)
+        assert idt["sub"] == uid and idt["email"] == "mia@example.test"
+        # Enrolled now: the next login is challenged again, not let through.
+        assert login(srv, "mia", pw).status_code == 403
+    finally:
+        lk.ctl(srv.home, "user", "update", uid, "--mfa", "tenant")
 
 
 def test_shadow_user_and_connection_show_no_password(srv):
