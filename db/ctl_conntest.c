@@ -47,10 +47,10 @@ profile_json(const struct shadow_profile *p)
 	json_t		*o = json_pack("{s:s}", "sub", p->user_id);
 	const char	*names[] = { "email", "name", "given_name",
 			    "family_name", "nickname", "preferred_username",
-			    "picture" };
+			    "picture", "phone_number" };
 	const char	*vals[] = { p->email, p->name, p->given_name,
 			    p->family_name, p->nickname, p->preferred_username,
-			    p->picture };
+			    p->picture, p->phone_number };
 	size_t		 i;
 
 	for (i = 0; o != NULL && i < sizeof(names) / sizeof(names[0]); i++)

@@ -117,6 +117,7 @@ struct shadow_profile {
 	int		 email_verified;
 	const char	*name, *given_name, *family_name, *nickname,
 			*preferred_username, *picture;
+	const char	*phone_number;	/* NULL: none; kept only as +E.164 */
 };
 /* Upsert p, then read the stored user into *user (record_clear it).
  * An email another user of the connection holds is left out (logged). */
@@ -134,11 +135,11 @@ int		 shadow_from_claims(const struct conn *c,
  * without the directory: settings, schema defaults, the filter and the
  * bind name built from a login, what a bind's result means.
  */
-#define LDAP_PROFILE_N	8
+#define LDAP_PROFILE_N	9
 
 struct ldap_attrs {
 	/* id, email, name, given_name, family_name, nickname,
-	 * preferred_username, picture; NULL: not mapped */
+	 * preferred_username, picture, phone_number; NULL: not mapped */
 	const char	*a[LDAP_PROFILE_N];
 	const char	*filter;	/* default search filter, {login} */
 };

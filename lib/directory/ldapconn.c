@@ -26,12 +26,13 @@
 static const struct ldap_attrs schemas[DIRSCHEMA__MAX] = {
 	[DIRSCHEMA_OPENLDAP] = {
 		{ "entryUUID", "mail", "cn", "givenName", "sn", "uid", "uid",
-		    "labeledURI" },
+		    "labeledURI", "telephoneNumber" },
 		"(&(objectClass=inetOrgPerson)(|(uid={login})(mail={login})))",
 	},
 	[DIRSCHEMA_AD] = {
 		{ "objectGUID", "mail", "displayName", "givenName", "sn",
-		    "sAMAccountName", "userPrincipalName", NULL },
+		    "sAMAccountName", "userPrincipalName", NULL,
+		    "telephoneNumber" },
 		"(&(objectCategory=person)(objectClass=user)"
 		    "(|(sAMAccountName={login})(userPrincipalName={login})))",
 	},
@@ -283,6 +284,8 @@ ldapconn_profile(const struct conn *c, const json_t *claims, char *uid,
 	if (shadow_from_claims(c, &ad_def, claims, uid, uidsz, p) == -1)
 		return -1;
 	p->nickname = json_string_value(json_object_get(claims, "nickname"));
+	p->phone_number = json_string_value(json_object_get(claims,
+	    "phone_number"));
 	return 0;
 }
 

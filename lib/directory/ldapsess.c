@@ -47,7 +47,7 @@ static volatile sig_atomic_t sess_fd = -1;
 /* The profile claims in ldap_attrs order, the id's set apart. */
 static const char *const claim_names[LDAP_PROFILE_N] = {
 	NULL, "email", "name", "given_name", "family_name", "nickname",
-	"preferred_username", "picture"
+	"preferred_username", "picture", "phone_number"
 };
 
 void

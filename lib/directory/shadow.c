@@ -62,7 +62,21 @@ put_profile(json_t *rec, const struct shadow_profile *p)
 		json_object_del(rec, "email");
 		json_object_del(rec, "email_verified");
 	}
+	/* A directory's phone is what an administrator typed: kept only
+	 * when it is +E.164 (record.c), never verified. */
+	put_text(rec, "phone_number", p->phone_number);
+	if (json_object_get(rec, "phone_number") != NULL)
+		json_object_set_new(rec, "phone_verified", json_false());
+	else
+		json_object_del(rec, "phone_verified");
 }
+
+/* The identifiers left out, in turn, when another user of the connection
+ * holds one (an account the directory renamed or renumbered). */
+static const char *const unique_fields[][2] = {
+	{ "email", "email_verified" },
+	{ "phone_number", "phone_verified" },
+};
 
 static enum store_rc
 upsert_txn(struct store *st, DB_TXN *txn, void *arg)
@@ -71,6 +85,7 @@ upsert_txn(struct store *st, DB_TXN *txn, void *arg)
 	const char	*conn;
 	json_t		*old = NULL, *rec;
 	enum store_rc	 rc;
+	size_t		 i;
 
 	json_decref(u->out);
 	u->out = NULL;
@@ -89,13 +104,15 @@ upsert_txn(struct store *st, DB_TXN *txn, void *arg)
 	if (rec == NULL)
 		return STORE_ERR;
 	put_profile(rec, u->p);
-	/* An email another user of the connection holds (an account the
-	 * directory renamed): this user is kept without it. */
-	if ((rc = store_user_put(st, txn, rec)) == STORE_EXISTS) {
-		lk_warn("user %s: email held by another user: left out",
-		    u->p->user_id);
-		json_object_del(rec, "email");
-		json_object_del(rec, "email_verified");
+	rc = store_user_put(st, txn, rec);
+	for (i = 0; rc == STORE_EXISTS && i < sizeof(unique_fields) /
+	    sizeof(unique_fields[0]); i++) {
+		if (json_object_get(rec, unique_fields[i][0]) == NULL)
+			continue;
+		lk_warn("user %s: %s held by another user: left out",
+		    u->p->user_id, unique_fields[i][0]);
+		json_object_del(rec, unique_fields[i][0]);
+		json_object_del(rec, unique_fields[i][1]);
 		rc = store_user_put(st, txn, rec);
 	}
 	if (rc == STORE_OK)

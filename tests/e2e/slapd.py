@@ -29,9 +29,11 @@ ROOT_PW = "root-pw-not-used-by-latchkey"
 # uid: (password, attributes beyond the inetOrgPerson basics)
 USERS = {
     "alice": ("alice dir pw: 5Ty!", {"mail": "alice@example.test",
-        "cn": "Alice Liddell", "givenName": "Alice", "sn": "Liddell"}),
+        "cn": "Alice Liddell", "givenName": "Alice", "sn": "Liddell",
+        "telephoneNumber": "+15550100"}),
+    # A phone as an administrator may type it: not +E.164, left out.
     "bob": ("bob dir pw: 9Pq#", {"mail": "bob@example.test", "cn": "Bob B",
-        "sn": "B"}),
+        "sn": "B", "telephoneNumber": "555 0101"}),
     # pwdAccountLockedTime 000001010000Z: locked until an administrator
     # unlocks it (draft-behera-ldap-password-policy 5.3.3).
     "lena": ("lena dir pw: 2Lk$", {"cn": "Lena Locked", "sn": "Locked",

@@ -121,6 +121,22 @@ def test_realm_login_issues_tokens_with_the_directory_claims(srv, directory, rea
     assert idt["nickname"] == "alice"
 
 
+def test_phone_claim_from_the_directory_with_the_phone_scope(srv):
+    """docs/COMPAT.md 14.4: telephoneNumber as phone_number (scope phone),
+    never verified; one that is not +E.164 is left out, not an error."""
+    r = login(srv, "alice", ALICE_PW, scope="openid phone")
+    assert r.status_code == 200, r.text
+    idt = srv.decode(r.json()["id_token"], APP_ID)
+    assert idt["phone_number"] == "+15550100"
+    assert idt["phone_verified"] is False
+    r = login(srv, "alice", ALICE_PW, scope="openid email")
+    assert "phone_number" not in srv.decode(r.json()["id_token"], APP_ID)
+    r = login(srv, "bob", sl.USERS["bob"][0], scope="openid phone")
+    assert r.status_code == 200, r.text
+    idt = srv.decode(r.json()["id_token"], APP_ID)
+    assert "phone_number" not in idt and "phone_verified" not in idt
+
+
 def test_search_then_bind_finds_the_user_by_email_too(srv, directory):
     r = login(srv, "alice@example.test", ALICE_PW)
     assert r.status_code == 200, r.text
