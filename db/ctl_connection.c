@@ -46,7 +46,10 @@
 	{ "base-dn", CV_STR, "ldap_base_dn", "DN", CH_NONE, 0 }, \
 	{ "filter", CV_STR, "ldap_filter", "FILTER", CH_NONE, 0 }, \
 	{ "user-dn", CV_STR, "ldap_user_dn", "DN", CH_NONE, 0 }, \
-	{ "upn-domain", CV_STR, "ldap_upn_domain", "DOMAIN", CH_NONE, 0 }
+	{ "upn-domain", CV_STR, "ldap_upn_domain", "DOMAIN", CH_NONE, 0 }, \
+	{ "groups", CV_BOOL, "ldap_groups", NULL, CH_NONE, 0 }, \
+	{ "group-attribute", CV_STR, "ldap_group_attribute", "ATTRIBUTE", \
+	    CH_NONE, 0 }
 
 static const struct optdef connection_add_opts[] = {
 	{ "strategy", CV_STR, "strategy", NULL, CH_STRATEGY, 0 },

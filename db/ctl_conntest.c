@@ -59,6 +59,8 @@ profile_json(const struct shadow_profile *p)
 	if (o != NULL && p->email != NULL)
 		json_object_set_new(o, "email_verified",
 		    json_boolean(p->email_verified));
+	if (o != NULL && p->groups != NULL)
+		json_object_set(o, "groups", (json_t *)(uintptr_t)p->groups);
 	return o;
 }
 

@@ -118,6 +118,7 @@ struct shadow_profile {
 	const char	*name, *given_name, *family_name, *nickname,
 			*preferred_username, *picture;
 	const char	*phone_number;	/* NULL: none; kept only as +E.164 */
+	const json_t	*groups;	/* strings; NULL: not read */
 };
 /* Upsert p, then read the stored user into *user (record_clear it).
  * An email another user of the connection holds is left out (logged). */
@@ -157,6 +158,13 @@ extern const struct vocab ldap_outcome_vocab;
 
 /* The attribute names and default filter of schema s. */
 const struct ldap_attrs *ldapconn_attrs(enum dir_schema s);
+/* The attribute c reads the user's groups from (ldap_groups set). */
+const char	*ldapconn_group_attribute(const struct conn *c);
+/* The group named by the attribute value v (n bytes): a DN's first RDN
+ * value ("cn=Staff,ou=groups,..." -> "Staff"), else v as given, into out
+ * (outsz).  0, or -1 when empty or too long. */
+int		 ldapconn_group_name(const char *v, size_t n, char *out,
+		    size_t outsz);
 /* Direct bind (ldap_user_dn or ldap_upn_domain set) or search. */
 enum ldap_mode	 ldapconn_mode(const struct conn *c);
 /* NULL when c (of any strategy) has what an ad connection needs, else

@@ -7,6 +7,7 @@
  * bind's result says (ppolicy controls, Active Directory's data codes).
  * ldapsess.c talks to the directory; grants/ldaplogin.c runs a login.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +43,39 @@ const struct ldap_attrs *
 ldapconn_attrs(enum dir_schema s)
 {
 	return &schemas[(size_t)s < DIRSCHEMA__MAX ? s : DIRSCHEMA_OPENLDAP];
+}
+
+/* memberOf: the groups of an AD user (learn.microsoft.com/windows/win32/
+ * adschema/a-memberof), and of an OpenLDAP user with the memberof overlay
+ * (slapo-memberof(5)). */
+const char *
+ldapconn_group_attribute(const struct conn *c)
+{
+	return c->ldap_group_attribute != NULL ? c->ldap_group_attribute :
+	    "memberOf";
+}
+
+int
+ldapconn_group_name(const char *v, size_t n, char *out, size_t outsz)
+{
+	struct berval	 bv = { (ber_len_t)n, (char *)(uintptr_t)v };
+	LDAPDN		 dn = NULL;
+	const struct berval *src = &bv;
+	int		 rc = -1;
+
+	/* RFC 4514 3: a DN's first RDN; its first value when a string. */
+	if (ldap_bv2dn(&bv, &dn, LDAP_DN_FORMAT_LDAPV3) == LDAP_SUCCESS &&
+	    dn != NULL && dn[0] != NULL && dn[0][0] != NULL &&
+	    (dn[0][0]->la_flags & LDAP_AVA_BINARY) == 0)
+		src = &dn[0][0]->la_value;
+	if (src->bv_len > 0 && src->bv_len < outsz &&
+	    memchr(src->bv_val, '\0', src->bv_len) == NULL) {
+		memcpy(out, src->bv_val, src->bv_len);
+		out[src->bv_len] = '\0';
+		rc = 0;
+	}
+	ldap_dnfree(dn);
+	return rc;
 }
 
 enum ldap_mode
@@ -286,6 +320,7 @@ ldapconn_profile(const struct conn *c, const json_t *claims, char *uid,
 	p->nickname = json_string_value(json_object_get(claims, "nickname"));
 	p->phone_number = json_string_value(json_object_get(claims,
 	    "phone_number"));
+	p->groups = c->ldap_groups ? json_object_get(claims, "groups") : NULL;
 	return 0;
 }
 

@@ -377,6 +377,47 @@ put_attr(LDAPMessage *e, const char *a, const char *name, json_t *claims)
 	ldap_value_free_len(v);
 }
 
+/* 1 when the array a holds the string s. */
+static int
+holds(const json_t *a, const char *s)
+{
+	const json_t	*v;
+	size_t		 i;
+
+	json_array_foreach(a, i, v)
+		if (strcmp(json_string_value(v), s) == 0)
+			return 1;
+	return 0;
+}
+
+/* The groups of entry e (attribute a) into claims["groups"]: each
+ * value's group name (ldapconn_group_name) once, at most REC_LIST_MAX;
+ * the rest is left out (logged), as are values that are not UTF-8. */
+static void
+put_groups(LDAPMessage *e, const char *a, json_t *claims)
+{
+	struct berval	**v = ldap_get_values_len(sess.ld, e, a);
+	char		  name[REC_GROUP_LEN + 1];
+	json_t		 *g = json_array(), *j;
+	size_t		  i;
+
+	for (i = 0; g != NULL && v != NULL && v[i] != NULL; i++) {
+		if (json_array_size(g) == REC_LIST_MAX) {
+			lk_warn("%s: more than %d groups: the rest left out",
+			    a, REC_LIST_MAX);
+			break;
+		}
+		if (ldapconn_group_name(v[i]->bv_val, v[i]->bv_len, name,
+		    sizeof(name)) == -1 || holds(g, name) ||
+		    (j = json_string(name)) == NULL)
+			continue;
+		json_array_append_new(g, j);
+	}
+	ldap_value_free_len(v);
+	if (g != NULL)
+		json_object_set_new(claims, "groups", g);
+}
+
 /* The claims of entry e (shadow_from_claims' input). */
 static json_t *
 entry_claims(const struct conn *c, LDAPMessage *e)
@@ -393,6 +434,8 @@ entry_claims(const struct conn *c, LDAPMessage *e)
 	for (i = 1; i < LDAP_PROFILE_N; i++)
 		if (m->a[i] != NULL)
 			put_attr(e, m->a[i], claim_names[i], claims);
+	if (c->ldap_groups)
+		put_groups(e, ldapconn_group_attribute(c), claims);
 	return claims;
 }
 
@@ -403,7 +446,7 @@ find(const struct conn *c, const char *base, int scope, const char *filter,
     double deadline, char *dn, size_t dnsz, json_t **claims)
 {
 	const struct ldap_attrs *m = ldapconn_attrs(c->ldap_schema);
-	char		*attrs[LDAP_PROFILE_N + 1], *d;
+	char		*attrs[LDAP_PROFILE_N + 2], *d;
 	LDAPMessage	*res = NULL, *e;
 	struct timeval	 tv = ms_tv(left_ms(deadline));
 	size_t		 i, n = 0;
@@ -415,6 +458,8 @@ find(const struct conn *c, const char *base, int scope, const char *filter,
 	for (i = 1; i < LDAP_PROFILE_N; i++)
 		if (m->a[i] != NULL)
 			attrs[n++] = (char *)m->a[i];
+	if (c->ldap_groups)
+		attrs[n++] = (char *)ldapconn_group_attribute(c);
 	attrs[n] = NULL;
 	rc = ldap_search_ext_s(sess.ld, base, scope, filter, attrs, 0, NULL,
 	    NULL, &tv, 2, &res);

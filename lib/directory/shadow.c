@@ -38,6 +38,34 @@ put_text(json_t *rec, const char *name, const char *v)
 	json_object_set_new(rec, name, j);
 }
 
+/* Set rec["groups"] to the groups of g that fit the user table (a group
+ * that does not is left out), or remove it when g is NULL (the
+ * connection does not read groups). */
+static void
+put_groups(json_t *rec, const json_t *g)
+{
+	const struct fdef	*f = record_field(REC_USER, "groups");
+	json_t			*out = json_array(), *one, *v;
+	size_t			 i;
+
+	json_array_foreach(g, i, v) {
+		if (out == NULL || f == NULL ||
+		    json_array_size(out) == REC_LIST_MAX)
+			break;
+		if ((one = json_pack("[O]", v)) == NULL)
+			continue;
+		if (record_value_problem(f, one) == NULL)
+			json_array_append(out, v);
+		json_decref(one);
+	}
+	if (g == NULL || out == NULL || f == NULL) {
+		json_decref(out);
+		json_object_del(rec, "groups");
+		return;
+	}
+	json_object_set_new(rec, "groups", out);
+}
+
 /* The profile written into rec. */
 static void
 put_profile(json_t *rec, const struct shadow_profile *p)
@@ -69,6 +97,7 @@ put_profile(json_t *rec, const struct shadow_profile *p)
 		json_object_set_new(rec, "phone_verified", json_false());
 	else
 		json_object_del(rec, "phone_verified");
+	put_groups(rec, p->groups);
 }
 
 /* The identifiers left out, in turn, when another user of the connection

@@ -40,7 +40,9 @@ const struct vocab oidc_scope_vocab = { "OIDC scope", OIDC__MAX, oidc_name };
 static const char *const profile_claims[] = {
 	"name", "family_name", "given_name", "middle_name", "nickname",
 	"preferred_username", "profile", "picture", "website", "gender",
-	"birthdate", "zoneinfo", "locale", "updated_at", NULL,
+	"birthdate", "zoneinfo", "locale", "updated_at",
+	"groups",	/* a directory user's (docs/COMPAT.md 14.4) */
+	NULL,
 };
 static const char *const email_claims[] = { "email", "email_verified", NULL };
 static const char *const phone_claims[] = { "phone_number", "phone_verified",
@@ -67,7 +69,7 @@ static const char *const claims_supported[] = {
 	"aud", "email", "email_verified", "exp", "family_name", "given_name",
 	"iat", "iss", "locale", "name", "nickname", "phone_number",
 	"phone_verified", "picture", "preferred_username", "sub", "updated_at",
-	"address", NULL,
+	"address", "groups", NULL,
 };
 
 #define SCOPE_TOKENS_MAX	128	/* requested scopes considered */

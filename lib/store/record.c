@@ -229,6 +229,9 @@ static const struct fdef connection_fields[] = {
 	K("ldap_user_dn", FT_TEXT, 8, REC_ID_LEN, NULL, 0, 0, ldap_user_dn),
 	K("ldap_upn_domain", FT_TEXT, 1, REC_NAME_LEN, NULL, 0, 0,
 	    ldap_upn_domain),
+	K("ldap_groups", FT_BOOL, 0, 0, NULL, 0, 0, ldap_groups),
+	K("ldap_group_attribute", FT_NAME, 1, 64, NULL, 0, 0,
+	    ldap_group_attribute),
 	END
 };
 
@@ -273,6 +276,9 @@ static const struct fdef user_fields[] = {
 	UP("picture"), UP("website"), UP("gender"), UP("birthdate"),
 	UP("zoneinfo"), UP("locale"),
 	N("address", FT_OBJ, 0, 0, NULL, 0, FW_ADMIN, 0),
+	/* A directory user's groups (shadow.c; docs/COMPAT.md 14.4): at
+	 * most REC_LIST_MAX, each at most REC_GROUP_LEN bytes. */
+	N("groups", FT_REFS, 1, REC_GROUP_LEN, NULL, 0, FW_STORED, 0),
 	U("app_metadata", FT_OBJ, 0, 0, 0, app_metadata),
 	U("user_metadata", FT_OBJ, 0, 0, 0, user_metadata),
 	END

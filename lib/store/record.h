@@ -34,6 +34,7 @@ enum rec_kind {
 #define REC_SECRET_MAX		512
 #define REC_PEM_LEN		16384
 #define REC_LIST_MAX		100
+#define REC_GROUP_LEN		512	/* one of a directory user's groups */
 #define REC_KEYS_MAX		10
 #define REC_LIFETIME_MIN	60
 #define REC_LIFETIME_MAX	2592000		/* 30 days */
@@ -189,6 +190,8 @@ struct conn {
 	const char	*ldap_filter;		/* "{login}" is the escaped login */
 	const char	*ldap_user_dn;		/* direct bind: "{login}" template */
 	const char	*ldap_upn_domain;	/* direct bind: login@domain (AD) */
+	int		 ldap_groups;		/* read the user's groups */
+	const char	*ldap_group_attribute;	/* NULL: memberOf */
 };
 
 struct api {

@@ -3,7 +3,8 @@
  * that need no directory (ldapconn.c): the search filter with the login
  * escaped (RFC 4515 3), the direct bind's DN with the login escaped
  * (RFC 4514 2.4) or the UPN, Active Directory's error 49 data codes and
- * ppolicy's errors mapped, and the settings a connection must have.
+ * ppolicy's errors mapped, the settings a connection must have, and a
+ * group attribute value's group name.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -177,6 +178,51 @@ connection_settings_checked(void **state)
 	assert_null(ldapconn_problem(&c));	/* not an ad connection */
 }
 
+#define LONG16	"cn=0123456789abcdef,dc=x"
+#define LONG15	"cn=0123456789abcde,dc=x"
+
+static void
+group_names_from_values(void **state)
+{
+	static const struct {
+		const char	*v, *want;	/* want NULL: refused */
+	} t[] = {
+		{ "cn=Staff,ou=groups,dc=example,dc=test", "Staff" },
+		{ "CN=Domain Users,CN=Users,DC=corp,DC=example", "Domain Users" },
+		{ "cn=Research\\, Dev,ou=groups,dc=x", "Research, Dev" },
+		{ "cn=Research\\2C Dev,ou=groups,dc=x", "Research, Dev" },
+		{ "cn=a+ou=b,dc=x", "a" },	/* multi-valued RDN: the first */
+		{ "Staff", "Staff" },		/* not a DN: as given */
+		{ "cn=#04024869,dc=x", "cn=#04024869,dc=x" },	/* BER */
+		{ "", NULL },
+	};
+	char	 out[16], big[64];
+	size_t	 i;
+	int	 rc;
+
+	(void)state;
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		rc = ldapconn_group_name(t[i].v, strlen(t[i].v), big,
+		    sizeof(big));
+		if (t[i].want == NULL) {
+			assert_int_equal(rc, -1);
+			continue;
+		}
+		assert_int_equal(rc, 0);
+		assert_string_equal(big, t[i].want);
+	}
+	/* A name longer than out is refused, not cut. */
+	assert_int_equal(ldapconn_group_name(LONG16, strlen(LONG16), out,
+	    sizeof(out)), -1);
+	assert_int_equal(ldapconn_group_name(LONG15, strlen(LONG15), out,
+	    sizeof(out)), 0);
+	assert_string_equal(out, "0123456789abcde");
+	/* The value's length is what counts, not a NUL. */
+	assert_int_equal(ldapconn_group_name("cn=Staff,dc=x", 8, big,
+	    sizeof(big)), 0);
+	assert_string_equal(big, "Staff");
+}
+
 int
 main(void)
 {
@@ -186,6 +232,7 @@ main(void)
 		cmocka_unit_test(ad_data_codes_mapped),
 		cmocka_unit_test(ppolicy_errors_mapped),
 		cmocka_unit_test(connection_settings_checked),
+		cmocka_unit_test(group_names_from_values),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
