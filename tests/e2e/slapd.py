@@ -2,8 +2,10 @@
 A real OpenLDAP slapd (Debian's slapd package) for the AD/LDAP tests
 (docs/COMPAT.md 14), run from a temporary directory on free 127.0.0.1
 ports: a generated slapd.conf, the mdb backend, the ppolicy overlay with
-a default policy, TLS with a throw-away CA (upstream_idp.make_ca), and a
-test tree loaded with slapadd before it starts.  stop() and start() let
+a default policy, the memberof overlay (slapo-memberof(5): memberOf on
+each member of a groupOfNames), TLS with a throw-away CA
+(upstream_idp.make_ca), and a test tree loaded with slapadd before it
+starts; the groups are added once it runs, through the overlay.  stop() and start() let
 a test take the directory away and bring it back.
 """
 import os
@@ -23,8 +25,15 @@ MODULES = Path("/usr/lib/ldap")
 
 SUFFIX = "dc=example,dc=test"
 PEOPLE = "ou=people," + SUFFIX
+GROUPS = "ou=groups," + SUFFIX
 SERVICE_DN, SERVICE_PW = "cn=latchkey-svc," + SUFFIX, "svc pw: Qe7!vR2"
 ROOT_PW = "root-pw-not-used-by-latchkey"
+
+# Group RDN value (escaped as in a DN): members' uids.
+GROUP_MEMBERS = {
+    "Staff": ["alice", "bob"],
+    "Research\\, Dev": ["alice"],
+}
 
 # uid: (password, attributes beyond the inetOrgPerson basics)
 USERS = {
@@ -55,6 +64,7 @@ def _ldif():
         "dn: %s\nobjectClass: dcObject\nobjectClass: organization\n"
         "dc: example\no: Example\n" % SUFFIX,
         "dn: %s\nobjectClass: organizationalUnit\nou: people\n" % PEOPLE,
+        "dn: %s\nobjectClass: organizationalUnit\nou: groups\n" % GROUPS,
         "dn: ou=policies,%s\nobjectClass: organizationalUnit\n"
         "ou: policies\n" % SUFFIX,
         "dn: cn=default,ou=policies,%s\nobjectClass: device\n"
@@ -70,6 +80,17 @@ def _ldif():
         for k, v in attrs.items():
             e += "%s: %s\n" % (k, v)
         e += "userPassword: %s\n" % pw
+        out.append(e)
+    return "\n".join(out)
+
+
+def _groups_ldif():
+    out = []
+    for cn, uids in GROUP_MEMBERS.items():
+        e = "dn: cn=%s,%s\nobjectClass: groupOfNames\n" % (cn, GROUPS)
+        e += "cn: %s\n" % cn.replace("\\", "")
+        for uid in uids:
+            e += "member: uid=%s,%s\n" % (uid, PEOPLE)
         out.append(e)
     return "\n".join(out)
 
@@ -94,6 +115,7 @@ class Slapd:
             "modulepath %s" % MODULES,
             "moduleload back_mdb",
             "moduleload ppolicy",
+            "moduleload memberof",
             "pidfile %s" % self.pidfile,
             "TLSCACertificateFile %s" % self.ca,
             "TLSCertificateFile %s" % self.cert,
@@ -108,6 +130,7 @@ class Slapd:
             'ppolicy_default "cn=default,ou=policies,%s"' % SUFFIX,
             # Say "locked" to a bind on a locked account, not only 49.
             "ppolicy_use_lockout",
+            "overlay memberof",
             "access to attrs=userPassword by self write by anonymous auth "
             "by * none",
             "access to * by * read",
@@ -117,6 +140,9 @@ class Slapd:
             str(self.dir / "tree.ldif")], check=True, capture_output=True)
         self.proc = None
         self.start()
+        subprocess.run(["ldapadd", "-x", "-H", self.url, "-D",
+            "cn=admin,%s" % SUFFIX, "-w", ROOT_PW],
+            input=_groups_ldif().encode(), check=True, capture_output=True)
 
     def start(self):
         self.proc = subprocess.Popen([SLAPD, "-d", str(self.debug), "-f",

@@ -137,6 +137,44 @@ def test_phone_claim_from_the_directory_with_the_phone_scope(srv):
     assert "phone_number" not in idt and "phone_verified" not in idt
 
 
+def userinfo(s, at):
+    return lk.requests.get(s.url("userinfo"),
+        headers={"Authorization": "Bearer " + at}, timeout=30)
+
+
+def test_groups_claim_when_the_connection_reads_groups(srv):
+    """docs/COMPAT.md 14.4: with ldap_groups on, memberOf (the memberof
+    overlay's) gives each group's first RDN value as `groups` in the ID
+    token and /userinfo (scope profile); off (the default), none."""
+    alice = {"Staff", "Research, Dev"}
+    r = login(srv, "alice", ALICE_PW)
+    assert "groups" not in srv.decode(r.json()["id_token"], APP_ID)
+    lk.ctl(srv.home, "connection", "update", LDAP, "--groups", "true")
+    try:
+        r = login(srv, "alice", ALICE_PW)
+        assert r.status_code == 200, r.text
+        idt = srv.decode(r.json()["id_token"], APP_ID)
+        assert sorted(idt["groups"]) == sorted(alice)
+        ui = userinfo(srv, r.json()["access_token"])
+        assert ui.status_code == 200, ui.text
+        assert sorted(ui.json()["groups"]) == sorted(alice)
+        r = login(srv, "alice", ALICE_PW, scope="openid email")
+        assert "groups" not in srv.decode(r.json()["id_token"], APP_ID)
+        r = login(srv, "mia", sl.USERS["mia"][0])
+        assert srv.decode(r.json()["id_token"], APP_ID)["groups"] == []
+        p = lk.ctl(srv.home, "connection", "test", LDAP, "bob",
+            input=sl.USERS["bob"][0] + "\n")
+        assert json.loads(p.stdout)["groups"] == ["Staff"]
+        # The other connection reads none.
+        r = login(srv, "alice", ALICE_PW, realm=DIRECT)
+        assert "groups" not in srv.decode(r.json()["id_token"], APP_ID)
+    finally:
+        lk.ctl(srv.home, "connection", "update", LDAP, "--groups", "false")
+    r = login(srv, "alice", ALICE_PW)
+    assert "groups" not in srv.decode(r.json()["id_token"], APP_ID)
+    assert "groups" not in userinfo(srv, r.json()["access_token"]).json()
+
+
 def test_search_then_bind_finds_the_user_by_email_too(srv, directory):
     r = login(srv, "alice@example.test", ALICE_PW)
     assert r.status_code == 200, r.text
