@@ -69,7 +69,7 @@ struct cmd {
 	const char		*args;		/* positional arguments, by name */
 	const struct optdef	*opts;
 	int			 (*prep)(struct ctl *);	/* exit code, PREP_DONE */
-	enum store_rc		 (*tx)(struct ctl *, DB_TXN *);
+	enum store_rc		 (*tx)(struct ctl *, struct txn *);
 	/* Instead of tx then ctl_after: batches, and tx through ctl_tx(). */
 	enum store_rc		 (*batch)(struct ctl *);
 	unsigned		 flags;		/* CMD_CREATE, CMD_AGAIN */
@@ -106,7 +106,8 @@ struct ctl {
 	json_t			*revoke;	/* user_ids: revoke their families */
 	json_t			*unblock;	/* users: lift their guard blocks */
 	enum store_rc		(*txn_run)(struct store *,
-				    enum store_rc (*)(struct store *, DB_TXN *,
+				    enum store_rc (*)(struct store *,
+    struct txn *,
 				    void *), void *);
 };
 
@@ -144,27 +145,28 @@ void		 es256_warn(const char *alg);
 
 /* ctl_util.c: transaction steps shared by the families. */
 enum store_rc	 rec_complete(struct ctl *, enum rec_kind, const json_t *);
-enum store_rc	 must_get(struct ctl *, DB_TXN *, enum store_kind,
+enum store_rc	 must_get(struct ctl *, struct txn *, enum store_kind,
 		    const char *key, const char *what, json_t **);
-enum store_rc	 must_get_rec(struct ctl *, DB_TXN *, enum rec_kind,
+enum store_rc	 must_get_rec(struct ctl *, struct txn *, enum rec_kind,
 		    const char *key, void *out);
-enum store_rc	 put_changed(struct ctl *, DB_TXN *, enum store_kind,
+enum store_rc	 put_changed(struct ctl *, struct txn *, enum store_kind,
 		    const char *key, const json_t *old, const json_t *rec,
 		    int *changed);
 int		 find_cb(const char *, json_t *, void *);
-enum store_rc	 list_tx(struct ctl *, DB_TXN *, enum store_kind,
+enum store_rc	 list_tx(struct ctl *, struct txn *, enum store_kind,
 		    const char *field, const char *value);
-enum store_rc	 show_tx(struct ctl *, DB_TXN *, enum store_kind,
+enum store_rc	 show_tx(struct ctl *, struct txn *, enum store_kind,
 		    const char *what);
 /* list and show of the record kind the command's noun names. */
-enum store_rc	 rec_list_tx(struct ctl *, DB_TXN *);
-enum store_rc	 rec_show_tx(struct ctl *, DB_TXN *);
-enum store_rc	 tenant_or_defaults(struct ctl *, DB_TXN *, struct tenant *);
+enum store_rc	 rec_list_tx(struct ctl *, struct txn *);
+enum store_rc	 rec_show_tx(struct ctl *, struct txn *);
+enum store_rc	 tenant_or_defaults(struct ctl *, struct txn *,
+		    struct tenant *);
 
 /* Shared between the families. */
-enum store_rc	 tenant_upsert(struct ctl *, DB_TXN *, const json_t *spec,
+enum store_rc	 tenant_upsert(struct ctl *, struct txn *, const json_t *spec,
 		    const char **what);
-enum store_rc	 key_ensure(struct ctl *, DB_TXN *, const char *alg,
+enum store_rc	 key_ensure(struct ctl *, struct txn *, const char *alg,
 		    char *kid, size_t kidsz);
 enum store_rc	 client_build(struct ctl *, const json_t *old,
 		    const char *client_id, const json_t *spec,
@@ -172,20 +174,20 @@ enum store_rc	 client_build(struct ctl *, const json_t *old,
 		    size_t gensz);
 /* ctl_conntest.c: connection test NAME LOGIN (an ad connection). */
 int		 conntest_prep(struct ctl *);
-enum store_rc	 conntest_tx(struct ctl *, DB_TXN *);
-enum store_rc	 connection_build(struct ctl *, DB_TXN *, const json_t *old,
+enum store_rc	 conntest_tx(struct ctl *, struct txn *);
+enum store_rc	 connection_build(struct ctl *, struct txn *, const json_t *old,
 		    const json_t *spec, const json_t *names, json_t **out);
-enum store_rc	 conn_strategy(struct ctl *, DB_TXN *, const char *conn,
+enum store_rc	 conn_strategy(struct ctl *, struct txn *, const char *conn,
 		    enum conn_strategy *);
 json_t		*api_build(const json_t *old, const char *identifier,
 		    const json_t *spec);
-enum store_rc	 user_upsert(struct ctl *, DB_TXN *, json_t *old,
+enum store_rc	 user_upsert(struct ctl *, struct txn *, json_t *old,
 		    const json_t *spec, const char *pw, size_t pwlen,
 		    json_t **out, const char **what);
 
 /* ctl_import.c, shared with ctl_import_tenant.c: the checks of an
  * import document (0, or -1 with err) and its transaction (c->doc). */
 int		 import_check(json_t *doc, char *err, size_t errsz);
-enum store_rc	 import_tx(struct ctl *, DB_TXN *);
+enum store_rc	 import_tx(struct ctl *, struct txn *);
 
 #endif /* !LATCHKEYCTL_CTL_H */

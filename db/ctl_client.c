@@ -290,7 +290,7 @@ client_add_prep(struct ctl *c)
 }
 
 static enum store_rc
-client_add_tx(struct ctl *c, DB_TXN *t)
+client_add_tx(struct ctl *c, struct txn *t)
 {
 	json_t		*rec = NULL;
 	char		 gen[128];
@@ -312,7 +312,7 @@ client_add_tx(struct ctl *c, DB_TXN *t)
 }
 
 static enum store_rc
-client_update_tx(struct ctl *c, DB_TXN *t)
+client_update_tx(struct ctl *c, struct txn *t)
 {
 	json_t		*old = NULL, *rec = NULL;
 	char		 gen[128];
@@ -338,7 +338,7 @@ client_update_tx(struct ctl *c, DB_TXN *t)
 }
 
 static enum store_rc
-client_rotate_tx(struct ctl *c, DB_TXN *t)
+client_rotate_tx(struct ctl *c, struct txn *t)
 {
 	struct client_rec cr;
 	json_t		*rec;
@@ -367,7 +367,7 @@ client_rotate_tx(struct ctl *c, DB_TXN *t)
 }
 
 static enum store_rc
-client_remove_tx(struct ctl *c, DB_TXN *t)
+client_remove_tx(struct ctl *c, struct txn *t)
 {
 	enum store_rc	 rc;
 
@@ -379,7 +379,7 @@ client_remove_tx(struct ctl *c, DB_TXN *t)
 
 /* In a batch of connections: drop the client from enabled_clients. */
 static enum store_rc
-unlink_fn(struct store *s, DB_TXN *t, const char *key, json_t *val,
+unlink_fn(struct store *s, struct txn *t, const char *key, json_t *val,
     void *arg, enum store_act *act, json_t *out)
 {
 	struct conn	 cn;

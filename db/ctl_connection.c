@@ -81,7 +81,7 @@ static const struct optdef connection_update_opts[] = {
 /* The client named ref (name is not a key): the only match, or
  * refused. */
 static enum store_rc
-client_by_name(struct ctl *c, DB_TXN *t, const char *ref, json_t **hold,
+client_by_name(struct ctl *c, struct txn *t, const char *ref, json_t **hold,
     const char **id)
 {
 	struct findarg	 a = { "name", ref, NULL, NULL, 0 };
@@ -107,7 +107,7 @@ client_by_name(struct ctl *c, DB_TXN *t, const char *ref, json_t **hold,
  * STORE_OK with id (owned by *hold), or refused.
  */
 static enum store_rc
-client_resolve(struct ctl *c, DB_TXN *t, const json_t *names,
+client_resolve(struct ctl *c, struct txn *t, const json_t *names,
     const char *ref, json_t **hold, const char **id)
 {
 	struct client_rec cr;
@@ -128,7 +128,7 @@ client_resolve(struct ctl *c, DB_TXN *t, const json_t *names,
 
 /* Replace each enabled_clients reference by its client_id, once each. */
 static enum store_rc
-connection_resolve(struct ctl *c, DB_TXN *t, json_t *rec,
+connection_resolve(struct ctl *c, struct txn *t, json_t *rec,
     const json_t *names)
 {
 	struct conn	 cn;
@@ -179,7 +179,7 @@ connection_upstream(struct ctl *c, json_t *rec)
 }
 
 enum store_rc
-connection_build(struct ctl *c, DB_TXN *t, const json_t *old,
+connection_build(struct ctl *c, struct txn *t, const json_t *old,
     const json_t *spec, const json_t *names, json_t **out)
 {
 	json_t		*rec;
@@ -204,7 +204,7 @@ connection_build(struct ctl *c, DB_TXN *t, const json_t *old,
 
 /* The connection's strategy; a missing connection is refused. */
 enum store_rc
-conn_strategy(struct ctl *c, DB_TXN *t, const char *conn,
+conn_strategy(struct ctl *c, struct txn *t, const char *conn,
     enum conn_strategy *strategy)
 {
 	struct conn	 cn;
@@ -274,7 +274,7 @@ connection_prep(struct ctl *c)
 }
 
 static enum store_rc
-connection_add_tx(struct ctl *c, DB_TXN *t)
+connection_add_tx(struct ctl *c, struct txn *t)
 {
 	json_t		*rec = NULL;
 	enum store_rc	 rc;
@@ -293,7 +293,7 @@ connection_add_tx(struct ctl *c, DB_TXN *t)
 
 /* --disable-client then --enable-client on the built record. */
 static enum store_rc
-connection_toggle(struct ctl *c, DB_TXN *t, json_t *rec)
+connection_toggle(struct ctl *c, struct txn *t, json_t *rec)
 {
 	const char	*en = sget(c->opt, "enable-client");
 	const char	*dis = sget(c->opt, "disable-client");
@@ -316,7 +316,7 @@ connection_toggle(struct ctl *c, DB_TXN *t, json_t *rec)
 }
 
 static enum store_rc
-connection_update_tx(struct ctl *c, DB_TXN *t)
+connection_update_tx(struct ctl *c, struct txn *t)
 {
 	json_t		*old = NULL, *rec = NULL;
 	enum store_rc	 rc;
@@ -352,7 +352,7 @@ connection_users(struct ctl *c, int n)
  * batched count (a passwordless first login) stops the removal.
  */
 static enum store_rc
-connection_remove_tx(struct ctl *c, DB_TXN *t)
+connection_remove_tx(struct ctl *c, struct txn *t)
 {
 	static const char	 tags[] = "eup";
 	char			 prefix[REC_ID_LEN + 8];
@@ -441,7 +441,7 @@ api_prep(struct ctl *c)
 }
 
 static enum store_rc
-api_put_tx(struct ctl *c, DB_TXN *t, int create)
+api_put_tx(struct ctl *c, struct txn *t, int create)
 {
 	json_t		*old = NULL, *rec;
 	enum store_rc	 rc = STORE_OK;
@@ -463,21 +463,21 @@ api_put_tx(struct ctl *c, DB_TXN *t, int create)
 }
 
 static enum store_rc
-api_add_tx(struct ctl *c, DB_TXN *t)
+api_add_tx(struct ctl *c, struct txn *t)
 {
 
 	return api_put_tx(c, t, 1);
 }
 
 static enum store_rc
-api_update_tx(struct ctl *c, DB_TXN *t)
+api_update_tx(struct ctl *c, struct txn *t)
 {
 
 	return api_put_tx(c, t, 0);
 }
 
 static enum store_rc
-api_remove_tx(struct ctl *c, DB_TXN *t)
+api_remove_tx(struct ctl *c, struct txn *t)
 {
 	enum store_rc	 rc;
 

@@ -65,7 +65,7 @@ profile_json(const struct shadow_profile *p)
 }
 
 enum store_rc
-conntest_tx(struct ctl *c, DB_TXN *t)
+conntest_tx(struct ctl *c, struct txn *t)
 {
 	struct conn		 cn;
 	struct ldap_login	 l;

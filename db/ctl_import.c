@@ -184,7 +184,7 @@ note(struct ctl *c, const char *section, const char *what, const char *key)
 /* The stored client an import item names (by client_id, else name);
  * old->json is NULL when there is none. */
 static enum store_rc
-import_client_old(struct ctl *c, DB_TXN *t, const json_t *it,
+import_client_old(struct ctl *c, struct txn *t, const json_t *it,
     struct client_rec *old)
 {
 	struct findarg	 a = { "name", sget(it, "name"), NULL, NULL, 0 };
@@ -223,7 +223,7 @@ import_client_note(struct ctl *c, json_t *names, const char *id,
 }
 
 static enum store_rc
-import_client(struct ctl *c, DB_TXN *t, const json_t *it, json_t *names)
+import_client(struct ctl *c, struct txn *t, const json_t *it, json_t *names)
 {
 	struct client_rec old;
 	json_t		*rec = NULL;
@@ -256,7 +256,7 @@ import_client(struct ctl *c, DB_TXN *t, const json_t *it, json_t *names)
 }
 
 static enum store_rc
-import_connection(struct ctl *c, DB_TXN *t, const json_t *it,
+import_connection(struct ctl *c, struct txn *t, const json_t *it,
     const json_t *names)
 {
 	const char	*name = sget(it, "name");
@@ -279,7 +279,7 @@ import_connection(struct ctl *c, DB_TXN *t, const json_t *it,
 }
 
 static enum store_rc
-import_api(struct ctl *c, DB_TXN *t, const json_t *it)
+import_api(struct ctl *c, struct txn *t, const json_t *it)
 {
 	const char	*id = sget(it, "identifier");
 	json_t		*old = NULL, *rec;
@@ -303,7 +303,8 @@ import_api(struct ctl *c, DB_TXN *t, const json_t *it)
  * username, else by user_id; a user_id given must then agree.
  * old->json is NULL when there is none. */
 static enum store_rc
-import_user_old(struct ctl *c, DB_TXN *t, const json_t *it, struct user *old)
+import_user_old(struct ctl *c, struct txn *t, const json_t *it,
+    struct user *old)
 {
 	const char	*conn = sget(it, "connection");
 	const char	*uid = sget(it, "user_id");
@@ -329,7 +330,7 @@ import_user_old(struct ctl *c, DB_TXN *t, const json_t *it, struct user *old)
 }
 
 static enum store_rc
-import_user(struct ctl *c, DB_TXN *t, const json_t *it)
+import_user(struct ctl *c, struct txn *t, const json_t *it)
 {
 	struct user	 old;
 	json_t		*rec = NULL;
@@ -347,7 +348,7 @@ import_user(struct ctl *c, DB_TXN *t, const json_t *it)
 }
 
 static enum store_rc
-import_item(struct ctl *c, DB_TXN *t, enum sect s, const json_t *it,
+import_item(struct ctl *c, struct txn *t, enum sect s, const json_t *it,
     json_t *names)
 {
 
@@ -368,7 +369,7 @@ import_item(struct ctl *c, DB_TXN *t, enum sect s, const json_t *it,
  * clients, users name connections.  Everything or nothing.
  */
 enum store_rc
-import_tx(struct ctl *c, DB_TXN *t)
+import_tx(struct ctl *c, struct txn *t)
 {
 	json_t		*tenant = json_object_get(c->doc,
 			    record_name(REC_TENANT));
@@ -476,7 +477,7 @@ import_auth0_prep(struct ctl *c)
  * importing the same export again must not bring the old one back.
  */
 static enum store_rc
-import_auth0_user(struct ctl *c, DB_TXN *t, const json_t *it)
+import_auth0_user(struct ctl *c, struct txn *t, const json_t *it)
 {
 	struct user	 old;
 	json_t		*spec;
@@ -497,7 +498,7 @@ import_auth0_user(struct ctl *c, DB_TXN *t, const json_t *it)
 
 /* Into a database connection, all users or none, idempotent. */
 static enum store_rc
-import_auth0_tx(struct ctl *c, DB_TXN *t)
+import_auth0_tx(struct ctl *c, struct txn *t)
 {
 	const char	*conn = sget(c->opt, "connection");
 	enum conn_strategy st;

@@ -81,7 +81,7 @@ changed(const json_t *changes)
  * is printed after the commit.
  */
 static enum store_rc
-import_tenant_tx(struct ctl *c, DB_TXN *t)
+import_tenant_tx(struct ctl *c, struct txn *t)
 {
 	json_t		*old = NULL, *out;
 	enum store_rc	 rc;

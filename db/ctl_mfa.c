@@ -57,7 +57,7 @@ struct del {
 };
 
 static enum store_rc
-del_txn(struct store *s, DB_TXN *t, void *arg)
+del_txn(struct store *s, struct txn *t, void *arg)
 {
 	struct del	*d = arg;
 	char		 key[256];

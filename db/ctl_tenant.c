@@ -67,7 +67,8 @@ static const struct optdef tenant_keys[] = {
  * or "unchanged".  Refuses a new tenant without issuer.
  */
 enum store_rc
-tenant_upsert(struct ctl *c, DB_TXN *t, const json_t *spec, const char **what)
+tenant_upsert(struct ctl *c, struct txn *t, const json_t *spec,
+    const char **what)
 {
 	json_t		*old = NULL, *rec, *sp;
 	const char	*iss;
@@ -116,7 +117,7 @@ current_cb(const char *key, json_t *val, void *arg)
 
 /* The current signing key; cur->json is NULL when there is none. */
 static enum store_rc
-key_current(struct ctl *c, DB_TXN *t, struct keyrec *cur)
+key_current(struct ctl *c, struct txn *t, struct keyrec *cur)
 {
 
 	memset(cur, 0, sizeof(*cur));
@@ -126,7 +127,7 @@ key_current(struct ctl *c, DB_TXN *t, struct keyrec *cur)
 /* Create a current signing key of alg (NULL: the default) unless one
  * exists; *kid is the new key's id ("" when one existed). */
 enum store_rc
-key_ensure(struct ctl *c, DB_TXN *t, const char *alg, char *kid,
+key_ensure(struct ctl *c, struct txn *t, const char *alg, char *kid,
     size_t kidsz)
 {
 	struct keyrec	 k;
@@ -168,7 +169,7 @@ init_prep(struct ctl *c)
 }
 
 static enum store_rc
-init_tx(struct ctl *c, DB_TXN *t)
+init_tx(struct ctl *c, struct txn *t)
 {
 	const char	*what;
 	char		 kid[128];
@@ -187,7 +188,7 @@ init_tx(struct ctl *c, DB_TXN *t)
 }
 
 static enum store_rc
-tenant_show_tx(struct ctl *c, DB_TXN *t)
+tenant_show_tx(struct ctl *c, struct txn *t)
 {
 	json_t		*tenant = NULL;
 	enum store_rc	 rc;
@@ -225,7 +226,7 @@ tenant_set_prep(struct ctl *c)
 }
 
 static enum store_rc
-tenant_set_tx(struct ctl *c, DB_TXN *t)
+tenant_set_tx(struct ctl *c, struct txn *t)
 {
 	json_t		*tenant = NULL;
 	const char	*what;
@@ -264,7 +265,7 @@ key_cb(const char *key, json_t *val, void *arg)
 }
 
 static enum store_rc
-key_list_tx(struct ctl *c, DB_TXN *t)
+key_list_tx(struct ctl *c, struct txn *t)
 {
 
 	c->out = json_array();
@@ -273,7 +274,7 @@ key_list_tx(struct ctl *c, DB_TXN *t)
 
 /* The algorithm asked for, else the current key's, else RS256. */
 static enum store_rc
-key_alg_for(struct ctl *c, DB_TXN *t, enum key_alg *alg)
+key_alg_for(struct ctl *c, struct txn *t, enum key_alg *alg)
 {
 	struct keyrec	 cur;
 	const char	*name = sget(c->opt, "alg");
@@ -290,7 +291,7 @@ key_alg_for(struct ctl *c, DB_TXN *t, enum key_alg *alg)
 }
 
 static enum store_rc
-key_add_next_tx(struct ctl *c, DB_TXN *t)
+key_add_next_tx(struct ctl *c, struct txn *t)
 {
 	struct keyrec	 k;
 	json_t		*rec = NULL;
@@ -317,7 +318,7 @@ key_add_next_tx(struct ctl *c, DB_TXN *t)
 }
 
 static enum store_rc
-key_rotate_tx(struct ctl *c, DB_TXN *t)
+key_rotate_tx(struct ctl *c, struct txn *t)
 {
 	struct keyrec	 k;
 	json_t		*cur = NULL;
@@ -348,7 +349,7 @@ key_rotate_tx(struct ctl *c, DB_TXN *t)
 }
 
 static enum store_rc
-key_prune_tx(struct ctl *c, DB_TXN *t)
+key_prune_tx(struct ctl *c, struct txn *t)
 {
 	json_t		*removed = json_array();
 	enum store_rc	 rc;

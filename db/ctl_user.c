@@ -60,7 +60,7 @@ static const struct optdef user_find_opts[] = {
  * verifies it (re-imports and repeated set-password change nothing).
  */
 static enum store_rc
-user_password(struct ctl *c, DB_TXN *t, json_t *rec, const char *pw,
+user_password(struct ctl *c, struct txn *t, json_t *rec, const char *pw,
     size_t pwlen)
 {
 	struct tenant	 tn;
@@ -148,7 +148,7 @@ user_sessions(struct ctl *c, json_t *old, json_t *rec)
 /* The connection's strategy; a new user's user_id ("<strategy>|<hex>");
  * the password; the logins the strategy needs; the sessions ended. */
 static enum store_rc
-user_fill(struct ctl *c, DB_TXN *t, json_t *old, json_t *rec,
+user_fill(struct ctl *c, struct txn *t, json_t *old, json_t *rec,
     const char *pw, size_t pwlen)
 {
 	const char	*conn = sget(rec, "connection");
@@ -181,7 +181,7 @@ user_fill(struct ctl *c, DB_TXN *t, json_t *old, json_t *rec,
  * holds the email, username or phone.
  */
 enum store_rc
-user_upsert(struct ctl *c, DB_TXN *t, json_t *old, const json_t *spec,
+user_upsert(struct ctl *c, struct txn *t, json_t *old, const json_t *spec,
     const char *pw, size_t pwlen, json_t **out, const char **what)
 {
 	json_t		*rec, *sp = json_deep_copy(spec);
@@ -241,7 +241,7 @@ user_add_prep(struct ctl *c)
 }
 
 static enum store_rc
-user_add_tx(struct ctl *c, DB_TXN *t)
+user_add_tx(struct ctl *c, struct txn *t)
 {
 	json_t		*rec = NULL;
 	const char	*what;
@@ -256,7 +256,7 @@ user_add_tx(struct ctl *c, DB_TXN *t)
 }
 
 static enum store_rc
-user_update_tx(struct ctl *c, DB_TXN *t)
+user_update_tx(struct ctl *c, struct txn *t)
 {
 	json_t		*old = NULL, *rec = NULL;
 	const char	*what;
@@ -284,7 +284,7 @@ user_password_prep(struct ctl *c)
 
 /* block/unblock: the verb says which. */
 static enum store_rc
-user_block_tx(struct ctl *c, DB_TXN *t)
+user_block_tx(struct ctl *c, struct txn *t)
 {
 
 	json_object_set_new(c->spec, "blocked",
@@ -293,7 +293,7 @@ user_block_tx(struct ctl *c, DB_TXN *t)
 }
 
 static enum store_rc
-user_remove_tx(struct ctl *c, DB_TXN *t)
+user_remove_tx(struct ctl *c, struct txn *t)
 {
 	enum store_rc	 rc;
 
@@ -330,7 +330,7 @@ user_find_prep(struct ctl *c)
 }
 
 static enum store_rc
-user_find_tx(struct ctl *c, DB_TXN *t)
+user_find_tx(struct ctl *c, struct txn *t)
 {
 	json_t		*rec = NULL;
 	enum store_rc	 rc;

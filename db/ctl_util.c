@@ -244,7 +244,7 @@ rec_complete(struct ctl *c, enum rec_kind k, const json_t *rec)
 
 /* Get a record that must exist: STORE_NOTFOUND is refused by name. */
 enum store_rc
-must_get(struct ctl *c, DB_TXN *t, enum store_kind k, const char *key,
+must_get(struct ctl *c, struct txn *t, enum store_kind k, const char *key,
     const char *what, json_t **out)
 {
 	enum store_rc	 rc;
@@ -257,7 +257,7 @@ must_get(struct ctl *c, DB_TXN *t, enum store_kind k, const char *key,
 
 /* The same, parsed into kind's struct (record_clear it). */
 enum store_rc
-must_get_rec(struct ctl *c, DB_TXN *t, enum rec_kind k, const char *key,
+must_get_rec(struct ctl *c, struct txn *t, enum rec_kind k, const char *key,
     void *out)
 {
 	enum store_rc	 rc;
@@ -270,7 +270,7 @@ must_get_rec(struct ctl *c, DB_TXN *t, enum rec_kind k, const char *key,
 
 /* Put rec under key unless it equals old; *changed tells which. */
 enum store_rc
-put_changed(struct ctl *c, DB_TXN *t, enum store_kind k, const char *key,
+put_changed(struct ctl *c, struct txn *t, enum store_kind k, const char *key,
     const json_t *old, const json_t *rec, int *changed)
 {
 
@@ -299,7 +299,7 @@ find_cb(const char *key, json_t *val, void *arg)
 /* Every record of a kind (optionally where field == value), redacted;
  * without t, in batches (store_scan). */
 enum store_rc
-list_tx(struct ctl *c, DB_TXN *t, enum store_kind k, const char *field,
+list_tx(struct ctl *c, struct txn *t, enum store_kind k, const char *field,
     const char *value)
 {
 	struct findarg	 a = { field, value, NULL, json_array(), 0 };
@@ -316,7 +316,7 @@ list_tx(struct ctl *c, DB_TXN *t, enum store_kind k, const char *field,
 }
 
 enum store_rc
-show_tx(struct ctl *c, DB_TXN *t, enum store_kind k, const char *what)
+show_tx(struct ctl *c, struct txn *t, enum store_kind k, const char *what)
 {
 	json_t		*rec = NULL;
 	enum store_rc	 rc;
@@ -330,7 +330,7 @@ show_tx(struct ctl *c, DB_TXN *t, enum store_kind k, const char *what)
 /* "NOUN list" and "NOUN show KEY" for a record kind named by its noun
  * (client, connection, api, user). */
 enum store_rc
-rec_list_tx(struct ctl *c, DB_TXN *t)
+rec_list_tx(struct ctl *c, struct txn *t)
 {
 
 	return list_tx(c, t, record_store(record_kind(c->cmd->noun)), NULL,
@@ -338,7 +338,7 @@ rec_list_tx(struct ctl *c, DB_TXN *t)
 }
 
 enum store_rc
-rec_show_tx(struct ctl *c, DB_TXN *t)
+rec_show_tx(struct ctl *c, struct txn *t)
 {
 
 	return show_tx(c, t, record_store(record_kind(c->cmd->noun)),
@@ -347,7 +347,7 @@ rec_show_tx(struct ctl *c, DB_TXN *t)
 
 /* The tenant, or its defaults when there is none yet (record_clear). */
 enum store_rc
-tenant_or_defaults(struct ctl *c, DB_TXN *t, struct tenant *tn)
+tenant_or_defaults(struct ctl *c, struct txn *t, struct tenant *tn)
 {
 	json_t		*empty;
 	enum store_rc	 rc;

@@ -331,7 +331,7 @@ parse_args(struct ctl *c, int argc, char *argv[])
 
 /* store_txn_run's fn: every attempt starts from a clean slate. */
 static enum store_rc
-run_tx(struct store *s, DB_TXN *t, void *arg)
+run_tx(struct store *s, struct txn *t, void *arg)
 {
 	struct ctl	*c = arg;
 	json_t		*spec = json_deep_copy(c->spec), *keep = c->spec;
@@ -396,7 +396,7 @@ ctl_after(struct ctl *c)
  */
 static enum store_rc
 run_steps(struct ctl *c, enum store_rc (*txn_run)(struct store *,
-    enum store_rc (*)(struct store *, DB_TXN *, void *), void *))
+    enum store_rc (*)(struct store *, struct txn *, void *), void *))
 {
 	enum store_rc	 rc;
 

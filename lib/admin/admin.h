@@ -36,15 +36,15 @@ struct refresh_sel {
 	const char	*family;
 };
 /* Revoke the selected active families; *count says how many. */
-enum store_rc	 refresh_revoke(struct store *, DB_TXN *,
+enum store_rc	 refresh_revoke(struct store *, struct txn *,
 		    const struct refresh_sel *, time_t now, int *count);
 /* Append a summary object of each selected family to out (an array). */
-enum store_rc	 refresh_list(struct store *, DB_TXN *,
+enum store_rc	 refresh_list(struct store *, struct txn *,
 		    const struct refresh_sel *, time_t now, json_t *out);
 /* Delete dead families (revoked or expired) and all their tokens.
  * txn must be NULL: the families, then the tokens whose family is gone,
  * are deleted in batches; an interrupted prune is finished by the next. */
-enum store_rc	 refresh_prune(struct store *, DB_TXN *, time_t now,
+enum store_rc	 refresh_prune(struct store *, struct txn *, time_t now,
 		    int *count);
 
 /* ------------------------------------------------------------------ */
@@ -62,16 +62,16 @@ struct guard_sel {
 /* guard_unblock, guard_list and guard_prune: without a txn, in batches
  * of their own transactions (store_sweep), each record judged in the
  * transaction that deletes it. */
-enum store_rc	 guard_unblock(struct store *, DB_TXN *, const struct guard_sel *,
-		    int *count);
+enum store_rc	 guard_unblock(struct store *, struct txn *,
+		    const struct guard_sel *, int *count);
 /* Append every live record to out as an object (kind, identifier, ip,
  * count, blocked, tokens...). */
-enum store_rc	 guard_list(struct store *, DB_TXN *, const struct tenant *tenant,
-		    time_t now, json_t *out);
+enum store_rc	 guard_list(struct store *, struct txn *,
+		    const struct tenant *tenant, time_t now, json_t *out);
 /* Delete records that no longer matter (expired blocks, full buckets),
  * and audit records older than the tenant's retention. */
-enum store_rc	 guard_prune(struct store *, DB_TXN *, const struct tenant *tenant,
-		    time_t now, int *count);
+enum store_rc	 guard_prune(struct store *, struct txn *,
+		    const struct tenant *tenant, time_t now, int *count);
 
 /* ------------------------------------------------------------------ */
 /* deploy_read.c: an Auth0 Deploy CLI export read as JSON.             */

@@ -90,7 +90,7 @@ list_cb(const char *key, json_t *val, void *arg)
 
 /* list_cb in a batch (store_sweep): the objects go to the batch's out. */
 static enum store_rc
-list_fn(struct store *s, DB_TXN *t, const char *key, json_t *val, void *arg,
+list_fn(struct store *s, struct txn *t, const char *key, json_t *val, void *arg,
     enum store_act *act, json_t *out)
 {
 	struct walk	*wk = arg;
@@ -101,7 +101,7 @@ list_fn(struct store *s, DB_TXN *t, const char *key, json_t *val, void *arg,
 
 /* Without t, in batches of their own transactions (store_sweep). */
 enum store_rc
-guard_list(struct store *s, DB_TXN *t, const struct tenant *tenant,
+guard_list(struct store *s, struct txn *t, const struct tenant *tenant,
     time_t now, json_t *out)
 {
 	struct walk		 wk;
@@ -189,7 +189,7 @@ unblock_cb(const char *key, json_t *val, void *arg)
 
 /* In a batch: the record judged is the one deleted. */
 static enum store_rc
-unblock_fn(struct store *s, DB_TXN *t, const char *key, json_t *val,
+unblock_fn(struct store *s, struct txn *t, const char *key, json_t *val,
     void *arg, enum store_act *act, json_t *out)
 {
 
@@ -200,7 +200,7 @@ unblock_fn(struct store *s, DB_TXN *t, const char *key, json_t *val,
 
 /* Delete the keys in wk->out. */
 static enum store_rc
-delete_keys(struct store *s, DB_TXN *t, const json_t *keys, int *count)
+delete_keys(struct store *s, struct txn *t, const json_t *keys, int *count)
 {
 	enum store_rc	 rc = STORE_OK;
 	size_t		 i;
@@ -215,7 +215,7 @@ delete_keys(struct store *s, DB_TXN *t, const json_t *keys, int *count)
 
 /* Without t, in batches of their own transactions (store_sweep). */
 enum store_rc
-guard_unblock(struct store *s, DB_TXN *t, const struct guard_sel *sel,
+guard_unblock(struct store *s, struct txn *t, const struct guard_sel *sel,
     int *count)
 {
 	struct walk		 wk;
@@ -266,7 +266,7 @@ prune_cb(const char *key, json_t *val, void *arg)
 /* In a batch: the record judged is the one deleted, so a bucket a
  * responder drained meanwhile is judged as it now stands. */
 static enum store_rc
-prune_fn(struct store *s, DB_TXN *t, const char *key, json_t *val,
+prune_fn(struct store *s, struct txn *t, const char *key, json_t *val,
     void *arg, enum store_act *act, json_t *out)
 {
 	struct walk	*wk = arg;
@@ -280,7 +280,7 @@ prune_fn(struct store *s, DB_TXN *t, const char *key, json_t *val,
 }
 
 static enum store_rc
-prune_in(struct store *s, DB_TXN *t, struct walk *wk, int *count)
+prune_in(struct store *s, struct txn *t, struct walk *wk, int *count)
 {
 	enum store_rc	 rc;
 
@@ -307,7 +307,7 @@ prune_batched(struct store *s, struct walk *wk, int *count)
 /* Without t, in batches of their own transactions (store_sweep), the
  * audit log's old records too. */
 enum store_rc
-guard_prune(struct store *s, DB_TXN *t, const struct tenant *tenant,
+guard_prune(struct store *s, struct txn *t, const struct tenant *tenant,
     time_t now, int *count)
 {
 	struct walk		 wk;

@@ -46,7 +46,7 @@ family_cb(const char *key, json_t *val, void *arg)
 }
 
 static enum store_rc
-families(struct store *st, DB_TXN *txn, const struct refresh_sel *sel,
+families(struct store *st, struct txn *txn, const struct refresh_sel *sel,
     json_t **found)
 {
 	struct walk	 w = { sel, json_object() };
@@ -70,14 +70,15 @@ families(struct store *st, DB_TXN *txn, const struct refresh_sel *sel,
 struct famop {
 	const struct refresh_sel *sel;
 	time_t			 now;
-	enum store_rc		(*fn)(struct store *, DB_TXN *, const char *id,
+	enum store_rc		(*fn)(struct store *, struct txn *,
+    const char *id,
 				    json_t *fam, const struct famop *,
 				    json_t *out);
 };
 
 /* A family record met by a walk of SK_REFRESH. */
 static enum store_rc
-sel_family_fn(struct store *st, DB_TXN *txn, const char *key, json_t *val,
+sel_family_fn(struct store *st, struct txn *txn, const char *key, json_t *val,
     void *arg, enum store_act *act, json_t *out)
 {
 	const struct famop	*op = arg;
@@ -91,7 +92,7 @@ sel_family_fn(struct store *st, DB_TXN *txn, const char *key, json_t *val,
 /* An index entry met by a walk of one user's SK_REFIDX keys: its family
  * read in the batch's transaction (one pruned meanwhile is skipped). */
 static enum store_rc
-sel_index_fn(struct store *st, DB_TXN *txn, const char *key, json_t *val,
+sel_index_fn(struct store *st, struct txn *txn, const char *key, json_t *val,
     void *arg, enum store_act *act, json_t *out)
 {
 	const struct famop	*op = arg;
@@ -142,7 +143,7 @@ sel_walk(struct store *st, const struct famop *op, json_t *out, long *count)
 }
 
 static enum store_rc
-revoke_one(struct store *st, DB_TXN *txn, const char *id, json_t *fam,
+revoke_one(struct store *st, struct txn *txn, const char *id, json_t *fam,
     const struct famop *op, json_t *out)
 {
 	char		 fkey[FAMILY_KEY_MAX];
@@ -159,11 +160,11 @@ revoke_one(struct store *st, DB_TXN *txn, const char *id, json_t *fam,
 }
 
 static json_t	*family_summary(const char *, const json_t *, time_t);
-static enum store_rc revoke_in(struct store *, DB_TXN *,
+static enum store_rc revoke_in(struct store *, struct txn *,
 		    const struct refresh_sel *, time_t, int *);
 
 static enum store_rc
-list_one(struct store *st, DB_TXN *txn, const char *id, json_t *fam,
+list_one(struct store *st, struct txn *txn, const char *id, json_t *fam,
     const struct famop *op, json_t *out)
 {
 
@@ -172,7 +173,7 @@ list_one(struct store *st, DB_TXN *txn, const char *id, json_t *fam,
 }
 
 enum store_rc
-refresh_revoke(struct store *st, DB_TXN *txn, const struct refresh_sel *sel,
+refresh_revoke(struct store *st, struct txn *txn, const struct refresh_sel *sel,
     time_t now, int *count)
 {
 	struct famop	 op = { sel, now, revoke_one };
@@ -189,7 +190,7 @@ refresh_revoke(struct store *st, DB_TXN *txn, const struct refresh_sel *sel,
 
 /* refresh_revoke inside the caller's transaction. */
 static enum store_rc
-revoke_in(struct store *st, DB_TXN *txn, const struct refresh_sel *sel,
+revoke_in(struct store *st, struct txn *txn, const struct refresh_sel *sel,
     time_t now, int *count)
 {
 	json_t		*found = NULL, *fam;
@@ -249,7 +250,7 @@ family_summary(const char *id, const json_t *fam, time_t now)
 }
 
 enum store_rc
-refresh_list(struct store *st, DB_TXN *txn, const struct refresh_sel *sel,
+refresh_list(struct store *st, struct txn *txn, const struct refresh_sel *sel,
     time_t now, json_t *out)
 {
 	struct famop	 op = { sel, now, list_one };
@@ -294,7 +295,7 @@ prune_cb(const char *key, json_t *val, void *arg)
 
 /* refresh_prune inside one transaction (a caller's). */
 static enum store_rc
-prune_in(struct store *st, DB_TXN *txn, time_t now, int *count)
+prune_in(struct store *st, struct txn *txn, time_t now, int *count)
 {
 	struct prune	 p = { json_object(), json_array() };
 	json_t		*found = NULL, *fam, *k;
@@ -437,7 +438,7 @@ prune_was_stopped(struct store *st)
 
 /* A dead family goes, with its index entry (batched prune, first walk). */
 static enum store_rc
-prune_family_fn(struct store *st, DB_TXN *txn, const char *key, json_t *val,
+prune_family_fn(struct store *st, struct txn *txn, const char *key, json_t *val,
     void *arg, enum store_act *act, json_t *out)
 {
 	struct prune_set *ps = arg;
@@ -456,7 +457,7 @@ prune_family_fn(struct store *st, DB_TXN *txn, const char *key, json_t *val,
 /* A token whose family is gone goes too (second walk): one this prune
  * deleted, or, when the set cannot tell, one not in the store. */
 static enum store_rc
-prune_token_fn(struct store *st, DB_TXN *txn, const char *key, json_t *val,
+prune_token_fn(struct store *st, struct txn *txn, const char *key, json_t *val,
     void *arg, enum store_act *act, json_t *out)
 {
 	const struct prune_set *ps = arg;
@@ -491,7 +492,7 @@ prune_token_fn(struct store *st, DB_TXN *txn, const char *key, json_t *val,
  * is left for the next prune.  Only a prune deletes families.
  */
 enum store_rc
-refresh_prune(struct store *st, DB_TXN *txn, time_t now, int *count)
+refresh_prune(struct store *st, struct txn *txn, time_t now, int *count)
 {
 	struct store_sweep	 fams, toks;
 	struct prune_set	 ps;

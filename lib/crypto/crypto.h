@@ -178,18 +178,18 @@ enum token_rc	 token_verify_key(const char *jws, const json_t *keyrec,
  */
 #define KEY_PUBLISH_MIN		300	/* JWKS max-age: next must be this old */
 /* STORE_EXISTS when a next key exists already. */
-enum store_rc	 keyrot_add_next(struct store *, DB_TXN *, enum key_alg,
+enum store_rc	 keyrot_add_next(struct store *, struct txn *, enum key_alg,
 		    time_t now, json_t **rec);
 /* STORE_NOTFOUND without a next key (force: one is made), STORE_EXISTS
  * when the next key was published less than KEY_PUBLISH_MIN ago (force:
  * rotate anyway).  *current is the new signing key's record. */
-enum store_rc	 keyrot_rotate(struct store *, DB_TXN *, enum key_alg,
+enum store_rc	 keyrot_rotate(struct store *, struct txn *, enum key_alg,
 		    time_t now, int force, json_t **current);
 /* The longest lifetime of any token latchkey signs, in seconds. */
-enum store_rc	 keyrot_max_lifetime(struct store *, DB_TXN *, long *);
+enum store_rc	 keyrot_max_lifetime(struct store *, struct txn *, long *);
 /* Remove previous keys retired longer ago than the longest token
  * lifetime; their kids are appended to removed (an array). */
-enum store_rc	 keyrot_prune(struct store *, DB_TXN *, time_t now,
+enum store_rc	 keyrot_prune(struct store *, struct txn *, time_t now,
 		    json_t *removed);
 
 #endif /* !LATCHKEY_CRYPTO_H */

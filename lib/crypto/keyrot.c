@@ -24,7 +24,7 @@ collect(const char *key, json_t *rec, void *arg)
 
 /* Every record of kind k into *out (an array, owned). */
 static enum store_rc
-all(struct store *st, DB_TXN *txn, enum store_kind k, json_t **out)
+all(struct store *st, struct txn *txn, enum store_kind k, json_t **out)
 {
 	enum store_rc	 rc;
 
@@ -87,7 +87,7 @@ newest(const json_t *keys, enum key_status status)
 
 /* Write the record under its kid. */
 static enum store_rc
-key_put(struct store *st, DB_TXN *txn, json_t *rec, int flags)
+key_put(struct store *st, struct txn *txn, json_t *rec, int flags)
 {
 	struct keyrec	 kr;
 	enum store_rc	 rc = STORE_ERR;
@@ -111,7 +111,7 @@ status_set(json_t *rec, enum key_status status, const char *when,
 }
 
 enum store_rc
-keyrot_add_next(struct store *st, DB_TXN *txn, enum key_alg alg, time_t now,
+keyrot_add_next(struct store *st, struct txn *txn, enum key_alg alg, time_t now,
     json_t **rec)
 {
 	json_t		*keys = NULL;
@@ -136,7 +136,7 @@ keyrot_add_next(struct store *st, DB_TXN *txn, enum key_alg alg, time_t now,
 }
 
 enum store_rc
-keyrot_rotate(struct store *st, DB_TXN *txn, enum key_alg alg, time_t now,
+keyrot_rotate(struct store *st, struct txn *txn, enum key_alg alg, time_t now,
     int force, json_t **current)
 {
 	json_t		*keys = NULL, *next, *made = NULL, *k;
@@ -201,7 +201,7 @@ largest(const json_t *recs, enum rec_kind k, long max)
 }
 
 enum store_rc
-keyrot_max_lifetime(struct store *st, DB_TXN *txn, long *max)
+keyrot_max_lifetime(struct store *st, struct txn *txn, long *max)
 {
 	json_t		*apis = NULL, *clients = NULL;
 	enum store_rc	 rc;
@@ -223,7 +223,7 @@ keyrot_max_lifetime(struct store *st, DB_TXN *txn, long *max)
 }
 
 enum store_rc
-keyrot_prune(struct store *st, DB_TXN *txn, time_t now, json_t *removed)
+keyrot_prune(struct store *st, struct txn *txn, time_t now, json_t *removed)
 {
 	json_t		*keys = NULL, *k;
 	struct keyrec	 kr;

@@ -108,7 +108,7 @@ static const char *const unique_fields[][2] = {
 };
 
 static enum store_rc
-upsert_txn(struct store *st, DB_TXN *txn, void *arg)
+upsert_txn(struct store *st, struct txn *txn, void *arg)
 {
 	struct upsert	*u = arg;
 	const char	*conn;

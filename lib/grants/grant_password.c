@@ -28,7 +28,7 @@ struct rehash {
 
 /* Replace the user's hash, unless it changed since we read it. */
 static enum store_rc
-rehash_txn(struct store *st, DB_TXN *txn, void *arg)
+rehash_txn(struct store *st, struct txn *txn, void *arg)
 {
 	const struct rehash	*rh = arg;
 	struct user		 u;

@@ -188,9 +188,9 @@ struct opaque_rec {
 };
 void		 opaque_clear(struct opaque_rec *);
 /* The record of token, expired or not, into *o (opaque_clear it). */
-enum store_rc	 opaque_get(struct store *, DB_TXN *, const char *token,
+enum store_rc	 opaque_get(struct store *, struct txn *, const char *token,
 		    struct opaque_rec *o);
-enum store_rc	 opaque_del(struct store *, DB_TXN *, const char *token);
+enum store_rc	 opaque_del(struct store *, struct txn *, const char *token);
 /* STORE_NOTFOUND for an unknown or expired token (an expired one is
  * deleted); STORE_OK with *o (opaque_clear it). */
 enum store_rc	 opaque_lookup(struct lk_ctx *, const char *token, time_t now,
@@ -280,7 +280,7 @@ enum refresh_rc	 refresh_redeem(struct store *, struct refresh_use *);
 
 /* RFC 7009: revoke the family of token if client_id holds it; *found
  * says whether it was one of client_id's refresh tokens. */
-enum store_rc	 refresh_revoke_token(struct store *, DB_TXN *,
+enum store_rc	 refresh_revoke_token(struct store *, struct txn *,
 		    const char *token, const char *client_id, time_t now,
 		    int *found);
 
@@ -292,10 +292,10 @@ enum store_rc	 refresh_revoke_token(struct store *, DB_TXN *,
  */
 enum store_rc	 refresh_index_ensure(struct store *, time_t now);
 /* 1 when the index is complete (SK_META says so). */
-int		 refresh_index_ready(struct store *, DB_TXN *);
+int		 refresh_index_ready(struct store *, struct txn *);
 /* In a new tenant's transaction: mark the index complete when there is
  * no family to walk. */
-enum store_rc	 refresh_index_new(struct store *, DB_TXN *, time_t now);
+enum store_rc	 refresh_index_new(struct store *, struct txn *, time_t now);
 
 /* grant_refresh.c: grant_type=refresh_token (docs/COMPAT.md 5.2). */
 void		 grant_refresh(struct grant_req *);

@@ -81,7 +81,7 @@ opaque_issue(struct lk_ctx *ctx, const char *user_id, const char *client_id,
 }
 
 enum store_rc
-opaque_get(struct store *st, DB_TXN *txn, const char *token,
+opaque_get(struct store *st, struct txn *txn, const char *token,
     struct opaque_rec *o)
 {
 	char		 digest[72];
@@ -99,7 +99,7 @@ opaque_get(struct store *st, DB_TXN *txn, const char *token,
 }
 
 enum store_rc
-opaque_del(struct store *st, DB_TXN *txn, const char *token)
+opaque_del(struct store *st, struct txn *txn, const char *token)
 {
 	char		 digest[72];
 

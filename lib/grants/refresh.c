@@ -119,7 +119,7 @@ refresh_family_key(const char *id, char key[FAMILY_KEY_MAX])
 }
 
 enum store_rc
-refresh_family_revoke(struct store *st, DB_TXN *txn, const char *fkey,
+refresh_family_revoke(struct store *st, struct txn *txn, const char *fkey,
     json_t *fam, const char *reason, time_t now)
 {
 
@@ -151,7 +151,8 @@ inherit(json_t *dst, const json_t *src)
  * token or there is no randomness.
  */
 static enum store_rc
-token_new(struct store *st, DB_TXN *txn, const json_t *fam, const char *famid,
+token_new(struct store *st, struct txn *txn, const json_t *fam,
+    const char *famid,
     json_int_t pwd_at, long idle, time_t now, char *out, size_t outsz,
     char key[DIGEST_KEY_MAX])
 {
@@ -186,7 +187,7 @@ struct issue {
 /* The family rn->family continues, into *fam: STORE_NOTFOUND unless it
  * is the client's, active and unexpired. */
 static enum store_rc
-issue_family_old(struct store *st, DB_TXN *txn, const struct issue *is,
+issue_family_old(struct store *st, struct txn *txn, const struct issue *is,
     const char *fkey, json_t **fam)
 {
 	enum store_rc	 rc;
@@ -202,7 +203,7 @@ issue_family_old(struct store *st, DB_TXN *txn, const struct issue *is,
 
 /* A new family (id) into *fam, indexed. */
 static enum store_rc
-issue_family_new(struct store *st, DB_TXN *txn, const struct issue *is,
+issue_family_new(struct store *st, struct txn *txn, const struct issue *is,
     const char *id, json_t **fam)
 {
 	const struct refresh_new *rn = is->rn;
@@ -225,7 +226,7 @@ issue_family_new(struct store *st, DB_TXN *txn, const struct issue *is,
 }
 
 static enum store_rc
-issue_txn(struct store *st, DB_TXN *txn, void *arg)
+issue_txn(struct store *st, struct txn *txn, void *arg)
 {
 	struct issue		*is = arg;
 	struct user		 user;
@@ -375,7 +376,7 @@ family_used(json_t *fam, const struct refresh_conf *conf, time_t now)
  * two independent sessions from one stolen token.
  */
 static enum store_rc
-rotate(struct store *st, DB_TXN *txn, const char *key, json_t *rec,
+rotate(struct store *st, struct txn *txn, const char *key, json_t *rec,
     const char *fkey, json_t *fam, const struct refresh_conf *conf,
     struct refresh_use *u)
 {
@@ -401,7 +402,7 @@ rotate(struct store *st, DB_TXN *txn, const char *key, json_t *rec,
 
 /* Non-rotating: restart the idle time when refresh_touch_due says so. */
 static enum store_rc
-touch(struct store *st, DB_TXN *txn, const char *key, json_t *rec,
+touch(struct store *st, struct txn *txn, const char *key, json_t *rec,
     const char *fkey, json_t *fam, const struct refresh_conf *conf,
     time_t now)
 {
@@ -423,7 +424,7 @@ touch(struct store *st, DB_TXN *txn, const char *key, json_t *rec,
  * (*revoke says the family dies with it).
  */
 static enum store_rc
-user_state(struct store *st, DB_TXN *txn, const json_t *rec,
+user_state(struct store *st, struct txn *txn, const json_t *rec,
     struct refresh_use *u, struct user *user, int *revoke)
 {
 	enum store_rc	 rc;
@@ -454,7 +455,7 @@ user_state(struct store *st, DB_TXN *txn, const json_t *rec,
  * before anything is spent (REFRESH_NO_API).
  */
 static enum store_rc
-token_api(struct store *st, DB_TXN *txn, const json_t *rec,
+token_api(struct store *st, struct txn *txn, const json_t *rec,
     struct refresh_use *u, struct api *api)
 {
 	const char	*aud = refresh_str(rec, RM_AUDIENCE);
@@ -493,7 +494,7 @@ struct redeem {
 /* The token and its family; STORE_NOTFOUND for an unknown token or one
  * of another client. */
 static enum store_rc
-redeem_find(struct store *st, DB_TXN *txn, struct refresh_use *u,
+redeem_find(struct store *st, struct txn *txn, struct refresh_use *u,
     struct redeem *r)
 {
 	enum store_rc	 rc;
@@ -512,7 +513,7 @@ redeem_find(struct store *st, DB_TXN *txn, struct refresh_use *u,
 /* The checks after the token's own: its user, then its state.  u->rc
  * says the outcome; a reused or orphaned family is revoked. */
 static enum store_rc
-redeem_check(struct store *st, DB_TXN *txn, struct refresh_use *u,
+redeem_check(struct store *st, struct txn *txn, struct refresh_use *u,
     struct redeem *r)
 {
 	enum store_rc	 rc;
@@ -545,7 +546,7 @@ redeem_check(struct store *st, DB_TXN *txn, struct refresh_use *u,
 /* A checked token: its API and the scope asked for, then spend (rotate)
  * or touch it. */
 static enum store_rc
-redeem_spend(struct store *st, DB_TXN *txn, struct refresh_use *u,
+redeem_spend(struct store *st, struct txn *txn, struct refresh_use *u,
     struct redeem *r)
 {
 	struct scope_result	 sr;
@@ -584,7 +585,7 @@ redeem_spend(struct store *st, DB_TXN *txn, struct refresh_use *u,
 }
 
 static enum store_rc
-redeem_txn(struct store *st, DB_TXN *txn, void *arg)
+redeem_txn(struct store *st, struct txn *txn, void *arg)
 {
 	struct refresh_use	*u = arg;
 	struct redeem		 r;
@@ -639,7 +640,7 @@ refresh_redeem(struct store *st, struct refresh_use *u)
 /* RFC 7009: one token.                                                */
 
 enum store_rc
-refresh_revoke_token(struct store *st, DB_TXN *txn, const char *token,
+refresh_revoke_token(struct store *st, struct txn *txn, const char *token,
     const char *client_id, time_t now, int *found)
 {
 	json_t		*rec = NULL, *fam = NULL;

@@ -27,7 +27,7 @@ refresh_index_key(const char *uid, const char *id, char key[INDEX_KEY_MAX + 1])
 }
 
 enum store_rc
-refresh_index_put(struct store *st, DB_TXN *txn, const char *id,
+refresh_index_put(struct store *st, struct txn *txn, const char *id,
     const json_t *fam)
 {
 	char		 key[INDEX_KEY_MAX + 1];
@@ -47,7 +47,7 @@ refresh_index_put(struct store *st, DB_TXN *txn, const char *id,
 }
 
 enum store_rc
-refresh_index_del(struct store *st, DB_TXN *txn, const char *id,
+refresh_index_del(struct store *st, struct txn *txn, const char *id,
     const json_t *fam)
 {
 	char		 key[INDEX_KEY_MAX + 1];
@@ -61,7 +61,7 @@ refresh_index_del(struct store *st, DB_TXN *txn, const char *id,
 }
 
 int
-refresh_index_ready(struct store *st, DB_TXN *txn)
+refresh_index_ready(struct store *st, struct txn *txn)
 {
 	json_t	*m = NULL;
 	int	 ready;
@@ -75,7 +75,7 @@ refresh_index_ready(struct store *st, DB_TXN *txn)
 
 /* Write SK_META "refresh_index": the index is complete. */
 static enum store_rc
-index_mark(struct store *st, DB_TXN *txn, time_t now)
+index_mark(struct store *st, struct txn *txn, time_t now)
 {
 	json_t		*m;
 	enum store_rc	 rc;
@@ -95,7 +95,7 @@ index_mark(struct store *st, DB_TXN *txn, time_t now)
  * first per-user command then walks them).
  */
 enum store_rc
-refresh_index_new(struct store *st, DB_TXN *txn, time_t now)
+refresh_index_new(struct store *st, struct txn *txn, time_t now)
 {
 	enum store_rc	 rc;
 
@@ -111,7 +111,7 @@ refresh_index_new(struct store *st, DB_TXN *txn, time_t now)
  * after it waits for the index entry's write lock, then deletes both.
  */
 static enum store_rc
-backfill_fn(struct store *st, DB_TXN *txn, const char *key, json_t *val,
+backfill_fn(struct store *st, struct txn *txn, const char *key, json_t *val,
     void *arg, enum store_act *act, json_t *out)
 {
 

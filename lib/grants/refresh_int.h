@@ -63,7 +63,7 @@ int		 refresh_expired(json_int_t at, time_t now);
 void		 refresh_family_key(const char *id, char key[FAMILY_KEY_MAX]);
 /* Revoke an active family (fam its record, under fkey) for reason;
  * STORE_OK at once for one that is not active. */
-enum store_rc	 refresh_family_revoke(struct store *, DB_TXN *,
+enum store_rc	 refresh_family_revoke(struct store *, struct txn *,
 		    const char *fkey, json_t *fam, const char *reason,
 		    time_t now);
 
@@ -73,10 +73,10 @@ int		 refresh_index_key(const char *uid, const char *id,
 		    char key[INDEX_KEY_MAX + 1]);
 /* Index family id (fam its record) in txn; a user_id too long to index
  * is logged and left out: selection by user then misses it. */
-enum store_rc	 refresh_index_put(struct store *, DB_TXN *, const char *id,
+enum store_rc	 refresh_index_put(struct store *, struct txn *, const char *id,
 		    const json_t *fam);
 /* Drop a family's index entry (absent: nothing to do). */
-enum store_rc	 refresh_index_del(struct store *, DB_TXN *, const char *id,
+enum store_rc	 refresh_index_del(struct store *, struct txn *, const char *id,
 		    const json_t *fam);
 
 #endif /* !LATCHKEY_REFRESH_INT_H */

@@ -26,7 +26,7 @@ struct revoke {
 
 /* Delete an opaque access token if it is the client's. */
 static enum store_rc
-access_revoke(struct store *st, DB_TXN *txn, const char *token,
+access_revoke(struct store *st, struct txn *txn, const char *token,
     const char *client_id)
 {
 	struct opaque_rec	 o;
@@ -41,7 +41,7 @@ access_revoke(struct store *st, DB_TXN *txn, const char *token,
 }
 
 static enum store_rc
-revoke_txn(struct store *st, DB_TXN *txn, void *arg)
+revoke_txn(struct store *st, struct txn *txn, void *arg)
 {
 	const struct revoke	*r = arg;
 	enum store_rc		 rc;

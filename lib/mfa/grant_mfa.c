@@ -213,7 +213,7 @@ run_begin(struct mfa_run *r, enum field code)
 
 /* In txn: the fresh record of r->auth into *a (record_clear it). */
 static enum store_rc
-auth_reread(struct store *s, DB_TXN *txn, const struct mfa_run *r,
+auth_reread(struct store *s, struct txn *txn, const struct mfa_run *r,
     struct authenticator *a)
 {
 	char	 key[256];
@@ -224,7 +224,7 @@ auth_reread(struct store *s, DB_TXN *txn, const struct mfa_run *r,
 
 /* In txn: a failed check counts against the limit and is audited. */
 static enum store_rc
-run_failed(struct store *s, DB_TXN *txn, struct mfa_run *r,
+run_failed(struct store *s, struct txn *txn, struct mfa_run *r,
     enum guard_event ev)
 {
 	enum store_rc	 rc;
@@ -239,7 +239,7 @@ run_failed(struct store *s, DB_TXN *txn, struct mfa_run *r,
 /* In txn: activate the user's pending authenticators (the recovery code
  * given at enrolment) once the enrolment is confirmed. */
 static enum store_rc
-activate_pending(struct store *s, DB_TXN *txn, const struct mfa_run *r)
+activate_pending(struct store *s, struct txn *txn, const struct mfa_run *r)
 {
 	json_t		*rec;
 	size_t		 i;
@@ -263,7 +263,7 @@ activate_pending(struct store *s, DB_TXN *txn, const struct mfa_run *r)
  * and audit.  A token spent already (a replay) writes nothing.
  */
 static enum store_rc
-run_confirm(struct store *s, DB_TXN *txn, struct mfa_run *r,
+run_confirm(struct store *s, struct txn *txn, struct mfa_run *r,
     struct authenticator *a)
 {
 	enum store_rc	 rc;
@@ -287,7 +287,7 @@ run_confirm(struct store *s, DB_TXN *txn, struct mfa_run *r,
 
 /* In txn: the otp check (RFC 6238, a step accepted once). */
 static enum store_rc
-otp_txn(struct store *s, DB_TXN *txn, void *arg)
+otp_txn(struct store *s, struct txn *txn, void *arg)
 {
 	struct mfa_run		*r = arg;
 	struct authenticator	 a;
@@ -320,7 +320,7 @@ otp_txn(struct store *s, DB_TXN *txn, void *arg)
 
 /* In txn: the binding code the user typed against the one sent. */
 static enum store_rc
-oob_txn(struct store *s, DB_TXN *txn, void *arg)
+oob_txn(struct store *s, struct txn *txn, void *arg)
 {
 	struct mfa_run		*r = arg;
 	struct authenticator	 a;
@@ -340,7 +340,7 @@ oob_txn(struct store *s, DB_TXN *txn, void *arg)
 
 /* In txn: the recovery code check; a success replaces it (r->next). */
 static enum store_rc
-recovery_txn(struct store *s, DB_TXN *txn, void *arg)
+recovery_txn(struct store *s, struct txn *txn, void *arg)
 {
 	struct mfa_run		*r = arg;
 	struct authenticator	 a;
@@ -398,7 +398,7 @@ run_issue(struct mfa_run *r)
 
 /* Check r->auth's code in fn, then answer: wrong code e, else issue. */
 static void
-run_check(struct mfa_run *r, enum store_rc (*fn)(struct store *, DB_TXN *,
+run_check(struct mfa_run *r, enum store_rc (*fn)(struct store *, struct txn *,
     void *), enum oerr wrong)
 {
 	struct grant_req	*g = r->g;

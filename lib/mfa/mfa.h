@@ -79,7 +79,7 @@ enum mfa_tok_rc	 mfa_token_open(struct store *, const char *token, time_t now,
 		    struct mfa_tok *t);
 void		 mfa_tok_clear(struct mfa_tok *);
 /* In txn: spend t's id, STORE_EXISTS when it was spent already. */
-enum store_rc	 mfa_token_spend(struct store *, DB_TXN *,
+enum store_rc	 mfa_token_spend(struct store *, struct txn *,
 		    const struct mfa_tok *t, time_t now);
 
 /* ------------------------------------------------------------------ */
@@ -105,18 +105,18 @@ const struct authenticator *mfa_set_find(const struct mfa_set *,
 /* 1 when one otp or oob authenticator is active. */
 int		 mfa_set_enrolled(const struct mfa_set *);
 /* Write (create or replace) rec, an authenticator record. */
-enum store_rc	 mfa_auth_put(struct store *, DB_TXN *, const json_t *rec);
-enum store_rc	 mfa_auth_del(struct store *, DB_TXN *, const char *user_id,
+enum store_rc	 mfa_auth_put(struct store *, struct txn *, const json_t *rec);
+enum store_rc	 mfa_auth_del(struct store *, struct txn *, const char *user_id,
 		    const char *id);
 /* A new authenticator id "<prefix>|dev_<16 hex>" into out (>= 64). */
 int		 mfa_auth_id(enum mfa_type, char *out, size_t outsz);
 /* The failed verifications bucket of user_id: 1 when one more
  * verification may be tried, 0 when the limit is reached, -1 on error. */
-int		 mfa_fail_room(struct store *, DB_TXN *, const char *user_id,
-		    time_t now);
+int		 mfa_fail_room(struct store *, struct txn *,
+    const char *user_id, time_t now);
 /* In txn: take a token from the bucket (a failed verification). */
-enum store_rc	 mfa_fail_take(struct store *, DB_TXN *, const char *user_id,
-		    time_t now);
+enum store_rc	 mfa_fail_take(struct store *, struct txn *,
+		    const char *user_id, time_t now);
 /* Out-of-band codes sent to a user: MFA_SEND_CAP, one more every
  * MFA_SEND_PERIOD seconds (10 an hour, Auth0's SMS limit).  1 when one
  * may be sent (taken), 0 at the limit, -1 on error. */
@@ -124,7 +124,8 @@ enum store_rc	 mfa_fail_take(struct store *, DB_TXN *, const char *user_id,
 #define MFA_SEND_PERIOD	360
 int		 mfa_send_take(struct store *, const char *user_id, time_t now);
 /* In txn: append an audit event for the MFA step (audit.c's shape). */
-enum store_rc	 mfa_audit(struct store *, DB_TXN *, const struct guard_who *,
+enum store_rc	 mfa_audit(struct store *, struct txn *,
+		    const struct guard_who *,
 		    const char *user_id, enum guard_event, time_t now);
 
 /* ------------------------------------------------------------------ */

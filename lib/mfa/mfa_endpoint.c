@@ -314,7 +314,7 @@ enrol_make(struct store *s, struct enrol *e, const char *user_id, time_t now,
 
 /* In txn: pending authenticators go, the new ones are written. */
 static enum store_rc
-enrol_txn(struct store *s, DB_TXN *txn, void *arg)
+enrol_txn(struct store *s, struct txn *txn, void *arg)
 {
 	struct enrol	*e = arg;
 	const struct authenticator *a;

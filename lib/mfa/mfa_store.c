@@ -94,7 +94,7 @@ mfa_set_enrolled(const struct mfa_set *set)
 }
 
 enum store_rc
-mfa_auth_put(struct store *s, DB_TXN *txn, const json_t *rec)
+mfa_auth_put(struct store *s, struct txn *txn, const json_t *rec)
 {
 	char	 key[256];
 
@@ -106,7 +106,7 @@ mfa_auth_put(struct store *s, DB_TXN *txn, const json_t *rec)
 }
 
 enum store_rc
-mfa_auth_del(struct store *s, DB_TXN *txn, const char *user_id,
+mfa_auth_del(struct store *s, struct txn *txn, const char *user_id,
     const char *id)
 {
 	char	 key[256];
@@ -130,7 +130,7 @@ mfa_auth_id(enum mfa_type t, char *out, size_t outsz)
 
 /* The bucket at key, refilled to now (a new one is full). */
 static enum store_rc
-bucket_read(struct store *s, DB_TXN *txn, const char *key,
+bucket_read(struct store *s, struct txn *txn, const char *key,
     const struct guard_rate *rate, time_t now, struct guard_bucket *b)
 {
 	struct guard_rec gr;
@@ -157,7 +157,7 @@ fail_key(const char *user_id, char *key, size_t keysz)
 /* In txn: take a token from the bucket at key; *ok says if there was
  * one (an empty bucket is left as it is). */
 static enum store_rc
-bucket_take(struct store *s, DB_TXN *txn, const char *key,
+bucket_take(struct store *s, struct txn *txn, const char *key,
     const struct guard_rate *rate, time_t now, int *ok)
 {
 	struct guard_bucket	 b;
@@ -183,7 +183,7 @@ struct send_take {
 };
 
 static enum store_rc
-send_txn(struct store *s, DB_TXN *txn, void *arg)
+send_txn(struct store *s, struct txn *txn, void *arg)
 {
 	struct send_take	*st = arg;
 
@@ -207,7 +207,7 @@ mfa_send_take(struct store *s, const char *user_id, time_t now)
 }
 
 int
-mfa_fail_room(struct store *s, DB_TXN *txn, const char *user_id, time_t now)
+mfa_fail_room(struct store *s, struct txn *txn, const char *user_id, time_t now)
 {
 	struct guard_bucket	 b;
 	char			 key[256];
@@ -219,7 +219,7 @@ mfa_fail_room(struct store *s, DB_TXN *txn, const char *user_id, time_t now)
 }
 
 enum store_rc
-mfa_fail_take(struct store *s, DB_TXN *txn, const char *user_id, time_t now)
+mfa_fail_take(struct store *s, struct txn *txn, const char *user_id, time_t now)
 {
 	char	 key[256];
 	int	 ok;
@@ -231,7 +231,7 @@ mfa_fail_take(struct store *s, DB_TXN *txn, const char *user_id, time_t now)
 }
 
 enum store_rc
-mfa_audit(struct store *s, DB_TXN *txn, const struct guard_who *w,
+mfa_audit(struct store *s, struct txn *txn, const struct guard_who *w,
     const char *user_id, enum guard_event ev, time_t now)
 {
 	char		 key[48];

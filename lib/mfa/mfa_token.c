@@ -144,7 +144,7 @@ mfa_tok_clear(struct mfa_tok *t)
 }
 
 enum store_rc
-mfa_token_spend(struct store *s, DB_TXN *txn, const struct mfa_tok *t,
+mfa_token_spend(struct store *s, struct txn *txn, const struct mfa_tok *t,
     time_t now)
 {
 	char		 key[64];

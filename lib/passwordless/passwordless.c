@@ -119,7 +119,7 @@ struct replace {
 
 /* Only the latest code is valid: the new record replaces any other. */
 static enum store_rc
-put_txn(struct store *st, DB_TXN *txn, void *arg)
+put_txn(struct store *st, struct txn *txn, void *arg)
 {
 	struct replace	*r = arg;
 

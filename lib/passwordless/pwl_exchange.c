@@ -46,7 +46,7 @@ iso8601(time_t t, char out[32])
 /* The user found for the recipient: refused when blocked, marked
  * verified when it was not (the code proved the phone or mailbox). */
 static enum store_rc
-user_known_txn(struct store *st, DB_TXN *txn, struct verify *v)
+user_known_txn(struct store *st, struct txn *txn, struct verify *v)
 {
 	struct user	 u;
 	char		 ts[32];
@@ -72,7 +72,7 @@ user_known_txn(struct store *st, DB_TXN *txn, struct verify *v)
 /* The user of the connection with this recipient, created (verified)
  * on the first login. */
 static enum store_rc
-user_login_txn(struct store *st, DB_TXN *txn, struct verify *v)
+user_login_txn(struct store *st, struct txn *txn, struct verify *v)
 {
 	char		 id[2 * 12 + 1], uid[64], ts[32];
 	enum store_rc	 rc;
@@ -100,7 +100,7 @@ user_login_txn(struct store *st, DB_TXN *txn, struct verify *v)
  * right one consumes the code and creates the user.
  */
 static enum store_rc
-verify_txn(struct store *st, DB_TXN *txn, void *arg)
+verify_txn(struct store *st, struct txn *txn, void *arg)
 {
 	struct verify	*v = arg;
 	json_t		*rec = NULL;

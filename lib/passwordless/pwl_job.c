@@ -109,7 +109,7 @@ struct withdraw {
 /* Withdraw the code that could not be delivered, unless a newer start
  * replaced it meanwhile. */
 static enum store_rc
-withdraw_txn(struct store *st, DB_TXN *txn, void *arg)
+withdraw_txn(struct store *st, struct txn *txn, void *arg)
 {
 	struct withdraw	*w = arg;
 	json_t		*cur = NULL;

@@ -173,12 +173,12 @@ ctlrun_open(const char *home, int flags)
 }
 
 struct txn_wrap {
-	enum store_rc	 (*fn)(struct store *, DB_TXN *, void *);
+	enum store_rc	 (*fn)(struct store *, struct txn *, void *);
 	void		*arg;
 };
 
 static enum store_rc
-txn_marked(struct store *s, DB_TXN *t, void *arg)
+txn_marked(struct store *s, struct txn *t, void *arg)
 {
 	struct txn_wrap	*w = arg;
 	enum store_rc	 rc;
@@ -190,7 +190,7 @@ txn_marked(struct store *s, DB_TXN *t, void *arg)
 
 enum store_rc
 ctlrun_txn(struct store *s,
-    enum store_rc (*fn)(struct store *, DB_TXN *, void *), void *arg)
+    enum store_rc (*fn)(struct store *, struct txn *, void *), void *arg)
 {
 	struct txn_wrap	 w = { fn, arg };
 

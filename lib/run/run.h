@@ -101,7 +101,8 @@ void		 stall_forget(void);
 int		 ctlrun(int (*work)(void *), void *arg, int repeatable);
 struct store	*ctlrun_open(const char *home, int flags);
 enum store_rc	 ctlrun_txn(struct store *,
-		    enum store_rc (*)(struct store *, DB_TXN *, void *), void *);
+		    enum store_rc (*)(struct store *, struct txn *, void *),
+    void *);
 void		 ctlrun_done(void);
 int		 ctlrun_transient(const struct store *, unsigned troubles);
 void		 ctlrun_close(struct store *);

@@ -146,7 +146,7 @@ prune_cb(const char *key, json_t *val, void *arg)
 
 /* In a batch: keys are chronological, the first at the cutoff ends it. */
 static enum store_rc
-prune_fn(struct store *s, DB_TXN *txn, const char *key, json_t *val,
+prune_fn(struct store *s, struct txn *txn, const char *key, json_t *val,
     void *arg, enum store_act *act, json_t *out)
 {
 	const struct prune	*p = arg;
@@ -161,14 +161,14 @@ struct prune_arg {
 	int		 count;
 };
 
-static enum store_rc	prune_txn(struct store *, DB_TXN *, void *);
+static enum store_rc	prune_txn(struct store *, struct txn *, void *);
 
 /*
  * Without txn and max: in batches of their own transactions
  * (store_sweep); without txn, with max: one transaction (max bounds it).
  */
 enum store_rc
-audit_prune(struct store *s, DB_TXN *txn, time_t before, long max,
+audit_prune(struct store *s, struct txn *txn, time_t before, long max,
     int *count)
 {
 	struct prune		 p;
@@ -211,7 +211,7 @@ audit_retention(const struct tenant *tenant)
 }
 
 static enum store_rc
-prune_txn(struct store *s, DB_TXN *txn, void *arg)
+prune_txn(struct store *s, struct txn *txn, void *arg)
 {
 	struct prune_arg	*a = arg;
 
@@ -271,7 +271,7 @@ list_cb(const char *key, json_t *val, void *arg)
 }
 
 enum store_rc
-audit_list(struct store *s, DB_TXN *txn, const struct audit_sel *sel,
+audit_list(struct store *s, struct txn *txn, const struct audit_sel *sel,
     json_t *out)
 {
 	struct listarg	 a = { sel, NULL, 0 };

@@ -44,7 +44,7 @@ struct put {
 };
 
 static enum store_rc
-put_txn(struct store *s, DB_TXN *t, void *arg)
+put_txn(struct store *s, struct txn *t, void *arg)
 {
 	struct put	*p = arg;
 
@@ -108,7 +108,7 @@ struct take {
 };
 
 static enum store_rc
-take_txn(struct store *s, DB_TXN *t, void *arg)
+take_txn(struct store *s, struct txn *t, void *arg)
 {
 	struct take	*tk = arg;
 	struct guard_rec gr;
@@ -245,7 +245,7 @@ struct pre {
 };
 
 static enum store_rc
-pre_txn(struct store *s, DB_TXN *t, void *arg)
+pre_txn(struct store *s, struct txn *t, void *arg)
 {
 	struct pre	*p = arg;
 	enum store_rc	 rc;
@@ -340,7 +340,7 @@ is_failure(enum guard_event ev)
 /* Count a failure of the pair (a count older than block_seconds starts
  * again), or forget it on success. */
 static enum store_rc
-bf_update(struct store *s, DB_TXN *t, struct post *p)
+bf_update(struct store *s, struct txn *t, struct post *p)
 {
 	const char	*key = p->ks->k[GUARD_K_BF], *uid;
 	struct guard_rec gr;
@@ -388,7 +388,7 @@ bf_update(struct store *s, DB_TXN *t, struct post *p)
 
 /* Take one token from the bucket at key (an empty one stays empty). */
 static enum store_rc
-bucket_update(struct store *s, DB_TXN *t, struct post *p, enum guard_kind k,
+bucket_update(struct store *s, struct txn *t, struct post *p, enum guard_kind k,
     const struct guard_rate *r)
 {
 	struct guard_bucket	 b;
@@ -416,7 +416,7 @@ bucket_update(struct store *s, DB_TXN *t, struct post *p, enum guard_kind k,
 
 /* Everything after one credential check, in one transaction. */
 static enum store_rc
-post_txn(struct store *s, DB_TXN *t, void *arg)
+post_txn(struct store *s, struct txn *t, void *arg)
 {
 	struct post	*p = arg;
 	enum store_rc	 rc = STORE_OK;

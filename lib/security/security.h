@@ -260,8 +260,8 @@ time_t		 audit_retention(const struct tenant *tenant);
 void		 audit_prune_maybe(struct store *, const struct tenant *tenant, time_t now);
 /* Delete records older than before, at most max (0: all); without a
  * txn and max, in batches of their own transactions. */
-enum store_rc	 audit_prune(struct store *, DB_TXN *, time_t before, long max,
-		    int *count);
+enum store_rc	 audit_prune(struct store *, struct txn *, time_t before,
+		    long max, int *count);
 struct audit_sel {
 	time_t		 since;		/* 0: all */
 	const char	*type;		/* NULL: all */
@@ -269,8 +269,8 @@ struct audit_sel {
 };
 /* Without a txn, read in batches (store_scan), holding only the last
  * sel->limit records selected. */
-enum store_rc	 audit_list(struct store *, DB_TXN *, const struct audit_sel *,
-		    json_t *out);
+enum store_rc	 audit_list(struct store *, struct txn *,
+		    const struct audit_sel *, json_t *out);
 
 /*
  * admit.c: admission control for password hashing (docs/COMPAT.md 9.7): at most

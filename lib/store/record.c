@@ -530,7 +530,7 @@ record_clear(enum rec_kind k, void *rec)
 }
 
 enum store_rc
-record_get(struct store *s, DB_TXN *t, enum rec_kind k, const char *key,
+record_get(struct store *s, struct txn *t, enum rec_kind k, const char *key,
     void *out)
 {
 	json_t		*json = NULL;
@@ -545,7 +545,7 @@ record_get(struct store *s, DB_TXN *t, enum rec_kind k, const char *key,
 }
 
 enum store_rc
-tenant_load(struct store *s, DB_TXN *t, struct tenant *out)
+tenant_load(struct store *s, struct txn *t, struct tenant *out)
 {
 	return record_get(s, t, REC_TENANT, "tenant", out);
 }

@@ -267,10 +267,10 @@ int		 record_parse(enum rec_kind, json_t *json, void *out);
 void		 record_clear(enum rec_kind, void *rec);
 /* store_get then record_parse.  STORE_ERR on a record that does not
  * parse. */
-enum store_rc	 record_get(struct store *, DB_TXN *, enum rec_kind,
+enum store_rc	 record_get(struct store *, struct txn *, enum rec_kind,
 		    const char *key, void *out);
 /* The tenant (SK_META "tenant"), as record_get. */
-enum store_rc	 tenant_load(struct store *, DB_TXN *, struct tenant *);
+enum store_rc	 tenant_load(struct store *, struct txn *, struct tenant *);
 
 /*
  * Admin input: check every member of spec (null means "remove", allowed

@@ -76,6 +76,8 @@ enum store_rc {
 #define STORE_NOOVERWRITE	0x01	/* store_put: fail with STORE_EXISTS */
 
 struct store;
+/* A transaction of the store (store_txn_run), opaque above it. */
+struct txn;
 
 /*
  * Open (and with STORE_CREATE create, mode 0700 directory, 0600 files) the
@@ -93,14 +95,14 @@ unsigned	 store_troubles(void);
 void		 store_close(struct store *);	/* NULL is a no-op */
 
 /* txn may be NULL: the call then runs in its own auto-committed txn. */
-enum store_rc	 store_get(struct store *, DB_TXN *, enum store_kind,
+enum store_rc	 store_get(struct store *, struct txn *, enum store_kind,
 		    const char *key, json_t **out);	/* *out owned by caller */
-enum store_rc	 store_put(struct store *, DB_TXN *, enum store_kind,
+enum store_rc	 store_put(struct store *, struct txn *, enum store_kind,
 		    const char *key, const json_t *val, int flags);
-enum store_rc	 store_del(struct store *, DB_TXN *, enum store_kind,
+enum store_rc	 store_del(struct store *, struct txn *, enum store_kind,
 		    const char *key);
 /* Calls cb for each record in key order until cb returns non-zero. */
-enum store_rc	 store_each(struct store *, DB_TXN *, enum store_kind,
+enum store_rc	 store_each(struct store *, struct txn *, enum store_kind,
 		    int (*cb)(const char *key, json_t *val, void *arg), void *arg);
 
 /*
@@ -138,7 +140,7 @@ enum store_act { STORE_KEEP, STORE_DELETE, STORE_STOP };
 struct store_sweep {
 	enum store_kind	 kind;
 	const char	*prefix;	/* NULL: every record */
-	enum store_rc	(*fn)(struct store *, DB_TXN *, const char *key,
+	enum store_rc	(*fn)(struct store *, struct txn *, const char *key,
 			    json_t *val, void *arg, enum store_act *act,
 			    json_t *out);
 	void		*arg;
@@ -149,7 +151,7 @@ struct store_sweep {
 enum store_rc	 store_sweep(struct store *, struct store_sweep *);
 /* STORE_OK when some key of kind starts with prefix, else STORE_NOTFOUND
  * (one cursor seek, in txn or its own). */
-enum store_rc	 store_prefix_any(struct store *, DB_TXN *, enum store_kind,
+enum store_rc	 store_prefix_any(struct store *, struct txn *, enum store_kind,
 		    const char *prefix);
 /* For tests: make the next walks fail (STORE_ERR) after n committed
  * batches, as a process killed between two batches would; 0: never. */
@@ -165,7 +167,7 @@ const char	*store_busy_what(void);
  * SK_OTP, SK_ACCESS and SK_MFA's spent mfa_tokens (latchkeyctl token
  * prune).  Without txn, in batches (store_sweep), each record checked
  * again in the deleting transaction. */
-enum store_rc	 store_expire(struct store *, DB_TXN *, enum store_kind,
+enum store_rc	 store_expire(struct store *, struct txn *, enum store_kind,
 		    time_t now, int *count);
 
 /*
@@ -176,16 +178,18 @@ enum store_rc	 store_expire(struct store *, DB_TXN *, enum store_kind,
  * result, STORE_BUSY (logged once, naming the resource) or STORE_ERR.
  */
 enum store_rc	 store_txn_run(struct store *,
-		    enum store_rc (*fn)(struct store *, DB_TXN *, void *),
+		    enum store_rc (*fn)(struct store *, struct txn *, void *),
 		    void *arg);
 
 /* Users: unique per connection by email, username and phone (case-
  * insensitive email and username).  store_user_find takes either an email
  * or a username as login. */
-enum store_rc	 store_user_find(struct store *, DB_TXN *, const char *connection,
-		    const char *login, json_t **user);
-enum store_rc	 store_user_put(struct store *, DB_TXN *, const json_t *user);
-enum store_rc	 store_user_del(struct store *, DB_TXN *, const char *user_id);
+enum store_rc	 store_user_find(struct store *, struct txn *,
+		    const char *connection, const char *login, json_t **user);
+enum store_rc	 store_user_put(struct store *, struct txn *,
+		    const json_t *user);
+enum store_rc	 store_user_del(struct store *, struct txn *,
+		    const char *user_id);
 
 /* Record the use of a client assertion's jti until exp: STORE_EXISTS if
  * it was already used (and not expired). */

@@ -20,6 +20,11 @@ struct store {
 	volatile int	 panicked;	/* DB_EVENT_PANIC seen: reopen */
 };
 
+/* A store transaction (store.h's opaque struct txn) is, for Berkeley DB,
+ * the DB_TXN itself: these convert between the two. */
+#define BDB_TXN(t)	((DB_TXN *)(void *)(t))
+#define STORE_TXN(t)	((struct txn *)(void *)(t))
+
 /* Arguments of the operations store_txn_run wraps when txn is NULL. */
 struct op {
 	enum store_kind	 kind;
@@ -63,11 +68,11 @@ void		 store_dbt_free(DBT *);
 json_t		*store_val_parse(const DBT *, enum store_kind);
 
 /* store_txn.c: the record operations inside a transaction. */
-enum store_rc	 store_get_txn(struct store *, DB_TXN *, enum store_kind,
+enum store_rc	 store_get_txn(struct store *, struct txn *, enum store_kind,
 		    const char *key, json_t **out);
-enum store_rc	 store_put_txn(struct store *, DB_TXN *, enum store_kind,
+enum store_rc	 store_put_txn(struct store *, struct txn *, enum store_kind,
 		    const char *key, const json_t *val, int flags);
-enum store_rc	 store_del_txn(struct store *, DB_TXN *, enum store_kind,
+enum store_rc	 store_del_txn(struct store *, struct txn *, enum store_kind,
 		    const char *key);
 
 #endif /* !LATCHKEY_STORE_INT_H */

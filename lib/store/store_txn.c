@@ -235,12 +235,13 @@ store_checkpoint(struct store *s)
  * transaction is then aborted and nothing of it is written.
  */
 static enum store_rc	txn_run(struct store *,
-			    enum store_rc (*)(struct store *, DB_TXN *, void *),
+			    enum store_rc (*)(struct store *, struct txn *,
+    void *),
 			    void *, u_int32_t);
 
 enum store_rc
 store_txn_run(struct store *s,
-    enum store_rc (*fn)(struct store *, DB_TXN *, void *), void *arg)
+    enum store_rc (*fn)(struct store *, struct txn *, void *), void *arg)
 {
 	enum store_rc	 rc;
 
@@ -292,7 +293,7 @@ txn_begin_failed(struct store *s, int ret)
 /* commit: the commit's flags (0: a durable, synced commit). */
 static enum store_rc
 txn_run(struct store *s,
-    enum store_rc (*fn)(struct store *, DB_TXN *, void *), void *arg,
+    enum store_rc (*fn)(struct store *, struct txn *, void *), void *arg,
     u_int32_t commit)
 {
 	DB_TXN		*txn;
@@ -312,7 +313,7 @@ txn_run(struct store *s,
 				continue;
 			return rc;
 		}
-		if ((rc = fn(s, txn, arg)) != STORE_OK) {
+		if ((rc = fn(s, STORE_TXN(txn), arg)) != STORE_OK) {
 			if ((ret = txn->abort(txn)) != 0) {
 				lk_err("txn abort: %s", db_strerror(ret));
 				return STORE_ERR;
@@ -350,7 +351,7 @@ txn_run(struct store *s,
 
 /* *out is NULL unless STORE_OK.  On error nothing is changed. */
 enum store_rc
-store_get_txn(struct store *s, DB_TXN *txn, enum store_kind kind,
+store_get_txn(struct store *s, struct txn *txn, enum store_kind kind,
     const char *key, json_t **out)
 {
 	DB		*db = s->db[kind];
@@ -362,7 +363,7 @@ store_get_txn(struct store *s, DB_TXN *txn, enum store_kind kind,
 		return STORE_ERR;
 	memset(&d, 0, sizeof(d));
 	d.flags = DB_DBT_MALLOC;
-	if ((ret = db->get(db, txn, &k, &d, 0)) != 0)
+	if ((ret = db->get(db, BDB_TXN(txn), &k, &d, 0)) != 0)
 		return store_dbret(ret, "get", kind);
 	*out = store_val_parse(&d, kind);
 	store_dbt_free(&d);
@@ -371,7 +372,7 @@ store_get_txn(struct store *s, DB_TXN *txn, enum store_kind kind,
 
 /* On error nothing is written (the caller aborts the transaction). */
 enum store_rc
-store_put_txn(struct store *s, DB_TXN *txn, enum store_kind kind,
+store_put_txn(struct store *s, struct txn *txn, enum store_kind kind,
     const char *key, const json_t *val, int flags)
 {
 	DB		*db = s->db[kind];
@@ -388,7 +389,7 @@ store_put_txn(struct store *s, DB_TXN *txn, enum store_kind kind,
 	memset(&d, 0, sizeof(d));
 	d.data = text;
 	d.size = (u_int32_t)strlen(text);
-	ret = db->put(db, txn, &k, &d,
+	ret = db->put(db, BDB_TXN(txn), &k, &d,
 	    (flags & STORE_NOOVERWRITE) ? DB_NOOVERWRITE : 0);
 	explicit_bzero(text, d.size);
 	free(text);
@@ -396,7 +397,7 @@ store_put_txn(struct store *s, DB_TXN *txn, enum store_kind kind,
 }
 
 enum store_rc
-store_del_txn(struct store *s, DB_TXN *txn, enum store_kind kind,
+store_del_txn(struct store *s, struct txn *txn, enum store_kind kind,
     const char *key)
 {
 	DB		*db = s->db[kind];
@@ -404,13 +405,13 @@ store_del_txn(struct store *s, DB_TXN *txn, enum store_kind kind,
 
 	if (store_key_dbt(&k, key) == -1)
 		return STORE_ERR;
-	return store_dbret(db->del(db, txn, &k, 0), "del", kind);
+	return store_dbret(db->del(db, BDB_TXN(txn), &k, 0), "del", kind);
 }
 
 /* Walk the database in key order, handing cb a NUL-terminated key and
  * the parsed value (borrowed: decref'd after cb returns). */
 static enum store_rc
-each_txn(struct store *s, DB_TXN *txn, enum store_kind kind,
+each_txn(struct store *s, struct txn *txn, enum store_kind kind,
     int (*cb)(const char *, json_t *, void *), void *arg)
 {
 	DB		*db = s->db[kind];
@@ -424,7 +425,7 @@ each_txn(struct store *s, DB_TXN *txn, enum store_kind kind,
 	memset(&k, 0, sizeof(k));
 	memset(&d, 0, sizeof(d));
 	k.flags = d.flags = DB_DBT_REALLOC;
-	if ((ret = db->cursor(db, txn, &c, 0)) != 0)
+	if ((ret = db->cursor(db, BDB_TXN(txn), &c, 0)) != 0)
 		return store_dbret(ret, "cursor", kind);
 	while (!stop && (ret = c->get(c, &k, &d, DB_NEXT)) == 0) {
 		if ((nkey = realloc(key, k.size + 1)) == NULL) {
@@ -452,7 +453,7 @@ each_txn(struct store *s, DB_TXN *txn, enum store_kind kind,
 }
 
 static enum store_rc
-get_fn(struct store *s, DB_TXN *txn, void *arg)
+get_fn(struct store *s, struct txn *txn, void *arg)
 {
 	struct op	*o = arg;
 
@@ -460,7 +461,7 @@ get_fn(struct store *s, DB_TXN *txn, void *arg)
 }
 
 static enum store_rc
-put_fn(struct store *s, DB_TXN *txn, void *arg)
+put_fn(struct store *s, struct txn *txn, void *arg)
 {
 	struct op	*o = arg;
 
@@ -468,7 +469,7 @@ put_fn(struct store *s, DB_TXN *txn, void *arg)
 }
 
 static enum store_rc
-del_fn(struct store *s, DB_TXN *txn, void *arg)
+del_fn(struct store *s, struct txn *txn, void *arg)
 {
 	struct op	*o = arg;
 
@@ -485,7 +486,7 @@ collect_cb(const char *key, json_t *val, void *arg)
 /* Collect first, call back after the commit: a retried transaction
  * must not show the caller the same record twice. */
 static enum store_rc
-collect_fn(struct store *s, DB_TXN *txn, void *arg)
+collect_fn(struct store *s, struct txn *txn, void *arg)
 {
 	struct op	*o = arg;
 
@@ -495,7 +496,7 @@ collect_fn(struct store *s, DB_TXN *txn, void *arg)
 
 /* *out is NULL unless STORE_OK.  Nothing changes. */
 enum store_rc
-store_get(struct store *s, DB_TXN *txn, enum store_kind kind,
+store_get(struct store *s, struct txn *txn, enum store_kind kind,
     const char *key, json_t **out)
 {
 	struct op	 o = { .kind = kind, .key = key, .out = out };
@@ -510,7 +511,7 @@ store_get(struct store *s, DB_TXN *txn, enum store_kind kind,
  * nothing is written (an own transaction is aborted; a caller's
  * transaction must be aborted by the caller). */
 enum store_rc
-store_put(struct store *s, DB_TXN *txn, enum store_kind kind,
+store_put(struct store *s, struct txn *txn, enum store_kind kind,
     const char *key, const json_t *val, int flags)
 {
 	struct op	 o = { .kind = kind, .key = key, .val = val,
@@ -523,7 +524,7 @@ store_put(struct store *s, DB_TXN *txn, enum store_kind kind,
 
 /* STORE_NOTFOUND when there was no such key; nothing is then changed. */
 enum store_rc
-store_del(struct store *s, DB_TXN *txn, enum store_kind kind,
+store_del(struct store *s, struct txn *txn, enum store_kind kind,
     const char *key)
 {
 	struct op	 o = { .kind = kind, .key = key };
@@ -541,7 +542,7 @@ store_del(struct store *s, DB_TXN *txn, enum store_kind kind,
  * some records by then.
  */
 enum store_rc
-store_each(struct store *s, DB_TXN *txn, enum store_kind kind,
+store_each(struct store *s, struct txn *txn, enum store_kind kind,
     int (*cb)(const char *key, json_t *val, void *arg), void *arg)
 {
 	struct op	 o = { .kind = kind };
@@ -587,7 +588,7 @@ jti_exp(const DBT *d, enum store_kind kind)
  * without a sweeper process.  Returns a store_rc; a deadlock must abort.
  */
 static enum store_rc
-jti_purge(struct store *s, DB_TXN *txn, enum store_kind kind,
+jti_purge(struct store *s, struct txn *txn, enum store_kind kind,
     const DBT *from, time_t now)
 {
 	DB		*db = s->db[kind];
@@ -599,7 +600,7 @@ jti_purge(struct store *s, DB_TXN *txn, enum store_kind kind,
 	memset(&k, 0, sizeof(k));
 	memset(&d, 0, sizeof(d));
 	k.flags = d.flags = DB_DBT_REALLOC;
-	if ((ret = db->cursor(db, txn, &c, 0)) != 0)
+	if ((ret = db->cursor(db, BDB_TXN(txn), &c, 0)) != 0)
 		return store_dbret(ret, "cursor", kind);
 	for (n = 0; n < JTI_PURGE_MAX; n++) {
 		ret = c->get(c, &k, &d, DB_NEXT);
@@ -622,7 +623,7 @@ jti_purge(struct store *s, DB_TXN *txn, enum store_kind kind,
 }
 
 static enum store_rc
-jti_fn(struct store *s, DB_TXN *txn, void *arg)
+jti_fn(struct store *s, struct txn *txn, void *arg)
 {
 	struct op	*o = arg;
 	DBT		 k;

@@ -97,7 +97,7 @@ user_parse(const json_t *json, struct user *u)
 /* The user_id an index key points at: STORE_OK with *uid (owned by
  * *rec) set, STORE_NOTFOUND, or an error. */
 static enum store_rc
-idx_get(struct store *s, DB_TXN *txn, const char *key, json_t **rec,
+idx_get(struct store *s, struct txn *txn, const char *key, json_t **rec,
     const char **uid)
 {
 	enum store_rc	 rc;
@@ -115,7 +115,7 @@ idx_get(struct store *s, DB_TXN *txn, const char *key, json_t **rec,
 
 /* Remove an index key if it still points at uid. */
 static enum store_rc
-idx_del_own(struct store *s, DB_TXN *txn, const char *key, const char *uid)
+idx_del_own(struct store *s, struct txn *txn, const char *key, const char *uid)
 {
 	json_t		*rec = NULL;
 	const char	*owner;
@@ -133,7 +133,7 @@ idx_del_own(struct store *s, DB_TXN *txn, const char *key, const char *uid)
 
 /* STORE_EXISTS when key belongs to a user other than uid. */
 static enum store_rc
-idx_check_free(struct store *s, DB_TXN *txn, const char *key,
+idx_check_free(struct store *s, struct txn *txn, const char *key,
     const char *uid)
 {
 	json_t		*rec = NULL;
@@ -151,7 +151,7 @@ idx_check_free(struct store *s, DB_TXN *txn, const char *key,
 
 /* Find by each index in turn; a dangling index entry counts as absent. */
 static enum store_rc
-user_find_txn(struct store *s, DB_TXN *txn, const char *conn,
+user_find_txn(struct store *s, struct txn *txn, const char *conn,
     const char *login, json_t **user)
 {
 	char		 key[STORE_KEY_MAX + 1];
@@ -176,7 +176,7 @@ user_find_txn(struct store *s, DB_TXN *txn, const char *conn,
 }
 
 static enum store_rc
-user_find_fn(struct store *s, DB_TXN *txn, void *arg)
+user_find_fn(struct store *s, struct txn *txn, void *arg)
 {
 	struct op	*o = arg;
 
@@ -185,7 +185,7 @@ user_find_fn(struct store *s, DB_TXN *txn, void *arg)
 
 /* *user is NULL unless STORE_OK.  Nothing changes. */
 enum store_rc
-store_user_find(struct store *s, DB_TXN *txn, const char *connection,
+store_user_find(struct store *s, struct txn *txn, const char *connection,
     const char *login, json_t **user)
 {
 	struct op	 o = { .conn = connection, .key = login, .out = user };
@@ -201,7 +201,7 @@ store_user_find(struct store *s, DB_TXN *txn, const char *connection,
  * then write the new keys and the record.
  */
 static enum store_rc
-user_put_txn(struct store *s, DB_TXN *txn, const json_t *user)
+user_put_txn(struct store *s, struct txn *txn, const json_t *user)
 {
 	char		 nk[IDX__MAX][STORE_KEY_MAX + 1];
 	char		 ok[IDX__MAX][STORE_KEY_MAX + 1];
@@ -244,7 +244,7 @@ out:
 }
 
 static enum store_rc
-user_put_fn(struct store *s, DB_TXN *txn, void *arg)
+user_put_fn(struct store *s, struct txn *txn, void *arg)
 {
 	struct op	*o = arg;
 
@@ -257,7 +257,7 @@ user_put_fn(struct store *s, DB_TXN *txn, void *arg)
  * On error nothing is written (the caller aborts its transaction).
  */
 enum store_rc
-store_user_put(struct store *s, DB_TXN *txn, const json_t *user)
+store_user_put(struct store *s, struct txn *txn, const json_t *user)
 {
 	struct op	 o = { .val = user };
 
@@ -267,7 +267,7 @@ store_user_put(struct store *s, DB_TXN *txn, const json_t *user)
 }
 
 static enum store_rc
-user_del_txn(struct store *s, DB_TXN *txn, const char *uid)
+user_del_txn(struct store *s, struct txn *txn, const char *uid)
 {
 	char		 keys[IDX__MAX][STORE_KEY_MAX + 1];
 	struct user	 old;
@@ -288,7 +288,7 @@ user_del_txn(struct store *s, DB_TXN *txn, const char *uid)
 }
 
 static enum store_rc
-user_del_fn(struct store *s, DB_TXN *txn, void *arg)
+user_del_fn(struct store *s, struct txn *txn, void *arg)
 {
 	struct op	*o = arg;
 
@@ -297,7 +297,7 @@ user_del_fn(struct store *s, DB_TXN *txn, void *arg)
 
 /* STORE_NOTFOUND when there is no such user; on error nothing changes. */
 enum store_rc
-store_user_del(struct store *s, DB_TXN *txn, const char *user_id)
+store_user_del(struct store *s, struct txn *txn, const char *user_id)
 {
 	struct op	 o = { .key = user_id };
 

@@ -99,7 +99,7 @@ walk_first(DBC *c, const struct walk *w, DBT *k, DBT *d)
 
 /* One record of the batch (key NUL-terminated, cursor c on it). */
 static enum store_rc
-walk_one(struct store *s, DB_TXN *txn, DBC *c, struct walk *w,
+walk_one(struct store *s, struct txn *txn, DBC *c, struct walk *w,
     const char *key, const DBT *d)
 {
 	enum store_act	 act = STORE_KEEP;
@@ -137,7 +137,7 @@ walk_one(struct store *s, DB_TXN *txn, DBC *c, struct walk *w,
  * batch's locks are its writes, the reads fn made, and one page.
  */
 static enum store_rc
-walk_batch(struct store *s, DB_TXN *txn, void *arg)
+walk_batch(struct store *s, struct txn *txn, void *arg)
 {
 	struct walk	*w = arg;
 	DB		*db = s->db[w->kind];
@@ -155,7 +155,7 @@ walk_batch(struct store *s, DB_TXN *txn, void *arg)
 	k.ulen = STORE_KEY_MAX;
 	k.flags = DB_DBT_USERMEM;
 	d.flags = DB_DBT_REALLOC;
-	if ((ret = db->cursor(db, txn, &c, DB_READ_COMMITTED)) != 0)
+	if ((ret = db->cursor(db, BDB_TXN(txn), &c, DB_READ_COMMITTED)) != 0)
 		return store_dbret(ret, "cursor", w->kind);
 	for (ret = walk_first(c, w, &k, &d); ret == 0;
 	    ret = c->get(c, &k, &d, DB_NEXT)) {
@@ -281,7 +281,7 @@ store_sweep(struct store *s, struct store_sweep *sw)
 }
 
 static enum store_rc
-prefix_txn(struct store *s, DB_TXN *txn, enum store_kind kind,
+prefix_txn(struct store *s, struct txn *txn, enum store_kind kind,
     const char *prefix)
 {
 	DB		*db = s->db[kind];
@@ -303,7 +303,7 @@ prefix_txn(struct store *s, DB_TXN *txn, enum store_kind kind,
 	k.flags = DB_DBT_USERMEM;
 	/* Only the key matters: read no data. */
 	d.flags = DB_DBT_PARTIAL | DB_DBT_USERMEM;
-	if ((ret = db->cursor(db, txn, &c, 0)) != 0)
+	if ((ret = db->cursor(db, BDB_TXN(txn), &c, 0)) != 0)
 		return store_dbret(ret, "cursor", kind);
 	ret = c->get(c, &k, &d, DB_SET_RANGE);
 	if (ret == 0)
@@ -318,7 +318,7 @@ prefix_txn(struct store *s, DB_TXN *txn, enum store_kind kind,
 }
 
 static enum store_rc
-prefix_fn(struct store *s, DB_TXN *txn, void *arg)
+prefix_fn(struct store *s, struct txn *txn, void *arg)
 {
 	struct op	*o = arg;
 	enum store_rc	 rc;
@@ -330,7 +330,7 @@ prefix_fn(struct store *s, DB_TXN *txn, void *arg)
 }
 
 enum store_rc
-store_prefix_any(struct store *s, DB_TXN *txn, enum store_kind kind,
+store_prefix_any(struct store *s, struct txn *txn, enum store_kind kind,
     const char *prefix)
 {
 	struct op	 o = { .kind = kind, .key = prefix };
@@ -374,7 +374,7 @@ expire_cb(const char *key, json_t *val, void *arg)
 
 /* In the batch's transaction: the value judged is the one deleted. */
 static enum store_rc
-expire_fn(struct store *s, DB_TXN *txn, const char *key, json_t *val,
+expire_fn(struct store *s, struct txn *txn, const char *key, json_t *val,
     void *arg, enum store_act *act, json_t *out)
 {
 
@@ -386,7 +386,7 @@ expire_fn(struct store *s, DB_TXN *txn, const char *key, json_t *val,
 /* Delete the records of kind whose "exp" is at or before now (SK_OTP,
  * SK_ACCESS: readers skip them already, nothing else removes them). */
 enum store_rc
-store_expire(struct store *s, DB_TXN *txn, enum store_kind kind, time_t now,
+store_expire(struct store *s, struct txn *txn, enum store_kind kind, time_t now,
     int *count)
 {
 	struct expire	 e = { now, NULL };

@@ -67,7 +67,7 @@ user_id(long i, char *out, size_t sz)
 }
 
 static enum store_rc
-users_txn(struct store *s, DB_TXN *txn, void *arg)
+users_txn(struct store *s, struct txn *txn, void *arg)
 {
 	struct ubatch	*b = arg;
 	char		 uid[64], email[64];

@@ -273,7 +273,7 @@ struct spend {
 };
 
 static enum store_rc
-spend_txn(struct store *s, DB_TXN *txn, void *arg)
+spend_txn(struct store *s, struct txn *txn, void *arg)
 {
 	struct spend	*sp = arg;
 
@@ -313,7 +313,7 @@ struct take {
 };
 
 static enum store_rc
-take_txn(struct store *s, DB_TXN *txn, void *arg)
+take_txn(struct store *s, struct txn *txn, void *arg)
 {
 	struct take	*tk = arg;
 

@@ -133,7 +133,7 @@ struct bulk {
 };
 
 static enum store_rc
-bulk_fn(struct store *st, DB_TXN *txn, void *arg)
+bulk_fn(struct store *st, struct txn *txn, void *arg)
 {
 	struct bulk	*b = arg;
 	char		 id[33], fkey[64], tkey[128];

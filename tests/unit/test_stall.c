@@ -251,7 +251,7 @@ responder(int gate, int in, int out)
 
 /* The admin command's write: one record of its own in SK_META. */
 static enum store_rc
-ctl_tx(struct store *s, DB_TXN *t, void *arg)
+ctl_tx(struct store *s, struct txn *t, void *arg)
 {
 	json_t		*v;
 	enum store_rc	 rc;

@@ -272,7 +272,7 @@ struct twowrites {
 };
 
 static enum store_rc
-twowrites_fn(struct store *s, DB_TXN *txn, void *arg)
+twowrites_fn(struct store *s, struct txn *txn, void *arg)
 {
 	struct twowrites *t = arg;
 	json_t		*v = rec(5);
@@ -313,7 +313,7 @@ txn_run_error_leaves_nothing_written(void **state)
 }
 
 static enum store_rc
-deadlock_once_fn(struct store *s, DB_TXN *txn, void *arg)
+deadlock_once_fn(struct store *s, struct txn *txn, void *arg)
 {
 	struct twowrites *t = arg;
 
@@ -336,7 +336,7 @@ txn_run_retries_a_deadlocked_fn(void **state)
 }
 
 static enum store_rc
-each_in_txn_fn(struct store *s, DB_TXN *txn, void *arg)
+each_in_txn_fn(struct store *s, struct txn *txn, void *arg)
 {
 	json_t		*v = rec(9);
 	enum store_rc	 rc;
@@ -505,7 +505,7 @@ user_without_connection_or_id_refused(void **state)
 
 /* Inside a caller's transaction: a clash after other writes aborts all. */
 static enum store_rc
-two_users_fn(struct store *s, DB_TXN *txn, void *arg)
+two_users_fn(struct store *s, struct txn *txn, void *arg)
 {
 	json_t		*a = user("auth0|a", "db", "a@x.io", NULL, NULL);
 	json_t		*b = user("auth0|b", "db", "A@x.io", NULL, NULL);
@@ -576,7 +576,7 @@ jti_use_purges_expired_records(void **state)
 /* Concurrency: two processes, one counter. */
 
 static enum store_rc
-incr_fn(struct store *s, DB_TXN *txn, void *arg)
+incr_fn(struct store *s, struct txn *txn, void *arg)
 {
 	json_t		*v = NULL, *nv;
 	enum store_rc	 rc;

@@ -74,7 +74,7 @@ struct fill {
 };
 
 static enum store_rc
-fill_fn(struct store *s, DB_TXN *txn, void *arg)
+fill_fn(struct store *s, struct txn *txn, void *arg)
 {
 	struct fill	*f = arg;
 	char		 key[32];
@@ -123,7 +123,7 @@ order_cb(const char *key, json_t *val, void *arg)
 }
 
 static enum store_rc
-even_fn(struct store *s, DB_TXN *txn, const char *key, json_t *val,
+even_fn(struct store *s, struct txn *txn, const char *key, json_t *val,
     void *arg, enum store_act *act, json_t *out)
 {
 
@@ -198,7 +198,7 @@ lock_table_exhaustion_is_busy_and_batches_fit(void **state)
 /* A fn's STORE_BUSY is retried a bounded number of times, then given
  * up, counted. */
 static enum store_rc
-busy_fn(struct store *s, DB_TXN *txn, void *arg)
+busy_fn(struct store *s, struct txn *txn, void *arg)
 {
 
 	(*(int *)arg)++;
@@ -260,7 +260,7 @@ scan_walks_a_prefix_in_batches_and_stops_when_asked(void **state)
 }
 
 static enum store_rc
-stop_fn(struct store *s, DB_TXN *txn, const char *key, json_t *val,
+stop_fn(struct store *s, struct txn *txn, const char *key, json_t *val,
     void *arg, enum store_act *act, json_t *out)
 {
 
