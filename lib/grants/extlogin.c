@@ -27,29 +27,7 @@
 
 #include "extern.h"
 
-#define EXT_RETRY_AFTER	5	/* seconds, the 503's Retry-After */
 #define EXT_UID_MAX	200
-
-/* Attack protection's record of this attempt (guard.c). */
-static void
-attempt(struct grant_req *g, const char *user_id, enum guard_event ev)
-{
-
-	guard_after(g->ctx, &g->tenant, &g->who, g->p.v[F_USERNAME], user_id,
-	    ev, g->req->now);
-}
-
-/* Write the 503 e with Retry-After (at least EXT_RETRY_AFTER). */
-static enum login_rc
-unavailable(struct grant_req *g, enum oerr e, long after)
-{
-
-	if (after < EXT_RETRY_AFTER)
-		after = EXT_RETRY_AFTER;
-	if (oerr_write(g->resp, e, NULL) == 0)
-		(void)resp_header(g->resp, "Retry-After", "%ld", after);
-	return LOGIN_UPSTREAM;
-}
 
 /* The token request: the answer into *a, the id_token into *idt. */
 static enum upstream_rc
@@ -138,17 +116,9 @@ admit_user(struct grant_req *g, const struct conn *c, const json_t *claims,
 	    sizeof(uid), &p) == -1) {
 		lk_warn("connection %s: the id_token has no usable user id "
 		    "claim", c->name);
-		return unavailable(g, OERR_UPSTREAM_UNVERIFIED, 0);
+		return login_unavailable(g, OERR_UPSTREAM_UNVERIFIED, 0);
 	}
-	if (shadow_upsert(g->ctx->store, &p, user) != STORE_OK)
-		return LOGIN_ERR;
-	if (user->blocked) {
-		attempt(g, user->user_id, GUARD_EV_USER_BLOCKED);
-		record_clear(REC_USER, user);
-		return LOGIN_BLOCKED;
-	}
-	attempt(g, user->user_id, GUARD_EV_SUCCESS);
-	return LOGIN_OK;
+	return login_shadow_admit(g, &p, user);
 }
 
 /* The id_token of a 200: verified, then the user. */
@@ -164,13 +134,13 @@ token_login(struct grant_req *g, const struct conn *c, const char *idt,
 	if ((vrc = verify(g, c, idt, t0, &claims, &wait)) == UPID__MAX) {
 		lk_warn("connection %s: no upstream signing keys within the "
 		    "timeout", c->name);
-		return unavailable(g, OERR_UPSTREAM_UNAVAILABLE, 0);
+		return login_unavailable(g, OERR_UPSTREAM_UNAVAILABLE, 0);
 	}
 	if (vrc != UPID_OK) {
 		lk_warn("connection %s: upstream id_token refused: %s%s",
 		    c->name, vocab_name(&upid_rc_vocab, vrc), wait > 0 ?
 		    " (JWKS fetched too recently to fetch again)" : "");
-		return unavailable(g, OERR_UPSTREAM_UNVERIFIED, wait);
+		return login_unavailable(g, OERR_UPSTREAM_UNVERIFIED, wait);
 	}
 	rc = admit_user(g, c, claims, user);
 	json_decref(claims);
@@ -195,14 +165,14 @@ grant_external_user(struct grant_req *g, const struct conn *c,
 	if ((urc = ask(g, c, &a, &idt, why, sizeof(why))) != UP_OK) {
 		lk_warn("connection %s: token endpoint: %s", c->name,
 		    vocab_name(&upstream_rc_vocab, urc));
-		return unavailable(g, OERR_UPSTREAM_UNAVAILABLE, 0);
+		return login_unavailable(g, OERR_UPSTREAM_UNAVAILABLE, 0);
 	}
 	switch (a) {
 	case EXT_TOKEN:
 		rc = token_login(g, c, idt, t0, user);
 		break;
 	case EXT_WRONG:
-		attempt(g, NULL, GUARD_EV_WRONG_PASSWORD);
+		login_attempt(g, NULL, GUARD_EV_WRONG_PASSWORD);
 		rc = LOGIN_WRONG;
 		break;
 	case EXT_MFA:
@@ -213,7 +183,7 @@ grant_external_user(struct grant_req *g, const struct conn *c,
 	default:
 		lk_warn("connection %s: token endpoint: %s: %s", c->name,
 		    vocab_name(&ext_answer_vocab, a), why);
-		rc = unavailable(g, OERR_UPSTREAM_UNAVAILABLE, 0);
+		rc = login_unavailable(g, OERR_UPSTREAM_UNAVAILABLE, 0);
 		break;
 	}
 	if (idt != NULL)

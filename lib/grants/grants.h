@@ -146,6 +146,23 @@ enum login_rc	 grant_external_user(struct grant_req *, const struct conn *c,
 enum login_rc	 grant_ldap_user(struct grant_req *, const struct conn *c,
 		    struct user *user);
 
+/*
+ * login.c: what the directory logins (extlogin.c, ldaplogin.c) share.
+ * login_attempt records the attempt for attack protection and the audit
+ * (guard_after), as a database login does.  login_unavailable writes the
+ * 503 e with Retry-After (at least LOGIN_RETRY_AFTER seconds) and returns
+ * LOGIN_UPSTREAM.  login_shadow_admit writes the shadow user of a
+ * directory-verified profile p into *user and refuses it when blocked
+ * (LOGIN_BLOCKED, the attempt recorded either way).
+ */
+#define LOGIN_RETRY_AFTER	5
+void		 login_attempt(struct grant_req *, const char *user_id,
+		    enum guard_event ev);
+enum login_rc	 login_unavailable(struct grant_req *, enum oerr e,
+		    long after);
+enum login_rc	 login_shadow_admit(struct grant_req *,
+		    const struct shadow_profile *p, struct user *user);
+
 /* grant_password.c: password and password-realm (docs/COMPAT.md 3). */
 void		 grant_password(struct grant_req *);
 /* Its user check, shared with /oauth/ro: find the user of connection by

@@ -22,26 +22,7 @@
 
 #include "extern.h"
 
-#define LDAP_RETRY_AFTER	5	/* seconds, the 503's Retry-After */
 #define LDAP_UID_MAX		200
-
-static void
-attempt(struct grant_req *g, const char *user_id, enum guard_event ev)
-{
-
-	guard_after(g->ctx, &g->tenant, &g->who, g->p.v[F_USERNAME], user_id,
-	    ev, g->req->now);
-}
-
-static enum login_rc
-unavailable(struct grant_req *g)
-{
-
-	if (oerr_write(g->resp, OERR_UPSTREAM_UNAVAILABLE, NULL) == 0)
-		(void)resp_header(g->resp, "Retry-After", "%d",
-		    LDAP_RETRY_AFTER);
-	return LOGIN_UPSTREAM;
-}
 
 /* A bound user: the shadow user, refused when blocked here. */
 static enum login_rc
@@ -54,17 +35,9 @@ admit_user(struct grant_req *g, const struct conn *c, const json_t *claims,
 	if (ldapconn_profile(c, claims, uid, sizeof(uid), &p) == -1) {
 		lk_warn("connection %s: the user's entry has no usable id "
 		    "attribute", c->name);
-		return unavailable(g);
+		return login_unavailable(g, OERR_UPSTREAM_UNAVAILABLE, 0);
 	}
-	if (shadow_upsert(g->ctx->store, &p, user) != STORE_OK)
-		return LOGIN_ERR;
-	if (user->blocked) {
-		attempt(g, user->user_id, GUARD_EV_USER_BLOCKED);
-		record_clear(REC_USER, user);
-		return LOGIN_BLOCKED;
-	}
-	attempt(g, user->user_id, GUARD_EV_SUCCESS);
-	return LOGIN_OK;
+	return login_shadow_admit(g, &p, user);
 }
 
 enum login_rc
@@ -86,7 +59,7 @@ grant_ldap_user(struct grant_req *g, const struct conn *c,
 	l.deadline = lk_mono_ms() + (double)c->upstream_timeout_ms;
 	if (l.login == NULL || *l.login == '\0' || l.password == NULL ||
 	    *l.password == '\0') {
-		attempt(g, NULL, GUARD_EV_WRONG_PASSWORD);
+		login_attempt(g, NULL, GUARD_EV_WRONG_PASSWORD);
 		return LOGIN_WRONG;
 	}
 	switch ((o = ldapsess_login(&l, &claims))) {
@@ -94,7 +67,7 @@ grant_ldap_user(struct grant_req *g, const struct conn *c,
 		rc = admit_user(g, c, claims, user);
 		break;
 	case LDAPO_WRONG:
-		attempt(g, NULL, GUARD_EV_WRONG_PASSWORD);
+		login_attempt(g, NULL, GUARD_EV_WRONG_PASSWORD);
 		rc = LOGIN_WRONG;
 		break;
 	case LDAPO_LOCKED:
@@ -108,7 +81,7 @@ grant_ldap_user(struct grant_req *g, const struct conn *c,
 		rc = LOGIN_PW_CHANGE;
 		break;
 	default:
-		rc = unavailable(g);
+		rc = login_unavailable(g, OERR_UPSTREAM_UNAVAILABLE, 0);
 		break;
 	}
 	json_decref(claims);

@@ -157,3 +157,38 @@ grant_code_user(struct grant_req *g, const struct conn *c, const char *login,
 	json_decref(u);
 	return rc;
 }
+
+void
+login_attempt(struct grant_req *g, const char *user_id, enum guard_event ev)
+{
+
+	guard_after(g->ctx, &g->tenant, &g->who, g->p.v[F_USERNAME], user_id,
+	    ev, g->req->now);
+}
+
+enum login_rc
+login_unavailable(struct grant_req *g, enum oerr e, long after)
+{
+
+	if (after < LOGIN_RETRY_AFTER)
+		after = LOGIN_RETRY_AFTER;
+	if (oerr_write(g->resp, e, NULL) == 0)
+		(void)resp_header(g->resp, "Retry-After", "%ld", after);
+	return LOGIN_UPSTREAM;
+}
+
+enum login_rc
+login_shadow_admit(struct grant_req *g, const struct shadow_profile *p,
+    struct user *user)
+{
+
+	if (shadow_upsert(g->ctx->store, p, user) != STORE_OK)
+		return LOGIN_ERR;
+	if (user->blocked) {
+		login_attempt(g, user->user_id, GUARD_EV_USER_BLOCKED);
+		record_clear(REC_USER, user);
+		return LOGIN_BLOCKED;
+	}
+	login_attempt(g, user->user_id, GUARD_EV_SUCCESS);
+	return LOGIN_OK;
+}
