@@ -107,11 +107,29 @@ static const char *const unique_fields[][2] = {
 	{ "phone_number", "phone_verified" },
 };
 
+/* 0 when the stored record old (NULL: none) may become p's user: it
+ * is a user of p's connection. */
+static int
+same_connection(json_t *old, const struct shadow_profile *p)
+{
+	struct user	 ou;
+	int		 same;
+
+	if (old == NULL)
+		return 0;
+	if (record_parse(REC_USER, old, &ou) == -1)
+		return -1;
+	same = strcmp(ou.connection, p->connection) == 0;
+	record_clear(REC_USER, &ou);
+	if (!same)
+		lk_err("user %s belongs to another connection", p->user_id);
+	return same ? 0 : -1;
+}
+
 static enum store_rc
 upsert_txn(struct store *st, struct txn *txn, void *arg)
 {
 	struct upsert	*u = arg;
-	const char	*conn;
 	json_t		*old = NULL, *rec;
 	enum store_rc	 rc;
 	size_t		 i;
@@ -121,11 +139,8 @@ upsert_txn(struct store *st, struct txn *txn, void *arg)
 	rc = store_get(st, txn, SK_USER, u->p->user_id, &old);
 	if (rc != STORE_OK && rc != STORE_NOTFOUND)
 		return rc;
-	conn = json_string_value(json_object_get(old, "connection"));
-	if (old != NULL && (conn == NULL ||
-	    strcmp(conn, u->p->connection) != 0)) {
+	if (same_connection(old, u->p) == -1) {
 		json_decref(old);
-		lk_err("user %s belongs to another connection", u->p->user_id);
 		return STORE_ERR;
 	}
 	rec = old != NULL ? old : json_pack("{s:s, s:s}", "user_id",
