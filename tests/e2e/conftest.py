@@ -32,16 +32,24 @@ def pytest_sessionstart(session):
 _servers = []
 
 
-def _serve(name, **kw):
-    s = lk.Server(name, **kw)
+def _start(s, after=None):
+    """Start server s (its tenant file already edited), then after(s), the
+    set-up that needs it running; its log is watched for sanitizer reports
+    from then on, and _finish stops it."""
     _servers.append(s)
     try:
         s.start()
+        if after is not None:
+            after(s)
     except BaseException:
         s.stop()
         s.cleanup()	# the error message carries the log
         raise
     return s
+
+
+def _serve(name, **kw):
+    return _start(lk.Server(name, **kw))
 
 
 def _finish(s):

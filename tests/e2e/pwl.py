@@ -98,14 +98,7 @@ def serve(name, users=()):
         t = json.loads(s.tenant_file.read_text())
         t["users"].extend(users)
         s.tenant_file.write_text(json.dumps(t, indent=1))
-    conftest._servers.append(s)
-    try:
-        s.start()
-    except BaseException:
-        s.stop()
-        s.cleanup()
-        raise
-    return s
+    return conftest._start(s)
 
 
 def finish(s):

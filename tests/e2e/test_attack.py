@@ -73,14 +73,7 @@ def srv():
         if c["name"] == lk.DB1:
             c["enabled_clients"].append(TRUSTED_ID)
     s.tenant_file.write_text(json.dumps(t, indent=1))
-    conftest._servers.append(s)
-    try:
-        s.start()
-    except BaseException:
-        s.stop()
-        s.cleanup()
-        raise
-    yield s
+    yield conftest._start(s)
     pwl.finish(s)
 
 

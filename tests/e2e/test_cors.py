@@ -20,6 +20,7 @@ import time
 import pytest
 import requests
 
+import conftest
 import lk
 
 APP = "https://app.example.com"			# POST_ID's allowed_origins
@@ -46,16 +47,8 @@ def cs():
         if c["client_id"] == lk.PUBLIC_ID:
             c["web_origins"] = [SPA, DEV + "/"]
     s.tenant_file.write_text(json.dumps(s.tenant, indent=1))
-    try:
-        s.start()
-    except BaseException:
-        s.stop()
-        s.cleanup()
-        raise
-    yield s
-    s.stop()
-    assert not s.sanitizer_reports(), s.log()[-8000:]
-    s.cleanup()
+    yield conftest._start(s)
+    conftest._finish(s)
 
 
 def preflight(s, path, origin, method="POST", headers="content-type"):

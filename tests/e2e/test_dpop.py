@@ -15,6 +15,7 @@ import pytest
 from jwcrypto import jwk
 from jwcrypto import jwt as jjwt
 
+import conftest
 import lk
 import lk_refresh as R
 from test_cgi import cgi
@@ -50,19 +51,8 @@ def customise(s):
 def ds():
     s = lk.Server("dpop")
     customise(s)
-    try:
-        s.start()
-    except BaseException:
-        s.stop()
-        s.cleanup()
-        raise
-    yield s
-    s.stop()
-    found = s.sanitizer_reports()
-    if found:
-        pytest.fail("sanitizer report (%s):\n%s" % (", ".join(found),
-            s.log()[-8000:]), pytrace=False)
-    s.cleanup()
+    yield conftest._start(s)
+    conftest._finish(s)
 
 
 KEYS = {

@@ -14,6 +14,7 @@ import time
 
 import pytest
 
+import conftest
 import lk
 
 CONN = lk.DB1
@@ -38,19 +39,8 @@ def bcrypt(pw):
 @pytest.fixture(scope="module")
 def a0():
     s = lk.Server("auth0")
-    try:
-        s.start()
-    except BaseException:
-        s.stop()
-        s.cleanup()
-        raise
-    yield s
-    s.stop()
-    found = s.sanitizer_reports()
-    if found:
-        pytest.fail("sanitizer report (%s):\n%s" % (", ".join(found),
-            s.log()[-8000:]), pytrace=False)
-    s.cleanup()
+    yield conftest._start(s)
+    conftest._finish(s)
 
 
 @pytest.fixture(scope="module")

@@ -55,9 +55,8 @@ def srv(directory):
     t["apis"].append({"identifier": OFFLINE_API, "name": "Offline",
         "scopes": ["read:x"], "allow_offline_access": True})
     s.tenant_file.write_text(json.dumps(t, indent=1))
-    conftest._servers.append(s)
-    try:
-        s.start()
+
+    def connections(s):
         common = ["--strategy", "ad", "--clients", "%s,%s" % (APP_ID, RO_ID),
             "--ca-file", str(directory.ca),
             "--upstream-timeout-ms", str(TIMEOUT_MS),
@@ -73,11 +72,8 @@ def srv(directory):
         # Many wrong passwords on purpose here; test_brute_force_...
         # lowers it again.
         lk.ctl(s.home, "tenant", "set", "brute_force.threshold", "100")
-    except BaseException:
-        s.stop()
-        s.cleanup()
-        raise
-    yield s
+
+    yield conftest._start(s, connections)
     log = s.log()
     for secret in SECRETS:
         assert secret not in log, "a secret reached the log"

@@ -44,14 +44,7 @@ def srv():
         if c["client_id"] == pwl.PWL_ID:
             c["is_token_endpoint_ip_header_trusted"] = True
     s.tenant_file.write_text(json.dumps(t, indent=1))
-    conftest._servers.append(s)
-    try:
-        s.start()
-    except BaseException:
-        s.stop()
-        s.cleanup()
-        raise
-    yield s
+    yield conftest._start(s)
     pwl.finish(s)
 
 

@@ -59,9 +59,8 @@ def srv(idp):
     t["apis"].append({"identifier": OFFLINE_API, "name": "Offline",
         "scopes": ["read:x"], "allow_offline_access": True})
     s.tenant_file.write_text(json.dumps(t, indent=1))
-    conftest._servers.append(s)
-    try:
-        s.start()
+
+    def connections(s):
         common = ["--clients", "%s,%s" % (APP_ID, RO_ID), "--ca-file", str(idp.ca),
             "--upstream-timeout-ms", "1500", "--upstream-connect-timeout-ms", "1000",
             "--jwks-refresh-min", "1"]
@@ -77,11 +76,8 @@ def srv(idp):
             "--upstream-issuer", idp.issuer(True), "--upstream-client-id", up.ADFS_CLIENT_ID,
             "--upstream-resource", up.ADFS_RESOURCE,
             "--upstream-secret-file", str(secret_file), *common)
-    except BaseException:
-        s.stop()
-        s.cleanup()
-        raise
-    yield s
+
+    yield conftest._start(s, connections)
     log = s.log()
     for secret in SECRETS:
         assert secret not in log, "a secret reached the log"
