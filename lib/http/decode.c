@@ -117,7 +117,7 @@ params_clear(struct params *p)
 
 /* The field named by the n bytes at name that the mask accepts, or F__MAX. */
 static enum field
-field_find(const char *name, size_t n, unsigned mask)
+field_find(const char *name, size_t n, uint64_t mask)
 {
 	size_t	 i;
 
@@ -252,7 +252,7 @@ params_set(struct params *p, enum field f, const char *v, size_t n,
  * urlencoded parsing", strict: bad %-escapes are errors, not literals).
  */
 static int
-decode_form(const struct lk_req *req, unsigned mask, struct params *p,
+decode_form(const struct lk_req *req, uint64_t mask, struct params *p,
     struct lk_resp *resp)
 {
 	const char	*s = req->body, *end = req->body + req->bodysz;
@@ -371,7 +371,7 @@ json_wipe_secrets(json_t *root)
 /* application/json: one object; known members must be strings (or null),
  * FK_OBJECT members objects. */
 static int
-decode_json(const struct lk_req *req, unsigned mask, struct params *p,
+decode_json(const struct lk_req *req, uint64_t mask, struct params *p,
     struct lk_resp *resp)
 {
 	json_error_t	 err;
@@ -426,7 +426,7 @@ out:
 }
 
 int
-decode_body(const struct lk_req *req, unsigned mask, struct params *p,
+decode_body(const struct lk_req *req, uint64_t mask, struct params *p,
     struct lk_resp *resp)
 {
 	int	 rc;

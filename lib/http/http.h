@@ -238,7 +238,8 @@ struct params {
 	char		*owned[F__MAX];	/* per-field allocations */
 };
 
-#define FIELD_BIT(f)	(1u << (f))
+#define FIELD_BIT(f)	((uint64_t)1 << (f))
+_Static_assert(F__MAX <= 64, "a field mask is 64 bits");
 
 void	 params_init(struct params *);
 void	 params_clear(struct params *);	/* cleanses secrets, frees */
@@ -250,7 +251,7 @@ const char *field_name(enum field);
  * and fills resp with the wire error (bad content type, malformed body,
  * duplicate, wrong type, too long, NUL byte); p is left cleared.
  */
-int	 decode_body(const struct lk_req *, unsigned mask, struct params *,
+int	 decode_body(const struct lk_req *, uint64_t mask, struct params *,
 	    struct lk_resp *);
 /* Decode application/x-www-form-urlencoded text: %XX and '+'. Returns the
  * decoded length or -1 on invalid percent-encoding or an embedded NUL. */

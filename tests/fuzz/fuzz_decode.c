@@ -27,10 +27,10 @@ static const char *const ctypes[] = {
 	NULL,
 };
 #define NCTYPES		(sizeof(ctypes) / sizeof(ctypes[0]))
-#define ALL_FIELDS	((1u << F__MAX) - 1)
+#define ALL_FIELDS	(UINT64_MAX >> (64 - F__MAX))
 
 static void
-check_params(const struct params *p, unsigned mask)
+check_params(const struct params *p, uint64_t mask)
 {
 	int	 f;
 
@@ -52,7 +52,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct lk_req	 req;
 	struct lk_resp	 resp;
 	struct params	 p;
-	unsigned	 mask;
+	uint64_t	 mask;
 	char		*body, *dst;
 	int		 rc;
 
@@ -64,8 +64,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	req.path = "/oauth/token";
 	req.now = 1700000000;
 	req.content_type = ctypes[data[0] % NCTYPES];
-	mask = ((unsigned)data[1] | (unsigned)data[2] << 8 |
-	    (unsigned)data[3] << 16 | (unsigned)data[4] << 24) & ALL_FIELDS;
+	mask = ((uint64_t)data[1] | (uint64_t)data[2] << 8 |
+	    (uint64_t)data[3] << 16 | (uint64_t)data[4] << 24) & ALL_FIELDS;
 	size -= 5;
 	/* NUL-terminated, as cgi-bin reads it. */
 	if ((body = malloc(size + 1)) == NULL || (dst = malloc(size + 1)) == NULL) {

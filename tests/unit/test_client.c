@@ -247,7 +247,7 @@ run_prepare(struct run *r, const char *authz, const char *body)
 	r->req.now = NOW;
 	params_init(&r->p);
 	resp_init(&r->resp);
-	assert_int_equal(decode_body(&r->req, ~0u, &r->p, &r->resp), 0);
+	assert_int_equal(decode_body(&r->req, UINT64_MAX, &r->p, &r->resp), 0);
 }
 
 /* Decode body as a form and authenticate with the given header. */

@@ -47,7 +47,7 @@ struct dcase {
 	const char	*ctype;
 	const char	*body;
 	size_t		 bodysz;	/* 0: strlen(body) */
-	unsigned	 mask;
+	uint64_t	 mask;
 	int		 status;	/* 0: decodes */
 	const char	*desc;		/* error_description when status != 0 */
 	struct want	 want[5];	/* fields expected when status == 0 */
@@ -375,7 +375,7 @@ req_make(struct lk_req *req, const char *ctype, const char *body,
 /* Decode a copy of the body in a buffer of exactly bodysz bytes, so the
  * sanitizers see any read past the end. */
 static int
-decode(const char *ctype, const char *body, size_t bodysz, unsigned mask,
+decode(const char *ctype, const char *body, size_t bodysz, uint64_t mask,
     struct params *p, struct lk_resp *resp)
 {
 	struct lk_req	 req;
