@@ -62,6 +62,7 @@ struct ctl;
 #define CMD_CREATE	0x01u	/* open with STORE_CREATE */
 #define CMD_AGAIN	0x02u	/* may run again when its commit is in
 				 * doubt: a read, or idempotent */
+#define CMD_MIGRATE	0x04u	/* open with STORE_MIGRATE */
 
 struct cmd {
 	const char		*noun;

@@ -187,6 +187,14 @@ init_tx(struct ctl *c, struct txn *t)
 	return rc;
 }
 
+/* The store was opened with STORE_MIGRATE: its schema is current. */
+static enum store_rc
+migrate_tx(struct ctl *c, struct txn *t)
+{
+	c->out = json_pack("{ss}", "backend", store_backend(c->s));
+	return c->out == NULL ? STORE_ERR : STORE_OK;
+}
+
 static enum store_rc
 tenant_show_tx(struct ctl *c, struct txn *t)
 {
@@ -379,6 +387,8 @@ static const struct optdef init_opts[] = {
 const struct cmd ctl_tenant_cmds[] = {
 	{ "init", NULL, NULL, init_opts, init_prep, init_tx, NULL,
 	    CMD_CREATE },
+	{ "migrate", NULL, NULL, NULL, NULL, migrate_tx, NULL,
+	    CMD_MIGRATE | CMD_AGAIN },
 	{ "tenant", "show", NULL, NULL, NULL, tenant_show_tx, NULL,
 	    CMD_AGAIN },
 	{ "tenant", "set", "KEY VALUE", NULL, tenant_set_prep, tenant_set_tx,

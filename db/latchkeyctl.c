@@ -139,7 +139,7 @@ usage(FILE *f)
 	const struct cmd *cmd;
 	size_t		 i;
 
-	fprintf(f, "usage: %s [-d home] command ...\n", PROG);
+	fprintf(f, "usage: %s [-d home] [-D conninfo] command ...\n", PROG);
 	for (i = 0; i < NFAMILIES; i++)
 		for (cmd = families[i]; cmd->noun != NULL; cmd++)
 			usage_cmd(f, cmd);
@@ -424,8 +424,9 @@ run(struct ctl *c, const char *home)
 	enum store_rc	 rc;
 	unsigned	 troubles = store_troubles();
 
-	c->s = ctlrun_open(home, (c->cmd->flags & CMD_CREATE) ?
-	    STORE_CREATE : 0);
+	c->s = ctlrun_open(home, ((c->cmd->flags & CMD_CREATE) ?
+	    STORE_CREATE : 0) | ((c->cmd->flags & CMD_MIGRATE) ?
+	    STORE_MIGRATE : 0));
 	if (c->s == NULL) {
 		if (ctlrun_transient(NULL, troubles))
 			return CTLRUN_AGAIN;
@@ -530,11 +531,14 @@ main(int argc, char *argv[])
 			usage(stdout);
 			return 0;
 		}
-	while ((ch = getopt(argc, argv, "+d:h")) != -1) {
+	while ((ch = getopt(argc, argv, "+d:D:h")) != -1) {
 		if (ch == 'd') {
 			home = optarg;
 			continue;
 		}
+		/* The store (store_open_env) and any child see it. */
+		if (ch == 'D' && setenv(LK_DATABASE_ENV, optarg, 1) == 0)
+			continue;
 		usage(ch == 'h' ? stdout : stderr);
 		return ch == 'h' ? 0 : EXIT_USAGE;
 	}

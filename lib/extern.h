@@ -30,6 +30,9 @@
 /* Where the database environment lives, unless LATCHKEY_HOME says otherwise. */
 #define LK_HOME_DEFAULT		"/var/lib/latchkey"
 #define LK_HOME_ENV		"LATCHKEY_HOME"
+/* A PostgreSQL database (a libpq connection string or "service=name"):
+ * when set and not empty, the store instead of the one at the home. */
+#define LK_DATABASE_ENV		"LATCHKEY_DATABASE"
 
 /* Declared in the parts below, used by pointer before that. */
 struct lk_ctx;

@@ -29,7 +29,8 @@ libdb5.3-dev
 libcmocka-dev
 libyaml-dev
 libcurl4-openssl-dev
-libldap-dev"
+libldap-dev
+libpq-dev"
 
 # To run the end-to-end tests, the demo and the man page lint.
 TOOL_PKGS="db5.3-util
@@ -51,7 +52,8 @@ nginx
 spawn-fcgi
 wrk
 valgrind
-chromium"
+chromium
+postgresql"
 
 usage() {
 	echo "usage: sh tests/deps.sh --check | --install | --list" >&2

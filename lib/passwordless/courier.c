@@ -391,13 +391,13 @@ courier_main(int fd, const char *home)
 	c.home = home;
 	c.lockfd = courier_lockfile(home);
 	stall_forget();
-	c.st = store_open(home, STORE_WATCH);
+	c.st = store_open_env(home, STORE_WATCH);
 	while (c.fd != -1 || c.nrun > 0 || c.qlen > 0) {
 		if (c.st != NULL && store_panicked(c.st)) {
 			/* Closing waits for the recovery (stall.c). */
 			stall_watch(NULL);
 			store_close(c.st);
-			c.st = store_open(home, STORE_WATCH);
+			c.st = store_open_env(home, STORE_WATCH);
 		}
 		/*
 		 * The store calls in these may sleep for good on a mutex a

@@ -164,7 +164,7 @@ ctlrun_open(const char *home, int flags)
 
 	stall_watch(NULL);
 	stall_arm();
-	if ((s = store_open(home, flags | STORE_WATCH)) == NULL) {
+	if ((s = store_open_env(home, flags | STORE_WATCH)) == NULL) {
 		stall_disarm();
 		return NULL;
 	}

@@ -68,11 +68,17 @@ ctx_check(struct lk_ctx *ctx)
 
 /* Has the environment been created (latchkeyctl init), and may this
  * process use it?  Then a failure to open it is a recovery race, not a
- * configuration problem (a missing or unreadable home is one). */
+ * configuration problem (a missing or unreadable home is one).  A
+ * PostgreSQL server that cannot be reached may be restarting or failing
+ * over: transient too. */
 static int
 env_exists(const char *home)
 {
-	char	 path[PATH_MAX];
+	char		 path[PATH_MAX];
+	const char	*db = getenv(LK_DATABASE_ENV);
+
+	if (db != NULL && *db != '\0')
+		return 1;
 
 	return (size_t)snprintf(path, sizeof(path), "%s/meta.db", home) <
 	    sizeof(path) && access(path, R_OK | W_OK) == 0;
@@ -93,7 +99,7 @@ ctx_init(struct lk_ctx *ctx, const char *home)
 	if (ctx->store == NULL) {
 		/* Our own recovery replaces the region file (stall.c). */
 		stall_watch(NULL);
-		if ((ctx->store = store_open(home, STORE_WATCH)) == NULL) {
+		if ((ctx->store = store_open_env(home, STORE_WATCH)) == NULL) {
 			ctx->transient = ctx->was_ready || env_exists(home) ||
 			    store_troubles() != troubles;
 			lk_err("%s: cannot open the database environment%s",

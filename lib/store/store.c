@@ -359,6 +359,7 @@ store_open(const char *home, int flags)
 		lk_err("calloc: %s", strerror(errno));
 		return NULL;
 	}
+	s->ops = &store_bdb_ops;
 	s->recfd = -1;
 	omask = umask(077);
 	if (store_home(home, flags) == -1)
@@ -389,7 +390,7 @@ store_open(const char *home, int flags)
 	return s;
 err:
 	umask(omask);
-	store_close(s);
+	store_bdb_close(s);
 	return NULL;
 }
 
@@ -398,12 +399,10 @@ err:
  * next recovery has little log to read and old logs can be removed.
  */
 void
-store_close(struct store *s)
+store_bdb_close(struct store *s)
 {
 	int	 kind, ret;
 
-	if (s == NULL)
-		return;
 	store_env_share(s);
 	for (kind = 0; kind < SK__MAX; kind++)
 		if (s->db[kind] != NULL &&

@@ -1,14 +1,16 @@
 /*
- * latchkey: the Berkeley DB store.
+ * latchkey: the store, on Berkeley DB or PostgreSQL.
  * Included through extern.h, which includes the parts in order.
  */
 #ifndef LATCHKEY_STORE_H
 #define LATCHKEY_STORE_H
 
 /* ------------------------------------------------------------------ */
-/* The store: Berkeley DB 5.3, one transactional environment (store.c),  */
-/* transactions and records (store_txn.c), batched walks (store_walk.c), */
-/* users and their indexes (store_user.c).                              */
+/* The store: one interface (store_ops.c) over two backends, Berkeley   */
+/* DB 5.3 (store.c, store_txn.c: one transactional environment on this   */
+/* machine, the default) and PostgreSQL (store_pg*.c: a database that   */
+/* responders on several machines share); batched walks (store_walk.c), */
+/* users and their indexes (store_user.c), replay tables (store_jti.c). */
 
 /*
  * Records are JSON objects, one database per kind, keyed by a string.
@@ -64,7 +66,8 @@ enum store_rc {
 	STORE_OK = 0,
 	STORE_NOTFOUND,		/* no such key */
 	STORE_EXISTS,		/* put with STORE_NOOVERWRITE; unique index clash */
-	STORE_DEADLOCK,		/* DB_LOCK_DEADLOCK / NOTGRANTED: caller retries */
+	STORE_DEADLOCK,		/* DB_LOCK_DEADLOCK / NOTGRANTED, a
+				 * serialization failure: caller retries */
 	STORE_ERR,		/* anything else; logged */
 	STORE_BUSY		/* a resource ran out (lock table, memory,
 				 * disk): nothing written, retry later */
@@ -73,6 +76,8 @@ enum store_rc {
 #define STORE_CREATE		0x01	/* store_open: create the environment */
 #define STORE_WATCH		0x02	/* store_open: stall.c watches from the
 					 * environment's open on (responders) */
+#define STORE_MIGRATE		0x04	/* store_open_pg: create or upgrade the
+					 * schema (Berkeley DB: nothing) */
 #define STORE_NOOVERWRITE	0x01	/* store_put: fail with STORE_EXISTS */
 
 struct store;
@@ -86,6 +91,20 @@ struct txn;
  * databases.  Returns NULL and logs on error.
  */
 struct store	*store_open(const char *home, int flags);
+/*
+ * Open the PostgreSQL database conninfo names (a libpq connection
+ * string, docs/postgresql.md): one connection, made now.  STORE_CREATE
+ * or STORE_MIGRATE creates the schema, or upgrades it, as its owner
+ * (latchkeyctl init, migrate); without them the schema must be there at
+ * this version.
+ * STORE_WATCH is ignored.  NULL (logged) on error.
+ */
+struct store	*store_open_pg(const char *conninfo, int flags);
+/* The store the environment names: LATCHKEY_DATABASE when set and not
+ * empty (store_open_pg), else Berkeley DB at home (store_open). */
+struct store	*store_open_env(const char *home, int flags);
+/* "bdb" or "pg". */
+const char	*store_backend(const struct store *);
 /* 1 when Berkeley DB panicked the environment (a crashed process needs
  * recovery): close the store and open it again. */
 int		 store_panicked(const struct store *);

@@ -1,16 +1,60 @@
 /*
- * latchkey: what the parts of the store share.  store.c opens and closes
- * the environment, store_txn.c runs transactions and reads and writes
- * records, store_walk.c walks in batches and expires, store_user.c keeps
- * the users' unique indexes.  Only lib/store/store*.c include this
- * header; store.h is the store's interface.
+ * latchkey: what the parts of the store share.  store_ops.c hands the
+ * interface (store.h) to the backend a store was opened with (struct
+ * store_ops): Berkeley DB, where store.c opens and closes the
+ * environment and store_txn.c runs transactions and reads and writes
+ * records, or PostgreSQL (store_pg*.c).  Over the backend's operations:
+ * store_walk.c walks in batches and expires, store_user.c keeps the
+ * users' unique indexes, store_jti.c the replay tables.  Only
+ * lib/store/store*.c include this header; store.h is the store's
+ * interface.
  */
 #ifndef LATCHKEY_STORE_INT_H
 #define LATCHKEY_STORE_INT_H
 
 #define STORE_KEY_MAX	2048		/* longest key we read or write */
 
+/* txn_run's flags: commit without waiting for the disk (store_jti.c). */
+#define STORE_TXN_NOSYNC	0x01
+/* range's flags: from is excluded (else included); reads need not stay
+ * locked until the commit (Berkeley DB degree 2: a walk's cursor). */
+#define STORE_RANGE_AFTER	0x01
+#define STORE_RANGE_LOOSE	0x02
+
+/*
+ * A backend.  txn is the backend's own (NULL: get, put and del run on
+ * their own when autocommit is set; else store_ops.c wraps them in
+ * txn_run).  range calls cb for at most max records of kind in key
+ * order from from (NULL: the first), val borrowed, until cb returns
+ * non-zero.
+ */
+struct store_ops {
+	const char	*name;
+	int		 autocommit;
+	void		 (*close)(struct store *);
+	enum store_rc	 (*txn_run)(struct store *,
+			    enum store_rc (*)(struct store *, struct txn *,
+    void *), void *, int flags);
+	enum store_rc	 (*get)(struct store *, struct txn *, enum store_kind,
+			    const char *key, json_t **out);
+	enum store_rc	 (*put)(struct store *, struct txn *, enum store_kind,
+			    const char *key, const json_t *val, int flags);
+	enum store_rc	 (*del)(struct store *, struct txn *, enum store_kind,
+			    const char *key);
+	enum store_rc	 (*range)(struct store *, struct txn *,
+			    enum store_kind, const char *from, int flags,
+			    long max, int (*cb)(const char *, json_t *, void *),
+			    void *arg);
+};
+
+extern const struct store_ops store_bdb_ops;	/* store_txn.c */
+extern const struct store_ops store_pg_ops;	/* store_pg.c */
+
+struct pg;					/* store_pg.c */
+
 struct store {
+	const struct store_ops *ops;
+	struct pg	*pg;		/* PostgreSQL: the connection */
 	int		 recfd;		/* STORE_RECOVERY_LOCK (store.c) */
 	int		 shared;	/* store_env_share() nesting */
 	DB_ENV		*env;
@@ -49,8 +93,17 @@ void		 store_failchk(struct store *);
 /* store.c: the environment needs recovery; counted as a trouble. */
 void		 store_mark_panicked(struct store *);
 
+/* store.c: the Berkeley DB backend's close. */
+void		 store_bdb_close(struct store *);
+
 /* store_txn.c: count a transient failure (store_troubles). */
 void		 store_trouble(void);
+/* store_txn.c: a request's transaction gave up on what (a resource, a
+ * lost database connection): logged, counted in store_busy and
+ * store_troubles (a 503 with Retry-After). */
+void		 store_busy_give_up(const char *what);
+/* store_txn.c: the backoff between two attempts of a transaction. */
+void		 store_backoff(struct store *, int attempt);
 /* store_txn.c: the resource a Berkeley DB message named, for the next
  * ENOMEM (store_busy_what). */
 void		 store_busy_hint(const char *what);
@@ -67,12 +120,23 @@ void		 store_dbt_free(DBT *);
 /* store_txn.c: parse a stored value.  NULL (logged) if corrupt. */
 json_t		*store_val_parse(const DBT *, enum store_kind);
 
-/* store_txn.c: the record operations inside a transaction. */
+/* store_ops.c: the record operations inside a transaction (the
+ * backend's). */
 enum store_rc	 store_get_txn(struct store *, struct txn *, enum store_kind,
 		    const char *key, json_t **out);
 enum store_rc	 store_put_txn(struct store *, struct txn *, enum store_kind,
 		    const char *key, const json_t *val, int flags);
 enum store_rc	 store_del_txn(struct store *, struct txn *, enum store_kind,
 		    const char *key);
+enum store_rc	 store_range(struct store *, struct txn *, enum store_kind,
+		    const char *from, int flags, long max,
+		    int (*cb)(const char *, json_t *, void *), void *arg);
+/* store_ops.c: fn in a transaction with txn_run's flags. */
+enum store_rc	 store_txn_flags(struct store *,
+		    enum store_rc (*)(struct store *, struct txn *, void *),
+		    void *, int flags);
+/* store_ops.c: a record value from its stored text (NULL, logged, if
+ * corrupt; the message names the kind and the byte, never the value). */
+json_t		*store_text_parse(const char *, size_t, enum store_kind);
 
 #endif /* !LATCHKEY_STORE_INT_H */

@@ -1,8 +1,8 @@
 /*
- * store_txn.c: transactions (store_txn_run: deadlock retries with
- * backoff, lock timeouts and failchk, resource errors as STORE_BUSY,
- * checkpoints), the records (get, put, del, each) and the client
- * assertion replay table (SK_JTI).
+ * store_txn.c: the Berkeley DB backend's transactions (deadlock retries
+ * with backoff, lock timeouts and failchk, resource errors as
+ * STORE_BUSY, checkpoints) and records (get, put, del, range), and the
+ * counters of transient failures every backend keeps.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -17,7 +17,6 @@
 #define STORE_RETRIES	20		/* deadlock retries in store_txn_run */
 #define STORE_CKP_EVERY	128		/* commits between checkpoint attempts */
 #define STORE_CKP_KB	1024		/* ... which run only after this much log */
-#define JTI_PURGE_MAX	8		/* expired jti records looked at per use */
 
 /*
  * Resource errors (a full lock table, region memory, log buffer or
@@ -162,14 +161,7 @@ store_dbt_free(DBT *d)
 json_t *
 store_val_parse(const DBT *d, enum store_kind kind)
 {
-	json_t		*v;
-	json_error_t	 e;
-
-	v = json_loadb(d->data, d->size, JSON_DECODE_ANY, &e);
-	if (v == NULL)
-		lk_err("%s: unparsable record at byte %d",
-		    store_files[kind], e.position);
-	return v;
+	return store_text_parse(d->data, d->size, kind);
 }
 
 unsigned
@@ -193,8 +185,17 @@ store_busy_what(void)
 /* ------------------------------------------------------------------ */
 /* Transactions.                                                      */
 
+void
+store_busy_give_up(const char *what)
+{
+	lk_err("%s: transaction given up, nothing written", what);
+	busy_what = what;
+	busy++;
+	troubles++;
+}
+
 /* Sleep a random 0.1 ms .. 2^n ms so that colliding processes part. */
-static void
+void
 store_backoff(struct store *s, int attempt)
 {
 	struct timespec	 ts;
@@ -239,14 +240,20 @@ static enum store_rc	txn_run(struct store *,
     void *),
 			    void *, u_int32_t);
 
-enum store_rc
-store_txn_run(struct store *s,
-    enum store_rc (*fn)(struct store *, struct txn *, void *), void *arg)
+/*
+ * STORE_TXN_NOSYNC: DB_TXN_WRITE_NOSYNC, written to the log and flushed
+ * by the next synced commit or checkpoint (store_jti.c says where).
+ */
+static enum store_rc
+bdb_txn_run(struct store *s,
+    enum store_rc (*fn)(struct store *, struct txn *, void *), void *arg,
+    int flags)
 {
 	enum store_rc	 rc;
 
 	store_env_share(s);
-	rc = txn_run(s, fn, arg, 0);
+	rc = txn_run(s, fn, arg, (flags & STORE_TXN_NOSYNC) ?
+	    DB_TXN_WRITE_NOSYNC : 0);
 	store_env_unshare(s);
 	return rc;
 }
@@ -350,8 +357,8 @@ txn_run(struct store *s,
 /* Records.                                                           */
 
 /* *out is NULL unless STORE_OK.  On error nothing is changed. */
-enum store_rc
-store_get_txn(struct store *s, struct txn *txn, enum store_kind kind,
+static enum store_rc
+bdb_get(struct store *s, struct txn *txn, enum store_kind kind,
     const char *key, json_t **out)
 {
 	DB		*db = s->db[kind];
@@ -371,8 +378,8 @@ store_get_txn(struct store *s, struct txn *txn, enum store_kind kind,
 }
 
 /* On error nothing is written (the caller aborts the transaction). */
-enum store_rc
-store_put_txn(struct store *s, struct txn *txn, enum store_kind kind,
+static enum store_rc
+bdb_put(struct store *s, struct txn *txn, enum store_kind kind,
     const char *key, const json_t *val, int flags)
 {
 	DB		*db = s->db[kind];
@@ -396,8 +403,8 @@ store_put_txn(struct store *s, struct txn *txn, enum store_kind kind,
 	return store_dbret(ret, "put", kind);
 }
 
-enum store_rc
-store_del_txn(struct store *s, struct txn *txn, enum store_kind kind,
+static enum store_rc
+bdb_del(struct store *s, struct txn *txn, enum store_kind kind,
     const char *key)
 {
 	DB		*db = s->db[kind];
@@ -408,297 +415,90 @@ store_del_txn(struct store *s, struct txn *txn, enum store_kind kind,
 	return store_dbret(db->del(db, BDB_TXN(txn), &k, 0), "del", kind);
 }
 
-/* Walk the database in key order, handing cb a NUL-terminated key and
- * the parsed value (borrowed: decref'd after cb returns). */
+
+/* Put the cursor on the first record at or after from (NULL: the first
+ * record).  A Berkeley DB return (DB_NOTFOUND: none). */
+static int
+range_first(DBC *c, const char *from, int flags, DBT *k, DBT *d)
+{
+	size_t	 len;
+	int	 ret;
+
+	if (from == NULL)
+		return c->get(c, k, d, DB_FIRST);
+	len = strlen(from);
+	memcpy(k->data, from, len);
+	k->size = (u_int32_t)len;
+	if ((ret = c->get(c, k, d, DB_SET_RANGE)) != 0 ||
+	    !(flags & STORE_RANGE_AFTER))
+		return ret;
+	if (k->size == len && memcmp(k->data, from, len) == 0)
+		return c->get(c, k, d, DB_NEXT);
+	return 0;
+}
+
+/*
+ * A cursor in key order, handing cb a NUL-terminated key and the parsed
+ * value (borrowed).  STORE_RANGE_LOOSE reads with degree 2
+ * (DB_READ_COMMITTED): a page's read lock is held while the cursor is on
+ * it and dropped when it moves on, so a walk's batch holds its writes,
+ * the reads cb made, and one page.  cb may write through txn: a record
+ * deleted under the cursor is passed over by DB_NEXT.
+ */
 static enum store_rc
-each_txn(struct store *s, struct txn *txn, enum store_kind kind,
+bdb_range(struct store *s, struct txn *txn, enum store_kind kind,
+    const char *from, int flags, long max,
     int (*cb)(const char *, json_t *, void *), void *arg)
 {
 	DB		*db = s->db[kind];
 	DBC		*c = NULL;
 	DBT		 k, d;
+	char		 kbuf[STORE_KEY_MAX + 1];
 	json_t		*v;
-	char		*key = NULL, *nkey;
 	enum store_rc	 rc;
-	int		 ret, stop = 0;
+	long		 n = 0;
+	int		 ret, stop;
 
+	if (from != NULL && (*from == '\0' || strlen(from) > STORE_KEY_MAX)) {
+		lk_err("empty or oversized key");
+		return STORE_ERR;
+	}
 	memset(&k, 0, sizeof(k));
 	memset(&d, 0, sizeof(d));
-	k.flags = d.flags = DB_DBT_REALLOC;
-	if ((ret = db->cursor(db, BDB_TXN(txn), &c, 0)) != 0)
+	k.data = kbuf;
+	k.ulen = STORE_KEY_MAX;
+	k.flags = DB_DBT_USERMEM;
+	d.flags = DB_DBT_REALLOC;
+	if ((ret = db->cursor(db, BDB_TXN(txn), &c, (flags & STORE_RANGE_LOOSE)
+	    ? DB_READ_COMMITTED : 0)) != 0)
 		return store_dbret(ret, "cursor", kind);
-	while (!stop && (ret = c->get(c, &k, &d, DB_NEXT)) == 0) {
-		if ((nkey = realloc(key, k.size + 1)) == NULL) {
-			lk_err("realloc: %s", strerror(errno));
-			ret = ENOMEM;
-			break;
-		}
-		key = nkey;
-		memcpy(key, k.data, k.size);
-		key[k.size] = '\0';
+	for (ret = range_first(c, from, flags, &k, &d); ret == 0 && n < max;
+	    ret = c->get(c, &k, &d, DB_NEXT)) {
+		kbuf[k.size] = '\0';
 		if ((v = store_val_parse(&d, kind)) == NULL) {
 			ret = EINVAL;
 			break;
 		}
-		stop = cb(key, v, arg);
+		stop = cb(kbuf, v, arg);
 		json_decref(v);
+		if (stop || ++n == max)
+			break;
 	}
-	rc = (ret == DB_NOTFOUND) ? STORE_OK : store_dbret(ret, "cursor", kind);
+	rc = (ret == 0 || ret == DB_NOTFOUND) ? STORE_OK :
+	    store_dbret(ret, "cursor", kind);
 	if ((ret = c->close(c)) != 0 && rc == STORE_OK)
 		rc = store_dbret(ret, "cursor close", kind);
-	free(key);
-	free(k.data);
 	store_dbt_free(&d);
 	return rc;
 }
 
-static enum store_rc
-get_fn(struct store *s, struct txn *txn, void *arg)
-{
-	struct op	*o = arg;
-
-	return store_get_txn(s, txn, o->kind, o->key, o->out);
-}
-
-static enum store_rc
-put_fn(struct store *s, struct txn *txn, void *arg)
-{
-	struct op	*o = arg;
-
-	return store_put_txn(s, txn, o->kind, o->key, o->val, o->flags);
-}
-
-static enum store_rc
-del_fn(struct store *s, struct txn *txn, void *arg)
-{
-	struct op	*o = arg;
-
-	return store_del_txn(s, txn, o->kind, o->key);
-}
-
-static int
-collect_cb(const char *key, json_t *val, void *arg)
-{
-
-	return json_array_append_new(arg, json_pack("[sO]", key, val)) == -1;
-}
-
-/* Collect first, call back after the commit: a retried transaction
- * must not show the caller the same record twice. */
-static enum store_rc
-collect_fn(struct store *s, struct txn *txn, void *arg)
-{
-	struct op	*o = arg;
-
-	json_array_clear(o->list);
-	return each_txn(s, txn, o->kind, collect_cb, o->list);
-}
-
-/* *out is NULL unless STORE_OK.  Nothing changes. */
-enum store_rc
-store_get(struct store *s, struct txn *txn, enum store_kind kind,
-    const char *key, json_t **out)
-{
-	struct op	 o = { .kind = kind, .key = key, .out = out };
-
-	*out = NULL;
-	if (txn != NULL)
-		return store_get_txn(s, txn, kind, key, out);
-	return store_txn_run(s, get_fn, &o);
-}
-
-/* STORE_EXISTS with STORE_NOOVERWRITE and the key taken; on any error
- * nothing is written (an own transaction is aborted; a caller's
- * transaction must be aborted by the caller). */
-enum store_rc
-store_put(struct store *s, struct txn *txn, enum store_kind kind,
-    const char *key, const json_t *val, int flags)
-{
-	struct op	 o = { .kind = kind, .key = key, .val = val,
-			       .flags = flags };
-
-	if (txn != NULL)
-		return store_put_txn(s, txn, kind, key, val, flags);
-	return store_txn_run(s, put_fn, &o);
-}
-
-/* STORE_NOTFOUND when there was no such key; nothing is then changed. */
-enum store_rc
-store_del(struct store *s, struct txn *txn, enum store_kind kind,
-    const char *key)
-{
-	struct op	 o = { .kind = kind, .key = key };
-
-	if (txn != NULL)
-		return store_del_txn(s, txn, kind, key);
-	return store_txn_run(s, del_fn, &o);
-}
-
-/*
- * val is borrowed: cb must json_incref() what it keeps.  Without a txn
- * the records are read in one transaction and cb is called after it
- * commits.  Returns STORE_OK when the walk ended (or cb stopped it),
- * STORE_DEADLOCK (with a txn) or STORE_ERR; cb may have been called for
- * some records by then.
- */
-enum store_rc
-store_each(struct store *s, struct txn *txn, enum store_kind kind,
-    int (*cb)(const char *key, json_t *val, void *arg), void *arg)
-{
-	struct op	 o = { .kind = kind };
-	enum store_rc	 rc;
-	size_t		 i;
-
-	if (txn != NULL)
-		return each_txn(s, txn, kind, cb, arg);
-	if ((o.list = json_array()) == NULL)
-		return STORE_ERR;
-	if ((rc = store_txn_run(s, collect_fn, &o)) == STORE_OK)
-		for (i = 0; i < json_array_size(o.list); i++) {
-			json_t *p = json_array_get(o.list, i);
-
-			if (cb(json_string_value(json_array_get(p, 0)),
-			    json_array_get(p, 1), arg))
-				break;
-		}
-	json_decref(o.list);
-	return rc;
-}
-
-/* ------------------------------------------------------------------ */
-/* Client assertion replay (RFC 7523 3: jti used once).               */
-
-/* exp of a jti record; 0 (expired) when unreadable. */
-static time_t
-jti_exp(const DBT *d, enum store_kind kind)
-{
-	json_t	*v;
-	time_t	 exp;
-
-	if ((v = store_val_parse(d, kind)) == NULL)
-		return 0;
-	exp = (time_t)json_integer_value(json_object_get(v, "exp"));
-	json_decref(v);
-	return exp;
-}
-
-/*
- * Delete expired records following the one just written (wrapping to
- * the start), at most JTI_PURGE_MAX looked at: the table stays small
- * without a sweeper process.  Returns a store_rc; a deadlock must abort.
- */
-static enum store_rc
-jti_purge(struct store *s, struct txn *txn, enum store_kind kind,
-    const DBT *from, time_t now)
-{
-	DB		*db = s->db[kind];
-	DBC		*c = NULL;
-	DBT		 k, d;
-	enum store_rc	 rc;
-	int		 ret, n, wrapped = 0;
-
-	memset(&k, 0, sizeof(k));
-	memset(&d, 0, sizeof(d));
-	k.flags = d.flags = DB_DBT_REALLOC;
-	if ((ret = db->cursor(db, BDB_TXN(txn), &c, 0)) != 0)
-		return store_dbret(ret, "cursor", kind);
-	for (n = 0; n < JTI_PURGE_MAX; n++) {
-		ret = c->get(c, &k, &d, DB_NEXT);
-		if (ret == DB_NOTFOUND && !wrapped++)
-			ret = c->get(c, &k, &d, DB_FIRST);
-		if (ret != 0)
-			break;
-		if (k.size == from->size &&
-		    memcmp(k.data, from->data, k.size) == 0)
-			continue;
-		if (jti_exp(&d, kind) <= now && (ret = c->del(c, 0)) != 0)
-			break;
-	}
-	rc = (ret == DB_NOTFOUND) ? STORE_OK : store_dbret(ret, "purge", kind);
-	if ((ret = c->close(c)) != 0 && rc == STORE_OK)
-		rc = store_dbret(ret, "cursor close", kind);
-	free(k.data);
-	free(d.data);
-	return rc;
-}
-
-static enum store_rc
-jti_fn(struct store *s, struct txn *txn, void *arg)
-{
-	struct op	*o = arg;
-	DBT		 k;
-	json_t		*old = NULL, *rec;
-	enum store_rc	 rc;
-
-	rc = store_get_txn(s, txn, o->kind, o->key, &old);
-	if (rc == STORE_OK &&
-	    json_integer_value(json_object_get(old, "exp")) > o->now)
-		rc = STORE_EXISTS;
-	else if (rc == STORE_OK || rc == STORE_NOTFOUND)
-		rc = STORE_OK;
-	json_decref(old);
-	if (rc != STORE_OK)
-		return rc;
-	if ((rec = json_pack("{sI}", "exp", (json_int_t)o->exp)) == NULL)
-		return STORE_ERR;
-	rc = store_put_txn(s, txn, o->kind, o->key, rec, 0);
-	json_decref(rec);
-	if (rc == STORE_OK && store_key_dbt(&k, o->key) == 0)
-		rc = jti_purge(s, txn, o->kind, &k, o->now);
-	return rc;
-}
-
-/*
- * An expired record is free to reuse.  Returns STORE_EXISTS when the jti
- * is still recorded, STORE_ERR for an oversized key or a store failure;
- * nothing is then written.
- */
-enum store_rc
-store_jti_use(struct store *s, const char *client_id, const char *jti,
-    time_t exp, time_t now)
-{
-	char		 key[STORE_KEY_MAX + 1];
-	struct op	 o = { .kind = SK_JTI, .key = key, .exp = exp,
-			    .now = now };
-	int		 n;
-
-	n = snprintf(key, sizeof(key), "%s\x1f%s", client_id, jti);
-	if (n < 0 || (size_t)n > STORE_KEY_MAX) {
-		lk_err("client_id and jti too long");
-		return STORE_ERR;
-	}
-	return store_txn_run(s, jti_fn, &o);
-}
-
-/*
- * DPoP proofs (RFC 9449 11.1) as client assertions above, in SK_DPOP,
- * with one difference: the commit is not synced to disk
- * (DB_TXN_WRITE_NOSYNC: written to the log, flushed by the next synced
- * commit or checkpoint).  A responder that dies loses nothing, the
- * operating system has the write; only a host crash can lose the last
- * records, and a proof is accepted for DPOP_IAT_PAST seconds at most,
- * so the exposure is a replay within a minute of a machine restart,
- * which RFC 9449 11.1's nonces bound further.  A proof is the hot path
- * of every DPoP request; an fsync each would cost more than the
- * signature check.
- */
-enum store_rc
-store_dpop_use(struct store *s, const char *jkt, const char *jti,
-    time_t exp, time_t now)
-{
-	char		 key[STORE_KEY_MAX + 1];
-	struct op	 o = { .kind = SK_DPOP, .key = key, .exp = exp,
-			    .now = now };
-	enum store_rc	 rc;
-	int		 n;
-
-	n = snprintf(key, sizeof(key), "%s\x1f%s", jkt, jti);
-	if (n < 0 || (size_t)n > STORE_KEY_MAX) {
-		lk_err("jkt and jti too long");
-		return STORE_ERR;
-	}
-	store_env_share(s);
-	rc = txn_run(s, jti_fn, &o, DB_TXN_WRITE_NOSYNC);
-	store_env_unshare(s);
-	return rc;
-}
+const struct store_ops store_bdb_ops = {
+	.name = "bdb",
+	.autocommit = 0,
+	.close = store_bdb_close,
+	.txn_run = bdb_txn_run,
+	.get = bdb_get,
+	.put = bdb_put,
+	.del = bdb_del,
+	.range = bdb_range,
+};

@@ -74,108 +74,80 @@ walk_reset(struct walk *w)
 	return w->recs == NULL && w->out == NULL ? -1 : 0;
 }
 
-/* Put the cursor on the first record after the committed key, or on the
- * first with the prefix.  A Berkeley DB return (DB_NOTFOUND: none). */
-static int
-walk_first(DBC *c, const struct walk *w, DBT *k, DBT *d)
-{
-	int	 ret;
-
-	if (!w->started && w->plen == 0)
-		return c->get(c, k, d, DB_FIRST);
-	if (!w->started) {
-		memcpy(k->data, w->prefix, w->plen);
-		k->size = (u_int32_t)w->plen;
-		return c->get(c, k, d, DB_SET_RANGE);
-	}
-	memcpy(k->data, w->last, w->lastlen);
-	k->size = (u_int32_t)w->lastlen;
-	if ((ret = c->get(c, k, d, DB_SET_RANGE)) != 0)
-		return ret;
-	if (k->size == w->lastlen && memcmp(k->data, w->last, k->size) == 0)
-		return c->get(c, k, d, DB_NEXT);
-	return 0;
-}
-
-/* One record of the batch (key NUL-terminated, cursor c on it). */
+/* One record of the batch, in its transaction (store_range's cb). */
 static enum store_rc
-walk_one(struct store *s, struct txn *txn, DBC *c, struct walk *w,
-    const char *key, const DBT *d)
+walk_one(struct store *s, struct txn *txn, struct walk *w, const char *key,
+    json_t *v)
 {
 	enum store_act	 act = STORE_KEEP;
-	json_t		*v;
 	enum store_rc	 rc;
-	int		 ret;
 
-	if ((v = store_val_parse(d, w->kind)) == NULL)
-		return STORE_ERR;
 	memcpy(w->plast, key, (w->plastlen = strlen(key)) + 1);
-	if (w->sw == NULL) {
-		rc = json_array_append_new(w->recs, json_pack("[sO]", key, v))
-		    == 0 ? STORE_OK : STORE_ERR;
-		json_decref(v);
-		return rc;
-	}
-	rc = w->sw->fn(s, txn, key, v, w->sw->arg, &act, w->out);
-	json_decref(v);
-	if (rc != STORE_OK)
+	if (w->sw == NULL)
+		return json_array_append_new(w->recs, json_pack("[sO]", key,
+		    v)) == 0 ? STORE_OK : STORE_ERR;
+	if ((rc = w->sw->fn(s, txn, key, v, w->sw->arg, &act, w->out))
+	    != STORE_OK)
 		return rc;
 	if (act == STORE_STOP)
 		w->pend = 1;
 	if (act != STORE_DELETE)
 		return STORE_OK;
-	if ((ret = c->del(c, 0)) != 0)
-		return store_dbret(ret, "del", w->kind);
-	w->deleted++;
-	return STORE_OK;
+	if ((rc = store_del_txn(s, txn, w->kind, key)) == STORE_OK)
+		w->deleted++;
+	return rc;
+}
+
+/* The batch's transaction and outcome, for walk_cb. */
+struct walk_at {
+	struct store	*s;
+	struct txn	*txn;
+	struct walk	*w;
+	int		 n;		/* records of the batch so far */
+	enum store_rc	 rc;
+};
+
+static int
+walk_cb(const char *key, json_t *v, void *arg)
+{
+	struct walk_at	*a = arg;
+	struct walk	*w = a->w;
+
+	if (w->plen > 0 && strncmp(key, w->prefix, w->plen) != 0) {
+		w->pend = 1;
+		return 1;
+	}
+	a->n++;
+	if ((a->rc = walk_one(a->s, a->txn, w, key, v)) != STORE_OK)
+		return 1;
+	return w->pend;
 }
 
 /*
- * A batch: at most STORE_BATCH records from where the walk stands.  The
- * cursor reads with degree 2 (DB_READ_COMMITTED): a page's read lock is
- * held while the cursor is on it and dropped when it moves on, so a
- * batch's locks are its writes, the reads fn made, and one page.
+ * A batch: at most w->batch records from where the walk stands, read
+ * loosely (store_range STORE_RANGE_LOOSE: Berkeley DB drops a page's
+ * read lock when the cursor leaves it, so a batch's locks are its
+ * writes, the reads fn made, and one page).
  */
 static enum store_rc
 walk_batch(struct store *s, struct txn *txn, void *arg)
 {
+	struct walk_at	 a = { s, txn, arg, 0, STORE_OK };
 	struct walk	*w = arg;
-	DB		*db = s->db[w->kind];
-	DBC		*c = NULL;
-	DBT		 k, d;
-	char		 kbuf[STORE_KEY_MAX + 1];
-	enum store_rc	 rc = STORE_OK;
-	int		 ret, n = 0;
+	enum store_rc	 rc;
 
 	if (walk_reset(w) == -1)
 		return STORE_ERR;
-	memset(&k, 0, sizeof(k));
-	memset(&d, 0, sizeof(d));
-	k.data = kbuf;
-	k.ulen = STORE_KEY_MAX;
-	k.flags = DB_DBT_USERMEM;
-	d.flags = DB_DBT_REALLOC;
-	if ((ret = db->cursor(db, BDB_TXN(txn), &c, DB_READ_COMMITTED)) != 0)
-		return store_dbret(ret, "cursor", w->kind);
-	for (ret = walk_first(c, w, &k, &d); ret == 0;
-	    ret = c->get(c, &k, &d, DB_NEXT)) {
-		if (w->plen > 0 && (k.size < w->plen ||
-		    memcmp(kbuf, w->prefix, w->plen) != 0)) {
-			ret = DB_NOTFOUND;
-			break;
-		}
-		kbuf[k.size] = '\0';
-		if ((rc = walk_one(s, txn, c, w, kbuf, &d)) != STORE_OK ||
-		    w->pend || ++n == w->batch)
-			break;
-	}
-	if (ret == DB_NOTFOUND)
+	if (w->started)
+		rc = store_range(s, txn, w->kind, w->last, STORE_RANGE_AFTER |
+		    STORE_RANGE_LOOSE, w->batch, walk_cb, &a);
+	else
+		rc = store_range(s, txn, w->kind, w->plen > 0 ? w->prefix :
+		    NULL, STORE_RANGE_LOOSE, w->batch, walk_cb, &a);
+	if (rc == STORE_OK)
+		rc = a.rc;
+	if (rc == STORE_OK && a.n < w->batch)
 		w->pend = 1;
-	else if (ret != 0)
-		rc = store_dbret(ret, "cursor", w->kind);
-	if ((ret = c->close(c)) != 0 && rc == STORE_OK)
-		rc = store_dbret(ret, "cursor close", w->kind);
-	store_dbt_free(&d);
 	return rc;
 }
 
@@ -280,41 +252,33 @@ store_sweep(struct store *s, struct store_sweep *sw)
 	return walk_run(s, &w, NULL, NULL);
 }
 
+/* store_range's cb: the first key at or after the prefix. */
+static int
+prefix_cb(const char *key, json_t *v, void *arg)
+{
+	struct op	*o = arg;
+
+	*o->found = strncmp(key, o->key, strlen(o->key)) == 0;
+	return 1;
+}
+
+/* One seek: STORE_OK when a key starts with prefix, else STORE_NOTFOUND. */
 static enum store_rc
 prefix_txn(struct store *s, struct txn *txn, enum store_kind kind,
     const char *prefix)
 {
-	DB		*db = s->db[kind];
-	DBC		*c = NULL;
-	DBT		 k, d;
-	char		 kbuf[STORE_KEY_MAX + 1];
+	struct op	 o = { .kind = kind, .key = prefix };
 	size_t		 plen = strlen(prefix);
 	enum store_rc	 rc;
-	int		 ret;
+	int		 found = 0;
 
 	if (plen == 0 || plen > STORE_KEY_MAX)
 		return STORE_ERR;
-	memset(&k, 0, sizeof(k));
-	memset(&d, 0, sizeof(d));
-	memcpy(kbuf, prefix, plen);
-	k.data = kbuf;
-	k.size = (u_int32_t)plen;
-	k.ulen = STORE_KEY_MAX;
-	k.flags = DB_DBT_USERMEM;
-	/* Only the key matters: read no data. */
-	d.flags = DB_DBT_PARTIAL | DB_DBT_USERMEM;
-	if ((ret = db->cursor(db, BDB_TXN(txn), &c, 0)) != 0)
-		return store_dbret(ret, "cursor", kind);
-	ret = c->get(c, &k, &d, DB_SET_RANGE);
-	if (ret == 0)
-		rc = k.size >= plen && memcmp(kbuf, prefix, plen) == 0 ?
-		    STORE_OK : STORE_NOTFOUND;
-	else
-		rc = store_dbret(ret, "cursor", kind);
-	if ((ret = c->close(c)) != 0 && (rc == STORE_OK ||
-	    rc == STORE_NOTFOUND))
-		rc = store_dbret(ret, "cursor close", kind);
-	return rc;
+	o.found = &found;
+	if ((rc = store_range(s, txn, kind, prefix, 0, 1, prefix_cb, &o))
+	    != STORE_OK)
+		return rc;
+	return found ? STORE_OK : STORE_NOTFOUND;
 }
 
 static enum store_rc

@@ -1,0 +1,238 @@
+/*
+ * store_ops.c: the store's interface (store.h) over its backends
+ * (store_int.h struct store_ops): Berkeley DB (store.c, store_txn.c) or
+ * PostgreSQL (store_pg.c), chosen when the store is opened.  The
+ * records' operations without a transaction run in one of their own.
+ */
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "extern.h"
+#include "store_int.h"
+
+/*
+ * With PostgreSQL the home stays this machine's directory of run/ files
+ * (admit.c, courier.c): STORE_CREATE makes it as Berkeley DB's would be.
+ */
+struct store *
+store_open_env(const char *home, int flags)
+{
+	const char	*db = getenv(LK_DATABASE_ENV);
+
+	if (db == NULL || *db == '\0')
+		return store_open(home, flags);
+	if ((flags & STORE_CREATE) && mkdir(home, 0700) == -1 &&
+	    errno != EEXIST)
+		lk_warn("mkdir %s: %s", home, strerror(errno));
+	return store_open_pg(db, flags);
+}
+
+const char *
+store_backend(const struct store *s)
+{
+	return s->ops->name;
+}
+
+void
+store_close(struct store *s)
+{
+	if (s != NULL)
+		s->ops->close(s);
+}
+
+enum store_rc
+store_txn_run(struct store *s,
+    enum store_rc (*fn)(struct store *, struct txn *, void *), void *arg)
+{
+	return s->ops->txn_run(s, fn, arg, 0);
+}
+
+enum store_rc
+store_txn_flags(struct store *s,
+    enum store_rc (*fn)(struct store *, struct txn *, void *), void *arg,
+    int flags)
+{
+	return s->ops->txn_run(s, fn, arg, flags);
+}
+
+json_t *
+store_text_parse(const char *text, size_t len, enum store_kind kind)
+{
+	json_t		*v;
+	json_error_t	 e;
+
+	v = json_loadb(text, len, JSON_DECODE_ANY, &e);
+	if (v == NULL)
+		lk_err("%s: unparsable record at byte %d",
+		    store_files[kind], e.position);
+	return v;
+}
+
+/* ------------------------------------------------------------------ */
+/* Inside a transaction.                                              */
+
+enum store_rc
+store_get_txn(struct store *s, struct txn *txn, enum store_kind kind,
+    const char *key, json_t **out)
+{
+	return s->ops->get(s, txn, kind, key, out);
+}
+
+enum store_rc
+store_put_txn(struct store *s, struct txn *txn, enum store_kind kind,
+    const char *key, const json_t *val, int flags)
+{
+	return s->ops->put(s, txn, kind, key, val, flags);
+}
+
+enum store_rc
+store_del_txn(struct store *s, struct txn *txn, enum store_kind kind,
+    const char *key)
+{
+	return s->ops->del(s, txn, kind, key);
+}
+
+enum store_rc
+store_range(struct store *s, struct txn *txn, enum store_kind kind,
+    const char *from, int flags, long max,
+    int (*cb)(const char *, json_t *, void *), void *arg)
+{
+	return s->ops->range(s, txn, kind, from, flags, max, cb, arg);
+}
+
+/* ------------------------------------------------------------------ */
+/* In a transaction of their own.                                     */
+
+static enum store_rc
+get_fn(struct store *s, struct txn *txn, void *arg)
+{
+	struct op	*o = arg;
+
+	return store_get_txn(s, txn, o->kind, o->key, o->out);
+}
+
+static enum store_rc
+put_fn(struct store *s, struct txn *txn, void *arg)
+{
+	struct op	*o = arg;
+
+	return store_put_txn(s, txn, o->kind, o->key, o->val, o->flags);
+}
+
+static enum store_rc
+del_fn(struct store *s, struct txn *txn, void *arg)
+{
+	struct op	*o = arg;
+
+	return store_del_txn(s, txn, o->kind, o->key);
+}
+
+static int
+collect_cb(const char *key, json_t *val, void *arg)
+{
+
+	return json_array_append_new(arg, json_pack("[sO]", key, val)) == -1;
+}
+
+/* Collect first, call back after the commit: a retried transaction
+ * must not show the caller the same record twice. */
+static enum store_rc
+collect_fn(struct store *s, struct txn *txn, void *arg)
+{
+	struct op	*o = arg;
+
+	json_array_clear(o->list);
+	return store_range(s, txn, o->kind, NULL, 0, LONG_MAX, collect_cb,
+	    o->list);
+}
+
+/*
+ * A single operation without a transaction: on its own where the
+ * backend can (one statement is atomic), else, or when that met a
+ * serialization failure, in a transaction of its own.
+ */
+static enum store_rc
+op_run(struct store *s, enum store_rc (*fn)(struct store *, struct txn *,
+    void *), struct op *o)
+{
+	enum store_rc	 rc;
+
+	if (s->ops->autocommit && (rc = fn(s, NULL, o)) != STORE_DEADLOCK)
+		return rc;
+	return store_txn_run(s, fn, o);
+}
+
+/* *out is NULL unless STORE_OK.  Nothing changes. */
+enum store_rc
+store_get(struct store *s, struct txn *txn, enum store_kind kind,
+    const char *key, json_t **out)
+{
+	struct op	 o = { .kind = kind, .key = key, .out = out };
+
+	*out = NULL;
+	if (txn != NULL)
+		return store_get_txn(s, txn, kind, key, out);
+	return op_run(s, get_fn, &o);
+}
+
+/* STORE_EXISTS with STORE_NOOVERWRITE and the key taken; on any error
+ * nothing is written (an own transaction is aborted; a caller's
+ * transaction must be aborted by the caller). */
+enum store_rc
+store_put(struct store *s, struct txn *txn, enum store_kind kind,
+    const char *key, const json_t *val, int flags)
+{
+	struct op	 o = { .kind = kind, .key = key, .val = val,
+			       .flags = flags };
+
+	if (txn != NULL)
+		return store_put_txn(s, txn, kind, key, val, flags);
+	return op_run(s, put_fn, &o);
+}
+
+/* STORE_NOTFOUND when there was no such key; nothing is then changed. */
+enum store_rc
+store_del(struct store *s, struct txn *txn, enum store_kind kind,
+    const char *key)
+{
+	struct op	 o = { .kind = kind, .key = key };
+
+	if (txn != NULL)
+		return store_del_txn(s, txn, kind, key);
+	return op_run(s, del_fn, &o);
+}
+
+/*
+ * val is borrowed: cb must json_incref() what it keeps.  Without a txn
+ * the records are read in one transaction and cb is called after it
+ * commits.  Returns STORE_OK when the walk ended (or cb stopped it),
+ * STORE_DEADLOCK (with a txn) or STORE_ERR; cb may have been called for
+ * some records by then.
+ */
+enum store_rc
+store_each(struct store *s, struct txn *txn, enum store_kind kind,
+    int (*cb)(const char *key, json_t *val, void *arg), void *arg)
+{
+	struct op	 o = { .kind = kind };
+	enum store_rc	 rc;
+	size_t		 i;
+
+	if (txn != NULL)
+		return store_range(s, txn, kind, NULL, 0, LONG_MAX, cb, arg);
+	if ((o.list = json_array()) == NULL)
+		return STORE_ERR;
+	if ((rc = store_txn_run(s, collect_fn, &o)) == STORE_OK)
+		for (i = 0; i < json_array_size(o.list); i++) {
+			json_t *p = json_array_get(o.list, i);
+
+			if (cb(json_string_value(json_array_get(p, 0)),
+			    json_array_get(p, 1), arg))
+				break;
+		}
+	json_decref(o.list);
+	return rc;
+}
