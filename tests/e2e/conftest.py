@@ -20,7 +20,23 @@ import lk
 
 
 def pytest_report_header(config):
-    return "latchkey build: %s" % lk.BUILD
+    return "latchkey build: %s, store: %s" % (lk.BUILD, lk.BACKEND)
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "bdb_only(reason): a test of the "
+        "Berkeley DB store itself (its files, the environment's recovery), "
+        "skipped under LATCHKEY_TEST_BACKEND=pg")
+
+
+def pytest_collection_modifyitems(config, items):
+    if not lk.PG:
+        return
+    for item in items:
+        m = item.get_closest_marker("bdb_only")
+        if m is not None:
+            item.add_marker(pytest.mark.skip(reason="Berkeley DB only: "
+                + m.args[0]))
 
 
 def pytest_sessionstart(session):

@@ -5,13 +5,16 @@ lighttpd + latchkey server, and independent token checks with PyJWT.
 The tenant's credentials are constants so the golden table
 (golden/malformed.json) can name them literally.
 """
+import atexit
 import base64
+import itertools
 import json
 import os
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.parse
@@ -58,6 +61,69 @@ def _valgrind_wrapper(real, logdir):
 if os.environ.get("LATCHKEY_VALGRIND"):
     FCGI = _valgrind_wrapper(FCGI, Path(os.environ["LATCHKEY_VALGRIND"]))
 CONF = ROOT / "httpd-conf" / "lighttpd.conf"
+
+# LATCHKEY_TEST_BACKEND=pg (make e2e-pg): every home gets a PostgreSQL
+# database of its own in one cluster for the session (tests/pg), which
+# latchkeyctl and the responders reach through LATCHKEY_DATABASE; the
+# home stays the local directory of the run/ files.
+BACKEND = os.environ.get("LATCHKEY_TEST_BACKEND", "bdb")
+PG = BACKEND == "pg"
+_pg = None
+_pg_dbs = {}
+_pg_seq = itertools.count(1)
+PG_TEMPLATE = "lk_template"
+
+
+def pg_cluster():
+    """The session's cluster, started on first use, with a template
+    database holding the schema (latchkeyctl migrate)."""
+    global _pg
+    if _pg is None:
+        sys.path.insert(0, str(ROOT / "tests" / "pg"))
+        import pgcluster
+        c = pgcluster.PgCluster()
+        atexit.register(c.cleanup)
+        c.start()
+        c.createdb(PG_TEMPLATE)
+        p = subprocess.run([str(CTL), "-D", c.conninfo(PG_TEMPLATE),
+            "migrate"], capture_output=True, text=True, timeout=60)
+        assert p.returncode == 0, "latchkeyctl migrate: " + p.stderr
+        _pg = c
+    return _pg
+
+
+def pg_database(home):
+    """The conninfo of home's database (made on first use)."""
+    key = os.path.abspath(str(home))
+    if key not in _pg_dbs:
+        c = pg_cluster()
+        name = c.createdb("lk_%d" % next(_pg_seq), template=PG_TEMPLATE)
+        _pg_dbs[key] = c.conninfo(name)
+    return _pg_dbs[key]
+
+
+def pg_use(home, conninfo):
+    """Point home at the database conninfo names."""
+    _pg_dbs[os.path.abspath(str(home))] = conninfo
+
+
+def pg_share(home, other, user=None):
+    """Point home at other's database (a second machine), connecting as
+    user (default: the owner)."""
+    info = pg_database(other)
+    if user is not None:
+        info = info.replace("user=postgres", "user=%s" % user)
+    pg_use(home, info)
+
+
+def store_env(home):
+    """What a process on home needs in its environment beside
+    LATCHKEY_HOME: LATCHKEY_DATABASE under the PostgreSQL backend."""
+    if not PG:
+        return {}
+    if not os.path.lexists(str(home)):
+        os.makedirs(str(home), mode=0o700)
+    return {"LATCHKEY_DATABASE": pg_database(home)}
 LIGHTTPD = shutil.which("lighttpd") or "/usr/sbin/lighttpd"
 
 GRANT_PASSWORD = "password"
@@ -206,7 +272,8 @@ def free_port():
 def ctl(home, *args, input=None, check=True):
     """Run latchkeyctl -d home args...; returns the CompletedProcess."""
     p = subprocess.run([str(CTL), "-d", str(home), *args], input=input,
-        capture_output=True, text=True, timeout=120)
+        capture_output=True, text=True, timeout=120,
+        env=dict(os.environ, **store_env(home)))
     if check and p.returncode != 0:
         raise AssertionError("latchkeyctl %s failed (%d):\n%s%s" % (
             " ".join(args), p.returncode, p.stdout, p.stderr))
@@ -238,6 +305,7 @@ class Server:
         e = dict(os.environ)
         e.update(LATCHKEY_PORT=str(self.port), LATCHKEY_FCGI=str(FCGI),
             LATCHKEY_HOME=str(self.home), LATCHKEY_RUNDIR=str(self.run))
+        e.update(store_env(self.home))
         return e
 
     def start(self):

@@ -27,6 +27,7 @@ def cgi(body, home, ctype="application/x-www-form-urlencoded", uri="/oauth/token
         env.update(CONTENT_TYPE=ctype, CONTENT_LENGTH=str(len(body)))
     if home is not None:
         env["LATCHKEY_HOME"] = str(home)
+        env.update(lk.store_env(home))
     env.update(extra or {})
     p = subprocess.run([str(lk.FCGI)], input=body, env=env, capture_output=True,
         timeout=60)
@@ -69,6 +70,7 @@ def test_cgi_mode_get_jwks(server):
     assert status == 200 and json.loads(payload)["keys"]
 
 
+@pytest.mark.bdb_only("the Berkeley DB home is the store")
 @pytest.mark.parametrize("kind", ["missing_dir", "regular_file", "empty_dir", "unset"])
 def test_cgi_mode_without_usable_home_is_500_json(tmp_path, kind):
     if kind == "missing_dir":

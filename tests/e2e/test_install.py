@@ -71,7 +71,8 @@ def test_installed_pieces_serve(dest, tmp_path):
     run.mkdir()
     p = subprocess.run([str(dest / "bin/latchkeyctl"), "-d", str(home),
         "import", str(dest / "share/latchkey/demo-tenant.json")],
-        capture_output=True, text=True, timeout=60)
+        capture_output=True, text=True, timeout=60,
+        env=dict(os.environ, **lk.store_env(home)))
     assert p.returncode == 0, p.stderr
     port = lk.free_port()
     env = {k: v for k, v in os.environ.items() if k in ("PATH",
@@ -79,6 +80,7 @@ def test_installed_pieces_serve(dest, tmp_path):
     env.update(LATCHKEY_PORT=str(port), LATCHKEY_HOME=str(home),
         LATCHKEY_RUNDIR=str(run),
         LATCHKEY_FCGI=str(dest / "lib/cgi-bin/latchkey.fcgi"))
+    env.update(lk.store_env(home))
     log = open(run / "stderr.log", "ab")
     srv = subprocess.Popen([lk.LIGHTTPD, "-D", "-f",
         str(dest / "share/latchkey/httpd-conf/lighttpd.conf")], env=env,

@@ -17,6 +17,9 @@ import requests
 import lk
 import webservers
 
+pytestmark = pytest.mark.bdb_only("the responder's slot in Berkeley DB's "
+    "__db.register")
+
 
 def registered(s):
     """The pids registered in the environment (DB_REGISTER's file: one

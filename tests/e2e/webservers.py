@@ -95,6 +95,7 @@ class WebServer(lk.Server):
             LATCHKEY_HOME=str(self.home), LATCHKEY_RUNDIR=str(self.run),
             LATCHKEY_PREFIX=self.prefix, APACHE_RUN_USER=RUN_USER,
             APACHE_RUN_GROUP=RUN_USER)
+        e.update(lk.store_env(self.home))
         return e
 
     def give_home(self):
@@ -252,6 +253,7 @@ class NginxSocket(Nginx):
         # The unit's path, /var/lib/latchkey, is this test's home.
         assert env.get("LATCHKEY_HOME") == "/var/lib/latchkey", env
         env["LATCHKEY_HOME"] = str(self.home)
+        env.update(lk.store_env(self.home))
         return env
 
     def launch(self):
