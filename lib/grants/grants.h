@@ -325,6 +325,40 @@ void		 revoke_endpoint(struct lk_ctx *, const struct lk_req *,
 void		 userinfo_endpoint(struct lk_ctx *, const struct lk_req *,
 		    struct lk_resp *);
 
+/*
+ * userinfo.c: the one check of a JWT before anything in it is believed
+ * (RFC 7519 7.2; OpenID Connect Core 3.1.3.7): the signature with the
+ * algorithm pinned to the key's (token.c: never "none" or HMAC), then
+ * iss, aud, exp (required) and nbf / iat (when present), each time with
+ * leeway seconds of clock skew.  Our own access tokens (/userinfo, the
+ * /mfa/ endpoints) and the upstream id_tokens (upid.c) go through it.
+ */
+enum jwt_rc {
+	JWT_OK,
+	JWT_MALFORMED,		/* not a JWS, or a claim of the wrong type */
+	JWT_NO_KEY,		/* no key of its kid */
+	JWT_SIGNATURE,		/* bad signature or algorithm */
+	JWT_ISSUER,
+	JWT_AUDIENCE,
+	JWT_EXPIRED,
+	JWT_NOT_YET,		/* nbf or iat in the future */
+	JWT_ERR,		/* the store or the library failed */
+	JWT__MAX
+};
+struct jwt_expect {
+	const char	*issuer;
+	const char	*audience;	/* aud is it or an array holding it */
+	time_t		 now;
+	int		 leeway;	/* seconds */
+};
+/* Verify token against keys (token_verify's shape), or with keys NULL
+ * against our own signing keys in s (a token names its key by kid; one
+ * signed by a key since removed verifies with none).  JWT_OK with
+ * *claims (owned), else *claims is NULL. */
+enum jwt_rc	 userinfo_jwt_check(struct store *s, const json_t *keys,
+		    const char *token, const struct jwt_expect *,
+		    json_t **claims);
+
 /* ro.c: the legacy POST /oauth/ro (docs/COMPAT.md 1). */
 void		 ro_endpoint(struct lk_ctx *, const struct lk_req *,
 		    struct lk_resp *);

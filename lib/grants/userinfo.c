@@ -36,6 +36,7 @@ enum why {
 	WHY_SIGNATURE,
 	WHY_KEY,
 	WHY_EXPIRED,
+	WHY_NOT_YET,
 	WHY_ISSUER,
 	WHY_AUDIENCE,
 	WHY_UNKNOWN,
@@ -51,6 +52,7 @@ static const char *const whys[WHY__MAX] = {
 	[WHY_SIGNATURE] = "The access token signature is invalid",
 	[WHY_KEY] = "The access token was signed by an unknown key",
 	[WHY_EXPIRED] = "The access token expired",
+	[WHY_NOT_YET] = "The access token is not yet valid",
 	[WHY_ISSUER] = "The access token was issued by another issuer",
 	[WHY_AUDIENCE] = "The access token audience does not include /userinfo",
 	[WHY_UNKNOWN] = "The access token is unknown or expired",
@@ -103,6 +105,14 @@ bearer_parse(const char *authz, const char **tok, int *dpop)
 	return BEARER_OK;
 }
 
+/* The client a verified token was issued to, when it has one that fits. */
+static void
+client_of(struct grant_of *g, const char *client_id)
+{
+	if (client_id != NULL && strlen(client_id) < sizeof(g->client))
+		memcpy(g->client, client_id, strlen(client_id) + 1);
+}
+
 static int
 key_collect(const char *kid, json_t *rec, void *arg)
 {
@@ -126,61 +136,129 @@ aud_has(const json_t *aud, const char *want)
 	return 0;
 }
 
-/* The client a verified token was issued to, when it has one that fits. */
-static void
-client_of(struct grant_of *g, const char *client_id)
+/* token.c's verdict as ours. */
+static const enum jwt_rc of_token[] = {
+	[TOKEN_OK] = JWT_OK,
+	[TOKEN_MALFORMED] = JWT_MALFORMED,
+	[TOKEN_BAD_ALG] = JWT_SIGNATURE,
+	[TOKEN_BAD_SIG] = JWT_SIGNATURE,
+	[TOKEN_NO_KEY] = JWT_NO_KEY,
+	[TOKEN_ERR] = JWT_SIGNATURE,
+};
+
+/* The signature, against keys or each of our signing keys. */
+static enum jwt_rc
+jwt_signature(struct store *s, const json_t *keys, const char *token,
+    json_t **claims)
 {
-	if (client_id != NULL && strlen(client_id) < sizeof(g->client))
-		memcpy(g->client, client_id, strlen(client_id) + 1);
+	json_t		*ours, *k;
+	enum token_rc	 trc = TOKEN_NO_KEY;
+	size_t		 i;
+
+	if (keys != NULL)
+		return of_token[token_verify(token, keys, claims)];
+	if ((ours = json_array()) == NULL ||
+	    store_each(s, NULL, SK_KEY, key_collect, ours) != STORE_OK) {
+		json_decref(ours);
+		return JWT_ERR;
+	}
+	json_array_foreach(ours, i, k) {
+		json_decref(*claims);
+		*claims = NULL;
+		if ((trc = token_verify_key(token, k, claims)) != TOKEN_NO_KEY)
+			break;
+	}
+	json_decref(ours);
+	return of_token[trc];
 }
 
+/* The time claims (RFC 7519 4.1.4, 4.1.5, 4.1.6): exp required, nbf
+ * and iat when present; libjwt checks none of them. */
+static enum jwt_rc
+jwt_times(const json_t *claims, time_t now, int leeway)
+{
+	const json_t	*exp = json_object_get(claims, "exp");
+	const json_t	*nbf = json_object_get(claims, "nbf");
+	const json_t	*iat = json_object_get(claims, "iat");
+
+	if (!json_is_integer(exp))
+		return JWT_MALFORMED;
+	if (json_integer_value(exp) + leeway <= (json_int_t)now)
+		return JWT_EXPIRED;
+	if (nbf != NULL && (!json_is_integer(nbf) ||
+	    json_integer_value(nbf) - leeway > (json_int_t)now))
+		return JWT_NOT_YET;
+	if (iat != NULL && (!json_is_integer(iat) ||
+	    json_integer_value(iat) - leeway > (json_int_t)now))
+		return JWT_NOT_YET;
+	return JWT_OK;
+}
+
+enum jwt_rc
+userinfo_jwt_check(struct store *s, const json_t *keys, const char *token,
+    const struct jwt_expect *x, json_t **claims)
+{
+	const char	*iss;
+	enum jwt_rc	 rc;
+
+	*claims = NULL;
+	if ((rc = jwt_signature(s, keys, token, claims)) != JWT_OK)
+		goto out;
+	iss = json_string_value(json_object_get(*claims, "iss"));
+	if (x->issuer == NULL || iss == NULL || strcmp(iss, x->issuer) != 0)
+		rc = JWT_ISSUER;
+	else if (x->audience == NULL ||
+	    !aud_has(json_object_get(*claims, "aud"), x->audience))
+		rc = JWT_AUDIENCE;
+	else
+		rc = jwt_times(*claims, x->now, x->leeway);
+out:
+	if (rc != JWT_OK) {
+		json_decref(*claims);
+		*claims = NULL;
+	}
+	return rc;
+}
+
+/* Our check's verdict as /userinfo words it. */
+static const int whys_of[JWT__MAX] = {
+	[JWT_OK] = WHY__MAX,
+	[JWT_MALFORMED] = WHY_MALFORMED,
+	[JWT_NO_KEY] = WHY_KEY,
+	[JWT_SIGNATURE] = WHY_SIGNATURE,
+	[JWT_ISSUER] = WHY_ISSUER,
+	[JWT_AUDIENCE] = WHY_AUDIENCE,
+	[JWT_EXPIRED] = WHY_EXPIRED,
+	[JWT_NOT_YET] = WHY_NOT_YET,
+	[JWT_ERR] = -1,
+};
+
 /*
- * A JWT access token: verified against each of our keys (a token names
- * its key by kid; a token signed by a key since removed verifies with
- * none), then its claims.  WHY__MAX when good, with g filled; -1 on a
- * store error.
+ * A JWT access token for /userinfo (userinfo_jwt_check), then the
+ * members we keep.  WHY__MAX when good, with g filled; -1 on a store
+ * error.
  */
 static int
 jwt_check(struct lk_ctx *ctx, const char *issuer, const char *token,
     time_t now, struct grant_of *g)
 {
-	json_t		*keys, *k, *claims = NULL;
-	const json_t	*exp;
-	const char	*sub, *scope, *iss, *jkt;
+	struct jwt_expect x = { issuer, NULL, now, 0 };
+	json_t		*claims;
+	const char	*sub, *scope, *jkt;
 	char		 userinfo[600];
-	enum token_rc	 trc = TOKEN_NO_KEY;
-	size_t		 i;
+	enum jwt_rc	 rc;
 	int		 why;
 
-	if ((keys = json_array()) == NULL ||
-	    store_each(ctx->store, NULL, SK_KEY, key_collect, keys) != STORE_OK) {
-		json_decref(keys);
-		return -1;
-	}
-	json_array_foreach(keys, i, k)
-		if ((trc = token_verify_key(token, k, &claims)) != TOKEN_NO_KEY)
-			break;
-	json_decref(keys);
-	if (trc != TOKEN_OK) {
-		json_decref(claims);
-		return trc == TOKEN_MALFORMED ? WHY_MALFORMED :
-		    trc == TOKEN_NO_KEY ? WHY_KEY : WHY_SIGNATURE;
-	}
 	snprintf(userinfo, sizeof(userinfo), "%suserinfo", issuer);
-	iss = json_string_value(json_object_get(claims, "iss"));
-	exp = json_object_get(claims, "exp");
+	x.audience = userinfo;
+	if ((rc = userinfo_jwt_check(ctx->store, NULL, token, &x, &claims)) !=
+	    JWT_OK)
+		return whys_of[rc];
 	sub = json_string_value(json_object_get(claims, "sub"));
 	scope = json_string_value(json_object_get(claims, "scope"));
 	jkt = json_string_value(json_object_get(json_object_get(claims, "cnf"),
 	    "jkt"));
-	/* libjwt checks no claims: all of them here (RFC 7519 4.1). */
-	if (iss == NULL || strcmp(iss, issuer) != 0)
-		why = WHY_ISSUER;
-	else if (!json_is_integer(exp) || json_integer_value(exp) <= (json_int_t)now)
-		why = WHY_EXPIRED;
-	else if (!aud_has(json_object_get(claims, "aud"), userinfo))
-		why = WHY_AUDIENCE;
-	else if (sub == NULL || strlen(sub) >= sizeof(g->sub) ||
+	if (sub == NULL || strlen(sub) >= sizeof(g->sub) ||
 	    (scope != NULL && strlen(scope) >= sizeof(g->scope)) ||
 	    (jkt != NULL && strlen(jkt) != DPOP_JKT_LEN))
 		why = WHY_MALFORMED;
