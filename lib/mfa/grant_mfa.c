@@ -75,7 +75,11 @@ gate_of(struct grant_req *g, const struct user *u, enum mfa_gate *gate)
 		oerr_write(g->resp, OERR_SERVER_ERROR, NULL);
 		return -1;
 	}
-	*gate = mfa_gate_decide(p, mfa_set_enrolled(&set));
+	/* An otp enrolment still pending (one made with an MFA API access
+	 * token) is challenged too: the next login's code confirms it
+	 * (docs/COMPAT.md 13.4). */
+	*gate = mfa_gate_decide(p, mfa_set_enrolled(&set) ||
+	    mfa_set_find(&set, MFA_TYPE_OTP, 0) != NULL);
 	mfa_set_clear(&set);
 	return 0;
 }
@@ -142,6 +146,9 @@ struct mfa_run {
 	struct user		 user;
 	struct mfa_set		 set;
 	const struct authenticator *auth;	/* the one checked */
+	/* mfa-otp: the otp authenticators to try, active ones first. */
+	const struct authenticator *cand[MFA_AUTH_MAX];
+	size_t			 ncand;
 	const char		*code;		/* as presented */
 	const char		*binding;	/* mfa-oob: the code sent */
 	/* The transaction's outcome. */
@@ -236,8 +243,8 @@ run_failed(struct store *s, struct txn *txn, struct mfa_run *r,
 	    r->g->req->now);
 }
 
-/* In txn: activate the user's pending authenticators (the recovery code
- * given at enrolment) once the enrolment is confirmed. */
+/* In txn: activate the user's pending recovery code (the one given at
+ * the first enrolment) once an enrolment is confirmed. */
 static enum store_rc
 activate_pending(struct store *s, struct txn *txn, const struct mfa_run *r)
 {
@@ -246,7 +253,7 @@ activate_pending(struct store *s, struct txn *txn, const struct mfa_run *r)
 	enum store_rc	 rc = STORE_OK;
 
 	for (i = 0; i < r->set.n && rc == STORE_OK; i++) {
-		if (r->set.a[i].active || &r->set.a[i] == r->auth)
+		if (r->set.a[i].active || r->set.a[i].type != MFA_TYPE_RECOVERY)
 			continue;
 		if ((rec = json_deep_copy(r->set.a[i].json)) == NULL)
 			return STORE_ERR;
@@ -285,37 +292,63 @@ run_confirm(struct store *s, struct txn *txn, struct mfa_run *r,
 	return rc;
 }
 
-/* In txn: the otp check (RFC 6238, a step accepted once). */
+/* In txn: a's secret against the code (RFC 6238, a step accepted
+ * once); *step the step that matched.  1 on a match, 0 on none, -1 when
+ * the secret cannot be opened. */
+static int
+otp_match(struct store *s, const struct authenticator *a, const char *code,
+    time_t now, long long *step)
+{
+	unsigned char	 key[64];
+	char		 aad[512];
+	long		 n;
+	int		 ok;
+
+	mfa_secret_aad(a->user_id, a->id, aad, sizeof(aad));
+	if ((n = mfa_open(s, aad, a->secret, key, sizeof(key))) < 0)
+		return -1;
+	ok = totp_check(key, (size_t)n, code, TOTP_DIGITS, now, a->last_step,
+	    step);
+	OPENSSL_cleanse(key, sizeof(key));
+	return ok;
+}
+
+/*
+ * In txn: the otp check.  The code is tried against each candidate
+ * (the active authenticators, then the pending ones: docs/COMPAT.md
+ * 13.4), each re-read here; the first that matches is confirmed, and
+ * when none does one failure is counted, however many were tried.
+ */
 static enum store_rc
 otp_txn(struct store *s, struct txn *txn, void *arg)
 {
 	struct mfa_run		*r = arg;
 	struct authenticator	 a;
-	unsigned char		 key[64];
-	char			 aad[512];
-	long			 n;
 	long long		 step = 0;
 	enum store_rc		 rc;
+	size_t			 i;
+	int			 m;
 
 	r->ok = r->spent = r->enrolled = 0;
-	if ((rc = auth_reread(s, txn, r, &a)) != STORE_OK)
-		return rc;
-	mfa_secret_aad(a.user_id, a.id, aad, sizeof(aad));
-	if ((n = mfa_open(s, aad, a.secret, key, sizeof(key))) < 0) {
+	for (i = 0; i < r->ncand && !r->ok; i++) {
+		r->auth = r->cand[i];
+		if ((rc = auth_reread(s, txn, r, &a)) != STORE_OK)
+			return rc;
+		if ((m = otp_match(s, &a, r->code, r->g->req->now, &step)) ==
+		    -1) {
+			record_clear(REC_AUTHENTICATOR, &a);
+			return STORE_ERR;
+		}
+		if ((r->ok = m) == 1) {
+			json_object_set_new(a.json, "last_step",
+			    json_integer(step));
+			rc = run_confirm(s, txn, r, &a);
+		}
 		record_clear(REC_AUTHENTICATOR, &a);
-		return STORE_ERR;
+		if (r->ok)
+			return rc;
 	}
-	r->ok = totp_check(key, (size_t)n, r->code, TOTP_DIGITS,
-	    r->g->req->now, a.last_step, &step);
-	OPENSSL_cleanse(key, sizeof(key));
-	if (!r->ok)
-		rc = run_failed(s, txn, r, GUARD_EV_MFA_FAILED);
-	else {
-		json_object_set_new(a.json, "last_step", json_integer(step));
-		rc = run_confirm(s, txn, r, &a);
-	}
-	record_clear(REC_AUTHENTICATOR, &a);
-	return rc;
+	return run_failed(s, txn, r, GUARD_EV_MFA_FAILED);
 }
 
 /* In txn: the binding code the user typed against the one sent. */
@@ -420,6 +453,22 @@ run_check(struct mfa_run *r, enum store_rc (*fn)(struct store *, struct txn *,
 	run_issue(r);
 }
 
+/* The user's otp authenticators, the active ones first: a code that
+ * matches none of them may confirm one being enrolled. */
+static void
+otp_candidates(struct mfa_run *r)
+{
+	size_t	 i;
+	int	 active;
+
+	r->ncand = 0;
+	for (active = 1; active >= 0; active--)
+		for (i = 0; i < r->set.n; i++)
+			if (r->set.a[i].type == MFA_TYPE_OTP &&
+			    (r->set.a[i].active != 0) == active)
+				r->cand[r->ncand++] = &r->set.a[i];
+}
+
 void
 grant_mfa_otp(struct grant_req *g)
 {
@@ -429,9 +478,8 @@ grant_mfa_otp(struct grant_req *g)
 	r.g = g;
 	if (run_begin(&r, F_OTP) == -1)
 		goto out;
-	/* The active one, else the one being enrolled. */
-	if ((r.auth = mfa_set_find(&r.set, MFA_TYPE_OTP, 1)) == NULL &&
-	    (r.auth = mfa_set_find(&r.set, MFA_TYPE_OTP, 0)) == NULL) {
+	otp_candidates(&r);
+	if (r.ncand == 0) {
 		oerr_write(g->resp, OERR_MFA_NOT_ENROLLED, NULL);
 		goto out;
 	}
