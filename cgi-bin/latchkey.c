@@ -36,7 +36,7 @@ static const struct {
 };
 
 static const char *const method_names[HTTP__MAX] = {
-	"GET", "POST", "HEAD", "OPTIONS", NULL,
+	"GET", "POST", "HEAD", "OPTIONS", "DELETE", NULL,
 };
 
 static char	 body[LK_BODY_MAX + 1];

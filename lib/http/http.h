@@ -8,8 +8,8 @@
 /* ------------------------------------------------------------------ */
 /* http: the request as the responder saw it, and the response built.  */
 
-enum http_method { HTTP_GET, HTTP_POST, HTTP_HEAD, HTTP_OPTIONS, HTTP_OTHER,
-	HTTP__MAX };
+enum http_method { HTTP_GET, HTTP_POST, HTTP_HEAD, HTTP_OPTIONS, HTTP_DELETE,
+	HTTP_OTHER, HTTP__MAX };
 
 /*
  * One request.  Every string is NUL-terminated, bounded and owned by the
@@ -19,6 +19,8 @@ struct lk_req {
 	enum http_method method;
 	const char	*method_str;	/* as sent, for logs and 405 */
 	const char	*path;		/* URI path without query, e.g. "/auth/oauth/token" */
+	const char	*path_id;	/* the {id} of a path ending in one
+					 * (route.c), validated; else NULL */
 	const char	*content_type;	/* CONTENT_TYPE */
 	const char	*authorization;	/* HTTP_AUTHORIZATION */
 	const char	*remote_addr;	/* REMOTE_ADDR */
@@ -175,6 +177,11 @@ enum oerr {
 	OERR_MFA_SEND_LIMIT,		/* 429 too_many_requests */
 	OERR_MFA_NO_CHANNEL,		/* 400 invalid_request (%s: channel) */
 	OERR_MFA_BAD_AUTHENTICATOR,	/* 400 invalid_request (%s: why) */
+	OERR_MFA_ACCESS_TOKEN,		/* 401 invalid_token (%s: why) */
+	OERR_MFA_SCOPE,			/* 403 insufficient_scope (%s: scope) */
+	OERR_MFA_AUTH_NOT_FOUND,	/* 404 not_found: no such authenticator */
+	OERR_MFA_OOB_BY_ACCESS,		/* 403 access_denied: oob needs an mfa_token */
+	OERR_MFA_AUTH_FULL,		/* 403 access_denied: MFA_AUTH_MAX reached */
 	OERR_RO_MFA_REQUIRED,		/* 401 a0.mfa_required (legacy) */
 	OERR_RO_MFA_REGISTRATION,	/* 401 a0.mfa_registration_required */
 	OERR_CORS_ORIGIN,		/* 403 access_denied: preflight from an origin no client allows */

@@ -321,6 +321,19 @@ static const struct oerr_row oerrs[OERR__MAX] = {
 	    "The %s channel is not configured" },
 	[OERR_MFA_BAD_AUTHENTICATOR] = { "invalid_request", 400,
 	    "%s" },
+	/* The MFA API access token (docs/COMPAT.md 13.3): RFC 6750 3.1's
+	 * codes; Auth0 documents 401 and 404 for DELETE
+	 * /mfa/authenticators/{id} without their bodies. */
+	[OERR_MFA_ACCESS_TOKEN] = { "invalid_token", 401,
+	    "%s" },
+	[OERR_MFA_SCOPE] = { "insufficient_scope", 403,
+	    "The access token was not granted the %s scope" },
+	[OERR_MFA_AUTH_NOT_FOUND] = { "not_found", 404,
+	    "Authenticator not found" },
+	[OERR_MFA_OOB_BY_ACCESS] = { "access_denied", 403,
+	    "An oob authenticator is enrolled with the mfa_token of a login" },
+	[OERR_MFA_AUTH_FULL] = { "access_denied", 403,
+	    "The user has too many authenticators" },
 	/* Legacy /oauth/ro: Auth0's a0.* codes (Auth0.Android, docs/COMPAT.md
 	 * 13.2). */
 	[OERR_RO_MFA_REQUIRED] = { "a0.mfa_required", 401,

@@ -110,6 +110,9 @@ enum store_rc	 mfa_auth_del(struct store *, struct txn *, const char *user_id,
 		    const char *id);
 /* A new authenticator id "<prefix>|dev_<16 hex>" into out (>= 64). */
 int		 mfa_auth_id(enum mfa_type, char *out, size_t outsz);
+/* The characters of an authenticator id (route.c checks a path's). */
+#define MFA_AUTH_ID_CHARS	"abcdefghijklmnopqrstuvwxyz" \
+	"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789|_-"
 /* The failed verifications bucket of user_id: 1 when one more
  * verification may be tried, 0 when the limit is reached, -1 on error. */
 int		 mfa_fail_room(struct store *, struct txn *,
@@ -163,6 +166,41 @@ void		 mfa_oob_fail(struct lk_resp *, enum mfa_oob_rc,
 /* ------------------------------------------------------------------ */
 /* mfa_api.c: the built-in MFA API, audience https://TENANT/mfa/.       */
 
+/* Its scopes (Auth0's page above): what each /mfa/ call needs of an
+ * access token. */
+enum mfa_api_scope { MFA_SCOPE_ENROLL, MFA_SCOPE_READ, MFA_SCOPE_REMOVE,
+	MFA_SCOPE__MAX };
+extern const struct vocab mfa_api_scope_vocab;
+/*
+ * An access token presented as "Bearer" at a /mfa/ endpoint: one of
+ * ours (userinfo_jwt_check: pinned algorithm, our keys, iss, exp), for
+ * the MFA API audience, not DPoP-bound (RFC 9449 7.2), granted need.
+ * 0 with who's user_id and client_id (and who->json) filled, or -1 with
+ * RFC 6750 3.1's error written: 401 invalid_token, 403
+ * insufficient_scope, each with its WWW-Authenticate challenge.
+ */
+int		 mfa_api_access(struct store *, const struct tenant *,
+		    const char *token, enum mfa_api_scope need, time_t now,
+		    struct mfa_tok *who, struct lk_resp *);
+/* Why a bearer token is refused at a /mfa/ endpoint. */
+enum mfa_refusal {
+	MFA_REF_MALFORMED,
+	MFA_REF_KEY,		/* signed by no key of ours */
+	MFA_REF_SIGNATURE,
+	MFA_REF_ISSUER,
+	MFA_REF_AUDIENCE,	/* not the MFA API's */
+	MFA_REF_EXPIRED,
+	MFA_REF_NOT_YET,
+	MFA_REF_BOUND,		/* DPoP-bound (cnf) */
+	MFA_REF_USER_GONE,
+	MFA_REF_BLOCKED,
+	MFA_REF_MFA_TOKEN,	/* an mfa_token where only an access token does */
+	MFA_REF__MAX
+};
+/* The 401 invalid_token of a bearer token refused for r, with its
+ * WWW-Authenticate challenge. */
+void		 mfa_api_refuse(struct lk_resp *, enum mfa_refusal r);
+
 /* 1 when aud is t's MFA API audience (its issuer followed by "mfa/"). */
 int		 mfa_api_is(const struct tenant *t, const char *aud);
 /* 1 with api filled (record_clear) when aud is t's MFA API, 0 when it
@@ -210,11 +248,14 @@ void		 grant_mfa_otp(struct grant_req *);
 void		 grant_mfa_oob(struct grant_req *);
 void		 grant_mfa_recovery(struct grant_req *);
 
-/* mfa_endpoint.c: POST /mfa/associate, GET /mfa/authenticators. */
+/* mfa_endpoint.c: POST /mfa/associate, GET /mfa/authenticators,
+ * DELETE /mfa/authenticators/{id} (req->path_id). */
 void		 mfa_associate(struct lk_ctx *, const struct lk_req *,
 		    struct lk_resp *);
 void		 mfa_authenticators(struct lk_ctx *, const struct lk_req *,
 		    struct lk_resp *);
+void		 mfa_authenticator_delete(struct lk_ctx *,
+		    const struct lk_req *, struct lk_resp *);
 /* mfa_challenge.c: POST /mfa/challenge. */
 void		 mfa_challenge(struct lk_ctx *, const struct lk_req *,
 		    struct lk_resp *);

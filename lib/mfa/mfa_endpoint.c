@@ -1,13 +1,21 @@
 /*
- * mfa_endpoint.c: the /mfa/ endpoints a password-grant client uses
- * with its mfa_token, sent as "Authorization: Bearer <mfa_token>" (RFC
- * 6750 2.1; docs/COMPAT.md 13.3):
- *	POST /mfa/associate	 enrol an authenticator while the user has
- *				 none active: otp (its secret and Auth0's
- *				 otpauth:// barcode_uri) or oob (sms or
- *				 email: a code sent, its oob_code) and, on
- *				 the first enrolment, a recovery code;
- *	GET /mfa/authenticators	 the user's authenticators.
+ * mfa_endpoint.c: the /mfa/ endpoints (docs/COMPAT.md 13.3), called with
+ * "Authorization: Bearer <token>" (RFC 6750 2.1), the token either the
+ * mfa_token of a login or an MFA API access token (mfa_api.c; a JWT,
+ * told apart by its dots, which base64url of a sealed mfa_token lacks):
+ *	POST /mfa/associate	 enrol an authenticator: otp (its secret and
+ *				 Auth0's otpauth:// barcode_uri) or oob (sms
+ *				 or email: a code sent, its oob_code) and, on
+ *				 the first enrolment, a recovery code; with
+ *				 the mfa_token only while the user has no
+ *				 active authenticator, with an access token
+ *				 (scope enroll) otp at any time;
+ *	GET /mfa/authenticators	 the user's authenticators (an access token
+ *				 needs read:authenticators);
+ *	DELETE /mfa/authenticators/{id}
+ *				 one of them goes (an access token with
+ *				 remove:authenticators only: an mfa_token
+ *				 proves the password alone).
  * An enrolment stays pending until a first mfa-otp or mfa-oob grant
  * confirms it (grant_mfa.c); enrolling again meanwhile replaces the
  * pending one of its type.
@@ -21,13 +29,19 @@
 
 #include "extern.h"
 
-/* What both endpoints start from. */
+/* What every endpoint starts from: the caller's user and authenticators,
+ * and the token it came with. */
 struct mfa_call {
 	struct tenant	 tenant;
-	struct mfa_tok	 t;
+	struct mfa_tok	 t;		/* the mfa_token; for an access token
+					 * only user_id and client_id */
+	int		 by_access;	/* t came from an access token */
 	struct user	 user;
 	struct mfa_set	 set;
 };
+
+/* Which tokens an endpoint takes. */
+enum call_takes { TAKES_BOTH, TAKES_ACCESS };
 
 static void
 call_clear(struct mfa_call *c)
@@ -51,15 +65,48 @@ bearer(const struct lk_req *req)
 	return *a != '\0' ? a : NULL;
 }
 
-/* The tenant, the token's user and authenticators; -1 with the error
- * written. */
+/* The mfa_token tok into c->t; -1 with the error written. */
 static int
-call_begin(struct lk_ctx *ctx, const struct lk_req *req,
+call_mfa_token(struct lk_ctx *ctx, const struct lk_req *req, const char *tok,
     struct lk_resp *resp, struct mfa_call *c)
 {
-	const char	*tok = bearer(req);
 	enum mfa_tok_rc	 trc;
+
+	trc = mfa_token_open(ctx->store, tok, req->now, &c->t);
+	if (trc != MFA_TOK_OK)
+		return oerr_write(resp, trc == MFA_TOK_EXPIRED ?
+		    OERR_MFA_TOKEN_EXPIRED : trc == MFA_TOK_ERR ?
+		    OERR_SERVER_ERROR : OERR_MFA_TOKEN_MALFORMED, NULL), -1;
+	return 0;
+}
+
+/* The caller's user, not blocked when it came with an access token;
+ * -1 with the error written. */
+static int
+call_user(struct lk_ctx *ctx, struct lk_resp *resp, struct mfa_call *c)
+{
 	enum store_rc	 src;
+
+	src = record_get(ctx->store, NULL, REC_USER, c->t.user_id, &c->user);
+	if (src == STORE_NOTFOUND && c->by_access)
+		return mfa_api_refuse(resp, MFA_REF_USER_GONE), -1;
+	if (src != STORE_OK)
+		return oerr_write(resp, src == STORE_NOTFOUND ?
+		    OERR_MFA_TOKEN_MALFORMED : OERR_SERVER_ERROR, NULL), -1;
+	if (c->by_access && c->user.blocked)
+		return mfa_api_refuse(resp, MFA_REF_BLOCKED), -1;
+	return 0;
+}
+
+/* The tenant, the token (an access token granted need, or where takes
+ * allows it an mfa_token), its user and authenticators; -1 with the
+ * error written. */
+static int
+call_begin(struct lk_ctx *ctx, const struct lk_req *req,
+    struct lk_resp *resp, struct mfa_call *c, enum call_takes takes,
+    enum mfa_api_scope need)
+{
+	const char	*tok = bearer(req);
 
 	if (ctx_tenant(ctx, &c->tenant) == -1)
 		return oerr_write(resp, OERR_NOT_CONFIGURED, NULL), -1;
@@ -67,15 +114,15 @@ call_begin(struct lk_ctx *ctx, const struct lk_req *req,
 		resp_header(resp, "WWW-Authenticate", "Bearer");
 		return oerr_write(resp, OERR_MFA_NO_TOKEN, NULL), -1;
 	}
-	trc = mfa_token_open(ctx->store, tok, req->now, &c->t);
-	if (trc != MFA_TOK_OK)
-		return oerr_write(resp, trc == MFA_TOK_EXPIRED ?
-		    OERR_MFA_TOKEN_EXPIRED : trc == MFA_TOK_ERR ?
-		    OERR_SERVER_ERROR : OERR_MFA_TOKEN_MALFORMED, NULL), -1;
-	src = record_get(ctx->store, NULL, REC_USER, c->t.user_id, &c->user);
-	if (src != STORE_OK)
-		return oerr_write(resp, src == STORE_NOTFOUND ?
-		    OERR_MFA_TOKEN_MALFORMED : OERR_SERVER_ERROR, NULL), -1;
+	c->by_access = strchr(tok, '.') != NULL;
+	if (!c->by_access && takes == TAKES_ACCESS)
+		return mfa_api_refuse(resp, MFA_REF_MFA_TOKEN), -1;
+	if (c->by_access ? mfa_api_access(ctx->store, &c->tenant, tok, need,
+	    req->now, &c->t, resp) == -1 :
+	    call_mfa_token(ctx, req, tok, resp, c) == -1)
+		return -1;
+	if (call_user(ctx, resp, c) == -1)
+		return -1;
 	if (mfa_set_load(ctx->store, c->t.user_id, &c->set) != STORE_OK)
 		return oerr_write(resp, OERR_SERVER_ERROR, NULL), -1;
 	return 0;
@@ -94,7 +141,7 @@ mfa_authenticators(struct lk_ctx *ctx, const struct lk_req *req,
 	size_t		 i;
 
 	memset(&c, 0, sizeof(c));
-	if (call_begin(ctx, req, resp, &c) == -1)
+	if (call_begin(ctx, req, resp, &c, TAKES_BOTH, MFA_SCOPE_READ) == -1)
 		goto out;
 	if ((list = json_array()) == NULL)
 		goto fail;
@@ -394,6 +441,30 @@ enrol_send(struct lk_ctx *ctx, const struct lk_req *req,
 	return rc == MFA_OOB_OK ? 0 : -1;
 }
 
+/*
+ * Whether this caller may enrol type now; -1 with the error written.
+ * With an mfa_token only a first enrolment (Auth0: "Before associating
+ * another factor with the user, you must challenge the user with the
+ * existing factor").  With an access token (the user passed that
+ * challenge, or needed none) otp at any time; not oob, whose oob_code
+ * is bound to the mfa_token of a login and confirmed by its mfa-oob
+ * grant (docs/COMPAT.md 13.3).  At most MFA_AUTH_MAX authenticators,
+ * one slot kept for the pending one.
+ */
+static int
+enrol_allowed(const struct mfa_call *c, enum mfa_type type,
+    struct lk_resp *resp)
+{
+
+	if (!c->by_access && mfa_set_enrolled(&c->set))
+		return oerr_write(resp, OERR_MFA_ALREADY_ENROLLED, NULL), -1;
+	if (c->by_access && type == MFA_TYPE_OOB)
+		return oerr_write(resp, OERR_MFA_OOB_BY_ACCESS, NULL), -1;
+	if (c->set.n + 2 > MFA_AUTH_MAX)
+		return oerr_write(resp, OERR_MFA_AUTH_FULL, NULL), -1;
+	return 0;
+}
+
 #define ASSOCIATE_FIELDS (FIELD_BIT(F_AUTHENTICATOR_TYPES) | \
 	FIELD_BIT(F_OOB_CHANNELS) | FIELD_BIT(F_PHONE_NUMBER) | \
 	FIELD_BIT(F_EMAIL))
@@ -412,15 +483,12 @@ mfa_associate(struct lk_ctx *ctx, const struct lk_req *req,
 	memset(&oob, 0, sizeof(oob));
 	params_init(&p);
 	if (decode_body(req, ASSOCIATE_FIELDS, &p, resp) == -1 ||
-	    call_begin(ctx, req, resp, &c) == -1 ||
+	    call_begin(ctx, req, resp, &c, TAKES_BOTH,
+	    MFA_SCOPE_ENROLL) == -1 ||
 	    asked_type(&p, resp, &e.type) == -1 ||
-	    (e.type == MFA_TYPE_OOB && asked_oob(&p, resp, &oob) == -1))
+	    (e.type == MFA_TYPE_OOB && asked_oob(&p, resp, &oob) == -1) ||
+	    enrol_allowed(&c, e.type, resp) == -1)
 		goto out;
-	/* With an mfa_token, only a first enrolment (Auth0). */
-	if (mfa_set_enrolled(&c.set)) {
-		oerr_write(resp, OERR_MFA_ALREADY_ENROLLED, NULL);
-		goto out;
-	}
 	e.set = &c.set;
 	if (enrol_make(ctx->store, &e, c.t.user_id, req->now, &oob) == -1 ||
 	    store_txn_run(ctx->store, enrol_txn, &e) != STORE_OK) {
@@ -438,5 +506,103 @@ out:
 	json_decref(e.auth);
 	json_decref(e.recovery);
 	params_clear(&p);
+	call_clear(&c);
+}
+
+/* ------------------------------------------------------------------ */
+/* DELETE /mfa/authenticators/{id}                                     */
+
+/* One deletion: the authenticator, and the recovery codes with the last
+ * active factor. */
+struct unenrol {
+	const struct mfa_set	*set;
+	const struct authenticator *a;
+	struct guard_who	 w;
+	time_t			 now;
+	int			 gone;		/* a was there in the txn */
+};
+
+/* 1 when another otp or oob authenticator than a is active. */
+static int
+other_factor(const struct mfa_set *set, const struct authenticator *a)
+{
+	size_t	 i;
+
+	for (i = 0; i < set->n; i++)
+		if (&set->a[i] != a && set->a[i].active &&
+		    set->a[i].type != MFA_TYPE_RECOVERY)
+			return 1;
+	return 0;
+}
+
+/*
+ * In txn: a goes.  When it was the user's last active otp or oob
+ * authenticator, the recovery codes go with it (docs/COMPAT.md 13.3: a
+ * recovery code stands in for a factor the user has lost, and the next
+ * first enrolment gives a new one).  Audited as gd_unenroll.
+ */
+static enum store_rc
+unenrol_txn(struct store *s, struct txn *txn, void *arg)
+{
+	struct unenrol	*u = arg;
+	const struct authenticator *r;
+	enum store_rc	 rc;
+	size_t		 i;
+
+	u->gone = 0;
+	if ((rc = mfa_auth_del(s, txn, u->a->user_id, u->a->id)) ==
+	    STORE_NOTFOUND)
+		return STORE_OK;
+	if (rc != STORE_OK)
+		return rc;
+	u->gone = 1;
+	for (i = 0; u->a->type != MFA_TYPE_RECOVERY && u->a->active &&
+	    !other_factor(u->set, u->a) && i < u->set->n && rc == STORE_OK;
+	    i++) {
+		r = &u->set->a[i];
+		if (r->type == MFA_TYPE_RECOVERY &&
+		    (rc = mfa_auth_del(s, txn, r->user_id, r->id)) ==
+		    STORE_NOTFOUND)
+			rc = STORE_OK;
+	}
+	if (rc == STORE_OK)
+		rc = mfa_audit(s, txn, &u->w, u->a->user_id,
+		    GUARD_EV_MFA_UNENROLLED, u->now);
+	return rc;
+}
+
+void
+mfa_authenticator_delete(struct lk_ctx *ctx, const struct lk_req *req,
+    struct lk_resp *resp)
+{
+	struct mfa_call	 c;
+	struct unenrol	 u;
+	size_t		 i;
+
+	memset(&c, 0, sizeof(c));
+	memset(&u, 0, sizeof(u));
+	if (call_begin(ctx, req, resp, &c, TAKES_ACCESS,
+	    MFA_SCOPE_REMOVE) == -1)
+		goto out;
+	for (i = 0; req->path_id != NULL && i < c.set.n; i++)
+		if (strcmp(c.set.a[i].id, req->path_id) == 0)
+			u.a = &c.set.a[i];
+	u.set = &c.set;
+	u.now = req->now;
+	mfa_who(req, &c.t, &u.w);
+	if (u.a != NULL && store_txn_run(ctx->store, unenrol_txn, &u) !=
+	    STORE_OK) {
+		oerr_write(resp, OERR_SERVER_ERROR, NULL);
+		goto out;
+	}
+	if (!u.gone) {
+		oerr_write(resp, OERR_MFA_AUTH_NOT_FOUND, NULL);
+		goto out;
+	}
+	/* Auth0: 204 without a body. */
+	resp->status = 204;
+	buf_reset(&resp->body);
+	resp_nostore(resp);
+out:
 	call_clear(&c);
 }

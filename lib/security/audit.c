@@ -36,7 +36,8 @@
  * cs (code sent), fn (failed sending notification); for MFA mfar,
  * gd_auth_succeed, gd_auth_failed, gd_enrollment_complete,
  * gd_recovery_succeed, gd_recovery_failed, gd_too_many_failures,
- * gd_send_sms, gd_send_email, gd_otp_rate_limit_exceed. */
+ * gd_send_sms, gd_send_email, gd_otp_rate_limit_exceed, gd_unenroll
+ * (https://auth0.com/docs/deploy-monitor/logs/log-event-type-codes). */
 static const struct {
 	const char	*code;
 	const char	*desc;
@@ -79,6 +80,8 @@ static const struct {
 	    "Second factor code sent by email" },
 	[GUARD_EV_MFA_SEND_LIMIT] = { "gd_otp_rate_limit_exceed",
 	    "Too many second factor codes sent" },
+	[GUARD_EV_MFA_UNENROLLED] = { "gd_unenroll",
+	    "Authenticator deleted" },
 };
 
 const char *

@@ -55,6 +55,7 @@ enum guard_event {
 	GUARD_EV_MFA_SENT_SMS,		/* gd_send_sms: oob code sent */
 	GUARD_EV_MFA_SENT_EMAIL,	/* gd_send_email: oob code sent */
 	GUARD_EV_MFA_SEND_LIMIT,	/* gd_otp_rate_limit_exceed */
+	GUARD_EV_MFA_UNENROLLED,	/* gd_unenroll: authenticator deleted */
 	GUARD_EV__MAX
 };
 

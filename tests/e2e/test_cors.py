@@ -86,7 +86,8 @@ def token(s, origin, client_id=lk.POST_ID, secret=lk.POST_SECRET, **kw):
     ("oauth/token", "POST"), ("oauth/ro", "POST"),
     ("passwordless/start", "POST"), ("oauth/revoke", "POST"),
     ("userinfo", "GET, POST"), ("mfa/associate", "POST"),
-    ("mfa/authenticators", "GET"), ("mfa/challenge", "POST")])
+    ("mfa/authenticators", "GET"), ("mfa/challenge", "POST"),
+    ("mfa/authenticators/totp%7Cdev_0123456789abcdef", "DELETE")])
 def test_preflight_from_an_allowed_origin_is_204_with_the_contract(cs, path, methods):
     r = preflight(cs, path, APP)
     assert r.status_code == 204, r.text

@@ -12,9 +12,12 @@ import json
 import time
 import urllib.parse
 
+import jwt
 import pyotp
 import pytest
 import requests
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 import lk
 
@@ -28,7 +31,7 @@ RO_GRANT = "http://auth0.com/oauth/legacy/grant-type/ro"
 # "always" (they must enrol first).
 USERS = {name: ("%s@example.com" % name, "%s-pw-Xc7vB0nM3qW6eR9t" % name)
     for name in ("ann", "ben", "cat", "dan", "eve", "fay", "gil", "hal",
-                 "ivy", "jon", "kim")}
+                 "ivy", "jon", "kim", "lea", "max", "ned")}
 CAPTURE = lk.ROOT / "tests" / "e2e" / "deliver_capture.sh"
 
 REQUIRED = {"error": "mfa_required",
@@ -568,3 +571,167 @@ def test_token_prune_deletes_spent_mfa_tokens_only(srv):
     again = ctl_json(srv, "token", "prune", "--now",
         str(int(time.time()) + 301))
     assert again["deleted_mfa_tokens"] == 0
+
+
+# --- the MFA API access token (docs/COMPAT.md 13.3) -------------------------
+
+MFA_SCOPES = "enroll read:authenticators remove:authenticators"
+
+
+def mfa_access(srv, name, totp=None, recovery=None, scope=MFA_SCOPES):
+    """An MFA API access token of name's through the MFA flow (its otp's
+    next code, or a recovery code), checked by PyJWT against the JWKS;
+    and the new recovery code when one was used."""
+    aud = srv.issuer + "mfa/"
+    tok = challenge(srv, name, audience=aud, scope=scope)
+    if recovery is None:
+        r = mfa_grant(srv, tok, otp=totp.at(time.time() + 30))
+    else:
+        r = srv.token({"grant_type": GRANT_RECOVERY, "client_id": lk.POST_ID,
+            "client_secret": lk.POST_SECRET, "mfa_token": tok,
+            "recovery_code": recovery})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    claims = srv.decode(body["access_token"], aud)
+    assert set(claims["scope"].split()) == set(scope.split()), claims
+    assert body["expires_in"] == 600
+    return body["access_token"], body.get("recovery_code")
+
+
+def delete_auth(srv, tok, auth_id):
+    return requests.delete(srv.url("mfa/authenticators/" +
+        urllib.parse.quote(auth_id, safe="")), headers=bearer(tok), timeout=30)
+
+
+def failures_of(srv, name):
+    uid = user_id(srv, USERS[name][0])
+    return [a["type"] for a in json.loads(lk.ctl(srv.home, "audit",
+        "list").stdout) if a.get("user_id") == uid]
+
+
+def test_access_token_lists_enrols_a_second_otp_then_deletes_one(srv):
+    totp1, _, _ = enrol(srv, "lea")
+    at, _ = mfa_access(srv, "lea", totp1)
+    r = authenticators(srv, at)
+    assert r.status_code == 200, r.text
+    first = r.json()
+    assert sorted((a["authenticator_type"], a["active"]) for a in first) == \
+        [("otp", True), ("recovery-code", True)]
+    # An enrolled user enrols another otp with the access token: no new
+    # recovery code, pending until a code of it is verified.
+    r = associate(srv, at)
+    assert r.status_code == 200, r.text
+    assert set(r.json()) == {"authenticator_type", "secret", "barcode_uri"}
+    totp2 = pyotp.TOTP(r.json()["secret"])
+    listed = authenticators(srv, at).json()
+    new = [a for a in listed if a["id"] not in {b["id"] for b in first}]
+    assert [(a["authenticator_type"], a["active"]) for a in new] == \
+        [("otp", False)], listed
+    # The next login: a wrong code is one failure however many otp
+    # authenticators were tried, then the new one's code confirms it.
+    before = failures_of(srv, "lea").count("gd_auth_failed")
+    tok = challenge(srv, "lea")
+    wrong = "%06d" % ((int(totp1.now()) + 500000) % 10**6)
+    if wrong == totp2.now():
+        wrong = "%06d" % ((int(wrong) + 1) % 10**6)
+    err(mfa_grant(srv, tok, otp=wrong), 403, INVALID_OTP)
+    assert failures_of(srv, "lea").count("gd_auth_failed") == before + 1
+    r = mfa_grant(srv, tok, otp=totp2.now())
+    assert r.status_code == 200, r.text
+    assert failures_of(srv, "lea").count("gd_enrollment_complete") == 2
+    listed = authenticators(srv, at).json()
+    assert len(listed) == 3 and all(a["active"] for a in listed), listed
+    # The second one goes: 204 without a body, gone from the list, its
+    # codes no longer accepted (the next step of it was never used).
+    r = delete_auth(srv, at, new[0]["id"])
+    assert r.status_code == 204 and r.content == b"", r.text
+    assert "gd_unenroll" in failures_of(srv, "lea")
+    listed = authenticators(srv, at).json()
+    assert new[0]["id"] not in {a["id"] for a in listed}
+    assert len(listed) == 2, listed
+    err(mfa_grant(srv, challenge(srv, "lea"), otp=totp2.at(time.time() + 30)),
+        403, INVALID_OTP)
+    err(delete_auth(srv, at, new[0]["id"]), 404, {"error": "not_found",
+        "error_description": "Authenticator not found"})
+
+
+def test_deleting_the_last_factor_takes_the_recovery_code_too(srv):
+    totp, code, _ = enrol(srv, "max")
+    at, _ = mfa_access(srv, "max", totp)
+    otp = [a["id"] for a in authenticators(srv, at).json()
+        if a["authenticator_type"] == "otp"][0]
+    assert delete_auth(srv, at, otp).status_code == 204
+    assert authenticators(srv, at).json() == []
+    # "always": the next login enrols again, with a new recovery code.
+    tok = challenge(srv, "max")
+    err(srv.token({"grant_type": GRANT_RECOVERY, "client_id": lk.POST_ID,
+        "client_secret": lk.POST_SECRET, "mfa_token": tok,
+        "recovery_code": code}), 403, {"error": "unsupported_challenge_type",
+        "error_description": "User does not have a recovery-code."})
+    r = associate(srv, tok)
+    assert r.status_code == 200 and len(r.json()["recovery_codes"]) == 1
+
+
+def other_key_token(claims, kid):
+    """claims signed by an RSA key that is ours in name only (kid)."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    return jwt.encode(claims, pem, algorithm="RS256", headers={"kid": kid})
+
+
+def invalid(r, why):
+    err(r, 401, {"error": "invalid_token", "error_description": why})
+    assert r.headers["WWW-Authenticate"].startswith(
+        'Bearer error="invalid_token"'), r.headers
+
+
+def test_access_token_errors(srv):
+    totp, code, _ = enrol(srv, "ned")
+    at, code = mfa_access(srv, "ned", recovery=code, scope="enroll")
+    auth_id = "totp|dev_0123456789abcdef"
+    # RFC 6750 3.1: a scope the token lacks is 403 insufficient_scope.
+    for r, need in ((authenticators(srv, at), "read:authenticators"),
+                    (delete_auth(srv, at, auth_id), "remove:authenticators")):
+        err(r, 403, {"error": "insufficient_scope", "error_description":
+            "The access token was not granted the %s scope" % need})
+        assert r.headers["WWW-Authenticate"] == \
+            'Bearer error="insufficient_scope", scope="%s"' % need
+    # oob needs the mfa_token of a login (its oob_code is bound to it).
+    r = srv.post("mfa/associate", json.dumps({"authenticator_types": ["oob"],
+        "oob_channels": ["sms"], "phone_number": "+15550007009"}),
+        "application/json", bearer(at))
+    err(r, 403, {"error": "access_denied", "error_description":
+        "An oob authenticator is enrolled with the mfa_token of a login"})
+    # An mfa_token does not delete a factor.
+    invalid(delete_auth(srv, challenge(srv, "ned"), auth_id),
+        "An mfa_token cannot remove an authenticator: use an MFA API "
+        "access token")
+    # Another audience's token of the same user.
+    tok = challenge(srv, "ned", audience=lk.API)
+    api = mfa_grant(srv, tok, otp=totp.at(time.time() + 30)).json()
+    invalid(authenticators(srv, api["access_token"]),
+        "The access token is not for the MFA API")
+    # Changed, signed by a key not ours, cut short, unsigned.
+    head, body, sig = at.split(".")
+    flipped = sig[:-3] + ("A" if sig[-3] != "A" else "B") + sig[-2:]
+    invalid(authenticators(srv, ".".join((head, body, flipped))),
+        "The access token signature is invalid")
+    claims = jwt.decode(at, options={"verify_signature": False})
+    invalid(authenticators(srv, other_key_token(claims,
+        jwt.get_unverified_header(at)["kid"])),
+        "The access token signature is invalid")
+    invalid(authenticators(srv, ".".join((head, body))),
+        "The access token is malformed")
+    unsigned = jwt.encode(claims, None, algorithm="none")
+    invalid(authenticators(srv, unsigned), "The access token is malformed")
+    # Unknown ids: a well-formed one 404 JSON; one outside the id
+    # alphabet or too long is no endpoint (404 Not found).
+    full, _ = mfa_access(srv, "ned", recovery=code)
+    err(delete_auth(srv, full, auth_id), 404, {"error": "not_found",
+        "error_description": "Authenticator not found"})
+    for bad in ("a b", "x" * 65, "../authenticators"):
+        err(delete_auth(srv, full, bad), 404, {"error": "not_found",
+            "error_description": "Not found"})
+    r = requests.get(srv.url("mfa/authenticators/" + auth_id), timeout=30)
+    assert r.status_code == 405 and r.headers["Allow"] == "DELETE"

@@ -8,6 +8,7 @@ import time
 
 import jwt
 import pytest
+import requests
 from jwcrypto import jwk
 
 import lk
@@ -46,3 +47,25 @@ def test_mfa_otp_with_a_proof_gets_a_bound_token(srv):
     claims = srv.decode(r.json()["access_token"], lk.API)
     assert claims["cnf"] == {"jkt": key.thumbprint()}
     assert claims["gty"] == "mfa-otp"
+
+
+def test_a_bound_mfa_api_token_is_refused_as_bearer(srv):
+    """RFC 9449 7.2: an MFA API access token bound to a DPoP key is no
+    bearer token at the /mfa/ endpoints (docs/COMPAT.md 13.3)."""
+    totp, _, _ = enrol(srv, "ben")
+    key = jwk.JWK.generate(kty="EC", crv="P-256")
+    url = srv.url("oauth/token")
+    aud = srv.issuer + "mfa/"
+    tok = challenge(srv, "ben", audience=aud, scope="read:authenticators")
+    r = srv.token({"grant_type": GRANT_OTP, "client_id": lk.POST_ID,
+        "client_secret": lk.POST_SECRET, "mfa_token": tok,
+        "otp": totp.at(time.time() + 30)}, headers={"DPoP": proof(key, url)})
+    assert r.status_code == 200, r.text
+    at = r.json()["access_token"]
+    assert srv.decode(at, aud)["cnf"] == {"jkt": key.thumbprint()}
+    r = requests.get(srv.url("mfa/authenticators"), headers=bearer(at),
+        timeout=30)
+    assert r.status_code == 401, r.text
+    assert r.json() == {"error": "invalid_token", "error_description":
+        "The access token is DPoP-bound: it is not accepted as a Bearer "
+        "token"}

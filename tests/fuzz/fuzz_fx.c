@@ -51,7 +51,7 @@ static const struct {
 /* The methods cgi-bin tells apart (its method_parse). */
 static const char *const fuzz_methods[HTTP__MAX] = {
 	[HTTP_GET] = "GET", [HTTP_POST] = "POST", [HTTP_HEAD] = "HEAD",
-	[HTTP_OPTIONS] = "OPTIONS", [HTTP_OTHER] = NULL,
+	[HTTP_OPTIONS] = "OPTIONS", [HTTP_DELETE] = "DELETE", [HTTP_OTHER] = NULL,
 };
 
 static enum http_method
