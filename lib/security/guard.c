@@ -348,8 +348,11 @@ bf_update(struct store *s, struct txn *t, struct post *p)
 	json_int_t	 count = 0;
 	enum store_rc	 rc;
 
+	/* A count cleared is durable (a machine crash must not bring
+	 * back a count the user has since wiped); none, no write at all. */
 	if (p->ev == GUARD_EV_SUCCESS) {
-		rc = store_del(s, t, SK_GUARD, key);
+		if ((rc = store_del(s, t, SK_GUARD, key)) == STORE_OK)
+			store_txn_durable(t);
 		return rc == STORE_NOTFOUND ? STORE_OK : rc;
 	}
 	if (!is_failure(p->ev))
@@ -375,11 +378,14 @@ bf_update(struct store *s, struct txn *t, struct post *p)
 		json_object_set_new(nrec, "user_id", json_string(uid));
 	if (count == p->gc->bf_threshold)
 		p->blocked_now = 1;
-	/* Blocked since the failure that reached the threshold. */
-	if (count >= p->gc->bf_threshold)
+	/* Blocked since the failure that reached the threshold: a block
+	 * is durable before the answer, a count below it may follow. */
+	if (count >= p->gc->bf_threshold) {
 		json_object_set_new(nrec, "blocked_at", json_integer(
 		    p->blocked_now || gr.blocked_at == 0 ?
 		    (json_int_t)p->now : gr.blocked_at));
+		store_txn_durable(t);
+	}
 	rc = store_put(s, t, SK_GUARD, key, nrec, 0);
 	json_decref(nrec);
 	json_decref(rec);
@@ -402,7 +408,11 @@ bucket_update(struct store *s, struct txn *t, struct post *p, enum guard_kind k,
 	guard_rec_parse(rec, &gr);
 	guard_bucket_of(rec != NULL ? &gr : NULL, r, p->now, &b);
 	json_decref(rec);
-	(void)guard_bucket_take(&b, r, p->now);
+	/* A bucket emptied (the limit reached) is durable, a take that
+	 * leaves tokens may follow the answer. */
+	if (guard_bucket_take(&b, r, p->now) == -1 ||
+	    guard_bucket_fill(&b, r, p->now) < 1)
+		store_txn_durable(t);
 	rec = json_pack("{s:I, s:I, s:s}", "level", (json_int_t)b.level,
 	    "t", (json_int_t)p->now, "ip", p->w->ip);
 	if (rec == NULL)
@@ -414,7 +424,12 @@ bucket_update(struct store *s, struct txn *t, struct post *p, enum guard_kind k,
 	return rc;
 }
 
-/* Everything after one credential check, in one transaction. */
+/*
+ * Everything after one credential check, in one transaction, committed
+ * without a sync unless it blocks, empties a bucket or clears a count
+ * (docs/security.md, "Durability"): the audit record of a success and a
+ * failure count below the threshold may follow the answer.
+ */
 static enum store_rc
 post_txn(struct store *s, struct txn *t, void *arg)
 {
@@ -460,7 +475,7 @@ guard_after(struct lk_ctx *ctx, const struct tenant *tenant,
 		p.block.rec = audit_record(w, identifier, user_id,
 		    GUARD_EV_BRUTE_FORCE, now, bkey, sizeof(bkey));
 	if (p.audit.rec == NULL ||
-	    store_txn_run(ctx->store, post_txn, &p) != STORE_OK)
+	    store_txn_run_nosync(ctx->store, post_txn, &p) != STORE_OK)
 		lk_err("cannot record the login attempt");
 	json_decref(p.audit.rec);
 	json_decref(p.block.rec);

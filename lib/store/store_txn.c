@@ -51,6 +51,13 @@ static const struct {
 static int	 lock_timedout;
 
 /*
+ * Set by store_txn_durable() inside the running transaction: its commit
+ * is synced even under store_txn_run_nosync.  Reset before each attempt
+ * (fn runs again after a deadlock).  One flag per process, as above.
+ */
+static int	 txn_durable;
+
+/*
  * Transient failures of the environment seen by this process (a panic,
  * a recovery, retries run out): route.c answers 503 and Retry-After
  * instead of 500 for a request during which this count moved.
@@ -259,6 +266,33 @@ bdb_txn_run(struct store *s,
 }
 
 /*
+ * The same, committed with DB_TXN_WRITE_NOSYNC (docs/security.md,
+ * "Durability"): the commit is in the log, in the operating system's
+ * hands, when this returns, so a responder killed at any moment loses
+ * nothing; only a machine crash can lose the last such commits.  fn
+ * calls store_txn_durable() when what it wrote must survive that too.
+ */
+enum store_rc
+store_txn_run_nosync(struct store *s,
+    enum store_rc (*fn)(struct store *, struct txn *, void *), void *arg)
+{
+	enum store_rc	 rc;
+
+	store_env_share(s);
+	rc = txn_run(s, fn, arg, DB_TXN_WRITE_NOSYNC);
+	store_env_unshare(s);
+	return rc;
+}
+
+void
+store_txn_durable(struct txn *txn)
+{
+
+	(void)txn;
+	txn_durable = 1;
+}
+
+/*
  * After a resource error (the transaction aborted, nothing written):
  * 1 to try again after a pause, 0 to give up, logged once with the
  * resource and counted (store_busy, and store_troubles: the request is
@@ -297,7 +331,8 @@ txn_begin_failed(struct store *s, int ret)
 	return STORE_ERR;
 }
 
-/* commit: the commit's flags (0: a durable, synced commit). */
+/* commit: the commit's flags (0: a durable, synced commit), unless fn
+ * called store_txn_durable(). */
 static enum store_rc
 txn_run(struct store *s,
     enum store_rc (*fn)(struct store *, struct txn *, void *), void *arg,
@@ -314,6 +349,7 @@ txn_run(struct store *s,
 			store_backoff(s, i);
 		}
 		lock_timedout = 0;
+		txn_durable = 0;
 		if ((ret = s->env->txn_begin(s->env, NULL, &txn, 0)) != 0) {
 			if ((rc = txn_begin_failed(s, ret)) == STORE_BUSY &&
 			    busy_again(&tries))
@@ -332,7 +368,7 @@ txn_run(struct store *s,
 		}
 		/* The handle is gone after commit, whatever it returns; a
 		 * failed commit is aborted, nothing of it written. */
-		if ((ret = txn->commit(txn, commit)) == 0) {
+		if ((ret = txn->commit(txn, txn_durable ? 0 : commit)) == 0) {
 			store_checkpoint(s);
 			return STORE_OK;
 		}
