@@ -62,7 +62,9 @@ audit_refusal(struct lk_ctx *ctx, const struct guard_who *w,
 	    sizeof(key))) == NULL)
 		return;
 	p.key = key;
-	if (store_txn_run(ctx->store, put_txn, &p) != STORE_OK)
+	/* An audit record may follow the answer (docs/security.md,
+	 * "Durability"). */
+	if (store_txn_run_nosync(ctx->store, put_txn, &p) != STORE_OK)
 		lk_warn("cannot append to the audit log");
 	json_decref(p.rec);
 }
@@ -124,6 +126,10 @@ take_txn(struct store *s, struct txn *t, void *arg)
 	tk->ok = guard_bucket_take(&tk->b, tk->rate, tk->now) == 0;
 	if (!tk->ok)
 		return STORE_OK;	/* empty stays empty: nothing to write */
+	/* Emptied (the limit reached): durable; with room left, the take
+	 * may follow the answer (docs/security.md, "Durability"). */
+	if (guard_bucket_fill(&tk->b, tk->rate, tk->now) < 1)
+		store_txn_durable(t);
 	if (tk->id != NULL)
 		rec = json_pack("{s:I, s:I, s:s, s:s}", "level",
 		    (json_int_t)tk->b.level, "t", (json_int_t)tk->now,
@@ -155,7 +161,7 @@ guard_endpoint(struct lk_ctx *ctx, const struct tenant *tenant,
 	tk.rate = &gc->ep_rate[w->ep];
 	tk.w = w;
 	tk.now = now;
-	if (store_txn_run(ctx->store, take_txn, &tk) != STORE_OK) {
+	if (store_txn_run_nosync(ctx->store, take_txn, &tk) != STORE_OK) {
 		oerr_write(resp, OERR_SERVER_ERROR, NULL);
 		return -1;
 	}
@@ -192,7 +198,7 @@ guard_recipient(struct lk_ctx *ctx, const struct tenant *tenant,
 	tk.rate = &gc->pr_rate;
 	tk.w = w;
 	tk.now = now;
-	if (store_txn_run(ctx->store, take_txn, &tk) != STORE_OK) {
+	if (store_txn_run_nosync(ctx->store, take_txn, &tk) != STORE_OK) {
 		oerr_write(resp, OERR_SERVER_ERROR, NULL);
 		return -1;
 	}
