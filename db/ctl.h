@@ -87,6 +87,7 @@ extern const struct cmd ctl_mfa_cmds[];
 extern const struct cmd ctl_token_cmds[];
 extern const struct cmd ctl_import_cmds[];
 extern const struct cmd ctl_import_tenant_cmds[];
+extern const struct cmd ctl_copy_cmds[];
 
 struct ctl {
 	const struct cmd	*cmd;

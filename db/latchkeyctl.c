@@ -38,6 +38,7 @@ static const struct cmd *const families[] = {
 	ctl_token_cmds,
 	ctl_import_cmds,
 	ctl_import_tenant_cmds,
+	ctl_copy_cmds,
 };
 #define NFAMILIES	(sizeof(families) / sizeof(families[0]))
 
