@@ -13,6 +13,14 @@ PostgreSQL refuses to run as root.
     c.kill(); c.start()         # SIGKILL the postmaster, start again
     c.stop(); c.cleanup()
 
+A primary with a synchronous standby (the failover test,
+tests/fault/fault_pg.py):
+
+    p = PgCluster(); p.replicate(); p.start()
+    s = p.standby()             # pg_basebackup -R, started, in sync
+    multihost([p, s], "t1")     # both, target_session_attrs=read-write
+    p.kill(); s.promote()       # the primary lost, the standby takes over
+
 The tests of the store (tests/e2e with LATCHKEY_TEST_BACKEND=pg) and the
 fault tests import it; nothing here is used in production.
 """
@@ -183,6 +191,62 @@ class PgCluster:
         if os.path.exists(pidfile):
             os.unlink(pidfile)
 
+    # --- replication --------------------------------------------------
+
+    def replicate(self, standby="standby", sync_commit="remote_apply"):
+        """Before the first start: stream the WAL to a synchronous
+        standby whose application_name is standby.  remote_apply: a
+        commit returns once the standby has applied it, so whatever was
+        acknowledged is there after a promotion (docs/
+        deployment-postgresql.md, Durability)."""
+        self.extra_conf("wal_level = replica\nmax_wal_senders = 4\n"
+            "wal_keep_size = 64MB\nhot_standby = on\n"
+            "synchronous_standby_names = '%s'\nsynchronous_commit = %s"
+            % (standby, sync_commit))
+        self.hba("host replication all 127.0.0.1/32 trust")
+
+    def standby(self, name="standby", timeout=30):
+        """A hot standby of this running cluster (pg_basebackup -R: it
+        follows this one), started, and streaming synchronously."""
+        base = tempfile.mkdtemp(prefix="latchkey-pg-%s-" % name)
+        os.chmod(base, 0o755)
+        if self.user is not None:
+            os.chown(base, self.user.pw_uid, self.user.pw_gid)
+        data = os.path.join(base, "data")
+        p = self._run([os.path.join(self.bin, "pg_basebackup"), "-h",
+            "127.0.0.1", "-p", str(self.port), "-U", SUPERUSER, "-D", data,
+            "-R", "-X", "stream", "-d", "application_name=%s" % name],
+            capture_output=True, text=True)
+        if p.returncode != 0:
+            raise RuntimeError("pg_basebackup: " + p.stdout + p.stderr)
+        port = free_port()
+        # Its own port and socket; and once promoted it is alone: with
+        # the primary's synchronous_standby_names every commit there
+        # would wait for good.
+        with open(os.path.join(data, "postgresql.conf"), "a") as f:
+            f.write("port = %d\nunix_socket_directories = '%s'\n"
+                "synchronous_standby_names = ''\n"
+                % (port, os.path.join(base, "sock")))
+        s = PgCluster(base=base, port=port).start()
+        deadline = time.time() + timeout
+        while self.psql("SELECT sync_state FROM pg_stat_replication WHERE "
+                "application_name = '%s'" % name).strip() != "sync":
+            if time.time() > deadline:
+                raise RuntimeError("the standby did not get in sync")
+            time.sleep(0.1)
+        return s
+
+    def promote(self, timeout=60):
+        """pg_ctl promote: a standby leaves recovery and takes writes."""
+        p = self._run([os.path.join(self.bin, "pg_ctl"), "promote", "-w",
+            "-t", str(timeout), "-D", self.data], capture_output=True,
+            text=True)
+        if p.returncode != 0:
+            raise RuntimeError("pg_ctl promote: " + p.stdout + p.stderr)
+
+    def in_recovery(self):
+        return self.psql("SELECT pg_is_in_recovery()").strip() == "t"
+
     def _backends(self):
         out = subprocess.run(["pgrep", "-f", "postgres: .*%d" % self.port],
             capture_output=True, text=True).stdout.split()
@@ -230,3 +294,14 @@ class PgCluster:
         self.stop()
         if not os.environ.get("LATCHKEY_KEEP_TMP"):
             shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def multihost(clusters, db="postgres", user=SUPERUSER, **extra):
+    """One libpq connection string naming every cluster in order, with
+    target_session_attrs=read-write: libpq keeps the first that takes
+    writes, so after a failover it finds the promoted standby."""
+    kv = dict(host=",".join("127.0.0.1" for _ in clusters),
+        port=",".join(str(c.port) for c in clusters), dbname=db, user=user,
+        target_session_attrs="read-write", connect_timeout="2")
+    kv.update(extra)
+    return " ".join("%s=%s" % x for x in kv.items())
