@@ -220,10 +220,17 @@ class Lighttpd:
     """lighttpd from httpd-conf/lighttpd.conf, max-procs PROCS, with an
     access log of status and microseconds for the overload figures."""
 
-    def __init__(self, tmp, home, fcgi, procs=PROCS, cgi=False, children=0):
+    def __init__(self, tmp, home, fcgi, procs=PROCS, cgi=False, children=0,
+            database=None):
         self.port = free_port()
         self.run = Path(tempfile.mkdtemp(dir=tmp, prefix="run-"))
         conf = CONF.read_text()
+        if database:
+            # The responders' store: this PostgreSQL database (a libpq
+            # connection string) instead of the home's Berkeley DB.
+            conf, n = re.subn(r'("bin-environment"\s*=>\s*\()',
+                r'\1\n\t\t\t"LATCHKEY_DATABASE" => "%s",' % database, conf)
+            assert n == 1, "bin-environment not found in lighttpd.conf"
         if children:
             # One supervisor (LATCHKEY_CHILDREN) with `children` workers
             # on one socket instead of `procs` processes on their own.
