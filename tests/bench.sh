@@ -10,6 +10,7 @@
 #   BENCH_PROCS    lighttpd max-procs (default 4 x cores)
 #   BENCH_MFA_USERS, BENCH_MFA_SECONDS, BENCH_MFA_CONC  section 10 (MFA)
 #   BENCH_ONLY=mfa-otp  section 10 alone
+#   BENCH_ONLY=pg       section 11 alone (Berkeley DB and PostgreSQL)
 #
 set -eu
 cd "$(dirname "$0")/.."

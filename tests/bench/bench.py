@@ -24,7 +24,11 @@ Prints one table:
      once: their making is outside the measured path;
   9. the password grant at an AD/LDAP connection against a real slapd,
      with slapd's own bind and search times of the same run
-     (tests/bench/ldap_bench.py).
+     (tests/bench/ldap_bench.py);
+ 11. the store backends: the password and rotating refresh grants on
+     Berkeley DB and on PostgreSQL, and the refresh grant through one and
+     through two web servers against one PostgreSQL
+     (tests/bench/pg_bench.py; BENCH_ONLY=pg runs it alone).
 
 Settings (environment): B (build dir, default build), BENCH_SECONDS (per
 run, default 10), BENCH_PROCS (lighttpd max-procs, default 4 x cores),
@@ -632,6 +636,9 @@ def mfa_only():
 def main():
     if os.environ.get("BENCH_ONLY") == "mfa-otp":
         return mfa_only()
+    if os.environ.get("BENCH_ONLY") == "pg":
+        import pg_bench
+        return pg_bench.main()
     for exe in (FCGI, CTL, CRYPTOBOUND, NULLFCGI):
         if not os.access(exe, os.X_OK):
             raise SystemExit("bench: %s not built" % exe)
@@ -910,6 +917,10 @@ def main():
         out.extend(ldap_bench.table(ldap_rows))
         P("")
         out.extend(mfa_lines(tmp))
+        # 11. The store backends (pg_bench.py).
+        import pg_bench
+        P("")
+        out.extend(pg_bench.table(pg_bench.run(tmp)))
     finally:
         for s2 in servers:
             s2.stop()

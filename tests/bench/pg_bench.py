@@ -1,0 +1,144 @@
+#!/usr/bin/python3
+"""
+make bench, section 11: the store backends.  The same tenant on Berkeley
+DB (a home) and on PostgreSQL (a throw-away cluster of
+tests/pg/pgcluster.py on 127.0.0.1, fsync on, synchronous_commit on, no
+standby), served by lighttpd with BENCH_PROCS responders:
+
+  - the password grant (c = 2) and the rotating refresh grant (c = 8:
+    each 200's new token goes back into the pool) on each backend;
+  - the rotating refresh grant on PostgreSQL through one web server,
+    then through two at once (two lighttpd on their own ports, one wrk
+    each, the same database): their sum.
+
+Every server runs on this machine, so two web servers share its cores
+with each other and with PostgreSQL: on a small machine the second one
+shows the database's headroom, not a second machine's.  Runs alone
+too: BENCH_ONLY=pg make bench, or B=build python3 tests/bench/pg_bench.py.
+"""
+import json
+import os
+import shutil
+import sys
+import tempfile
+import threading
+import urllib.parse
+from pathlib import Path
+
+import bench
+
+sys.path.insert(0, str(bench.ROOT / "tests" / "pg"))
+import pgcluster  # noqa: E402
+
+PW_CONC = 2
+RF_CONC = 8
+DB = "latchkey_bench"
+
+
+def pw_body():
+    return urllib.parse.urlencode({"grant_type": "password",
+        "client_id": bench.CLIENT, "client_secret": bench.SECRET,
+        "username": bench.USER, "password": bench.PW, "audience": bench.API})
+
+
+def rotate(tmp, srv, conc, seconds=bench.SECONDS):
+    """The rotating refresh grant at srv (BENCH_MODE=rotate)."""
+    toks = bench.refresh_tokens(srv.base, bench.CLIENT, bench.SECRET, n=conc * 2)
+    prefix = urllib.parse.urlencode({"grant_type": "refresh_token",
+        "client_id": bench.CLIENT, "client_secret": bench.SECRET}) + \
+        "&refresh_token="
+    cpu0 = srv.cpu()
+    r = bench.wrk(tmp, srv.base + "/oauth/token", toks, conc, seconds,
+        mode="rotate", prefix=prefix)
+    r["cpu_ms"] = (srv.cpu() - cpu0) * 1e3 / max(1, r["requests"])
+    return r
+
+
+def grants(tmp, srv):
+    """{row: result} of the password and rotating refresh grants."""
+    cpu0 = srv.cpu()
+    pw = bench.wrk(tmp, srv.base + "/oauth/token", [pw_body()], PW_CONC)
+    pw["cpu_ms"] = (srv.cpu() - cpu0) * 1e3 / max(1, pw["requests"])
+    return {"password c=%d" % PW_CONC: pw,
+        "refresh rotating c=%d" % RF_CONC: rotate(tmp, srv, RF_CONC)}
+
+
+def two(tmp, servers):
+    """The rotating refresh grant at every server at once."""
+    out = [None] * len(servers)
+
+    def one(i):
+        out[i] = rotate(tmp, servers[i], RF_CONC)
+    threads = [threading.Thread(target=one, args=(i,))
+        for i in range(len(servers))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return out
+
+
+def run(tmp):
+    """The section's rows: (label, result), and the web-server scaling."""
+    t = bench.tenant("http://127.0.0.1/", "ES256")
+    tf = Path(tmp) / "tenant-pg.json"
+    tf.write_text(json.dumps(t))
+    home = Path(tmp) / "home-bdb"
+    bench.ctl(home, "import", str(tf))
+    rows, servers = [], []
+    cluster = pgcluster.PgCluster()
+    try:
+        srv = bench.Lighttpd(tmp, home, bench.FCGI)
+        servers.append(srv)
+        rows += [("Berkeley DB " + k, r) for k, r in grants(tmp, srv).items()]
+        srv.stop()
+        cluster.start()
+        cluster.createdb(DB)
+        conninfo = cluster.conninfo(DB)
+        bench.subprocess.run([str(bench.CTL), "-D", conninfo, "import",
+            str(tf)], check=True, capture_output=True)
+        webs = []
+        for i in (1, 2):
+            h = Path(tmp) / ("home-pg%d" % i)
+            h.mkdir(mode=0o700)
+            webs.append(bench.Lighttpd(tmp, h, bench.FCGI, database=conninfo))
+            servers.append(webs[-1])
+        rows += [("PostgreSQL " + k, r) for k, r in grants(tmp, webs[0]).items()]
+        one = rotate(tmp, webs[0], RF_CONC)
+        both = two(tmp, webs)
+        return rows, one, both
+    finally:
+        for s in servers:
+            s.stop()
+        cluster.cleanup()
+
+
+def table(res):
+    rows, one, both = res
+    out = ["11. store backends: Berkeley DB and PostgreSQL (%d responders"
+        " per web server, %d s per run, ES256)" % (bench.PROCS, bench.SECONDS)]
+    for label, r in rows:
+        out.append("   %-40s %7.1f req/s  p50 %6.1f ms  p99 %6.1f ms  non-2xx"
+            " %d  cpu/req %.2f ms" % (label, r["ok_rps"], r["p50_us"] / 1e3,
+            r["p99_us"] / 1e3, r["non2xx"], r["cpu_ms"]))
+    out.append("   PostgreSQL refresh rotating c=%d, one web server:  %7.1f"
+        " req/s" % (RF_CONC, one["ok_rps"]))
+    out.append("   PostgreSQL refresh rotating c=%d each, two web servers:"
+        " %7.1f req/s (%s)" % (RF_CONC, sum(r["ok_rps"] for r in both),
+        " + ".join("%.1f" % r["ok_rps"] for r in both)))
+    out.append("   (one machine of %d cores runs the web servers, their"
+        " responders and PostgreSQL)" % bench.CORES)
+    return out
+
+
+def main():
+    tmp = tempfile.mkdtemp(prefix="latchkey-bench-pg-")
+    os.chmod(tmp, 0o755)
+    try:
+        print("\n".join(table(run(tmp))))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
