@@ -188,6 +188,7 @@ serve_one(struct lk_ctx *ctx)
 	req.origin = var("HTTP_ORIGIN");
 	req.acr_method = var("HTTP_ACCESS_CONTROL_REQUEST_METHOD");
 	req.now = lk_now();
+	req.peer_fd = cgi ? 0 : fcgi.ipcFd;
 	if (rand_hex(req.id, 16) == -1)
 		strcpy(req.id, "0");
 	body_read(&req);

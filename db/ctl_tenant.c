@@ -21,6 +21,8 @@ static const struct optdef tenant_keys[] = {
 	{ "hash_slots", CV_INT, "hash_slots", NULL, CH_NONE, 0 },
 	{ "hash_queue", CV_INT, "hash_queue", NULL, CH_NONE, 0 },
 	{ "hash_wait_ms", CV_INT, "hash_wait_ms", NULL, CH_NONE, 0 },
+	{ "login_queue_budget_ms", CV_INT, "login_queue_budget_ms", NULL,
+	    CH_NONE, 0 },
 	{ "brute_force.enabled", CV_BOOL, "brute_force.enabled", NULL,
 	    CH_NONE, 0 },
 	{ "brute_force.threshold", CV_INT, "brute_force.threshold", NULL,

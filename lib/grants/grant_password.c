@@ -213,9 +213,10 @@ verify(struct grant_req *g, const struct hash_mix *mix, const char *enc,
 	enum hash_rc		 hrc;
 
 	*rehash = 0;
-	/* A login storm is shed, not queued without bound (admit.c). */
+	/* A login storm waits within a budget, then is shed (admit.c). */
+	adm->peer_fd = g->req->peer_fd;
 	if (admit_hash_enter(g->ctx, &g->tenant, adm) == ADMIT_BUSY) {
-		admit_shed(g->resp);
+		admit_shed(g->resp, adm);
 		return LOGIN_BUSY;
 	}
 	if (enc == NULL)	/* the cost of a user of the connection */

@@ -32,6 +32,9 @@ struct lk_req {
 	size_t		 bodysz;
 	int		 body_too_large; /* CONTENT_LENGTH > LK_BODY_MAX: body not read */
 	time_t		 now;		/* request clock (tests fix it) */
+	int		 peer_fd;	/* FastCGI: the web server's connection
+					 * (never 0, the listening socket);
+					 * 0 unknown (CGI, tests) */
 	char		 id[33];	/* request id, 32 hex chars */
 };
 

@@ -1,39 +1,48 @@
 /*
  * admit.c: admission control for password hashing (docs/COMPAT.md 9.7).
  *
- * A password verify costs ~20 ms of one core by design (argon2id), so a
- * login storm must not queue without bound: at most `hash_slots`
- * verifies run at once across every responder process, at most
- * `hash_queue` more requests wait for a slot, each for at most
- * `hash_wait_ms`; anything beyond is answered at once with 503
- * temporarily_unavailable and Retry-After (RFC 9110 15.6.4, 10.2.3).
- * A served request therefore waits at most hash_wait_ms before its own
- * hash, which keeps its latency near a few hash times however many
- * clients pile on.
+ * A password verify costs ~20 ms of one core by design (argon2id), so
+ * at most `hash_slots` verifies run at once across every responder
+ * process.  A login that finds them all busy waits in line for one as
+ * long as its predicted wait stays within the tenant's latency budget
+ * (`login_queue_budget_ms`, default 1 s): the waiters ahead of it times
+ * the measured hash time, divided among the slots.  Only beyond the
+ * budget is it refused, at once, with 503 temporarily_unavailable and a
+ * Retry-After of the time the line ahead needs (RFC 9110 15.6.4,
+ * 10.2.3).  Eight users logging in together on two cores wait a few
+ * hash times; none is turned away (a 503 is a failed login for a
+ * person: the SDKs do not retry it).  The waiting room's size is thus
+ * the budget's: budget x slots / hash time waiters (`hash_queue`, when
+ * set, caps it further).
  *
  * The slots are one-byte OFD locks (fcntl F_OFD_SETLK) on one file,
- * LATCHKEY_HOME/run/admission: bytes [0, slots) are the hash slots,
- * bytes [ADMIT_QUEUE_BASE, +queue) the waiting room.  A lock belongs to
- * the open file and dies with the process, so a responder killed while
- * hashing (the fault test SIGKILLs them) frees its slot; no semaphore
- * can leak.  Waiters sleep in F_OFD_SETLKW (a slot freed wakes them at
- * once) under a timer; polling instead cost 9 ms of CPU per request at
- * c = 8 on the 2-core test machine.
+ * LATCHKEY_HOME/run/admission: bytes [0, slots) are the hash slots.  A
+ * lock belongs to the open file and dies with the process, so a
+ * responder killed while hashing (the fault test SIGKILLs them) frees
+ * its slot; no semaphore can leak.
  *
- * A waiter sleeps on one slot, its home: the waiting-room bytes are
- * taken lowest first and waiter k's home is slot k mod slots, so the
- * waiters spread evenly over the slots, and each one is in the kernel's
- * queue of its slot whenever that slot is freed.  (Moving from slot to
- * slot instead made a waiter miss the slot freed while it was moving,
- * and lose it to a request that had just arrived: at c = 3, twice the
- * slots' worth of requests waiting, one in 25 was shed.)  Between sleeps
- * of a quarter of a hash time it tries every slot.
+ * The line is a ticket dispenser in the file's first page, mapped by
+ * every responder: `next`, the next ticket, and `head`, the oldest
+ * ticket perhaps still waiting.  Ticket t is also a one-byte OFD lock,
+ * byte ADMIT_QUEUE_BASE + t mod ADMIT_QUEUE_MAX, held while its owner
+ * waits and taken before the ticket is published, so a ticket whose
+ * byte is free is over: served, refused, given up, or its process died.
+ * Anyone moves `head` past such tickets.  Waiters are served in ticket
+ * order: only the first in line tries the slots (sleeping in the kernel
+ * on its home slot, trying every slot a quarter of a hash time apart),
+ * the others sleep on the byte of the ticket before theirs, which wakes
+ * them when it is freed; a login that arrives while anyone waits takes
+ * a ticket too instead of a slot freed for the line.  Every sleep is
+ * bounded, and between sleeps a waiter polls its web server connection:
+ * a client that went away frees its place at once (FastCGI: the web
+ * server closes the connection to the responder when its client
+ * disconnects; plain CGI gives no such sign, its waiter keeps its place).
  *
- * The hash time that sets the wait is a moving average of how long this
- * process held a slot, and it is shared: each process writes its average
- * at the start of the lock file, and one that has not hashed yet starts
- * from it (a freshly started responder otherwise guessed 100 ms and let
- * its first requests wait 150 ms).
+ * The hash time behind the prediction is a moving average of how long
+ * this process held a slot, and it is shared: each process writes its
+ * average at the start of the lock file, and one that has not hashed
+ * yet starts from it (a freshly started responder otherwise guessed
+ * 100 ms).
  *
  * Each slot also has its hash memory, shared by every responder (one
  * POSIX shared memory object per home and slot, /dev/shm/latchkey-<uid>-
@@ -53,15 +62,8 @@
  * for life; admit_close() of the last one (its exclusive lock granted)
  * removes them.  A responder SIGKILLed leaves them to the next last one.
  *
- * The tenant record sets the limits ("hash_slots", "hash_queue",
- * "hash_wait_ms"); the defaults are one slot per online core, a waiting
- * room of three per slot (so that with lighttpd's max-procs at 4 x cores,
- * as httpd-conf/lighttpd.conf advises, every request that reaches a
- * responder may wait, and none is turned away in a busy loop of instant
- * 503s that would steal the cores from the hashing), and 1.5 times this
- * process's measured hash time.  When
- * the lock file cannot be used, hashing is admitted without control
- * (logged once): availability before protection.
+ * When the lock file cannot be used, hashing is admitted without
+ * control (logged once): availability before protection.
  */
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -70,7 +72,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <signal.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -79,18 +84,31 @@
 #include "extern.h"
 
 #define ADMIT_USERS		2048	/* held shared by slot memory users */
-#define ADMIT_QUEUE_BASE	4096	/* first waiting-room byte */
+#define ADMIT_QUEUE_BASE	4096	/* first ticket byte */
 #define ADMIT_SLOTS_MAX		64
-#define ADMIT_QUEUE_MAX		1024
+#define ADMIT_QUEUE_MAX		1024	/* ticket bytes: the most waiters */
 #define ADMIT_WAIT_MAX		60000	/* ms */
-#define ADMIT_SIGNAL		(SIGRTMIN + 3)	/* ends a timed slot wait */
-#define ADMIT_QUEUE_FACTOR	3	/* default waiting room: 3 x slots */
+#define ADMIT_SIGNAL		(SIGRTMIN + 3)	/* ends a timed lock wait */
 #define ADMIT_HASH_GUESS	100.0	/* ms, before the first measurement */
-#define ADMIT_WAIT_FACTOR	1.5	/* default wait: this x hash time */
-#define ADMIT_WAIT_MIN		10	/* ms */
+#define ADMIT_BUDGET		1000	/* ms, login_queue_budget_ms default */
+#define ADMIT_TAKE_TRIES	64	/* ticket races before giving up */
+
+/*
+ * The admission file's first page, mapped shared: the hash time at
+ * offset 0 (as before the line existed), the line's counters on their
+ * own cache lines.  Lock-free 64-bit atomics (x86-64, arm64).
+ */
+struct admit_page {
+	_Atomic double		 hash_ms;	/* last writer's average */
+	char			 pad0[56];
+	_Atomic uint64_t	 next;		/* next ticket */
+	char			 pad1[56];
+	_Atomic uint64_t	 head;		/* oldest ticket maybe waiting */
+};
 
 static int	 admit_fd = -1;
 static int	 admit_broken;		/* could not open: admit everything */
+static struct admit_page *page;		/* the file's first page */
 static double	 hash_ms;		/* moving average of own hash times */
 static long	 cores;			/* online CPUs, read once */
 static int	 users_held;		/* shared lock on ADMIT_USERS */
@@ -104,22 +122,44 @@ void
 admit_limits(const struct tenant *tenant, struct admit_limits *l)
 {
 	double	 h = hash_ms > 0 ? hash_ms : ADMIT_HASH_GUESS;
-	long	 wait;
+	double	 room;
 
 	/* Read once: it was an open, a read and a close every login. */
 	if (cores == 0 && (cores = sysconf(_SC_NPROCESSORS_ONLN)) < 1)
 		cores = 1;
-	/* The tenant's settings (record.c: absent or out of range, 0 or -1
-	 * for the queue) else the defaults. */
+	/* The tenant's settings (record.c: absent or out of range, 0 or -1)
+	 * else the defaults; hash_wait_ms is the budget's older name. */
 	l->slots = tenant->hash_slots > 0 ? (int)tenant->hash_slots :
 	    (int)(cores > ADMIT_SLOTS_MAX ? ADMIT_SLOTS_MAX : cores);
-	l->queue = tenant->hash_queue >= 0 ? (int)tenant->hash_queue :
-	    ADMIT_QUEUE_FACTOR * l->slots;
-	wait = (long)(h * ADMIT_WAIT_FACTOR);
-	if (wait < ADMIT_WAIT_MIN)
-		wait = ADMIT_WAIT_MIN;
-	l->wait_ms = tenant->hash_wait_ms > 0 ? (int)tenant->hash_wait_ms :
-	    (int)wait;
+	l->budget_ms = tenant->login_queue_budget_ms >= 0 ?
+	    (int)tenant->login_queue_budget_ms : tenant->hash_wait_ms > 0 ?
+	    (int)tenant->hash_wait_ms : ADMIT_BUDGET;
+	l->hash_ms = h;
+	/* The waiters whose predicted wait fits the budget. */
+	room = (double)l->budget_ms * l->slots / h;
+	l->queue = room >= ADMIT_QUEUE_MAX ? ADMIT_QUEUE_MAX : (int)room;
+	if (tenant->hash_queue >= 0 && tenant->hash_queue < l->queue)
+		l->queue = (int)tenant->hash_queue;
+}
+
+/* Map the admission file's first page (sized first: a new file is
+ * empty, and its zeroes are an empty line).  0, or -1 with errno. */
+static int
+page_map(void)
+{
+	struct stat	 st;
+	void		*p;
+
+	if (fstat(admit_fd, &st) == -1)
+		return -1;
+	if (st.st_size < ADMIT_USERS && ftruncate(admit_fd, ADMIT_USERS) == -1)
+		return -1;
+	p = mmap(NULL, sizeof(*page), PROT_READ | PROT_WRITE, MAP_SHARED,
+	    admit_fd, 0);
+	if (p == MAP_FAILED)
+		return -1;
+	page = p;
+	return 0;
 }
 
 /* Open (once) home/run/admission.  0, or -1 (logged once). */
@@ -146,6 +186,14 @@ admit_open(const char *home)
 		return -1;
 	}
 	umask(omask);
+	if (page_map() == -1) {
+		lk_warn("%s: %s; password hashing runs without admission "
+		    "control", path, strerror(errno));
+		close(admit_fd);
+		admit_fd = -1;
+		admit_broken = 1;
+		return -1;
+	}
 	return 0;
 }
 
@@ -280,6 +328,9 @@ admit_close(void)
 			if (slot_name(k, name, sizeof(name)) == 0)
 				(void)shm_unlink(name);
 	users_held = 0;
+	if (page != NULL)
+		munmap(page, sizeof(*page));
+	page = NULL;
 	if (admit_fd != -1)
 		close(admit_fd);
 	admit_fd = -1;
@@ -289,12 +340,105 @@ admit_close(void)
 static double
 shared_hash_ms(void)
 {
-	double	 v;
+	double	 v = atomic_load(&page->hash_ms);
 
-	if (pread(admit_fd, &v, sizeof(v), 0) != sizeof(v) ||
-	    !(v >= 0.01 && v <= ADMIT_WAIT_MAX))
+	return v >= 0.01 && v <= ADMIT_WAIT_MAX ? v : 0;
+}
+
+/* 1 when ticket byte b is held by another open file (a waiter). */
+static int
+byte_held(int b)
+{
+	struct flock	 fl;
+
+	memset(&fl, 0, sizeof(fl));
+	fl.l_type = F_WRLCK;
+	fl.l_whence = SEEK_SET;
+	fl.l_start = b;
+	fl.l_len = 1;
+	if (fcntl(admit_fd, F_OFD_GETLK, &fl) == -1)
+		return 1;	/* unknown: leave the line as it is */
+	return fl.l_type != F_UNLCK;
+}
+
+static int
+ticket_byte(uint64_t t)
+{
+	return ADMIT_QUEUE_BASE + (int)(t % ADMIT_QUEUE_MAX);
+}
+
+/*
+ * Move head past the tickets that are over (their byte free), up to
+ * limit (our own ticket: our own lock does not show in F_OFD_GETLK).
+ * The head now.
+ */
+static uint64_t
+head_advance(uint64_t limit)
+{
+	uint64_t	 h = atomic_load(&page->head);
+
+	while (h < limit) {
+		if (byte_held(ticket_byte(h)))
+			break;
+		/* Lost the race: another process moved it; go on from there. */
+		(void)atomic_compare_exchange_strong(&page->head, &h, h + 1);
+		h = atomic_load(&page->head);
+	}
+	return h;
+}
+
+/* The waiters among tickets [from, to): those whose byte is held (a
+ * refused ticket behind the head leaves a hole). */
+static uint64_t
+line_count(uint64_t from, uint64_t to)
+{
+	uint64_t	 n = 0;
+
+	for (; from < to; from++)
+		n += (uint64_t)byte_held(ticket_byte(from));
+	return n;
+}
+
+/* The logins waiting in line now. */
+static uint64_t
+line_length(void)
+{
+	uint64_t	 n = atomic_load(&page->next), h;
+
+	if ((h = atomic_load(&page->head)) == n)
 		return 0;
-	return v;
+	if (h > n) {	/* nonsense in the file: start afresh */
+		atomic_store(&page->head, n);
+		return 0;
+	}
+	return line_count(head_advance(n), n);
+}
+
+/*
+ * Take the next ticket, its byte locked before it is published (so a
+ * ticket whose byte is free is over).  0 with *t, or -1: the line is
+ * full (ADMIT_QUEUE_MAX waiting) or kept changing under us.
+ */
+static int
+ticket_take(uint64_t *t)
+{
+	uint64_t	 n;
+	int		 i;
+
+	for (i = 0; i < ADMIT_TAKE_TRIES; i++) {
+		n = atomic_load(&page->next);
+		if (n - atomic_load(&page->head) >= ADMIT_QUEUE_MAX &&
+		    n - head_advance(n) >= ADMIT_QUEUE_MAX)
+			return -1;
+		if (byte_lock(ticket_byte(n), F_WRLCK, F_OFD_SETLK) == -1)
+			continue;	/* another is taking ticket n */
+		if (atomic_compare_exchange_strong(&page->next, &n, n + 1)) {
+			*t = n;
+			return 0;
+		}
+		unlock_one(ticket_byte(n));
+	}
+	return -1;
 }
 
 /* The timer's signal only interrupts F_OFD_SETLKW (no SA_RESTART). */
@@ -304,12 +448,13 @@ admit_wake(int sig)
 }
 
 /*
- * Block on slot byte b for at most ms: 0 with it locked, -1 on timeout
- * or error.  A per-process POSIX timer on its own real-time signal
- * interrupts the wait, so no other user of SIGALRM is disturbed.
+ * Block on byte b for a lock of type for at most ms: 0 with it locked,
+ * -1 on timeout or error.  A per-process POSIX timer on its own
+ * real-time signal interrupts the wait, so no other user of SIGALRM is
+ * disturbed.
  */
 static int
-lock_wait(int b, double ms)
+lock_wait(int b, short type, double ms)
 {
 	static timer_t		 tid;
 	static int		 have_timer;
@@ -337,7 +482,7 @@ lock_wait(int b, double ms)
 	if (its.it_value.tv_sec == 0 && its.it_value.tv_nsec < 100000)
 		its.it_value.tv_nsec = 100000;
 	memset(&fl, 0, sizeof(fl));
-	fl.l_type = F_WRLCK;
+	fl.l_type = type;
 	fl.l_whence = SEEK_SET;
 	fl.l_start = b;
 	fl.l_len = 1;
@@ -360,51 +505,121 @@ arena_set(const struct tenant *tenant, int k)
 	hash_arena(slot_memory(k, size), size);
 }
 
+/* 1 when the web server closed the connection of this request (its
+ * client went away); fd 0: not known (plain CGI, tests). */
+static int
+peer_gone(int fd)
+{
+	struct pollfd	 p = { .fd = fd, .events = POLLRDHUP };
+
+	if (fd <= 0 || poll(&p, 1, 0) != 1)
+		return 0;
+	return (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) != 0;
+}
+
+static double
+ms_min(double a, double b)
+{
+	return a < b ? a : b;
+}
+
+/* Seconds for n waiters ahead to be served: the Retry-After (>= 1). */
+static int
+retry_after(const struct admit_limits *l, uint64_t n)
+{
+	double	 s = (double)n * l->hash_ms / l->slots / 1e3;
+
+	return s <= 1 ? 1 : s >= 60 ? 60 : (int)s + ((double)(int)s < s);
+}
+
+/*
+ * Wait with ticket t (its byte held) until a slot is ours or the line
+ * gives up on us: the slot, or -1 (past the deadline, or the client went
+ * away).  Ticket t's home is slot t mod slots.  Once the ticket a line
+ * of slots ahead of it (t - slots) is over, the waiter sleeps in the
+ * kernel's queue of its home slot, where that ticket slept before it,
+ * so a freed slot goes to the oldest waiter in its queue; it tries every
+ * slot a quarter of a hash time apart.  Until then it sleeps on that
+ * ticket's byte, a hash time at most: no waiter polls.
+ */
+static int
+line_wait(const struct admit_limits *l, uint64_t t, double deadline,
+    int peer_fd)
+{
+	uint64_t	 s = (uint64_t)l->slots, h;
+	double		 left;
+	int		 slot, home = (int)(t % s);
+
+	while ((left = deadline - lk_mono_ms()) > 0 && !peer_gone(peer_fd)) {
+		h = head_advance(t);
+		if (t < h + s || !byte_held(ticket_byte(t - s))) {
+			if ((slot = lock_one(0, l->slots, 1)) != -1 ||
+			    lock_wait(home, F_WRLCK, ms_min(left,
+			    l->hash_ms / 4)) == 0)
+				return slot != -1 ? slot : home;
+			continue;
+		}
+		if (lock_wait(ticket_byte(t - s), F_RDLCK, ms_min(left,
+		    l->hash_ms)) == 0)
+			unlock_one(ticket_byte(t - s));
+	}
+	return -1;
+}
+
 enum admit_rc
 admit_hash_enter(struct lk_ctx *ctx, const struct tenant *tenant,
     struct admit *a)
 {
 	struct admit_limits	 l;
-	double			 deadline, left, slice;
-	int			 w, home;
+	uint64_t		 t, ahead;
 
 	a->slot = -1;
+	a->retry_after = 1;
 	a->t0 = lk_mono_ms();
 	if (admit_open(ctx->home) == -1)
 		return ADMIT_OK;
 	if (hash_ms <= 0)
 		hash_ms = shared_hash_ms();
 	admit_limits(tenant, &l);
-	if ((a->slot = lock_one(0, l.slots, 1)) != -1) {
+	/* A free slot, when no one is in line for it. */
+	if (line_length() == 0 && (a->slot = lock_one(0, l.slots, 1)) != -1) {
 		arena_set(tenant, a->slot);
 		return ADMIT_OK;
 	}
-	/* No slot: wait in the waiting room if there is room in it. */
-	if (l.queue == 0 ||
-	    (w = lock_one(ADMIT_QUEUE_BASE, l.queue, 0)) == -1)
+	if (ticket_take(&t) == -1) {
+		a->retry_after = retry_after(&l, ADMIT_QUEUE_MAX);
 		return ADMIT_BUSY;
-	/*
-	 * Sleep in the kernel on the home slot (no polling: a waiter costs
-	 * no CPU), a quarter of a hash time at a time, trying every slot
-	 * between sleeps.
-	 */
-	home = (w - ADMIT_QUEUE_BASE) % l.slots;
-	deadline = a->t0 + l.wait_ms;
-	slice = (hash_ms > 0 ? hash_ms : ADMIT_HASH_GUESS) / 4;
-	while ((left = deadline - lk_mono_ms()) > 0) {
-		if (lock_wait(home, left < slice ? left : slice) == 0) {
-			a->slot = home;
-			break;
-		}
-		if ((a->slot = lock_one(0, l.slots, 1)) != -1)
-			break;
 	}
-	unlock_one(w);
-	if (a->slot == -1)
+	/* The waiters ahead, a slot's worth at a time, each a hash time:
+	 * beyond the budget (the waiting room's size), refused at once. */
+	ahead = line_count(head_advance(t), t);
+	if (ahead >= (uint64_t)l.queue ||
+	    (double)(ahead / (uint64_t)l.slots + 1) * l.hash_ms >
+	    (double)l.budget_ms) {
+		unlock_one(ticket_byte(t));
+		a->retry_after = retry_after(&l, ahead + 1);
 		return ADMIT_BUSY;
+	}
+	/* A prediction a hash time off still waits; later, refused. */
+	a->slot = line_wait(&l, t, a->t0 + l.budget_ms + l.hash_ms,
+	    a->peer_fd);
+	unlock_one(ticket_byte(t));
+	if (a->slot == -1) {
+		a->retry_after = retry_after(&l, line_length());
+		return ADMIT_BUSY;
+	}
 	arena_set(tenant, a->slot);
 	a->t0 = lk_mono_ms();
 	return ADMIT_OK;
+}
+
+int
+admit_waiting(struct lk_ctx *ctx)
+{
+
+	if (admit_open(ctx->home) == -1)
+		return 0;
+	return (int)line_length();
 }
 
 void
@@ -414,19 +629,17 @@ admit_hash_leave(struct admit *a)
 
 	/* Exponential moving average of the time a slot is held, shared. */
 	hash_ms = hash_ms > 0 ? hash_ms * 0.8 + ms * 0.2 : ms;
-	if (a->slot >= 0 &&
-	    pwrite(admit_fd, &hash_ms, sizeof(hash_ms), 0) != sizeof(hash_ms)) {
-		/* Not shared: a new process measures its own. */
-	}
+	if (a->slot >= 0 && page != NULL)
+		atomic_store(&page->hash_ms, hash_ms);
 	hash_arena(NULL, 0);
 	unlock_one(a->slot);
 	a->slot = -1;
 }
 
 int
-admit_shed(struct lk_resp *resp)
+admit_shed(struct lk_resp *resp, const struct admit *a)
 {
 	if (oerr_write(resp, OERR_TEMPORARILY_UNAVAILABLE, NULL) == -1)
 		return -1;
-	return resp_header(resp, "Retry-After", "%d", ADMIT_RETRY_AFTER);
+	return resp_header(resp, "Retry-After", "%d", a->retry_after);
 }

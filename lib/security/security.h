@@ -274,34 +274,43 @@ enum store_rc	 audit_list(struct store *, struct txn *,
 
 /*
  * admit.c: admission control for password hashing (docs/COMPAT.md 9.7): at most
- * hash_slots verifies at once across all responders, at most hash_queue
- * more waiting, each at most hash_wait_ms; the rest get 503 at once.
+ * hash_slots verifies at once across all responders; a login waits in
+ * line for one while its predicted wait is within login_queue_budget_ms,
+ * served in arrival order; the rest get 503 at once.
  */
-#define ADMIT_RETRY_AFTER	1	/* seconds, the 503's Retry-After */
+#define ADMIT_RETRY_AFTER	1	/* seconds, a store 503's Retry-After */
 
 struct admit_limits {
 	int		 slots;		/* concurrent hashes (default: cores) */
-	int		 queue;		/* waiting requests (default: slots) */
-	int		 wait_ms;	/* longest wait (default 1.5 x hash time) */
+	int		 budget_ms;	/* longest predicted wait (default 1000) */
+	int		 queue;		/* waiters: budget x slots / hash time */
+	double		 hash_ms;	/* measured hash time (shared) */
 };
 struct admit {
 	int		 slot;		/* locked byte, -1 none */
 	double		 t0;		/* ms, when the slot was taken */
+	int		 peer_fd;	/* in: the web server's connection,
+					 * polled while waiting; 0 unknown */
+	int		 retry_after;	/* out, ADMIT_BUSY: seconds */
 };
 enum admit_rc { ADMIT_OK, ADMIT_BUSY };
 
-/* The limits in force for tenant (its hash_slots, hash_queue and
- * hash_wait_ms, else the defaults). */
+/* The limits in force for tenant (its hash_slots, login_queue_budget_ms
+ * and hash_queue, else the defaults) and the hash time measured. */
 void		 admit_limits(const struct tenant *tenant, struct admit_limits *);
-/* Take a hash slot, waiting as the limits allow: ADMIT_OK (then call
- * admit_hash_leave) or ADMIT_BUSY (nothing held). */
+/* Take a hash slot, waiting in line as the budget allows: ADMIT_OK (then
+ * call admit_hash_leave) or ADMIT_BUSY (nothing held, a->retry_after
+ * set).  a->peer_fd must be set. */
 enum admit_rc	 admit_hash_enter(struct lk_ctx *, const struct tenant *tenant,
 		    struct admit *);
 void		 admit_hash_leave(struct admit *);
+/* The logins waiting in line now (0 when the admission file is not
+ * open). */
+int		 admit_waiting(struct lk_ctx *);
 /* At exit: unmap the slots' hash memory, close the admission file; the
  * last process using the shared memory removes it. */
 void		 admit_close(void);
-/* Write the 503 temporarily_unavailable with Retry-After.  0 or -1. */
-int		 admit_shed(struct lk_resp *);
+/* Write the 503 temporarily_unavailable with a's Retry-After.  0 or -1. */
+int		 admit_shed(struct lk_resp *, const struct admit *);
 
 #endif /* !LATCHKEY_SECURITY_H */

@@ -126,6 +126,8 @@ static const struct fdef tenant_fields[] = {
 	T("hash_slots", FT_INT, 1, 64, NULL, 0, 0, hash_slots),
 	T("hash_queue", FT_INT, 0, 1024, NULL, 0, -1, hash_queue),
 	T("hash_wait_ms", FT_INT, 1, 60000, NULL, 0, 0, hash_wait_ms),
+	T("login_queue_budget_ms", FT_INT, 0, 60000, NULL, 0, -1,
+	    login_queue_budget_ms),
 	/* Attack protection (guard.c, breached.c, audit.c). */
 	T("brute_force", FT_GUARD, 0, 0, NULL, 0, 0, brute_force),
 	T("suspicious_ip", FT_GUARD, 0, 0, NULL, 0, 0, suspicious_ip),

@@ -124,7 +124,8 @@ struct tenant {
 	int		 allow_legacy_ro;
 	long long	 hash_slots;		/* 0: admit.c's default */
 	long long	 hash_queue;		/* -1: admit.c's default */
-	long long	 hash_wait_ms;		/* 0: admit.c's default */
+	long long	 hash_wait_ms;		/* 0: none (the budget's old name) */
+	long long	 login_queue_budget_ms;	/* -1: admit.c's default */
 	const json_t	*hash;			/* {"t","m","p"} */
 	const json_t	*brute_force;		/* guard.c's settings objects */
 	const json_t	*suspicious_ip;

@@ -2,19 +2,24 @@
  * test_admit: admission control for password hashing (lib/security/admit.c).
  * The slots are OFD locks, which belong to an open file description, so
  * every actor is a forked process with its own: the parent only
- * schedules them and reads their reports from a pipe.
+ * schedules them through pipes and reads their reports; no assertion
+ * depends on how fast a loaded machine runs them.
  *
- *  - a waiter is in the kernel's queue of its home slot, so the slot
- *    goes to it when freed, not to a request arriving just after;
- *  - the hash time one process measured sets the wait of a process that
- *    has not hashed yet (it used to guess 100 ms, so a fresh responder's
- *    first requests could wait 150 ms);
+ *  - waiters are served in arrival order (tickets): a login that
+ *    arrives after another waits behind it;
+ *  - a login whose predicted wait exceeds the budget is refused at once
+ *    with a Retry-After; one within it waits;
+ *  - a waiter whose client went away, or that was killed, leaves the
+ *    line;
+ *  - the hash time one process measured sets the prediction of a
+ *    process that has not hashed yet;
  *  - the limits and their defaults;
  *  - a verify in a held slot runs in the slot's shared memory, which it
  *    leaves wiped; the last process to close removes it; an object not
  *    this user's alone (mode) is not used.
  */
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -24,6 +29,7 @@
 #include <limits.h>
 #include <poll.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -66,54 +72,90 @@ tenant_of(const json_t *j)
 	return &t;
 }
 
+/* Admission limits (queue, budget_ms -1: none set) and the smallest
+ * hash policy. */
 static json_t *
-limits(int slots, int queue, int wait_ms)
+limits(int slots, int queue, int budget_ms)
 {
-	return json_pack("{s:i, s:i, s:i, s:{s:i, s:i, s:i}}", "hash_slots",
-	    slots, "hash_queue", queue, "hash_wait_ms", wait_ms, "hash",
-	    "t", 1, "m", 8, "p", 1);
+	json_t	*t;
+
+	t = json_pack("{s:i, s:{s:i, s:i, s:i}}", "hash_slots", slots,
+	    "hash", "t", 1, "m", 8, "p", 1);
+	if (queue != -1)
+		json_object_set_new(t, "hash_queue", json_integer(queue));
+	if (budget_ms != -1)
+		json_object_set_new(t, "login_queue_budget_ms",
+		    json_integer(budget_ms));
+	return t;
 }
 
-/* What actor `id` reports: which slot it got (-1: shed), when (ms from
- * the common start t0), and the wait admit_limits gave it. */
+/* What actor `id` reports once admitted or refused: its slot (-1:
+ * refused), the Retry-After it was given, the hash time it predicts
+ * with. */
 struct report {
 	int	 id;
 	int	 slot;
-	double	 at_ms;
-	int	 wait_ms;
+	int	 retry_after;
+	double	 hash_ms;
+};
+
+/* A descriptor the next actor closes (the parent's end of its peer). */
+static int	 actor_close = -1;
+
+/* An actor: its process, the pipe that lets it leave its slot. */
+struct actor {
+	pid_t	 pid;
+	int	 go[2];
 };
 
 /*
- * Fork actor `id`: at t0 + delay_ms it asks for a slot under the tenant
- * settings t, reports to fd, holds the slot hold_ms and leaves.
+ * Fork actor `id`: it asks for a slot under the tenant settings t (the
+ * web server connection peer, 0 none), reports to fd and, admitted,
+ * holds the slot until told to leave (release()).  No step waits for a
+ * clock: the parent orders them through the pipes.
  */
-static pid_t
-actor(int fd, int id, double t0, double delay_ms, double hold_ms,
-    const json_t *t)
+static void
+actor(struct actor *x, int fd, int id, const json_t *t, int peer)
 {
 	struct lk_ctx		 ctx = { .home = home };
 	struct admit		 a;
 	struct admit_limits	 l;
 	struct report		 r;
-	pid_t			 pid;
+	char			 c;
 
-	if ((pid = fork()) != 0)
-		return pid;
-	sleep_ms(t0 + delay_ms - lk_mono_ms());
+	assert_int_equal(pipe(x->go), 0);
+	if ((x->pid = fork()) != 0) {
+		close(x->go[0]);
+		return;
+	}
+	close(x->go[1]);
+	if (actor_close != -1)
+		close(actor_close);
+	admit_close();		/* the parent's open file is not ours */
+	memset(&a, 0, sizeof(a));
+	a.peer_fd = peer;
 	memset(&r, 0, sizeof(r));
 	r.id = id;
-	r.slot = admit_hash_enter(&ctx, tenant_of(t), &a) == ADMIT_OK ? a.slot : -1;
-	r.at_ms = lk_mono_ms() - t0;
+	r.slot = admit_hash_enter(&ctx, tenant_of(t), &a) == ADMIT_OK ?
+	    a.slot : -1;
+	r.retry_after = a.retry_after;
 	admit_limits(tenant_of(t), &l);
-	r.wait_ms = l.wait_ms;
+	r.hash_ms = l.hash_ms;
 	if (write(fd, &r, sizeof(r)) != sizeof(r))
 		_exit(1);
 	if (r.slot != -1) {
-		sleep_ms(hold_ms);
+		if (read(x->go[0], &c, 1) != 1)
+			_exit(2);
 		admit_hash_leave(&a);
 	}
 	admit_close();
 	_exit(0);
+}
+
+static void
+release(struct actor *x)
+{
+	assert_int_equal(write(x->go[1], "l", 1), 1);
 }
 
 static struct report
@@ -122,13 +164,13 @@ next_report(int fd)
 	struct pollfd	 p = { fd, POLLIN, 0 };
 	struct report	 r;
 
-	assert_int_equal(poll(&p, 1, 5000), 1);
+	assert_int_equal(poll(&p, 1, 10000), 1);
 	assert_int_equal(read(fd, &r, sizeof(r)), sizeof(r));
 	return r;
 }
 
 static void
-reap(pid_t pid)
+reap_pid(pid_t pid)
 {
 	int	 status;
 
@@ -136,96 +178,215 @@ reap(pid_t pid)
 	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 }
 
-enum { H0, H1, F, W, N, ACTORS };
+static void
+reap(struct actor *x)
+{
+	close(x->go[1]);
+	reap_pid(x->pid);
+}
+
+/* Wait (10 s at most) until n logins wait in line. */
+static void
+waiting(int n)
+{
+	struct lk_ctx	 ctx = { .home = home };
+	int		 i;
+
+	for (i = 0; i < 10000 && admit_waiting(&ctx) != n; i++)
+		sleep_ms(1);
+	assert_int_equal(admit_waiting(&ctx), n);
+	admit_close();
+}
+
+/* A fresh admission file: no hash time measured (100 ms guessed), an
+ * empty line. */
+static void
+fresh_file(void)
+{
+	char	 path[128];
+
+	admit_close();
+	snprintf(path, sizeof(path), "%s/run/admission", home);
+	assert_int_equal(truncate(path, 0) == 0 || errno == ENOENT, 1);
+}
 
 /*
- * Two slots, both held: H0's is freed at 150 ms, H1's at 500 ms.  W has
- * waited since `w_at` ms with H0's slot as its home (waiters take the
- * lowest free waiting-room byte, home = byte mod slots; when H0 holds
- * slot 1 a filler F takes byte 0 first).  N arrives 10 ms after H0
- * leaves (a client's next request comes sooner; the 10 ms allow for
- * a loaded machine scheduling W late) and would hold a slot past
- * 500 ms: the freed slot must go to W, which then does not wait for H1.
+ * One slot, held by H.  W, then N queue for it; when H leaves, the slot
+ * goes to W, and to N only once W leaves: N, a ticket behind W, does
+ * not even try the slot while W waits.  Repeated, so that either may
+ * find the slot's kernel queue in any state.
  */
 static void
-waiter_gets_the_freed_slot(int w_at)
+waiters_are_served_in_arrival_order(void **state)
 {
-	json_t		*t = limits(2, 2, 3000);
-	struct report	 r[ACTORS], x;
-	pid_t		 p[ACTORS];
-	double		 t0;
-	int		 fds[2], i, n = 0;
+	json_t		*t = limits(1, -1, 10000);
+	struct actor	 h, w, n;
+	struct report	 r;
+	int		 fds[2], round;
 
-	memset(p, 0, sizeof(p));
+	(void)state;
 	assert_int_equal(pipe(fds), 0);
-	t0 = lk_mono_ms() + 50;
-	p[H0] = actor(fds[1], H0, t0, 0, 150, t);
-	p[H1] = actor(fds[1], H1, t0, 10, 490, t);
-	for (; n < 2; n++) {
-		x = next_report(fds[0]);
-		r[x.id] = x;
+	for (round = 0; round < 5; round++) {
+		actor(&h, fds[1], 0, t, 0);
+		assert_int_equal(next_report(fds[0]).slot, 0);
+		actor(&w, fds[1], 1, t, 0);
+		waiting(1);
+		actor(&n, fds[1], 2, t, 0);
+		waiting(2);
+		release(&h);
+		r = next_report(fds[0]);
+		assert_int_equal(r.id, 1);
+		assert_int_equal(r.slot, 0);
+		waiting(1);
+		release(&w);
+		r = next_report(fds[0]);
+		assert_int_equal(r.id, 2);
+		assert_int_equal(r.slot, 0);
+		release(&n);
+		reap(&h);
+		reap(&w);
+		reap(&n);
 	}
-	assert_true(r[H0].slot >= 0 && r[H1].slot >= 0 &&
-	    r[H0].slot != r[H1].slot);
-	if (r[H0].slot == 1)
-		p[F] = actor(fds[1], F, t0, 20, 0, t);
-	p[W] = actor(fds[1], W, t0, w_at, 0, t);
-	p[N] = actor(fds[1], N, t0, 160, 500, t);
-	for (; n < ACTORS - (p[F] == 0); n++) {
-		x = next_report(fds[0]);
-		r[x.id] = x;
-	}
-	for (i = 0; i < ACTORS; i++)
-		if (p[i] != 0)
-			reap(p[i]);
-	if (r[W].slot != r[H0].slot || r[W].at_ms < 140 || r[W].at_ms > 300)
-		print_error("W from %d ms: H0 slot %d, H1 slot %d; W got %d at "
-		    "%.1f ms, N %d at %.1f ms\n", w_at, r[H0].slot, r[H1].slot,
-		    r[W].slot, r[W].at_ms, r[N].slot, r[N].at_ms);
-	assert_int_equal(r[W].slot, r[H0].slot);
-	assert_in_range((int)r[W].at_ms, 140, 300);
 	close(fds[0]);
 	close(fds[1]);
 	json_decref(t);
 }
 
-/* Whatever the phase of W's periodic look at every slot. */
+/*
+ * The prediction: with the hash time unknown (100 ms guessed) and one
+ * slot held, the first waiter expects 100 ms and the second 200 ms.  A
+ * budget below the prediction refuses at once, with a Retry-After of
+ * the line's time (>= 1 s); one above lets it wait; a hash_queue of 0
+ * or a budget of 0 lets none wait.
+ */
 static void
-freed_slot_goes_to_the_waiter(void **state)
+beyond_the_budget_is_refused_at_once(void **state)
 {
-	int	 w_at;
+	json_t		*wide = limits(1, -1, 10000), *b50 = limits(1, -1, 50),
+			*b150 = limits(1, -1, 150), *b250 = limits(1, -1, 250),
+			*q0 = limits(1, 0, 10000), *b0 = limits(1, -1, 0);
+	struct actor	 h, w, x, y;
+	struct report	 r;
+	int		 fds[2];
 
 	(void)state;
-	for (w_at = 40; w_at < 80; w_at += 6)
-		waiter_gets_the_freed_slot(w_at);
+	fresh_file();
+	assert_int_equal(pipe(fds), 0);
+	actor(&h, fds[1], 0, wide, 0);
+	assert_int_equal(next_report(fds[0]).slot, 0);
+	actor(&x, fds[1], 1, b50, 0);		/* 100 > 50 */
+	r = next_report(fds[0]);
+	assert_int_equal(r.slot, -1);
+	assert_int_equal(r.retry_after, 1);
+	reap(&x);
+	actor(&x, fds[1], 1, q0, 0);
+	assert_int_equal(next_report(fds[0]).slot, -1);
+	reap(&x);
+	actor(&x, fds[1], 1, b0, 0);
+	assert_int_equal(next_report(fds[0]).slot, -1);
+	reap(&x);
+	actor(&w, fds[1], 2, wide, 0);
+	waiting(1);
+	actor(&x, fds[1], 3, b150, 0);		/* 200 > 150 */
+	r = next_report(fds[0]);
+	assert_int_equal(r.id, 3);
+	assert_int_equal(r.slot, -1);
+	reap(&x);
+	waiting(1);
+	actor(&y, fds[1], 4, b250, 0);		/* 200 <= 250: waits */
+	waiting(2);
+	release(&h);
+	r = next_report(fds[0]);
+	assert_int_equal(r.id, 2);
+	release(&w);
+	r = next_report(fds[0]);
+	/* Y waited past its budget + a hash time (350 ms) only on a
+	 * machine too loaded to run W's 1 ms turn: then it was refused. */
+	assert_int_equal(r.id, 4);
+	if (r.slot != -1)
+		release(&y);
+	reap(&h);
+	reap(&w);
+	reap(&y);
+	close(fds[0]);
+	close(fds[1]);
+	json_decref(wide);
+	json_decref(b50);
+	json_decref(b150);
+	json_decref(b250);
+	json_decref(q0);
+	json_decref(b0);
 }
 
-/* A process that has not hashed yet waits as long as the hash time
- * another one measured allows: 1.5 x about 120 ms, not 1.5 x 100. */
+/*
+ * A waiter whose web server connection closes (its client went away)
+ * leaves the line, refused; so does a waiter killed: the line is empty
+ * again, and the next login waits at its head.
+ */
+static void
+a_waiter_gone_frees_its_place(void **state)
+{
+	json_t		*t = limits(1, -1, 10000);
+	struct actor	 h, w, k;
+	struct report	 r;
+	int		 fds[2], sp[2], status;
+
+	(void)state;
+	assert_int_equal(pipe(fds), 0);
+	actor(&h, fds[1], 0, t, 0);
+	assert_int_equal(next_report(fds[0]).slot, 0);
+	/* After H: no other process holds the pair. */
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sp), 0);
+	actor_close = sp[0];
+	actor(&w, fds[1], 1, t, sp[1]);
+	actor_close = -1;
+	close(sp[1]);
+	waiting(1);
+	close(sp[0]);			/* the web server hangs up */
+	r = next_report(fds[0]);
+	assert_int_equal(r.id, 1);
+	assert_int_equal(r.slot, -1);
+	waiting(0);
+	reap(&w);
+	actor(&k, fds[1], 2, t, 0);
+	waiting(1);
+	assert_int_equal(kill(k.pid, SIGKILL), 0);
+	assert_int_equal(waitpid(k.pid, &status, 0), k.pid);
+	close(k.go[1]);
+	waiting(0);
+	release(&h);
+	reap(&h);
+	close(fds[0]);
+	close(fds[1]);
+	json_decref(t);
+}
+
+/* A process that has not hashed yet predicts with the hash time another
+ * one measured (at least the 300 ms it held its slot), not 100 ms. */
 static void
 fresh_process_uses_the_shared_hash_time(void **state)
 {
-	/* The default wait; the smallest hash policy (see limits()). */
-	json_t		*t = json_pack("{s:{s:i, s:i, s:i}}", "hash", "t", 1,
-			    "m", 8, "p", 1);
+	json_t		*t = limits(1, -1, -1);
+	struct actor	 a, b;
 	struct report	 r;
-	char		 path[128];
 	int		 fds[2];
-	pid_t		 p;
 
-	snprintf(path, sizeof(path), "%s/run/admission", home);
 	(void)state;
-	assert_int_equal(truncate(path, 0) == 0 || errno == ENOENT, 1);
+	fresh_file();
 	assert_int_equal(pipe(fds), 0);
-	p = actor(fds[1], 0, lk_mono_ms(), 0, 120, t);
+	actor(&a, fds[1], 0, t, 0);
 	r = next_report(fds[0]);
-	assert_true(r.slot >= 0);
-	reap(p);		/* it has written its 120 ms */
-	p = actor(fds[1], 1, lk_mono_ms(), 0, 0, t);
+	assert_int_equal(r.slot, 0);
+	assert_true(r.hash_ms == 100);
+	sleep_ms(300);
+	release(&a);
+	reap(&a);		/* it has written its hold time */
+	actor(&b, fds[1], 1, t, 0);
 	r = next_report(fds[0]);
-	reap(p);
+	release(&b);
+	reap(&b);
 	assert_true(r.slot >= 0);
-	assert_in_range(r.wait_ms, 170, 200);
+	assert_true(r.hash_ms >= 300 && r.hash_ms < 60000);
 	close(fds[0]);
 	close(fds[1]);
 	json_decref(t);
@@ -239,23 +400,31 @@ limits_and_defaults(void **state)
 	long			 cores = sysconf(_SC_NPROCESSORS_ONLN);
 
 	(void)state;
-	t = json_object();
+	t = json_object();		/* nothing measured: 100 ms */
 	admit_limits(tenant_of(t), &l);
 	assert_int_equal(l.slots, cores < 1 ? 1 : cores > 64 ? 64 : cores);
-	assert_int_equal(l.queue, 3 * l.slots);
-	assert_int_equal(l.wait_ms, 150);	/* nothing measured: 1.5 x 100 */
+	assert_int_equal(l.budget_ms, 1000);
+	assert_int_equal(l.queue, 10 * l.slots);	/* 1000 / 100 a slot */
 	json_decref(t);
-	t = limits(0, -1, 0);		/* clamped to the smallest */
+	t = json_pack("{s:i}", "hash_wait_ms", 400);	/* the older name */
+	admit_limits(tenant_of(t), &l);
+	assert_int_equal(l.budget_ms, 400);
+	json_decref(t);
+	t = limits(0, -5, -5);		/* clamped to the smallest */
 	admit_limits(tenant_of(t), &l);
 	assert_int_equal(l.slots, 1);
+	assert_int_equal(l.budget_ms, 0);
 	assert_int_equal(l.queue, 0);
-	assert_int_equal(l.wait_ms, 1);
 	json_decref(t);
 	t = limits(1000, 100000, 10000000);	/* and the largest */
 	admit_limits(tenant_of(t), &l);
 	assert_int_equal(l.slots, 64);
+	assert_int_equal(l.budget_ms, 60000);
 	assert_int_equal(l.queue, 1024);
-	assert_int_equal(l.wait_ms, 60000);
+	json_decref(t);
+	t = limits(2, 3, 1000);		/* hash_queue caps the room */
+	admit_limits(tenant_of(t), &l);
+	assert_int_equal(l.queue, 3);
 	json_decref(t);
 }
 
@@ -264,7 +433,8 @@ static json_t *
 small_tenant(void)
 {
 	return json_pack("{s:i, s:i, s:i, s:{s:i, s:i, s:i}}", "hash_slots", 1,
-	    "hash_queue", 0, "hash_wait_ms", 1000, "hash", "t", 1, "m", 64,
+	    "hash_queue", 0, "login_queue_budget_ms", 1000, "hash", "t", 1,
+	    "m", 64,
 	    "p", 1);
 }
 
@@ -319,7 +489,7 @@ slot_user(const json_t *t, const char *enc, int cmd[2], int rep[2])
 {
 	struct lk_ctx		 ctx = { .home = home };
 	struct hash_policy	 pol;
-	struct admit		 a;
+	struct admit		 a = { .peer_fd = 0 };
 	pid_t			 pid;
 	int			 rehash;
 	char			 c;
@@ -368,7 +538,7 @@ reap_ok(pid_t pid, int cmd[2], int rep[2])
 	char	 c = 'c';
 
 	assert_int_equal(write(cmd[1], &c, 1), 1);
-	reap(pid);
+	reap_pid(pid);
 	close(cmd[1]);
 	close(rep[0]);
 }
@@ -470,7 +640,9 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(limits_and_defaults),
 		cmocka_unit_test(fresh_process_uses_the_shared_hash_time),
-		cmocka_unit_test(freed_slot_goes_to_the_waiter),
+		cmocka_unit_test(waiters_are_served_in_arrival_order),
+		cmocka_unit_test(beyond_the_budget_is_refused_at_once),
+		cmocka_unit_test(a_waiter_gone_frees_its_place),
 		cmocka_unit_test(verify_runs_in_slot_memory_removed_by_last_user),
 		cmocka_unit_test(object_not_ours_alone_is_not_used),
 	};
