@@ -4,7 +4,8 @@
 # against the build in $B (default build): lighttpd from
 # httpd-conf/lighttpd.conf on 127.0.0.1, wrk as the client, the crypto
 # bound from tests/bench/cryptobound and the ceiling from the null
-# FastCGI responder tests/bench/nullfcgi.  Prints one table.
+# FastCGI responder tests/bench/nullfcgi.  Prints one table and writes
+# its figures to $B/bench.json (checked by tests/bench/bench_json.py).
 #
 #   BENCH_SECONDS  seconds per wrk run (default 10)
 #   BENCH_PROCS    lighttpd max-procs (default 4 x cores)
