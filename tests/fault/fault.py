@@ -17,6 +17,11 @@ rotation); nothing here trusts latchkey's own word.
                             saw the successor: properly rotated);
                           - every user that logged in logs in again
                             (the rehash writes were atomic);
+                          - every failed login that was answered has its
+                            brute-force count once every responder was
+                            killed (a count below the threshold is
+                            committed without a sync: a killed process
+                            loses none);
                           - service resumed within 1 s of every kill;
                           - no responder sleeps in a futex (a Berkeley
                             DB mutex a killed peer held) for 3 s;
@@ -72,6 +77,11 @@ ADMIN_USER = ("fault-admin@example.com", "fault-admin-pw-Xq7Lm2Zr")
 ADMIN_TIMEOUT = 40.0
 ADMIN_TRIES = 5		# runs of one command that ended 75
 GAP = 1.0		# s without a 200 answer: a service gap
+# Failed logins of unknown users, each once: their brute-force counts
+# stay below the threshold, so they are committed without a sync
+# (docs/security.md, "Durability"), and must survive the kills all the
+# same.  Few enough not to throttle the IP (suspicious IP: 100).
+GHOSTS_MAX = 40
 
 
 class Load:
@@ -87,6 +97,8 @@ class Load:
         self.ok_times = []		# monotonic time of every 200 answer
         self.counts = {}
         self.bad = []			# unexpected answers
+        self.ghosts = set()		# acknowledged failed logins
+        self.ghost_n = 0
         self.stop = threading.Event()
 
     def count(self, what):
@@ -149,10 +161,28 @@ class Load:
                 chain[:] = [None, False]
                 self.bad.append(("refresh", st, body))
 
+    def ghost(self):
+        with self.lock:
+            if self.ghost_n >= GHOSTS_MAX:
+                return
+            name = "ghost%03d@example.com" % self.ghost_n
+            self.ghost_n += 1
+        st, body = self.call({"grant_type": "password", "client_id": bench.CLIENT,
+            "client_secret": bench.SECRET, "username": name,
+            "password": "not-the-password", "audience": bench.API})
+        self.count("failed login %s" % st)
+        if st == 403:
+            with self.lock:
+                self.ghosts.add(name)
+        elif st not in LOST:
+            self.bad.append(("failed login", st, body))
+
     def worker(self, n):
         rnd = random.Random(self.rnd.random() + n)
         while not self.stop.is_set():
-            if rnd.random() < 0.4:
+            if rnd.random() < 0.03:
+                self.ghost()
+            elif rnd.random() < 0.4:
                 self.login(rnd)
             else:
                 self.refresh(rnd)
@@ -365,6 +395,22 @@ def verify_all(base, load, failures):
     return len(live)
 
 
+def guard_check(home, load, failures):
+    """Every failed login that was answered has its brute-force count,
+    committed without a sync, after every responder was killed."""
+    p = subprocess.run([str(bench.CTL), "-d", str(home), "guard", "list"],
+        capture_output=True, text=True, timeout=ADMIN_TIMEOUT)
+    if p.returncode != 0:
+        failures.append("guard list: %d %s" % (p.returncode, p.stderr))
+        return
+    lost = sorted(g for g in load.ghosts if g not in p.stdout)
+    if lost:
+        failures.append("%d of %d acknowledged failed logins lost their count:"
+            " %s" % (len(lost), len(load.ghosts), ", ".join(lost[:5])))
+    print("fault: %d acknowledged failed logins, each counted after the kills"
+        % (len(load.ghosts) - len(lost)))
+
+
 def db_check(home, failures):
     p = subprocess.run([str(bench.CTL), "-d", str(home), "tenant", "show"],
         capture_output=True, text=True)
@@ -489,6 +535,7 @@ def fault_load(args, srv, home, small):
     srv.stop()
     bench.remove_slot_memory(home)
     db_check(home, failures)
+    guard_check(home, load, failures)
     print("fault: %d kills, %d client threads, %s: %s" % (args.kills,
         args.workers, "one supervisor of %d workers" % args.children
         if args.children else "%d responder processes" % args.procs,
