@@ -129,7 +129,7 @@ take_txn(struct store *s, struct txn *t, void *arg)
 	/* Emptied (the limit reached): durable; with room left, the take
 	 * may follow the answer (docs/security.md, "Durability"). */
 	if (guard_bucket_fill(&tk->b, tk->rate, tk->now) < 1)
-		store_txn_durable(t);
+		store_txn_durable(s, t);
 	if (tk->id != NULL)
 		rec = json_pack("{s:I, s:I, s:s, s:s}", "level",
 		    (json_int_t)tk->b.level, "t", (json_int_t)tk->now,
@@ -358,7 +358,7 @@ bf_update(struct store *s, struct txn *t, struct post *p)
 	 * back a count the user has since wiped); none, no write at all. */
 	if (p->ev == GUARD_EV_SUCCESS) {
 		if ((rc = store_del(s, t, SK_GUARD, key)) == STORE_OK)
-			store_txn_durable(t);
+			store_txn_durable(s, t);
 		return rc == STORE_NOTFOUND ? STORE_OK : rc;
 	}
 	if (!is_failure(p->ev))
@@ -390,7 +390,7 @@ bf_update(struct store *s, struct txn *t, struct post *p)
 		json_object_set_new(nrec, "blocked_at", json_integer(
 		    p->blocked_now || gr.blocked_at == 0 ?
 		    (json_int_t)p->now : gr.blocked_at));
-		store_txn_durable(t);
+		store_txn_durable(s, t);
 	}
 	rc = store_put(s, t, SK_GUARD, key, nrec, 0);
 	json_decref(nrec);
@@ -418,7 +418,7 @@ bucket_update(struct store *s, struct txn *t, struct post *p, enum guard_kind k,
 	 * leaves tokens may follow the answer. */
 	if (guard_bucket_take(&b, r, p->now) == -1 ||
 	    guard_bucket_fill(&b, r, p->now) < 1)
-		store_txn_durable(t);
+		store_txn_durable(s, t);
 	rec = json_pack("{s:I, s:I, s:s}", "level", (json_int_t)b.level,
 	    "t", (json_int_t)p->now, "ip", p->w->ip);
 	if (rec == NULL)

@@ -203,13 +203,13 @@ enum store_rc	 store_txn_run(struct store *,
  * store_txn_run committed without waiting for the disk (a killed process
  * loses nothing of it, a machine crash may lose the last moment's), for
  * writes that may follow the answer (docs/security.md, "Durability");
- * store_txn_durable(txn), called by fn, makes this transaction's commit
+ * store_txn_durable(s, txn), called by fn, makes this transaction's commit
  * a synced one after all.
  */
 enum store_rc	 store_txn_run_nosync(struct store *,
 		    enum store_rc (*fn)(struct store *, struct txn *, void *),
 		    void *arg);
-void		 store_txn_durable(struct txn *);
+void		 store_txn_durable(struct store *, struct txn *);
 
 /* Users: unique per connection by email, username and phone (case-
  * insensitive email and username).  store_user_find takes either an email

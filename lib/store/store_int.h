@@ -35,6 +35,9 @@ struct store_ops {
 	enum store_rc	 (*txn_run)(struct store *,
 			    enum store_rc (*)(struct store *, struct txn *,
     void *), void *, int flags);
+	/* Inside txn_run with STORE_TXN_NOSYNC: sync this commit after
+	 * all (store_txn_durable). */
+	void		 (*durable)(struct store *, struct txn *);
 	enum store_rc	 (*get)(struct store *, struct txn *, enum store_kind,
 			    const char *key, json_t **out);
 	enum store_rc	 (*put)(struct store *, struct txn *, enum store_kind,

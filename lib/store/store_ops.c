@@ -51,6 +51,25 @@ store_txn_run(struct store *s,
 	return s->ops->txn_run(s, fn, arg, 0);
 }
 
+/*
+ * Committed without waiting for the disk (docs/security.md,
+ * "Durability"): a killed process loses nothing of it, only a machine
+ * crash the last moment's; fn calls store_txn_durable() when what it
+ * wrote must survive that too.
+ */
+enum store_rc
+store_txn_run_nosync(struct store *s,
+    enum store_rc (*fn)(struct store *, struct txn *, void *), void *arg)
+{
+	return s->ops->txn_run(s, fn, arg, STORE_TXN_NOSYNC);
+}
+
+void
+store_txn_durable(struct store *s, struct txn *txn)
+{
+	s->ops->durable(s, txn);
+}
+
 enum store_rc
 store_txn_flags(struct store *s,
     enum store_rc (*fn)(struct store *, struct txn *, void *), void *arg,

@@ -445,6 +445,16 @@ pg_rollback(struct store *s)
 		(void)store_pg_exec(s, "ROLLBACK", NULL);
 }
 
+/* store_txn_durable: the commit waits for the WAL flush after all (a
+ * SET LOCAL holds until the transaction ends; a failure fails it). */
+static void
+pg_durable(struct store *s, struct txn *txn)
+{
+
+	(void)txn;
+	(void)store_pg_exec(s, "SET LOCAL synchronous_commit = on", NULL);
+}
+
 /*
  * fn may run more than once (after a serialization failure), so it must
  * rebuild any state it keeps in arg each time.  Returns fn's result,
@@ -558,6 +568,7 @@ const struct store_ops store_pg_ops = {
 	.autocommit = 1,
 	.close = pg_close,
 	.txn_run = pg_txn_run,
+	.durable = pg_durable,
 	.get = pg_get,
 	.put = pg_put,
 	.del = pg_del,

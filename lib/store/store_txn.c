@@ -265,29 +265,12 @@ bdb_txn_run(struct store *s,
 	return rc;
 }
 
-/*
- * The same, committed with DB_TXN_WRITE_NOSYNC (docs/security.md,
- * "Durability"): the commit is in the log, in the operating system's
- * hands, when this returns, so a responder killed at any moment loses
- * nothing; only a machine crash can lose the last such commits.  fn
- * calls store_txn_durable() when what it wrote must survive that too.
- */
-enum store_rc
-store_txn_run_nosync(struct store *s,
-    enum store_rc (*fn)(struct store *, struct txn *, void *), void *arg)
-{
-	enum store_rc	 rc;
-
-	store_env_share(s);
-	rc = txn_run(s, fn, arg, DB_TXN_WRITE_NOSYNC);
-	store_env_unshare(s);
-	return rc;
-}
-
-void
-store_txn_durable(struct txn *txn)
+/* store_txn_durable: this transaction's commit is synced after all. */
+static void
+bdb_durable(struct store *s, struct txn *txn)
 {
 
+	(void)s;
 	(void)txn;
 	txn_durable = 1;
 }
@@ -533,6 +516,7 @@ const struct store_ops store_bdb_ops = {
 	.autocommit = 0,
 	.close = store_bdb_close,
 	.txn_run = bdb_txn_run,
+	.durable = bdb_durable,
 	.get = bdb_get,
 	.put = bdb_put,
 	.del = bdb_del,
