@@ -68,6 +68,8 @@ USERS = [("pgfault%02d@example.com" % i, "pgfault-pw-%02d-Xq7Lm2Zr" % i)
 # commits reach the disk (and the standby) within 3 x wal_writer_delay
 # (200 ms by default).
 NOSYNC_WINDOW = 1.0
+# Wrong passwords per user at most: below the block threshold (100).
+WRONG_MAX = 90
 WRONG_USERS = [("pgfault-wrong%d@example.com" % i, "pgfault-wrong-pw-%d-Xq7Lm2Zr"
     % i) for i in range(6)]
 
@@ -110,6 +112,7 @@ class Load:
         self.wrong_told = {}		# by user: wrong-password 403s received
         self.wrong_lost = {}		# by user: tries whose answer was lost
         self.wrong_at = []		# when each wrong-password 403 came
+        self.wrong_tries = {}		# by user: tries sent
         self.stop = threading.Event()
 
     def count(self, what):
@@ -147,7 +150,14 @@ class Load:
             self.bad.append(("login", st, body))
 
     def wrong(self, rnd):
-        email = rnd.choice(WRONG_USERS)[0]
+        with self.lock:
+            room = [e for e, _ in WRONG_USERS if self.wrong_tries.get(e, 0)
+                < WRONG_MAX]
+            email = rnd.choice(room) if room else None
+            if email is not None:
+                self.wrong_tries[email] = self.wrong_tries.get(email, 0) + 1
+        if email is None:
+            return self.login(rnd)
         st, body = self.call(rnd, {"grant_type": "password",
             "client_id": bench.CLIENT, "client_secret": bench.SECRET,
             "username": email, "password": "not-the-password",
