@@ -431,7 +431,11 @@ run(struct ctl *c, const char *home)
 	if (c->s == NULL) {
 		if (ctlrun_transient(NULL, troubles))
 			return CTLRUN_AGAIN;
-		warnmsg("%s: cannot open the environment", home);
+		if (store_env_pg())
+			warnmsg("cannot open the PostgreSQL database ("
+			    LK_DATABASE_ENV ")");
+		else
+			warnmsg("%s: cannot open the environment", home);
 		return EXIT_RUNTIME;
 	}
 	if ((rc = run_steps(c, ctlrun_txn)) != STORE_OK) {

@@ -74,10 +74,9 @@ ctx_check(struct lk_ctx *ctx)
 static int
 env_exists(const char *home)
 {
-	char		 path[PATH_MAX];
-	const char	*db = getenv(LK_DATABASE_ENV);
+	char	 path[PATH_MAX];
 
-	if (db != NULL && *db != '\0')
+	if (store_env_pg())
 		return 1;
 
 	return (size_t)snprintf(path, sizeof(path), "%s/meta.db", home) <
@@ -102,9 +101,14 @@ ctx_init(struct lk_ctx *ctx, const char *home)
 		if ((ctx->store = store_open_env(home, STORE_WATCH)) == NULL) {
 			ctx->transient = ctx->was_ready || env_exists(home) ||
 			    store_troubles() != troubles;
-			lk_err("%s: cannot open the database environment%s",
-			    home, ctx->transient ? " (recovery in progress?)" :
-			    " (set " LK_HOME_ENV ")");
+			if (store_env_pg())
+				lk_err("cannot open the PostgreSQL database ("
+				    LK_DATABASE_ENV ")");
+			else
+				lk_err("%s: cannot open the database "
+				    "environment%s", home, ctx->transient ?
+				    " (recovery in progress?)" :
+				    " (set " LK_HOME_ENV ")");
 			return;
 		}
 	}

@@ -103,6 +103,8 @@ struct store	*store_open_pg(const char *conninfo, int flags);
 /* The store the environment names: LATCHKEY_DATABASE when set and not
  * empty (store_open_pg), else Berkeley DB at home (store_open). */
 struct store	*store_open_env(const char *home, int flags);
+/* 1 when LATCHKEY_DATABASE selects PostgreSQL. */
+int		 store_env_pg(void);
 /* "bdb" or "pg". */
 const char	*store_backend(const struct store *);
 /* 1 when Berkeley DB panicked the environment (a crashed process needs

@@ -14,6 +14,14 @@
 #include "extern.h"
 #include "store_int.h"
 
+int
+store_env_pg(void)
+{
+	const char	*db = getenv(LK_DATABASE_ENV);
+
+	return db != NULL && *db != '\0';
+}
+
 /*
  * With PostgreSQL the home stays this machine's directory of run/ files
  * (admit.c, courier.c): STORE_CREATE makes it as Berkeley DB's would be.
@@ -21,14 +29,12 @@
 struct store *
 store_open_env(const char *home, int flags)
 {
-	const char	*db = getenv(LK_DATABASE_ENV);
-
-	if (db == NULL || *db == '\0')
+	if (!store_env_pg())
 		return store_open(home, flags);
 	if ((flags & STORE_CREATE) && mkdir(home, 0700) == -1 &&
 	    errno != EEXIST)
 		lk_warn("mkdir %s: %s", home, strerror(errno));
-	return store_open_pg(db, flags);
+	return store_open_pg(getenv(LK_DATABASE_ENV), flags);
 }
 
 const char *
