@@ -121,8 +121,6 @@ def store_env(home):
     LATCHKEY_HOME: LATCHKEY_DATABASE under the PostgreSQL backend."""
     if not PG:
         return {}
-    if not os.path.lexists(str(home)):
-        os.makedirs(str(home), mode=0o700)
     return {"LATCHKEY_DATABASE": pg_database(home)}
 LIGHTTPD = shutil.which("lighttpd") or "/usr/sbin/lighttpd"
 

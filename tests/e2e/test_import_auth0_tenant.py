@@ -215,7 +215,7 @@ def test_placeholders(tmp):
     args = [str(lk.CTL), "-d", str(home), "import-auth0-tenant", "--issuer",
         "https://login.example.com/", str(f)]
     p = subprocess.run(args, capture_output=True, text=True, timeout=120,
-        env=dict(os.environ, AUDIENCE=API))
+        env=dict(os.environ, AUDIENCE=API, **lk.store_env(home)))
     assert p.returncode == 0, p.stderr
     tenant = json.loads(lk.ctl(home, "tenant", "show").stdout)
     assert tenant["default_audience"] == API

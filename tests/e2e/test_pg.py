@@ -5,6 +5,7 @@ own responders, on one database (two "machines"); the responder role's
 rights; a database server that crashes under a running responder; the
 schema's versions.
 """
+import os
 import subprocess
 import sys
 import threading
@@ -168,6 +169,117 @@ def test_a_crashed_database_server_is_a_503_then_served_again():
         c.start()
         codes = [s.token(form).status_code for _ in range(6)]
         assert codes == [200] * 6, codes
+    finally:
+        if s is not None:
+            s.stop()
+            s.cleanup()
+        c.cleanup()
+
+
+def _ca_and_server_cert(d):
+    """A throw-away CA and a server certificate for localhost and
+    127.0.0.1 signed by it, in d; returns (ca.pem, server.crt, server.key)."""
+    import datetime
+    import ipaddress
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    def name(cn):
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca = (x509.CertificateBuilder().subject_name(name("lk test CA"))
+        .issuer_name(name("lk test CA")).public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+        .sign(ca_key, hashes.SHA256()))
+    key = ec.generate_private_key(ec.SECP256R1())
+    crt = (x509.CertificateBuilder().subject_name(name("localhost"))
+        .issuer_name(ca.subject).public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost"),
+            x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+        .sign(ca_key, hashes.SHA256()))
+    pem = serialization.Encoding.PEM
+    paths = [os.path.join(d, n) for n in ("ca.pem", "server.crt", "server.key")]
+    with open(paths[0], "wb") as f:
+        f.write(ca.public_bytes(pem))
+    with open(paths[1], "wb") as f:
+        f.write(crt.public_bytes(pem))
+    with open(paths[2], "wb") as f:
+        f.write(key.private_bytes(pem, serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption()))
+    return paths
+
+
+def test_tls_verify_full_and_a_password_file(tmp_path):
+    """sslmode=verify-full against a throw-away CA, the password from
+    PGPASSFILE: the server takes TLS with a password only, latchkeyctl
+    and a web server's responders connect, a wrong CA is refused, and
+    the password is in no command line and no log."""
+    sys.path.insert(0, str(lk.ROOT / "tests" / "pg"))
+    import pgcluster
+    c = pgcluster.PgCluster()
+    s = None
+    try:
+        ca, crt, key = _ca_and_server_cert(c.tmp)
+        if c.user is not None:
+            for p in (crt, key):
+                os.chown(p, c.user.pw_uid, c.user.pw_gid)
+        os.chmod(key, 0o600)
+        c.extra_conf("ssl = on\nssl_cert_file = '%s'\nssl_key_file = '%s'\n"
+            "password_encryption = 'scram-sha-256'" % (crt, key))
+        c.hba("hostssl all lk_tls 127.0.0.1/32 scram-sha-256\n"
+            "host all lk_tls 127.0.0.1/32 reject")
+        c.start()
+        pw = "tls-pw-Xr4Tq8Lm2Wz6"
+        c.psql("CREATE ROLE lk_tls LOGIN PASSWORD '%s'" % pw)
+        c.createdb("lk_tls", owner="lk_tls")
+        passfile = tmp_path / "pgpass"
+        passfile.write_text("localhost:%d:lk_tls:lk_tls:%s\n" % (c.port, pw))
+        passfile.chmod(0o600)
+        info = ("host=localhost hostaddr=127.0.0.1 port=%d dbname=lk_tls "
+            "user=lk_tls sslmode=verify-full sslrootcert=%s" % (c.port, ca))
+        env = dict(os.environ, PGPASSFILE=str(passfile))
+        env.pop("LATCHKEY_DATABASE", None)
+
+        def ctl(conninfo, *args, **kw):
+            return subprocess.run([str(lk.CTL), "-d", str(tmp_path / "h"),
+                "-D", conninfo, *args], capture_output=True, text=True,
+                timeout=60, env=kw.get("env", env))
+        p = ctl(info, "migrate")
+        assert p.returncode == 0, p.stderr
+        # Without the password file, and with another CA: refused.
+        p = ctl(info, "migrate", env=dict(env, PGPASSFILE=str(tmp_path / "x")))
+        assert p.returncode != 0 and "password" in p.stderr, p.stderr
+        other, _, _ = _ca_and_server_cert(str(tmp_path))
+        p = ctl(info.replace(ca, other), "migrate")
+        assert p.returncode != 0 and "SSL" in p.stderr, p.stderr
+        p = ctl(info.replace("verify-full", "disable"), "migrate")
+        assert p.returncode != 0 and "rejects connection" in p.stderr
+        # A web server whose responders connect the same way.
+        s = lk.Server("pg-tls")
+        lk.pg_use(s.home, info)
+        s.env = (lambda base: lambda: dict(base(),
+            PGPASSFILE=str(passfile)))(s.env)
+        p = subprocess.run([str(lk.CTL), "-d", str(s.home), "-D", info,
+            "import", str(s.tenant_file)], capture_output=True, text=True,
+            timeout=120, env=env)
+        assert p.returncode == 0, p.stderr
+        s.serve()
+        r = s.token(lk.password_form(audience=lk.API))
+        assert r.status_code == 200, r.text
+        ssl = c.psql("SELECT count(*) FROM pg_stat_ssl JOIN pg_stat_activity "
+            "USING (pid) WHERE ssl AND usename = 'lk_tls' AND "
+            "application_name = 'latchkey'")
+        assert int(ssl) >= 1
+        assert pw not in s.log()
     finally:
         if s is not None:
             s.stop()

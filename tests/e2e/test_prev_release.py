@@ -18,6 +18,9 @@ import requests
 
 import lk
 
+pytestmark = pytest.mark.bdb_only("a Berkeley DB environment the previous "
+    "release wrote")
+
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 
