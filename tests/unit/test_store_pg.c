@@ -320,6 +320,33 @@ incr_fn(struct store *s, struct txn *t, void *arg)
 	return rc;
 }
 
+static enum store_rc
+incr_durable_fn(struct store *s, struct txn *t, void *arg)
+{
+
+	store_txn_durable(s, t);
+	return incr_fn(s, t, arg);
+}
+
+/* Commits without waiting for the flush, and one that asks for it after
+ * all, are committed alike (the flush is the server's to prove). */
+static void
+nosync_commits(void **state)
+{
+	struct store	*s = *state;
+	json_t		*out = NULL;
+
+	NEED_DB();
+	assert_int_equal(store_txn_run_nosync(s, incr_fn, NULL), STORE_OK);
+	assert_int_equal(store_txn_run_nosync(s, incr_durable_fn, NULL),
+	    STORE_OK);
+	assert_int_equal(store_txn_run(s, incr_fn, NULL), STORE_OK);
+	assert_int_equal(store_get(s, NULL, SK_GUARD, "counter", &out),
+	    STORE_OK);
+	assert_int_equal(rec_v(out), 3);
+	json_decref(out);
+}
+
 static void
 counters_exact_across_processes(void **state)
 {
@@ -361,6 +388,7 @@ main(void)
 		T(replay_tables),
 		T(refused_transaction_writes_nothing),
 		T(users_unique_per_connection),
+		T(nosync_commits),
 		T(counters_exact_across_processes),
 	};
 
