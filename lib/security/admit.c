@@ -26,7 +26,8 @@
  * ticket perhaps still waiting.  Ticket t is also a one-byte OFD lock,
  * byte ADMIT_QUEUE_BASE + t mod ADMIT_QUEUE_MAX, held while its owner
  * waits and taken before the ticket is published, so a ticket whose
- * byte is free is over: served, refused, given up, or its process died.
+ * byte is free is over: served, given up, or its process died (a login
+ * refused at once takes no ticket).
  * Anyone moves `head` past such tickets.  Waiters are served in ticket
  * order: only the first in line tries the slots (sleeping in the kernel
  * on its home slot, trying every slot a quarter of a hash time apart),
@@ -387,8 +388,7 @@ head_advance(uint64_t limit)
 	return h;
 }
 
-/* The waiters among tickets [from, to): those whose byte is held (a
- * refused ticket behind the head leaves a hole). */
+/* The waiters among tickets [from, to): those whose byte is held. */
 static uint64_t
 line_count(uint64_t from, uint64_t to)
 {
@@ -399,9 +399,15 @@ line_count(uint64_t from, uint64_t to)
 	return n;
 }
 
-/* The logins waiting in line now. */
+/*
+ * The tickets from the oldest still waiting to the next: the waiters,
+ * give or take one that left out of turn.  Only waiters take tickets (a
+ * login refused takes none), so this costs a look at the head's byte,
+ * not one at each ticket: counting them all cost each arrival hundreds
+ * of fcntl calls under a storm of refusals.
+ */
 static uint64_t
-line_length(void)
+line_ahead(void)
 {
 	uint64_t	 n = atomic_load(&page->next), h;
 
@@ -411,7 +417,7 @@ line_length(void)
 		atomic_store(&page->head, n);
 		return 0;
 	}
-	return line_count(head_advance(n), n);
+	return n - head_advance(n);
 }
 
 /*
@@ -582,21 +588,17 @@ admit_hash_enter(struct lk_ctx *ctx, const struct tenant *tenant,
 		hash_ms = shared_hash_ms();
 	admit_limits(tenant, &l);
 	/* A free slot, when no one is in line for it. */
-	if (line_length() == 0 && (a->slot = lock_one(0, l.slots, 1)) != -1) {
+	if ((ahead = line_ahead()) == 0 &&
+	    (a->slot = lock_one(0, l.slots, 1)) != -1) {
 		arena_set(tenant, a->slot);
 		return ADMIT_OK;
 	}
-	if (ticket_take(&t) == -1) {
-		a->retry_after = retry_after(&l, ADMIT_QUEUE_MAX);
-		return ADMIT_BUSY;
-	}
 	/* The waiters ahead, a slot's worth at a time, each a hash time:
-	 * beyond the budget (the waiting room's size), refused at once. */
-	ahead = line_count(head_advance(t), t);
+	 * beyond the budget (the waiting room's size), refused at once,
+	 * without a ticket. */
 	if (ahead >= (uint64_t)l.queue ||
 	    (double)(ahead / (uint64_t)l.slots + 1) * l.hash_ms >
-	    (double)l.budget_ms) {
-		unlock_one(ticket_byte(t));
+	    (double)l.budget_ms || ticket_take(&t) == -1) {
 		a->retry_after = retry_after(&l, ahead + 1);
 		return ADMIT_BUSY;
 	}
@@ -605,7 +607,7 @@ admit_hash_enter(struct lk_ctx *ctx, const struct tenant *tenant,
 	    a->peer_fd);
 	unlock_one(ticket_byte(t));
 	if (a->slot == -1) {
-		a->retry_after = retry_after(&l, line_length());
+		a->retry_after = retry_after(&l, line_ahead());
 		return ADMIT_BUSY;
 	}
 	arena_set(tenant, a->slot);
@@ -616,10 +618,12 @@ admit_hash_enter(struct lk_ctx *ctx, const struct tenant *tenant,
 int
 admit_waiting(struct lk_ctx *ctx)
 {
+	uint64_t	 n;
 
 	if (admit_open(ctx->home) == -1)
 		return 0;
-	return (int)line_length();
+	n = atomic_load(&page->next);
+	return (int)line_count(head_advance(n), n);
 }
 
 void
