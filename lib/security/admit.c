@@ -40,10 +40,11 @@
  * disconnects; plain CGI gives no such sign, its waiter keeps its place).
  *
  * The hash time behind the prediction is a moving average of how long
- * this process held a slot, and it is shared: each process writes its
- * average at the start of the lock file, and one that has not hashed
- * yet starts from it (a freshly started responder otherwise guessed
- * 100 ms).
+ * a slot is held, shared by the processes: each one folds its hash into
+ * the average last written at the start of the lock file and writes it
+ * back, and predicts with the average as it finds it (a freshly started
+ * responder otherwise guessed 100 ms, and one that only refused for a
+ * while predicted with the time of its own last hash).
  *
  * Each slot also has its hash memory, shared by every responder (one
  * POSIX shared memory object per home and slot, /dev/shm/latchkey-<uid>-
@@ -578,14 +579,18 @@ admit_hash_enter(struct lk_ctx *ctx, const struct tenant *tenant,
 {
 	struct admit_limits	 l;
 	uint64_t		 t, ahead;
+	double			 h;
 
 	a->slot = -1;
 	a->retry_after = 1;
 	a->t0 = lk_mono_ms();
 	if (admit_open(ctx->home) == -1)
 		return ADMIT_OK;
-	if (hash_ms <= 0)
-		hash_ms = shared_hash_ms();
+	/* The average all the processes share, the latest writer's: a
+	 * process that has not hashed for a while (its refusals) must not
+	 * predict with the time of its own last hash. */
+	if ((h = shared_hash_ms()) > 0)
+		hash_ms = h;
 	admit_limits(tenant, &l);
 	/* A free slot, when no one is in line for it. */
 	if ((ahead = line_ahead()) == 0 &&
@@ -631,7 +636,10 @@ admit_hash_leave(struct admit *a)
 {
 	double	 ms = lk_mono_ms() - a->t0;
 
-	/* Exponential moving average of the time a slot is held, shared. */
+	/* Exponential moving average of the time a slot is held, shared:
+	 * from the latest average any process wrote. */
+	if (page != NULL && shared_hash_ms() > 0)
+		hash_ms = shared_hash_ms();
 	hash_ms = hash_ms > 0 ? hash_ms * 0.8 + ms * 0.2 : ms;
 	if (a->slot >= 0 && page != NULL)
 		atomic_store(&page->hash_ms, hash_ms);
