@@ -445,14 +445,16 @@ pg_rollback(struct store *s)
 		(void)store_pg_exec(s, "ROLLBACK", NULL);
 }
 
-/* store_txn_durable: the commit waits for the WAL flush after all (a
- * SET LOCAL holds until the transaction ends; a failure fails it). */
+/* store_txn_durable: the commit waits as the role, database or server
+ * configure it after all (DEFAULT is the value without this session's
+ * SET: on, remote_write, remote_apply ...; a SET LOCAL holds until the
+ * transaction ends; a failure fails it). */
 static void
 pg_durable(struct store *s, struct txn *txn)
 {
 
 	(void)txn;
-	(void)store_pg_exec(s, "SET LOCAL synchronous_commit = on", NULL);
+	(void)store_pg_exec(s, "SET LOCAL synchronous_commit TO DEFAULT", NULL);
 }
 
 /*
