@@ -16,9 +16,9 @@ import webservers
 
 PREFIXES = ["", "/auth"]
 PARAMS = [(k, p) for k in webservers.KINDS for p in PREFIXES]
-# Configurations that hand the responder a fixed environment of their
-# own (FcgidInitialEnv, .htaccess SetEnv) name LATCHKEY_HOME only.
-HOME_ONLY = ("apache-fcgid", "apache-cgi")
+# The shared-hosting configuration (.htaccess SetEnv) names
+# LATCHKEY_HOME only: a shared host has no PostgreSQL cluster of its own.
+HOME_ONLY = ("apache-cgi",)
 
 
 @pytest.fixture(scope="module", params=PARAMS,

@@ -207,8 +207,9 @@ class ApacheFcgid(WebServer):
     def launch(self):
         if self.root:
             os.chown(self.run, pwd.getpwnam(RUN_USER).pw_uid, -1)
-        self.check([APACHE, "-t", "-f", str(self.conf)])
-        self.spawn([APACHE, "-f", str(self.conf), "-DFOREGROUND"])
+        pg = ["-DLATCHKEY_PG"] if lk.PG else []
+        self.check([APACHE, "-t", "-f", str(self.conf)] + pg)
+        self.spawn([APACHE, "-f", str(self.conf), "-DFOREGROUND"] + pg)
 
 
 class ApacheProxyFcgi(WebServer):
