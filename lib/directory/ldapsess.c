@@ -342,7 +342,7 @@ bind_as(const struct conn *c, const char *dn, const char *pw,
 	return o;
 }
 
-/* "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx" of an objectGUID, whose first
+/* The 8-4-4-4-12 hex-digit text of an objectGUID, whose first
  * three fields are little-endian (MS-DTYP 2.3.4.2). */
 static void
 guid_text(const unsigned char *g, char *out, size_t outsz)

@@ -261,6 +261,23 @@ def tenant_doc(issuer, client_key, *, alg="RS256", default_directory=DB1,
     }
 
 
+def add_directory_apps(s, name, app, secret, ro, grants, offline_api):
+    """Add to s's tenant file what a directory connection's tests log in
+    with: a confidential app with grants, a public legacy /oauth/ro app and
+    an API that allows offline access."""
+    t = json.loads(s.tenant_file.read_text())
+    t["clients"].append({"name": name + " App", "client_id": app,
+        "client_secret": secret, "app_type": "regular_web",
+        "token_endpoint_auth_method": "client_secret_post",
+        "grant_types": grants})
+    t["clients"].append({"name": name + " Legacy", "client_id": ro,
+        "app_type": "native", "token_endpoint_auth_method": "none",
+        "grant_types": ["http://auth0.com/oauth/legacy/grant-type/ro"]})
+    t["apis"].append({"identifier": offline_api, "name": "Offline",
+        "scopes": ["read:x"], "allow_offline_access": True})
+    s.tenant_file.write_text(json.dumps(t, indent=1))
+
+
 def free_port():
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))

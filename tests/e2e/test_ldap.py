@@ -43,18 +43,9 @@ def directory(tmp_path_factory):
 @pytest.fixture(scope="module")
 def srv(directory):
     s = lk.Server("ldap")
-    t = json.loads(s.tenant_file.read_text())
-    t["clients"].append({"name": "Ldap App", "client_id": APP_ID,
-        "client_secret": APP_SECRET, "app_type": "regular_web",
-        "token_endpoint_auth_method": "client_secret_post",
-        "grant_types": [lk.GRANT_PASSWORD, lk.GRANT_REALM, "refresh_token",
-            GRANT_OTP]})
-    t["clients"].append({"name": "Ldap Legacy", "client_id": RO_ID,
-        "app_type": "native", "token_endpoint_auth_method": "none",
-        "grant_types": ["http://auth0.com/oauth/legacy/grant-type/ro"]})
-    t["apis"].append({"identifier": OFFLINE_API, "name": "Offline",
-        "scopes": ["read:x"], "allow_offline_access": True})
-    s.tenant_file.write_text(json.dumps(t, indent=1))
+    lk.add_directory_apps(s, "Ldap", APP_ID, APP_SECRET, RO_ID,
+        [lk.GRANT_PASSWORD, lk.GRANT_REALM, "refresh_token", GRANT_OTP],
+        OFFLINE_API)
 
     def connections(s):
         common = ["--strategy", "ad", "--clients", "%s,%s" % (APP_ID, RO_ID),
