@@ -66,6 +66,9 @@ grant_refresh(struct grant_req *g)
 	u.scope = g->p.v[F_SCOPE];
 	u.jkt = g->jkt[0] != '\0' ? g->jkt : NULL;
 	u.now = g->req->now;
+	/* The rotation's commit is synced after the tokens are signed,
+	 * together with the commits other responders made meanwhile. */
+	u.defer_flush = 1;
 	/* The token's API and the scope are checked inside the redeeming
 	 * transaction: a refusal leaves the token unspent. */
 	if ((rc = refresh_redeem(g->ctx->store, &u)) != REFRESH_OK) {
@@ -86,6 +89,10 @@ grant_refresh(struct grant_req *g)
 		memcpy(g->refresh, u.next, sizeof(g->refresh));
 	grant_issue(g, &u.user, &u.api, &sr);
 out:
+	/* docs/security.md "Durability": nothing of the redeeming
+	 * transaction is answered before it is on disk. */
+	if (refresh_flush(g->ctx->store, &u) == -1)
+		oerr_write(g->resp, OERR_SERVER_ERROR, NULL);
 	scope_result_clear(&sr);
 	refresh_use_clear(&u);
 }

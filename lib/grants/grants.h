@@ -279,6 +279,9 @@ struct refresh_use {
 	const char	*scope;		/* scope asked for (scope_refresh), NULL: all */
 	const char	*jkt;		/* the request's DPoP key, NULL: none */
 	time_t		 now;
+	int		 defer_flush;	/* the caller calls refresh_flush()
+					 * before it answers */
+	int		 unflushed;	/* the redeeming commit wrote, unsynced */
 	enum refresh_rc	 rc;
 	struct user	 user;		/* REFRESH_OK: the user, owned */
 	json_t		*rec;		/* REFRESH_OK, _NO_API: the token's record, owned */
@@ -294,6 +297,11 @@ void		 refresh_use_clear(struct refresh_use *);	/* cleanses next */
  * spends nothing.  The outcome is in u->rc.  REFRESH_ERR on a store error
  * (nothing written). */
 enum refresh_rc	 refresh_redeem(struct store *, struct refresh_use *);
+/* With u->defer_flush, refresh_redeem's commit is synced only by this
+ * (store_flush), with the commits other processes made meanwhile; call
+ * it before answering.  0, or -1 when the log cannot be synced: what
+ * the redemption wrote may be lost, answer an error. */
+int		 refresh_flush(struct store *, struct refresh_use *);
 
 /* RFC 7009: revoke the family of token if client_id holds it; *found
  * says whether it was one of client_id's refresh tokens. */

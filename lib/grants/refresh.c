@@ -34,6 +34,8 @@
  * Rotation spends the presented token and writes its successor in one
  * transaction, so two concurrent refreshes cannot both succeed: Berkeley
  * DB's deadlock detector aborts one, and its retry finds the token spent.
+ * The commit is synced before the answer, grouped with other responders'
+ * commits (store_txn_run_flushed).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -397,6 +399,7 @@ rotate(struct store *st, struct txn *txn, const char *key, json_t *rec,
 		return rc;
 	refresh_set(fam, RM_CURRENT, json_string(nkey));
 	family_used(fam, conf, u->now);
+	u->unflushed = 1;
 	return store_put(st, txn, SK_REFRESH, fkey, fam, 0);
 }
 
@@ -404,18 +407,19 @@ rotate(struct store *st, struct txn *txn, const char *key, json_t *rec,
 static enum store_rc
 touch(struct store *st, struct txn *txn, const char *key, json_t *rec,
     const char *fkey, json_t *fam, const struct refresh_conf *conf,
-    time_t now)
+    struct refresh_use *u)
 {
 	enum store_rc	 rc;
 
 	if (!refresh_touch_due(refresh_int(rec, RM_IDLE_EXPIRES_AT),
-	    conf->idle, now))
+	    conf->idle, u->now))
 		return STORE_OK;
 	refresh_set(rec, RM_IDLE_EXPIRES_AT,
-	    json_integer(refresh_expiry(now, conf->idle)));
+	    json_integer(refresh_expiry(u->now, conf->idle)));
+	u->unflushed = 1;
 	if ((rc = store_put(st, txn, SK_REFRESH, key, rec, 0)) != STORE_OK)
 		return rc;
-	family_used(fam, conf, now);
+	family_used(fam, conf, u->now);
 	return store_put(st, txn, SK_REFRESH, fkey, fam, 0);
 }
 
@@ -524,10 +528,12 @@ redeem_check(struct store *st, struct txn *txn, struct refresh_use *u,
 	if ((rc = user_state(st, txn, r->rec, u, &r->user, &revoke))
 	    != STORE_OK)
 		return rc;
-	if (revoke)
+	if (revoke) {
+		u->unflushed = 1;
 		rc = refresh_family_revoke(st, txn, r->fkey, r->fam,
 		    u->rc == REFRESH_USER_GONE ? "user deleted" :
 		    "password changed", u->now);
+	}
 	if (u->rc != REFRESH_OK)
 		return rc;
 	u->rc = token_state(r->key, r->rec, r->fam, u->clientrec->client_id,
@@ -537,6 +543,7 @@ redeem_check(struct store *st, struct txn *txn, struct refresh_use *u,
 	if (u->rc == REFRESH_REUSED) {
 		lk_warn("refresh token reused: family %s revoked",
 		    refresh_str(r->rec, RM_FAMILY));
+		u->unflushed = 1;
 		return refresh_family_revoke(st, txn, r->fkey, r->fam, "reuse",
 		    u->now);
 	}
@@ -578,8 +585,7 @@ redeem_spend(struct store *st, struct txn *txn, struct refresh_use *u,
 		rc = r->conf.rotating ?
 		    rotate(st, txn, r->key, r->rec, r->fkey, r->fam, &r->conf,
 		    u) :
-		    touch(st, txn, r->key, r->rec, r->fkey, r->fam, &r->conf,
-		    u->now);
+		    touch(st, txn, r->key, r->rec, r->fkey, r->fam, &r->conf, u);
 	scope_result_clear(&sr);
 	return rc;
 }
@@ -592,6 +598,7 @@ redeem_txn(struct store *st, struct txn *txn, void *arg)
 	enum store_rc		 rc;
 
 	use_reset(u);
+	u->unflushed = 0;
 	memset(&r, 0, sizeof(r));
 	refresh_conf(u->clientrec, &r.conf);
 	rc = redeem_find(st, txn, u, &r);
@@ -618,6 +625,16 @@ redeem_txn(struct store *st, struct txn *txn, void *arg)
 	return rc;
 }
 
+int
+refresh_flush(struct store *st, struct refresh_use *u)
+{
+
+	if (!u->unflushed)
+		return 0;
+	u->unflushed = 0;
+	return store_flush(st) == STORE_OK ? 0 : -1;
+}
+
 enum refresh_rc
 refresh_redeem(struct store *st, struct refresh_use *u)
 {
@@ -625,7 +642,8 @@ refresh_redeem(struct store *st, struct refresh_use *u)
 
 	if (u->token == NULL || u->clientrec == NULL)
 		return u->rc = REFRESH_INVALID;
-	if (store_txn_run(st, redeem_txn, u) != STORE_OK) {
+	if (store_txn_run_flushed(st, redeem_txn, u) != STORE_OK ||
+	    (!u->defer_flush && refresh_flush(st, u) == -1)) {
 		use_reset(u);
 		return u->rc = REFRESH_ERR;
 	}

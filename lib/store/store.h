@@ -212,6 +212,19 @@ enum store_rc	 store_txn_run_nosync(struct store *,
 		    enum store_rc (*fn)(struct store *, struct txn *, void *),
 		    void *arg);
 void		 store_txn_durable(struct store *, struct txn *);
+/*
+ * store_flush.c: store_txn_run whose commit is durable only once
+ * store_flush() has returned STORE_OK, which the caller calls before it
+ * answers; meanwhile the commit's locks are free and other commits join
+ * the same log sync (group commit).  store_flush: STORE_ERR when the log
+ * cannot be synced (the environment panicked: the commit may be lost,
+ * answer an error).  On PostgreSQL the commit is synchronous and the
+ * flush does nothing.
+ */
+enum store_rc	 store_txn_run_flushed(struct store *,
+		    enum store_rc (*fn)(struct store *, struct txn *, void *),
+		    void *arg);
+enum store_rc	 store_flush(struct store *);
 
 /* Users: unique per connection by email, username and phone (case-
  * insensitive email and username).  store_user_find takes either an email

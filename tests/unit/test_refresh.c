@@ -452,6 +452,53 @@ leeway_replays_do_not_extend_the_window(void **state)
 	    REFRESH_INVALID);
 }
 
+/* Redeem token at t with the flush deferred: whether it left a commit
+ * to flush, then flushed. */
+static int
+redeem_unflushed(struct fx *fx, const char *token, time_t t,
+    enum refresh_rc want)
+{
+	struct refresh_use	 u;
+	int			 unflushed;
+
+	refresh_use_init(&u);
+	u.token = token;
+	u.clientrec = &fx->client;
+	u.now = t;
+	u.defer_flush = 1;
+	assert_int_equal(refresh_redeem(fx->ctx.store, &u), want);
+	unflushed = u.unflushed;
+	assert_int_equal(refresh_flush(fx->ctx.store, &u), 0);
+	assert_int_equal(u.unflushed, 0);
+	refresh_use_clear(&u);
+	return unflushed;
+}
+
+/*
+ * grant_refresh syncs the redeeming commit after signing, with
+ * refresh_flush: only a redemption that wrote leaves one to sync (a
+ * rotation, a restarted idle time, a revocation), a refusal that wrote
+ * nothing and a non-rotating refresh within the slack leave none.
+ */
+static void
+deferred_flush_only_after_a_write(void **state)
+{
+	struct fx	*fx = *state;
+	char		 r0[96];
+
+	issue(fx, NULL, NOW, r0);
+	assert_int_equal(redeem_unflushed(fx, "no such token", NOW,
+	    REFRESH_INVALID), 0);
+	assert_int_equal(redeem_unflushed(fx, r0, NOW, REFRESH_OK), 1);
+	/* Reuse revokes the family: written. */
+	assert_int_equal(redeem_unflushed(fx, r0, NOW + 1, REFRESH_REUSED), 1);
+	assert_int_equal(redeem_unflushed(fx, r0, NOW + 2, REFRESH_INVALID), 0);
+	use_client(fx, client_rec("non-rotating", 0, 0, 0));
+	issue(fx, NULL, NOW, r0);
+	assert_int_equal(redeem_unflushed(fx, r0, NOW + 1, REFRESH_OK), 0);
+	assert_int_equal(redeem_unflushed(fx, r0, NOW + 3600, REFRESH_OK), 1);
+}
+
 /* A non-rotating family's one token is always its current one. */
 static void
 non_rotating_token_is_never_reuse(void **state)
@@ -826,6 +873,7 @@ main(void)
 		T(scope_narrow_rules),
 		T(leeway_replay_leaves_one_live_chain),
 		T(leeway_replays_do_not_extend_the_window),
+		T(deferred_flush_only_after_a_write),
 		T(non_rotating_token_is_never_reuse),
 		T(removed_api_refuses_before_spending),
 		T(dpop_bound_family_needs_its_key),
