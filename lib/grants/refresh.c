@@ -9,17 +9,19 @@
  * A token is 256 random bits, base64url; only its hash_secret() digest is
  * stored.  SK_REFRESH holds two kinds of record (members: enum rmem):
  *
- * "sha256:<hex>", one per token: {
+ * "sha256:<hex>", one per token, written once when issued: {
  *	"user_id", "client_id", "audience" (absent: none), "scope",
  *	"device" (absent: none), "family", "pwd_at" (the user's
  *	password_set_at when issued), "created_at", "expires_at" (absolute,
  *	the family's; 0 never), "idle_expires_at" (0 never),
- *	"status": "active"|"spent", "spent_at", "next" (successor's digest)
+ *	"status": "active" (older releases also wrote "spent", "spent_at"
+ *	and "next", the successor's digest, into a rotated token's record)
  * }
  * "family:<32 hex>", one per login: {
  *	"user_id", "client_id", "audience", "scope", "device",
  *	"created_at", "expires_at", "idle_expires_at", "last_used_at",
- *	"current" (the newest token's digest),
+ *	"current" (the newest token's digest), "prev" (the one before it,
+ *	absent: none) and "prev_spent_at" (when "prev" was first used),
  *	"status": "active"|"revoked", "revoked_at", "reason",
  *	"jkt" (a public client's DPoP key, RFC 9449 5; absent: unbound)
  * }
@@ -31,11 +33,13 @@
  * user exists, is not blocked and has not had a new password set since
  * (pwd_at).  Any other token presented means two holders: the family is
  * revoked.
- * Rotation spends the presented token and writes its successor in one
- * transaction, so two concurrent refreshes cannot both succeed: Berkeley
- * DB's deadlock detector aborts one, and its retry finds the token spent.
- * The commit is synced before the answer, grouped with other responders'
- * commits (store_txn_run_flushed).
+ * Rotation writes the successor and moves the family's "current" on, in
+ * one transaction: two records, the spent token's own is not rewritten
+ * (the family says which token is spent).  So two concurrent refreshes
+ * cannot both succeed: both write the family, Berkeley DB's deadlock
+ * detector aborts one, and its retry finds the token spent.  The commit
+ * is synced before the answer, grouped with other responders' commits
+ * (store_txn_run_flushed).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -68,6 +72,8 @@ static const char *const rmembers[RM__MAX] = {
 	[RM_REVOKED_AT] = "revoked_at",
 	[RM_REASON] = "reason",
 	[RM_JKT] = "jkt",
+	[RM_PREV] = "prev",
+	[RM_PREV_SPENT_AT] = "prev_spent_at",
 };
 
 const char *
@@ -323,37 +329,52 @@ refresh_use_clear(struct refresh_use *u)
 }
 
 /*
+ * When the token (rec under key) was first used if it is the one just
+ * before its family's current one, else 0: the family's "prev", or a
+ * record an older release marked spent with "next" the current one.
+ */
+static json_int_t
+prev_spent_at(const char *key, const json_t *rec, const json_t *fam)
+{
+
+	if (refresh_is(fam, RM_PREV, key))
+		return refresh_int(fam, RM_PREV_SPENT_AT);
+	if (refresh_is(rec, RM_STATUS, "spent") &&
+	    refresh_is(fam, RM_CURRENT, refresh_str(rec, RM_NEXT)))
+		return refresh_int(rec, RM_SPENT_AT);
+	return 0;
+}
+
+/*
  * Whether the token (rec under key, of family fam) may be redeemed now by
- * the client: REFRESH_OK, REFRESH_INVALID, or REFRESH_REUSED for a spent
- * token outside the leeway (which only the immediately previous token
- * gets, docs/COMPAT.md 5.4).
+ * the client: REFRESH_OK, REFRESH_INVALID, or REFRESH_REUSED for a token
+ * that is not its family's current one, outside the leeway (which only
+ * the immediately previous token gets, docs/COMPAT.md 5.4).
  *
- * A family has one live chain (RFC 9700 4.14.2): an active token that is
- * not the family's current one was superseded by a leeway replay of its
- * predecessor, so two holders are refreshing from one login and one of
- * them is not the client: reuse, like a spent token.  (A non-rotating
- * family's current token is always its only one.)
+ * A family has one live chain (RFC 9700 4.14.2): any other token of it
+ * was spent, or superseded by a leeway replay of its predecessor, so two
+ * holders are refreshing from one login and one of them is not the
+ * client: reuse.  (A non-rotating family's current token is always its
+ * only one.)
  */
 static enum refresh_rc
 token_state(const char *key, const json_t *rec, const json_t *fam,
     const char *client_id, const struct refresh_conf *conf, time_t now)
 {
+	json_int_t	 spent;
 
 	if (!refresh_is(rec, RM_CLIENT_ID, client_id) ||
 	    !refresh_is(fam, RM_STATUS, "active") ||
-	    refresh_expired(refresh_int(fam, RM_EXPIRES_AT), now))
+	    refresh_expired(refresh_int(fam, RM_EXPIRES_AT), now) ||
+	    (!refresh_is(rec, RM_STATUS, "active") &&
+	    !refresh_is(rec, RM_STATUS, "spent")))
 		return REFRESH_INVALID;
-	if (refresh_is(rec, RM_STATUS, "active")) {
-		if (!refresh_is(fam, RM_CURRENT, key))
-			return REFRESH_REUSED;
+	if (refresh_is(fam, RM_CURRENT, key))
 		return refresh_expired(refresh_int(rec, RM_IDLE_EXPIRES_AT),
 		    now) ? REFRESH_INVALID : REFRESH_OK;
-	}
-	if (!refresh_is(rec, RM_STATUS, "spent"))
-		return REFRESH_INVALID;
-	if (conf->rotating && conf->leeway > 0 &&
-	    (json_int_t)now <= refresh_int(rec, RM_SPENT_AT) + conf->leeway &&
-	    refresh_is(fam, RM_CURRENT, refresh_str(rec, RM_NEXT)))
+	spent = prev_spent_at(key, rec, fam);
+	if (conf->rotating && conf->leeway > 0 && spent != 0 &&
+	    (json_int_t)now <= spent + conf->leeway)
 		return REFRESH_OK;
 	return REFRESH_REUSED;
 }
@@ -369,13 +390,14 @@ family_used(json_t *fam, const struct refresh_conf *conf, time_t now)
 }
 
 /*
- * Rotation: spend rec, write its successor into u->next.  A replay within
- * the leeway (rec spent already) keeps its spent_at, so the window does
- * not grow, and points it and the family at the new successor: the one
- * the first use wrote is no longer current, and token_state() calls its
- * use reuse.  latchkey cannot answer the replay with that first successor
- * again (only its digest is stored), and two live successors would be
- * two independent sessions from one stolen token.
+ * Rotation: write the successor of rec (the family's current token, or
+ * within the leeway the one before it) into u->next and make it the
+ * family's current one; rec becomes the family's "prev".  A replay within
+ * the leeway keeps "prev_spent_at", so the window does not grow: the
+ * successor the first use wrote is no longer current, and token_state()
+ * calls its use reuse.  latchkey cannot answer the replay with that first
+ * successor again (only its digest is stored), and two live successors
+ * would be two independent sessions from one stolen token.
  */
 static enum store_rc
 rotate(struct store *st, struct txn *txn, const char *key, json_t *rec,
@@ -390,13 +412,12 @@ rotate(struct store *st, struct txn *txn, const char *key, json_t *rec,
 	    sizeof(u->next), nkey);
 	if (rc != STORE_OK)
 		return rc;
-	if (!refresh_is(rec, RM_STATUS, "spent")) {
-		refresh_set(rec, RM_STATUS, json_string("spent"));
-		refresh_set(rec, RM_SPENT_AT, json_integer(u->now));
+	if (!refresh_is(fam, RM_PREV, key)) {
+		refresh_set(fam, RM_PREV_SPENT_AT, json_integer(
+		    refresh_is(fam, RM_CURRENT, key) ? (json_int_t)u->now :
+		    prev_spent_at(key, rec, fam)));
+		refresh_set(fam, RM_PREV, json_string(key));
 	}
-	refresh_set(rec, RM_NEXT, json_string(nkey));
-	if ((rc = store_put(st, txn, SK_REFRESH, key, rec, 0)) != STORE_OK)
-		return rc;
 	refresh_set(fam, RM_CURRENT, json_string(nkey));
 	family_used(fam, conf, u->now);
 	u->unflushed = 1;

@@ -35,13 +35,15 @@ enum rmem {
 	RM_EXPIRES_AT,		/* absolute, the family's; 0 never */
 	RM_IDLE_EXPIRES_AT,	/* 0 never */
 	RM_STATUS,		/* "active", "spent" (token), "revoked" (family) */
-	RM_SPENT_AT,
-	RM_NEXT,		/* a spent token's successor's digest */
+	RM_SPENT_AT,		/* (older releases' spent tokens) */
+	RM_NEXT,		/* ... a spent token's successor's digest */
 	RM_LAST_USED_AT,
 	RM_CURRENT,		/* a family's newest token's digest */
 	RM_REVOKED_AT,
 	RM_REASON,
 	RM_JKT,			/* a family's DPoP key thumbprint (RFC 9449 5) */
+	RM_PREV,		/* a family's token before current (digest) */
+	RM_PREV_SPENT_AT,	/* ... and when it was first used */
 	RM__MAX
 };
 

@@ -452,6 +452,107 @@ leeway_replays_do_not_extend_the_window(void **state)
 	    REFRESH_INVALID);
 }
 
+/* The SK_REFRESH record of token (a new reference). */
+static json_t *
+token_rec(struct fx *fx, const char *token)
+{
+	json_t	*rec = NULL;
+	char	 key[72];
+
+	assert_int_equal(hash_secret(token, strlen(token), key), 0);
+	assert_int_equal(store_get(fx->ctx.store, NULL, SK_REFRESH, key, &rec),
+	    STORE_OK);
+	return rec;
+}
+
+/*
+ * A rotation writes two records, the successor and the family: the
+ * spent token's own record is left as it was issued (the family says it
+ * is spent), and the store grows by one record a rotation.
+ */
+static void
+rotation_writes_the_successor_and_the_family_only(void **state)
+{
+	struct fx	*fx = *state;
+	json_t		*before, *after;
+	char		 r0[96], r1[96];
+	int		 records = 0;
+
+	issue(fx, NULL, NOW, r0);
+	before = token_rec(fx, r0);
+	assert_int_equal(redeem(fx, r0, NULL, NOW + 5, r1, NULL), REFRESH_OK);
+	after = token_rec(fx, r0);
+	assert_true(json_equal(before, after));
+	json_decref(before);
+	json_decref(after);
+	assert_int_equal(store_each(fx->ctx.store, NULL, SK_REFRESH, count_cb,
+	    &records), STORE_OK);
+	assert_int_equal(records, 3);
+	assert_int_equal(redeem(fx, r0, NULL, NOW + 6, NULL, NULL),
+	    REFRESH_REUSED);
+}
+
+/*
+ * Make the rotation r0 -> r1 look as an older release wrote it: r0's
+ * record "spent" at NOW with "next" r1, no "prev" in the family.
+ */
+static void
+legacy_spend(struct fx *fx, const char *r0, const char *r1)
+{
+	json_t		*rec, *fam;
+	char		 key[72], nkey[72], fkey[128];
+
+	assert_int_equal(hash_secret(r0, strlen(r0), key), 0);
+	assert_int_equal(hash_secret(r1, strlen(r1), nkey), 0);
+	rec = token_rec(fx, r0);
+	json_object_set_new(rec, "status", json_string("spent"));
+	json_object_set_new(rec, "spent_at", json_integer(NOW));
+	json_object_set_new(rec, "next", json_string(nkey));
+	assert_int_equal(store_put(fx->ctx.store, NULL, SK_REFRESH, key, rec,
+	    0), STORE_OK);
+	snprintf(fkey, sizeof(fkey), "family:%s", family_of(fx, r0));
+	assert_int_equal(store_get(fx->ctx.store, NULL, SK_REFRESH, fkey,
+	    &fam), STORE_OK);
+	assert_non_null(json_object_get(fam, "prev"));
+	json_object_del(fam, "prev");
+	json_object_del(fam, "prev_spent_at");
+	assert_int_equal(store_put(fx->ctx.store, NULL, SK_REFRESH, fkey, fam,
+	    0), STORE_OK);
+	json_decref(rec);
+	json_decref(fam);
+}
+
+/*
+ * Families rotated by an older release (the spent token's record marked
+ * "spent" with its successor in "next") keep their leeway and their
+ * reuse detection: the window still runs from that first use.
+ */
+static void
+older_releases_spent_tokens_keep_leeway_and_reuse(void **state)
+{
+	struct fx	*fx = *state;
+	char		 r0[96], r1[96], r2[96], r3[96];
+
+	use_client(fx, client_rec("rotating", 0, 0, 10));
+	issue(fx, NULL, NOW, r0);
+	assert_int_equal(redeem(fx, r0, NULL, NOW, r1, NULL), REFRESH_OK);
+	legacy_spend(fx, r0, r1);
+	assert_int_equal(redeem(fx, r0, NULL, NOW + 9, r2, NULL), REFRESH_OK);
+	assert_int_equal(redeem(fx, r0, NULL, NOW + 11, NULL, NULL),
+	    REFRESH_REUSED);
+	assert_int_equal(redeem(fx, r2, NULL, NOW + 12, NULL, NULL),
+	    REFRESH_INVALID);
+	/* Outside the leeway at once: reuse; the successor still works. */
+	issue(fx, NULL, NOW, r0);
+	assert_int_equal(redeem(fx, r0, NULL, NOW, r1, NULL), REFRESH_OK);
+	legacy_spend(fx, r0, r1);
+	assert_int_equal(redeem(fx, r1, NULL, NOW + 20, r3, NULL), REFRESH_OK);
+	assert_int_equal(redeem(fx, r0, NULL, NOW + 21, NULL, NULL),
+	    REFRESH_REUSED);
+	assert_int_equal(redeem(fx, r3, NULL, NOW + 22, NULL, NULL),
+	    REFRESH_INVALID);
+}
+
 /* Redeem token at t with the flush deferred: whether it left a commit
  * to flush, then flushed. */
 static int
@@ -873,6 +974,8 @@ main(void)
 		T(scope_narrow_rules),
 		T(leeway_replay_leaves_one_live_chain),
 		T(leeway_replays_do_not_extend_the_window),
+		T(rotation_writes_the_successor_and_the_family_only),
+		T(older_releases_spent_tokens_keep_leeway_and_reuse),
 		T(deferred_flush_only_after_a_write),
 		T(non_rotating_token_is_never_reuse),
 		T(removed_api_refuses_before_spending),
