@@ -134,6 +134,7 @@ void
 token_endpoint(struct lk_ctx *ctx, const struct lk_req *req, struct lk_resp *resp)
 {
 	struct grant_req	 g;
+	struct admit		 adm;
 	const char		*type;
 
 	memset(&g, 0, sizeof(g));
@@ -160,6 +161,13 @@ token_endpoint(struct lk_ctx *ctx, const struct lk_req *req, struct lk_resp *res
 		oerr_write(resp, OERR_NOT_CONFIGURED, NULL);
 		goto out;
 	}
+	/* A login storm is refused on arrival, before anything is read: the
+	 * same answer for any client and user (admit.c). */
+	if (run[g.gt] == grant_password &&
+	    admit_arrive(ctx, &g.tenant, &adm) == ADMIT_BUSY) {
+		admit_shed(resp, &adm);
+		goto out;
+	}
 	if (client_authenticate(ctx, &g.tenant, req, &g.p, &g.client, resp) == -1)
 		goto out;
 	if (!grant_allowed(&g)) {
@@ -174,6 +182,7 @@ token_endpoint(struct lk_ctx *ctx, const struct lk_req *req, struct lk_resp *res
 		goto out;
 	run[g.gt](&g);
 out:
+	admit_depart();
 	grant_dpop_nonce_header(&g);
 	OPENSSL_cleanse(g.refresh, sizeof(g.refresh));
 	client_clear(&g.client);

@@ -43,6 +43,11 @@ grant_login(struct grant_req *g, const struct conn *c, struct user *user)
 	memset(user, 0, sizeof(*user));
 	if (c->name == NULL || !grant_login_takes_password(c->strategy))
 		return LOGIN_ERR;
+	/* Only a database connection hashes the password here: another
+	 * gives back its place in the hash line (admit.c) before it asks
+	 * its directory, so that the line does not wait on that. */
+	if (logins[c->strategy] != db_login)
+		admit_depart();
 	return logins[c->strategy](g, c, user);
 }
 

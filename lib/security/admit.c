@@ -3,17 +3,24 @@
  *
  * A password verify costs ~20 ms of one core by design (argon2id), so
  * at most `hash_slots` verifies run at once across every responder
- * process.  A login that finds them all busy waits in line for one as
- * long as its predicted wait stays within the tenant's latency budget
- * (`login_queue_budget_ms`, default 1 s): the waiters ahead of it times
- * the measured hash time, divided among the slots.  Only beyond the
- * budget is it refused, at once, with 503 temporarily_unavailable and a
- * Retry-After of the time the line ahead needs (RFC 9110 15.6.4,
- * 10.2.3).  Eight users logging in together on two cores wait a few
+ * process.  A password login takes its place in line when it arrives,
+ * before anything is read (admit_arrive(): no client check, attack-
+ * protection read or user lookup yet), as long as its predicted wait
+ * stays within the tenant's latency budget (`login_queue_budget_ms`,
+ * default 1 s): the logins in line ahead of it that will find no free
+ * slot, times the measured hash time, divided among the slots.  Beyond
+ * the budget it is refused there and then, with 503
+ * temporarily_unavailable and a Retry-After of the time the line ahead
+ * needs (RFC 9110 15.6.4, 10.2.3): a refusal costs microseconds and
+ * tells nothing of the client or the user, and, as before, counts no
+ * failed login.  A login placed is served, however long the line then
+ * takes (a late refusal would throw its wait away), unless its client
+ * goes away.  Eight users logging in together on two cores wait a few
  * hash times; none is turned away (a 503 is a failed login for a
  * person: the SDKs do not retry it).  The waiting room's size is thus
  * the budget's: budget x slots / hash time waiters (`hash_queue`, when
- * set, caps it further).
+ * set, caps it further).  A login that reaches the hash unplaced
+ * (/oauth/ro) is placed there, by the same rule.
  *
  * The slots are one-byte OFD locks (fcntl F_OFD_SETLK) on one file,
  * LATCHKEY_HOME/run/admission: bytes [0, slots) are the hash slots.  A
@@ -24,16 +31,18 @@
  * The line is a ticket dispenser in the file's first page, mapped by
  * every responder: `next`, the next ticket, and `head`, the oldest
  * ticket perhaps still waiting.  Ticket t is also a one-byte OFD lock,
- * byte ADMIT_QUEUE_BASE + t mod ADMIT_QUEUE_MAX, held while its owner
- * waits and taken before the ticket is published, so a ticket whose
- * byte is free is over: served, given up, or its process died (a login
- * refused at once takes no ticket).
- * Anyone moves `head` past such tickets.  Waiters are served in ticket
- * order: only the first in line tries the slots (sleeping in the kernel
- * on its home slot, trying every slot a quarter of a hash time apart),
- * the others sleep on the byte of the ticket before theirs, which wakes
- * them when it is freed; a login that arrives while anyone waits takes
- * a ticket too instead of a slot freed for the line.  Every sleep is
+ * byte ADMIT_QUEUE_BASE + t mod ADMIT_QUEUE_MAX, held from the login's
+ * arrival until it has its slot, and taken before the ticket is
+ * published, so a ticket whose byte is free is over: served, given up,
+ * or its process died (a login refused takes no ticket).  Anyone moves
+ * `head` past such tickets; `live` counts the tickets not given back,
+ * so that the line's length is exact when some left out of turn.
+ * Waiters are served in ticket order: the first `slots` of the line try
+ * the slots and sleep on a futex word in the page that every release
+ * bumps and wakes (a freed slot, whichever, is taken at once), the
+ * others sleep on the byte of the ticket a line of slots before theirs,
+ * which wakes them when it is freed; every login takes a ticket, none a
+ * slot freed for the line.  Every sleep is
  * bounded, and between sleeps a waiter polls its web server connection:
  * a client that went away frees its place at once (FastCGI: the web
  * server closes the connection to the responder when its client
@@ -69,7 +78,10 @@
  */
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
+
+#include <linux/futex.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -106,6 +118,11 @@ struct admit_page {
 	_Atomic uint64_t	 next;		/* next ticket */
 	char			 pad1[56];
 	_Atomic uint64_t	 head;		/* oldest ticket maybe waiting */
+	char			 pad2[56];
+	_Atomic int64_t		 live;		/* tickets taken, not given back */
+	char			 pad3[56];
+	_Atomic uint32_t	 frees;		/* futex: bumped at each slot's
+						 * release */
 };
 
 static int	 admit_fd = -1;
@@ -119,6 +136,12 @@ static struct {
 	void	*mem;
 	size_t	 size;
 } slotmem[ADMIT_SLOTS_MAX];
+static struct {
+	int		 held;
+	uint64_t	 t;
+} place;				/* this request's ticket */
+
+static void	 place_give_back(void);
 
 void
 admit_limits(const struct tenant *tenant, struct admit_limits *l)
@@ -319,6 +342,7 @@ admit_close(void)
 	char	 name[96];
 	int	 k;
 
+	place_give_back();
 	for (k = 0; k < ADMIT_SLOTS_MAX; k++)
 		if (slotmem[k].mem != NULL) {
 			munmap(slotmem[k].mem, slotmem[k].size);
@@ -401,16 +425,20 @@ line_count(uint64_t from, uint64_t to)
 }
 
 /*
- * The tickets from the oldest still waiting to the next: the waiters,
- * give or take one that left out of turn.  Only waiters take tickets (a
- * login refused takes none), so this costs a look at the head's byte,
- * not one at each ticket: counting them all cost each arrival hundreds
- * of fcntl calls under a storm of refusals.
+ * The logins in line: the tickets from the oldest still held to the
+ * next, or the count of tickets taken and not given back when that is
+ * fewer (tickets given back out of turn leave holes behind the head; a
+ * process killed holding one leaves the count high, never the span).
+ * Only logins in line hold tickets (a login refused takes none), so
+ * this costs a look at the head's byte, not one at each ticket:
+ * counting them all cost each arrival hundreds of fcntl calls under a
+ * storm of refusals.
  */
 static uint64_t
 line_ahead(void)
 {
 	uint64_t	 n = atomic_load(&page->next), h;
+	int64_t		 live = atomic_load(&page->live);
 
 	if ((h = atomic_load(&page->head)) == n)
 		return 0;
@@ -418,7 +446,20 @@ line_ahead(void)
 		atomic_store(&page->head, n);
 		return 0;
 	}
-	return n - head_advance(n);
+	h = n - head_advance(n);
+	return live >= 0 && (uint64_t)live < h ? (uint64_t)live : h;
+}
+
+/* The slots no one holds now. */
+static uint64_t
+slots_free(int slots)
+{
+	uint64_t	 n = 0;
+	int		 k;
+
+	for (k = 0; k < slots; k++)
+		n += (uint64_t)!byte_held(k);
+	return n;
 }
 
 /*
@@ -440,6 +481,7 @@ ticket_take(uint64_t *t)
 		if (byte_lock(ticket_byte(n), F_WRLCK, F_OFD_SETLK) == -1)
 			continue;	/* another is taking ticket n */
 		if (atomic_compare_exchange_strong(&page->next, &n, n + 1)) {
+			atomic_fetch_add(&page->live, 1);
 			*t = n;
 			return 0;
 		}
@@ -539,38 +581,140 @@ retry_after(const struct admit_limits *l, uint64_t n)
 	return s <= 1 ? 1 : s >= 60 ? 60 : (int)s + ((double)(int)s < s);
 }
 
+/* Sleep until a slot's release bumps the futex word from seen, or ms
+ * pass (a holder killed releases without a wake).  FUTEX_WAIT without
+ * FUTEX_PRIVATE_FLAG: the word is in a shared file mapping, so the
+ * processes that map it meet on it (futex(2)). */
+static void
+frees_wait(uint32_t seen, double ms)
+{
+	struct timespec	 ts;
+
+	ts.tv_sec = (time_t)(ms / 1e3);
+	ts.tv_nsec = (long)((ms - (double)ts.tv_sec * 1e3) * 1e6);
+	(void)syscall(SYS_futex, (void *)&page->frees, FUTEX_WAIT, seen, &ts,
+	    NULL, 0);
+}
+
+static void
+frees_wake(void)
+{
+	atomic_fetch_add(&page->frees, 1);
+	(void)syscall(SYS_futex, (void *)&page->frees, FUTEX_WAKE, INT_MAX,
+	    NULL, NULL, 0);
+}
+
 /*
- * Wait with ticket t (its byte held) until a slot is ours or the line
- * gives up on us: the slot, or -1 (past the deadline, or the client went
- * away).  Ticket t's home is slot t mod slots.  Once the ticket a line
- * of slots ahead of it (t - slots) is over, the waiter sleeps in the
- * kernel's queue of its home slot, where that ticket slept before it,
- * so a freed slot goes to the oldest waiter in its queue; it tries every
- * slot a quarter of a hash time apart.  Until then it sleeps on that
- * ticket's byte, a hash time at most: no waiter polls.
+ * Wait with ticket t (its byte held) until a slot is ours: the slot, or
+ * -1 (past the deadline, or the client went away).  The first `slots`
+ * tickets in line try the slots, and sleep on the futex word every
+ * release bumps, so that whichever slot frees first wakes them at once
+ * (sleeping on one slot's lock, a waiter found another slot freed only
+ * at its next try, up to a quarter of a hash time later, while a core
+ * idled).  The others sleep on the byte of the ticket a line of slots
+ * ahead (t - slots), a hash time at most: its owner frees it when it
+ * has its slot, which wakes them.  No waiter polls.
  */
 static int
 line_wait(const struct admit_limits *l, uint64_t t, double deadline,
     int peer_fd)
 {
 	uint64_t	 s = (uint64_t)l->slots, h;
+	uint32_t	 seen;
 	double		 left;
-	int		 slot, home = (int)(t % s);
+	int		 slot;
 
 	while ((left = deadline - lk_mono_ms()) > 0 && !peer_gone(peer_fd)) {
 		h = head_advance(t);
-		if (t < h + s || !byte_held(ticket_byte(t - s))) {
-			if ((slot = lock_one(0, l->slots, 1)) != -1 ||
-			    lock_wait(home, F_WRLCK, ms_min(left,
-			    l->hash_ms / 4)) == 0)
-				return slot != -1 ? slot : home;
+		if (t >= h + s && byte_held(ticket_byte(t - s))) {
+			if (lock_wait(ticket_byte(t - s), F_RDLCK,
+			    ms_min(left, l->hash_ms)) == 0)
+				unlock_one(ticket_byte(t - s));
 			continue;
 		}
-		if (lock_wait(ticket_byte(t - s), F_RDLCK, ms_min(left,
-		    l->hash_ms)) == 0)
-			unlock_one(ticket_byte(t - s));
+		seen = atomic_load(&page->frees);
+		if ((slot = lock_one(0, l->slots, 1)) != -1)
+			return slot;
+		frees_wait(seen, ms_min(left, l->hash_ms));
 	}
 	return -1;
+}
+
+/*
+ * A place in line for a login arriving now, as the budget allows: the
+ * logins in line ahead of it that will not find a free slot, a slot's
+ * worth at a time, each a hash time, must fit the budget (and
+ * hash_queue).  Beyond it ADMIT_BUSY at once, without a ticket, with
+ * a->retry_after; else ADMIT_OK with this request's ticket taken.
+ */
+static enum admit_rc
+place_take(const struct admit_limits *l, struct admit *a)
+{
+	uint64_t	 ahead = line_ahead(), open, wait;
+
+	open = slots_free(l->slots);
+	wait = ahead > open ? ahead - open : 0;
+	if (ahead >= open && (wait >= (uint64_t)l->queue ||
+	    (double)(wait / (uint64_t)l->slots + 1) * l->hash_ms >
+	    (double)l->budget_ms)) {
+		a->retry_after = retry_after(l, wait + 1);
+		return ADMIT_BUSY;
+	}
+	if (ticket_take(&place.t) == -1) {
+		a->retry_after = retry_after(l, ahead + 1);
+		return ADMIT_BUSY;
+	}
+	place.held = 1;
+	return ADMIT_OK;
+}
+
+static void
+place_give_back(void)
+{
+	if (!place.held)
+		return;
+	unlock_one(ticket_byte(place.t));
+	if (page != NULL)
+		atomic_fetch_sub(&page->live, 1);
+	place.held = 0;
+}
+
+/* Open the admission file and read the limits in force: -1 when
+ * hashing runs without admission control. */
+static int
+admit_prepare(struct lk_ctx *ctx, const struct tenant *tenant,
+    struct admit_limits *l)
+{
+	double	 h;
+
+	if (admit_open(ctx->home) == -1)
+		return -1;
+	/* The average all the processes share, the latest writer's: a
+	 * process that has not hashed for a while (its refusals) must not
+	 * predict with the time of its own last hash. */
+	if ((h = shared_hash_ms()) > 0)
+		hash_ms = h;
+	admit_limits(tenant, l);
+	return 0;
+}
+
+enum admit_rc
+admit_arrive(struct lk_ctx *ctx, const struct tenant *tenant,
+    struct admit *a)
+{
+	struct admit_limits	 l;
+
+	a->slot = -1;
+	a->retry_after = 1;
+	if (place.held || admit_prepare(ctx, tenant, &l) == -1)
+		return ADMIT_OK;
+	return place_take(&l, a);
+}
+
+void
+admit_depart(void)
+{
+	place_give_back();
 }
 
 enum admit_rc
@@ -578,39 +722,20 @@ admit_hash_enter(struct lk_ctx *ctx, const struct tenant *tenant,
     struct admit *a)
 {
 	struct admit_limits	 l;
-	uint64_t		 t, ahead;
-	double			 h;
 
 	a->slot = -1;
 	a->retry_after = 1;
 	a->t0 = lk_mono_ms();
-	if (admit_open(ctx->home) == -1)
+	if (admit_prepare(ctx, tenant, &l) == -1)
 		return ADMIT_OK;
-	/* The average all the processes share, the latest writer's: a
-	 * process that has not hashed for a while (its refusals) must not
-	 * predict with the time of its own last hash. */
-	if ((h = shared_hash_ms()) > 0)
-		hash_ms = h;
-	admit_limits(tenant, &l);
-	/* A free slot, when no one is in line for it. */
-	if ((ahead = line_ahead()) == 0 &&
-	    (a->slot = lock_one(0, l.slots, 1)) != -1) {
-		arena_set(tenant, a->slot);
-		return ADMIT_OK;
-	}
-	/* The waiters ahead, a slot's worth at a time, each a hash time:
-	 * beyond the budget (the waiting room's size), refused at once,
-	 * without a ticket. */
-	if (ahead >= (uint64_t)l.queue ||
-	    (double)(ahead / (uint64_t)l.slots + 1) * l.hash_ms >
-	    (double)l.budget_ms || ticket_take(&t) == -1) {
-		a->retry_after = retry_after(&l, ahead + 1);
+	/* A login not placed at its arrival (admit_arrive) is placed now. */
+	if (!place.held && place_take(&l, a) == ADMIT_BUSY)
 		return ADMIT_BUSY;
-	}
-	/* A prediction a hash time off still waits; later, refused. */
-	a->slot = line_wait(&l, t, a->t0 + l.budget_ms + l.hash_ms,
-	    a->peer_fd);
-	unlock_one(ticket_byte(t));
+	/* Placed, it is served: its wait was predicted within the budget,
+	 * and a late refusal would waste the wait.  Only a client gone, or
+	 * a line stuck for ADMIT_WAIT_MAX, ends it. */
+	a->slot = line_wait(&l, place.t, a->t0 + ADMIT_WAIT_MAX, a->peer_fd);
+	place_give_back();
 	if (a->slot == -1) {
 		a->retry_after = retry_after(&l, line_ahead());
 		return ADMIT_BUSY;
@@ -645,6 +770,8 @@ admit_hash_leave(struct admit *a)
 		atomic_store(&page->hash_ms, hash_ms);
 	hash_arena(NULL, 0);
 	unlock_one(a->slot);
+	if (a->slot >= 0 && page != NULL)
+		frees_wake();
 	a->slot = -1;
 }
 

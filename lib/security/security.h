@@ -298,9 +298,17 @@ enum admit_rc { ADMIT_OK, ADMIT_BUSY };
 /* The limits in force for tenant (its hash_slots, login_queue_budget_ms
  * and hash_queue, else the defaults) and the hash time measured. */
 void		 admit_limits(const struct tenant *tenant, struct admit_limits *);
-/* Take a hash slot, waiting in line as the budget allows: ADMIT_OK (then
- * call admit_hash_leave) or ADMIT_BUSY (nothing held, a->retry_after
- * set).  a->peer_fd must be set. */
+/* A password login's place in line, taken at its arrival before
+ * anything is read: ADMIT_OK (the place is used by admit_hash_enter or
+ * given back by admit_depart) or ADMIT_BUSY (a->retry_after set). */
+enum admit_rc	 admit_arrive(struct lk_ctx *, const struct tenant *tenant,
+		    struct admit *);
+/* Give back this request's place in line if it holds one still. */
+void		 admit_depart(void);
+/* Take a hash slot, waiting in line (in the place taken at arrival, else
+ * one taken now as the budget allows): ADMIT_OK (then call
+ * admit_hash_leave) or ADMIT_BUSY (nothing held, a->retry_after set).
+ * a->peer_fd must be set. */
 enum admit_rc	 admit_hash_enter(struct lk_ctx *, const struct tenant *tenant,
 		    struct admit *);
 void		 admit_hash_leave(struct admit *);

@@ -2,8 +2,8 @@
 Admission control for password hashing (lib/security/admit.c): at most
 hash_slots verifies run at once across the responders; a login waits in
 line while its predicted wait is within login_queue_budget_ms, and the
-rest get 503 temporarily_unavailable with Retry-After and a JSON body at
-once.  Through the real lighttpd (two responder processes), with a hash
+rest get 503 temporarily_unavailable with Retry-After and a JSON body on
+arrival, before the client or the user is read.  Through the real lighttpd (two responder processes), with a hash
 policy slow enough (~0.1 s) that two concurrent logins overlap.
 """
 import os
@@ -103,6 +103,32 @@ def test_a_burst_within_the_budget_waits_and_none_is_refused(slow):
     assert [r.status_code for r in rs] == [200] * 8, [r.text for r in rs]
 
 
+def test_refused_on_arrival_before_the_client_or_user_is_read(slow):
+    """One slot and no waiting room: while a login hashes, every other
+    password login is refused on arrival, before its client or user is
+    read, so a wrong client secret and an unknown user get the very 503
+    a good login gets; with the slot free the wrong secret is a 401."""
+    limits(slow, 1, 0, 5000)
+    forms = {"wrong client secret": lk.password_form(secret="wrong"),
+             "unknown user": lk.password_form(username="nobody@example.com"),
+             "good": lk.password_form()}
+    refused = set()
+    for _ in range(10):
+        t = threading.Thread(target=slow.token, args=(lk.password_form(),))
+        t.start()
+        while t.is_alive() and refused != set(forms):
+            for what, form in forms.items():
+                r = slow.token(form)
+                if r.status_code == 503:
+                    check_shed(r)
+                    refused.add(what)
+        t.join(60)
+        if refused == set(forms):
+            break
+    assert refused == set(forms), refused
+    assert slow.token(forms["wrong client secret"]).status_code == 401
+
+
 def test_every_path_frees_its_slot(slow):
     """One slot, no waiting room: one login at a time is never shed, so
     success, a wrong password, an unknown user and a blocked user each
@@ -138,7 +164,8 @@ def test_hash_memory_is_the_slots_shared_and_removed_at_stop():
     try:
         s.start()
         for _ in range(4):
-            assert [r.status_code for r in together(s)] == [200, 200]
+            rs = together(s)
+            assert [r.status_code for r in rs] == [200, 200], [r.text for r in rs]
         objs = s.slot_objects()
         assert objs and set(o[-2:] for o in objs) <= {"-0", "-1"}, objs
         for o in objs:

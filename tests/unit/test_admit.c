@@ -8,7 +8,12 @@
  *  - waiters are served in arrival order (tickets): a login that
  *    arrives after another waits behind it;
  *  - a login whose predicted wait exceeds the budget is refused at once
- *    with a Retry-After; one within it waits;
+ *    with a Retry-After; one within it waits, and is served however
+ *    long the line then takes;
+ *  - a login placed at its arrival holds its place until it hashes or
+ *    departs; the line's length counts the places given back out of
+ *    turn as gone;
+ *  - a slot freed wakes the first waiter at once, whichever slot;
  *  - a waiter whose client went away, or that was killed, leaves the
  *    line;
  *  - the hash time one process measured sets the prediction of a
@@ -97,6 +102,7 @@ struct report {
 	int	 slot;
 	int	 retry_after;
 	double	 hash_ms;
+	int	 placed;	/* placer(): admit_arrive gave a place */
 };
 
 /* A descriptor the next actor closes (the parent's end of its peer). */
@@ -148,6 +154,41 @@ actor(struct actor *x, int fd, int id, const json_t *t, int peer)
 			_exit(2);
 		admit_hash_leave(&a);
 	}
+	admit_close();
+	_exit(0);
+}
+
+/*
+ * Fork a placer `id`: a login arriving under t (admit_arrive), which
+ * reports whether it was placed and, placed, keeps its place until told
+ * to depart.
+ */
+static void
+placer(struct actor *x, int fd, int id, const json_t *t)
+{
+	struct lk_ctx	 ctx = { .home = home };
+	struct admit	 a;
+	struct report	 r;
+	char		 c;
+
+	assert_int_equal(pipe(x->go), 0);
+	if ((x->pid = fork()) != 0) {
+		close(x->go[0]);
+		return;
+	}
+	close(x->go[1]);
+	admit_close();
+	memset(&a, 0, sizeof(a));
+	memset(&r, 0, sizeof(r));
+	r.id = id;
+	r.slot = -1;
+	r.placed = admit_arrive(&ctx, tenant_of(t), &a) == ADMIT_OK;
+	r.retry_after = a.retry_after;
+	if (write(fd, &r, sizeof(r)) != sizeof(r))
+		_exit(1);
+	if (r.placed && read(x->go[0], &c, 1) != 1)
+		_exit(2);
+	admit_depart();
 	admit_close();
 	_exit(0);
 }
@@ -356,6 +397,153 @@ a_waiter_gone_frees_its_place(void **state)
 	waiting(0);
 	release(&h);
 	reap(&h);
+	close(fds[0]);
+	close(fds[1]);
+	json_decref(t);
+}
+
+/*
+ * A login placed is served, not refused once its budget is spent: the
+ * holder keeps the one slot past W's budget and a hash time (150 + 100
+ * ms guessed), which used to refuse W; W gets the slot when it frees.
+ */
+static void
+a_placed_login_is_served_past_its_budget(void **state)
+{
+	json_t		*t = limits(1, -1, 150);
+	struct actor	 h, w;
+	struct report	 r;
+	int		 fds[2];
+
+	(void)state;
+	fresh_file();
+	assert_int_equal(pipe(fds), 0);
+	actor(&h, fds[1], 0, t, 0);
+	assert_int_equal(next_report(fds[0]).slot, 0);
+	actor(&w, fds[1], 1, t, 0);		/* 100 <= 150: placed */
+	waiting(1);
+	sleep_ms(400);
+	waiting(1);				/* still in line */
+	release(&h);
+	r = next_report(fds[0]);
+	assert_int_equal(r.id, 1);
+	assert_int_equal(r.slot, 0);
+	release(&w);
+	reap(&h);
+	reap(&w);
+	close(fds[0]);
+	close(fds[1]);
+	json_decref(t);
+}
+
+/*
+ * Places taken at arrival: three placers wait behind the holder of the
+ * one slot (100 ms guessed each).  The middle one departs: the line is
+ * two long, not three, so X, whose budget (350 ms) fits two ahead (300
+ * ms) but not three, is placed; Y, three ahead, is refused without a
+ * place.  Departing gives each place back.
+ */
+static void
+arrivals_are_placed_and_depart(void **state)
+{
+	json_t		*t = limits(1, -1, 350);
+	struct actor	 h, p[3], x, y;
+	struct report	 r;
+	int		 fds[2], i;
+
+	(void)state;
+	fresh_file();
+	assert_int_equal(pipe(fds), 0);
+	actor(&h, fds[1], 0, t, 0);
+	assert_int_equal(next_report(fds[0]).slot, 0);
+	for (i = 0; i < 3; i++) {
+		placer(&p[i], fds[1], 1 + i, t);
+		r = next_report(fds[0]);
+		assert_int_equal(r.id, 1 + i);
+		assert_true(r.placed);
+	}
+	waiting(3);
+	release(&p[1]);				/* departs out of turn */
+	reap(&p[1]);
+	waiting(2);
+	placer(&x, fds[1], 4, t);
+	r = next_report(fds[0]);
+	assert_int_equal(r.id, 4);
+	assert_true(r.placed);
+	placer(&y, fds[1], 5, t);
+	r = next_report(fds[0]);
+	assert_int_equal(r.id, 5);
+	assert_false(r.placed);
+	assert_int_equal(r.retry_after, 1);
+	reap(&y);
+	waiting(3);
+	release(&p[0]);
+	release(&p[2]);
+	release(&x);
+	reap(&p[0]);
+	reap(&p[2]);
+	reap(&x);
+	waiting(0);
+	release(&h);
+	reap(&h);
+	close(fds[0]);
+	close(fds[1]);
+	json_decref(t);
+}
+
+/* Set the hash time every process shares (the admission file's first
+ * eight bytes) to ms. */
+static void
+shared_hash_time(double ms)
+{
+	char	 path[128];
+	int	 fd;
+
+	snprintf(path, sizeof(path), "%s/run/admission", home);
+	assert_true((fd = open(path, O_RDWR)) != -1);
+	assert_int_equal(pwrite(fd, &ms, sizeof(ms), 0), (ssize_t)sizeof(ms));
+	close(fd);
+}
+
+/*
+ * Two slots, both held; with a shared hash time of 50 s, a waiter that
+ * slept on one slot and looked at the other every quarter of a hash
+ * time would find it freed 12.5 s late.  The release wakes it at once
+ * (next_report allows 10 s), whichever slot freed: in each round the
+ * slot freed is the other one from the waiter's ticket's.
+ */
+static void
+a_freed_slot_wakes_the_first_waiter(void **state)
+{
+	json_t		*t = limits(2, -1, 60000);
+	struct actor	 h[2], w;
+	struct report	 r;
+	int		 fds[2], round, i, k, held[2];
+
+	(void)state;
+	fresh_file();
+	assert_int_equal(pipe(fds), 0);
+	for (round = 0; round < 2; round++) {
+		for (i = 0; i < 2; i++) {
+			actor(&h[i], fds[1], i, t, 0);
+			held[i] = next_report(fds[0]).slot;
+			assert_true(held[i] == 0 || held[i] == 1);
+		}
+		shared_hash_time(50000);
+		actor(&w, fds[1], 2, t, 0);
+		waiting(1);
+		/* Tickets 3 a round: W's is 2 or 5; free the other slot. */
+		k = held[0] == (round == 0 ? 1 : 0) ? 0 : 1;
+		release(&h[k]);
+		r = next_report(fds[0]);
+		assert_int_equal(r.id, 2);
+		assert_int_equal(r.slot, held[k]);
+		release(&w);
+		release(&h[1 - k]);
+		reap(&h[0]);
+		reap(&h[1]);
+		reap(&w);
+	}
 	close(fds[0]);
 	close(fds[1]);
 	json_decref(t);
@@ -643,6 +831,9 @@ main(void)
 		cmocka_unit_test(waiters_are_served_in_arrival_order),
 		cmocka_unit_test(beyond_the_budget_is_refused_at_once),
 		cmocka_unit_test(a_waiter_gone_frees_its_place),
+		cmocka_unit_test(a_placed_login_is_served_past_its_budget),
+		cmocka_unit_test(arrivals_are_placed_and_depart),
+		cmocka_unit_test(a_freed_slot_wakes_the_first_waiter),
 		cmocka_unit_test(verify_runs_in_slot_memory_removed_by_last_user),
 		cmocka_unit_test(object_not_ours_alone_is_not_used),
 	};
