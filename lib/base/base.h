@@ -62,4 +62,34 @@ int		 vocab_find(const struct vocab *, const char *s);
 /* The name of value i, or NULL. */
 const char	*vocab_name(const struct vocab *, size_t i);
 
+/* ------------------------------------------------------------------ */
+/* dynlib.c: the libraries only some requests need (libcurl, libldap,  */
+/* liblber, libpq), opened with dlopen(3) on first use; curlsym.c,     */
+/* ldapsym.c and pqsym.c hold the functions each file calls.           */
+
+enum dynlib {
+	DYNLIB_CURL,
+	DYNLIB_LBER,
+	DYNLIB_LDAP,
+	DYNLIB_PQ,
+	DYNLIB__MAX
+};
+
+/* A function to resolve: its name and where its pointer goes in the
+ * caller's table. */
+struct dynsym {
+	const char	*name;
+	size_t		 off;
+};
+
+/* Load lib (once) and store each of the n functions' addresses in tab.
+ * 0, or -1 when the library or a function is missing (logged once per
+ * process; the next call tries again). */
+int		 dynlib_load(enum dynlib lib, const struct dynsym *syms,
+		    size_t n, void *tab);
+/* Has dynlib_load succeeded for lib? */
+int		 dynlib_is_loaded(enum dynlib lib);
+/* The file name dlopen looks for. */
+const char	*dynlib_soname(enum dynlib lib);
+
 #endif /* !LATCHKEY_BASE_H */

@@ -6,15 +6,16 @@
  * escaping (RFC 4515 3 for filters, RFC 4514 2.4 for DNs), and what a
  * bind's result says (ppolicy controls, Active Directory's data codes).
  * ldapsess.c talks to the directory; grants/ldaplogin.c runs a login.
+ * The functions that call libldap load it first (ldapsym.c) and fail
+ * when it cannot be loaded.
  */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <ldap.h>
-
 #include "extern.h"
+#include "ldapsym.h"
 
 #define LOGIN_TOKEN	"{login}"
 
@@ -63,6 +64,8 @@ ldapconn_group_name(const char *v, size_t n, char *out, size_t outsz)
 	const struct berval *src = &bv;
 	int		 rc = -1;
 
+	if (ldapsym_load() == -1)
+		return -1;
 	/* RFC 4514 3: a DN's first RDN; its first value when a string. */
 	if (ldap_bv2dn(&bv, &dn, LDAP_DN_FORMAT_LDAPV3) == LDAP_SUCCESS &&
 	    dn != NULL && dn[0] != NULL && dn[0][0] != NULL &&
@@ -118,6 +121,8 @@ ldapconn_problem(const struct conn *c)
 		return NULL;
 	if (c->ldap_url == NULL)
 		return "an ad connection needs ldap_url";
+	if (ldapsym_load() == -1)
+		return "libldap cannot be loaded (package libldap-2.5-0)";
 	if (urls_ok(c->ldap_url) == -1)
 		return "ldap_url must list ldap:// or ldaps:// URLs";
 	if (c->ca_file != NULL && *c->ca_file != '/')
@@ -173,7 +178,8 @@ ldapconn_filter(const struct conn *c, const char *login, char *out,
 	in.bv_val = (char *)login;
 	in.bv_len = strlen(login);
 	/* RFC 4515 3: '*', '(', ')', '\' and NUL as \XX. */
-	if (ldap_bv2escaped_filter_value(&in, &esc) != 0)
+	if (ldapsym_load() == -1 ||
+	    ldap_bv2escaped_filter_value(&in, &esc) != 0)
 		return -1;
 	rc = substitute(tmpl, esc.bv_val, out, outsz);
 	ldap_memfree(esc.bv_val);
@@ -212,7 +218,8 @@ dn_from_template(const char *tmpl, const char *login, char *out,
 	unsigned	 flags;
 	int		 rc = -1;
 
-	if (substitute(tmpl, mark, with, sizeof(with)) == -1 ||
+	if (ldapsym_load() == -1 ||
+	    substitute(tmpl, mark, with, sizeof(with)) == -1 ||
 	    ldap_str2dn(with, &dn, LDAP_DN_FORMAT_LDAPV3) != LDAP_SUCCESS)
 		return -1;
 	if ((ava = find_ava(dn, mark)) == NULL)

@@ -16,6 +16,9 @@
  * and its time do not tell existence).  Direct bind: bind as the DN
  * template or the UPN, then read the user's own entry.  Each bind asks
  * for the ppolicy response control.
+ *
+ * libldap is loaded by the first login (ldapsym.c): a process that
+ * cannot load it answers as when no directory server answers.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,9 +29,8 @@
 #include <signal.h>
 #include <time.h>
 
-#include <ldap.h>
-
 #include "extern.h"
+#include "ldapsym.h"
 
 #define SESS_KEY_MAX	(3 * REC_ID_LEN + REC_TEXT_LEN)
 #define DN_MAX		1024
@@ -546,6 +548,9 @@ ldapsess_login(const struct ldap_login *l, json_t **claims)
 	*claims = NULL;
 	if (l->password == NULL || *l->password == '\0')
 		return LDAPO_WRONG;	/* RFC 4513 5.1.2: no unauthenticated bind */
+	/* Without libldap (logged once) no directory can be reached. */
+	if (ldapsym_load() == -1)
+		return LDAPO_DOWN;
 	for (tries = 0; tries < 2; tries++) {
 		if ((o = session(l->c, l->deadline, &fresh)) != LDAPO_OK)
 			return o;

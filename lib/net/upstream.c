@@ -12,15 +12,18 @@
  *    responder's own handlers stay in place);
  *  - the answer bounded by UPSTREAM_BODY_MAX as it arrives, no
  *    compressed encodings asked for (nothing to inflate).
+ * libcurl is loaded by the first call (curlsym.c); when it cannot be,
+ * every call fails with UP_ERR, which the logins answer as an upstream
+ * that cannot be reached.
  * Nothing here logs the form: it carries a password and a secret.
  */
 #include <stdio.h>
 #include <string.h>
 
-#include <curl/curl.h>
 #include <openssl/crypto.h>
 
 #include "extern.h"
+#include "curlsym.h"
 
 static CURL	*handle;
 static int	 inited;
@@ -77,11 +80,13 @@ collect(char *p, size_t size, size_t n, void *arg)
 	return len;
 }
 
-/* The process's handle, made on first use. */
+/* The process's handle, made on first use (libcurl loaded then). */
 static CURL *
 easy(void)
 {
 
+	if (curlsym_load() == -1)
+		return NULL;
 	if (!inited) {
 		if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
 			return NULL;

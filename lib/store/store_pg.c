@@ -19,9 +19,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <libpq-fe.h>
-
 #include "extern.h"
+#include "pqsym.h"
 #include "store_int.h"
 #include "store_pg.h"
 
@@ -536,6 +535,10 @@ store_open_pg(const char *conninfo, int flags)
 	const char	*vals[sizeof(pg_vals) / sizeof(pg_vals[0])];
 	struct store	*s;
 
+	/* libpq is loaded with the first PostgreSQL store (pqsym.c):
+	 * without it no server can be reached (logged once). */
+	if (pqsym_load() == -1)
+		return NULL;
 	if ((s = calloc(1, sizeof(*s))) == NULL ||
 	    (s->pg = calloc(1, sizeof(*s->pg))) == NULL) {
 		lk_err("calloc: %s", strerror(errno));

@@ -9,9 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <libpq-fe.h>
-
 #include "extern.h"
+#include "pqsym.h"
 #include "store_int.h"
 #include "store_pg.h"
 

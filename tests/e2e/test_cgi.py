@@ -5,6 +5,7 @@ request (RFC 3875): body on stdin, meta-variables in the environment,
 """
 import json
 import os
+import re
 import subprocess
 import urllib.parse
 
@@ -15,6 +16,13 @@ import lk
 
 def cgi(body, home, ctype="application/x-www-form-urlencoded", uri="/oauth/token",
         method="POST", extra=None):
+    status, headers, payload, _ = cgi_run(body, home, ctype, uri, method, extra)
+    return status, headers, payload
+
+
+def cgi_run(body, home, ctype="application/x-www-form-urlencoded",
+        uri="/oauth/token", method="POST", extra=None):
+    """cgi(), and what the process wrote to stderr."""
     if isinstance(body, str):
         body = body.encode()
     env = {k: v for k, v in os.environ.items()
@@ -43,7 +51,17 @@ def cgi(body, home, ctype="application/x-www-form-urlencoded", uri="/oauth/token
         k, _, v = line.partition(":")
         headers[k.strip().lower()] = v.strip()
     assert "status" in headers, head
-    return int(headers["status"].split()[0]), headers, payload
+    return int(headers["status"].split()[0]), headers, payload, err
+
+
+def loaded_objects(err):
+    """The shared objects the dynamic linker loaded (LD_DEBUG=files)."""
+    return set(re.findall(r"file=(\S+)", err))
+
+
+# The libraries loaded on first use (lib/base/dynlib.c).
+ON_DEMAND = ("libcurl.so.4", "libldap-2.5.so.0", "liblber-2.5.so.0",
+    "libpq.so.5")
 
 
 def test_cgi_mode_issues_token(server):
@@ -63,6 +81,28 @@ def test_cgi_mode_error_answer(server):
     assert status == 400
     assert json.loads(payload) == {"error": "invalid_request",
         "error_description": "Missing required parameter: username"}
+
+
+def test_cgi_request_without_directory_upstream_or_pg_maps_none_of_their_libraries(
+        server):
+    # A plain CGI start pays for every library it maps (docs/performance.md):
+    # libcurl, libldap and libpq are loaded only by what needs them.
+    for uri in ("/.well-known/openid-configuration", "/.well-known/jwks.json"):
+        status, _, _, err = cgi_run(b"", server.home, method="GET", uri=uri,
+            extra={"LD_DEBUG": "files"})
+        assert status == 200
+        objs = loaded_objects(err)
+        assert "libcrypto.so.3" in objs, err      # the listing itself works
+        if lk.PG:
+            # libpq itself needs libldap (its LDAP service lookup).
+            assert "libpq.so.5" in objs and "libcurl.so.4" not in objs, objs
+        else:
+            assert objs & set(ON_DEMAND) == set(), sorted(objs)
+    form = urllib.parse.urlencode(lk.password_form(audience=lk.API))
+    status, _, payload, err = cgi_run(form, server.home,
+        extra={"LD_DEBUG": "files"})
+    assert status == 200, payload
+    assert "libcurl.so.4" not in loaded_objects(err)
 
 
 def test_cgi_mode_get_jwks(server):

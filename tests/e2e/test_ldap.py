@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import time
+import urllib.parse
 
 import pyotp
 import pytest
@@ -19,6 +20,7 @@ import pytest
 import conftest
 import lk
 import slapd as sl
+import test_cgi
 import upstream_idp
 
 LDAP, DIRECT = "corp-ldap", "corp-ldap-direct"
@@ -321,6 +323,36 @@ def unavailable(r):
     assert r.status_code == 503, (r.status_code, r.text)
     assert r.json()["error"] == "temporarily_unavailable"
     assert int(r.headers["Retry-After"]) >= 1
+
+
+def cgi_login(srv, extra):
+    f = {"grant_type": lk.GRANT_REALM, "realm": LDAP, "client_id": APP_ID,
+         "client_secret": APP_SECRET, "username": "bob",
+         "password": sl.USERS["bob"][0], "scope": "openid"}
+    status, headers, payload, err = test_cgi.cgi_run(
+        urllib.parse.urlencode(f), srv.home, extra=extra)
+    for secret in SECRETS:
+        assert secret not in err
+    return status, headers, payload, err
+
+
+@pytest.mark.bdb_only("libpq needs libldap: the PostgreSQL store loads it")
+def test_libldap_is_loaded_by_the_login_and_without_it_the_login_is_503(
+        srv, tmp_path):
+    # Plain CGI: libldap is mapped only by a directory login
+    # (lib/directory/ldapsym.c).
+    status, _, payload, err = cgi_login(srv, {"LD_DEBUG": "files"})
+    assert status == 200, payload
+    assert "libldap-2.5.so.0" in test_cgi.loaded_objects(err)
+    # A liblber that cannot be loaded: no directory can be reached, said
+    # once in the log, and the process answers.
+    (tmp_path / "liblber-2.5.so.0").write_text("not a shared object\n")
+    status, headers, payload, err = cgi_login(srv,
+        {"LD_LIBRARY_PATH": str(tmp_path)})
+    assert status == 503, payload
+    assert int(headers["retry-after"]) >= 1
+    assert json.loads(payload)["error"] == "temporarily_unavailable"
+    assert err.count("liblber-2.5.so.0 cannot be loaded") == 1, err
 
 
 @pytest.mark.parametrize("realm", [LDAP, DIRECT])

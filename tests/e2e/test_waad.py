@@ -9,12 +9,14 @@ upstream said.
 """
 import json
 import time
+import urllib.parse
 
 import pytest
 import requests
 
 import conftest
 import lk
+import test_cgi
 import upstream_idp as up
 
 WAAD, ADFS = "corp-waad", "corp-adfs"
@@ -174,6 +176,35 @@ def test_an_unusable_upstream_answer_is_503_and_not_echoed(srv, idp, mode):
     for leak in ("<script", "alert", "AADSTS", "not json", "\x1b", "<b>"):
         assert leak not in r.text
     assert body["error_description"].startswith("The connection's identity provider")
+
+
+def cgi_login(srv, extra):
+    f = {"grant_type": lk.GRANT_REALM, "realm": WAAD, "client_id": APP_ID,
+         "client_secret": APP_SECRET, "username": MAYA, "password": MAYA_PW,
+         "scope": "openid"}
+    status, headers, payload, err = test_cgi.cgi_run(
+        urllib.parse.urlencode(f), srv.home, extra=extra)
+    for secret in SECRETS:
+        assert secret not in err
+    return status, headers, payload, err
+
+
+def test_libcurl_is_loaded_by_the_upstream_call_and_without_it_the_login_is_503(
+        srv, tmp_path):
+    # Plain CGI: libcurl is mapped only by a request that calls an upstream
+    # (lib/net/curlsym.c).
+    status, _, payload, err = cgi_login(srv, {"LD_DEBUG": "files"})
+    assert status == 200, payload
+    assert "libcurl.so.4" in test_cgi.loaded_objects(err)
+    # A libcurl that cannot be loaded: the upstream is unreachable, said once
+    # in the log, and the process answers.
+    (tmp_path / "libcurl.so.4").write_text("not a shared object\n")
+    status, headers, payload, err = cgi_login(srv,
+        {"LD_LIBRARY_PATH": str(tmp_path)})
+    assert status == 503, payload
+    assert int(headers["retry-after"]) >= 1
+    assert json.loads(payload)["error"] == "temporarily_unavailable"
+    assert err.count("libcurl.so.4 cannot be loaded") == 1, err
 
 
 def test_upstream_timeout_answers_within_the_bound(srv, idp):
