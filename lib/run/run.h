@@ -14,6 +14,7 @@ struct lk_ctx {
 	int		 ready;		/* start-up checks passed */
 	int		 was_ready;	/* passed once: a later failure is transient */
 	int		 transient;	/* the last failure: a recovery race */
+	int		 one_request;	/* plain CGI: no probe signature */
 	unsigned char	 dpop_key[32];	/* DPoP nonce key (grant_dpop.c) */
 	int		 dpop_key_set;
 };

@@ -317,16 +317,17 @@ store_env_open(struct store *s, const char *home)
 	return 0;
 }
 
-/* Open one database.  0 or -1 (logged); the handle is left for close. */
+/* Open one database.  0 or a Berkeley DB error (logged); the handle is
+ * left for close. */
 static int
-store_db_open(struct store *s, enum store_kind kind, int flags)
+store_db_open(struct store *s, enum store_kind kind)
 {
 	u_int32_t	 fl = DB_AUTO_COMMIT;
 	int		 ret;
 
 	if ((ret = db_create(&s->db[kind], s->env, 0)) != 0) {
 		lk_err("db_create: %s", db_strerror(ret));
-		return -1;
+		return ret;
 	}
 	/*
 	 * Databases are created on demand even without STORE_CREATE (the
@@ -336,11 +337,37 @@ store_db_open(struct store *s, enum store_kind kind, int flags)
 	fl |= DB_CREATE;
 	ret = s->db[kind]->open(s->db[kind], NULL, store_files[kind], NULL,
 	    DB_BTREE, fl, 0600);
-	if (ret != 0) {
+	if (ret != 0)
 		lk_err("open %s: %s", store_files[kind], db_strerror(ret));
-		return -1;
+	return ret;
+}
+
+/*
+ * A process opens only the databases it uses, when it first uses them:
+ * a plain CGI request that reads the tenant and the keys no longer
+ * opens and closes all SK__MAX of them (docs/performance.md).  The open
+ * is its own transaction (DB_AUTO_COMMIT), under the recovery lock and
+ * the umask of store_open; a lock wait that times out is retried by the
+ * caller's transaction like any other.
+ */
+int
+store_db(struct store *s, enum store_kind kind, DB **db)
+{
+	mode_t		 omask;
+	int		 ret = 0;
+
+	if (s->db[kind] == NULL) {
+		omask = umask(077);
+		store_env_share(s);
+		if ((ret = store_db_open(s, kind)) != 0 && s->db[kind] != NULL) {
+			(void)s->db[kind]->close(s->db[kind], 0);
+			s->db[kind] = NULL;
+		}
+		store_env_unshare(s);
+		umask(omask);
 	}
-	return 0;
+	*db = s->db[kind];
+	return ret;
 }
 
 /*
@@ -374,16 +401,19 @@ store_open(const char *home, int flags)
 		stall_watch(home);
 		stall_arm();
 	}
+	/* Creating: every file now, with the umask above.  Otherwise on
+	 * first use (store_db). */
 	store_env_share(s);
-	for (kind = 0; kind < SK__MAX; kind++)
-		if (store_db_open(s, (enum store_kind)kind, flags) == -1)
+	for (kind = 0; (flags & STORE_CREATE) && kind < SK__MAX; kind++)
+		if (store_db_open(s, (enum store_kind)kind) != 0)
 			break;
 	store_env_unshare(s);
 	if (flags & STORE_WATCH)
 		stall_disarm();
-	if (kind < SK__MAX)
+	if ((flags & STORE_CREATE) && kind < SK__MAX)
 		goto err;
 	umask(omask);
+	s->opened = 1;
 	s->rnd = ((uint64_t)getpid() << 32) ^ (uint64_t)time(NULL) ^
 	    (uint64_t)(uintptr_t)s;
 	s->rnd |= 1;
@@ -410,7 +440,7 @@ store_bdb_close(struct store *s)
 			lk_err("close %s: %s", store_files[kind],
 			    db_strerror(ret));
 	if (s->env != NULL) {
-		if (s->db[SK__MAX - 1] != NULL &&
+		if (s->opened &&
 		    (ret = s->env->txn_checkpoint(s->env, 0, 0, 0)) != 0)
 			lk_warn("checkpoint: %s", db_strerror(ret));
 		if ((ret = s->env->close(s->env, 0)) != 0)

@@ -61,7 +61,8 @@ struct store {
 	int		 recfd;		/* STORE_RECOVERY_LOCK (store.c) */
 	int		 shared;	/* store_env_share() nesting */
 	DB_ENV		*env;
-	DB		*db[SK__MAX];
+	DB		*db[SK__MAX];	/* NULL until first used (store_db) */
+	int		 opened;	/* store_open finished */
 	uint64_t	 rnd;		/* backoff jitter (xorshift), not crypto */
 	unsigned	 commits;	/* since the last checkpoint attempt */
 	volatile int	 panicked;	/* DB_EVENT_PANIC seen: reopen */
@@ -88,6 +89,9 @@ struct op {
 /* store.c: the file of each kind, relative to the environment home. */
 extern const char *const store_files[SK__MAX];
 
+/* store.c: kind's database, opened on first use; 0 or a Berkeley DB
+ * error (logged), *db then NULL. */
+int		 store_db(struct store *, enum store_kind, DB **db);
 /* store.c: a transaction holds the recovery lock shared (nesting). */
 void		 store_env_share(struct store *);
 void		 store_env_unshare(struct store *);

@@ -380,11 +380,13 @@ static enum store_rc
 bdb_get(struct store *s, struct txn *txn, enum store_kind kind,
     const char *key, json_t **out)
 {
-	DB		*db = s->db[kind];
+	DB		*db;
 	DBT		 k, d;
 	int		 ret;
 
 	*out = NULL;
+	if ((ret = store_db(s, kind, &db)) != 0)
+		return store_dbret(ret, "open", kind);
 	if (store_key_dbt(&k, key) == -1)
 		return STORE_ERR;
 	memset(&d, 0, sizeof(d));
@@ -401,11 +403,13 @@ static enum store_rc
 bdb_put(struct store *s, struct txn *txn, enum store_kind kind,
     const char *key, const json_t *val, int flags)
 {
-	DB		*db = s->db[kind];
+	DB		*db;
 	DBT		 k, d;
 	char		*text;
 	int		 ret;
 
+	if ((ret = store_db(s, kind, &db)) != 0)
+		return store_dbret(ret, "open", kind);
 	if (store_key_dbt(&k, key) == -1)
 		return STORE_ERR;
 	if ((text = json_dumps(val, JSON_COMPACT | JSON_ENCODE_ANY)) == NULL) {
@@ -426,9 +430,12 @@ static enum store_rc
 bdb_del(struct store *s, struct txn *txn, enum store_kind kind,
     const char *key)
 {
-	DB		*db = s->db[kind];
+	DB		*db;
 	DBT		 k;
+	int		 ret;
 
+	if ((ret = store_db(s, kind, &db)) != 0)
+		return store_dbret(ret, "open", kind);
 	if (store_key_dbt(&k, key) == -1)
 		return STORE_ERR;
 	return store_dbret(db->del(db, BDB_TXN(txn), &k, 0), "del", kind);
@@ -469,7 +476,7 @@ bdb_range(struct store *s, struct txn *txn, enum store_kind kind,
     const char *from, int flags, long max,
     int (*cb)(const char *, json_t *, void *), void *arg)
 {
-	DB		*db = s->db[kind];
+	DB		*db;
 	DBC		*c = NULL;
 	DBT		 k, d;
 	char		 kbuf[STORE_KEY_MAX + 1];
@@ -482,6 +489,8 @@ bdb_range(struct store *s, struct txn *txn, enum store_kind kind,
 		lk_err("empty or oversized key");
 		return STORE_ERR;
 	}
+	if ((ret = store_db(s, kind, &db)) != 0)
+		return store_dbret(ret, "open", kind);
 	memset(&k, 0, sizeof(k));
 	memset(&d, 0, sizeof(d));
 	k.data = kbuf;
