@@ -12,6 +12,7 @@
 #   BENCH_MFA_USERS, BENCH_MFA_SECONDS, BENCH_MFA_CONC  section 10 (MFA)
 #   BENCH_ONLY=mfa-otp  section 10 alone
 #   BENCH_ONLY=pg       section 11 alone (Berkeley DB and PostgreSQL)
+#   BENCH_ONLY=cgi      section 5 alone (plain CGI overhead)
 #
 set -eu
 cd "$(dirname "$0")/.."

@@ -12,7 +12,7 @@ Prints one table:
   4. refresh-token grant throughput, ES256 and RS256 non-rotating and
      ES256 rotating, against a null FastCGI responder
      (tests/bench/nullfcgi) measured now;
-  5. plain-CGI per-request overhead;
+  5. plain-CGI per-request overhead (BENCH_ONLY=cgi runs it alone);
   6. responder RSS;
   7. overload (c = 64, 256): served/shed, p99 of the served requests,
      with lighttpd's processes and with a LATCHKEY_CHILDREN supervisor,
@@ -634,6 +634,43 @@ def mfa_lines(tmp):
     return out
 
 
+def cgi_section(tmp, home, servers):
+    """Section 5: GET discovery one at a time through FastCGI and through
+    mod_cgi of the same lighttpd; the two wrk results."""
+    cg = Lighttpd(tmp, home, FCGI, cgi=True)
+    servers.append(cg)
+    fc = wrk(tmp, cg.base + "/.well-known/openid-configuration", [""], 1,
+        seconds=max(3, SECONDS // 2), method="GET")
+    ci = wrk(tmp, cg.base + "/cgi/latchkey.cgi/.well-known/openid-configuration",
+        [""], 1, seconds=max(3, SECONDS // 2), method="GET")
+    if ci["non2xx"] or fc["non2xx"]:
+        raise SystemExit("bench: CGI run failed: %s; log in %s" % (
+            urllib.request.urlopen(cg.base + "/cgi/latchkey.cgi/.well-known/"
+            "openid-configuration").read()[:300], cg.run))
+    cg.stop()
+    servers.remove(cg)
+    return fc, ci
+
+
+def cgi_only():
+    """BENCH_ONLY=cgi: section 5 alone."""
+    tmp = tempfile.mkdtemp(prefix="latchkey-bench-")
+    servers = []
+    try:
+        home = Path(tmp) / "home-ES256"
+        tf = Path(tmp) / "tenant-ES256.json"
+        tf.write_text(json.dumps(tenant("http://127.0.0.1/", "ES256")))
+        ctl(home, "import", str(tf))
+        fc, ci = cgi_section(tmp, home, servers)
+        print("5. plain CGI (GET openid-configuration, c=1): FastCGI %.3f ms,"
+            " CGI %.3f ms: CGI overhead %.3f ms/request" % (fc["p50_us"] / 1e3,
+            ci["p50_us"] / 1e3, (ci["p50_us"] - fc["p50_us"]) / 1e3))
+    finally:
+        for srv in servers:
+            srv.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def mfa_only():
     """BENCH_ONLY=mfa-otp: section 10 alone."""
     tmp = tempfile.mkdtemp(prefix="latchkey-bench-")
@@ -676,6 +713,8 @@ def bench_figures(bound, pw_rows, ov_rows, outside_ms, nul_rps, rf_rows,
 def main():
     if os.environ.get("BENCH_ONLY") == "mfa-otp":
         return mfa_only()
+    if os.environ.get("BENCH_ONLY") == "cgi":
+        return cgi_only()
     if os.environ.get("BENCH_ONLY") == "pg":
         import pg_bench
         return pg_bench.main()
@@ -832,18 +871,7 @@ def main():
         servers.remove(nul)
 
         # 5. Plain CGI against FastCGI, one request at a time.
-        cg = Lighttpd(tmp, homes["ES256"], FCGI, cgi=True)
-        servers.append(cg)
-        fc = wrk(tmp, cg.base + "/.well-known/openid-configuration", [""], 1,
-            seconds=max(3, SECONDS // 2), method="GET")
-        ci = wrk(tmp, cg.base + "/cgi/latchkey.cgi/.well-known/openid-configuration",
-            [""], 1, seconds=max(3, SECONDS // 2), method="GET")
-        if ci["non2xx"] or fc["non2xx"]:
-            raise SystemExit("bench: CGI run failed: %s; log in %s" % (
-                urllib.request.urlopen(cg.base + "/cgi/latchkey.cgi/.well-known/"
-                "openid-configuration").read()[:300], cg.run))
-        cg.stop()
-        servers.remove(cg)
+        fc, ci = cgi_section(tmp, homes["ES256"], servers)
 
         # 9. The password grant at an AD/LDAP connection (ldap_bench.py).
         import ldap_bench
