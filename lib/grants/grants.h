@@ -284,7 +284,8 @@ struct refresh_use {
 	int		 unflushed;	/* the redeeming commit wrote, unsynced */
 	enum refresh_rc	 rc;
 	struct user	 user;		/* REFRESH_OK: the user, owned */
-	json_t		*rec;		/* REFRESH_OK, _NO_API: the token's record, owned */
+	json_t		*rec;		/* REFRESH_OK, _NO_API: the token's family
+					 * record, owned */
 	struct api	 api;		/* REFRESH_OK: its audience's API, owned;
 					 * api.json NULL: none */
 	struct buf	 granted;	/* REFRESH_OK: the (narrowed) scope */

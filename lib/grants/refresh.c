@@ -10,12 +10,12 @@
  * stored.  SK_REFRESH holds two kinds of record (members: enum rmem):
  *
  * "sha256:<hex>", one per token, written once when issued: {
- *	"user_id", "client_id", "audience" (absent: none), "scope",
- *	"device" (absent: none), "family", "pwd_at" (the user's
- *	password_set_at when issued), "created_at", "expires_at" (absolute,
- *	the family's; 0 never), "idle_expires_at" (0 never),
- *	"status": "active" (older releases also wrote "spent", "spent_at"
- *	and "next", the successor's digest, into a rotated token's record)
+ *	"family", "pwd_at" (the user's password_set_at when issued),
+ *	"created_at", "idle_expires_at" (0 never), "status": "active"
+ *	(older releases also copied the family's "user_id", "client_id",
+ *	"audience", "scope", "device" and "expires_at" into it, and wrote
+ *	"spent", "spent_at" and "next", the successor's digest, into a
+ *	rotated token's record; what the family holds is read from it)
  * }
  * "family:<32 hex>", one per login: {
  *	"user_id", "client_id", "audience", "scope", "device",
@@ -139,28 +139,14 @@ refresh_family_revoke(struct store *st, struct txn *txn, const char *fkey,
 	return store_put(st, txn, SK_REFRESH, fkey, fam, 0);
 }
 
-/* Copy the members a token inherits from its family. */
-static void
-inherit(json_t *dst, const json_t *src)
-{
-	static const enum rmem members[] = { RM_USER_ID, RM_CLIENT_ID,
-	    RM_AUDIENCE, RM_SCOPE, RM_DEVICE, RM_EXPIRES_AT };
-	json_t		*v;
-	size_t		 i;
-
-	for (i = 0; i < sizeof(members) / sizeof(members[0]); i++)
-		if ((v = json_object_get(src, rmembers[members[i]])) != NULL)
-			json_object_set(dst, rmembers[members[i]], v);
-}
-
 /*
- * A new token of family famid (fam holds its fields) into out, its record
- * written under its digest (into key).  STORE_ERR when out cannot hold a
- * token or there is no randomness.
+ * A new token of family famid into out, its record written under its
+ * digest (into key); the user, client, audience, scope and expiry are the
+ * family's, read from it.  STORE_ERR when out cannot hold a token or
+ * there is no randomness.
  */
 static enum store_rc
-token_new(struct store *st, struct txn *txn, const json_t *fam,
-    const char *famid,
+token_new(struct store *st, struct txn *txn, const char *famid,
     json_int_t pwd_at, long idle, time_t now, char *out, size_t outsz,
     char key[DIGEST_KEY_MAX])
 {
@@ -175,7 +161,6 @@ token_new(struct store *st, struct txn *txn, const json_t *fam,
 	    "idle_expires_at", refresh_expiry(now, idle), "status", "active");
 	if (rec == NULL)
 		return STORE_ERR;
-	inherit(rec, fam);
 	rc = store_put(st, txn, SK_REFRESH, key, rec, STORE_NOOVERWRITE);
 	json_decref(rec);
 	return rc;
@@ -258,7 +243,7 @@ issue_txn(struct store *st, struct txn *txn, void *arg)
 	}
 	if (rc != STORE_OK)
 		goto out;
-	rc = token_new(st, txn, fam, id, user.password_set_at, is->conf->idle,
+	rc = token_new(st, txn, id, user.password_set_at, is->conf->idle,
 	    is->now, is->out, is->outsz, key);
 	if (rc != STORE_OK)
 		goto out;
@@ -363,7 +348,7 @@ token_state(const char *key, const json_t *rec, const json_t *fam,
 {
 	json_int_t	 spent;
 
-	if (!refresh_is(rec, RM_CLIENT_ID, client_id) ||
+	if (!refresh_is(fam, RM_CLIENT_ID, client_id) ||
 	    !refresh_is(fam, RM_STATUS, "active") ||
 	    refresh_expired(refresh_int(fam, RM_EXPIRES_AT), now) ||
 	    (!refresh_is(rec, RM_STATUS, "active") &&
@@ -407,7 +392,7 @@ rotate(struct store *st, struct txn *txn, const char *key, json_t *rec,
 	char		 nkey[DIGEST_KEY_MAX];
 	enum store_rc	 rc;
 
-	rc = token_new(st, txn, rec, refresh_str(rec, RM_FAMILY),
+	rc = token_new(st, txn, refresh_str(rec, RM_FAMILY),
 	    refresh_int(rec, RM_PWD_AT), conf->idle, u->now, u->next,
 	    sizeof(u->next), nkey);
 	if (rc != STORE_OK)
@@ -445,17 +430,17 @@ touch(struct store *st, struct txn *txn, const char *key, json_t *rec,
 }
 
 /*
- * The user behind the token into *user: REFRESH_OK in u->rc, or why not
- * (*revoke says the family dies with it).
+ * The user behind the token (rec, of family fam) into *user: REFRESH_OK
+ * in u->rc, or why not (*revoke says the family dies with it).
  */
 static enum store_rc
 user_state(struct store *st, struct txn *txn, const json_t *rec,
-    struct refresh_use *u, struct user *user, int *revoke)
+    const json_t *fam, struct refresh_use *u, struct user *user, int *revoke)
 {
 	enum store_rc	 rc;
 
 	*revoke = 0;
-	rc = record_get(st, txn, REC_USER, refresh_str(rec, RM_USER_ID), user);
+	rc = record_get(st, txn, REC_USER, refresh_str(fam, RM_USER_ID), user);
 	if (rc == STORE_NOTFOUND) {
 		u->rc = REFRESH_USER_GONE;
 		*revoke = 1;
@@ -475,15 +460,15 @@ user_state(struct store *st, struct txn *txn, const json_t *rec,
 }
 
 /*
- * The API of the token's audience into *api (json NULL: none), read in
+ * The API of the family's audience into *api (json NULL: none), read in
  * the redeeming transaction so that a removed API refuses the refresh
  * before anything is spent (REFRESH_NO_API).
  */
 static enum store_rc
-token_api(struct store *st, struct txn *txn, const json_t *rec,
+token_api(struct store *st, struct txn *txn, const json_t *fam,
     struct refresh_use *u, struct api *api)
 {
-	const char	*aud = refresh_str(rec, RM_AUDIENCE);
+	const char	*aud = refresh_str(fam, RM_AUDIENCE);
 	enum store_rc	 rc;
 
 	memset(api, 0, sizeof(*api));
@@ -528,11 +513,13 @@ redeem_find(struct store *st, struct txn *txn, struct refresh_use *u,
 		return STORE_ERR;
 	if ((rc = store_get(st, txn, SK_REFRESH, r->key, &r->rec)) != STORE_OK)
 		return rc;
-	if (refresh_str(r->rec, RM_FAMILY) == NULL ||
-	    !refresh_is(r->rec, RM_CLIENT_ID, u->clientrec->client_id))
+	if (refresh_str(r->rec, RM_FAMILY) == NULL)
 		return STORE_NOTFOUND;
 	refresh_family_key(refresh_str(r->rec, RM_FAMILY), r->fkey);
-	return store_get(st, txn, SK_REFRESH, r->fkey, &r->fam);
+	if ((rc = store_get(st, txn, SK_REFRESH, r->fkey, &r->fam)) != STORE_OK)
+		return rc;
+	return refresh_is(r->fam, RM_CLIENT_ID, u->clientrec->client_id) ?
+	    STORE_OK : STORE_NOTFOUND;
 }
 
 /* The checks after the token's own: its user, then its state.  u->rc
@@ -546,7 +533,7 @@ redeem_check(struct store *st, struct txn *txn, struct refresh_use *u,
 
 	/* The user first: a deleted or blocked user gets Auth0's own
 	 * answer even when latchkeyctl has revoked the family already. */
-	if ((rc = user_state(st, txn, r->rec, u, &r->user, &revoke))
+	if ((rc = user_state(st, txn, r->rec, r->fam, u, &r->user, &revoke))
 	    != STORE_OK)
 		return rc;
 	if (revoke) {
@@ -581,10 +568,10 @@ redeem_spend(struct store *st, struct txn *txn, struct refresh_use *u,
 	enum store_rc		 rc;
 	int			 n;
 
-	if ((rc = token_api(st, txn, r->rec, u, &r->api)) != STORE_OK)
+	if ((rc = token_api(st, txn, r->fam, u, &r->api)) != STORE_OK)
 		return rc;
 	if (u->rc == REFRESH_NO_API) {
-		u->rec = json_incref(r->rec);
+		u->rec = json_incref(r->fam);
 		return STORE_OK;
 	}
 	if (u->jkt == NULL && r->api.json != NULL &&
@@ -594,7 +581,7 @@ redeem_spend(struct store *st, struct txn *txn, struct refresh_use *u,
 		return STORE_OK;
 	}
 	memset(&sr, 0, sizeof(sr));
-	n = scope_refresh(refresh_str(r->rec, RM_SCOPE), u->scope,
+	n = scope_refresh(refresh_str(r->fam, RM_SCOPE), u->scope,
 	    r->api.json != NULL ? &r->api : NULL, &sr);
 	if (n != 0) {
 		u->rc = REFRESH_SCOPE;
@@ -632,7 +619,7 @@ redeem_txn(struct store *st, struct txn *txn, void *arg)
 		u->api = r.api;
 		memset(&r.user, 0, sizeof(r.user));
 		memset(&r.api, 0, sizeof(r.api));
-		u->rec = json_incref(r.rec);
+		u->rec = json_incref(r.fam);
 	}
 	/* An unknown token is an answer, not a store failure. */
 	if (rc == STORE_NOTFOUND) {
@@ -693,14 +680,13 @@ refresh_revoke_token(struct store *st, struct txn *txn, const char *token,
 	/* Another client's token is left alone, and the answer is the
 	 * same as for an unknown one (RFC 7009 2.1; Auth0 answers 200,
 	 * docs/COMPAT.md 5.6). */
-	if (rc == STORE_OK && refresh_str(rec, RM_FAMILY) != NULL &&
-	    refresh_is(rec, RM_CLIENT_ID, client_id)) {
-		*found = 1;
+	if (rc == STORE_OK && refresh_str(rec, RM_FAMILY) != NULL) {
 		refresh_family_key(refresh_str(rec, RM_FAMILY), fkey);
 		rc = store_get(st, txn, SK_REFRESH, fkey, &fam);
-		if (rc == STORE_OK)
-			rc = refresh_family_revoke(st, txn, fkey, fam,
-			    "revoked", now);
+	}
+	if (rc == STORE_OK && refresh_is(fam, RM_CLIENT_ID, client_id)) {
+		*found = 1;
+		rc = refresh_family_revoke(st, txn, fkey, fam, "revoked", now);
 	}
 	json_decref(rec);
 	json_decref(fam);

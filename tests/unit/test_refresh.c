@@ -48,6 +48,13 @@ token_is_random_and_stored_only_hashed(void **state)
 	assert_non_null(dump = json_dumps(rec, 0));
 	assert_null(strstr(dump, a));
 	free(dump);
+	/* The grant is the family's: the token's record holds only what
+	 * is its own. */
+	assert_null(json_object_get(rec, "scope"));
+	json_decref(rec);
+	snprintf(key, sizeof(key), "family:%s", family_of(fx, a));
+	assert_int_equal(store_get(fx->ctx.store, NULL, SK_REFRESH, key, &rec),
+	    STORE_OK);
 	assert_string_equal(json_string_value(json_object_get(rec, "scope")),
 	    SCOPE);
 	assert_string_equal(json_string_value(json_object_get(rec, "audience")),
