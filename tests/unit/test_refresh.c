@@ -583,6 +583,59 @@ redeem_unflushed(struct fx *fx, const char *token, time_t t,
 }
 
 /*
+ * The home's log as db5.3_stat -l reports it: the offset written and
+ * the offset synced to disk (one log file: the test writes little).
+ */
+static void
+log_offsets(struct fx *fx, long *cur, long *disk)
+{
+	char	 cmd[PATH_MAX + 64], line[256];
+	FILE	*p;
+
+	*cur = *disk = -1;
+	snprintf(cmd, sizeof(cmd), "db5.3_stat -l -h '%s'", fx->home);
+	assert_non_null(p = popen(cmd, "r"));
+	while (fgets(line, sizeof(line), p) != NULL) {
+		if (strstr(line, "\tCurrent log file offset") != NULL)
+			*cur = strtol(line, NULL, 10);
+		else if (strstr(line, "\tOn-disk log file offset") != NULL)
+			*disk = strtol(line, NULL, 10);
+	}
+	assert_int_equal(pclose(p), 0);
+	assert_true(*cur > 0 && *disk > 0);
+}
+
+/*
+ * With the flush deferred the rotation is committed but its log is not
+ * yet on disk; refresh_flush syncs it (docs/security.md "Durability":
+ * grant_refresh answers only after that).
+ */
+static void
+deferred_rotation_is_synced_by_refresh_flush(void **state)
+{
+	struct fx		*fx = *state;
+	struct refresh_use	 u;
+	char			 r0[96];
+	long			 cur, disk;
+
+	issue(fx, NULL, NOW, r0);
+	log_offsets(fx, &cur, &disk);
+	assert_int_equal(disk, cur);		/* the issue was synced */
+	refresh_use_init(&u);
+	u.token = r0;
+	u.clientrec = &fx->client;
+	u.now = NOW;
+	u.defer_flush = 1;
+	assert_int_equal(refresh_redeem(fx->ctx.store, &u), REFRESH_OK);
+	log_offsets(fx, &cur, &disk);
+	assert_true(disk < cur);
+	assert_int_equal(refresh_flush(fx->ctx.store, &u), 0);
+	log_offsets(fx, &cur, &disk);
+	assert_int_equal(disk, cur);
+	refresh_use_clear(&u);
+}
+
+/*
  * grant_refresh syncs the redeeming commit after signing, with
  * refresh_flush: only a redemption that wrote leaves one to sync (a
  * rotation, a restarted idle time, a revocation), a refusal that wrote
@@ -984,6 +1037,7 @@ main(void)
 		T(rotation_writes_the_successor_and_the_family_only),
 		T(older_releases_spent_tokens_keep_leeway_and_reuse),
 		T(deferred_flush_only_after_a_write),
+		T(deferred_rotation_is_synced_by_refresh_flush),
 		T(non_rotating_token_is_never_reuse),
 		T(removed_api_refuses_before_spending),
 		T(dpop_bound_family_needs_its_key),
