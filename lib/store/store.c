@@ -426,8 +426,19 @@ err:
 
 /*
  * Close the databases and the environment, checkpointing first so the
- * next recovery has little log to read and old logs can be removed.
+ * next recovery has little log to read and old logs can be removed:
+ * when at least STORE_CLOSE_CKP_KB of log were written since the last
+ * checkpoint.  Without a threshold every close wrote a checkpoint
+ * record, which was itself the activity that made the next close write
+ * another, and flushed the log: a plain CGI request that wrote nothing
+ * paid a log write and an fdatasync (0.3 to 15 ms here).  A process
+ * that only reads logs about 0.5 KiB (its databases' registrations), so
+ * one CGI request in about a hundred checkpoints; recovery reads at
+ * most that much more log than the running checkpoints
+ * (store_txn.c's STORE_CKP_KB) leave it.
  */
+#define STORE_CLOSE_CKP_KB	64
+
 void
 store_bdb_close(struct store *s)
 {
@@ -440,8 +451,8 @@ store_bdb_close(struct store *s)
 			lk_err("close %s: %s", store_files[kind],
 			    db_strerror(ret));
 	if (s->env != NULL) {
-		if (s->opened &&
-		    (ret = s->env->txn_checkpoint(s->env, 0, 0, 0)) != 0)
+		if (s->opened && (ret = s->env->txn_checkpoint(s->env,
+		    STORE_CLOSE_CKP_KB, 0, 0)) != 0)
 			lk_warn("checkpoint: %s", db_strerror(ret));
 		if ((ret = s->env->close(s->env, 0)) != 0)
 			lk_err("environment close: %s", db_strerror(ret));
