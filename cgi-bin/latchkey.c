@@ -14,12 +14,14 @@
  */
 #include <sys/random.h>
 
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <fcgiapp.h>
 #include <openssl/crypto.h>
@@ -237,6 +239,28 @@ serve_one(struct lk_ctx *ctx)
 	return !req.body_too_large;
 }
 
+/*
+ * CGI: the answer is complete.  The web server reads the program's
+ * output until end of file (RFC 3875 6), which came only at exit, after
+ * the store's close and the libraries' exit handlers: /dev/null takes
+ * the place of standard output, so the server can send the answer while
+ * this process closes the store.  A server that then stops the program
+ * (lighttpd and Apache send SIGTERM at end of file) only sets quit.
+ */
+static void
+cgi_answer_done(void)
+{
+	int	 fd;
+
+	fflush(stdout);
+	if ((fd = open("/dev/null", O_WRONLY | O_CLOEXEC)) == -1)
+		return;
+	if (fd != STDOUT_FILENO) {
+		(void)dup2(fd, STDOUT_FILENO);
+		close(fd);
+	}
+}
+
 /* Log lines go to the FastCGI error stream while a request is served:
  * the web server writes them to its error log even when it runs
  * detached.  Otherwise (CGI, start-up, between requests) to stderr. */
@@ -347,7 +371,7 @@ main(void)
 		stall_arm();
 		serve_one(&ctx);
 		stall_disarm();
-		fflush(stdout);
+		cgi_answer_done();
 		sigprocmask(SIG_UNBLOCK, &quitset, NULL);
 	} else if (FCGX_Init() == 0 && FCGX_InitRequest(&fcgi, 0, 0) == 0) {
 		while (!quit && FCGX_Accept_r(&fcgi) == 0) {
@@ -362,7 +386,7 @@ main(void)
 	/* No request is open: log to the process's own stderr, not
 	 * through a request libfcgi has freed. */
 	log_sink(NULL);
-	if (quit)
+	if (quit && !cgi)
 		lk_info("quit signal: closing the store");
 	ctx_clear(&ctx);
 	admit_close();
