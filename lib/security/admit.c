@@ -28,28 +28,35 @@
  * responder killed while hashing (the fault test SIGKILLs them) frees
  * its slot; no semaphore can leak.
  *
- * The line is a ticket dispenser in the file's first page, mapped by
- * every responder: `next`, the next ticket, and `head`, the oldest
- * ticket perhaps still waiting.  Ticket t is also a one-byte OFD lock,
- * byte ADMIT_QUEUE_BASE + t mod ADMIT_QUEUE_MAX, held from the login's
- * arrival until it has its slot, and taken before the ticket is
- * published, so a ticket whose byte is free is over: served, given up,
- * or its process died (a login refused takes no ticket).  Anyone moves
- * `head` past such tickets; `live` counts the tickets not given back,
- * so that the line's length is exact when some left out of turn.
- * Waiters are served in ticket order: the first `slots` of the line try
- * the slots and sleep on a futex word in the page that every release
- * bumps and wakes (a freed slot, whichever, is taken at once), the
- * others sleep on the byte of the ticket a line of slots before theirs,
- * which wakes them when it is freed; every login takes a ticket, none a
- * slot freed for the line.  Every sleep is
- * bounded, and between sleeps a waiter polls its web server connection:
- * a client that went away frees its place at once (FastCGI: the web
- * server closes the connection to the responder when its client
- * disconnects; plain CGI gives no such sign, its waiter keeps its place).
+ * The line is two ticket dispensers in the file's first page, mapped
+ * by every responder, each with `next`, the next ticket, and `head`,
+ * the oldest ticket perhaps still held: the logins placed on arrival
+ * and not yet at the hash, and the line at the hash.  A ticket is also
+ * a one-byte OFD lock (the dispenser's ADMIT_QUEUE_MAX bytes from
+ * ADMIT_QUEUE_BASE, t mod ADMIT_QUEUE_MAX), held while its login holds
+ * it and taken before the ticket is published, so a ticket whose byte
+ * is free is over: given up, or its process died (a login refused takes
+ * no ticket).  Anyone moves `head` past such tickets; `live` counts the
+ * tickets not given back, so that the count is exact when some left
+ * out of turn.  A placed login that reaches the hash takes its turn in
+ * the second line before it gives its place back: it is counted all
+ * along, and one still reading its client or user (on a loaded machine
+ * that can take long) holds up no one at the hash.  Those are served
+ * in ticket order: the first `slots` of the line try the slots and
+ * sleep on a futex word in the page that every release bumps and wakes
+ * (a freed slot, whichever, is taken at once), the others sleep on the
+ * byte of the ticket a line of slots before theirs, which wakes them
+ * when it is freed; no login takes a slot freed for the line.  Every
+ * sleep is bounded, and between sleeps a waiter polls its web server
+ * connection: a client that went away frees its place at once (FastCGI:
+ * the web server closes the connection to the responder when its
+ * client disconnects; plain CGI gives no such sign, its waiter keeps
+ * its place).
  *
  * The hash time behind the prediction is a moving average of how long
- * a slot is held, shared by the processes: each one folds its hash into
+ * a slot is held (for a login that waited for it, from the slot's
+ * release to the next one's: the hand-off is the line's time too),
+ * shared by the processes: each one folds its hash into
  * the average last written at the start of the lock file and writes it
  * back, and predicts with the average as it finds it (a freshly started
  * responder otherwise guessed 100 ms, and one that only refused for a
@@ -98,7 +105,7 @@
 #include "extern.h"
 
 #define ADMIT_USERS		2048	/* held shared by slot memory users */
-#define ADMIT_QUEUE_BASE	4096	/* first ticket byte */
+#define ADMIT_QUEUE_BASE	4096	/* first ticket byte (2 dispensers) */
 #define ADMIT_SLOTS_MAX		64
 #define ADMIT_QUEUE_MAX		1024	/* ticket bytes: the most waiters */
 #define ADMIT_WAIT_MAX		60000	/* ms */
@@ -108,22 +115,44 @@
 #define ADMIT_TAKE_TRIES	64	/* ticket races before giving up */
 
 /*
+ * The two ticket dispensers: the logins placed on arrival and not yet
+ * at the hash (counted, not ordered), and the line at the hash (each
+ * waits its turn there).  Each has its ticket bytes.
+ */
+enum admit_line {
+	LINE_PLACED,
+	LINE_HASH,
+	LINE__MAX
+};
+
+/* A dispenser's counters, each on its own cache line. */
+struct dispenser {
+	_Atomic uint64_t	 next;		/* next ticket */
+	char			 pad1[56];
+	_Atomic uint64_t	 head;		/* oldest ticket maybe held */
+	char			 pad2[56];
+	_Atomic int64_t		 live;		/* tickets taken, not given back */
+	char			 pad3[56];
+};
+
+/*
  * The admission file's first page, mapped shared: the hash time at
- * offset 0 (as before the line existed), the line's counters on their
- * own cache lines.  Lock-free 64-bit atomics (x86-64, arm64).
+ * offset 0 (as before the line existed), the counters on their own
+ * cache lines.  Lock-free 64-bit atomics (x86-64, arm64).
  */
 struct admit_page {
 	_Atomic double		 hash_ms;	/* last writer's average */
 	char			 pad0[56];
-	_Atomic uint64_t	 next;		/* next ticket */
-	char			 pad1[56];
-	_Atomic uint64_t	 head;		/* oldest ticket maybe waiting */
-	char			 pad2[56];
-	_Atomic int64_t		 live;		/* tickets taken, not given back */
-	char			 pad3[56];
+	struct dispenser	 q[LINE__MAX];
 	_Atomic uint32_t	 frees;		/* futex: bumped at each slot's
 						 * release */
+	char			 pad4[60];
+	_Atomic double		 freed[ADMIT_SLOTS_MAX];	/* ms, each
+						 * slot's last release */
 };
+/* The page is the file's first ADMIT_USERS bytes (page_map sizes it). */
+_Static_assert(sizeof(struct admit_page) <= ADMIT_USERS,
+    "the admission page fits before the users' lock byte");
 
 static int	 admit_fd = -1;
 static int	 admit_broken;		/* could not open: admit everything */
@@ -139,7 +168,7 @@ static struct {
 static struct {
 	int		 held;
 	uint64_t	 t;
-} place;				/* this request's ticket */
+} place[LINE__MAX];			/* this request's tickets */
 
 static void	 place_give_back(void);
 
@@ -388,9 +417,10 @@ byte_held(int b)
 }
 
 static int
-ticket_byte(uint64_t t)
+ticket_byte(enum admit_line w, uint64_t t)
 {
-	return ADMIT_QUEUE_BASE + (int)(t % ADMIT_QUEUE_MAX);
+	return ADMIT_QUEUE_BASE + (int)w * ADMIT_QUEUE_MAX +
+	    (int)(t % ADMIT_QUEUE_MAX);
 }
 
 /*
@@ -399,28 +429,29 @@ ticket_byte(uint64_t t)
  * The head now.
  */
 static uint64_t
-head_advance(uint64_t limit)
+head_advance(enum admit_line w, uint64_t limit)
 {
-	uint64_t	 h = atomic_load(&page->head);
+	struct dispenser	*q = &page->q[w];
+	uint64_t		 h = atomic_load(&q->head);
 
 	while (h < limit) {
-		if (byte_held(ticket_byte(h)))
+		if (byte_held(ticket_byte(w, h)))
 			break;
 		/* Lost the race: another process moved it; go on from there. */
-		(void)atomic_compare_exchange_strong(&page->head, &h, h + 1);
-		h = atomic_load(&page->head);
+		(void)atomic_compare_exchange_strong(&q->head, &h, h + 1);
+		h = atomic_load(&q->head);
 	}
 	return h;
 }
 
-/* The waiters among tickets [from, to): those whose byte is held. */
+/* The holders among tickets [from, to) of w: those whose byte is held. */
 static uint64_t
-line_count(uint64_t from, uint64_t to)
+line_count(enum admit_line w, uint64_t from, uint64_t to)
 {
 	uint64_t	 n = 0;
 
 	for (; from < to; from++)
-		n += (uint64_t)byte_held(ticket_byte(from));
+		n += (uint64_t)byte_held(ticket_byte(w, from));
 	return n;
 }
 
@@ -435,18 +466,19 @@ line_count(uint64_t from, uint64_t to)
  * storm of refusals.
  */
 static uint64_t
-line_ahead(void)
+line_ahead(enum admit_line w)
 {
-	uint64_t	 n = atomic_load(&page->next), h;
-	int64_t		 live = atomic_load(&page->live);
+	struct dispenser	*q = &page->q[w];
+	uint64_t		 n = atomic_load(&q->next), h;
+	int64_t			 live = atomic_load(&q->live);
 
-	if ((h = atomic_load(&page->head)) == n)
+	if ((h = atomic_load(&q->head)) == n)
 		return 0;
 	if (h > n) {	/* nonsense in the file: start afresh */
-		atomic_store(&page->head, n);
+		atomic_store(&q->head, n);
 		return 0;
 	}
-	h = n - head_advance(n);
+	h = n - head_advance(w, n);
 	return live >= 0 && (uint64_t)live < h ? (uint64_t)live : h;
 }
 
@@ -468,24 +500,26 @@ slots_free(int slots)
  * full (ADMIT_QUEUE_MAX waiting) or kept changing under us.
  */
 static int
-ticket_take(uint64_t *t)
+ticket_take(enum admit_line w)
 {
-	uint64_t	 n;
-	int		 i;
+	struct dispenser	*q = &page->q[w];
+	uint64_t		 n;
+	int			 i;
 
 	for (i = 0; i < ADMIT_TAKE_TRIES; i++) {
-		n = atomic_load(&page->next);
-		if (n - atomic_load(&page->head) >= ADMIT_QUEUE_MAX &&
-		    n - head_advance(n) >= ADMIT_QUEUE_MAX)
+		n = atomic_load(&q->next);
+		if (n - atomic_load(&q->head) >= ADMIT_QUEUE_MAX &&
+		    n - head_advance(w, n) >= ADMIT_QUEUE_MAX)
 			return -1;
-		if (byte_lock(ticket_byte(n), F_WRLCK, F_OFD_SETLK) == -1)
+		if (byte_lock(ticket_byte(w, n), F_WRLCK, F_OFD_SETLK) == -1)
 			continue;	/* another is taking ticket n */
-		if (atomic_compare_exchange_strong(&page->next, &n, n + 1)) {
-			atomic_fetch_add(&page->live, 1);
-			*t = n;
+		if (atomic_compare_exchange_strong(&q->next, &n, n + 1)) {
+			atomic_fetch_add(&q->live, 1);
+			place[w].t = n;
+			place[w].held = 1;
 			return 0;
 		}
-		unlock_one(ticket_byte(n));
+		unlock_one(ticket_byte(w, n));
 	}
 	return -1;
 }
@@ -625,11 +659,11 @@ line_wait(const struct admit_limits *l, uint64_t t, double deadline,
 	int		 slot;
 
 	while ((left = deadline - lk_mono_ms()) > 0 && !peer_gone(peer_fd)) {
-		h = head_advance(t);
-		if (t >= h + s && byte_held(ticket_byte(t - s))) {
-			if (lock_wait(ticket_byte(t - s), F_RDLCK,
+		h = head_advance(LINE_HASH, t);
+		if (t >= h + s && byte_held(ticket_byte(LINE_HASH, t - s))) {
+			if (lock_wait(ticket_byte(LINE_HASH, t - s), F_RDLCK,
 			    ms_min(left, l->hash_ms)) == 0)
-				unlock_one(ticket_byte(t - s));
+				unlock_one(ticket_byte(LINE_HASH, t - s));
 			continue;
 		}
 		seen = atomic_load(&page->frees);
@@ -650,8 +684,9 @@ line_wait(const struct admit_limits *l, uint64_t t, double deadline,
 static enum admit_rc
 place_take(const struct admit_limits *l, struct admit *a)
 {
-	uint64_t	 ahead = line_ahead(), open, wait;
+	uint64_t	 ahead, open, wait;
 
+	ahead = line_ahead(LINE_PLACED) + line_ahead(LINE_HASH);
 	open = slots_free(l->slots);
 	wait = ahead > open ? ahead - open : 0;
 	if (ahead >= open && (wait >= (uint64_t)l->queue ||
@@ -660,23 +695,29 @@ place_take(const struct admit_limits *l, struct admit *a)
 		a->retry_after = retry_after(l, wait + 1);
 		return ADMIT_BUSY;
 	}
-	if (ticket_take(&place.t) == -1) {
+	if (ticket_take(LINE_PLACED) == -1) {
 		a->retry_after = retry_after(l, ahead + 1);
 		return ADMIT_BUSY;
 	}
-	place.held = 1;
 	return ADMIT_OK;
+}
+
+static void
+give_back(enum admit_line w)
+{
+	if (!place[w].held)
+		return;
+	unlock_one(ticket_byte(w, place[w].t));
+	if (page != NULL)
+		atomic_fetch_sub(&page->q[w].live, 1);
+	place[w].held = 0;
 }
 
 static void
 place_give_back(void)
 {
-	if (!place.held)
-		return;
-	unlock_one(ticket_byte(place.t));
-	if (page != NULL)
-		atomic_fetch_sub(&page->live, 1);
-	place.held = 0;
+	give_back(LINE_PLACED);
+	give_back(LINE_HASH);
 }
 
 /* Open the admission file and read the limits in force: -1 when
@@ -706,7 +747,7 @@ admit_arrive(struct lk_ctx *ctx, const struct tenant *tenant,
 
 	a->slot = -1;
 	a->retry_after = 1;
-	if (place.held || admit_prepare(ctx, tenant, &l) == -1)
+	if (place[LINE_PLACED].held || admit_prepare(ctx, tenant, &l) == -1)
 		return ADMIT_OK;
 	return place_take(&l, a);
 }
@@ -717,11 +758,24 @@ admit_depart(void)
 	place_give_back();
 }
 
+/* The placed login's turn in the line at the hash, taken before its
+ * place is given back, so that it is counted all along: 0, or -1 (the
+ * line is full). */
+static int
+turn_take(void)
+{
+	int	 rc = ticket_take(LINE_HASH);
+
+	give_back(LINE_PLACED);
+	return rc;
+}
+
 enum admit_rc
 admit_hash_enter(struct lk_ctx *ctx, const struct tenant *tenant,
     struct admit *a)
 {
 	struct admit_limits	 l;
+	double			 h;
 
 	a->slot = -1;
 	a->retry_after = 1;
@@ -729,31 +783,44 @@ admit_hash_enter(struct lk_ctx *ctx, const struct tenant *tenant,
 	if (admit_prepare(ctx, tenant, &l) == -1)
 		return ADMIT_OK;
 	/* A login not placed at its arrival (admit_arrive) is placed now. */
-	if (!place.held && place_take(&l, a) == ADMIT_BUSY)
+	if (!place[LINE_PLACED].held && place_take(&l, a) == ADMIT_BUSY)
 		return ADMIT_BUSY;
 	/* Placed, it is served: its wait was predicted within the budget,
 	 * and a late refusal would waste the wait.  Only a client gone, or
 	 * a line stuck for ADMIT_WAIT_MAX, ends it. */
-	a->slot = line_wait(&l, place.t, a->t0 + ADMIT_WAIT_MAX, a->peer_fd);
-	place_give_back();
+	if (turn_take() == 0)
+		a->slot = line_wait(&l, place[LINE_HASH].t,
+		    a->t0 + ADMIT_WAIT_MAX, a->peer_fd);
+	give_back(LINE_HASH);
 	if (a->slot == -1) {
-		a->retry_after = retry_after(&l, line_ahead());
+		a->retry_after = retry_after(&l, line_ahead(LINE_HASH));
 		return ADMIT_BUSY;
 	}
+	/* The slot's time runs from its release to us when we waited for
+	 * it: the hand-off (a waiter woken, scheduled) is the line's time
+	 * too, and on a loaded machine no small part of it. */
+	if ((h = atomic_load(&page->freed[a->slot])) <= a->t0 ||
+	    h > lk_mono_ms())
+		h = lk_mono_ms();
 	arena_set(tenant, a->slot);
-	a->t0 = lk_mono_ms();
+	a->t0 = h;
 	return ADMIT_OK;
 }
 
 int
 admit_waiting(struct lk_ctx *ctx)
 {
-	uint64_t	 n;
+	uint64_t	 n, total = 0;
+	int		 w;
 
 	if (admit_open(ctx->home) == -1)
 		return 0;
-	n = atomic_load(&page->next);
-	return (int)line_count(head_advance(n), n);
+	for (w = 0; w < LINE__MAX; w++) {
+		n = atomic_load(&page->q[w].next);
+		total += line_count((enum admit_line)w,
+		    head_advance((enum admit_line)w, n), n);
+	}
+	return (int)total;
 }
 
 void
@@ -769,6 +836,8 @@ admit_hash_leave(struct admit *a)
 	if (a->slot >= 0 && page != NULL)
 		atomic_store(&page->hash_ms, hash_ms);
 	hash_arena(NULL, 0);
+	if (a->slot >= 0 && a->slot < ADMIT_SLOTS_MAX && page != NULL)
+		atomic_store(&page->freed[a->slot], lk_mono_ms());
 	unlock_one(a->slot);
 	if (a->slot >= 0 && page != NULL)
 		frees_wake();
