@@ -13,6 +13,8 @@
 #   BENCH_ONLY=mfa-otp  section 10 alone
 #   BENCH_ONLY=pg       section 11 alone (Berkeley DB and PostgreSQL)
 #   BENCH_ONLY=cgi      section 5 alone (plain CGI overhead)
+#   BENCH_ONLY=password,overload  sections 1, 2 and 7 alone (either word
+#                       alone: 1 and 2, or 1 and 7), the table only
 #
 set -eu
 cd "$(dirname "$0")/.."

@@ -4,9 +4,11 @@ make bench: latchkey's throughput against the crypto bound, on
 127.0.0.1 through lighttpd (httpd-conf/lighttpd.conf) with wrk.
 
 Prints one table:
-  1. the crypto bound measured now (tests/bench/cryptobound);
+  1. the crypto bound measured now (tests/bench/cryptobound): each core
+     timed alone, and every core at once;
   2. password grant throughput at c = 1, 2, 8, 32 with p50/p99 and the
-     ratio to the bound;
+     ratio to each bound, the responders' CPU per login and the cores'
+     idle time during the row (/proc/stat);
   3. responder CPU per request outside the crypto, also measured directly
      against a tenant with the smallest hash policy;
   4. refresh-token grant throughput, ES256 and RS256 non-rotating and
@@ -36,7 +38,9 @@ tests/bench/bench_json.py).
 Settings (environment): B (build dir, default build), BENCH_SECONDS (per
 run, default 10), BENCH_PROCS (lighttpd max-procs, default 4 x cores),
 BENCH_CHILDREN (workers of the supervisor in 7, default 64 x cores, at most
-256).
+256), BENCH_ONLY (mfa-otp: section 10; cgi: section 5; pg: section 11;
+password and/or overload, comma-separated: sections 1 and 2, and 7, on
+one tenant, the table only).
 """
 import base64
 import concurrent.futures
@@ -93,6 +97,10 @@ API = "https://api.bench.latchkey/"
 USER, PW = "user@bench.example", "bench password: Vb3Nm6Qw9Er2"
 CONN = "Username-Password-Authentication"
 CLK = os.sysconf("SC_CLK_TCK")
+# The password grant's request (scope openid: an access and an ID token).
+PW_BODY = urllib.parse.urlencode({"grant_type": "password",
+    "client_id": CLIENT, "client_secret": SECRET, "username": USER,
+    "password": PW, "audience": API, "scope": "openid"})
 
 LUA = r"""
 -- BENCH_MODE: "plain" sends the bodies round-robin; "honour" also waits
@@ -680,23 +688,216 @@ def mfa_only():
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def bench_figures(bound, pw_rows, ov_rows, outside_ms, nul_rps, rf_rows,
+def cpu_times():
+    """(busy, idle) seconds of all the cores together, from /proc/stat
+    (idle: idle + iowait; steal counts as neither)."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    idle = v[3] + v[4]
+    busy = sum(v[:8]) - idle - v[7]
+    return busy / CLK, idle / CLK
+
+
+def password_rows(tmp, srv, home, cb):
+    """Section 2: the password grant at c = 1, 2, 8, 32 on srv, each row
+    with the bounds measured just before and after it (one core at a
+    time and every core at once), the responders' CPU per login and the
+    machine's busy and idle core time during the row.  The rows and the
+    last cryptobound."""
+    st, body = post(srv.base, "/oauth/token", dict(urllib.parse.parse_qsl(PW_BODY)))
+    assert st == 200 and "id_token" in body, (st, body)
+    # This VM's cores drift, one of them by half (argon2id 22 to 34 ms
+    # a verify on core 0 within a minute), so each row is set against
+    # the mean of the bounds measured just before and just after it.
+    rows = []
+    prev = cb
+    for c in (1, 2, 8, 32):
+        srv.access()
+        cpu0 = srv.cpu()
+        busy0, idle0 = cpu_times()
+        r = wrk(tmp, srv.base + "/oauth/token", [PW_BODY], c)
+        busy1, idle1 = cpu_times()
+        cpu = srv.cpu() - cpu0
+        acc = srv.access()
+        ok = [us for s, us in acc if s == 200]
+        n = max(1, r["requests"] - r["non2xx"])
+        r["cpu_ms"] = cpu * 1e3 / n
+        r["busy_ms"] = (busy1 - busy0) * 1e3 / n
+        r["idle_pct"] = 100 * (idle1 - idle0) / max(1e-9,
+            busy1 - busy0 + idle1 - idle0)
+        r["acc_p99_ms"] = pct(ok, 99) / 1e3
+        nxt = cryptobound(home, 2, n=15)
+        r["bound"] = (float(prev["bound_rps"]) + float(nxt["bound_rps"])) / 2
+        r["bound_conc"] = (float(prev["bound_concurrent_rps"]) +
+            float(nxt["bound_concurrent_rps"])) / 2
+        prev = nxt
+        rows.append((c, r))
+    return rows, prev
+
+
+def overload_rows(tmp, srv, home, servers):
+    """Section 7: c = 64 and 256 on srv (lighttpd's processes, clients
+    retrying at once), then on a LATCHKEY_CHILDREN supervisor (every
+    request reaches a worker that admits or sheds it; none waits in
+    lighttpd) with such clients and with clients that honour
+    Retry-After."""
+    rows = []
+    sup = Lighttpd(tmp, home, FCGI, children=OV_CHILDREN)
+    servers.append(sup)
+    post(sup.base, "/oauth/token", dict(urllib.parse.parse_qsl(PW_BODY)))
+    for label, s3, mode in (("max-procs %d" % PROCS, srv, "plain"),
+            ("%d workers" % OV_CHILDREN, sup, "plain"),
+            ("%d workers" % OV_CHILDREN, sup, "honour")):
+        for c in (64, 256):
+            s3.access()
+            cpu0 = s3.cpu()
+            busy0, idle0 = cpu_times()
+            r = wrk(tmp, s3.base + "/oauth/token", [PW_BODY], c, mode=mode)
+            busy1, idle1 = cpu_times()
+            n = max(1, r["requests"] - r["non2xx"])
+            r["cpu_ms"] = (s3.cpu() - cpu0) * 1e3 / n
+            r["busy_ms"] = (busy1 - busy0) * 1e3 / n
+            r["idle_pct"] = 100 * (idle1 - idle0) / max(1e-9,
+                busy1 - busy0 + idle1 - idle0)
+            acc = s3.access()
+            ok = [us for st, us in acc if st == 200]
+            shed = [us for st, us in acc if st in (429, 503)]
+            other = [st for st, us in acc if st not in (200, 429, 503)]
+            r.update(served=len(ok), shed=len(shed), other=len(other),
+                served_p50=pct(ok, 50) / 1e3, served_p99=pct(ok, 99) / 1e3,
+                shed_p99=pct(shed, 99) / 1e3, label=label,
+                clients="honour Retry-After" if mode == "honour" else "retry at once")
+            rows.append((c, r))
+    sup.stop()
+    servers.remove(sup)
+    return rows
+
+
+def bound_lines(cb, crypto_ms, bound):
+    """Section 1's table lines."""
+    out = []
+    P = out.append
+    P("1. crypto bound (policy %s, %s; timed on each core in turn)"
+        % (cb["policy"], cb["alg"]))
+    P("   argon2id verify            %8.2f ms   (harmonic mean of %s ms)"
+        % (float(cb["verify_ms"]), per_core(cb)))
+    P("   RS256 sign (EVP)           %8.3f ms   latchkey token_sign %.3f ms"
+        % (float(cb["sign_rs256_ms"]), float(cb["token_sign_rs256_ms"])))
+    P("   ES256 sign (EVP)           %8.3f ms   latchkey token_sign %.3f ms"
+        % (float(cb["sign_es256_ms"]), float(cb["token_sign_es256_ms"])))
+    P("   per password response      %8.2f ms   (verify + %s signatures)"
+        % (crypto_ms, cb["sigs"]))
+    P("   bound                      %8.1f req/s (sum over %d cores of"
+        " 1 / per-response crypto)" % (bound, int(cb["cores"])))
+    P("   every core at once: verify %.2f ms (%s ms), bound %.1f req/s"
+        " (one pinned process per core, together)" % (
+        float(cb["verify_conc_ms"]), per_core(cb, "verify_conc_ms"),
+        float(cb["bound_concurrent_rps"])))
+    P("")
+    return out
+
+
+def password_lines(pw_rows, cb_after):
+    """Section 2's table lines."""
+    out = []
+    P = out.append
+    P("2. password grant (scope openid: access + ID token, RS256)")
+    P("   %4s %8s %7s %7s %7s %6s %7s %6s %5s %6s %6s %5s" % ("c", "ok req/s",
+        "p50 ms", "p99 ms", "bound", "ratio", "b.conc", "r.conc", "shed",
+        "cpu ms", "busy", "idle%"))
+    for c, r in pw_rows:
+        P("   %4d %8.1f %7.1f %7.1f %7.1f %6.3f %7.1f %6.3f %5d %6.2f %6.2f"
+            " %5.1f" % (c, r["ok_rps"], r["p50_us"] / 1e3, r["p99_us"] / 1e3,
+            r["bound"], r["ok_rps"] / r["bound"], r["bound_conc"],
+            r["ok_rps"] / r["bound_conc"], r["non2xx"], r["cpu_ms"],
+            r["busy_ms"], r["idle_pct"]))
+    best = max(r["ok_rps"] / r["bound"] for c, r in pw_rows)
+    P("   best ratio to bound: %.3f (target >= 0.97); each row's bound is the"
+        " mean of those measured just before and after it" % best)
+    P("   (bound: each core timed alone; b.conc: every core at once; cpu ms:"
+        " responders' CPU a login; busy: every process's CPU a login;"
+        " idle%: the cores' idle time during the row)")
+    P("   bound after the last row: %.1f req/s (verify %s ms)"
+        % (float(cb_after["bound_rps"]), per_core(cb_after)))
+    P("")
+    return out
+
+
+def overload_lines(ov_rows, cb):
+    """Section 7's table lines."""
+    out = []
+    P = out.append
+    P("7. overload (password grant: a login waits while its predicted wait is within"
+        " the budget, %d ms, beyond it is shed with 503 + Retry-After)" % BUDGET_MS)
+    P("   %-13s %-19s %4s %9s %7s %7s %6s %9s %9s %9s" % ("responders",
+        "clients", "c", "ok req/s", "served", "shed", "other", "srv p50",
+        "srv p99", "shed p99"))
+    for c, r in ov_rows:
+        P("   %-13s %-19s %4d %9.1f %7d %7d %6d %9.1f %9.1f %9.2f" % (
+            r["label"], r["clients"], c, r["ok_rps"], r["served"], r["shed"],
+            r["other"], r["served_p50"], r["served_p99"], r["shed_p99"]))
+    P("   (ms, from lighttpd's access log: time inside the web server,"
+        " queueing included)")
+    P("   target: refusals within 10 ms, served p99 <= budget + 2 x verify"
+        " = %.1f ms; a 503 sample: %s" % (BUDGET_MS + 2 * float(cb["verify_ms"]),
+        ov_rows[-1][1]["sample503"][:160]))
+    return out
+
+
+def password_only(sections):
+    """BENCH_ONLY=password,overload (either or both): sections 1 and 2,
+    and 7, on the RS256 tenant alone."""
+    tmp = tempfile.mkdtemp(prefix="latchkey-bench-")
+    servers = []
+    out = ["latchkey bench (%s): %s, %d cores, %d s per run, lighttpd"
+        " max-procs %d, wrk" % (",".join(sorted(sections)),
+        time.strftime("%Y-%m-%d %H:%M"), CORES, SECONDS, PROCS), ""]
+    try:
+        home = Path(tmp) / "home-RS256"
+        tf = Path(tmp) / "tenant-RS256.json"
+        tf.write_text(json.dumps(tenant("http://127.0.0.1/", "RS256")))
+        ctl(home, "import", str(tf))
+        cb = cryptobound(home, 2)
+        out.extend(bound_lines(cb, float(cb["crypto_ms"]), float(cb["bound_rps"])))
+        srv = Lighttpd(tmp, home, FCGI)
+        servers.append(srv)
+        if "password" in sections:
+            pw_rows, cb_after = password_rows(tmp, srv, home, cb)
+            out.extend(password_lines(pw_rows, cb_after))
+        if "overload" in sections:
+            out.extend(overload_lines(overload_rows(tmp, srv, home, servers), cb))
+    finally:
+        for s2 in servers:
+            s2.stop()
+        if not os.environ.get("LATCHKEY_KEEP_TMP"):
+            shutil.rmtree(tmp, ignore_errors=True)
+    print("\n".join(out))
+
+
+def bench_figures(cb, pw_rows, ov_rows, outside_ms, nul_rps, rf_rows,
         cgi_ms, rss, hash_ms):
     """The figures of tests/bench/bench_json.py's SHAPE."""
-    def row(c, rps, bnd, shed, p50, p99):
+    bound = float(cb["bound_rps"])
+    bound_conc = float(cb["bound_concurrent_rps"])
+
+    def row(c, r, rps, bnd, bconc, shed, p50, p99):
         return {"c": c, "rps": rps, "bound_rps": bnd, "ratio": rps / bnd,
-            "shed": shed, "p50_ms": p50, "p99_ms": p99}
-    pw = [row(c, r["ok_rps"], r["bound"], r["non2xx"], r["p50_us"] / 1e3,
-        r["p99_us"] / 1e3) for c, r in pw_rows]
+            "bound_concurrent_rps": bconc, "ratio_concurrent": rps / bconc,
+            "shed": shed, "p50_ms": p50, "p99_ms": p99,
+            "cpu_ms": r["cpu_ms"], "busy_ms": r["busy_ms"],
+            "idle_pct": r["idle_pct"]}
+    pw = [row(c, r, r["ok_rps"], r["bound"], r["bound_conc"], r["non2xx"],
+        r["p50_us"] / 1e3, r["p99_us"] / 1e3) for c, r in pw_rows]
     # c = 256: the supervisor's workers, enough for the budget's line,
     # clients retrying at once (section 7).
     o = next(r for c, r in ov_rows if c == 256 and r["label"].endswith(
         "workers") and r["clients"] == "retry at once")
-    pw.append(row(256, o["ok_rps"], bound, o["shed"], o["served_p50"],
-        o["served_p99"]))
+    pw.append(row(256, o, o["ok_rps"], bound, bound_conc, o["shed"],
+        o["served_p50"], o["served_p99"]))
     es, rot = rf_rows["ES256"]["rps"], rf_rows["ES256 rotating"]["rps"]
     return {
         "bound_rps": bound,
+        "bound_concurrent_rps": bound_conc,
         "password": pw,
         "cpu_outside_crypto_ms": outside_ms,
         "refresh": {"null_ceiling_rps": nul_rps, "es256_rps": es,
@@ -718,6 +919,12 @@ def main():
     if os.environ.get("BENCH_ONLY") == "pg":
         import pg_bench
         return pg_bench.main()
+    only = set(os.environ.get("BENCH_ONLY", "").split(",")) - {""}
+    if only and only <= {"password", "overload"}:
+        return password_only(only)
+    if only:
+        raise SystemExit("bench: BENCH_ONLY: mfa-otp, cgi, pg, or password and/or"
+            " overload")
     for exe in (FCGI, CTL, CRYPTOBOUND, NULLFCGI):
         if not os.access(exe, os.X_OK):
             raise SystemExit("bench: %s not built" % exe)
@@ -747,30 +954,8 @@ def main():
         # 2, 3. Password grant (RS256 tenant).
         srv = Lighttpd(tmp, homes["RS256"], FCGI)
         servers.append(srv)
-        pw_body = urllib.parse.urlencode({"grant_type": "password",
-            "client_id": CLIENT, "client_secret": SECRET, "username": USER,
-            "password": PW, "audience": API, "scope": "openid"})
-        st, body = post(srv.base, "/oauth/token", dict(urllib.parse.parse_qsl(pw_body)))
-        assert st == 200 and "id_token" in body, (st, body)
-        # This VM's cores drift, one of them by half (argon2id 22 to 34 ms
-        # a verify on core 0 within a minute), so each row is set against
-        # the mean of the bounds measured just before and just after it.
-        pw_rows = []
-        prev = cb
-        for c in (1, 2, 8, 32):
-            srv.access()
-            cpu0 = srv.cpu()
-            r = wrk(tmp, srv.base + "/oauth/token", [pw_body], c)
-            cpu = srv.cpu() - cpu0
-            acc = srv.access()
-            ok = [us for s, us in acc if s == 200]
-            r["cpu_ms"] = cpu * 1e3 / max(1, r["requests"] - r["non2xx"])
-            r["acc_p99_ms"] = pct(ok, 99) / 1e3
-            nxt = cryptobound(homes["RS256"], 2, n=15)
-            r["bound"] = (float(prev["bound_rps"]) + float(nxt["bound_rps"])) / 2
-            prev = nxt
-            pw_rows.append((c, r))
-        cb_after = prev
+        pw_rows, cb_after = password_rows(tmp, srv, homes["RS256"], cb)
+        pw_body = PW_BODY
 
         # 8a. The password grant with a DPoP proof, c = 2, against the
         # c = 2 row above.
@@ -785,28 +970,8 @@ def main():
         # reaches a worker that admits or sheds it; none waits in
         # lighttpd) with such clients and with clients that honour
         # Retry-After.
-        ov_rows = []
         rss = srv.rss_kib()
-        sup = Lighttpd(tmp, homes["RS256"], FCGI, children=OV_CHILDREN)
-        servers.append(sup)
-        post(sup.base, "/oauth/token", dict(urllib.parse.parse_qsl(pw_body)))
-        for label, s3, mode in (("max-procs %d" % PROCS, srv, "plain"),
-                ("%d workers" % OV_CHILDREN, sup, "plain"),
-                ("%d workers" % OV_CHILDREN, sup, "honour")):
-            for c in (64, 256):
-                s3.access()
-                r = wrk(tmp, s3.base + "/oauth/token", [pw_body], c, mode=mode)
-                acc = s3.access()
-                ok = [us for st, us in acc if st == 200]
-                shed = [us for st, us in acc if st in (429, 503)]
-                other = [st for st, us in acc if st not in (200, 429, 503)]
-                r.update(served=len(ok), shed=len(shed), other=len(other),
-                    served_p50=pct(ok, 50) / 1e3, served_p99=pct(ok, 99) / 1e3,
-                    shed_p99=pct(shed, 99) / 1e3, label=label,
-                    clients="honour Retry-After" if mode == "honour" else "retry at once")
-                ov_rows.append((c, r))
-        sup.stop()
-        servers.remove(sup)
+        ov_rows = overload_rows(tmp, srv, homes["RS256"], servers)
 
         # 3b. CPU outside the crypto, measured directly: the same password
         # grant against the tenant with the smallest hash policy.
@@ -882,32 +1047,8 @@ def main():
         P("latchkey bench: %s, %d cores, %d s per run, lighttpd max-procs %d, wrk"
             % (time.strftime("%Y-%m-%d %H:%M"), CORES, SECONDS, PROCS))
         P("")
-        P("1. crypto bound (policy %s, %s; timed on each core in turn)"
-            % (cb["policy"], cb["alg"]))
-        P("   argon2id verify            %8.2f ms   (harmonic mean of %s ms)"
-            % (float(cb["verify_ms"]), per_core(cb)))
-        P("   RS256 sign (EVP)           %8.3f ms   latchkey token_sign %.3f ms"
-            % (float(cb["sign_rs256_ms"]), float(cb["token_sign_rs256_ms"])))
-        P("   ES256 sign (EVP)           %8.3f ms   latchkey token_sign %.3f ms"
-            % (float(cb["sign_es256_ms"]), float(cb["token_sign_es256_ms"])))
-        P("   per password response      %8.2f ms   (verify + %s signatures)"
-            % (crypto_ms, cb["sigs"]))
-        P("   bound                      %8.1f req/s (sum over %d cores of"
-            " 1 / per-response crypto)" % (bound, int(cb["cores"])))
-        P("")
-        P("2. password grant (scope openid: access + ID token, RS256)")
-        P("   %4s %9s %9s %9s %9s %8s %6s %12s" % ("c", "ok req/s", "p50 ms",
-            "p99 ms", "bound", "ratio", "shed", "cpu/req ms"))
-        for c, r in pw_rows:
-            P("   %4d %9.1f %9.1f %9.1f %9.1f %8.3f %6d %12.2f" % (c, r["ok_rps"],
-                r["p50_us"] / 1e3, r["p99_us"] / 1e3, r["bound"],
-                r["ok_rps"] / r["bound"], r["non2xx"], r["cpu_ms"]))
-        best = max(r["ok_rps"] / r["bound"] for c, r in pw_rows)
-        P("   best ratio to bound: %.3f (target >= 0.97); each row's bound is the"
-            " mean of those measured just before and after it" % best)
-        P("   bound after the last row: %.1f req/s (verify %s ms)"
-            % (float(cb_after["bound_rps"]), per_core(cb_after)))
-        P("")
+        out.extend(bound_lines(cb, crypto_ms, bound))
+        out.extend(password_lines(pw_rows, cb_after))
         # The row's crypto per response: cores / its bound (the harmonic
         # mean over the cores of verify + signatures).
         outside = [r["cpu_ms"] - int(cb["cores"]) * 1e3 / r["bound"]
@@ -955,20 +1096,7 @@ def main():
             % (max(r[0] - r[5] for r in rss) / 1024 if rss else 0,
                max(r[4] - r[6] for r in rss) / 1024 if rss else 0))
         P("")
-        P("7. overload (password grant: a login waits while its predicted wait is within"
-            " the budget, %d ms, beyond it is shed with 503 + Retry-After)" % BUDGET_MS)
-        P("   %-13s %-19s %4s %9s %7s %7s %6s %9s %9s %9s" % ("responders",
-            "clients", "c", "ok req/s", "served", "shed", "other", "srv p50",
-            "srv p99", "shed p99"))
-        for c, r in ov_rows:
-            P("   %-13s %-19s %4d %9.1f %7d %7d %6d %9.1f %9.1f %9.2f" % (
-                r["label"], r["clients"], c, r["ok_rps"], r["served"], r["shed"],
-                r["other"], r["served_p50"], r["served_p99"], r["shed_p99"]))
-        P("   (ms, from lighttpd's access log: time inside the web server,"
-            " queueing included)")
-        P("   target: refusals within 10 ms, served p99 <= budget + 2 x verify"
-            " = %.1f ms; a 503 sample: %s" % (BUDGET_MS + 2 * float(cb["verify_ms"]),
-            ov_rows[-1][1]["sample503"][:160]))
+        out.extend(overload_lines(ov_rows, cb))
         P("")
         P("8. DPoP (ES256 proofs made before each run, each sent once)")
         c2 = pw_rows[1][1]
@@ -991,7 +1119,7 @@ def main():
         import pg_bench
         P("")
         out.extend(pg_bench.table(pg_bench.run(tmp)))
-        figures = bench_figures(bound, pw_rows, ov_rows, cheap_rows[0][1]["cpu_ms"]
+        figures = bench_figures(cb, pw_rows, ov_rows, cheap_rows[0][1]["cpu_ms"]
             - cheap_crypto, nul_rps, rf_rows, (ci["p50_us"] - fc["p50_us"]) / 1e3,
             rss, float(cb["verify_ms"]))
         (B / "bench.json").write_text(json.dumps(figures, indent=1) + "\n")

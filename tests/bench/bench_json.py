@@ -11,9 +11,16 @@ import math
 import sys
 
 PASSWORD_C = (1, 2, 8, 32, 256)
-PASSWORD_ROW = ("c", "rps", "bound_rps", "ratio", "shed", "p50_ms", "p99_ms")
+# ratio: to the bound of each core timed alone (bound_rps);
+# ratio_concurrent: to the bound with every core hashing at once; cpu_ms:
+# the responders' CPU a login; busy_ms: every process's CPU a login;
+# idle_pct: the cores' idle time during the row.
+PASSWORD_ROW = ("c", "rps", "bound_rps", "ratio", "bound_concurrent_rps",
+                "ratio_concurrent", "shed", "p50_ms", "p99_ms", "cpu_ms",
+                "busy_ms", "idle_pct")
 SHAPE = {
     "bound_rps": None,
+    "bound_concurrent_rps": None,
     "password": PASSWORD_ROW,
     "cpu_outside_crypto_ms": None,
     "refresh": ("null_ceiling_rps", "es256_rps", "es256_ratio",

@@ -19,8 +19,17 @@
  * lines for tests/bench.sh; the one-figure values (verify_ms, ...) are
  * the per-core harmonic means, i.e. cores / bound.
  *
+ * Timed one core at a time, the others idle, argon2 (memory-bound, m
+ * KiB a hash) has the memory bus and the shared caches to itself; a
+ * server under load hashes on every core at once.  So the same is timed
+ * again with every core busy together: one process pinned to each
+ * core, started at once, each timing its verifies and signatures
+ * (coreN_verify_conc_ms, verify_conc_ms, bound_concurrent_rps).
+ *
  * usage: cryptobound -d home [-n verifies] [-s sigs-per-response]
  */
+#include <sys/wait.h>
+
 #include <err.h>
 #include <sched.h>
 #include <stdio.h>
@@ -106,6 +115,15 @@ time_token_sign(const json_t *rec)
 	return t0;
 }
 
+/* What a core's timing works on (time_core's arguments). */
+struct crypto_in {
+	const struct hash_policy *pol;
+	const char	*enc, *pw;
+	size_t		 pwlen;
+	int		 n, sigs, es256;
+	const json_t	*rs, *es;
+};
+
 static void
 usage(void)
 {
@@ -116,6 +134,7 @@ usage(void)
 /* One core's times, ms. */
 struct core_times {
 	double	 verify, sig_rs, sig_es, ts_rs, ts_es;
+	int	 cpu;
 };
 
 static void
@@ -140,6 +159,74 @@ time_core(const struct hash_policy *pol, const char *enc, const char *pw,
 	t->ts_es = time_token_sign(es);
 }
 
+/* In a child pinned to cpu: wait for the start (a byte on go, or its
+ * end), time the crypto, write the times to out, exit. */
+static void
+concurrent_child(const struct crypto_in *in, int cpu, int go, int out)
+{
+	struct core_times	 t;
+	cpu_set_t		 one;
+	char			 c;
+
+	CPU_ZERO(&one);
+	CPU_SET((size_t)cpu, &one);
+	if (sched_setaffinity(0, sizeof(one), &one) == -1)
+		_exit(1);
+	if (read(go, &c, 1) == -1)
+		_exit(1);
+	time_core(in->pol, in->enc, in->pw, in->pwlen, in->n, in->rs, in->es,
+	    &t);
+	t.cpu = cpu;
+	_exit(write(out, &t, sizeof(t)) == (ssize_t)sizeof(t) ? 0 : 1);
+}
+
+/*
+ * Every core of cpus busy at once: one child pinned to each, released
+ * together (the parent closes the pipe they read), each timing its own
+ * crypto.  Prints each core's verify and the bound with them all busy.
+ */
+static void
+time_concurrent(const struct crypto_in *in, const cpu_set_t *cpus)
+{
+	struct core_times	 t[CPU_SETSIZE];
+	int			 go[2], res[2], cpu, k = 0, i, status;
+	double			 sum_verify = 0, bound = 0, sig;
+	pid_t			 pid;
+
+	if (pipe(go) == -1 || pipe(res) == -1)
+		err(1, "pipe");
+	for (cpu = 0; cpu < CPU_SETSIZE; cpu++) {
+		if (!CPU_ISSET((size_t)cpu, cpus))
+			continue;
+		if ((pid = fork()) == -1)
+			err(1, "fork");
+		if (pid == 0) {
+			close(go[1]);
+			close(res[0]);
+			concurrent_child(in, cpu, go[0], res[1]);
+		}
+		k++;
+	}
+	close(go[0]);
+	close(res[1]);
+	close(go[1]);			/* all start */
+	for (i = 0; i < k; i++)
+		if (read(res[0], &t[i], sizeof(t[i])) != (ssize_t)sizeof(t[i]))
+			errx(1, "a concurrent timing failed");
+	close(res[0]);
+	while (wait(&status) > 0)
+		if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+			errx(1, "a concurrent timing failed");
+	for (i = 0; i < k; i++) {
+		sig = in->es256 ? t[i].sig_es : t[i].sig_rs;
+		printf("core%d_verify_conc_ms %.3f\n", t[i].cpu, t[i].verify);
+		bound += 1e3 / (t[i].verify + in->sigs * sig);
+		sum_verify += 1 / t[i].verify;
+	}
+	printf("verify_conc_ms %.3f\n", k / sum_verify);
+	printf("bound_concurrent_rps %.1f\n", bound);
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -147,6 +234,7 @@ main(int argc, char *argv[])
 	struct lk_ctx		 ctx;
 	struct hash_policy	 pol;
 	struct core_times	 t, sum;
+	struct crypto_in	 in;
 	cpu_set_t		 cpus, one;
 	struct tenant		 tenant;
 	struct keyrec		 key;
@@ -229,6 +317,17 @@ main(int argc, char *argv[])
 	printf("token_sign_es256_ms %.4f\n", cores / sum.ts_es);
 	printf("crypto_ms %.3f\n", cores * 1e3 / bound);
 	printf("bound_rps %.1f\n", bound);
+	in.pol = &pol;
+	in.enc = enc;
+	in.pw = pw;
+	in.pwlen = sizeof(pw) - 1;
+	in.n = n;
+	in.sigs = sigs;
+	in.es256 = es256;
+	in.rs = rs;
+	in.es = es;
+	fflush(stdout);
+	time_concurrent(&in, &cpus);
 	json_decref(rs);
 	json_decref(es);
 	json_decref(cur);
