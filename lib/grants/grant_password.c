@@ -206,7 +206,7 @@ attempt(struct grant_req *g, const struct user *user, enum guard_event ev)
  * LOGIN_BUSY (the 503 written).
  */
 static enum login_rc
-verify(struct grant_req *g, const struct hash_mix *mix, const char *enc,
+hash_check(struct grant_req *g, const struct hash_mix *mix, const char *enc,
     int blocked, struct admit *adm, int *rehash)
 {
 	const struct hash_policy *pol = &g->tenant.hash_policy;
@@ -233,6 +233,20 @@ verify(struct grant_req *g, const struct hash_mix *mix, const char *enc,
 	if (hrc == HASH_ERR)
 		lk_warn("stored password hash of unsupported format");
 	return hrc == HASH_OK ? LOGIN_OK : LOGIN_WRONG;
+}
+
+/* hash_check without holding the store: the line for a hash slot may
+ * take up to the tenant's budget (store_pause). */
+static enum login_rc
+verify(struct grant_req *g, const struct hash_mix *mix, const char *enc,
+    int blocked, struct admit *adm, int *rehash)
+{
+	enum login_rc	 rc;
+
+	store_pause(g->ctx->store);
+	rc = hash_check(g, mix, enc, blocked, adm, rehash);
+	store_resume(g->ctx->store);
+	return rc;
 }
 
 /*
@@ -283,8 +297,11 @@ grant_password_user(struct grant_req *g, const char *connection,
 		goto fail;
 	}
 	if (rehash) {
+		/* The second hash in the slot, as the first (verify). */
+		store_pause(g->ctx->store);
 		rehash_user(g, user, &g->tenant.hash_policy);
 		admit_hash_leave(&adm);
+		store_resume(g->ctx->store);
 	}
 	/* Only a password that verified is checked: it is the user's own
 	 * that leaked (breached.c). */

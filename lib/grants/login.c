@@ -12,16 +12,21 @@
 #include "extern.h"
 
 /* The login function of each strategy that takes a username and a
- * password (docs/COMPAT.md 3, 12); NULL: it does not (passwordless). */
+ * password (docs/COMPAT.md 3, 12); NULL: it does not (passwordless).
+ * remote: it waits for a directory or an identity provider, without
+ * holding the store (store_pause). */
 static enum login_rc	 db_login(struct grant_req *, const struct conn *,
 			    struct user *);
 
-static enum login_rc (*const logins[STRATEGY__MAX])(struct grant_req *,
-    const struct conn *, struct user *) = {
-	[STRATEGY_AUTH0] = db_login,
-	[STRATEGY_WAAD] = grant_external_user,
-	[STRATEGY_ADFS] = grant_external_user,
-	[STRATEGY_AD] = grant_ldap_user,
+static const struct {
+	enum login_rc	 (*fn)(struct grant_req *, const struct conn *,
+			    struct user *);
+	int		 remote;
+} logins[STRATEGY__MAX] = {
+	[STRATEGY_AUTH0] = { db_login, 0 },
+	[STRATEGY_WAAD] = { grant_external_user, 1 },
+	[STRATEGY_ADFS] = { grant_external_user, 1 },
+	[STRATEGY_AD] = { grant_ldap_user, 1 },
 };
 
 static enum login_rc
@@ -33,22 +38,27 @@ db_login(struct grant_req *g, const struct conn *c, struct user *user)
 int
 grant_login_takes_password(enum conn_strategy s)
 {
-	return (size_t)s < STRATEGY__MAX && logins[s] != NULL;
+	return (size_t)s < STRATEGY__MAX && logins[s].fn != NULL;
 }
 
 enum login_rc
 grant_login(struct grant_req *g, const struct conn *c, struct user *user)
 {
+	enum login_rc	 rc;
 
 	memset(user, 0, sizeof(*user));
 	if (c->name == NULL || !grant_login_takes_password(c->strategy))
 		return LOGIN_ERR;
+	if (!logins[c->strategy].remote)
+		return logins[c->strategy].fn(g, c, user);
 	/* Only a database connection hashes the password here: another
 	 * gives back its place in the hash line (admit.c) before it asks
 	 * its directory, so that the line does not wait on that. */
-	if (logins[c->strategy] != db_login)
-		admit_depart();
-	return logins[c->strategy](g, c, user);
+	admit_depart();
+	store_pause(g->ctx->store);
+	rc = logins[c->strategy].fn(g, c, user);
+	store_resume(g->ctx->store);
+	return rc;
 }
 
 void

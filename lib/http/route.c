@@ -180,7 +180,10 @@ dispatch(struct lk_ctx *ctx, enum endpoint ep, const struct lk_req *req,
 		return;
 	}
 	route_mark(&mark);
+	/* The request's transactions share one hold of the store (store.h). */
+	store_hold(ctx->store);
 	e->fn(ctx, req, resp);
+	store_release(ctx->store);
 	/* A panicked store is reopened now rather than at the next request. */
 	if (route_transient(&mark, resp))
 		ctx_refresh(ctx);

@@ -199,9 +199,11 @@ store_failchk(struct store *s)
  * shared lock on one byte of STORE_RECOVERY_LOCK from begin to commit,
  * and an open (which may recover) holds it exclusively: recovery waits
  * for the commits in flight, and a commit after it finds the handle
- * panicked and fails without writing.  OFD locks (fcntl F_OFD_SETLKW)
- * belong to the open file and die with the process, so a responder
- * killed mid-commit never blocks recovery.
+ * panicked and fails without writing.  A responder holds it through a
+ * whole request (store_hold), and lets go of it while the request waits
+ * for a hash slot or a remote directory (store_pause).  OFD locks
+ * (fcntl F_OFD_SETLKW) belong to the open file and die with the
+ * process, so a responder killed mid-commit never blocks recovery.
  */
 #define STORE_RECOVERY_LOCK	"recovery.lock"
 
@@ -251,6 +253,49 @@ store_env_unshare(struct store *s)
 {
 	if (--s->shared == 0)
 		env_lock(s->recfd, F_UNLCK);
+}
+
+/*
+ * A request holds the lock from its start to its end (route.c), so that
+ * its transactions take it without a system call; it lets go of it
+ * around its waits (store.h).  PostgreSQL stores have no lock file
+ * (recfd -1): only the counts move.
+ */
+void
+store_hold(struct store *s)
+{
+	if (s != NULL)
+		store_env_share(s);
+}
+
+void
+store_release(struct store *s)
+{
+	if (s != NULL)
+		store_env_unshare(s);
+}
+
+void
+store_pause(struct store *s)
+{
+	if (s == NULL || s->paused++ > 0)
+		return;
+	s->held = s->shared;
+	if (s->shared > 0) {
+		s->shared = 0;
+		env_lock(s->recfd, F_UNLCK);
+	}
+}
+
+void
+store_resume(struct store *s)
+{
+	if (s == NULL || --s->paused > 0 || s->held == 0)
+		return;
+	if (s->shared == 0)
+		env_lock(s->recfd, F_RDLCK);
+	s->shared += s->held;
+	s->held = 0;
 }
 
 /*

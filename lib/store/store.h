@@ -114,6 +114,20 @@ int		 store_panicked(const struct store *);
  * retries run out) this process has seen: compare before and after. */
 unsigned	 store_troubles(void);
 void		 store_close(struct store *);	/* NULL is a no-op */
+/*
+ * A request's hold on the store (Berkeley DB: the recovery lock shared,
+ * store.c; PostgreSQL: nothing): every transaction takes it, so holding
+ * it from a request's start to its end spares each of them the two
+ * fcntl(2) calls.  store_pause() lets go of it while the request waits
+ * for something else (a hash slot, a directory or identity provider), as
+ * an opener that must recover waits for every holder; store_resume()
+ * takes it back.  Not inside a transaction.  Each pair nests; a NULL
+ * store is a no-op.
+ */
+void		 store_hold(struct store *);
+void		 store_release(struct store *);
+void		 store_pause(struct store *);
+void		 store_resume(struct store *);
 
 /* txn may be NULL: the call then runs in its own auto-committed txn. */
 enum store_rc	 store_get(struct store *, struct txn *, enum store_kind,

@@ -60,6 +60,8 @@ struct store {
 	struct pg	*pg;		/* PostgreSQL: the connection */
 	int		 recfd;		/* STORE_RECOVERY_LOCK (store.c) */
 	int		 shared;	/* store_env_share() nesting */
+	int		 paused;	/* store_pause() nesting */
+	int		 held;		/* shared when the first pause came */
 	DB_ENV		*env;
 	DB		*db[SK__MAX];	/* NULL until first used (store_db) */
 	int		 opened;	/* store_open finished */
