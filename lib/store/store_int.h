@@ -21,10 +21,16 @@
 #define STORE_RANGE_AFTER	0x01
 #define STORE_RANGE_LOOSE	0x02
 
+/* A backend's autocommit: which operations run on their own (txn NULL)
+ * outside a transaction.  Berkeley DB reads one record so under a
+ * locker of its own, the read lock held for that get alone. */
+#define STORE_AUTO_READ		0x01	/* get */
+#define STORE_AUTO_WRITE	0x02	/* put, del */
+
 /*
  * A backend.  txn is the backend's own (NULL: get, put and del run on
- * their own when autocommit is set; else store_ops.c wraps them in
- * txn_run).  range calls cb for at most max records of kind in key
+ * their own when autocommit has their bit; else store_ops.c wraps them
+ * in txn_run).  range calls cb for at most max records of kind in key
  * order from from (NULL: the first), val borrowed, until cb returns
  * non-zero.
  */
@@ -140,6 +146,12 @@ enum store_rc	 store_del_txn(struct store *, struct txn *, enum store_kind,
 enum store_rc	 store_range(struct store *, struct txn *, enum store_kind,
 		    const char *from, int flags, long max,
 		    int (*cb)(const char *, json_t *, void *), void *arg);
+/* store_ops.c: fn (reads or writes, auto_op STORE_AUTO_READ or
+ * STORE_AUTO_WRITE) on its own where the backend's autocommit allows,
+ * else or after a deadlock in a transaction of its own. */
+enum store_rc	 store_op_run(struct store *,
+		    enum store_rc (*)(struct store *, struct txn *, void *),
+		    struct op *, int auto_op);
 /* store_ops.c: fn in a transaction with txn_run's flags. */
 enum store_rc	 store_txn_flags(struct store *,
 		    enum store_rc (*)(struct store *, struct txn *, void *),

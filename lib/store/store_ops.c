@@ -177,17 +177,25 @@ collect_fn(struct store *s, struct txn *txn, void *arg)
 
 /*
  * A single operation without a transaction: on its own where the
- * backend can (one statement is atomic), else, or when that met a
- * serialization failure, in a transaction of its own.
+ * backend can (one statement is atomic; auto: STORE_AUTO_READ or
+ * STORE_AUTO_WRITE), else, or when that met a deadlock or a
+ * serialization failure, in a transaction of its own.  On its own it
+ * holds the store as a transaction does (store.c's recovery lock: no
+ * system call inside a request, which holds it already).
  */
-static enum store_rc
-op_run(struct store *s, enum store_rc (*fn)(struct store *, struct txn *,
-    void *), struct op *o)
+enum store_rc
+store_op_run(struct store *s, enum store_rc (*fn)(struct store *, struct txn *,
+    void *), struct op *o, int auto_op)
 {
 	enum store_rc	 rc;
 
-	if (s->ops->autocommit && (rc = fn(s, NULL, o)) != STORE_DEADLOCK)
-		return rc;
+	if (s->ops->autocommit & auto_op) {
+		store_env_share(s);
+		rc = fn(s, NULL, o);
+		store_env_unshare(s);
+		if (rc != STORE_DEADLOCK)
+			return rc;
+	}
 	return store_txn_run(s, fn, o);
 }
 
@@ -201,7 +209,7 @@ store_get(struct store *s, struct txn *txn, enum store_kind kind,
 	*out = NULL;
 	if (txn != NULL)
 		return store_get_txn(s, txn, kind, key, out);
-	return op_run(s, get_fn, &o);
+	return store_op_run(s, get_fn, &o, STORE_AUTO_READ);
 }
 
 /* STORE_EXISTS with STORE_NOOVERWRITE and the key taken; on any error
@@ -216,7 +224,7 @@ store_put(struct store *s, struct txn *txn, enum store_kind kind,
 
 	if (txn != NULL)
 		return store_put_txn(s, txn, kind, key, val, flags);
-	return op_run(s, put_fn, &o);
+	return store_op_run(s, put_fn, &o, STORE_AUTO_WRITE);
 }
 
 /* STORE_NOTFOUND when there was no such key; nothing is then changed. */
@@ -228,7 +236,7 @@ store_del(struct store *s, struct txn *txn, enum store_kind kind,
 
 	if (txn != NULL)
 		return store_del_txn(s, txn, kind, key);
-	return op_run(s, del_fn, &o);
+	return store_op_run(s, del_fn, &o, STORE_AUTO_WRITE);
 }
 
 /*

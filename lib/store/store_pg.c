@@ -570,7 +570,7 @@ err:
 
 const struct store_ops store_pg_ops = {
 	.name = "pg",
-	.autocommit = 1,
+	.autocommit = STORE_AUTO_READ | STORE_AUTO_WRITE,
 	.close = pg_close,
 	.txn_run = pg_txn_run,
 	.durable = pg_durable,

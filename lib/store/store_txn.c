@@ -522,7 +522,7 @@ bdb_range(struct store *s, struct txn *txn, enum store_kind kind,
 
 const struct store_ops store_bdb_ops = {
 	.name = "bdb",
-	.autocommit = 0,
+	.autocommit = STORE_AUTO_READ,
 	.close = store_bdb_close,
 	.txn_run = bdb_txn_run,
 	.durable = bdb_durable,

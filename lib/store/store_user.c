@@ -183,7 +183,12 @@ user_find_fn(struct store *s, struct txn *txn, void *arg)
 	return user_find_txn(s, txn, o->conn, o->key, o->out);
 }
 
-/* *user is NULL unless STORE_OK.  Nothing changes. */
+/*
+ * *user is NULL unless STORE_OK.  Nothing changes.  Without txn the
+ * index entry and the record are two reads on their own where the
+ * backend reads so (store_op_run): a user changed in between is found
+ * as it is now, or, deleted, not found.
+ */
 enum store_rc
 store_user_find(struct store *s, struct txn *txn, const char *connection,
     const char *login, json_t **user)
@@ -193,7 +198,7 @@ store_user_find(struct store *s, struct txn *txn, const char *connection,
 	*user = NULL;
 	if (txn != NULL)
 		return user_find_txn(s, txn, connection, login, user);
-	return store_txn_run(s, user_find_fn, &o);
+	return store_op_run(s, user_find_fn, &o, STORE_AUTO_READ);
 }
 
 /*
