@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <limits.h>
 #include <setjmp.h>
@@ -641,6 +642,107 @@ two_processes_increment_without_lost_update(void **state)
 	json_decref(v);
 }
 
+/*
+ * The recovery lock (store.c) as an opener that may recover sees it:
+ * 1 when it could not take it exclusively now, from another open file
+ * description (OFD locks of two descriptions conflict even in one
+ * process).
+ */
+static int
+fenced(const char *home)
+{
+	char		 path[PATH_MAX];
+	struct flock	 fl;
+	int		 fd;
+
+	snprintf(path, sizeof(path), "%s/recovery.lock", home);
+	if ((fd = open(path, O_RDWR)) == -1)
+		fail_msg("open %s", path);
+	memset(&fl, 0, sizeof(fl));
+	fl.l_type = F_WRLCK;
+	fl.l_whence = SEEK_SET;
+	fl.l_len = 1;
+	if (fcntl(fd, F_OFD_GETLK, &fl) == -1)
+		fail_msg("F_OFD_GETLK");
+	close(fd);
+	return fl.l_type != F_UNLCK;
+}
+
+struct fence_seen {
+	const char	*home;
+	int		 inside;	/* fenced() while fn ran */
+};
+
+static enum store_rc
+fence_fn(struct store *s, struct txn *txn, void *arg)
+{
+	struct fence_seen *f = arg;
+	json_t		*v = rec(1);
+	enum store_rc	 rc;
+
+	f->inside = fenced(f->home);
+	rc = store_put(s, txn, SK_META, "fence", v, 0);
+	json_decref(v);
+	return rc;
+}
+
+enum fence_step { F_HOLD, F_RELEASE, F_PAUSE, F_RESUME, F_TXN };
+
+/* After each step, whether recovery is fenced off (and inside F_TXN's
+ * transaction: always). */
+static const struct {
+	enum fence_step	 step;
+	int		 fenced;
+} fence_steps[] = {
+	{ F_TXN, 0 },		/* a transaction alone takes it and drops it */
+	{ F_HOLD, 1 },		/* a request holds it ... */
+	{ F_TXN, 1 },		/* ... through its transactions */
+	{ F_PAUSE, 0 },		/* not while it waits (a hash slot, LDAP) */
+	{ F_TXN, 0 },		/* a transaction in the wait: for itself */
+	{ F_PAUSE, 0 },		/* pauses nest */
+	{ F_RESUME, 0 },
+	{ F_RESUME, 1 },	/* the last resume takes it back */
+	{ F_HOLD, 1 },		/* holds nest */
+	{ F_RELEASE, 1 },
+	{ F_TXN, 1 },
+	{ F_RELEASE, 0 },	/* the request's end */
+};
+
+static void
+request_hold_fences_recovery_except_in_its_waits(void **state)
+{
+	struct fx	*fx = *state;
+	struct fence_seen f = { .home = fx->home };
+	size_t		 i;
+
+	assert_false(fenced(fx->home));
+	for (i = 0; i < sizeof(fence_steps) / sizeof(fence_steps[0]); i++) {
+		switch (fence_steps[i].step) {
+		case F_HOLD:
+			store_hold(fx->s);
+			break;
+		case F_RELEASE:
+			store_release(fx->s);
+			break;
+		case F_PAUSE:
+			store_pause(fx->s);
+			break;
+		case F_RESUME:
+			store_resume(fx->s);
+			break;
+		case F_TXN:
+			f.inside = 0;
+			assert_int_equal(store_txn_run(fx->s, fence_fn, &f),
+			    STORE_OK);
+			assert_true(f.inside);
+			break;
+		}
+		if (fenced(fx->home) != fence_steps[i].fenced)
+			fail_msg("step %zu: fenced %d, want %d", i,
+			    fenced(fx->home), fence_steps[i].fenced);
+	}
+}
+
 #define T(f)	cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int
@@ -671,6 +773,7 @@ main(void)
 		T(jti_second_use_refused_until_expired),
 		T(jti_use_purges_expired_records),
 		T(two_processes_increment_without_lost_update),
+		T(request_hold_fences_recovery_except_in_its_waits),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
