@@ -53,9 +53,11 @@
  * client disconnects; plain CGI gives no such sign, its waiter keeps
  * its place).
  *
- * The hash time behind the prediction is a moving average of how long
- * a slot is held (for a login that waited for it, from the slot's
- * release to the next one's: the hand-off is the line's time too),
+ * The prediction is the 99th percentile of the line's time, its mean
+ * plus ADMIT_Z standard deviations (within_budget()).  The hash time
+ * behind it is a moving average of how long a slot is held (for a login
+ * that waited for it, from the slot's release to the next one's: the
+ * hand-off is the line's time too), with a moving variance beside it,
  * shared by the processes: each one folds its hash into
  * the average last written at the start of the lock file and writes it
  * back, and predicts with the average as it finds it (a freshly started
@@ -113,6 +115,7 @@
 #define ADMIT_HASH_GUESS	100.0	/* ms, before the first measurement */
 #define ADMIT_BUDGET		1000	/* ms, login_queue_budget_ms default */
 #define ADMIT_TAKE_TRIES	64	/* ticket races before giving up */
+#define ADMIT_Z			2.33	/* one-sided 99 % normal quantile */
 
 /*
  * The two ticket dispensers: the logins placed on arrival and not yet
@@ -149,6 +152,7 @@ struct admit_page {
 	char			 pad4[60];
 	_Atomic double		 freed[ADMIT_SLOTS_MAX];	/* ms, each
 						 * slot's last release */
+	_Atomic double		 hash_var;	/* ms^2, moving variance */
 };
 /* The page is the file's first ADMIT_USERS bytes (page_map sizes it). */
 _Static_assert(sizeof(struct admit_page) <= ADMIT_USERS,
@@ -171,6 +175,7 @@ static struct {
 } place[LINE__MAX];			/* this request's tickets */
 
 static void	 place_give_back(void);
+static double	 shared_hash_var(void);
 
 void
 admit_limits(const struct tenant *tenant, struct admit_limits *l)
@@ -189,6 +194,7 @@ admit_limits(const struct tenant *tenant, struct admit_limits *l)
 	    (int)tenant->login_queue_budget_ms : tenant->hash_wait_ms > 0 ?
 	    (int)tenant->hash_wait_ms : ADMIT_BUDGET;
 	l->hash_ms = h;
+	l->hash_var = page != NULL ? shared_hash_var() : 0;
 	/* The waiters whose predicted wait fits the budget. */
 	room = (double)l->budget_ms * l->slots / h;
 	l->queue = room >= ADMIT_QUEUE_MAX ? ADMIT_QUEUE_MAX : (int)room;
@@ -389,6 +395,15 @@ admit_close(void)
 	if (admit_fd != -1)
 		close(admit_fd);
 	admit_fd = -1;
+}
+
+/* The variance of the hash time last written, or 0 (none, or nonsense). */
+static double
+shared_hash_var(void)
+{
+	double	 v = atomic_load(&page->hash_var);
+
+	return v > 0 && v <= (double)ADMIT_WAIT_MAX * ADMIT_WAIT_MAX ? v : 0;
 }
 
 /* The hash time another process last wrote, or 0 (none, or nonsense). */
@@ -675,6 +690,24 @@ line_wait(const struct admit_limits *l, uint64_t t, double deadline,
 }
 
 /*
+ * Whether `rounds` hash times (a slot's worth of the line each) fit the
+ * budget at the 99th percentile: rounds x mean, plus ADMIT_Z standard
+ * deviations of their sum (rounds x variance).  On an idle machine the
+ * variance is small; when other work starves the hashes by bursts, it
+ * is what keeps the logins placed within the budget (the mean alone
+ * placed some that waited twice the budget).
+ */
+static int
+within_budget(const struct admit_limits *l, uint64_t rounds)
+{
+	double	 mean = (double)rounds * l->hash_ms;
+	double	 room = (double)l->budget_ms - mean;
+
+	return room >= 0 &&
+	    ADMIT_Z * ADMIT_Z * l->hash_var * (double)rounds <= room * room;
+}
+
+/*
  * A place in line for a login arriving now, as the budget allows: the
  * logins in line ahead of it that will not find a free slot, a slot's
  * worth at a time, each a hash time, must fit the budget (and
@@ -690,8 +723,7 @@ place_take(const struct admit_limits *l, struct admit *a)
 	open = slots_free(l->slots);
 	wait = ahead > open ? ahead - open : 0;
 	if (ahead >= open && (wait >= (uint64_t)l->queue ||
-	    (double)(wait / (uint64_t)l->slots + 1) * l->hash_ms >
-	    (double)l->budget_ms)) {
+	    !within_budget(l, wait / (uint64_t)l->slots + 1))) {
 		a->retry_after = retry_after(l, wait + 1);
 		return ADMIT_BUSY;
 	}
@@ -826,15 +858,20 @@ admit_waiting(struct lk_ctx *ctx)
 void
 admit_hash_leave(struct admit *a)
 {
-	double	 ms = lk_mono_ms() - a->t0;
+	double	 ms = lk_mono_ms() - a->t0, d, var;
 
-	/* Exponential moving average of the time a slot is held, shared:
-	 * from the latest average any process wrote. */
+	/* Exponential moving averages of the time a slot is held and of
+	 * its squared deviation (the variance), shared: from the latest
+	 * any process wrote. */
 	if (page != NULL && shared_hash_ms() > 0)
 		hash_ms = shared_hash_ms();
+	d = hash_ms > 0 ? ms - hash_ms : 0;
+	var = page != NULL ? shared_hash_var() * 0.8 + d * d * 0.2 : 0;
 	hash_ms = hash_ms > 0 ? hash_ms * 0.8 + ms * 0.2 : ms;
-	if (a->slot >= 0 && page != NULL)
+	if (a->slot >= 0 && page != NULL) {
 		atomic_store(&page->hash_ms, hash_ms);
+		atomic_store(&page->hash_var, var);
+	}
 	hash_arena(NULL, 0);
 	if (a->slot >= 0 && a->slot < ADMIT_SLOTS_MAX && page != NULL)
 		atomic_store(&page->freed[a->slot], lk_mono_ms());

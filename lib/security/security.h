@@ -285,6 +285,7 @@ struct admit_limits {
 	int		 budget_ms;	/* longest predicted wait (default 1000) */
 	int		 queue;		/* waiters: budget x slots / hash time */
 	double		 hash_ms;	/* measured hash time (shared) */
+	double		 hash_var;	/* its variance, ms^2 (shared) */
 };
 struct admit {
 	int		 slot;		/* locked byte, -1 none */
