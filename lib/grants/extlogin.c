@@ -172,8 +172,8 @@ grant_external_user(struct grant_req *g, const struct conn *c,
 		rc = token_login(g, c, idt, t0, user);
 		break;
 	case EXT_WRONG:
-		login_attempt(g, NULL, GUARD_EV_WRONG_PASSWORD);
-		rc = LOGIN_WRONG;
+		rc = login_attempt(g, NULL, GUARD_EV_WRONG_PASSWORD,
+		    LOGIN_WRONG);
 		break;
 	case EXT_MFA:
 		lk_info("connection %s: the upstream requires MFA (%s)",

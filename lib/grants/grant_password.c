@@ -189,13 +189,18 @@ mix_for(struct grant_req *g, const char *conn)
 }
 
 /* Attack protection's record of this attempt (guard.c); user NULL for
- * an unknown one. */
-static void
-attempt(struct grant_req *g, const struct user *user, enum guard_event ev)
+ * an unknown one.  rc, or LOGIN_ERR when a refusal could not be
+ * counted: answered, its count would be lost (a 503 instead, route.c). */
+static enum login_rc
+attempt(struct grant_req *g, const struct user *user, enum guard_event ev,
+    enum login_rc rc)
 {
 
-	guard_after(g->ctx, &g->tenant, &g->who, g->p.v[F_USERNAME],
-	    user != NULL ? user->user_id : NULL, ev, g->req->now);
+	if (guard_after(g->ctx, &g->tenant, &g->who, g->p.v[F_USERNAME],
+	    user != NULL ? user->user_id : NULL, ev, g->req->now) == -1 &&
+	    rc != LOGIN_OK)
+		return LOGIN_ERR;
+	return rc;
 }
 
 /*
@@ -287,13 +292,12 @@ grant_password_user(struct grant_req *g, const char *connection,
 	}
 	rc = verify(g, mix, user->password_hash, user->blocked, &adm, &rehash);
 	if (rc == LOGIN_WRONG)
-		attempt(g, known ? user : NULL, known ?
-		    GUARD_EV_WRONG_PASSWORD : GUARD_EV_UNKNOWN_USER);
+		rc = attempt(g, known ? user : NULL, known ?
+		    GUARD_EV_WRONG_PASSWORD : GUARD_EV_UNKNOWN_USER, rc);
 	if (rc != LOGIN_OK)
 		goto fail;
 	if (user->blocked) {
-		attempt(g, user, GUARD_EV_USER_BLOCKED);
-		rc = LOGIN_BLOCKED;
+		rc = attempt(g, user, GUARD_EV_USER_BLOCKED, LOGIN_BLOCKED);
 		goto fail;
 	}
 	if (rehash) {
@@ -307,12 +311,10 @@ grant_password_user(struct grant_req *g, const char *connection,
 	 * that leaked (breached.c). */
 	if (breached_password(&g->tenant, g->p.v[F_PASSWORD],
 	    g->p.len[F_PASSWORD])) {
-		attempt(g, user, GUARD_EV_LEAKED);
-		rc = LOGIN_LEAKED;
+		rc = attempt(g, user, GUARD_EV_LEAKED, LOGIN_LEAKED);
 		goto fail;
 	}
-	attempt(g, user, GUARD_EV_SUCCESS);
-	return LOGIN_OK;
+	return attempt(g, user, GUARD_EV_SUCCESS, LOGIN_OK);
 fail:
 	record_clear(REC_USER, user);
 	return rc;

@@ -149,15 +149,17 @@ enum login_rc	 grant_ldap_user(struct grant_req *, const struct conn *c,
 /*
  * login.c: what the directory logins (extlogin.c, ldaplogin.c) share.
  * login_attempt records the attempt for attack protection and the audit
- * (guard_after), as a database login does.  login_unavailable writes the
+ * (guard_after), as a database login does, and returns rc, or LOGIN_ERR
+ * when a refusal could not be counted (answered, its count would be
+ * lost).  login_unavailable writes the
  * 503 e with Retry-After (at least LOGIN_RETRY_AFTER seconds) and returns
  * LOGIN_UPSTREAM.  login_shadow_admit writes the shadow user of a
  * directory-verified profile p into *user and refuses it when blocked
  * (LOGIN_BLOCKED, the attempt recorded either way).
  */
 #define LOGIN_RETRY_AFTER	5
-void		 login_attempt(struct grant_req *, const char *user_id,
-		    enum guard_event ev);
+enum login_rc	 login_attempt(struct grant_req *, const char *user_id,
+		    enum guard_event ev, enum login_rc rc);
 enum login_rc	 login_unavailable(struct grant_req *, enum oerr e,
 		    long after);
 enum login_rc	 login_shadow_admit(struct grant_req *,

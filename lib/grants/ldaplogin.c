@@ -59,16 +59,16 @@ grant_ldap_user(struct grant_req *g, const struct conn *c,
 	l.deadline = lk_mono_ms() + (double)c->upstream_timeout_ms;
 	if (l.login == NULL || *l.login == '\0' || l.password == NULL ||
 	    *l.password == '\0') {
-		login_attempt(g, NULL, GUARD_EV_WRONG_PASSWORD);
-		return LOGIN_WRONG;
+		return login_attempt(g, NULL, GUARD_EV_WRONG_PASSWORD,
+		    LOGIN_WRONG);
 	}
 	switch ((o = ldapsess_login(&l, &claims))) {
 	case LDAPO_OK:
 		rc = admit_user(g, c, claims, user);
 		break;
 	case LDAPO_WRONG:
-		login_attempt(g, NULL, GUARD_EV_WRONG_PASSWORD);
-		rc = LOGIN_WRONG;
+		rc = login_attempt(g, NULL, GUARD_EV_WRONG_PASSWORD,
+		    LOGIN_WRONG);
 		break;
 	case LDAPO_LOCKED:
 		lk_info("connection %s: %s", c->name,

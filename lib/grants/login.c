@@ -173,12 +173,15 @@ grant_code_user(struct grant_req *g, const struct conn *c, const char *login,
 	return rc;
 }
 
-void
-login_attempt(struct grant_req *g, const char *user_id, enum guard_event ev)
+enum login_rc
+login_attempt(struct grant_req *g, const char *user_id, enum guard_event ev,
+    enum login_rc rc)
 {
 
-	guard_after(g->ctx, &g->tenant, &g->who, g->p.v[F_USERNAME], user_id,
-	    ev, g->req->now);
+	if (guard_after(g->ctx, &g->tenant, &g->who, g->p.v[F_USERNAME],
+	    user_id, ev, g->req->now) == -1 && rc != LOGIN_OK)
+		return LOGIN_ERR;
+	return rc;
 }
 
 enum login_rc
@@ -200,10 +203,9 @@ login_shadow_admit(struct grant_req *g, const struct shadow_profile *p,
 	if (shadow_upsert(g->ctx->store, p, user) != STORE_OK)
 		return LOGIN_ERR;
 	if (user->blocked) {
-		login_attempt(g, user->user_id, GUARD_EV_USER_BLOCKED);
 		record_clear(REC_USER, user);
-		return LOGIN_BLOCKED;
+		return login_attempt(g, user->user_id, GUARD_EV_USER_BLOCKED,
+		    LOGIN_BLOCKED);
 	}
-	login_attempt(g, user->user_id, GUARD_EV_SUCCESS);
-	return LOGIN_OK;
+	return login_attempt(g, user->user_id, GUARD_EV_SUCCESS, LOGIN_OK);
 }

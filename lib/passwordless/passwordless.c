@@ -242,7 +242,7 @@ passwordless_start(struct lk_ctx *ctx, const struct lk_req *req,
 	    resp) == -1 || guard_recipient(ctx, &s.tenant, &s.who, s.recipient,
 	    req->now, resp) == -1 || (job = start_issue(&s)) == NULL)
 		goto out;
-	guard_after(ctx, &s.tenant, &s.who, s.recipient, NULL,
+	(void)guard_after(ctx, &s.tenant, &s.who, s.recipient, NULL,
 	    GUARD_EV_CODE_SENT, req->now);
 	/* After the "cls" record, so that the outcome's record follows it.
 	 * The outcome is not the caller's business: it goes to the logs. */

@@ -216,7 +216,14 @@ pwl_exchange(struct grant_req *g, const struct conn *conn, const char *login,
 	default:
 		return r;
 	}
-	guard_after(g->ctx, &g->tenant, &g->who, recipient,
-	    r == PWL_OK ? user_id_of(*user) : NULL, ev, g->req->now);
+	/* A refusal whose count could not be recorded is not answered as
+	 * one (guard_after): its count would be lost. */
+	if (guard_after(g->ctx, &g->tenant, &g->who, recipient,
+	    r == PWL_OK ? user_id_of(*user) : NULL, ev, g->req->now) == -1 &&
+	    r != PWL_OK) {
+		json_decref(*user);
+		*user = NULL;
+		return PWL_ERR;
+	}
 	return r;
 }

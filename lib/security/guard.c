@@ -458,7 +458,7 @@ post_txn(struct store *s, struct txn *t, void *arg)
 	return rc;
 }
 
-void
+int
 guard_after(struct lk_ctx *ctx, const struct tenant *tenant,
     const struct guard_who *w, const char *identifier, const char *user_id,
     enum guard_event ev, time_t now)
@@ -466,6 +466,7 @@ guard_after(struct lk_ctx *ctx, const struct tenant *tenant,
 	struct keys		 ks;
 	struct post		 p;
 	char			 akey[48], bkey[48];
+	int			 rc = 0;
 
 	keys_make(&tenant->guard, w, identifier, &ks);
 	memset(&p, 0, sizeof(p));
@@ -483,10 +484,13 @@ guard_after(struct lk_ctx *ctx, const struct tenant *tenant,
 		p.block.rec = audit_record(w, identifier, user_id,
 		    GUARD_EV_BRUTE_FORCE, now, bkey, sizeof(bkey));
 	if (p.audit.rec == NULL ||
-	    store_txn_run_nosync(ctx->store, post_txn, &p) != STORE_OK)
+	    store_txn_run_nosync(ctx->store, post_txn, &p) != STORE_OK) {
 		lk_err("cannot record the login attempt");
+		rc = -1;
+	}
 	json_decref(p.audit.rec);
 	json_decref(p.block.rec);
 	audit_prune_maybe(ctx->store, tenant, now);
+	return rc;
 }
 

@@ -243,8 +243,11 @@ int		 guard_before(struct lk_ctx *, const struct tenant *tenant,
 		    const struct guard_who *, const char *identifier, time_t now,
 		    struct lk_resp *);
 /* After the check, in one transaction: count or reset, take from the
- * buckets, append the audit event.  Failures are logged, not returned. */
-void		 guard_after(struct lk_ctx *, const struct tenant *tenant,
+ * buckets, append the audit event.  0, or -1 (logged) when the attempt
+ * could not be recorded: a failure must then not be answered as one
+ * (its count would be lost: the caller answers 5xx, which route.c turns
+ * into 503 with Retry-After). */
+int		 guard_after(struct lk_ctx *, const struct tenant *tenant,
 		    const struct guard_who *, const char *identifier,
 		    const char *user_id, enum guard_event, time_t now);
 
