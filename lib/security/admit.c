@@ -96,6 +96,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -526,8 +527,15 @@ ticket_take(enum admit_line w)
 		if (n - atomic_load(&q->head) >= ADMIT_QUEUE_MAX &&
 		    n - head_advance(w, n) >= ADMIT_QUEUE_MAX)
 			return -1;
-		if (byte_lock(ticket_byte(w, n), F_WRLCK, F_OFD_SETLK) == -1)
-			continue;	/* another is taking ticket n */
+		/* Another is taking ticket n: between its lock and its
+		 * compare-and-swap, it may have lost its core; let it run
+		 * (spinning, 64 tries came to nothing on two busy cores and
+		 * refused a login at c = 4). */
+		if (byte_lock(ticket_byte(w, n), F_WRLCK, F_OFD_SETLK) == -1) {
+			if (atomic_load(&q->next) == n)
+				(void)sched_yield();
+			continue;
+		}
 		if (atomic_compare_exchange_strong(&q->next, &n, n + 1)) {
 			atomic_fetch_add(&q->live, 1);
 			place[w].t = n;
