@@ -154,6 +154,7 @@ struct admit_page {
 	_Atomic double		 freed[ADMIT_SLOTS_MAX];	/* ms, each
 						 * slot's last release */
 	_Atomic double		 hash_var;	/* ms^2, moving variance */
+	_Atomic uint32_t	 sleepers;	/* waiters on `frees` */
 };
 /* The page is the file's first ADMIT_USERS bytes (page_map sizes it). */
 _Static_assert(sizeof(struct admit_page) <= ADMIT_USERS,
@@ -653,10 +654,15 @@ frees_wait(uint32_t seen, double ms)
 	    NULL, 0);
 }
 
+/* A release: bump the word, and wake its sleepers when there are any
+ * (a waiter counts itself before its last try at the slots, so one
+ * that found none free either sees the bump or is counted here). */
 static void
 frees_wake(void)
 {
 	atomic_fetch_add(&page->frees, 1);
+	if (atomic_load(&page->sleepers) == 0)
+		return;
 	(void)syscall(SYS_futex, (void *)&page->frees, FUTEX_WAKE, INT_MAX,
 	    NULL, NULL, 0);
 }
@@ -689,10 +695,13 @@ line_wait(const struct admit_limits *l, uint64_t t, double deadline,
 				unlock_one(ticket_byte(LINE_HASH, t - s));
 			continue;
 		}
+		atomic_fetch_add(&page->sleepers, 1);
 		seen = atomic_load(&page->frees);
-		if ((slot = lock_one(0, l->slots, 1)) != -1)
+		if ((slot = lock_one(0, l->slots, 1)) == -1)
+			frees_wait(seen, ms_min(left, l->hash_ms));
+		atomic_fetch_sub(&page->sleepers, 1);
+		if (slot != -1)
 			return slot;
-		frees_wait(seen, ms_min(left, l->hash_ms));
 	}
 	return -1;
 }
@@ -810,6 +819,31 @@ turn_take(void)
 	return rc;
 }
 
+/*
+ * The slot of a placed login, or -1.  With no one in line at the hash
+ * and a slot free, it is taken at once, without a turn in line (no
+ * ticket to lock and give back on a quiet line).  Else the login waits
+ * its turn: its wait was predicted within the budget, and a late
+ * refusal would waste the wait; only a client gone, or a line stuck for
+ * ADMIT_WAIT_MAX, ends it.
+ */
+static int
+slot_take(const struct admit_limits *l, const struct admit *a)
+{
+	int	 slot = -1;
+
+	if (line_ahead(LINE_HASH) == 0 &&
+	    (slot = lock_one(0, l->slots, 1)) != -1) {
+		give_back(LINE_PLACED);
+		return slot;
+	}
+	if (turn_take() == 0)
+		slot = line_wait(l, place[LINE_HASH].t,
+		    a->t0 + ADMIT_WAIT_MAX, a->peer_fd);
+	give_back(LINE_HASH);
+	return slot;
+}
+
 enum admit_rc
 admit_hash_enter(struct lk_ctx *ctx, const struct tenant *tenant,
     struct admit *a)
@@ -825,14 +859,7 @@ admit_hash_enter(struct lk_ctx *ctx, const struct tenant *tenant,
 	/* A login not placed at its arrival (admit_arrive) is placed now. */
 	if (!place[LINE_PLACED].held && place_take(&l, a) == ADMIT_BUSY)
 		return ADMIT_BUSY;
-	/* Placed, it is served: its wait was predicted within the budget,
-	 * and a late refusal would waste the wait.  Only a client gone, or
-	 * a line stuck for ADMIT_WAIT_MAX, ends it. */
-	if (turn_take() == 0)
-		a->slot = line_wait(&l, place[LINE_HASH].t,
-		    a->t0 + ADMIT_WAIT_MAX, a->peer_fd);
-	give_back(LINE_HASH);
-	if (a->slot == -1) {
+	if ((a->slot = slot_take(&l, a)) == -1) {
 		a->retry_after = retry_after(&l, line_ahead(LINE_HASH));
 		return ADMIT_BUSY;
 	}
