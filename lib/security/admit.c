@@ -96,7 +96,6 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
-#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -116,6 +115,7 @@
 #define ADMIT_HASH_GUESS	100.0	/* ms, before the first measurement */
 #define ADMIT_BUDGET		1000	/* ms, login_queue_budget_ms default */
 #define ADMIT_TAKE_TRIES	64	/* ticket races before giving up */
+#define ADMIT_TAKE_MS		50	/* ... and at least this long */
 #define ADMIT_Z			2.33	/* one-sided 99 % normal quantile */
 
 /*
@@ -520,21 +520,24 @@ static int
 ticket_take(enum admit_line w)
 {
 	struct dispenser	*q = &page->q[w];
+	struct timespec		 nap = { 0, 100000 };
+	double			 until = lk_mono_ms() + ADMIT_TAKE_MS;
 	uint64_t		 n;
 	int			 i;
 
-	for (i = 0; i < ADMIT_TAKE_TRIES; i++) {
+	for (i = 0; i < ADMIT_TAKE_TRIES || lk_mono_ms() < until; i++) {
 		n = atomic_load(&q->next);
 		if (n - atomic_load(&q->head) >= ADMIT_QUEUE_MAX &&
 		    n - head_advance(w, n) >= ADMIT_QUEUE_MAX)
 			return -1;
 		/* Another is taking ticket n: between its lock and its
 		 * compare-and-swap, it may have lost its core; let it run
-		 * (spinning, 64 tries came to nothing on two busy cores and
-		 * refused a login at c = 4). */
+		 * (64 tries spinning, or yielding, came to nothing on two busy
+		 * cores and refused logins of an empty line at c = 4 and 8):
+		 * a tenth of a millisecond's sleep, for ADMIT_TAKE_MS at most. */
 		if (byte_lock(ticket_byte(w, n), F_WRLCK, F_OFD_SETLK) == -1) {
 			if (atomic_load(&q->next) == n)
-				(void)sched_yield();
+				(void)nanosleep(&nap, NULL);
 			continue;
 		}
 		if (atomic_compare_exchange_strong(&q->next, &n, n + 1)) {
