@@ -64,39 +64,18 @@
  * responder otherwise guessed 100 ms, and one that only refused for a
  * while predicted with the time of its own last hash).
  *
- * Each slot also has its hash memory, shared by every responder (one
- * POSIX shared memory object per home and slot, /dev/shm/latchkey-<uid>-
- * <dev>-<ino>-<slot>, the admission file's identity): whoever holds slot
- * k verifies in object k.  With a buffer per process, every responder
- * kept its own m KiB in its heap for life (lighttpd's max-procs 4 x
- * cores processes: 8 x 19 MiB on two cores); now a machine holds slots
- * x m KiB of hash memory, however many processes.  (It is no faster: on
- * the 2-core test VM a pinned argon2id loop at m = 19 MiB took 18.9-20.9
- * ms over one buffer and over eight alike.)  Only the slot's holder
- * touches an object (the slot lock); argon2 wipes it after every hash;
- * an object not ours alone (owner, mode 0600: another user could have
- * made the name first) is not used, nor is one that cannot be sized
- * (posix_fallocate, so a full /dev/shm is an error here, not a SIGBUS
- * mid-hash): the verify then mallocs, as before.  Each user of the
- * objects holds a shared lock on byte ADMIT_USERS of the admission file
- * for life; admit_close() of the last one (its exclusive lock granted)
- * removes them.  A responder SIGKILLed leaves them to the next last one.
+ * Each slot's hash memory is shared by every responder (admit_mem.c).
  *
  * When the lock file cannot be used, hashing is admitted without
  * control (logged once): availability before protection.
  */
 #include <sys/mman.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/types.h>
-
-#include <linux/futex.h>
 
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <poll.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -105,13 +84,11 @@
 #include <unistd.h>
 
 #include "extern.h"
+#include "admit_int.h"
 
-#define ADMIT_USERS		2048	/* held shared by slot memory users */
 #define ADMIT_QUEUE_BASE	4096	/* first ticket byte (2 dispensers) */
-#define ADMIT_SLOTS_MAX		64
 #define ADMIT_QUEUE_MAX		1024	/* ticket bytes: the most waiters */
 #define ADMIT_WAIT_MAX		60000	/* ms */
-#define ADMIT_SIGNAL		(SIGRTMIN + 3)	/* ends a timed lock wait */
 #define ADMIT_HASH_GUESS	100.0	/* ms, before the first measurement */
 #define ADMIT_BUDGET		1000	/* ms, login_queue_budget_ms default */
 #define ADMIT_TAKE_TRIES	64	/* ticket races before giving up */
@@ -165,12 +142,6 @@ static int	 admit_broken;		/* could not open: admit everything */
 static struct admit_page *page;		/* the file's first page */
 static double	 hash_ms;		/* moving average of own hash times */
 static long	 cores;			/* online CPUs, read once */
-static int	 users_held;		/* shared lock on ADMIT_USERS */
-static int	 slotmem_off;		/* shared memory unusable: malloc */
-static struct {
-	void	*mem;
-	size_t	 size;
-} slotmem[ADMIT_SLOTS_MAX];
 static struct {
 	int		 held;
 	uint64_t	 t;
@@ -263,36 +234,7 @@ admit_open(const char *home)
 static int
 byte_lock(int b, short type, int cmd)
 {
-	struct flock	 fl;
-
-	memset(&fl, 0, sizeof(fl));
-	fl.l_type = type;
-	fl.l_whence = SEEK_SET;
-	fl.l_start = b;
-	fl.l_len = 1;
-	while (fcntl(admit_fd, cmd, &fl) == -1)
-		if (errno != EINTR)
-			return -1;
-	return 0;
-}
-
-/* Lock one free byte of [base, base + n): from a per-process offset
- * (spread, so processes spread over the slots) or the lowest free one.
- * The byte, or -1. */
-static int
-lock_one(int base, int n, int spread)
-{
-	unsigned	 from = spread ? (unsigned)getpid() : 0;
-	int		 i, b;
-
-	for (i = 0; i < n; i++) {
-		b = base + (int)((from + (unsigned)i) % (unsigned)n);
-		if (byte_lock(b, F_WRLCK, F_OFD_SETLK) == 0)
-			return b;
-		if (errno != EAGAIN && errno != EACCES)
-			lk_warn("admission lock: %s", strerror(errno));
-	}
-	return -1;
+	return admit_lock(admit_fd, b, type, cmd);
 }
 
 static void
@@ -302,95 +244,12 @@ unlock_one(int b)
 		(void)byte_lock(b, F_UNLCK, F_OFD_SETLK);
 }
 
-/* The shared memory object's name of slot k ("/latchkey-..."), or -1. */
-static int
-slot_name(int k, char *buf, size_t sz)
-{
-	struct stat	 st;
-
-	if (fstat(admit_fd, &st) == -1)
-		return -1;
-	return (size_t)snprintf(buf, sz, "/latchkey-%lu-%lu-%lu-%d",
-	    (unsigned long)geteuid(), (unsigned long)st.st_dev,
-	    (unsigned long)st.st_ino, k) >= sz ? -1 : 0;
-}
-
-/* Stop using shared slot memory for this process's life (logged). */
-static void *
-slotmem_give_up(const char *name, const char *why, int fd)
-{
-	lk_warn("/dev/shm%s: %s; password hashing uses private memory",
-	    name, why);
-	if (fd != -1)
-		close(fd);
-	slotmem_off = 1;
-	return NULL;
-}
-
-/*
- * Slot k's shared hash memory, at least size bytes, mapped (kept for
- * the next verify), or NULL: then argon2 mallocs.  Called holding slot k.
- */
-static void *
-slot_memory(int k, size_t size)
-{
-	char		 name[96];
-	struct stat	 st;
-	void		*p;
-	int		 fd, e;
-
-	if (k < 0 || k >= ADMIT_SLOTS_MAX)
-		return NULL;
-	if (slotmem[k].mem != NULL && slotmem[k].size >= size)
-		return slotmem[k].mem;
-	if (slotmem_off || slot_name(k, name, sizeof(name)) == -1)
-		return NULL;
-	/* Before the object is opened: the last user's exit removes it. */
-	if (!users_held) {
-		if (byte_lock(ADMIT_USERS, F_RDLCK, F_OFD_SETLKW) == -1)
-			return slotmem_give_up(name, strerror(errno), -1);
-		users_held = 1;
-	}
-	if ((fd = shm_open(name, O_RDWR | O_CREAT, 0600)) == -1)
-		return slotmem_give_up(name, strerror(errno), -1);
-	if (fstat(fd, &st) == -1)
-		return slotmem_give_up(name, strerror(errno), fd);
-	if (st.st_uid != geteuid() || (st.st_mode & 077) != 0)
-		return slotmem_give_up(name, "not this user's alone", fd);
-	/* Reserved now: touching a page tmpfs has no room for is SIGBUS. */
-	if ((size_t)st.st_size < size &&
-	    (e = posix_fallocate(fd, 0, (off_t)size)) != 0)
-		return slotmem_give_up(name, strerror(e), fd);
-	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE,
-	    fd, 0);
-	close(fd);
-	if (p == MAP_FAILED)
-		return slotmem_give_up(name, strerror(errno), -1);
-	if (slotmem[k].mem != NULL)
-		munmap(slotmem[k].mem, slotmem[k].size);
-	slotmem[k].mem = p;
-	slotmem[k].size = size;
-	return p;
-}
-
 void
 admit_close(void)
 {
-	char	 name[96];
-	int	 k;
-
 	place_give_back();
-	for (k = 0; k < ADMIT_SLOTS_MAX; k++)
-		if (slotmem[k].mem != NULL) {
-			munmap(slotmem[k].mem, slotmem[k].size);
-			slotmem[k].mem = NULL;
-		}
-	/* The last user (no other shared lock left) removes the objects. */
-	if (users_held && byte_lock(ADMIT_USERS, F_WRLCK, F_OFD_SETLK) == 0)
-		for (k = 0; k < ADMIT_SLOTS_MAX; k++)
-			if (slot_name(k, name, sizeof(name)) == 0)
-				(void)shm_unlink(name);
-	users_held = 0;
+	if (admit_fd != -1)
+		admit_mem_close(admit_fd);
 	if (page != NULL)
 		munmap(page, sizeof(*page));
 	page = NULL;
@@ -417,22 +276,6 @@ shared_hash_ms(void)
 	return v >= 0.01 && v <= ADMIT_WAIT_MAX ? v : 0;
 }
 
-/* 1 when ticket byte b is held by another open file (a waiter). */
-static int
-byte_held(int b)
-{
-	struct flock	 fl;
-
-	memset(&fl, 0, sizeof(fl));
-	fl.l_type = F_WRLCK;
-	fl.l_whence = SEEK_SET;
-	fl.l_start = b;
-	fl.l_len = 1;
-	if (fcntl(admit_fd, F_OFD_GETLK, &fl) == -1)
-		return 1;	/* unknown: leave the line as it is */
-	return fl.l_type != F_UNLCK;
-}
-
 static int
 ticket_byte(enum admit_line w, uint64_t t)
 {
@@ -452,7 +295,7 @@ head_advance(enum admit_line w, uint64_t limit)
 	uint64_t		 h = atomic_load(&q->head);
 
 	while (h < limit) {
-		if (byte_held(ticket_byte(w, h)))
+		if (admit_held(admit_fd, ticket_byte(w, h)))
 			break;
 		/* Lost the race: another process moved it; go on from there. */
 		(void)atomic_compare_exchange_strong(&q->head, &h, h + 1);
@@ -468,7 +311,7 @@ line_count(enum admit_line w, uint64_t from, uint64_t to)
 	uint64_t	 n = 0;
 
 	for (; from < to; from++)
-		n += (uint64_t)byte_held(ticket_byte(w, from));
+		n += (uint64_t)admit_held(admit_fd, ticket_byte(w, from));
 	return n;
 }
 
@@ -507,7 +350,7 @@ slots_free(int slots)
 	int		 k;
 
 	for (k = 0; k < slots; k++)
-		n += (uint64_t)!byte_held(k);
+		n += (uint64_t)!admit_held(admit_fd, k);
 	return n;
 }
 
@@ -551,59 +394,6 @@ ticket_take(enum admit_line w)
 	return -1;
 }
 
-/* The timer's signal only interrupts F_OFD_SETLKW (no SA_RESTART). */
-static void
-admit_wake(int sig)
-{
-}
-
-/*
- * Block on byte b for a lock of type for at most ms: 0 with it locked,
- * -1 on timeout or error.  A per-process POSIX timer on its own
- * real-time signal interrupts the wait, so no other user of SIGALRM is
- * disturbed.
- */
-static int
-lock_wait(int b, short type, double ms)
-{
-	static timer_t		 tid;
-	static int		 have_timer;
-	struct sigevent		 sev;
-	struct sigaction	 sa;
-	struct itimerspec	 its;
-	struct flock		 fl;
-	int			 rc;
-
-	if (!have_timer) {
-		memset(&sa, 0, sizeof(sa));
-		sa.sa_handler = admit_wake;
-		sigemptyset(&sa.sa_mask);
-		memset(&sev, 0, sizeof(sev));
-		sev.sigev_notify = SIGEV_SIGNAL;
-		sev.sigev_signo = ADMIT_SIGNAL;
-		if (sigaction(ADMIT_SIGNAL, &sa, NULL) == -1 ||
-		    timer_create(CLOCK_MONOTONIC, &sev, &tid) == -1)
-			return -1;
-		have_timer = 1;
-	}
-	memset(&its, 0, sizeof(its));
-	its.it_value.tv_sec = (time_t)(ms / 1e3);
-	its.it_value.tv_nsec = (long)((ms - (double)its.it_value.tv_sec * 1e3) * 1e6);
-	if (its.it_value.tv_sec == 0 && its.it_value.tv_nsec < 100000)
-		its.it_value.tv_nsec = 100000;
-	memset(&fl, 0, sizeof(fl));
-	fl.l_type = type;
-	fl.l_whence = SEEK_SET;
-	fl.l_start = b;
-	fl.l_len = 1;
-	if (timer_settime(tid, 0, &its, NULL) == -1)
-		return -1;
-	rc = fcntl(admit_fd, F_OFD_SETLKW, &fl);
-	memset(&its, 0, sizeof(its));
-	timer_settime(tid, 0, &its, NULL);
-	return rc == 0 ? 0 : -1;
-}
-
 /* Verifies in slot k's memory, sized for the tenant's policy. */
 static void
 arena_set(const struct tenant *tenant, int k)
@@ -612,19 +402,7 @@ arena_set(const struct tenant *tenant, int k)
 	size_t			 size;
 
 	size = (size_t)pol.m_cost * 1024;
-	hash_arena(slot_memory(k, size), size);
-}
-
-/* 1 when the web server closed the connection of this request (its
- * client went away); fd 0: not known (plain CGI, tests). */
-static int
-peer_gone(int fd)
-{
-	struct pollfd	 p = { .fd = fd, .events = POLLRDHUP };
-
-	if (fd <= 0 || poll(&p, 1, 0) != 1)
-		return 0;
-	return (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) != 0;
+	hash_arena(admit_mem_slot(admit_fd, k, size), size);
 }
 
 static double
@@ -640,34 +418,6 @@ retry_after(const struct admit_limits *l, uint64_t n)
 	double	 s = (double)n * l->hash_ms / l->slots / 1e3;
 
 	return s <= 1 ? 1 : s >= 60 ? 60 : (int)s + ((double)(int)s < s);
-}
-
-/* Sleep until a slot's release bumps the futex word from seen, or ms
- * pass (a holder killed releases without a wake).  FUTEX_WAIT without
- * FUTEX_PRIVATE_FLAG: the word is in a shared file mapping, so the
- * processes that map it meet on it (futex(2)). */
-static void
-frees_wait(uint32_t seen, double ms)
-{
-	struct timespec	 ts;
-
-	ts.tv_sec = (time_t)(ms / 1e3);
-	ts.tv_nsec = (long)((ms - (double)ts.tv_sec * 1e3) * 1e6);
-	(void)syscall(SYS_futex, (void *)&page->frees, FUTEX_WAIT, seen, &ts,
-	    NULL, 0);
-}
-
-/* A release: bump the word, and wake its sleepers when there are any
- * (a waiter counts itself before its last try at the slots, so one
- * that found none free either sees the bump or is counted here). */
-static void
-frees_wake(void)
-{
-	atomic_fetch_add(&page->frees, 1);
-	if (atomic_load(&page->sleepers) == 0)
-		return;
-	(void)syscall(SYS_futex, (void *)&page->frees, FUTEX_WAKE, INT_MAX,
-	    NULL, NULL, 0);
 }
 
 /*
@@ -690,18 +440,18 @@ line_wait(const struct admit_limits *l, uint64_t t, double deadline,
 	double		 left;
 	int		 slot;
 
-	while ((left = deadline - lk_mono_ms()) > 0 && !peer_gone(peer_fd)) {
+	while ((left = deadline - lk_mono_ms()) > 0 && !admit_peer_gone(peer_fd)) {
 		h = head_advance(LINE_HASH, t);
-		if (t >= h + s && byte_held(ticket_byte(LINE_HASH, t - s))) {
-			if (lock_wait(ticket_byte(LINE_HASH, t - s), F_RDLCK,
+		if (t >= h + s && admit_held(admit_fd, ticket_byte(LINE_HASH, t - s))) {
+			if (admit_lock_wait(admit_fd, ticket_byte(LINE_HASH, t - s), F_RDLCK,
 			    ms_min(left, l->hash_ms)) == 0)
 				unlock_one(ticket_byte(LINE_HASH, t - s));
 			continue;
 		}
 		atomic_fetch_add(&page->sleepers, 1);
 		seen = atomic_load(&page->frees);
-		if ((slot = lock_one(0, l->slots, 1)) == -1)
-			frees_wait(seen, ms_min(left, l->hash_ms));
+		if ((slot = admit_lock_one(admit_fd, 0, l->slots, 1)) == -1)
+			admit_futex_wait(&page->frees, seen, ms_min(left, l->hash_ms));
 		atomic_fetch_sub(&page->sleepers, 1);
 		if (slot != -1)
 			return slot;
@@ -836,7 +586,7 @@ slot_take(const struct admit_limits *l, const struct admit *a)
 	int	 slot = -1;
 
 	if (line_ahead(LINE_HASH) == 0 &&
-	    (slot = lock_one(0, l->slots, 1)) != -1) {
+	    (slot = admit_lock_one(admit_fd, 0, l->slots, 1)) != -1) {
 		give_back(LINE_PLACED);
 		return slot;
 	}
@@ -915,7 +665,7 @@ admit_hash_leave(struct admit *a)
 		atomic_store(&page->freed[a->slot], lk_mono_ms());
 	unlock_one(a->slot);
 	if (a->slot >= 0 && page != NULL)
-		frees_wake();
+		admit_futex_wake(&page->frees, &page->sleepers);
 	a->slot = -1;
 }
 
