@@ -674,8 +674,15 @@ def cgi_only():
             " CGI %.3f ms: CGI overhead %.3f ms/request" % (fc["p50_us"] / 1e3,
             ci["p50_us"] / 1e3, (ci["p50_us"] - fc["p50_us"]) / 1e3))
     finally:
-        for srv in servers:
-            srv.stop()
+        cleanup(servers, tmp)
+
+
+def cleanup(servers, tmp):
+    """Stop the servers a run started and remove its directory (kept
+    when LATCHKEY_KEEP_TMP is set)."""
+    for s in servers:
+        s.stop()
+    if not os.environ.get("LATCHKEY_KEEP_TMP"):
         shutil.rmtree(tmp, ignore_errors=True)
 
 
@@ -867,10 +874,7 @@ def password_only(sections):
         if "overload" in sections:
             out.extend(overload_lines(overload_rows(tmp, srv, home, servers), cb))
     finally:
-        for s2 in servers:
-            s2.stop()
-        if not os.environ.get("LATCHKEY_KEEP_TMP"):
-            shutil.rmtree(tmp, ignore_errors=True)
+        cleanup(servers, tmp)
     print("\n".join(out))
 
 
@@ -1126,10 +1130,7 @@ def main():
         P("")
         P("figures: %s" % (B / "bench.json"))
     finally:
-        for s2 in servers:
-            s2.stop()
-        if not os.environ.get("LATCHKEY_KEEP_TMP"):
-            shutil.rmtree(tmp, ignore_errors=True)
+        cleanup(servers, tmp)
     print("\n".join(out))
 
 
