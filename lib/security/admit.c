@@ -94,6 +94,7 @@
 #define ADMIT_TAKE_TRIES	64	/* ticket races before giving up */
 #define ADMIT_TAKE_MS		50	/* ... and at least this long */
 #define ADMIT_Z			2.33	/* one-sided 99 % normal quantile */
+#define ADMIT_ROUND_FRESH	10000	/* ms a round's sample is believed */
 
 /*
  * The two ticket dispensers: the logins placed on arrival and not yet
@@ -132,6 +133,10 @@ struct admit_page {
 						 * slot's last release */
 	_Atomic double		 hash_var;	/* ms^2, moving variance */
 	_Atomic uint32_t	 sleepers;	/* waiters on `frees` */
+	_Atomic double		 round_ms;	/* a round of the line, as
+						 * the logins that waited saw it */
+	_Atomic double		 round_at;	/* ms (CLOCK_MONOTONIC), its
+						 * last sample */
 };
 /* The page is the file's first ADMIT_USERS bytes (page_map sizes it). */
 _Static_assert(sizeof(struct admit_page) <= ADMIT_USERS,
@@ -146,9 +151,14 @@ static struct {
 	int		 held;
 	uint64_t	 t;
 } place[LINE__MAX];			/* this request's tickets */
+static struct {
+	double		 at;		/* ms, when the login was placed */
+	uint64_t	 rounds;	/* the rounds of the line predicted */
+} placed;
 
 static void	 place_give_back(void);
 static double	 shared_hash_var(void);
+static double	 shared_round_ms(void);
 
 void
 admit_limits(const struct tenant *tenant, struct admit_limits *l)
@@ -168,8 +178,12 @@ admit_limits(const struct tenant *tenant, struct admit_limits *l)
 	    (int)tenant->hash_wait_ms : ADMIT_BUDGET;
 	l->hash_ms = h;
 	l->hash_var = page != NULL ? shared_hash_var() : 0;
+	/* A round of the line is a hash time, or longer when the logins
+	 * that waited lately found it so (round_sample()). */
+	l->round_ms = page != NULL && shared_round_ms() > h ?
+	    shared_round_ms() : h;
 	/* The waiters whose predicted wait fits the budget. */
-	room = (double)l->budget_ms * l->slots / h;
+	room = (double)l->budget_ms * l->slots / l->round_ms;
 	l->queue = room >= ADMIT_QUEUE_MAX ? ADMIT_QUEUE_MAX : (int)room;
 	if (tenant->hash_queue >= 0 && tenant->hash_queue < l->queue)
 		l->queue = (int)tenant->hash_queue;
@@ -265,6 +279,19 @@ shared_hash_var(void)
 	double	 v = atomic_load(&page->hash_var);
 
 	return v > 0 && v <= (double)ADMIT_WAIT_MAX * ADMIT_WAIT_MAX ? v : 0;
+}
+
+/* The round time the logins that waited saw lately (in the last
+ * ADMIT_ROUND_FRESH ms), or 0. */
+static double
+shared_round_ms(void)
+{
+	double	 v = atomic_load(&page->round_ms);
+	double	 at = atomic_load(&page->round_at), now = lk_mono_ms();
+
+	if (at > now || now - at > ADMIT_ROUND_FRESH)
+		return 0;
+	return v >= 0.01 && v <= ADMIT_WAIT_MAX ? v : 0;
 }
 
 /* The hash time another process last wrote, or 0 (none, or nonsense). */
@@ -415,7 +442,7 @@ ms_min(double a, double b)
 static int
 retry_after(const struct admit_limits *l, uint64_t n)
 {
-	double	 s = (double)n * l->hash_ms / l->slots / 1e3;
+	double	 s = (double)n * l->round_ms / l->slots / 1e3;
 
 	return s <= 1 ? 1 : s >= 60 ? 60 : (int)s + ((double)(int)s < s);
 }
@@ -470,7 +497,7 @@ line_wait(const struct admit_limits *l, uint64_t t, double deadline,
 static int
 within_budget(const struct admit_limits *l, uint64_t rounds)
 {
-	double	 mean = (double)rounds * l->hash_ms;
+	double	 mean = (double)rounds * l->round_ms;
 	double	 room = (double)l->budget_ms - mean;
 
 	return room >= 0 &&
@@ -501,6 +528,8 @@ place_take(const struct admit_limits *l, struct admit *a)
 		a->retry_after = retry_after(l, ahead + 1);
 		return ADMIT_BUSY;
 	}
+	placed.at = lk_mono_ms();
+	placed.rounds = ahead >= open ? wait / (uint64_t)l->slots + 1 : 0;
 	return ADMIT_OK;
 }
 
@@ -520,6 +549,31 @@ place_give_back(void)
 {
 	give_back(LINE_PLACED);
 	give_back(LINE_HASH);
+	placed.rounds = 0;
+}
+
+/*
+ * A login placed to wait `placed.rounds` rounds has its slot: fold the
+ * time a round took it into the shared moving average.  When the hashes
+ * are starved (a storm of refusals, other work on the cores), a round
+ * takes longer than a hash time, and a prediction from the hash time
+ * alone placed logins that then waited past the budget; the round time
+ * seen, when longer, is what the prediction uses (admit_limits()).
+ * Samples older than ADMIT_ROUND_FRESH are forgotten: a quiet line
+ * predicts from the hash time again.
+ */
+static void
+round_sample(void)
+{
+	double	 now = lk_mono_ms(), ms, old;
+
+	if (placed.rounds == 0 || page == NULL || now < placed.at)
+		return;
+	ms = (now - placed.at) / (double)placed.rounds;
+	old = shared_round_ms();
+	atomic_store(&page->round_ms, old > 0 ? old * 0.8 + ms * 0.2 : ms);
+	atomic_store(&page->round_at, now);
+	placed.rounds = 0;
 }
 
 /* Open the admission file and read the limits in force: -1 when
@@ -616,6 +670,7 @@ admit_hash_enter(struct lk_ctx *ctx, const struct tenant *tenant,
 		a->retry_after = retry_after(&l, line_ahead(LINE_HASH));
 		return ADMIT_BUSY;
 	}
+	round_sample();
 	/* The slot's time runs from its release to us when we waited for
 	 * it: the hand-off (a waiter woken, scheduled) is the line's time
 	 * too, and on a loaded machine no small part of it. */

@@ -289,6 +289,8 @@ struct admit_limits {
 	int		 queue;		/* waiters: budget x slots / hash time */
 	double		 hash_ms;	/* measured hash time (shared) */
 	double		 hash_var;	/* its variance, ms^2 (shared) */
+	double		 round_ms;	/* a round of the line: hash_ms, or
+					 * longer as the waiters saw it */
 };
 struct admit {
 	int		 slot;		/* locked byte, -1 none */

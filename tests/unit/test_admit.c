@@ -624,6 +624,46 @@ fresh_process_uses_the_shared_hash_time(void **state)
 	json_decref(t);
 }
 
+/*
+ * A login placed to wait a round that took it 300 ms (its process
+ * starved before it reached the hash) while the hashes took a few: the
+ * prediction then uses the round time seen, and the line's room shrinks
+ * from budget / hash time to budget / 300 ms.
+ */
+static void
+a_slow_round_narrows_the_room(void **state)
+{
+	struct lk_ctx		 ctx = { .home = home };
+	json_t			*t = limits(1, -1, 1000);
+	struct actor		 h;
+	struct admit		 a;
+	struct admit_limits	 l;
+	int			 fds[2];
+
+	(void)state;
+	fresh_file();
+	assert_int_equal(pipe(fds), 0);
+	actor(&h, fds[1], 0, t, 0);
+	assert_int_equal(next_report(fds[0]).slot, 0);
+	shared_hash_time(20);
+	memset(&a, 0, sizeof(a));
+	assert_int_equal(admit_arrive(&ctx, tenant_of(t), &a), ADMIT_OK);
+	release(&h);
+	reap(&h);
+	sleep_ms(300);
+	assert_int_equal(admit_hash_enter(&ctx, tenant_of(t), &a), ADMIT_OK);
+	admit_hash_leave(&a);
+	admit_depart();
+	admit_limits(tenant_of(t), &l);
+	assert_true(l.hash_ms < 100);
+	assert_true(l.round_ms >= 300 && l.round_ms < 60000);
+	assert_true(l.queue <= 3);
+	admit_close();
+	close(fds[0]);
+	close(fds[1]);
+	json_decref(t);
+}
+
 static void
 limits_and_defaults(void **state)
 {
@@ -879,6 +919,7 @@ main(void)
 		cmocka_unit_test(arrivals_are_placed_and_depart),
 		cmocka_unit_test(a_freed_slot_wakes_the_first_waiter),
 		cmocka_unit_test(a_spread_hash_time_narrows_the_budget),
+		cmocka_unit_test(a_slow_round_narrows_the_room),
 		cmocka_unit_test(verify_runs_in_slot_memory_removed_by_last_user),
 		cmocka_unit_test(object_not_ours_alone_is_not_used),
 	};
