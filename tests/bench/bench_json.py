@@ -28,7 +28,8 @@ SHAPE = {
     "cgi_overhead_ms": None,
     "pss_mib": None,
     "overload": ("c256_refusal_p99_ms", "c256_served_p99_ms", "budget_ms",
-                 "hash_ms"),
+                 "hash_ms", "c256_honour_refusal_p99_ms",
+                 "c256_honour_served_p99_ms", "c256_null_p99_ms"),
 }
 
 
