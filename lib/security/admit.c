@@ -53,16 +53,8 @@
  * client disconnects; plain CGI gives no such sign, its waiter keeps
  * its place).
  *
- * The prediction is the 99th percentile of the line's time, its mean
- * plus ADMIT_Z standard deviations (within_budget()).  The hash time
- * behind it is a moving average of how long a slot is held (for a login
- * that waited for it, from the slot's release to the next one's: the
- * hand-off is the line's time too), with a moving variance beside it,
- * shared by the processes: each one folds its hash into
- * the average last written at the start of the lock file and writes it
- * back, and predicts with the average as it finds it (a freshly started
- * responder otherwise guessed 100 ms, and one that only refused for a
- * while predicted with the time of its own last hash).
+ * The prediction (the hash time the processes share, the round time
+ * the waiting logins saw, the 99th percentile) is admit_predict.c's.
  *
  * Each slot's hash memory is shared by every responder (admit_mem.c).
  *
@@ -87,66 +79,13 @@
 #include "admit_int.h"
 
 #define ADMIT_QUEUE_BASE	4096	/* first ticket byte (2 dispensers) */
-#define ADMIT_QUEUE_MAX		1024	/* ticket bytes: the most waiters */
-#define ADMIT_WAIT_MAX		60000	/* ms */
-#define ADMIT_HASH_GUESS	100.0	/* ms, before the first measurement */
-#define ADMIT_BUDGET		1000	/* ms, login_queue_budget_ms default */
 #define ADMIT_TAKE_TRIES	64	/* ticket races before giving up */
 #define ADMIT_TAKE_MS		50	/* ... and at least this long */
-#define ADMIT_Z			2.33	/* one-sided 99 % normal quantile */
-#define ADMIT_ROUND_FRESH	10000	/* ms a round's sample is believed */
 
-/*
- * The two ticket dispensers: the logins placed on arrival and not yet
- * at the hash (counted, not ordered), and the line at the hash (each
- * waits its turn there).  Each has its ticket bytes.
- */
-enum admit_line {
-	LINE_PLACED,
-	LINE_HASH,
-	LINE__MAX
-};
-
-/* A dispenser's counters, each on its own cache line. */
-struct dispenser {
-	_Atomic uint64_t	 next;		/* next ticket */
-	char			 pad1[56];
-	_Atomic uint64_t	 head;		/* oldest ticket maybe held */
-	char			 pad2[56];
-	_Atomic int64_t		 live;		/* tickets taken, not given back */
-	char			 pad3[56];
-};
-
-/*
- * The admission file's first page, mapped shared: the hash time at
- * offset 0 (as before the line existed), the counters on their own
- * cache lines.  Lock-free 64-bit atomics (x86-64, arm64).
- */
-struct admit_page {
-	_Atomic double		 hash_ms;	/* last writer's average */
-	char			 pad0[56];
-	struct dispenser	 q[LINE__MAX];
-	_Atomic uint32_t	 frees;		/* futex: bumped at each slot's
-						 * release */
-	char			 pad4[60];
-	_Atomic double		 freed[ADMIT_SLOTS_MAX];	/* ms, each
-						 * slot's last release */
-	_Atomic double		 hash_var;	/* ms^2, moving variance */
-	_Atomic uint32_t	 sleepers;	/* waiters on `frees` */
-	_Atomic double		 round_ms;	/* a round of the line, as
-						 * the logins that waited saw it */
-	_Atomic double		 round_at;	/* ms (CLOCK_MONOTONIC), its
-						 * last sample */
-};
-/* The page is the file's first ADMIT_USERS bytes (page_map sizes it). */
-_Static_assert(sizeof(struct admit_page) <= ADMIT_USERS,
-    "the admission page fits before the users' lock byte");
 
 static int	 admit_fd = -1;
 static int	 admit_broken;		/* could not open: admit everything */
 static struct admit_page *page;		/* the file's first page */
-static double	 hash_ms;		/* moving average of own hash times */
-static long	 cores;			/* online CPUs, read once */
 static struct {
 	int		 held;
 	uint64_t	 t;
@@ -157,37 +96,13 @@ static struct {
 } placed;
 
 static void	 place_give_back(void);
-static double	 shared_hash_var(void);
-static double	 shared_round_ms(void);
 
-void
-admit_limits(const struct tenant *tenant, struct admit_limits *l)
+struct admit_page *
+admit_page(void)
 {
-	double	 h = hash_ms > 0 ? hash_ms : ADMIT_HASH_GUESS;
-	double	 room;
-
-	/* Read once: it was an open, a read and a close every login. */
-	if (cores == 0 && (cores = sysconf(_SC_NPROCESSORS_ONLN)) < 1)
-		cores = 1;
-	/* The tenant's settings (record.c: absent or out of range, 0 or -1)
-	 * else the defaults; hash_wait_ms is the budget's older name. */
-	l->slots = tenant->hash_slots > 0 ? (int)tenant->hash_slots :
-	    (int)(cores > ADMIT_SLOTS_MAX ? ADMIT_SLOTS_MAX : cores);
-	l->budget_ms = tenant->login_queue_budget_ms >= 0 ?
-	    (int)tenant->login_queue_budget_ms : tenant->hash_wait_ms > 0 ?
-	    (int)tenant->hash_wait_ms : ADMIT_BUDGET;
-	l->hash_ms = h;
-	l->hash_var = page != NULL ? shared_hash_var() : 0;
-	/* A round of the line is a hash time, or longer when the logins
-	 * that waited lately found it so (round_sample()). */
-	l->round_ms = page != NULL && shared_round_ms() > h ?
-	    shared_round_ms() : h;
-	/* The waiters whose predicted wait fits the budget. */
-	room = (double)l->budget_ms * l->slots / l->round_ms;
-	l->queue = room >= ADMIT_QUEUE_MAX ? ADMIT_QUEUE_MAX : (int)room;
-	if (tenant->hash_queue >= 0 && tenant->hash_queue < l->queue)
-		l->queue = (int)tenant->hash_queue;
+	return page;
 }
+
 
 /* Map the admission file's first page (sized first: a new file is
  * empty, and its zeroes are an empty line).  0, or -1 with errno. */
@@ -270,37 +185,6 @@ admit_close(void)
 	if (admit_fd != -1)
 		close(admit_fd);
 	admit_fd = -1;
-}
-
-/* The variance of the hash time last written, or 0 (none, or nonsense). */
-static double
-shared_hash_var(void)
-{
-	double	 v = atomic_load(&page->hash_var);
-
-	return v > 0 && v <= (double)ADMIT_WAIT_MAX * ADMIT_WAIT_MAX ? v : 0;
-}
-
-/* The round time the logins that waited saw lately (in the last
- * ADMIT_ROUND_FRESH ms), or 0. */
-static double
-shared_round_ms(void)
-{
-	double	 v = atomic_load(&page->round_ms);
-	double	 at = atomic_load(&page->round_at), now = lk_mono_ms();
-
-	if (at > now || now - at > ADMIT_ROUND_FRESH)
-		return 0;
-	return v >= 0.01 && v <= ADMIT_WAIT_MAX ? v : 0;
-}
-
-/* The hash time another process last wrote, or 0 (none, or nonsense). */
-static double
-shared_hash_ms(void)
-{
-	double	 v = atomic_load(&page->hash_ms);
-
-	return v >= 0.01 && v <= ADMIT_WAIT_MAX ? v : 0;
 }
 
 static int
@@ -438,15 +322,6 @@ ms_min(double a, double b)
 	return a < b ? a : b;
 }
 
-/* Seconds for n waiters ahead to be served: the Retry-After (>= 1). */
-static int
-retry_after(const struct admit_limits *l, uint64_t n)
-{
-	double	 s = (double)n * l->round_ms / l->slots / 1e3;
-
-	return s <= 1 ? 1 : s >= 60 ? 60 : (int)s + ((double)(int)s < s);
-}
-
 /*
  * Wait with ticket t (its byte held) until a slot is ours: the slot, or
  * -1 (past the deadline, or the client went away).  The first `slots`
@@ -487,24 +362,6 @@ line_wait(const struct admit_limits *l, uint64_t t, double deadline,
 }
 
 /*
- * Whether `rounds` hash times (a slot's worth of the line each) fit the
- * budget at the 99th percentile: rounds x mean, plus ADMIT_Z standard
- * deviations of their sum (rounds x variance).  On an idle machine the
- * variance is small; when other work starves the hashes by bursts, it
- * is what keeps the logins placed within the budget (the mean alone
- * placed some that waited twice the budget).
- */
-static int
-within_budget(const struct admit_limits *l, uint64_t rounds)
-{
-	double	 mean = (double)rounds * l->round_ms;
-	double	 room = (double)l->budget_ms - mean;
-
-	return room >= 0 &&
-	    ADMIT_Z * ADMIT_Z * l->hash_var * (double)rounds <= room * room;
-}
-
-/*
  * A place in line for a login arriving now, as the budget allows: the
  * logins in line ahead of it that will not find a free slot, a slot's
  * worth at a time, each a hash time, must fit the budget (and
@@ -520,12 +377,12 @@ place_take(const struct admit_limits *l, struct admit *a)
 	open = slots_free(l->slots);
 	wait = ahead > open ? ahead - open : 0;
 	if (ahead >= open && (wait >= (uint64_t)l->queue ||
-	    !within_budget(l, wait / (uint64_t)l->slots + 1))) {
-		a->retry_after = retry_after(l, wait + 1);
+	    !admit_within_budget(l, wait / (uint64_t)l->slots + 1))) {
+		a->retry_after = admit_retry_after(l, wait + 1);
 		return ADMIT_BUSY;
 	}
 	if (ticket_take(LINE_PLACED) == -1) {
-		a->retry_after = retry_after(l, ahead + 1);
+		a->retry_after = admit_retry_after(l, ahead + 1);
 		return ADMIT_BUSY;
 	}
 	placed.at = lk_mono_ms();
@@ -552,45 +409,15 @@ place_give_back(void)
 	placed.rounds = 0;
 }
 
-/*
- * A login placed to wait `placed.rounds` rounds has its slot: fold the
- * time a round took it into the shared moving average.  When the hashes
- * are starved (a storm of refusals, other work on the cores), a round
- * takes longer than a hash time, and a prediction from the hash time
- * alone placed logins that then waited past the budget; the round time
- * seen, when longer, is what the prediction uses (admit_limits()).
- * Samples older than ADMIT_ROUND_FRESH are forgotten: a quiet line
- * predicts from the hash time again.
- */
-static void
-round_sample(void)
-{
-	double	 now = lk_mono_ms(), ms, old;
-
-	if (placed.rounds == 0 || page == NULL || now < placed.at)
-		return;
-	ms = (now - placed.at) / (double)placed.rounds;
-	old = shared_round_ms();
-	atomic_store(&page->round_ms, old > 0 ? old * 0.8 + ms * 0.2 : ms);
-	atomic_store(&page->round_at, now);
-	placed.rounds = 0;
-}
-
 /* Open the admission file and read the limits in force: -1 when
  * hashing runs without admission control. */
 static int
 admit_prepare(struct lk_ctx *ctx, const struct tenant *tenant,
     struct admit_limits *l)
 {
-	double	 h;
-
 	if (admit_open(ctx->home) == -1)
 		return -1;
-	/* The average all the processes share, the latest writer's: a
-	 * process that has not hashed for a while (its refusals) must not
-	 * predict with the time of its own last hash. */
-	if ((h = shared_hash_ms()) > 0)
-		hash_ms = h;
+	admit_predict_refresh(page);
 	admit_limits(tenant, l);
 	return 0;
 }
@@ -667,10 +494,11 @@ admit_hash_enter(struct lk_ctx *ctx, const struct tenant *tenant,
 	if (!place[LINE_PLACED].held && place_take(&l, a) == ADMIT_BUSY)
 		return ADMIT_BUSY;
 	if ((a->slot = slot_take(&l, a)) == -1) {
-		a->retry_after = retry_after(&l, line_ahead(LINE_HASH));
+		a->retry_after = admit_retry_after(&l, line_ahead(LINE_HASH));
 		return ADMIT_BUSY;
 	}
-	round_sample();
+	admit_round_sample(page, placed.at, placed.rounds);
+	placed.rounds = 0;
 	/* The slot's time runs from its release to us when we waited for
 	 * it: the hand-off (a waiter woken, scheduled) is the line's time
 	 * too, and on a loaded machine no small part of it. */
@@ -701,20 +529,7 @@ admit_waiting(struct lk_ctx *ctx)
 void
 admit_hash_leave(struct admit *a)
 {
-	double	 ms = lk_mono_ms() - a->t0, d, var;
-
-	/* Exponential moving averages of the time a slot is held and of
-	 * its squared deviation (the variance), shared: from the latest
-	 * any process wrote. */
-	if (page != NULL && shared_hash_ms() > 0)
-		hash_ms = shared_hash_ms();
-	d = hash_ms > 0 ? ms - hash_ms : 0;
-	var = page != NULL ? shared_hash_var() * 0.8 + d * d * 0.2 : 0;
-	hash_ms = hash_ms > 0 ? hash_ms * 0.8 + ms * 0.2 : ms;
-	if (a->slot >= 0 && page != NULL) {
-		atomic_store(&page->hash_ms, hash_ms);
-		atomic_store(&page->hash_var, var);
-	}
+	admit_hash_fold(page, lk_mono_ms() - a->t0, a->slot >= 0);
 	hash_arena(NULL, 0);
 	if (a->slot >= 0 && a->slot < ADMIT_SLOTS_MAX && page != NULL)
 		atomic_store(&page->freed[a->slot], lk_mono_ms());
