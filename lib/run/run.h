@@ -81,6 +81,9 @@ int		 priv_drop(const struct priv *, const char *home);
 void		 stall_watch(const char *home);
 void		 stall_arm(void);
 void		 stall_disarm(void);
+/* No ticks between these (nest): the process is out of the store. */
+void		 stall_pause(void);
+void		 stall_unpause(void);
 /* In a forked child: drop the parent's watch state without closing. */
 void		 stall_forget(void);
 /* The exit status of a process stopped by it, and of latchkeyctl giving

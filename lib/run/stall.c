@@ -74,6 +74,7 @@ static volatile sig_atomic_t watching;
 static timer_t		 tid;
 static int		 have_timer;
 static int		 depth;		/* stall_arm nesting */
+static int		 paused;	/* stall_pause nesting */
 
 /*
  * Read the registry into slots; *n is the bytes read (0 on error).  The
@@ -171,6 +172,7 @@ stall_forget(void)
 	registry_fd = -1;
 	have_timer = 0;
 	depth = 0;
+	paused = 0;
 }
 
 static int
@@ -197,13 +199,13 @@ stall_timer(void)
 	return 0;
 }
 
-/* The timer runs while depth > 0; each tick looks only when watching. */
-void
-stall_arm(void)
+/* Start the timer: its first tick STALL_FIRST_MS from now. */
+static void
+stall_start(void)
 {
 	struct itimerspec	 its;
 
-	if (depth++ > 0 || stall_timer() == -1)
+	if (stall_timer() == -1)
 		return;
 	memset(&its, 0, sizeof(its));
 	its.it_value.tv_nsec = STALL_FIRST_MS * 1000000L;
@@ -211,13 +213,51 @@ stall_arm(void)
 	timer_settime(tid, 0, &its, NULL);
 }
 
-void
-stall_disarm(void)
+static void
+stall_stop(void)
 {
 	struct itimerspec	 its;
 
-	if (depth == 0 || --depth > 0 || !have_timer)
+	if (!have_timer)
 		return;
 	memset(&its, 0, sizeof(its));
 	timer_settime(tid, 0, &its, NULL);
+}
+
+/* The timer runs while depth > 0 and not paused; each tick looks only
+ * when watching. */
+void
+stall_arm(void)
+{
+	if (depth++ == 0 && paused == 0)
+		stall_start();
+}
+
+void
+stall_disarm(void)
+{
+	if (depth > 0 && --depth == 0)
+		stall_stop();
+}
+
+/*
+ * A request that lets go of the store (store_pause: it waits for a hash
+ * slot, hashes, or asks a directory) cannot hang on a Berkeley DB
+ * mutex meanwhile: no ticks until stall_unpause().  Each tick reads
+ * the registry and signals every registered process (kill 0), so a
+ * hundred responders waiting in the login line, ticking ten times a
+ * second, cost the machine a hundred thousand system calls a second.
+ */
+void
+stall_pause(void)
+{
+	if (paused++ == 0 && depth > 0)
+		stall_stop();
+}
+
+void
+stall_unpause(void)
+{
+	if (paused > 0 && --paused == 0 && depth > 0)
+		stall_start();
 }

@@ -280,6 +280,7 @@ store_pause(struct store *s)
 {
 	if (s == NULL || s->paused++ > 0)
 		return;
+	stall_pause();
 	s->held = s->shared;
 	if (s->shared > 0) {
 		s->shared = 0;
@@ -290,7 +291,10 @@ store_pause(struct store *s)
 void
 store_resume(struct store *s)
 {
-	if (s == NULL || --s->paused > 0 || s->held == 0)
+	if (s == NULL || --s->paused > 0)
+		return;
+	stall_unpause();
+	if (s->held == 0)
 		return;
 	if (s->shared == 0)
 		env_lock(s->recfd, F_RDLCK);

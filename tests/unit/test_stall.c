@@ -450,6 +450,63 @@ out:
 	return rc;
 }
 
+/*
+ * A responder out of the store (store_pause: waiting for a hash slot,
+ * hashing) does not tick: a peer dies registered, and the responder
+ * paused lives on past several ticks; once it resumes, the next tick
+ * sees the dead peer and stops it with STALL_EXIT.  (Each tick signals
+ * every registered process: a hundred responders waiting in the login
+ * line ticked a hundred thousand kill(2)s a second.)
+ */
+static void
+a_paused_responder_does_not_tick(void **state)
+{
+	int	 up[2], down[2], status;
+	pid_t	 w, p;
+	char	 c;
+
+	(void)state;
+	assert_int_equal(pipe(up), 0);
+	assert_int_equal(pipe(down), 0);
+	if ((w = fork()) == 0) {
+		struct store	*s;
+
+		quiet();
+		if ((s = store_open(home, STORE_WATCH)) == NULL ||
+		    write(up[1], "R", 1) != 1 || read(down[0], &c, 1) != 1)
+			_exit(2);
+		stall_arm();
+		store_hold(s);
+		store_pause(s);
+		usleep(600 * 1000);		/* six ticks' worth */
+		if (write(up[1], "A", 1) != 1)
+			_exit(3);
+		store_resume(s);
+		usleep(3000 * 1000);
+		_exit(0);
+	}
+	assert_int_equal(byte(up[0]), 'R');
+	if ((p = fork()) == 0) {
+		quiet();
+		if (store_open(home, 0) == NULL || write(up[1], "P", 1) != 1)
+			_exit(2);
+		for (;;)
+			pause();
+	}
+	assert_int_equal(byte(up[0]), 'P');
+	kill(p, SIGKILL);
+	assert_int_equal(waitpid(p, &status, 0), p);
+	assert_int_equal(write(down[1], "g", 1), 1);
+	assert_int_equal(byte(up[0]), 'A');
+	assert_int_equal(waitpid(w, &status, 0), w);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), STALL_EXIT);
+	close(up[0]);
+	close(up[1]);
+	close(down[0]);
+	close(down[1]);
+}
+
 static void
 new_responder_never_sleeps_on_a_dead_peers_mutex(void **state)
 {
@@ -591,6 +648,7 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(a_paused_responder_does_not_tick),
 		cmocka_unit_test(new_responder_never_sleeps_on_a_dead_peers_mutex),
 		cmocka_unit_test(admin_command_never_sleeps_in_its_transaction),
 		cmocka_unit_test(admin_command_never_sleeps_in_its_close),
