@@ -180,9 +180,13 @@ dispatch(struct lk_ctx *ctx, enum endpoint ep, const struct lk_req *req,
 		return;
 	}
 	route_mark(&mark);
-	/* The request's transactions share one hold of the store (store.h). */
+	/* The request's transactions share one hold of the store (store.h);
+	 * its configuration records are those of the generation it starts
+	 * at (record.h, record_cache.c). */
 	store_hold(ctx->store);
+	record_cache_begin(ctx->store);
 	e->fn(ctx, req, resp);
+	record_cache_end();
 	store_release(ctx->store);
 	/* A panicked store is reopened now rather than at the next request. */
 	if (route_transient(&mark, resp))

@@ -224,15 +224,22 @@ key_pick(const char *kid, json_t *rec, void *arg)
 	return 0;
 }
 
+/* Picked once a generation in a responder's requests (record_cache.c). */
 json_t *
 ctx_signing_key(struct lk_ctx *ctx)
 {
 	struct keypick	 kp = { NULL, 0 };
+	int		 found;
 
-	if (ctx->store == NULL ||
-	    store_each(ctx->store, NULL, SK_KEY, key_pick, &kp) != STORE_OK) {
+	if (ctx->store == NULL)
+		return NULL;
+	if ((kp.best = record_cache_signkey(ctx->store, &found)) != NULL ||
+	    found)
+		return kp.best;
+	if (store_each(ctx->store, NULL, SK_KEY, key_pick, &kp) != STORE_OK) {
 		json_decref(kp.best);
 		return NULL;
 	}
+	record_cache_signkey_set(ctx->store, kp.best);
 	return kp.best;
 }

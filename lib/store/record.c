@@ -531,6 +531,15 @@ record_clear(enum rec_kind k, void *rec)
 	memset(rec, 0, kinds[k].size);
 }
 
+size_t
+record_size(enum rec_kind k)
+{
+	return kinds[k].size;
+}
+
+/* A responder's request answers configuration records from its cache
+ * (record_cache.c), in a transaction or not: a write of such a record
+ * in the request itself stops the caching until the next request. */
 enum store_rc
 record_get(struct store *s, struct txn *t, enum rec_kind k, const char *key,
     void *out)
@@ -539,10 +548,14 @@ record_get(struct store *s, struct txn *t, enum rec_kind k, const char *key,
 	enum store_rc	 rc;
 
 	memset(out, 0, kinds[k].size);
+	if (record_cache_get(s, k, key, out) == 0)
+		return STORE_OK;
 	if ((rc = store_get(s, t, kinds[k].sk, key, &json)) != STORE_OK)
 		return rc;
 	rc = record_parse(k, json, out) == 0 ? STORE_OK : STORE_ERR;
 	json_decref(json);
+	if (rc == STORE_OK)
+		record_cache_put(s, k, key, out);
 	return rc;
 }
 

@@ -273,6 +273,41 @@ enum store_rc	 record_get(struct store *, struct txn *, enum rec_kind,
 /* The tenant (SK_META "tenant"), as record_get. */
 enum store_rc	 tenant_load(struct store *, struct txn *, struct tenant *);
 
+/* The size of the kind's struct. */
+size_t		 record_size(enum rec_kind);
+
+/*
+ * record_cache.c: a responder's parsed configuration records (the kinds
+ * store_gen_watched names, and the signing key picked), valid while the
+ * store's generation is unchanged.  record_cache_begin at a request's
+ * start reads the generation (dropping every copy when it moved, or
+ * caching nothing this request when it cannot be read); until
+ * record_cache_end, record_get answers from the copies and keeps what
+ * it parses.  record_cache_drop forgets everything and caches nothing
+ * until the next begin (a watched write of this process does it).
+ */
+#define RECORD_CACHE_MAX	64	/* records kept, least recently used out */
+void		 record_cache_begin(struct store *);
+void		 record_cache_end(void);
+void		 record_cache_drop(void);
+/* 0 with out filled as record_get would (a reference taken), or -1:
+ * not kept, or not now. */
+int		 record_cache_get(struct store *, enum rec_kind,
+		    const char *key, void *out);
+/* Keep a copy of rec (as record_get filled it) when caching now. */
+void		 record_cache_put(struct store *, enum rec_kind,
+		    const char *key, const void *rec);
+/* The signing key picked this generation (*found: picked already; the
+ * key, a new reference, may be NULL: no current key), and keeping it. */
+json_t		*record_cache_signkey(struct store *, int *found);
+void		 record_cache_signkey_set(struct store *, json_t *key);
+/* What the cache did in this process (tests, measurements). */
+struct record_cache_stats {
+	unsigned long	 hits, misses, evictions, drops;
+	size_t		 entries;
+};
+void		 record_cache_stats(struct record_cache_stats *);
+
 /*
  * Admin input: check every member of spec (null means "remove", allowed
  * for optional fields; FW_STORED fields are unknown).  0, or -1 with err

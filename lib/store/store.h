@@ -240,6 +240,18 @@ enum store_rc	 store_txn_run_flushed(struct store *,
 		    void *arg);
 enum store_rc	 store_flush(struct store *);
 
+/*
+ * store_gen.c: the store's generation, which every write of a
+ * configuration record (the tenant, a client, connection, API or signing
+ * key: store_gen_watched) changes in the write's transaction, whoever
+ * writes it; record_cache.c keeps parsed records while it holds.
+ * store_gen: the value now (one read without a transaction), 0 in a
+ * store never so written; STORE_ERR (logged) when unreadable.
+ */
+enum store_rc	 store_gen(struct store *, uint64_t *gen);
+/* 1 when a write of kind's key changes the generation. */
+int		 store_gen_watched(enum store_kind, const char *key);
+
 /* Users: unique per connection by email, username and phone (case-
  * insensitive email and username).  store_user_find takes either an email
  * or a username as login. */

@@ -156,6 +156,9 @@ enum store_rc	 store_op_run(struct store *,
 enum store_rc	 store_txn_flags(struct store *,
 		    enum store_rc (*)(struct store *, struct txn *, void *),
 		    void *, int flags);
+/* store_gen.c: a new generation, written in txn (not NULL: STORE_ERR)
+ * beside a watched write; this process's record cache is dropped. */
+enum store_rc	 store_gen_bump(struct store *, struct txn *);
 /* store_ops.c: a record value from its stored text (NULL, logged, if
  * corrupt; the message names the kind and the byte, never the value). */
 json_t		*store_text_parse(const char *, size_t, enum store_kind);

@@ -46,8 +46,10 @@ store_backend(const struct store *s)
 void
 store_close(struct store *s)
 {
-	if (s != NULL)
-		s->ops->close(s);
+	if (s == NULL)
+		return;
+	record_cache_drop();
+	s->ops->close(s);
 }
 
 enum store_rc
@@ -107,18 +109,30 @@ store_get_txn(struct store *s, struct txn *txn, enum store_kind kind,
 	return s->ops->get(s, txn, kind, key, out);
 }
 
+/* A configuration record's write changes the generation in its
+ * transaction (store_gen.c). */
 enum store_rc
 store_put_txn(struct store *s, struct txn *txn, enum store_kind kind,
     const char *key, const json_t *val, int flags)
 {
-	return s->ops->put(s, txn, kind, key, val, flags);
+	enum store_rc	 rc;
+
+	if ((rc = s->ops->put(s, txn, kind, key, val, flags)) != STORE_OK ||
+	    !store_gen_watched(kind, key))
+		return rc;
+	return store_gen_bump(s, txn);
 }
 
 enum store_rc
 store_del_txn(struct store *s, struct txn *txn, enum store_kind kind,
     const char *key)
 {
-	return s->ops->del(s, txn, kind, key);
+	enum store_rc	 rc;
+
+	if ((rc = s->ops->del(s, txn, kind, key)) != STORE_OK ||
+	    !store_gen_watched(kind, key))
+		return rc;
+	return store_gen_bump(s, txn);
 }
 
 enum store_rc
@@ -212,6 +226,14 @@ store_get(struct store *s, struct txn *txn, enum store_kind kind,
 	return store_op_run(s, get_fn, &o, STORE_AUTO_READ);
 }
 
+/* A write that changes the generation (store_gen.c) is never on its
+ * own: the two go in one transaction. */
+static int
+auto_write(enum store_kind kind, const char *key)
+{
+	return store_gen_watched(kind, key) ? 0 : STORE_AUTO_WRITE;
+}
+
 /* STORE_EXISTS with STORE_NOOVERWRITE and the key taken; on any error
  * nothing is written (an own transaction is aborted; a caller's
  * transaction must be aborted by the caller). */
@@ -224,7 +246,7 @@ store_put(struct store *s, struct txn *txn, enum store_kind kind,
 
 	if (txn != NULL)
 		return store_put_txn(s, txn, kind, key, val, flags);
-	return store_op_run(s, put_fn, &o, STORE_AUTO_WRITE);
+	return store_op_run(s, put_fn, &o, auto_write(kind, key));
 }
 
 /* STORE_NOTFOUND when there was no such key; nothing is then changed. */
@@ -236,7 +258,7 @@ store_del(struct store *s, struct txn *txn, enum store_kind kind,
 
 	if (txn != NULL)
 		return store_del_txn(s, txn, kind, key);
-	return store_op_run(s, del_fn, &o, STORE_AUTO_WRITE);
+	return store_op_run(s, del_fn, &o, auto_write(kind, key));
 }
 
 /*

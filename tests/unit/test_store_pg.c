@@ -376,6 +376,43 @@ counters_exact_across_processes(void **state)
 	json_decref(out);
 }
 
+/* The generation (store_gen.c) on PostgreSQL: a client's put and
+ * delete change it (each in one transaction with the write, where a
+ * lone put would be one autocommitted statement); a user's does not;
+ * another machine's responder sees the change (a process of its own
+ * with its own connection). */
+static void
+generation_follows_configuration_writes(void **state)
+{
+	struct store	*s = *state;
+	json_t		*c = json_pack("{ssss}", "client_id", "app", "name", "A");
+	uint64_t	 g0, g1, g2;
+	pid_t		 pid;
+	int		 st;
+
+	NEED_DB();
+	assert_int_equal(store_gen(s, &g0), STORE_OK);
+	assert_int_equal(store_put(s, NULL, SK_CLIENT, "app", c, 0), STORE_OK);
+	assert_int_equal(store_gen(s, &g1), STORE_OK);
+	assert_true(g1 != g0 && g1 != 0);
+	assert_int_equal(store_put(s, NULL, SK_USER, "auth0|1", c, 0),
+	    STORE_OK);
+	assert_int_equal(store_gen(s, &g2), STORE_OK);
+	assert_true(g2 == g1);
+	if ((pid = fork()) == 0) {
+		if ((s = store_open_pg(db, 0)) == NULL)
+			_exit(2);
+		st = store_del(s, NULL, SK_CLIENT, "app") != STORE_OK;
+		store_close(s);
+		_exit(st);
+	}
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	assert_int_equal(store_gen(s, &g2), STORE_OK);
+	assert_true(g2 != g1 && g2 != 0);
+	json_decref(c);
+}
+
 #define T(f)	cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int
@@ -390,6 +427,7 @@ main(void)
 		T(users_unique_per_connection),
 		T(nosync_commits),
 		T(counters_exact_across_processes),
+		T(generation_follows_configuration_writes),
 	};
 
 	if ((db = getenv("LATCHKEY_TEST_DATABASE")) != NULL && *db == '\0')
