@@ -285,3 +285,57 @@ def test_public_client_with_empty_client_secret(server):
     granted(server, server.token(f), PUBLIC_ID)
     # It does not make a confidential client public.
     denied(server.token(password_form(client_id=POST_ID, secret="", audience=API)))
+
+
+# --- latchkeyctl while the responders run (lib/store/record_cache.c) --------
+
+CACHED_ID, CACHED_SECRET = "cached-app", "cached-app-secret-Zx81qW"
+# More logins than the pool has responders, so that each has the records
+# of the state before in its cache when the state changes.
+ROUNDS = 12
+
+
+def test_latchkeyctl_changes_reach_every_responder_at_the_next_request(server):
+    """A responder keeps the records it parsed while the store's
+    generation holds: a secret rotated, a tenant setting changed, a
+    client removed are seen by the very next request of every one."""
+    lk.ctl(server.home, "client", "add", "--name", "Cached App",
+        "--client-id", CACHED_ID, "--type", "regular_web", "--auth-method",
+        "client_secret_post", "--grants", "password", "--secret-stdin",
+        input=CACHED_SECRET + "\n")
+    lk.ctl(server.home, "connection", "update", lk.DB1, "--enable-client",
+        CACHED_ID)
+    form = password_form(client_id=CACHED_ID, secret=CACHED_SECRET)
+    for _ in range(ROUNDS):
+        granted(server, server.token(dict(form, audience=API)), CACHED_ID)
+
+    out = lk.ctl(server.home, "client", "rotate-secret", CACHED_ID).stdout
+    new = json.loads(out)["client_secret"]
+    for _ in range(ROUNDS):
+        denied(server.token(dict(form, audience=API)))
+    fresh = dict(form, client_secret=new)
+    for _ in range(ROUNDS):
+        granted(server, server.token(dict(fresh, audience=API)), CACHED_ID)
+
+    # A tenant setting: the default audience of a login without one.
+    for _ in range(ROUNDS):
+        r = server.token(fresh)
+        assert r.status_code == 200, r.text
+        assert "read:other" not in r.json().get("scope", "")
+    lk.ctl(server.home, "tenant", "set", "default_audience", lk.API2)
+    try:
+        for _ in range(ROUNDS):
+            r = server.token(fresh)
+            assert r.status_code == 200, r.text
+            c = server.decode(r.json()["access_token"], audience=lk.API2)
+            assert c["aud"] == lk.API2 and c["azp"] == CACHED_ID
+    finally:
+        lk.ctl(server.home, "tenant", "unset", "default_audience")
+    for _ in range(ROUNDS):
+        r = server.token(fresh)
+        assert r.status_code == 200, r.text
+        assert "read:other" not in r.json().get("scope", "")
+
+    lk.ctl(server.home, "client", "remove", CACHED_ID)
+    for _ in range(ROUNDS):
+        denied(server.token(dict(fresh, audience=API)))
