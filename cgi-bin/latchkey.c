@@ -16,6 +16,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -261,15 +262,27 @@ cgi_answer_done(void)
 	}
 }
 
-/* Log lines go to the FastCGI error stream while a request is served:
+/*
+ * Log lines go to the FastCGI error stream while a request is served:
  * the web server writes them to its error log even when it runs
- * detached.  Otherwise (CGI, start-up, between requests) to stderr. */
+ * detached.  Otherwise (CGI, start-up, between requests) to stderr.
+ * An error or a warning is sent at once, so a responder that exits in
+ * the middle of a request (stall.c) has handed it over; an information
+ * line, such as every request's summary, leaves with the answer when
+ * the request is finished, one write and one wake-up of the web server
+ * fewer a request.
+ */
 static void
-log_to_fcgi(const char *line)
+log_to_fcgi(enum log_level lvl, const char *line)
 {
 	if (!cgi && fcgi.err != NULL) {
+		/* A line that would not fit whole in the stream's buffer
+		 * sends what is there first: a record holds whole lines. */
+		if (fcgi.err->stop - fcgi.err->wrNext < (ptrdiff_t)strlen(line))
+			FCGX_FFlush(fcgi.err);
 		FCGX_PutS(line, fcgi.err);
-		FCGX_FFlush(fcgi.err);
+		if (lvl < LOG_LVL_INFO)
+			FCGX_FFlush(fcgi.err);
 	} else {
 		fputs(line, stderr);
 		fflush(stderr);

@@ -33,7 +33,7 @@ enum log_level { LOG_LVL_ERR, LOG_LVL_WARN, LOG_LVL_INFO, LOG_LVL_DEBUG };
 
 /* Where log lines go (default: stderr); the responder sends them to the
  * FastCGI error stream so a daemonized web server still logs them. */
-void	 log_sink(void (*)(const char *line));
+void	 log_sink(void (*)(enum log_level, const char *line));
 void	 log_msg(enum log_level, const char *func, const char *fmt, ...)
 	    __attribute__((format(__printf__, 3, 4)));
 #define lk_err(...)	log_msg(LOG_LVL_ERR, __func__, __VA_ARGS__)

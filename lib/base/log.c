@@ -17,10 +17,10 @@ static const char *const levels[] = {
 	"debug",	/* LOG_LVL_DEBUG */
 };
 
-static void	(*sink)(const char *);
+static void	(*sink)(enum log_level, const char *);
 
 void
-log_sink(void (*fn)(const char *))
+log_sink(void (*fn)(enum log_level, const char *))
 {
 	sink = fn;
 }
@@ -37,7 +37,7 @@ log_msg(enum log_level lvl, const char *func, const char *fmt, ...)
 	snprintf(line, sizeof(line), "latchkey: %s: %s: %s\n", levels[lvl],
 	    func, msg);
 	if (sink != NULL) {
-		sink(line);
+		sink(lvl, line);
 		return;
 	}
 	/* One write per line so lines from several processes do not mix. */

@@ -157,7 +157,7 @@ fuzz_req_clear(struct fuzz_req *r)
 }
 
 static void
-drop_line(const char *line)
+drop_line(enum log_level lvl, const char *line)
 {
 
 	(void)line;

@@ -481,7 +481,7 @@ deliver_no_shell(void **state)
 static struct buf logged;
 
 static void
-log_capture(const char *line)
+log_capture(enum log_level lvl, const char *line)
 {
 	buf_puts(&logged, line);
 }
