@@ -118,6 +118,41 @@ es256_matches_libjwt_and_verifies(void **state)
 	json_decref(rec);
 }
 
+/*
+ * More keys than the cache's slots (4), signed with in turn, twice
+ * round: each slot's signing context is replaced as its key is, so
+ * every token verifies with its own key and with no other.
+ */
+static void
+each_key_signs_with_its_own_context(void **state)
+{
+	enum { NKEYS = 6 };
+	json_t	*rec[NKEYS], *claims, *back;
+	char	*tok;
+	size_t	 i, round;
+
+	for (i = 0; i < NKEYS; i++) {
+		rec[i] = key_generate(KEY_ES256, "current", 1700000000);
+		assert_non_null(rec[i]);
+	}
+	claims = claims_list(0);
+	for (round = 0; round < 2; round++)
+		for (i = 0; i < NKEYS; i++) {
+			assert_int_equal(token_sign(rec[i], claims, &tok), 0);
+			assert_int_equal(token_verify_key(tok, rec[i], &back),
+			    TOKEN_OK);
+			json_decref(back);
+			back = NULL;
+			assert_int_not_equal(token_verify_key(tok,
+			    rec[(i + 1) % NKEYS], &back), TOKEN_OK);
+			assert_null(back);
+			free(tok);
+		}
+	json_decref(claims);
+	for (i = 0; i < NKEYS; i++)
+		json_decref(rec[i]);
+}
+
 static void
 a_tampered_signature_fails(void **state)
 {
@@ -158,6 +193,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(rs256_is_byte_identical_to_libjwt),
 		cmocka_unit_test(es256_matches_libjwt_and_verifies),
+		cmocka_unit_test(each_key_signs_with_its_own_context),
 		cmocka_unit_test(a_tampered_signature_fails),
 		cmocka_unit_test(a_non_signing_record_is_refused),
 	};
