@@ -273,7 +273,7 @@ pre_read(struct store *s, struct txn *t, void *arg)
 
 int
 guard_before(struct lk_ctx *ctx, const struct tenant *tenant,
-    const struct guard_who *w, const char *identifier, time_t now,
+    struct guard_who *w, const char *identifier, time_t now,
     struct lk_resp *resp)
 {
 	const struct guard_conf	*gc = &tenant->guard;
@@ -284,6 +284,7 @@ guard_before(struct lk_ctx *ctx, const struct tenant *tenant,
 	enum guard_event	 ev = GUARD_EV__MAX;
 	int			 k, rc = -1;
 
+	w->bf_none = 0;
 	keys_make(gc, w, identifier, &ks);
 	memset(&p, 0, sizeof(p));
 	p.ks = &ks;
@@ -291,6 +292,7 @@ guard_before(struct lk_ctx *ctx, const struct tenant *tenant,
 		oerr_write(resp, OERR_SERVER_ERROR, NULL);
 		goto out;
 	}
+	w->bf_none = ks.on[GUARD_K_BF] && p.rec[GUARD_K_BF] == NULL;
 	for (k = 0; k < GUARD_K__MAX; k++)
 		guard_rec_parse(p.rec[k], &gr[k]);
 	if (p.rec[GUARD_K_BF] != NULL &&
@@ -330,6 +332,7 @@ struct post {
 	const struct guard_conf	*gc;
 	const struct guard_who	*w;
 	const struct keys	*ks;
+	int			 bf_none;	/* a success has no count to clear */
 	const char		*user_id;
 	enum guard_event	 ev;
 	time_t			 now;
@@ -357,7 +360,13 @@ bf_update(struct store *s, struct txn *t, struct post *p)
 	enum store_rc	 rc;
 
 	/* A count cleared is durable (a machine crash must not bring
-	 * back a count the user has since wiped); none, no write at all. */
+	 * back a count the user has since wiped); none, no write at all.
+	 * None read just before the credential check: not even the
+	 * delete's write lock on the page, which every successful login
+	 * would take in turn.  A failure of the pair committed since
+	 * counts as one after this success. */
+	if (p->ev == GUARD_EV_SUCCESS && p->bf_none)
+		return STORE_OK;
 	if (p->ev == GUARD_EV_SUCCESS) {
 		if ((rc = store_del(s, t, SK_GUARD, key)) == STORE_OK)
 			store_txn_durable(s, t);
@@ -460,7 +469,7 @@ post_txn(struct store *s, struct txn *t, void *arg)
 
 int
 guard_after(struct lk_ctx *ctx, const struct tenant *tenant,
-    const struct guard_who *w, const char *identifier, const char *user_id,
+    struct guard_who *w, const char *identifier, const char *user_id,
     enum guard_event ev, time_t now)
 {
 	struct keys		 ks;
@@ -473,6 +482,9 @@ guard_after(struct lk_ctx *ctx, const struct tenant *tenant,
 	p.gc = &tenant->guard;
 	p.w = w;
 	p.ks = &ks;
+	p.bf_none = w->bf_none;
+	/* Good for this attempt alone: the next reads again. */
+	w->bf_none = 0;
 	p.user_id = user_id;
 	p.ev = ev;
 	p.now = now;

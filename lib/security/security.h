@@ -238,9 +238,10 @@ int		 guard_recipient(struct lk_ctx *, const struct tenant *tenant,
 /* Before checking identifier's credentials: a brute-force block of
  * (identifier, IP) or account lockout, an empty suspicious-IP bucket, an
  * exhausted per-user-per-IP login rate.  -1 with the 429 written (and
- * audited), or 500 on a store error. */
+ * audited), or 500 on a store error.  Notes in the who whether the pair
+ * had a failure count, for guard_after. */
 int		 guard_before(struct lk_ctx *, const struct tenant *tenant,
-		    const struct guard_who *, const char *identifier, time_t now,
+		    struct guard_who *, const char *identifier, time_t now,
 		    struct lk_resp *);
 /* After the check, in one transaction: count or reset, take from the
  * buckets, append the audit event.  0, or -1 (logged) when the attempt
@@ -248,7 +249,7 @@ int		 guard_before(struct lk_ctx *, const struct tenant *tenant,
  * (its count would be lost: the caller answers 5xx, which route.c turns
  * into 503 with Retry-After). */
 int		 guard_after(struct lk_ctx *, const struct tenant *tenant,
-		    const struct guard_who *, const char *identifier,
+		    struct guard_who *, const char *identifier,
 		    const char *user_id, enum guard_event, time_t now);
 
 /* audit.c: the security event log (SK_AUDIT). */

@@ -65,6 +65,7 @@ struct guard_who {
 	const char	*client_id;	/* NULL: none */
 	char		 ip[GUARD_IP_MAX];	/* the end-user IP, canonical */
 	char		 peer[GUARD_IP_MAX];	/* REMOTE_ADDR when auth0-forwarded-for replaced it, else "" */
+	int		 bf_none;	/* guard_before read no failure count of the pair */
 };
 
 /* A token bucket of cap tokens refilled per tokens every period seconds,

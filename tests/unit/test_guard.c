@@ -579,7 +579,7 @@ who(struct guard_who *w, const char *ip)
 /* guard_before's answer: 0 or the 429's status and error code. */
 
 static int
-before(struct db *d, const struct guard_who *w, const char *id, time_t now,
+before(struct db *d, struct guard_who *w, const char *id, time_t now,
     const char *code)
 {
 	struct lk_resp	 resp;
@@ -664,6 +664,55 @@ brute_force_counts(void **state)
 	json_decref(user);
 	assert_int_equal(before(d, &a, "alice", NOW, NULL), 0);
 	assert_int_equal(before(d, &b, "alice@example.com", NOW, NULL), 0);
+}
+
+/*
+ * A success clears the pair's count only when guard_before read one: a
+ * pair with none gets no write (not even the delete's write lock), so
+ * a failure committed between the read and the success counts as one
+ * after it.  guard_after takes the note once: a second success of the
+ * same who, without a read in between, clears again.
+ */
+static void
+success_clears_only_a_count_it_read(void **state)
+{
+	struct db		*d = *state;
+	const struct tenant	*t = tenant_of(d->tenant);
+	struct guard_who	 a, other;
+	int			 i;
+
+	who(&a, "192.0.2.7");
+	who(&other, "192.0.2.7");
+	assert_int_equal(before(d, &a, "carol@example.com", NOW, NULL), 0);
+	assert_int_equal(a.bf_none, 1);
+	/* Another request of the pair fails meanwhile. */
+	assert_int_equal(guard_after(&d->ctx, t, &other, "carol@example.com",
+	    NULL, GUARD_EV_WRONG_PASSWORD, NOW), 0);
+	assert_int_equal(guard_after(&d->ctx, t, &a, "carol@example.com",
+	    "auth0|c", GUARD_EV_SUCCESS, NOW), 0);
+	assert_int_equal(a.bf_none, 0);
+	/* 1 + 2 failures reach the threshold of 3. */
+	for (i = 0; i < 2; i++)
+		assert_int_equal(guard_after(&d->ctx, t, &other,
+		    "carol@example.com", NULL, GUARD_EV_WRONG_PASSWORD, NOW), 0);
+	assert_int_equal(before(d, &a, "carol@example.com", NOW,
+	    "too_many_attempts"), -1);
+	assert_int_equal(a.bf_none, 0);
+
+	/* Read with a count: the success clears it, and 2 failures then
+	 * block nothing. */
+	who(&a, "192.0.2.8");
+	who(&other, "192.0.2.8");
+	assert_int_equal(guard_after(&d->ctx, t, &other, "dave@example.com",
+	    NULL, GUARD_EV_WRONG_PASSWORD, NOW), 0);
+	assert_int_equal(before(d, &a, "dave@example.com", NOW, NULL), 0);
+	assert_int_equal(a.bf_none, 0);
+	assert_int_equal(guard_after(&d->ctx, t, &a, "dave@example.com",
+	    "auth0|d", GUARD_EV_SUCCESS, NOW), 0);
+	for (i = 0; i < 2; i++)
+		assert_int_equal(guard_after(&d->ctx, t, &other,
+		    "dave@example.com", NULL, GUARD_EV_WRONG_PASSWORD, NOW), 0);
+	assert_int_equal(before(d, &a, "dave@example.com", NOW, NULL), 0);
 }
 
 static void
@@ -819,6 +868,7 @@ main(void)
 	};
 	const struct CMUnitTest dbtests[] = {
 		cmocka_unit_test(brute_force_counts),
+		cmocka_unit_test(success_clears_only_a_count_it_read),
 		cmocka_unit_test(account_lockout_and_allowlist),
 		cmocka_unit_test(suspicious_ip_bucket),
 		cmocka_unit_test(login_rate_and_audit),
