@@ -9,19 +9,24 @@
  *	 "client_ip": "<proxy, when auth0-forwarded-for was honoured>",
  *	 "client_id": "...", "user_name": "<identifier as typed>",
  *	 "user_id": "...", "pid": <responder process>}
- * keyed "<12-digit epoch>.<9-digit ns>.<8 random hex>" so that a
- * key-order walk is chronological and two processes never collide.  Never a password,
+ * keyed "<12-digit epoch>.<9-digit ns>.<8 hex>" so that a key-order
+ * walk is chronological and two processes never collide (the hex digits
+ * from a sequence of the process's own, seeded at random).  Never a password,
  * code or secret.  Growth is bounded: records older than the tenant's
  * "audit_retention_days" (default 30) are deleted now and then by the
  * responders (1 write in AUDIT_PRUNE_ODDS, at most AUDIT_PRUNE_MAX
  * records, the oldest first) and by `latchkeyctl guard prune`.
  */
 #include <limits.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <openssl/rand.h>
 
 #include "extern.h"
 
@@ -84,6 +89,48 @@ static const struct {
 	    "Authenticator deleted" },
 };
 
+/*
+ * Per process: the numbers that separate equal keys and the pid the
+ * records carry.  The numbers need to differ, not to be secret: a
+ * splitmix64 sequence seeded from RAND_bytes once, where RAND_bytes on
+ * every record cost a login 1.8 us and a getpid(2), and the record's
+ * getpid(2) another.  A forked child (fork(2) copies both) seeds again
+ * on its first record (pthread_atfork), so parent and child never
+ * share a sequence.
+ */
+static uint64_t		 seq_state;
+static pid_t		 seq_pid;		/* 0: not seeded in this process */
+
+static void
+seq_forget(void)
+{
+	seq_pid = 0;
+}
+
+/* The next number of this process's sequence; -1 if it cannot be
+ * seeded. */
+static int
+seq_next(uint32_t *out)
+{
+	static int	 registered;
+	uint64_t	 z;
+
+	if (seq_pid == 0) {
+		if (!registered && pthread_atfork(NULL, NULL, seq_forget) != 0)
+			return -1;
+		registered = 1;
+		if (RAND_bytes((unsigned char *)&seq_state,
+		    sizeof(seq_state)) != 1)
+			return -1;
+		seq_pid = getpid();
+	}
+	z = (seq_state += UINT64_C(0x9e3779b97f4a7c15));
+	z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
+	z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
+	*out = (uint32_t)((z ^ (z >> 31)) >> 32);
+	return 0;
+}
+
 const char *
 audit_code(enum guard_event e)
 {
@@ -97,22 +144,22 @@ audit_record(const struct guard_who *w, const char *identifier,
     size_t keysz)
 {
 	struct timespec	 ts;
-	char		 rnd[9];
+	uint32_t	 rnd;
 	json_t		*rec;
 
 	/* The request clock's second (`now`, the second the request began,
 	 * which pruning compares) and the real clock's nanoseconds order
 	 * the events; a request that ran past the end of its second records
 	 * at that second's end, after every event recorded in it before.
-	 * The random part separates equal keys. */
-	if (rand_hex(rnd, 4) == -1 || clock_gettime(CLOCK_REALTIME, &ts) == -1)
+	 * The last part separates equal keys. */
+	if (seq_next(&rnd) == -1 || clock_gettime(CLOCK_REALTIME, &ts) == -1)
 		return NULL;
-	snprintf(key, keysz, "%012lld.%09ld.%s", (long long)now,
-	    ts.tv_sec > now ? 999999999L : ts.tv_nsec, rnd);
+	snprintf(key, keysz, "%012lld.%09ld.%08x", (long long)now,
+	    ts.tv_sec > now ? 999999999L : ts.tv_nsec, (unsigned)rnd);
 	rec = json_pack("{s:s, s:I, s:s, s:s, s:s, s:I}",
 	    "type", events[e].code, "date", (json_int_t)now,
 	    "description", events[e].desc, "endpoint", guard_ep_name(w->ep),
-	    "ip", w->ip, "pid", (json_int_t)getpid());
+	    "ip", w->ip, "pid", (json_int_t)seq_pid);
 	if (rec == NULL)
 		return NULL;
 	if (w->peer[0] != '\0')

@@ -11,6 +11,7 @@
  */
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <sys/wait.h>
 
 #include <ftw.h>
 #include <limits.h>
@@ -715,6 +716,65 @@ success_clears_only_a_count_it_read(void **state)
 	assert_int_equal(before(d, &a, "dave@example.com", NOW, NULL), 0);
 }
 
+/* The last part of an audit key (after the second dot) and the
+ * record's pid. */
+static void
+audit_tail(const struct guard_who *w, char *tail, size_t tailsz, pid_t *pid)
+{
+	char	 key[48];
+	json_t	*rec;
+
+	rec = audit_record(w, "x", NULL, GUARD_EV_SUCCESS, NOW, key,
+	    sizeof(key));
+	assert_non_null(rec);
+	assert_int_equal(strlen(key), 12 + 1 + 9 + 1 + 8);
+	assert_true(tailsz > 8);
+	memcpy(tail, key + 12 + 1 + 9 + 1, 9);
+	*pid = (pid_t)json_integer_value(json_object_get(rec, "pid"));
+	json_decref(rec);
+}
+
+/*
+ * Audit keys end in 8 hex digits from a sequence of the process's own:
+ * successive records differ, and a forked child, which copies the
+ * sequence, seeds its own: its next key is not the parent's next key,
+ * and its records carry its own pid.
+ */
+static void
+audit_keys_differ_across_fork(void **state)
+{
+	struct guard_who	 w;
+	char			 a[16], b[16], c[16], p[16];
+	pid_t			 pa, pb, pc, child;
+	int			 fds[2], st;
+	ssize_t			 n;
+
+	who(&w, "192.0.2.9");
+	audit_tail(&w, a, sizeof(a), &pa);
+	audit_tail(&w, b, sizeof(b), &pb);
+	assert_string_not_equal(a, b);
+	assert_int_equal(pa, getpid());
+	assert_int_equal(pipe(fds), 0);
+	if ((child = fork()) == 0) {
+		audit_tail(&w, c, sizeof(c), &pc);
+		if (pc != getpid())
+			_exit(2);
+		n = write(fds[1], c, strlen(c) + 1);
+		_exit(n == (ssize_t)strlen(c) + 1 ? 0 : 1);
+	}
+	assert_true(child > 0);
+	close(fds[1]);
+	memset(c, 0, sizeof(c));
+	n = read(fds[0], c, sizeof(c) - 1);
+	close(fds[0]);
+	assert_int_equal(waitpid(child, &st, 0), child);
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	assert_int_equal(n, 9);
+	audit_tail(&w, p, sizeof(p), &pc);
+	assert_string_not_equal(c, p);
+	assert_string_not_equal(c, b);
+}
+
 static void
 account_lockout_and_allowlist(void **state)
 {
@@ -869,6 +929,7 @@ main(void)
 	const struct CMUnitTest dbtests[] = {
 		cmocka_unit_test(brute_force_counts),
 		cmocka_unit_test(success_clears_only_a_count_it_read),
+		cmocka_unit_test(audit_keys_differ_across_fork),
 		cmocka_unit_test(account_lockout_and_allowlist),
 		cmocka_unit_test(suspicious_ip_bucket),
 		cmocka_unit_test(login_rate_and_audit),
