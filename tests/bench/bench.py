@@ -103,8 +103,8 @@ PW_BODY = urllib.parse.urlencode({"grant_type": "password",
 
 LUA = r"""
 -- BENCH_MODE: "plain" sends the bodies round-robin; "honour" also waits
--- Retry-After (1 s) before the next request after a 503, as a client
--- honouring it would; "rotate" sends refresh-token bodies whose token is
+-- the 503's Retry-After (seconds, 1 when absent) before a next request,
+-- as a client honouring it would; "rotate" sends refresh-token bodies whose token is
 -- the one the last 200 returned (each token is used once: rotation),
 -- starting from this thread's share of the BENCH_BODIES tokens; "dpop"
 -- sends this thread's share of the BENCH_BODIES lines "body<TAB>proof"
@@ -117,7 +117,7 @@ local n = 0
 local i = 0
 local threads = {}
 local sample_503 = nil
-local backoff = 0
+local backoff, bhead, btail = {}, 1, 0
 local queue, qhead, qtail = {}, 1, 0
 local prefix = os.getenv("BENCH_PREFIX") or ""
 local last = nil
@@ -161,12 +161,18 @@ function request()
     {["Content-Type"] = "application/x-www-form-urlencoded"}, body)
 end
 function delay()
-  if backoff > 0 then backoff = backoff - 1; return 1000 end
+  if bhead <= btail then
+    local ms = backoff[bhead]; backoff[bhead] = nil; bhead = bhead + 1
+    return ms
+  end
   return 0
 end
 function response(status, headers, body)
   if status == 503 then
-    if mode == "honour" then backoff = backoff + 1 end
+    if mode == "honour" then
+      btail = btail + 1
+      backoff[btail] = 1000 * (tonumber(headers["Retry-After"] or "1") or 1)
+    end
     if sample_503 == nil then
       sample_503 = (headers["Retry-After"] or "-") .. "|" .. body
       wrk.thread:set("sample_503", sample_503)
