@@ -11,7 +11,7 @@
  *	 "user_id": "...", "pid": <responder process>}
  * keyed "<12-digit epoch>.<9-digit ns>.<8 hex>" so that a key-order
  * walk is chronological and two processes never collide (the hex digits
- * from a sequence of the process's own, seeded at random).  Never a password,
+ * count up in each process from a random start).  Never a password,
  * code or secret.  Growth is bounded: records older than the tenant's
  * "audit_retention_days" (default 30) are deleted now and then by the
  * responders (1 write in AUDIT_PRUNE_ODDS, at most AUDIT_PRUNE_MAX
@@ -92,13 +92,15 @@ static const struct {
 /*
  * Per process: the numbers that separate equal keys and the pid the
  * records carry.  The numbers need to differ, not to be secret: a
- * splitmix64 sequence seeded from RAND_bytes once, where RAND_bytes on
+ * count from a start drawn from RAND_bytes once, where RAND_bytes on
  * every record cost a login 1.8 us and a getpid(2), and the record's
- * getpid(2) another.  A forked child (fork(2) copies both) seeds again
- * on its first record (pthread_atfork), so parent and child never
- * share a sequence.
+ * getpid(2) another.  Counting up, two records of one process with the
+ * same second and nanoseconds (a request past the end of its second:
+ * the failure that blocks and its limit_wc) sort in the order they were
+ * made.  A forked child (fork(2) copies both) draws again on its first
+ * record (pthread_atfork), so parent and child never share a count.
  */
-static uint64_t		 seq_state;
+static uint32_t		 seq_state;
 static pid_t		 seq_pid;		/* 0: not seeded in this process */
 
 static void
@@ -113,7 +115,6 @@ static int
 seq_next(uint32_t *out)
 {
 	static int	 registered;
-	uint64_t	 z;
 
 	if (seq_pid == 0) {
 		if (!registered && pthread_atfork(NULL, NULL, seq_forget) != 0)
@@ -124,10 +125,7 @@ seq_next(uint32_t *out)
 			return -1;
 		seq_pid = getpid();
 	}
-	z = (seq_state += UINT64_C(0x9e3779b97f4a7c15));
-	z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
-	z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
-	*out = (uint32_t)((z ^ (z >> 31)) >> 32);
+	*out = seq_state++;
 	return 0;
 }
 
