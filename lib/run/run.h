@@ -81,7 +81,7 @@ int		 priv_drop(const struct priv *, const char *home);
 void		 stall_watch(const char *home);
 void		 stall_arm(void);
 void		 stall_disarm(void);
-/* No ticks between these (nest): the process is out of the store. */
+/* Ticks look at nothing between these (nest): out of the store. */
 void		 stall_pause(void);
 void		 stall_unpause(void);
 /* In a forked child: drop the parent's watch state without closing. */

@@ -74,7 +74,7 @@ static volatile sig_atomic_t watching;
 static timer_t		 tid;
 static int		 have_timer;
 static int		 depth;		/* stall_arm nesting */
-static int		 paused;	/* stall_pause nesting */
+static volatile sig_atomic_t paused;	/* stall_pause nesting */
 
 /*
  * Read the registry into slots; *n is the bytes read (0 on error).  The
@@ -130,7 +130,7 @@ stall_tick(int sig)
 	int		 save = errno;
 
 	(void)sig;
-	if (watching && (stall_orphan() || stat(region, &st) == -1 ||
+	if (watching && !paused && (stall_orphan() || stat(region, &st) == -1 ||
 	    st.st_dev != region_dev || st.st_ino != region_ino))
 		_exit(STALL_EXIT);
 	errno = save;
@@ -224,12 +224,12 @@ stall_stop(void)
 	timer_settime(tid, 0, &its, NULL);
 }
 
-/* The timer runs while depth > 0 and not paused; each tick looks only
- * when watching. */
+/* The timer runs while depth > 0; each tick looks only when watching
+ * and not paused. */
 void
 stall_arm(void)
 {
-	if (depth++ == 0 && paused == 0)
+	if (depth++ == 0)
 		stall_start();
 }
 
@@ -243,21 +243,22 @@ stall_disarm(void)
 /*
  * A request that lets go of the store (store_pause: it waits for a hash
  * slot, hashes, or asks a directory) cannot hang on a Berkeley DB
- * mutex meanwhile: no ticks until stall_unpause().  Each tick reads
- * the registry and signals every registered process (kill 0), so a
- * hundred responders waiting in the login line, ticking ten times a
- * second, cost the machine a hundred thousand system calls a second.
+ * mutex meanwhile: its ticks look at nothing until stall_unpause().
+ * Each look reads the registry and signals every registered process
+ * (kill 0), so a hundred responders waiting in the login line, looking
+ * ten times a second, cost the machine a hundred thousand system calls
+ * a second.  The timer itself runs on (stopping and restarting it cost
+ * every login two more system calls; most logins never see a tick).
  */
 void
 stall_pause(void)
 {
-	if (paused++ == 0 && depth > 0)
-		stall_stop();
+	paused = paused + 1;
 }
 
 void
 stall_unpause(void)
 {
-	if (paused > 0 && --paused == 0 && depth > 0)
-		stall_start();
+	if (paused > 0)
+		paused = paused - 1;
 }

@@ -452,14 +452,14 @@ out:
 
 /*
  * A responder out of the store (store_pause: waiting for a hash slot,
- * hashing) does not tick: a peer dies registered, and the responder
+ * hashing) does not look: a peer dies registered, and the responder
  * paused lives on past several ticks; once it resumes, the next tick
  * sees the dead peer and stops it with STALL_EXIT.  (Each tick signals
  * every registered process: a hundred responders waiting in the login
  * line ticked a hundred thousand kill(2)s a second.)
  */
 static void
-a_paused_responder_does_not_tick(void **state)
+a_paused_responder_does_not_look(void **state)
 {
 	int	 up[2], down[2], status;
 	pid_t	 w, p;
@@ -648,7 +648,7 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(a_paused_responder_does_not_tick),
+		cmocka_unit_test(a_paused_responder_does_not_look),
 		cmocka_unit_test(new_responder_never_sleeps_on_a_dead_peers_mutex),
 		cmocka_unit_test(admin_command_never_sleeps_in_its_transaction),
 		cmocka_unit_test(admin_command_never_sleeps_in_its_close),
