@@ -374,7 +374,13 @@ place_take(const struct admit_limits *l, struct admit *a)
 	uint64_t	 ahead, open, wait;
 
 	ahead = line_ahead(LINE_PLACED) + line_ahead(LINE_HASH);
-	open = slots_free(l->slots);
+	/* No one in line and a round within the budget: placed whether a
+	 * slot is free or not, without looking at them (two fcntl(2)s a
+	 * login on a quiet line); such a login gives no round sample. */
+	if (ahead == 0 && l->queue > 0 && admit_within_budget(l, 1))
+		open = UINT64_MAX;
+	else
+		open = slots_free(l->slots);
 	wait = ahead > open ? ahead - open : 0;
 	if (ahead >= open && (wait >= (uint64_t)l->queue ||
 	    !admit_within_budget(l, wait / (uint64_t)l->slots + 1))) {

@@ -625,17 +625,18 @@ fresh_process_uses_the_shared_hash_time(void **state)
 }
 
 /*
- * A login placed to wait a round that took it 300 ms (its process
- * starved before it reached the hash) while the hashes took a few: the
- * prediction then uses the round time seen, and the line's room shrinks
- * from budget / hash time to budget / 300 ms.
+ * A login placed behind one waiter (two rounds of one slot) that took it
+ * 600 ms to reach its slot (its process starved before the hash) while
+ * the hashes took a few: the prediction then uses the round time seen,
+ * 300 ms, and the line's room shrinks from budget / hash time to
+ * budget / 300 ms.
  */
 static void
 a_slow_round_narrows_the_room(void **state)
 {
 	struct lk_ctx		 ctx = { .home = home };
 	json_t			*t = limits(1, -1, 1000);
-	struct actor		 h;
+	struct actor		 h, w;
 	struct admit		 a;
 	struct admit_limits	 l;
 	int			 fds[2];
@@ -646,11 +647,16 @@ a_slow_round_narrows_the_room(void **state)
 	actor(&h, fds[1], 0, t, 0);
 	assert_int_equal(next_report(fds[0]).slot, 0);
 	shared_hash_time(20);
+	actor(&w, fds[1], 1, t, 0);
+	waiting(1);
 	memset(&a, 0, sizeof(a));
 	assert_int_equal(admit_arrive(&ctx, tenant_of(t), &a), ADMIT_OK);
 	release(&h);
+	assert_int_equal(next_report(fds[0]).slot, 0);
+	release(&w);
 	reap(&h);
-	sleep_ms(300);
+	reap(&w);
+	sleep_ms(600);
 	assert_int_equal(admit_hash_enter(&ctx, tenant_of(t), &a), ADMIT_OK);
 	admit_hash_leave(&a);
 	admit_depart();
