@@ -512,6 +512,7 @@ admit_hash_enter(struct lk_ctx *ctx, const struct tenant *tenant,
 	    h > lk_mono_ms())
 		h = lk_mono_ms();
 	arena_set(tenant, a->slot);
+	admit_mem_pin(a->slot, l.slots);
 	a->t0 = h;
 	return ADMIT_OK;
 }
@@ -537,6 +538,7 @@ admit_hash_leave(struct admit *a)
 {
 	admit_hash_fold(page, lk_mono_ms() - a->t0, a->slot >= 0);
 	hash_arena(NULL, 0);
+	admit_mem_unpin();
 	if (a->slot >= 0 && a->slot < ADMIT_SLOTS_MAX && page != NULL)
 		atomic_store(&page->freed[a->slot], lk_mono_ms());
 	unlock_one(a->slot);

@@ -88,5 +88,7 @@ void	 admit_futex_wake(_Atomic uint32_t *word, _Atomic uint32_t *sleepers);
 /* admit_mem.c */
 void	*admit_mem_slot(int afd, int k, size_t size);
 void	 admit_mem_close(int afd);
+void	 admit_mem_pin(int k, int slots);
+void	 admit_mem_unpin(void);
 
 #endif

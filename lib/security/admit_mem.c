@@ -25,6 +25,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -34,6 +35,9 @@
 
 static int	 users_held;		/* shared lock on ADMIT_USERS */
 static int	 slotmem_off;		/* shared memory unusable: malloc */
+static cpu_set_t allowed;		/* this process's cores, read once */
+static int	 allowed_n = -1;	/* how many, -1 not read yet */
+static int	 pinned;		/* to one core while hashing */
 static struct {
 	void	*mem;
 	size_t	 size;
@@ -128,4 +132,49 @@ admit_mem_close(int afd)
 			if (slot_name(afd, k, name, sizeof(name)) == 0)
 				(void)shm_unlink(name);
 	users_held = 0;
+}
+
+/* The k-th core (from 0) of the set, or -1. */
+static int
+core_nth(const cpu_set_t *set, int k)
+{
+	size_t	 c;
+
+	for (c = 0; c < CPU_SETSIZE; c++)
+		if (CPU_ISSET(c, set) && k-- == 0)
+			return (int)c;
+	return -1;
+}
+
+/*
+ * The holder of slot k of `slots` hashes on a core of its own, the k-th
+ * of those this process may use, when there are as many cores as slots:
+ * two hashes never share a core while another one idles, whatever the
+ * scheduler does with the web server's and the other responders' bursts
+ * meanwhile (sched_setaffinity(2); admit_mem_unpin() gives the process
+ * its cores back).  Anything failing leaves the process as it was.
+ */
+void
+admit_mem_pin(int k, int slots)
+{
+	cpu_set_t	 one;
+	int		 c;
+
+	if (allowed_n == -1)
+		allowed_n = sched_getaffinity(0, sizeof(allowed), &allowed) == 0 ?
+		    CPU_COUNT(&allowed) : 0;
+	if (allowed_n < 2 || slots > allowed_n || k < 0 ||
+	    (c = core_nth(&allowed, k)) == -1)
+		return;
+	CPU_ZERO(&one);
+	CPU_SET((size_t)c, &one);
+	pinned = sched_setaffinity(0, sizeof(one), &one) == 0;
+}
+
+void
+admit_mem_unpin(void)
+{
+	if (pinned)
+		(void)sched_setaffinity(0, sizeof(allowed), &allowed);
+	pinned = 0;
 }
