@@ -34,6 +34,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <sched.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -670,6 +671,42 @@ a_slow_round_narrows_the_room(void **state)
 	json_decref(t);
 }
 
+/*
+ * While it hashes, the holder of slot k runs on the k-th of its cores
+ * alone (as many slots as cores), and has them all back after; with
+ * more slots than cores it is left as it is.
+ */
+static void
+a_slot_holder_hashes_on_its_own_core(void **state)
+{
+	struct lk_ctx	 ctx = { .home = home };
+	cpu_set_t	 all, now;
+	struct admit	 a;
+	json_t		*t;
+	int		 n, slots;
+
+	(void)state;
+	assert_int_equal(sched_getaffinity(0, sizeof(all), &all), 0);
+	n = CPU_COUNT(&all);
+	for (slots = 1; slots <= n + 1; slots++) {
+		t = limits(slots, -1, 1000);
+		fresh_file();
+		memset(&a, 0, sizeof(a));
+		assert_int_equal(admit_hash_enter(&ctx, tenant_of(t), &a),
+		    ADMIT_OK);
+		assert_int_equal(sched_getaffinity(0, sizeof(now), &now), 0);
+		if (n >= 2 && slots <= n)
+			assert_int_equal(CPU_COUNT(&now), 1);
+		else
+			assert_true(CPU_EQUAL(&now, &all));
+		admit_hash_leave(&a);
+		assert_int_equal(sched_getaffinity(0, sizeof(now), &now), 0);
+		assert_true(CPU_EQUAL(&now, &all));
+		admit_close();
+		json_decref(t);
+	}
+}
+
 static void
 limits_and_defaults(void **state)
 {
@@ -926,6 +963,7 @@ main(void)
 		cmocka_unit_test(a_freed_slot_wakes_the_first_waiter),
 		cmocka_unit_test(a_spread_hash_time_narrows_the_budget),
 		cmocka_unit_test(a_slow_round_narrows_the_room),
+		cmocka_unit_test(a_slot_holder_hashes_on_its_own_core),
 		cmocka_unit_test(verify_runs_in_slot_memory_removed_by_last_user),
 		cmocka_unit_test(object_not_ours_alone_is_not_used),
 	};
