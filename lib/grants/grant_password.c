@@ -240,20 +240,6 @@ hash_check(struct grant_req *g, const struct hash_mix *mix, const char *enc,
 	return hrc == HASH_OK ? LOGIN_OK : LOGIN_WRONG;
 }
 
-/* hash_check without holding the store: the line for a hash slot may
- * take up to the tenant's budget (store_pause). */
-static enum login_rc
-verify(struct grant_req *g, const struct hash_mix *mix, const char *enc,
-    int blocked, struct admit *adm, int *rehash)
-{
-	enum login_rc	 rc;
-
-	store_pause(g->ctx->store);
-	rc = hash_check(g, mix, enc, blocked, adm, rehash);
-	store_resume(g->ctx->store);
-	return rc;
-}
-
 /*
  * Find and check the user.  The same answer and the same hash work
  * whether the user is unknown or the password is wrong; a blocked user
@@ -290,7 +276,8 @@ grant_password_user(struct grant_req *g, const char *connection,
 	default:
 		return LOGIN_ERR;
 	}
-	rc = verify(g, mix, user->password_hash, user->blocked, &adm, &rehash);
+	rc = hash_check(g, mix, user->password_hash, user->blocked, &adm,
+	    &rehash);
 	if (rc == LOGIN_WRONG)
 		rc = attempt(g, known ? user : NULL, known ?
 		    GUARD_EV_WRONG_PASSWORD : GUARD_EV_UNKNOWN_USER, rc);
@@ -301,7 +288,8 @@ grant_password_user(struct grant_req *g, const char *connection,
 		goto fail;
 	}
 	if (rehash) {
-		/* The second hash in the slot, as the first (verify). */
+		/* The second hash in the slot lets go of the store: with the
+		 * verify before it, two hash times would hold it. */
 		store_pause(g->ctx->store);
 		rehash_user(g, user, &g->tenant.hash_policy);
 		admit_hash_leave(&adm);

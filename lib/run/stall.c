@@ -241,8 +241,8 @@ stall_disarm(void)
 }
 
 /*
- * A request that lets go of the store (store_pause: it waits for a hash
- * slot, hashes, or asks a directory) cannot hang on a Berkeley DB
+ * A request that lets go of the store (store_pause: it waits for its turn
+ * at a hash slot or asks a directory) cannot hang on a Berkeley DB
  * mutex meanwhile: its ticks look at nothing until stall_unpause().
  * Each look reads the registry and signals every registered process
  * (kill 0), so a hundred responders waiting in the login line, looking

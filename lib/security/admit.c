@@ -81,6 +81,7 @@
 #define ADMIT_QUEUE_BASE	4096	/* first ticket byte (2 dispensers) */
 #define ADMIT_TAKE_TRIES	64	/* ticket races before giving up */
 #define ADMIT_TAKE_MS		50	/* ... and at least this long */
+#define ADMIT_PIN_MS		1.0	/* shortest hash run on its own core */
 
 
 static int	 admit_fd = -1;
@@ -465,10 +466,13 @@ turn_take(void)
  * ticket to lock and give back on a quiet line).  Else the login waits
  * its turn: its wait was predicted within the budget, and a late
  * refusal would waste the wait; only a client gone, or a line stuck for
- * ADMIT_WAIT_MAX, ends it.
+ * ADMIT_WAIT_MAX, ends it.  It lets go of the store while it waits (up
+ * to the budget: an opener that must recover waits for every holder,
+ * store.h); the hash itself, one hash time, holds it.
  */
 static int
-slot_take(const struct admit_limits *l, const struct admit *a)
+slot_take(const struct admit_limits *l, const struct admit *a,
+    struct store *store)
 {
 	int	 slot = -1;
 
@@ -477,10 +481,12 @@ slot_take(const struct admit_limits *l, const struct admit *a)
 		give_back(LINE_PLACED);
 		return slot;
 	}
+	store_pause(store);
 	if (turn_take() == 0)
 		slot = line_wait(l, place[LINE_HASH].t,
 		    a->t0 + ADMIT_WAIT_MAX, a->peer_fd);
 	give_back(LINE_HASH);
+	store_resume(store);
 	return slot;
 }
 
@@ -499,7 +505,7 @@ admit_hash_enter(struct lk_ctx *ctx, const struct tenant *tenant,
 	/* A login not placed at its arrival (admit_arrive) is placed now. */
 	if (!place[LINE_PLACED].held && place_take(&l, a) == ADMIT_BUSY)
 		return ADMIT_BUSY;
-	if ((a->slot = slot_take(&l, a)) == -1) {
+	if ((a->slot = slot_take(&l, a, ctx->store)) == -1) {
 		a->retry_after = admit_retry_after(&l, line_ahead(LINE_HASH));
 		return ADMIT_BUSY;
 	}
@@ -512,7 +518,9 @@ admit_hash_enter(struct lk_ctx *ctx, const struct tenant *tenant,
 	    h > lk_mono_ms())
 		h = lk_mono_ms();
 	arena_set(tenant, a->slot);
-	admit_mem_pin(a->slot, l.slots);
+	/* A hash of a millisecond or less is not worth moving for. */
+	if (l.hash_ms >= ADMIT_PIN_MS)
+		admit_mem_pin(a->slot, l.slots);
 	a->t0 = h;
 	return ADMIT_OK;
 }

@@ -119,10 +119,10 @@ void		 store_close(struct store *);	/* NULL is a no-op */
  * store.c; PostgreSQL: nothing): every transaction takes it, so holding
  * it from a request's start to its end spares each of them the two
  * fcntl(2) calls.  store_pause() lets go of it while the request waits
- * for something else (a hash slot, a directory or identity provider), as
- * an opener that must recover waits for every holder; store_resume()
- * takes it back.  Not inside a transaction.  Each pair nests; a NULL
- * store is a no-op.
+ * for something else (its turn in the hash line, a directory or identity
+ * provider), as an opener that must recover waits for every holder;
+ * store_resume() takes it back.  Not inside a transaction.  Each pair
+ * nests; a NULL store is a no-op.
  */
 void		 store_hold(struct store *);
 void		 store_release(struct store *);

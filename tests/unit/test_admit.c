@@ -707,6 +707,90 @@ a_slot_holder_hashes_on_its_own_core(void **state)
 	}
 }
 
+/* Whether someone holds the recovery lock of the store at dir (an
+ * opener that must recover would wait): test_store.c's fenced(). */
+static int
+store_fenced(const char *dir)
+{
+	char		 path[PATH_MAX];
+	struct flock	 fl;
+	int		 fd;
+
+	snprintf(path, sizeof(path), "%s/recovery.lock", dir);
+	assert_true((fd = open(path, O_RDWR)) != -1);
+	memset(&fl, 0, sizeof(fl));
+	fl.l_type = F_WRLCK;
+	fl.l_whence = SEEK_SET;
+	fl.l_len = 1;
+	assert_int_equal(fcntl(fd, F_OFD_GETLK, &fl), 0);
+	close(fd);
+	return fl.l_type != F_UNLCK;
+}
+
+/*
+ * A login holding the store as a request does (store_hold) lets go of
+ * it while it waits in line for a slot, and holds it again once the
+ * slot is its own: an opener that must recover does not wait on the
+ * line.  One slot, held by H; W, holding its store, waits.
+ */
+static void
+a_waiter_lets_go_of_the_store(void **state)
+{
+	char		 dir[sizeof(home) + 8];
+	json_t		*t = limits(1, -1, 60000);
+	struct store	*s;
+	struct actor	 h, w;
+	struct report	 r;
+	int		 fds[2];
+	char		 c;
+
+	(void)state;
+	fresh_file();
+	snprintf(dir, sizeof(dir), "%s/store", home);
+	assert_non_null(s = store_open(dir, STORE_CREATE));
+	store_close(s);
+	assert_int_equal(pipe(fds), 0);
+	actor(&h, fds[1], 0, t, 0);
+	assert_int_equal(next_report(fds[0]).slot, 0);
+	assert_int_equal(pipe(w.go), 0);
+	if ((w.pid = fork()) == 0) {
+		struct lk_ctx	 ctx = { .home = home };
+		struct admit	 a;
+
+		close(w.go[1]);
+		admit_close();
+		if ((ctx.store = store_open(dir, 0)) == NULL)
+			_exit(1);
+		store_hold(ctx.store);
+		memset(&a, 0, sizeof(a));
+		memset(&r, 0, sizeof(r));
+		r.id = 1;
+		r.slot = admit_hash_enter(&ctx, tenant_of(t), &a) == ADMIT_OK ?
+		    a.slot : -1;
+		if (write(fds[1], &r, sizeof(r)) != sizeof(r) ||
+		    read(w.go[0], &c, 1) != 1)
+			_exit(2);
+		admit_hash_leave(&a);
+		store_release(ctx.store);
+		store_close(ctx.store);
+		admit_close();
+		_exit(0);
+	}
+	close(w.go[0]);
+	waiting(1);
+	assert_false(store_fenced(dir));
+	release(&h);
+	assert_int_equal(next_report(fds[0]).slot, 0);
+	assert_true(store_fenced(dir));
+	release(&w);
+	reap(&h);
+	reap(&w);
+	assert_false(store_fenced(dir));
+	close(fds[0]);
+	close(fds[1]);
+	json_decref(t);
+}
+
 static void
 limits_and_defaults(void **state)
 {
@@ -964,6 +1048,7 @@ main(void)
 		cmocka_unit_test(a_spread_hash_time_narrows_the_budget),
 		cmocka_unit_test(a_slow_round_narrows_the_room),
 		cmocka_unit_test(a_slot_holder_hashes_on_its_own_core),
+		cmocka_unit_test(a_waiter_lets_go_of_the_store),
 		cmocka_unit_test(verify_runs_in_slot_memory_removed_by_last_user),
 		cmocka_unit_test(object_not_ours_alone_is_not_used),
 	};
