@@ -385,12 +385,13 @@ static void
 generation_follows_configuration_writes(void **state)
 {
 	struct store	*s = *state;
-	json_t		*c = json_pack("{ssss}", "client_id", "app", "name", "A");
+	json_t		*c;
 	uint64_t	 g0, g1, g2;
 	pid_t		 pid;
 	int		 st;
 
 	NEED_DB();
+	c = json_pack("{ssss}", "client_id", "app", "name", "A");
 	assert_int_equal(store_gen(s, &g0), STORE_OK);
 	assert_int_equal(store_put(s, NULL, SK_CLIENT, "app", c, 0), STORE_OK);
 	assert_int_equal(store_gen(s, &g1), STORE_OK);
