@@ -24,9 +24,9 @@
 #include "extern.h"
 #include "admit_int.h"
 
-/* fcntl(cmd) of lock type on byte b of the admission file fd: 0 or -1. */
-int
-admit_lock(int fd, int b, short type, int cmd)
+/* A one-byte lock of type on byte b. */
+static struct flock
+byte_flock(short type, int b)
 {
 	struct flock	 fl;
 
@@ -35,6 +35,15 @@ admit_lock(int fd, int b, short type, int cmd)
 	fl.l_whence = SEEK_SET;
 	fl.l_start = b;
 	fl.l_len = 1;
+	return fl;
+}
+
+/* fcntl(cmd) of lock type on byte b of the admission file fd: 0 or -1. */
+int
+admit_lock(int fd, int b, short type, int cmd)
+{
+	struct flock	 fl = byte_flock(type, b);
+
 	while (fcntl(fd, cmd, &fl) == -1)
 		if (errno != EINTR)
 			return -1;
@@ -65,13 +74,8 @@ admit_lock_one(int fd, int base, int n, int spread)
 int
 admit_held(int fd, int b)
 {
-	struct flock	 fl;
+	struct flock	 fl = byte_flock(F_WRLCK, b);
 
-	memset(&fl, 0, sizeof(fl));
-	fl.l_type = F_WRLCK;
-	fl.l_whence = SEEK_SET;
-	fl.l_start = b;
-	fl.l_len = 1;
 	if (fcntl(fd, F_OFD_GETLK, &fl) == -1)
 		return 1;	/* unknown: leave the line as it is */
 	return fl.l_type != F_UNLCK;

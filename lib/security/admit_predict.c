@@ -67,7 +67,7 @@ admit_limits(const struct tenant *tenant, struct admit_limits *l)
 {
 	struct admit_page *page = admit_page();
 	double	 h = hash_ms > 0 ? hash_ms : ADMIT_HASH_GUESS;
-	double	 room;
+	double	 room, round;
 
 	/* Read once: it was an open, a read and a close every login. */
 	if (cores == 0 && (cores = sysconf(_SC_NPROCESSORS_ONLN)) < 1)
@@ -83,8 +83,8 @@ admit_limits(const struct tenant *tenant, struct admit_limits *l)
 	l->hash_var = page != NULL ? shared_hash_var(page) : 0;
 	/* A round of the line is a hash time, or longer when the logins
 	 * that waited lately found it so (round_sample()). */
-	l->round_ms = page != NULL && shared_round_ms(page) > h ?
-	    shared_round_ms(page) : h;
+	round = page != NULL ? shared_round_ms(page) : 0;
+	l->round_ms = round > h ? round : h;
 	/* The waiters whose predicted wait fits the budget. */
 	room = (double)l->budget_ms * l->slots / l->round_ms;
 	l->queue = room >= ADMIT_QUEUE_MAX ? ADMIT_QUEUE_MAX : (int)room;
