@@ -36,8 +36,9 @@
  * Rotation writes the successor and moves the family's "current" on, in
  * one transaction: two records, the spent token's own is not rewritten
  * (the family says which token is spent).  So two concurrent refreshes
- * cannot both succeed: both write the family, Berkeley DB's deadlock
- * detector aborts one, and its retry finds the token spent.  The commit
+ * cannot both succeed: a rotation reads the family to write it
+ * (store_get_update), the second waits for the first's commit and then
+ * finds the token spent.  The commit
  * is synced before the answer, grouped with other responders' commits
  * (store_txn_run_flushed).
  */
@@ -516,7 +517,11 @@ redeem_find(struct store *st, struct txn *txn, struct refresh_use *u,
 	if (refresh_str(r->rec, RM_FAMILY) == NULL)
 		return STORE_NOTFOUND;
 	refresh_family_key(refresh_str(r->rec, RM_FAMILY), r->fkey);
-	if ((rc = store_get(st, txn, SK_REFRESH, r->fkey, &r->fam)) != STORE_OK)
+	/* A rotating family is written by nearly every redemption. */
+	rc = r->conf.rotating ?
+	    store_get_update(st, txn, SK_REFRESH, r->fkey, &r->fam) :
+	    store_get(st, txn, SK_REFRESH, r->fkey, &r->fam);
+	if (rc != STORE_OK)
 		return rc;
 	return refresh_is(r->fam, RM_CLIENT_ID, u->clientrec->client_id) ?
 	    STORE_OK : STORE_NOTFOUND;

@@ -79,6 +79,8 @@ enum store_rc {
 #define STORE_MIGRATE		0x04	/* store_open_pg: create or upgrade the
 					 * schema (Berkeley DB: nothing) */
 #define STORE_NOOVERWRITE	0x01	/* store_put: fail with STORE_EXISTS */
+#define STORE_FOR_UPDATE	0x02	/* get: the transaction will write the
+					 * record (store_get_update) */
 
 struct store;
 /* A transaction of the store (store_txn_run), opaque above it. */
@@ -132,6 +134,16 @@ void		 store_resume(struct store *);
 /* txn may be NULL: the call then runs in its own auto-committed txn. */
 enum store_rc	 store_get(struct store *, struct txn *, enum store_kind,
 		    const char *key, json_t **out);	/* *out owned by caller */
+/*
+ * store_get of a record the transaction txn (not NULL) is about to write.
+ * Berkeley DB locks the record's page for writing at once (DB_RMW): two
+ * transactions that each read the page and then write it would otherwise
+ * both hold its read lock and deadlock on the upgrade, one of them to be
+ * aborted and retried; this way the second waits for the first's commit.
+ * PostgreSQL's serializable transactions need nothing more (store_pg.c).
+ */
+enum store_rc	 store_get_update(struct store *, struct txn *,
+		    enum store_kind, const char *key, json_t **out);
 enum store_rc	 store_put(struct store *, struct txn *, enum store_kind,
 		    const char *key, const json_t *val, int flags);
 enum store_rc	 store_del(struct store *, struct txn *, enum store_kind,

@@ -45,7 +45,7 @@ struct store_ops {
 	 * all (store_txn_durable). */
 	void		 (*durable)(struct store *, struct txn *);
 	enum store_rc	 (*get)(struct store *, struct txn *, enum store_kind,
-			    const char *key, json_t **out);
+			    const char *key, json_t **out, int flags);
 	enum store_rc	 (*put)(struct store *, struct txn *, enum store_kind,
 			    const char *key, const json_t *val, int flags);
 	enum store_rc	 (*del)(struct store *, struct txn *, enum store_kind,

@@ -106,7 +106,7 @@ enum store_rc
 store_get_txn(struct store *s, struct txn *txn, enum store_kind kind,
     const char *key, json_t **out)
 {
-	return s->ops->get(s, txn, kind, key, out);
+	return s->ops->get(s, txn, kind, key, out, 0);
 }
 
 /* A configuration record's write changes the generation in its
@@ -224,6 +224,14 @@ store_get(struct store *s, struct txn *txn, enum store_kind kind,
 	if (txn != NULL)
 		return store_get_txn(s, txn, kind, key, out);
 	return store_op_run(s, get_fn, &o, STORE_AUTO_READ);
+}
+
+enum store_rc
+store_get_update(struct store *s, struct txn *txn, enum store_kind kind,
+    const char *key, json_t **out)
+{
+	*out = NULL;
+	return s->ops->get(s, txn, kind, key, out, STORE_FOR_UPDATE);
 }
 
 /* A write that changes the generation (store_gen.c) is never on its

@@ -268,9 +268,12 @@ pg_key_ok(const char *key)
 /* ------------------------------------------------------------------ */
 /* Records.                                                           */
 
+/* STORE_FOR_UPDATE changes nothing: a serializable transaction that
+ * wrote a row another changed meanwhile fails to commit whether or not it
+ * locked the row first, and is retried (pg_txn_run). */
 static enum store_rc
 pg_get(struct store *s, struct txn *txn, enum store_kind kind,
-    const char *key, json_t **out)
+    const char *key, json_t **out, int flags)
 {
 	char		 k[8];
 	const char	*v[2] = { k, key };

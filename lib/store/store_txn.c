@@ -375,10 +375,11 @@ txn_run(struct store *s,
 /* ------------------------------------------------------------------ */
 /* Records.                                                           */
 
-/* *out is NULL unless STORE_OK.  On error nothing is changed. */
+/* *out is NULL unless STORE_OK.  On error nothing is changed.
+ * STORE_FOR_UPDATE: DB_RMW (store_get_update). */
 static enum store_rc
 bdb_get(struct store *s, struct txn *txn, enum store_kind kind,
-    const char *key, json_t **out)
+    const char *key, json_t **out, int flags)
 {
 	DB		*db;
 	DBT		 k, d;
@@ -391,7 +392,8 @@ bdb_get(struct store *s, struct txn *txn, enum store_kind kind,
 		return STORE_ERR;
 	memset(&d, 0, sizeof(d));
 	d.flags = DB_DBT_MALLOC;
-	if ((ret = db->get(db, BDB_TXN(txn), &k, &d, 0)) != 0)
+	if ((ret = db->get(db, BDB_TXN(txn), &k, &d,
+	    (flags & STORE_FOR_UPDATE) ? DB_RMW : 0)) != 0)
 		return store_dbret(ret, "get", kind);
 	*out = store_val_parse(&d, kind);
 	store_dbt_free(&d);

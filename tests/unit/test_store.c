@@ -23,6 +23,7 @@
 #include <cmocka.h>
 
 #include "extern.h"
+#include "store/store_int.h"
 #include "store_fx.h"
 
 #define NOW		1700000000	/* the fixed clock */
@@ -743,6 +744,70 @@ request_hold_fences_recovery_except_in_its_waits(void **state)
 	}
 }
 
+/* Inside the first transaction: whether a second one that may not wait
+ * (DB_TXN_NOWAIT) can read the key the first has read. */
+struct peek {
+	const char	*key;
+	int		 update;	/* read with store_get_update */
+	int		 readable;	/* the second read was granted */
+};
+
+static enum store_rc
+peek_fn(struct store *s, struct txn *txn, void *arg)
+{
+	struct peek	*p = arg;
+	DB_TXN		*other;
+	DB		*db;
+	DBT		 k, d;
+	json_t		*v = NULL;
+	enum store_rc	 rc;
+	int		 ret;
+
+	rc = p->update ? store_get_update(s, txn, SK_META, p->key, &v) :
+	    store_get(s, txn, SK_META, p->key, &v);
+	json_decref(v);
+	if (rc != STORE_OK)
+		return rc;
+	assert_int_equal(store_db(s, SK_META, &db), 0);
+	assert_int_equal(s->env->txn_begin(s->env, NULL, &other,
+	    DB_TXN_NOWAIT), 0);
+	assert_int_equal(store_key_dbt(&k, p->key), 0);
+	memset(&d, 0, sizeof(d));
+	d.flags = DB_DBT_MALLOC;
+	ret = db->get(db, other, &k, &d, 0);
+	free(d.data);
+	assert_true(ret == 0 || ret == DB_LOCK_NOTGRANTED ||
+	    ret == DB_LOCK_DEADLOCK);
+	p->readable = ret == 0;
+	assert_int_equal(other->abort(other), 0);
+	return STORE_OK;
+}
+
+/* A record read to be written is locked for writing at the read: a
+ * second reader is refused until the commit, where a plain read lets it
+ * share the page (and both would deadlock on writing it). */
+static void
+get_update_locks_the_record_for_writing(void **state)
+{
+	struct fx	*fx = *state;
+	struct peek	 p = { .key = "row" };
+	json_t		*v = rec(1);
+
+	assert_int_equal(store_put(fx->s, NULL, SK_META, p.key, v, 0),
+	    STORE_OK);
+	json_decref(v);
+	assert_int_equal(store_txn_run(fx->s, peek_fn, &p), STORE_OK);
+	assert_true(p.readable);
+	p.update = 1;
+	assert_int_equal(store_txn_run(fx->s, peek_fn, &p), STORE_OK);
+	assert_false(p.readable);
+	/* Committed: the record reads again, unchanged. */
+	assert_int_equal(store_get(fx->s, NULL, SK_META, p.key, &v),
+	    STORE_OK);
+	assert_int_equal(rec_v(v), 1);
+	json_decref(v);
+}
+
 #define T(f)	cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int
@@ -760,6 +825,7 @@ main(void)
 		T(txn_run_commits_every_write),
 		T(txn_run_error_leaves_nothing_written),
 		T(txn_run_retries_a_deadlocked_fn),
+		T(get_update_locks_the_record_for_writing),
 		T(each_inside_txn_sees_its_own_writes),
 		T(user_found_by_email_case_insensitively),
 		T(user_found_by_username_and_phone),
