@@ -12,7 +12,6 @@
  * inside a Berkeley DB call instead, the process would leave the
  * environment to be recovered.
  */
-#include <sys/random.h>
 
 #include <fcntl.h>
 #include <signal.h>
@@ -117,9 +116,10 @@ path_get(void)
 
 /*
  * The request id: 16 random bytes in hex, for the logs only (not a
- * secret).  From getrandom(2), not OpenSSL's generator: a plain CGI
- * request that draws no other random number then never instantiates
- * the DRBG (a noticeable part of its start-up, docs/performance.md).
+ * secret).  From getrandom(2) in batches (lk_id_bytes), not OpenSSL's
+ * generator: a plain CGI request that draws no other random number then
+ * never instantiates the DRBG (a noticeable part of its start-up,
+ * docs/performance.md).
  */
 static void
 request_id(char *out, size_t outsz)
@@ -129,7 +129,7 @@ request_id(char *out, size_t outsz)
 	size_t		 i;
 
 	if (outsz < 2 * sizeof(b) + 1 ||
-	    getrandom(b, sizeof(b), GRND_NONBLOCK) != (ssize_t)sizeof(b)) {
+	    lk_id_bytes(b, sizeof(b)) == -1) {
 		snprintf(out, outsz, "0");
 		return;
 	}

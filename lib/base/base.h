@@ -26,6 +26,12 @@ int	 buf_printf(struct buf *, const char *, ...)
 double	 lk_mono_ms(void);
 time_t	 lk_now(void);	/* the wall clock's second (clock.c) */
 
+/* proc.c: this process's pid, asked once (and again in a forked child);
+ * n <= 256 random bytes for identifiers that are not secrets, from a
+ * batch of getrandom(2).  0 or -1. */
+pid_t	 lk_pid(void);
+int	 lk_id_bytes(void *out, size_t n);
+
 /* ------------------------------------------------------------------ */
 /* log.c: one logging function; never pass secrets to it.              */
 

@@ -56,7 +56,7 @@ admit_lock(int fd, int b, short type, int cmd)
 int
 admit_lock_one(int fd, int base, int n, int spread)
 {
-	unsigned	 from = spread ? (unsigned)getpid() : 0;
+	unsigned	 from = spread ? (unsigned)lk_pid() : 0;
 	int		 i, b;
 
 	for (i = 0; i < n; i++) {
