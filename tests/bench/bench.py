@@ -316,6 +316,28 @@ class Lighttpd:
             return self.kids(self.proc.pid)
         return [w for s in self.kids(self.proc.pid) for w in self.kids(s)]
 
+    def wait_open(self, home, timeout=60):
+        """Wait until every responder has opened the Berkeley DB
+        environment at home: its pid is in the registry (__db.register,
+        a slot of 25 bytes per process, "X" when free; DB_REGISTER).  A
+        supervisor's workers open it one after another as they start;
+        those still opening accept nothing, and the rows would measure
+        the web server queueing clients for them."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            try:
+                reg = (Path(home) / "__db.register").read_bytes()
+            except OSError:
+                reg = b""
+            seen = {int(reg[i:i + 24]) for i in range(0, len(reg) - 24, 25)
+                if reg[i:i + 24].strip().isdigit()}
+            want = set(self.responders())
+            if want and want <= seen:
+                return
+            time.sleep(0.1)
+        raise SystemExit("bench: responders did not open %s in %d s; see %s"
+            % (home, timeout, self.run))
+
     def cpu(self):
         """CPU seconds (user + system) of the responder processes."""
         total = 0
@@ -756,6 +778,7 @@ def overload_rows(tmp, srv, home, servers):
     rows = []
     sup = Lighttpd(tmp, home, FCGI, children=OV_CHILDREN)
     servers.append(sup)
+    sup.wait_open(home)
     post(sup.base, "/oauth/token", dict(urllib.parse.parse_qsl(PW_BODY)))
     for label, s3, mode in (("max-procs %d" % PROCS, srv, "plain"),
             ("%d workers" % OV_CHILDREN, sup, "plain"),
