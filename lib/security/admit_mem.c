@@ -126,11 +126,23 @@ admit_mem_close(int afd)
 			munmap(slotmem[k].mem, slotmem[k].size);
 			slotmem[k].mem = NULL;
 		}
-	/* The last user (no other shared lock left) removes the objects. */
-	if (users_held && admit_lock(afd, ADMIT_USERS, F_WRLCK, F_OFD_SETLK) == 0)
-		for (k = 0; k < ADMIT_SLOTS_MAX; k++)
-			if (slot_name(afd, k, name, sizeof(name)) == 0)
-				(void)shm_unlink(name);
+	/*
+	 * The last user (no other shared lock left) removes the objects.  It
+	 * lets go of its own share first: two users closing at once each
+	 * found the other's share, and neither removed them.  This way the
+	 * later of the two to look finds none (or the other holding the
+	 * lock, and removing them).
+	 */
+	if (users_held) {
+		(void)admit_lock(afd, ADMIT_USERS, F_UNLCK, F_OFD_SETLK);
+		if (admit_lock(afd, ADMIT_USERS, F_WRLCK, F_OFD_SETLK) == 0) {
+			for (k = 0; k < ADMIT_SLOTS_MAX; k++)
+				if (slot_name(afd, k, name, sizeof(name)) == 0)
+					(void)shm_unlink(name);
+			(void)admit_lock(afd, ADMIT_USERS, F_UNLCK,
+			    F_OFD_SETLK);
+		}
+	}
 	users_held = 0;
 }
 

@@ -14,6 +14,7 @@
 #include <sys/types.h>
 #include <sys/wait.h>
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -33,6 +34,7 @@
 #include <cmocka.h>
 
 #include "extern.h"
+#include "security/admit_int.h"
 #include "admit_fx.h"
 
 /*
@@ -210,11 +212,52 @@ all_bytes(const unsigned char *p, size_t n, unsigned char v)
 }
 
 /*
+ * fcntl(2), interposed: in a slot_user told 'C', a try for the slot
+ * memory's last-user lock that fails says 'p' on its reply pipe and
+ * waits for a byte, so that another user closes meanwhile.  Every
+ * command here takes a pointer or an int, one register-sized argument.
+ */
+typedef int (*fcntl_fn)(int, int, ...);
+static int	 pause_cmd = -1, pause_rep = -1;
+
+int
+fcntl(int fd, int cmd, ...)
+{
+	static fcntl_fn	 real;
+	struct flock	*fl;
+	va_list		 ap;
+	void		*arg;
+	int		 ret;
+	char		 c;
+
+	va_start(ap, cmd);
+	arg = va_arg(ap, void *);
+	va_end(ap);
+	if (real == NULL)
+		*(void **)&real = dlsym(RTLD_NEXT, "fcntl");
+	if (real == NULL)
+		abort();
+	ret = real(fd, cmd, arg);
+	if (pause_rep != -1 && ret == -1 && cmd == F_OFD_SETLK &&
+	    (fl = arg) != NULL && fl->l_type == F_WRLCK &&
+	    fl->l_start == ADMIT_USERS) {
+		if (write(pause_rep, "p", 1) != 1 ||
+		    read(pause_cmd, &c, 1) != 1)
+			_exit(5);
+		pause_rep = -1;
+		errno = EAGAIN;
+	}
+	return ret;
+}
+
+/*
  * A child that takes slot 0 of t and then does as the parent says, one
  * byte on `cmd` per step, answering one byte on `rep` after each:
  * 'v' verify pw (must be HASH_OK) and px (HASH_MISMATCH) against enc,
- * 'l' leave the slot, 'c' admit_close and exit 0.  Each child opens the
- * admission file itself (an OFD lock is shared with a forked copy).
+ * 'l' leave the slot, 'c' admit_close and exit 0, 'C' the same, stopping
+ * once after a failed try to be the slot memory's last user (fcntl
+ * above).  Each child opens the admission file itself (an OFD lock is
+ * shared with a forked copy).
  */
 static pid_t
 slot_user(const json_t *t, const char *enc, int cmd[2], int rep[2])
@@ -247,6 +290,11 @@ slot_user(const json_t *t, const char *enc, int cmd[2], int rep[2])
 			_exit(3);
 		if (c == 'l')
 			admit_hash_leave(&a);
+		if (c == 'C') {
+			pause_cmd = cmd[0];
+			pause_rep = rep[1];
+			c = 'c';
+		}
 		if (c == 'c') {
 			admit_close();
 			_exit(0);
@@ -317,6 +365,45 @@ verify_runs_in_slot_memory_removed_by_last_user(void **state)
 	json_decref(t);
 }
 
+/*
+ * Two users close at once: A tries to be the last one while B still
+ * uses the memory, and B closes before A has gone.  The later of the
+ * two to look removes the objects (each lets go of its own share before
+ * it looks).
+ */
+static void
+slot_memory_removed_when_users_close_together(void **state)
+{
+	struct hash_policy	 pol;
+	struct stat		 st;
+	char			 enc[HASH_ENCODED_MAX], path[PATH_MAX], r;
+	json_t			*t = small_tenant();
+	int			 acmd[2], arep[2], bcmd[2], brep[2];
+	pid_t			 a, b;
+
+	(void)state;
+	hash_policy_parse(json_object_get(t, "hash"), &pol);
+	assert_int_equal(hash_password(&pol, "pw", 2, enc, sizeof(enc)), 0);
+	a = slot_user(t, enc, acmd, arep);
+	assert_int_equal(read(arep[0], &r, 1), 1);
+	say(acmd, arep, 'l');
+	b = slot_user(t, enc, bcmd, brep);
+	assert_int_equal(read(brep[0], &r, 1), 1);
+	slot_path(0, path, sizeof(path));
+	assert_int_equal(stat(path, &st), 0);
+	say(bcmd, brep, 'l');
+	/* A's try fails (B's share), and A waits before it goes on. */
+	say(acmd, arep, 'C');
+	reap_ok(b, bcmd, brep);
+	assert_int_equal(stat(path, &st), -1);
+	assert_int_equal(errno, ENOENT);
+	assert_int_equal(write(acmd[1], "g", 1), 1);
+	reap_pid(a);
+	close(acmd[1]);
+	close(arep[0]);
+	json_decref(t);
+}
+
 static void
 object_not_ours_alone_is_not_used(void **state)
 {
@@ -356,6 +443,7 @@ main(void)
 		cmocka_unit_test(a_slot_holder_hashes_on_its_own_core),
 		cmocka_unit_test(a_waiter_lets_go_of_the_store),
 		cmocka_unit_test(verify_runs_in_slot_memory_removed_by_last_user),
+		cmocka_unit_test(slot_memory_removed_when_users_close_together),
 		cmocka_unit_test(object_not_ours_alone_is_not_used),
 	};
 
