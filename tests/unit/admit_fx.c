@@ -47,19 +47,6 @@ sleep_ms(double ms)
 /* Admission limits, and the smallest hash policy: a slot's first holder
  * sizes its shared memory (m KiB) before it reports, which at the
  * default 19 MiB shifts these tests' schedule by milliseconds. */
-/* The tenant of a JSON object, parsed as the responder parses it (the
- * last one is kept until the next call). */
-const struct tenant *
-tenant_of(const json_t *j)
-{
-	static struct tenant	 t;
-
-	record_clear(REC_TENANT, &t);
-	if (record_parse(REC_TENANT, (json_t *)j, &t) == -1)
-		abort();
-	return &t;
-}
-
 /* Admission limits (queue, budget_ms -1: none set) and the smallest
  * hash policy. */
 json_t *
@@ -81,6 +68,20 @@ limits(int slots, int queue, int budget_ms)
 int		 actor_close = -1;
 
 
+/* Fork x's process, with the pipe that tells it to go on: 1 in the
+ * parent, 0 in the child. */
+static int
+actor_fork(struct actor *x)
+{
+	assert_int_equal(pipe(x->go), 0);
+	if ((x->pid = fork()) != 0) {
+		close(x->go[0]);
+		return 1;
+	}
+	close(x->go[1]);
+	return 0;
+}
+
 /*
  * Fork actor `id`: it asks for a slot under the tenant settings t (the
  * web server connection peer, 0 none), reports to fd and, admitted,
@@ -96,12 +97,8 @@ actor(struct actor *x, int fd, int id, const json_t *t, int peer)
 	struct report		 r;
 	char			 c;
 
-	assert_int_equal(pipe(x->go), 0);
-	if ((x->pid = fork()) != 0) {
-		close(x->go[0]);
+	if (actor_fork(x))
 		return;
-	}
-	close(x->go[1]);
 	if (actor_close != -1)
 		close(actor_close);
 	admit_close();		/* the parent's open file is not ours */
@@ -138,12 +135,8 @@ placer(struct actor *x, int fd, int id, const json_t *t)
 	struct report	 r;
 	char		 c;
 
-	assert_int_equal(pipe(x->go), 0);
-	if ((x->pid = fork()) != 0) {
-		close(x->go[0]);
+	if (actor_fork(x))
 		return;
-	}
-	close(x->go[1]);
 	admit_close();
 	memset(&a, 0, sizeof(a));
 	memset(&r, 0, sizeof(r));

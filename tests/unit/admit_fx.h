@@ -5,6 +5,8 @@
 #ifndef ADMIT_FX_H
 #define ADMIT_FX_H
 
+#include "tenant_of.h"	/* tenant_of() */
+
 /* What actor `id` reports once admitted or refused: its slot (-1:
  * refused), the Retry-After it was given, the hash time it predicts
  * with. */
@@ -29,9 +31,6 @@ extern char	 home[sizeof(ADMIT_FX_HOME)];
 extern int	 actor_close;
 
 void		 sleep_ms(double ms);
-/* The tenant of a JSON object, parsed as the responder parses it (the
- * last one is kept until the next call). */
-const struct tenant *tenant_of(const json_t *j);
 /* Admission limits (queue, budget_ms -1: none set) and the smallest
  * hash policy. */
 json_t		*limits(int slots, int queue, int budget_ms);

@@ -14,7 +14,6 @@
 #include <sys/types.h>
 #include <sys/wait.h>
 
-#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -36,6 +35,7 @@
 #include "extern.h"
 #include "security/admit_int.h"
 #include "admit_fx.h"
+#include "fcntl_next.h"
 
 /*
  * While it hashes, the holder of slot k runs on the k-th of its cores
@@ -214,16 +214,13 @@ all_bytes(const unsigned char *p, size_t n, unsigned char v)
 /*
  * fcntl(2), interposed: in a slot_user told 'C', a try for the slot
  * memory's last-user lock that fails says 'p' on its reply pipe and
- * waits for a byte, so that another user closes meanwhile.  Every
- * command here takes a pointer or an int, one register-sized argument.
+ * waits for a byte, so that another user closes meanwhile.
  */
-typedef int (*fcntl_fn)(int, int, ...);
 static int	 pause_cmd = -1, pause_rep = -1;
 
 int
 fcntl(int fd, int cmd, ...)
 {
-	static fcntl_fn	 real;
 	struct flock	*fl;
 	va_list		 ap;
 	void		*arg;
@@ -233,11 +230,7 @@ fcntl(int fd, int cmd, ...)
 	va_start(ap, cmd);
 	arg = va_arg(ap, void *);
 	va_end(ap);
-	if (real == NULL)
-		*(void **)&real = dlsym(RTLD_NEXT, "fcntl");
-	if (real == NULL)
-		abort();
-	ret = real(fd, cmd, arg);
+	ret = fcntl_next(fd, cmd, arg);
 	if (pause_rep != -1 && ret == -1 && cmd == F_OFD_SETLK &&
 	    (fl = arg) != NULL && fl->l_type == F_WRLCK &&
 	    fl->l_start == ADMIT_USERS) {
@@ -250,14 +243,25 @@ fcntl(int fd, int cmd, ...)
 	return ret;
 }
 
+/* "pw" hashed under t's policy, into enc. */
+static void
+pw_encoded(const json_t *t, char *enc, size_t encsz)
+{
+	struct hash_policy	 pol;
+
+	hash_policy_parse(json_object_get(t, "hash"), &pol);
+	assert_int_equal(hash_password(&pol, "pw", 2, enc, encsz), 0);
+}
+
 /*
  * A child that takes slot 0 of t and then does as the parent says, one
  * byte on `cmd` per step, answering one byte on `rep` after each:
  * 'v' verify pw (must be HASH_OK) and px (HASH_MISMATCH) against enc,
  * 'l' leave the slot, 'c' admit_close and exit 0, 'C' the same, stopping
  * once after a failed try to be the slot memory's last user (fcntl
- * above).  Each child opens the admission file itself (an OFD lock is
- * shared with a forked copy).
+ * above).  Returned once the child holds slot 0 (its first answer).
+ * Each child opens the admission file itself (an OFD lock is shared
+ * with a forked copy).
  */
 static pid_t
 slot_user(const json_t *t, const char *enc, int cmd[2], int rep[2])
@@ -274,6 +278,7 @@ slot_user(const json_t *t, const char *enc, int cmd[2], int rep[2])
 	if ((pid = fork()) != 0) {
 		close(cmd[0]);
 		close(rep[1]);
+		assert_int_equal(read(rep[0], &c, 1), 1);
 		return pid;
 	}
 	close(cmd[1]);
@@ -326,19 +331,16 @@ reap_ok(pid_t pid, int cmd[2], int rep[2])
 static void
 verify_runs_in_slot_memory_removed_by_last_user(void **state)
 {
-	struct hash_policy	 pol;
 	struct stat		 st;
-	char			 enc[HASH_ENCODED_MAX], path[PATH_MAX], r;
+	char			 enc[HASH_ENCODED_MAX], path[PATH_MAX];
 	unsigned char		*mem;
 	json_t			*t = small_tenant();
 	int			 acmd[2], arep[2], bcmd[2], brep[2];
 	pid_t			 a, b;
 
 	(void)state;
-	hash_policy_parse(json_object_get(t, "hash"), &pol);
-	assert_int_equal(hash_password(&pol, "pw", 2, enc, sizeof(enc)), 0);
-	a = slot_user(t, enc, acmd, arep);
-	assert_int_equal(read(arep[0], &r, 1), 1);	/* A holds slot 0 */
+	pw_encoded(t, enc, sizeof(enc));
+	a = slot_user(t, enc, acmd, arep);		/* A holds slot 0 */
 	slot_path(0, path, sizeof(path));
 	assert_int_equal(stat(path, &st), 0);
 	assert_int_equal(st.st_size, 64 * 1024);
@@ -354,7 +356,6 @@ verify_runs_in_slot_memory_removed_by_last_user(void **state)
 
 	/* B uses it too: A's close leaves it, B's (the last) removes it. */
 	b = slot_user(t, enc, bcmd, brep);
-	assert_int_equal(read(brep[0], &r, 1), 1);
 	reap_ok(a, acmd, arep);
 	assert_int_equal(stat(path, &st), 0);
 	say(bcmd, brep, 'l');
@@ -374,21 +375,17 @@ verify_runs_in_slot_memory_removed_by_last_user(void **state)
 static void
 slot_memory_removed_when_users_close_together(void **state)
 {
-	struct hash_policy	 pol;
 	struct stat		 st;
-	char			 enc[HASH_ENCODED_MAX], path[PATH_MAX], r;
+	char			 enc[HASH_ENCODED_MAX], path[PATH_MAX];
 	json_t			*t = small_tenant();
 	int			 acmd[2], arep[2], bcmd[2], brep[2];
 	pid_t			 a, b;
 
 	(void)state;
-	hash_policy_parse(json_object_get(t, "hash"), &pol);
-	assert_int_equal(hash_password(&pol, "pw", 2, enc, sizeof(enc)), 0);
+	pw_encoded(t, enc, sizeof(enc));
 	a = slot_user(t, enc, acmd, arep);
-	assert_int_equal(read(arep[0], &r, 1), 1);
 	say(acmd, arep, 'l');
 	b = slot_user(t, enc, bcmd, brep);
-	assert_int_equal(read(brep[0], &r, 1), 1);
 	slot_path(0, path, sizeof(path));
 	assert_int_equal(stat(path, &st), 0);
 	say(bcmd, brep, 'l');
@@ -407,7 +404,6 @@ slot_memory_removed_when_users_close_together(void **state)
 static void
 object_not_ours_alone_is_not_used(void **state)
 {
-	struct hash_policy	 pol;
 	char			 enc[HASH_ENCODED_MAX], path[PATH_MAX];
 	unsigned char		*mem;
 	json_t			*t = small_tenant();
@@ -415,8 +411,7 @@ object_not_ours_alone_is_not_used(void **state)
 	pid_t			 pid;
 
 	(void)state;
-	hash_policy_parse(json_object_get(t, "hash"), &pol);
-	assert_int_equal(hash_password(&pol, "pw", 2, enc, sizeof(enc)), 0);
+	pw_encoded(t, enc, sizeof(enc));
 	slot_path(0, path, sizeof(path));	/* the file exists by now */
 	assert_true((fd = open(path, O_RDWR | O_CREAT | O_EXCL, 0600)) != -1);
 	assert_int_equal(fchmod(fd, 0644), 0);
@@ -425,7 +420,6 @@ object_not_ours_alone_is_not_used(void **state)
 	mem = map_object(path);
 	memset(mem, 0xAA, 64 * 1024);
 	pid = slot_user(t, enc, cmd, rep);
-	assert_int_equal(read(rep[0], &fd, 1), 1);
 	say(cmd, rep, 'v');
 	/* Verified in private memory: the readable object is untouched. */
 	assert_true(all_bytes(mem, 64 * 1024, 0xAA));

@@ -26,6 +26,7 @@
 #include <openssl/pem.h>
 
 #include "extern.h"
+#include "tenant_of.h"
 
 #define NOW		1700000000	/* the fixed clock */
 #define ISSUER		"https://t.example/"
@@ -51,19 +52,6 @@ static struct fx {
 	json_t		*key[K__MAX];		/* SK_KEY-shaped records */
 	char		*pub[K__MAX];		/* their public PEMs */
 } fx;
-
-/* The tenant of a JSON object, parsed as the responder parses it (the
- * last one is kept until the next call). */
-static const struct tenant *
-tenant_of(const json_t *j)
-{
-	static struct tenant	 t;
-
-	record_clear(REC_TENANT, &t);
-	if (record_parse(REC_TENANT, (json_t *)j, &t) == -1)
-		abort();
-	return &t;
-}
 
 /* ------------------------------------------------------------------ */
 /* Fixture: the store, the tenant, the keys and the clients.           */

@@ -28,6 +28,7 @@
 #include <openssl/evp.h>
 
 #include "extern.h"
+#include "tenant_of.h"
 
 #define NOW		1700000000
 #define NELEM(a)	(sizeof(a) / sizeof((a)[0]))
@@ -384,19 +385,6 @@ breached_search(void **state)
 	assert_int_equal(breached_find(path, x), 1);
 }
 
-
-/* The tenant of a JSON object, parsed as the responder parses it (the
- * last one is kept until the next call). */
-static const struct tenant *
-tenant_of(const json_t *j)
-{
-	static struct tenant	 t;
-
-	record_clear(REC_TENANT, &t);
-	if (record_parse(REC_TENANT, (json_t *)j, &t) == -1)
-		abort();
-	return &t;
-}
 
 static void
 breached_tenant_rules(void **state)

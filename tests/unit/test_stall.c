@@ -56,6 +56,7 @@
 #include <cmocka.h>
 
 #include "extern.h"
+#include "fcntl_next.h"
 
 #define K_MAX		200	/* more mutexes than one small write takes */
 #define WAIT_MS		4000	/* a responder's start may take this long */
@@ -79,7 +80,6 @@ static int		 hold_fd = -1, gate_in = -1, gate_out = -1;
 static volatile int	*gate_spent;
 
 typedef int (*lock_fn)(void *, uint32_t, uint32_t);
-typedef int (*fcntl_fn)(int, int, ...);
 
 /*
  * Berkeley DB 5.3's pthread mutex lock (ENV *, db_mutex_t, db_timeout_t),
@@ -108,12 +108,10 @@ __db_pthread_mutex_lock(void *env, uint32_t mutex, uint32_t timeout)
 	return ret;
 }
 
-/* fcntl(2), interposed for the gate; every command here takes a pointer
- * or an int, both passed as one register-sized argument. */
+/* fcntl(2), interposed for the gate. */
 int
 fcntl(int fd, int cmd, ...)
 {
-	static fcntl_fn	 real;
 	struct flock	*fl;
 	va_list		 ap;
 	void		*arg;
@@ -122,16 +120,12 @@ fcntl(int fd, int cmd, ...)
 	va_start(ap, cmd);
 	arg = va_arg(ap, void *);
 	va_end(ap);
-	if (real == NULL)
-		*(void **)&real = dlsym(RTLD_NEXT, "fcntl");
-	if (real == NULL)
-		abort();
 	if (cmd == F_OFD_SETLKW && (fl = arg) != NULL &&
 	    fl->l_type == F_RDLCK && gate_at > 0 && --gate_at == 0 &&
 	    !*gate_spent && (*gate_spent = 1) &&
 	    (write(gate_out, "G", 1) != 1 || read(gate_in, &c, 1) != 1))
 		_exit(4);
-	return real(fd, cmd, arg);
+	return fcntl_next(fd, cmd, arg);
 }
 
 static void
