@@ -94,6 +94,7 @@ static struct {
 static struct {
 	double		 at;		/* ms, when the login was placed */
 	uint64_t	 rounds;	/* the rounds of the line predicted */
+	double		 predicted;	/* ms, their mean */
 } placed;
 
 static void	 place_give_back(void);
@@ -394,6 +395,7 @@ place_take(const struct admit_limits *l, struct admit *a)
 	}
 	placed.at = lk_mono_ms();
 	placed.rounds = ahead >= open ? wait / (uint64_t)l->slots + 1 : 0;
+	placed.predicted = (double)placed.rounds * l->round_ms;
 	return ADMIT_OK;
 }
 
@@ -509,7 +511,7 @@ admit_hash_enter(struct lk_ctx *ctx, const struct tenant *tenant,
 		a->retry_after = admit_retry_after(&l, line_ahead(LINE_HASH));
 		return ADMIT_BUSY;
 	}
-	admit_round_sample(page, placed.at, placed.rounds);
+	admit_round_sample(page, placed.at, placed.rounds, placed.predicted);
 	placed.rounds = 0;
 	/* The slot's time runs from its release to us when we waited for
 	 * it: the hand-off (a waiter woken, scheduled) is the line's time

@@ -17,6 +17,7 @@
 #define ADMIT_SIGNAL		(SIGRTMIN + 3)	/* ends a timed lock wait */
 #define ADMIT_WAIT_MAX		60000	/* ms, the longest wait */
 #define ADMIT_QUEUE_MAX		1024	/* ticket bytes: the most waiters */
+#define ADMIT_LATE_N		128	/* the overrun's samples */
 
 /*
  * The two ticket dispensers: the logins placed on arrival and not yet
@@ -59,6 +60,12 @@ struct admit_page {
 						 * the logins that waited saw it */
 	_Atomic double		 round_at;	/* ms (CLOCK_MONOTONIC), its
 						 * last sample */
+	_Atomic double		 overrun;	/* waits / their prediction:
+						 * the latest ones' largest */
+	_Atomic double		 late_at;	/* ms, the last sample */
+	_Atomic uint32_t	 late_next;	/* the next sample's index */
+	_Atomic float		 late[ADMIT_LATE_N];	/* the latest
+						 * waits / their prediction */
 };
 /* The page is the file's first ADMIT_USERS bytes (page_map sizes it). */
 _Static_assert(sizeof(struct admit_page) <= ADMIT_USERS,
@@ -73,7 +80,8 @@ struct admit_page *admit_page(void);
 void	 admit_predict_refresh(struct admit_page *);
 int	 admit_within_budget(const struct admit_limits *, uint64_t rounds);
 int	 admit_retry_after(const struct admit_limits *, uint64_t n);
-void	 admit_round_sample(struct admit_page *, double at, uint64_t rounds);
+void	 admit_round_sample(struct admit_page *, double at, uint64_t rounds,
+	    double predicted);
 void	 admit_hash_fold(struct admit_page *, double ms, int shared);
 
 /* admit_lock.c */

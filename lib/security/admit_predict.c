@@ -15,6 +15,22 @@
  * hash).  When the line lately moved slower than a hash time a round
  * (the hashes starved of CPU), the round time the waiting logins saw
  * takes its place (admit_round_sample()).
+ *
+ * The waits themselves tell how far off the prediction runs when what
+ * slows the hashes comes in bursts (a storm of refusals on two cores:
+ * every round of a wait slows at once, which the hash time's variance,
+ * sample by sample, does not show).  A login that waited
+ * ADMIT_OVERRUN_ROUNDS rounds or more writes the ratio of its wait to
+ * the mean predicted when it was placed into a ring of the latest
+ * ADMIT_LATE_N in the admission page.  The ring's largest is the
+ * overrun: the largest of 128 is on average their 99.2nd percentile,
+ * and the ring holds two or three seconds of a storm, so it remembers
+ * the last burst.  It is forgotten when no sample came for
+ * ADMIT_ROUND_FRESH.  The prediction is the larger of the mean times
+ * the overrun and the mean plus the hash time's spread.  With the
+ * spread alone, one in a hundred logins placed at the back of the line
+ * waited 300 ms past its prediction, and past the budget
+ * (docs/performance.md).
  */
 #include <stdatomic.h>
 #include <stdint.h>
@@ -27,6 +43,9 @@
 #define ADMIT_BUDGET		1000	/* ms, login_queue_budget_ms default */
 #define ADMIT_Z			2.33	/* one-sided 99 % normal quantile */
 #define ADMIT_ROUND_FRESH	10000	/* ms a round's sample is believed */
+#define ADMIT_OVERRUN_ROUNDS	4	/* a shorter wait is mostly the rest
+					 * of the hashes under way */
+#define ADMIT_OVERRUN_MAX	10.0
 
 static double	 hash_ms;		/* moving average of own hash times */
 static long	 cores;			/* online CPUs, read once */
@@ -51,6 +70,51 @@ shared_round_ms(const struct admit_page *page)
 	if (at > now || now - at > ADMIT_ROUND_FRESH)
 		return 0;
 	return v >= 0.01 && v <= ADMIT_WAIT_MAX ? v : 0;
+}
+
+/* Whether the latest overrun sample is fresh. */
+static int
+late_fresh(const struct admit_page *page, double now)
+{
+	double	 at = atomic_load(&page->late_at);
+
+	return at <= now && now - at <= ADMIT_ROUND_FRESH;
+}
+
+/* The overrun while its samples are fresh, else 1 (none). */
+static double
+shared_overrun(const struct admit_page *page)
+{
+	double	 v = atomic_load(&page->overrun);
+
+	if (!late_fresh(page, lk_mono_ms()))
+		return 1;
+	return v >= 1 && v <= ADMIT_OVERRUN_MAX ? v : 1;
+}
+
+/*
+ * A wait's ratio to its prediction into the ring (emptied first when its
+ * samples are stale), and the ring's largest, at least 1, is the
+ * overrun.  Two writers at once may each miss the other's sample; the
+ * next one counts it.
+ */
+static void
+late_sample(struct admit_page *page, double ratio, double now)
+{
+	double	 v, top = 1;
+	uint32_t i;
+
+	if (!late_fresh(page, now))
+		for (i = 0; i < ADMIT_LATE_N; i++)
+			atomic_store(&page->late[i], 0);
+	i = atomic_fetch_add(&page->late_next, 1) % ADMIT_LATE_N;
+	atomic_store(&page->late[i], (float)ratio);
+	atomic_store(&page->late_at, now);
+	for (i = 0; i < ADMIT_LATE_N; i++)
+		if ((v = atomic_load(&page->late[i])) > top)
+			top = v;
+	atomic_store(&page->overrun, top > ADMIT_OVERRUN_MAX ?
+	    ADMIT_OVERRUN_MAX : top);
 }
 
 /* The hash time another process last wrote, or 0 (none, or nonsense). */
@@ -85,8 +149,9 @@ admit_limits(const struct tenant *tenant, struct admit_limits *l)
 	 * that waited lately found it so (round_sample()). */
 	round = page != NULL ? shared_round_ms(page) : 0;
 	l->round_ms = round > h ? round : h;
+	l->overrun = page != NULL ? shared_overrun(page) : 1;
 	/* The waiters whose predicted wait fits the budget. */
-	room = (double)l->budget_ms * l->slots / l->round_ms;
+	room = (double)l->budget_ms * l->slots / (l->round_ms * l->overrun);
 	l->queue = room >= ADMIT_QUEUE_MAX ? ADMIT_QUEUE_MAX : (int)room;
 	if (tenant->hash_queue >= 0 && tenant->hash_queue < l->queue)
 		l->queue = (int)tenant->hash_queue;
@@ -115,11 +180,12 @@ admit_retry_after(const struct admit_limits *l, uint64_t n)
 
 /*
  * Whether `rounds` hash times (a slot's worth of the line each) fit the
- * budget at the 99th percentile: rounds x mean, plus ADMIT_Z standard
- * deviations of their sum (rounds x variance).  On an idle machine the
- * variance is small; when other work starves the hashes by bursts, it
- * is what keeps the logins placed within the budget (the mean alone
- * placed some that waited twice the budget).
+ * budget at the 99th percentile, the larger of two: rounds x mean plus
+ * ADMIT_Z standard deviations of their sum (rounds x the hash time's
+ * variance), and rounds x mean x the overrun the waits showed.  On an
+ * idle machine both are close to the mean; when other work starves the
+ * hashes by bursts, they are what keeps the logins placed within the
+ * budget (the mean alone placed some that waited twice the budget).
  */
 int
 admit_within_budget(const struct admit_limits *l, uint64_t rounds)
@@ -127,28 +193,33 @@ admit_within_budget(const struct admit_limits *l, uint64_t rounds)
 	double	 mean = (double)rounds * l->round_ms;
 	double	 room = (double)l->budget_ms - mean;
 
-	return room >= 0 &&
+	return room >= 0 && mean * l->overrun <= (double)l->budget_ms &&
 	    ADMIT_Z * ADMIT_Z * l->hash_var * (double)rounds <= room * room;
 }
 
 /*
- * A login placed at `at` to wait `rounds` rounds has its slot: fold the
- * time a round took it into the shared moving average.  When the hashes
- * are starved (a storm of refusals, other work on the cores), a round
- * takes longer than a hash time, and a prediction from the hash time
- * alone placed logins that then waited past the budget; the round time
- * seen, when longer, is what the prediction uses (admit_limits()).
- * Samples older than ADMIT_ROUND_FRESH are forgotten: a quiet line
- * predicts from the hash time again.
+ * A login placed at `at` to wait `rounds` rounds, `predicted` ms, has
+ * its slot: fold the time a round took it into the shared moving
+ * average, and its wait's ratio to the prediction into the overrun's
+ * ring (late_sample()).  When the hashes are starved (a storm of
+ * refusals, other work on the cores), a round takes longer than a hash
+ * time, and a prediction from the hash time alone placed logins that
+ * then waited past the budget; the round time seen, when longer, is what
+ * the prediction uses (admit_limits()).  Samples older than
+ * ADMIT_ROUND_FRESH are forgotten: a quiet line predicts from the hash
+ * time again.
  */
 void
-admit_round_sample(struct admit_page *page, double at, uint64_t rounds)
+admit_round_sample(struct admit_page *page, double at, uint64_t rounds,
+    double predicted)
 {
 	double	 now = lk_mono_ms(), ms, old;
 
 	if (rounds == 0 || page == NULL || now < at)
 		return;
 	ms = (now - at) / (double)rounds;
+	if (rounds >= ADMIT_OVERRUN_ROUNDS && predicted > 0)
+		late_sample(page, (now - at) / predicted, now);
 	old = shared_round_ms(page);
 	atomic_store(&page->round_ms, old > 0 ? old * 0.8 + ms * 0.2 : ms);
 	atomic_store(&page->round_at, now);

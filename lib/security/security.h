@@ -292,6 +292,8 @@ struct admit_limits {
 	double		 hash_var;	/* its variance, ms^2 (shared) */
 	double		 round_ms;	/* a round of the line: hash_ms, or
 					 * longer as the waiters saw it */
+	double		 overrun;	/* >= 1: how far waits ran past their
+					 * prediction (99th percentile) */
 };
 struct admit {
 	int		 slot;		/* locked byte, -1 none */

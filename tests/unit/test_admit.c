@@ -20,7 +20,7 @@
  *  - the hash time one process measured sets the prediction of a
  *    process that has not hashed yet;
  *  - the limits and their defaults; a line slower than the hash time
- *    narrows the room.
+ *    narrows the room, and so do waits that ran past their prediction.
  * The fixture is admit_fx.c's; the slots' memory, core and the store
  * while waiting are test_admit_slot's.
  */
@@ -49,6 +49,7 @@
 #include <cmocka.h>
 
 #include "extern.h"
+#include "security/admit_int.h"
 #include "admit_fx.h"
 
 /*
@@ -454,6 +455,53 @@ a_slow_round_narrows_the_room(void **state)
 	json_decref(t);
 }
 
+/*
+ * Waits that ran past their prediction narrow the budget.  With a round
+ * of 50 ms: a login that waited four times its prediction, but for three
+ * rounds only (mostly the rest of the hash under way), changes nothing;
+ * one that waited twice its prediction over ten rounds doubles the
+ * prediction: fifteen rounds (750 ms) no longer fit a budget of 1 s,
+ * nine do, and the room halves.  With no sample for ten seconds the
+ * overrun is forgotten, and the next sample starts afresh.
+ */
+static void
+waits_past_their_prediction_narrow_the_budget(void **state)
+{
+	struct lk_ctx		 ctx = { .home = home };
+	json_t			*t = limits(1, -1, 1000);
+	struct admit_page	*p;
+	struct admit_limits	 l;
+	double			 now;
+
+	(void)state;
+	fresh_file();
+	(void)admit_waiting(&ctx);	/* maps the admission page */
+	assert_non_null(p = admit_page());
+	shared_hash_time(50);
+	admit_predict_refresh(p);
+	now = lk_mono_ms();
+	admit_round_sample(p, now - 150, 3, 37.5);
+	admit_limits(tenant_of(t), &l);
+	assert_true(l.overrun == 1);
+	assert_true(l.round_ms >= 50 && l.round_ms < 55);
+	assert_true(admit_within_budget(&l, 15));
+	admit_round_sample(p, now - 500, 10, 250);
+	admit_limits(tenant_of(t), &l);
+	assert_true(l.overrun >= 2 && l.overrun < 2.1);
+	assert_false(admit_within_budget(&l, 15));
+	assert_true(admit_within_budget(&l, 9));
+	assert_true(l.queue >= 9 && l.queue <= 10);
+	atomic_store(&p->late_at, lk_mono_ms() - 20000);
+	admit_limits(tenant_of(t), &l);
+	assert_true(l.overrun == 1);
+	now = lk_mono_ms();
+	admit_round_sample(p, now - 500, 10, 500 / 1.5);
+	admit_limits(tenant_of(t), &l);
+	assert_true(l.overrun >= 1.5 && l.overrun < 1.6);
+	admit_close();
+	json_decref(t);
+}
+
 static void
 limits_and_defaults(void **state)
 {
@@ -504,6 +552,7 @@ main(void)
 		cmocka_unit_test(a_freed_slot_wakes_the_first_waiter),
 		cmocka_unit_test(a_spread_hash_time_narrows_the_budget),
 		cmocka_unit_test(a_slow_round_narrows_the_room),
+		cmocka_unit_test(waits_past_their_prediction_narrow_the_budget),
 	};
 
 	return cmocka_run_group_tests(tests, admit_fx_setup, admit_fx_teardown);
