@@ -169,13 +169,24 @@ admit_predict_refresh(struct admit_page *page)
 		hash_ms = h;
 }
 
-/* Seconds for n waiters ahead to be served: the Retry-After (>= 1). */
+/*
+ * The Retry-After for a login refused with n waiters ahead: the seconds
+ * they need to be served (at least 1), spread at random up to twice
+ * that and one more (at most 60), so that the clients refused together
+ * do not come back together: a wave of returning clients is refused in
+ * a burst that slows every hash under way.
+ */
 int
 admit_retry_after(const struct admit_limits *l, uint64_t n)
 {
-	double	 s = (double)n * l->round_ms / l->slots / 1e3;
+	double		 s = (double)n * l->round_ms / l->slots / 1e3;
+	int		 base;
+	unsigned char	 r = 0;
 
-	return s <= 1 ? 1 : s >= 60 ? 60 : (int)s + ((double)(int)s < s);
+	base = s <= 1 ? 1 : s >= 60 ? 60 : (int)s + ((double)(int)s < s);
+	(void)lk_id_bytes(&r, 1);
+	base += r % (base + 2);
+	return base > 60 ? 60 : base;
 }
 
 /*

@@ -8,8 +8,8 @@
  *  - waiters are served in arrival order (tickets): a login that
  *    arrives after another waits behind it;
  *  - a login whose predicted wait exceeds the budget is refused at once
- *    with a Retry-After; one within it waits, and is served however
- *    long the line then takes;
+ *    with a Retry-After (the line's time, spread at random); one within
+ *    it waits, and is served however long the line then takes;
  *  - a login placed at its arrival holds its place until it hashes or
  *    departs; the line's length counts the places given back out of
  *    turn as gone;
@@ -119,7 +119,7 @@ beyond_the_budget_is_refused_at_once(void **state)
 	actor(&x, fds[1], 1, b50, 0);		/* 100 > 50 */
 	r = next_report(fds[0]);
 	assert_int_equal(r.slot, -1);
-	assert_int_equal(r.retry_after, 1);
+	assert_true(r.retry_after >= 1 && r.retry_after <= 3);	/* 1 s, spread */
 	reap(&x);
 	actor(&x, fds[1], 1, q0, 0);
 	assert_int_equal(next_report(fds[0]).slot, -1);
@@ -275,7 +275,7 @@ arrivals_are_placed_and_depart(void **state)
 	r = next_report(fds[0]);
 	assert_int_equal(r.id, 5);
 	assert_false(r.placed);
-	assert_int_equal(r.retry_after, 1);
+	assert_true(r.retry_after >= 1 && r.retry_after <= 3);
 	reap(&y);
 	waiting(3);
 	release(&p[0]);
@@ -502,6 +502,31 @@ waits_past_their_prediction_narrow_the_budget(void **state)
 	json_decref(t);
 }
 
+/*
+ * The Retry-After is the seconds the line ahead needs, spread: a line of
+ * 0.1 s asks for 1 to 3 s, every one of them among 300 refusals; one of
+ * 5 s for 5 to 11 s; one of 600 s for the most, 60.
+ */
+static void
+retry_after_is_the_line_spread(void **state)
+{
+	struct admit_limits	 l = { .slots = 1, .round_ms = 100 };
+	int			 seen[12] = { 0 }, i, s;
+
+	(void)state;
+	for (i = 0; i < 300; i++) {
+		s = admit_retry_after(&l, 1);
+		assert_true(s >= 1 && s <= 3);
+		seen[s]++;
+	}
+	assert_true(seen[1] > 0 && seen[2] > 0 && seen[3] > 0);
+	for (i = 0; i < 100; i++) {
+		s = admit_retry_after(&l, 50);
+		assert_true(s >= 5 && s <= 11);
+	}
+	assert_int_equal(admit_retry_after(&l, 6000), 60);
+}
+
 static void
 limits_and_defaults(void **state)
 {
@@ -553,6 +578,7 @@ main(void)
 		cmocka_unit_test(a_spread_hash_time_narrows_the_budget),
 		cmocka_unit_test(a_slow_round_narrows_the_room),
 		cmocka_unit_test(waits_past_their_prediction_narrow_the_budget),
+		cmocka_unit_test(retry_after_is_the_line_spread),
 	};
 
 	return cmocka_run_group_tests(tests, admit_fx_setup, admit_fx_teardown);
