@@ -55,6 +55,7 @@ import socket
 import struct
 import subprocess
 import tempfile
+import threading
 import time
 import urllib.parse
 import urllib.request
@@ -455,9 +456,12 @@ def post(base, path, form):
 
 def wrk(tmp, url, bodies, conc, seconds=SECONDS, method="POST", mode="plain",
         prefix=""):
-    script = Path(tmp) / "bench.lua"
+    # Files of its own: section 11 runs two at once, and a script
+    # rewritten under a wrk that was reading it failed that run.
+    run = "%d-%d" % (time.monotonic_ns(), threading.get_ident())
+    script = Path(tmp) / ("bench-%s.lua" % run)
     script.write_text(LUA)
-    bf = Path(tmp) / ("bodies-%d.txt" % time.monotonic_ns())
+    bf = Path(tmp) / ("bodies-%s.txt" % run)
     bf.write_text("\n".join(bodies) + "\n")
     threads = 1 if conc < 8 else 2
     env = dict(os.environ, BENCH_BODIES=str(bf), BENCH_METHOD=method,

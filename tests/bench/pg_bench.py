@@ -66,15 +66,21 @@ def grants(tmp, srv):
 def two(tmp, servers):
     """The rotating refresh grant at every server at once."""
     out = [None] * len(servers)
+    errs = []
 
     def one(i):
-        out[i] = rotate(tmp, servers[i], RF_CONC)
+        try:
+            out[i] = rotate(tmp, servers[i], RF_CONC)
+        except BaseException as e:	# wrk's SystemExit too: a thread
+            errs.append(e)		# would drop it silently
     threads = [threading.Thread(target=one, args=(i,))
         for i in range(len(servers))]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
+    if errs:
+        raise SystemExit("bench: a web server's run failed: %s" % errs[0])
     return out
 
 
