@@ -9,6 +9,7 @@
  * acknowledged write survives a crash.  Transactions and records are in
  * store_txn.c, batched walks in store_walk.c, users in store_user.c.
  */
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 
@@ -16,6 +17,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -207,6 +209,26 @@ store_failchk(struct store *s)
  */
 #define STORE_RECOVERY_LOCK	"recovery.lock"
 
+/*
+ * An opener goes before the requests that come after it.  fcntl locks
+ * queue no one: while requests overlap, one of them always holds the
+ * shared lock, and an opener that asks for it exclusively waits for a
+ * moment with no request in flight, which a storm never leaves (workers
+ * a supervisor started into a storm of logins waited seconds for it,
+ * docs/performance.md).  So an opener first takes STORE_TURN_BYTE
+ * exclusively (openers line up there; no request holds it but for a
+ * moment) and raises the flag in the lock file's first page, which every
+ * process maps, and then asks for byte 0.  A request that finds the flag
+ * raised waits on STORE_TURN_BYTE, shared, until the opener is done,
+ * then takes byte 0 as before; with the flag down it takes byte 0 at
+ * once, with no further system call.  An opener lowers the flag before
+ * it lets go of its byte; one killed in between leaves it raised, and
+ * the next request, which then gets the byte at once, lowers it:
+ * holding the byte shared, it knows no opener is in.
+ */
+#define STORE_TURN_BYTE		1
+#define STORE_TURN_SIZE		4096
+
 static int
 env_lockfd(const char *home)
 {
@@ -221,9 +243,25 @@ env_lockfd(const char *home)
 	return fd;
 }
 
-/* Take (F_RDLCK, F_WRLCK) or drop (F_UNLCK) the lock; waits. */
+/* The lock file's first page, mapped shared, or NULL (then openers
+ * take their chance as requests do). */
+static _Atomic int *
+env_turnmap(int fd)
+{
+	struct stat	 st;
+	void		*p;
+
+	if (fd == -1 || fstat(fd, &st) == -1 || (st.st_size < STORE_TURN_SIZE
+	    && ftruncate(fd, STORE_TURN_SIZE) == -1))
+		return NULL;
+	p = mmap(NULL, STORE_TURN_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED,
+	    fd, 0);
+	return p == MAP_FAILED ? NULL : p;
+}
+
+/* Take (F_RDLCK, F_WRLCK) or drop (F_UNLCK) the lock on byte b; waits. */
 static void
-env_lock(int fd, short type)
+env_lock_at(int fd, short type, off_t b)
 {
 	struct flock	 fl;
 
@@ -232,7 +270,7 @@ env_lock(int fd, short type)
 	memset(&fl, 0, sizeof(fl));
 	fl.l_type = type;
 	fl.l_whence = SEEK_SET;
-	fl.l_start = 0;
+	fl.l_start = b;
 	fl.l_len = 1;
 	while (fcntl(fd, F_OFD_SETLKW, &fl) == -1)
 		if (errno != EINTR) {
@@ -241,11 +279,49 @@ env_lock(int fd, short type)
 		}
 }
 
+/* The recovery lock itself, byte 0. */
+static void
+env_lock(int fd, short type)
+{
+	env_lock_at(fd, type, 0);
+}
+
+/* A request's shared lock, behind an opener that raised the flag. */
+static void
+env_lock_shared(struct store *s)
+{
+	if (s->turn != NULL && atomic_load(s->turn) != 0) {
+		env_lock_at(s->recfd, F_RDLCK, STORE_TURN_BYTE);
+		atomic_store(s->turn, 0);
+		env_lock_at(s->recfd, F_UNLCK, STORE_TURN_BYTE);
+	}
+	env_lock(s->recfd, F_RDLCK);
+}
+
+/* An opener's exclusive lock, its turn announced; and its release. */
+static void
+env_lock_open(struct store *s)
+{
+	env_lock_at(s->recfd, F_WRLCK, STORE_TURN_BYTE);
+	if (s->turn != NULL)
+		atomic_store(s->turn, 1);
+	env_lock(s->recfd, F_WRLCK);
+}
+
+static void
+env_unlock_open(struct store *s)
+{
+	env_lock(s->recfd, F_UNLCK);
+	if (s->turn != NULL)
+		atomic_store(s->turn, 0);
+	env_lock_at(s->recfd, F_UNLCK, STORE_TURN_BYTE);
+}
+
 void
 store_env_share(struct store *s)
 {
 	if (s->shared++ == 0)
-		env_lock(s->recfd, F_RDLCK);
+		env_lock_shared(s);
 }
 
 void
@@ -297,7 +373,7 @@ store_resume(struct store *s)
 	if (s->held == 0)
 		return;
 	if (s->shared == 0)
-		env_lock(s->recfd, F_RDLCK);
+		env_lock_shared(s);
 	s->shared += s->held;
 	s->held = 0;
 }
@@ -441,9 +517,10 @@ store_open(const char *home, int flags)
 	if (store_home(home, flags) == -1)
 		goto err;
 	s->recfd = env_lockfd(home);
-	env_lock(s->recfd, F_WRLCK);
+	s->turn = env_turnmap(s->recfd);
+	env_lock_open(s);
 	rc = store_env_open(s, home);
-	env_lock(s->recfd, F_UNLCK);
+	env_unlock_open(s);
 	if (rc == -1)
 		goto err;
 	if (flags & STORE_WATCH) {
@@ -507,6 +584,8 @@ store_bdb_close(struct store *s)
 			lk_err("environment close: %s", db_strerror(ret));
 	}
 	store_env_unshare(s);
+	if (s->turn != NULL)
+		munmap((void *)s->turn, STORE_TURN_SIZE);
 	if (s->recfd != -1)
 		close(s->recfd);
 	free(s);

@@ -65,6 +65,7 @@ struct store {
 	const struct store_ops *ops;
 	struct pg	*pg;		/* PostgreSQL: the connection */
 	int		 recfd;		/* STORE_RECOVERY_LOCK (store.c) */
+	_Atomic int	*turn;		/* its first page: an opener waits */
 	int		 shared;	/* store_env_share() nesting */
 	int		 paused;	/* store_pause() nesting */
 	int		 held;		/* shared when the first pause came */

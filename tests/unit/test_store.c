@@ -12,6 +12,8 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <limits.h>
+#include <poll.h>
+#include <signal.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -808,6 +810,127 @@ get_update_locks_the_record_for_writing(void **state)
 	json_decref(v);
 }
 
+/*
+ * A relay of two processes that never leaves the recovery lock free:
+ * each takes it (store_hold) while its partner holds it, says so, and
+ * lets go only once the partner has said it holds it again.  A process
+ * whose partner says nothing for 100 ms (it waits behind an opener)
+ * lets go anyway.  `first` starts; stop (closed by the parent) ends it.
+ * Exits 0 after two hand-overs or more, 1 after fewer, 2 when it could
+ * not open the store, 3 when it could not start the relay.
+ */
+static void
+relay_child(const char *home, int first, int in, int out, int stop)
+{
+	struct store	*s;
+	struct pollfd	 pf[2] = { { .fd = in, .events = POLLIN },
+			    { .fd = stop, .events = POLLIN } };
+	char		 c = 'h';
+	int		 n = 0;
+
+	if ((s = store_open(home, 0)) == NULL)
+		_exit(2);
+	store_hold(s);
+	if (first && write(out, &c, 1) != 1)
+		_exit(3);
+	for (;;) {
+		if (poll(pf, 2, 100) > 0 && (pf[1].revents != 0 ||
+		    read(in, &c, 1) != 1))
+			break;
+		store_release(s);
+		store_hold(s);
+		n++;
+		if (write(out, &c, 1) != 1)
+			break;
+	}
+	store_release(s);
+	store_close(s);
+	_exit(n < 2);
+}
+
+/*
+ * An opener goes before requests that keep the recovery lock held
+ * between them (store.c: the turn): with the relay above running, a
+ * third process opens the environment within 10 s.  An opener that
+ * waited for a moment with no holder would wait for ever.  The relay
+ * has handed the lock over before and after.
+ */
+static void
+an_opener_goes_before_overlapping_requests(void **state)
+{
+	struct fx	*fx = *state;
+	pid_t		 relay[2], opener;
+	int		 ab[2], ba[2], stop[2], i, status = 0;
+	double		 t0;
+
+	store_close(fx->s);
+	fx->s = NULL;
+	assert_int_equal(pipe(ab), 0);
+	assert_int_equal(pipe(ba), 0);
+	assert_int_equal(pipe(stop), 0);
+	for (i = 0; i < 2; i++) {
+		assert_true((relay[i] = fork()) != -1);
+		if (relay[i] == 0) {
+			close(stop[1]);
+			relay_child(fx->home, i == 0, i == 0 ? ba[0] : ab[0],
+			    i == 0 ? ab[1] : ba[1], stop[0]);
+		}
+	}
+	close(stop[0]);
+	usleep(300 * 1000);		/* the relay runs */
+	t0 = lk_mono_ms();
+	assert_true((opener = fork()) != -1);
+	if (opener == 0) {
+		struct store *s = store_open(fx->home, 0);
+
+		if (s != NULL)
+			store_close(s);
+		_exit(s == NULL);
+	}
+	while (waitpid(opener, &status, WNOHANG) == 0 &&
+	    lk_mono_ms() - t0 < 10000)
+		usleep(10 * 1000);
+	if (lk_mono_ms() - t0 >= 10000) {
+		kill(opener, SIGKILL);
+		waitpid(opener, &status, 0);
+	}
+	usleep(200 * 1000);		/* the relay goes on */
+	close(stop[1]);
+	for (i = 0; i < 2; i++) {
+		int	 rs;
+
+		assert_int_equal(waitpid(relay[i], &rs, 0), relay[i]);
+		assert_true(WIFEXITED(rs));
+		assert_int_equal(WEXITSTATUS(rs), 0);
+	}
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		fail_msg("the opener did not open within 10 s");
+	fprintf(stderr, "opened in %.0f ms\n", lk_mono_ms() - t0);
+	assert_non_null(fx->s = store_open(fx->home, 0));
+}
+
+/* An opener killed while its turn was announced leaves the flag raised
+ * (the lock file's first int); the next request lowers it, and takes
+ * the lock. */
+static void
+a_turn_left_by_a_killed_opener_is_lowered(void **state)
+{
+	struct fx	*fx = *state;
+	char		 path[PATH_MAX];
+	int		 fd, v = 1;
+
+	assert_true((size_t)snprintf(path, sizeof(path), "%s/recovery.lock",
+	    fx->home) < sizeof(path));
+	assert_true((fd = open(path, O_RDWR)) != -1);
+	assert_int_equal(pwrite(fd, &v, sizeof(v), 0), (ssize_t)sizeof(v));
+	store_hold(fx->s);
+	assert_true(fenced(fx->home));
+	store_release(fx->s);
+	assert_int_equal(pread(fd, &v, sizeof(v), 0), (ssize_t)sizeof(v));
+	assert_int_equal(v, 0);
+	close(fd);
+}
+
 #define T(f)	cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int
@@ -840,6 +963,8 @@ main(void)
 		T(jti_use_purges_expired_records),
 		T(two_processes_increment_without_lost_update),
 		T(request_hold_fences_recovery_except_in_its_waits),
+		T(an_opener_goes_before_overlapping_requests),
+		T(a_turn_left_by_a_killed_opener_is_lowered),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
