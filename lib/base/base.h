@@ -70,14 +70,17 @@ const char	*vocab_name(const struct vocab *, size_t i);
 
 /* ------------------------------------------------------------------ */
 /* dynlib.c: the libraries only some requests need (libcurl, libldap,  */
-/* liblber, libpq), opened with dlopen(3) on first use; curlsym.c,     */
-/* ldapsym.c and pqsym.c hold the functions each file calls.           */
+/* liblber, libpq, libargon2, libcrypt), opened with dlopen(3) on      */
+/* first use; curlsym.c, ldapsym.c, pqsym.c and hashsym.c hold the     */
+/* functions each file calls.                                          */
 
 enum dynlib {
 	DYNLIB_CURL,
 	DYNLIB_LBER,
 	DYNLIB_LDAP,
 	DYNLIB_PQ,
+	DYNLIB_ARGON2,
+	DYNLIB_CRYPT,
 	DYNLIB__MAX
 };
 

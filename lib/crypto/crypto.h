@@ -41,6 +41,9 @@ enum hash_fmt	 hash_format_kind(const char *encoded);
 /* The name of a stored hash's format ("argon2id", "bcrypt", ...), NULL
  * when hash_verify() does not support it. */
 const char	*hash_format(const char *encoded);
+/* Load libargon2 and libcrypt now rather than at the first hash (a
+ * responder's start-up check; hashsym.c).  0, or -1 (logged). */
+int		 hash_libs_load(void);
 /* New argon2id hash of pw into out (HASH_ENCODED_MAX). 0 or -1. */
 int		 hash_password(const struct hash_policy *, const char *pw,
 		    size_t pwlen, char *out, size_t outsz);

@@ -14,13 +14,12 @@
 #include <string.h>
 #include <time.h>
 
-#include <argon2.h>
-#include <crypt.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
 #include "extern.h"
+#include "hashsym.h"
 
 /* Defensive bound on a password; the decoder already stops at 1024. */
 #define HASH_PW_MAX	4096
@@ -156,13 +155,20 @@ hash_policy_parse(const json_t *hash, struct hash_policy *pol)
 }
 
 int
+hash_libs_load(void)
+{
+	return hashsym_load();
+}
+
+int
 hash_password(const struct hash_policy *pol, const char *pw, size_t pwlen,
     char *out, size_t outsz)
 {
 	unsigned char	 salt[HASH_SALT_LEN];
 	int		 rc;
 
-	if (pw == NULL || pwlen > HASH_PW_MAX || out == NULL)
+	if (pw == NULL || pwlen > HASH_PW_MAX || out == NULL ||
+	    hashsym_load() == -1)
 		return -1;
 	if (argon2_encodedlen(pol->t_cost, pol->m_cost, pol->parallelism,
 	    HASH_SALT_LEN, HASH_TAG_LEN, Argon2_id) > outsz)
@@ -407,7 +413,8 @@ hash_verify(const struct hash_policy *pol, const char *encoded,
 	size_t	 i, plen;
 
 	*rehash = 1;
-	if (encoded == NULL || pw == NULL || pwlen > HASH_PW_MAX)
+	if (encoded == NULL || pw == NULL || pwlen > HASH_PW_MAX ||
+	    hashsym_load() == -1)
 		return HASH_ERR;
 	if (strnlen(encoded, HASH_ENCODED_MAX + 1) > HASH_ENCODED_MAX)
 		return HASH_ERR;
@@ -451,7 +458,7 @@ hash_dummy(const struct hash_policy *pol, const char *pw, size_t pwlen)
 	double			 t0;
 	int			 rc;
 
-	if (pw == NULL || pwlen > HASH_PW_MAX)
+	if (pw == NULL || pwlen > HASH_PW_MAX || hashsym_load() == -1)
 		return HASH_MISMATCH;
 	if (!dummy.have || dummy.pol.t_cost != pol->t_cost ||
 	    dummy.pol.m_cost != pol->m_cost ||

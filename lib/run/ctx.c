@@ -42,9 +42,9 @@ probe_key(const json_t *key)
 	return rc;
 }
 
-/* All checks; logs each failure. Returns the number of problems. */
+/* The checks themselves (ctx_check). */
 static int
-ctx_check(struct lk_ctx *ctx)
+ctx_check_records(struct lk_ctx *ctx)
 {
 	struct tenant	 tenant;
 	json_t		*key;
@@ -66,6 +66,34 @@ ctx_check(struct lk_ctx *ctx)
 	}
 	json_decref(key);
 	record_clear(REC_TENANT, &tenant);
+	/* A responder checks that it can hash before its first login; a
+	 * plain CGI request loads the libraries only if it hashes
+	 * (lib/crypto/hashsym.c). */
+	if (!ctx->one_request && hash_libs_load() == -1) {
+		lk_err("the password hash libraries (%s, %s) cannot be loaded",
+		    dynlib_soname(DYNLIB_ARGON2), dynlib_soname(DYNLIB_CRYPT));
+		problems++;
+	}
+	return problems;
+}
+
+/*
+ * All checks; logs each failure. Returns the number of problems.  They
+ * run like a request (route.c): one hold of the store for their
+ * transactions, and the tenant and signing key they read kept in the
+ * record cache, so that the first request, and a plain CGI process's
+ * only one, finds them there instead of reading and parsing them again.
+ */
+static int
+ctx_check(struct lk_ctx *ctx)
+{
+	int	 problems;
+
+	store_hold(ctx->store);
+	record_cache_begin(ctx->store);
+	problems = ctx_check_records(ctx);
+	record_cache_end();
+	store_release(ctx->store);
 	return problems;
 }
 

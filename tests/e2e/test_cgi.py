@@ -62,6 +62,8 @@ def loaded_objects(err):
 # The libraries loaded on first use (lib/base/dynlib.c).
 ON_DEMAND = ("libcurl.so.4", "libldap-2.5.so.0", "liblber-2.5.so.0",
     "libpq.so.5")
+# The password hash libraries: loaded by the requests that hash.
+HASH_LIBS = {"libargon2.so.1", "libcrypt.so.1"}
 
 
 def test_cgi_mode_issues_token(server):
@@ -86,13 +88,15 @@ def test_cgi_mode_error_answer(server):
 def test_cgi_request_without_directory_upstream_or_pg_maps_none_of_their_libraries(
         server):
     # A plain CGI start pays for every library it maps (docs/performance.md):
-    # libcurl, libldap and libpq are loaded only by what needs them.
+    # libcurl, libldap and libpq are loaded only by what needs them, and
+    # the password hash libraries only by a request that hashes.
     for uri in ("/.well-known/openid-configuration", "/.well-known/jwks.json"):
         status, _, _, err = cgi_run(b"", server.home, method="GET", uri=uri,
             extra={"LD_DEBUG": "files"})
         assert status == 200
         objs = loaded_objects(err)
         assert "libcrypto.so.3" in objs, err      # the listing itself works
+        assert objs & HASH_LIBS == set(), sorted(objs)
         if lk.PG:
             # libpq itself needs libldap (its LDAP service lookup).
             assert "libpq.so.5" in objs and "libcurl.so.4" not in objs, objs
@@ -102,7 +106,9 @@ def test_cgi_request_without_directory_upstream_or_pg_maps_none_of_their_librari
     status, _, payload, err = cgi_run(form, server.home,
         extra={"LD_DEBUG": "files"})
     assert status == 200, payload
-    assert "libcurl.so.4" not in loaded_objects(err)
+    objs = loaded_objects(err)
+    assert "libcurl.so.4" not in objs
+    assert HASH_LIBS <= objs, sorted(objs)
 
 
 def test_cgi_mode_get_jwks(server):

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -313,6 +314,53 @@ signing_key_pick_lasts_a_generation(void **state)
 	json_decref(k);
 }
 
+/*
+ * A responder's start-up check (lib/run/ctx.c) reads the tenant and
+ * picks the signing key as a request does: its first request, and a
+ * plain CGI process's only one, finds both in the cache.
+ */
+static void
+start_up_check_leaves_the_tenant_and_key_for_the_first_request(
+    void **state)
+{
+	struct fx		*fx = *state;
+	struct lk_ctx		 ctx;
+	struct tenant		 t;
+	json_t			*tenant, *key, *got;
+	unsigned long		 hits;
+	int			 found;
+
+	tenant = json_pack("{ss}", "issuer", "https://t.example/");
+	key = key_generate(KEY_ES256, "current", time(NULL));
+	assert_non_null(key);
+	assert_int_equal(store_put(fx->s, NULL, SK_META, "tenant", tenant, 0),
+	    STORE_OK);
+	assert_int_equal(store_put(fx->s, NULL, SK_KEY,
+	    json_string_value(json_object_get(key, "kid")), key, 0), STORE_OK);
+	/* One environment handle per process (DB_REGISTER): the check's. */
+	store_close(fx->s);
+	fx->s = NULL;
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.one_request = 1;
+	ctx_start(&ctx, fx->home);
+	assert_true(ctx.ready);
+	record_cache_begin(ctx.store);
+	hits = stats().hits;
+	assert_int_equal(record_get(ctx.store, NULL, REC_TENANT, "tenant", &t),
+	    STORE_OK);
+	assert_string_equal(t.issuer, "https://t.example/");
+	assert_int_equal(stats().hits, hits + 1);
+	record_clear(REC_TENANT, &t);
+	got = record_cache_signkey(ctx.store, &found);
+	assert_true(found);
+	assert_true(json_equal(got, key));
+	json_decref(got);
+	record_cache_end();
+	ctx_clear(&ctx);
+	json_decref(tenant);
+	json_decref(key);
+}
+
 int
 main(void)
 {
@@ -326,6 +374,7 @@ main(void)
 		T(own_write_stops_caching_until_the_next_request),
 		T(cache_is_bounded_and_keeps_no_misses),
 		T(signing_key_pick_lasts_a_generation),
+		T(start_up_check_leaves_the_tenant_and_key_for_the_first_request),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
