@@ -70,9 +70,9 @@ const char	*vocab_name(const struct vocab *, size_t i);
 
 /* ------------------------------------------------------------------ */
 /* dynlib.c: the libraries only some requests need (libcurl, libldap,  */
-/* liblber, libpq, libargon2, libcrypt), opened with dlopen(3) on      */
-/* first use; curlsym.c, ldapsym.c, pqsym.c and hashsym.c hold the     */
-/* functions each file calls.                                          */
+/* liblber, libpq, libargon2, libcrypt, libjwt), opened with dlopen(3) */
+/* on first use; curlsym.c, ldapsym.c, pqsym.c, hashsym.c and          */
+/* jwtsym.c hold the functions each file calls.                        */
 
 enum dynlib {
 	DYNLIB_CURL,
@@ -81,6 +81,7 @@ enum dynlib {
 	DYNLIB_PQ,
 	DYNLIB_ARGON2,
 	DYNLIB_CRYPT,
+	DYNLIB_JWT,
 	DYNLIB__MAX
 };
 

@@ -89,6 +89,9 @@ enum hash_rc	 hash_verify_unknown(const struct hash_policy *,
 void		 hash_arena(void *mem, size_t size);
 
 /* secret.c: high-entropy secrets and random strings. */
+#define SHA256_LEN	32
+/* The SHA-256 digest of len bytes at data into md.  0, or -1 (logged). */
+int		 sha256(const void *data, size_t len, unsigned char md[SHA256_LEN]);
 /* "sha256:<hex>" of a high-entropy secret (client secrets, opaque tokens). */
 int		 hash_secret(const char *secret, size_t len, char out[72]);
 /* 1 when secret matches the stored "sha256:<hex>", time-safe; 0 otherwise. */

@@ -200,8 +200,7 @@ static int
 key_pub_thumbprint(const struct key_pub *kp, char *out, size_t outsz)
 {
 	char		 json[2 * KEY_B64_MAX + 64];
-	unsigned char	 md[EVP_MAX_MD_SIZE];
-	unsigned int	 mdlen = 0;
+	unsigned char	 md[SHA256_LEN];
 	int		 n;
 
 	if (kp->alg == KEY_RS256)
@@ -213,9 +212,9 @@ key_pub_thumbprint(const struct key_pub *kp, char *out, size_t outsz)
 		    "\"x\":\"%s\",\"y\":\"%s\"}", kp->a, kp->b);
 	if (n < 0 || (size_t)n >= sizeof(json))
 		return -1;
-	if (EVP_Digest(json, (size_t)n, md, &mdlen, EVP_sha256(), NULL) != 1)
+	if (sha256(json, (size_t)n, md) == -1)
 		return -1;
-	return b64url_encode(md, mdlen, out, outsz);
+	return b64url_encode(md, SHA256_LEN, out, outsz);
 }
 
 /* The key_alg that suits pkey's type (RS256 for RSA, ES256 for EC). */

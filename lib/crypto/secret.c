@@ -5,6 +5,7 @@
  *
  * Nothing here logs a secret.
  */
+#include <pthread.h>
 #include <string.h>
 
 #include <openssl/crypto.h>
@@ -32,21 +33,46 @@ hex_encode(const unsigned char *in, size_t n, char *out)
 	out[2 * n] = '\0';
 }
 
+/*
+ * SHA-256, the digest fetched from its provider once per process.  With
+ * EVP_sha256() OpenSSL 3 fetches the implementation again at every
+ * EVP_Digest call, which costs more than hashing a client secret or a
+ * key's PEM (OpenSSL 3.0's migration guide, "Fetching algorithms";
+ * docs/performance.md).
+ */
+static EVP_MD		*md_sha256;
+static pthread_once_t	 md_sha256_once = PTHREAD_ONCE_INIT;
+
+static void
+sha256_fetch(void)
+{
+	md_sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
+int
+sha256(const void *data, size_t len, unsigned char md[SHA256_LEN])
+{
+	unsigned int	 mdlen = 0;
+
+	if (pthread_once(&md_sha256_once, sha256_fetch) != 0 ||
+	    md_sha256 == NULL ||
+	    EVP_Digest(data, len, md, &mdlen, md_sha256, NULL) != 1 ||
+	    mdlen != SHA256_LEN) {
+		lk_err("SHA-256 failed");
+		return -1;
+	}
+	return 0;
+}
+
 int
 hash_secret(const char *secret, size_t len, char out[72])
 {
-	unsigned char	 md[EVP_MAX_MD_SIZE];
-	unsigned int	 mdlen = 0;
+	unsigned char	 md[SHA256_LEN];
 
-	if (secret == NULL)
+	if (secret == NULL || sha256(secret, len, md) == -1)
 		return -1;
-	if (EVP_Digest(secret, len, md, &mdlen, EVP_sha256(), NULL) != 1 ||
-	    mdlen != SECRET_HEXSZ / 2) {
-		lk_err("EVP_Digest failed");
-		return -1;
-	}
 	memcpy(out, SECRET_PREFIX, SECRET_PREFIXSZ);
-	hex_encode(md, mdlen, out + SECRET_PREFIXSZ);
+	hex_encode(md, sizeof(md), out + SECRET_PREFIXSZ);
 	OPENSSL_cleanse(md, sizeof(md));
 	return 0;
 }

@@ -14,7 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <jwt.h>
 #include <openssl/bio.h>
 #include <openssl/bn.h>
 #include <openssl/crypto.h>
@@ -23,6 +22,7 @@
 #include <openssl/pem.h>
 
 #include "extern.h"
+#include "jwtsym.h"
 
 #define TOKEN_MAX		8192	/* whole compact JWS */
 #define TOKEN_HEADER_MAX	2048	/* encoded header segment */
@@ -222,8 +222,7 @@ no_passphrase(char *buf, int size, int rwflag, void *u)
 static const char *
 pubpem_derive(const char *privpem)
 {
-	unsigned char	 id[32];
-	unsigned int	 idlen = 0;
+	unsigned char	 id[SHA256_LEN];
 	BIO		*bio = NULL;
 	EVP_PKEY	*pkey = NULL;
 	char		*data, *pem = NULL;
@@ -232,7 +231,7 @@ pubpem_derive(const char *privpem)
 
 	if ((plen = strnlen(privpem, TOKEN_PEM_MAX + 1)) > TOKEN_PEM_MAX)
 		return NULL;
-	if (EVP_Digest(privpem, plen, id, &idlen, EVP_sha256(), NULL) != 1)
+	if (sha256(privpem, plen, id) == -1)
 		return NULL;
 	for (i = 0; i < PUBCACHE_SLOTS; i++)
 		if (pubcache[i].pem != NULL &&
@@ -279,6 +278,8 @@ jws_verify_pem(const char *token, const struct jws *j, const char *pem,
 
 	if ((plen = strnlen(pem, TOKEN_PEM_MAX + 1)) > TOKEN_PEM_MAX)
 		return TOKEN_NO_KEY;
+	if (jwtsym_load() == -1)
+		return TOKEN_ERR;
 	if (jwt_decode(&jwt, token, (const unsigned char *)pem, (int)plen) != 0)
 		goto out;
 	if (jwt_get_alg(jwt) != token_jwt_alg[j->alg]) {
@@ -386,7 +387,8 @@ sign(enum key_alg alg, const unsigned char *key, size_t keylen,
 	int	 rc = -1;
 
 	*out = NULL;
-	if (keylen == 0 || keylen > TOKEN_PEM_MAX || !json_is_object(claims))
+	if (keylen == 0 || keylen > TOKEN_PEM_MAX || !json_is_object(claims) ||
+	    jwtsym_load() == -1)
 		return -1;
 	if ((json = json_dumps(claims, JSON_COMPACT)) == NULL)
 		return -1;
@@ -413,15 +415,14 @@ out:
 static const EVP_MD_CTX *
 signkey_get(const char *pem)
 {
-	unsigned char	 id[32];
-	unsigned int	 idlen = 0;
+	unsigned char	 id[SHA256_LEN];
 	BIO		*bio;
 	EVP_PKEY	*pkey;
 	EVP_MD_CTX	*tmpl;
 	size_t		 i, plen;
 
 	if ((plen = strnlen(pem, TOKEN_PEM_MAX + 1)) > TOKEN_PEM_MAX ||
-	    EVP_Digest(pem, plen, id, &idlen, EVP_sha256(), NULL) != 1)
+	    sha256(pem, plen, id) == -1)
 		return NULL;
 	for (i = 0; i < SIGNCACHE_SLOTS; i++)
 		if (signcache[i].tmpl != NULL &&

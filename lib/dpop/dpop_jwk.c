@@ -342,7 +342,7 @@ dpop_jkt(const json_t *jwk, char *out, size_t outsz)
 		break;
 	}
 	if (n < 0 || (size_t)n >= sizeof(json) ||
-	    EVP_Digest(json, (size_t)n, md, NULL, EVP_sha256(), NULL) != 1)
+	    sha256(json, (size_t)n, md) == -1)
 		return -1;
 	return b64url_encode(md, sizeof(md), out, outsz);
 }
@@ -352,8 +352,7 @@ dpop_ath(const char *token, char *out, size_t outsz)
 {
 	unsigned char	 md[32];
 
-	if (EVP_Digest(token, strlen(token), md, NULL, EVP_sha256(),
-	    NULL) != 1)
+	if (sha256(token, strlen(token), md) == -1)
 		return -1;
 	return b64url_encode(md, sizeof(md), out, outsz);
 }

@@ -114,13 +114,13 @@ mix_walk_cb(const char *key, json_t *val, void *arg)
 {
 	struct mix_walk	*w = arg;
 	const char	*id = json_string_value(json_object_get(val, "user_id"));
-	unsigned char	 r[EVP_MAX_MD_SIZE];
+	unsigned char	 r[SHA256_LEN];
 	size_t		 i;
 
 	if (++w->seen > MIX_WALK_MAX)
 		return 1;
 	if (id == NULL || strlen(id) >= MIX_ID_MAX ||
-	    EVP_Digest(id, strlen(id), r, NULL, EVP_sha256(), NULL) != 1)
+	    sha256(id, strlen(id), r) == -1)
 		return 0;
 	for (i = 0; i < w->n; i++)
 		if (memcmp(r, w->rank[i], 32) == 0)

@@ -64,6 +64,9 @@ ON_DEMAND = ("libcurl.so.4", "libldap-2.5.so.0", "liblber-2.5.so.0",
     "libpq.so.5")
 # The password hash libraries: loaded by the requests that hash.
 HASH_LIBS = {"libargon2.so.1", "libcrypt.so.1"}
+# libjwt: loaded by the requests that verify a token (RS256 and ES256
+# tokens are signed with OpenSSL).
+JWT_LIB = "libjwt.so.0"
 
 
 def test_cgi_mode_issues_token(server):
@@ -89,26 +92,36 @@ def test_cgi_request_without_directory_upstream_or_pg_maps_none_of_their_librari
         server):
     # A plain CGI start pays for every library it maps (docs/performance.md):
     # libcurl, libldap and libpq are loaded only by what needs them, and
-    # the password hash libraries only by a request that hashes.
+    # the password hash libraries only by a request that hashes, libjwt
+    # only by one that verifies a token.
     for uri in ("/.well-known/openid-configuration", "/.well-known/jwks.json"):
         status, _, _, err = cgi_run(b"", server.home, method="GET", uri=uri,
             extra={"LD_DEBUG": "files"})
         assert status == 200
         objs = loaded_objects(err)
         assert "libcrypto.so.3" in objs, err      # the listing itself works
-        assert objs & HASH_LIBS == set(), sorted(objs)
+        assert objs & (HASH_LIBS | {JWT_LIB}) == set(), sorted(objs)
         if lk.PG:
             # libpq itself needs libldap (its LDAP service lookup).
             assert "libpq.so.5" in objs and "libcurl.so.4" not in objs, objs
         else:
             assert objs & set(ON_DEMAND) == set(), sorted(objs)
-    form = urllib.parse.urlencode(lk.password_form(audience=lk.API))
+    # No audience, scope openid: an access token for /userinfo.
+    form = urllib.parse.urlencode(lk.password_form(scope="openid"))
     status, _, payload, err = cgi_run(form, server.home,
         extra={"LD_DEBUG": "files"})
     assert status == 200, payload
     objs = loaded_objects(err)
-    assert "libcurl.so.4" not in objs
+    assert "libcurl.so.4" not in objs and JWT_LIB not in objs, sorted(objs)
     assert HASH_LIBS <= objs, sorted(objs)
+    # /userinfo verifies the access token: libjwt is loaded then.
+    token = json.loads(payload)["access_token"]
+    status, _, payload, err = cgi_run(b"", server.home, method="GET",
+        uri="/userinfo", extra={"LD_DEBUG": "files",
+        "HTTP_AUTHORIZATION": "Bearer " + token})
+    assert status == 200, payload
+    assert json.loads(payload)["sub"]
+    assert JWT_LIB in loaded_objects(err)
 
 
 def test_cgi_mode_get_jwks(server):
