@@ -37,8 +37,8 @@ hex_encode(const unsigned char *in, size_t n, char *out)
  * SHA-256, the digest fetched from its provider once per process.  With
  * EVP_sha256() OpenSSL 3 fetches the implementation again at every
  * EVP_Digest call, which costs more than hashing a client secret or a
- * key's PEM (OpenSSL 3.0's migration guide, "Fetching algorithms";
- * docs/performance.md).
+ * key's PEM (crypto(7), "PERFORMANCE": fetch explicitly what is used
+ * many times; docs/performance.md).
  */
 static EVP_MD		*md_sha256;
 static pthread_once_t	 md_sha256_once = PTHREAD_ONCE_INIT;
