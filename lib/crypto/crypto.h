@@ -92,6 +92,10 @@ void		 hash_arena(void *mem, size_t size);
 #define SHA256_LEN	32
 /* The SHA-256 digest of len bytes at data into md.  0, or -1 (logged). */
 int		 sha256(const void *data, size_t len, unsigned char md[SHA256_LEN]);
+/* The process's SHA-256 (an EVP_MD fetched once) for the HMACs,
+ * streamed digests and signatures that name it; NULL (logged) when it
+ * cannot be fetched. */
+const struct evp_md_st *sha256_md(void);
 /* "sha256:<hex>" of a high-entropy secret (client secrets, opaque tokens). */
 int		 hash_secret(const char *secret, size_t len, char out[72]);
 /* 1 when secret matches the stored "sha256:<hex>", time-safe; 0 otherwise. */

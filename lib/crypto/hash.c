@@ -570,7 +570,7 @@ hash_mix_seal(struct hash_mix *m)
 
 	if ((c = EVP_MD_CTX_new()) == NULL)
 		return -1;
-	ok = EVP_DigestInit_ex(c, EVP_sha256(), NULL) == 1;
+	ok = EVP_DigestInit_ex(c, sha256_md(), NULL) == 1;
 	for (i = 0; ok && i < m->n; i++)
 		ok = EVP_DigestUpdate(c, m->enc[i], strlen(m->enc[i]) + 1) == 1;
 	ok = ok && EVP_DigestFinal_ex(c, m->key, NULL) == 1;
@@ -590,7 +590,7 @@ hash_mix_pick(const struct hash_mix *m, const char *login)
 	if (m == NULL || m->n == 0 || login == NULL ||
 	    (c = EVP_MD_CTX_new()) == NULL)
 		return NULL;
-	ok = EVP_DigestInit_ex(c, EVP_sha256(), NULL) == 1 &&
+	ok = EVP_DigestInit_ex(c, sha256_md(), NULL) == 1 &&
 	    EVP_DigestUpdate(c, m->key, sizeof(m->key)) == 1;
 	/* Logins match ASCII-case-insensitively (store_user_find). */
 	for (p = login; ok && *p != '\0'; p++) {

@@ -49,14 +49,26 @@ sha256_fetch(void)
 	md_sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
 }
 
+const EVP_MD *
+sha256_md(void)
+{
+	if (pthread_once(&md_sha256_once, sha256_fetch) != 0 ||
+	    md_sha256 == NULL) {
+		lk_err("SHA-256 cannot be fetched");
+		return NULL;
+	}
+	return md_sha256;
+}
+
 int
 sha256(const void *data, size_t len, unsigned char md[SHA256_LEN])
 {
+	const EVP_MD	*d;
 	unsigned int	 mdlen = 0;
 
-	if (pthread_once(&md_sha256_once, sha256_fetch) != 0 ||
-	    md_sha256 == NULL ||
-	    EVP_Digest(data, len, md, &mdlen, md_sha256, NULL) != 1 ||
+	if ((d = sha256_md()) == NULL)
+		return -1;
+	if (EVP_Digest(data, len, md, &mdlen, d, NULL) != 1 ||
 	    mdlen != SHA256_LEN) {
 		lk_err("SHA-256 failed");
 		return -1;

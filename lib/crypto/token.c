@@ -435,8 +435,8 @@ signkey_get(const char *pem)
 	if (pkey == NULL)
 		return NULL;
 	/* The context takes its own reference to the key. */
-	if ((tmpl = EVP_MD_CTX_new()) != NULL &&
-	    EVP_DigestSignInit(tmpl, NULL, EVP_sha256(), NULL, pkey) != 1) {
+	if ((tmpl = EVP_MD_CTX_new()) != NULL && (sha256_md() == NULL ||
+	    EVP_DigestSignInit(tmpl, NULL, sha256_md(), NULL, pkey) != 1)) {
 		EVP_MD_CTX_free(tmpl);
 		tmpl = NULL;
 	}

@@ -22,6 +22,7 @@
 static int
 nonce_of(const unsigned char *key, long long win, char *out, size_t outsz)
 {
+	const EVP_MD	*d;
 	unsigned char	 md[EVP_MAX_MD_SIZE];
 	unsigned int	 mdlen = 0;
 	char		 msg[64];
@@ -29,7 +30,8 @@ nonce_of(const unsigned char *key, long long win, char *out, size_t outsz)
 
 	n = snprintf(msg, sizeof(msg), NONCE_LABEL "%lld", win);
 	if (n < 0 || (size_t)n >= sizeof(msg) ||
-	    HMAC(EVP_sha256(), key, DPOP_NONCE_KEY_LEN,
+	    (d = sha256_md()) == NULL ||
+	    HMAC(d, key, DPOP_NONCE_KEY_LEN,
 	    (const unsigned char *)msg, (size_t)n, md, &mdlen) == NULL ||
 	    mdlen < 16)
 		return -1;
