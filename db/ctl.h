@@ -18,7 +18,7 @@
 #define PREP_DONE	(-1)
 
 #define SECRET_BYTES	36		/* 48 base64url characters */
-#define CLIENT_ID_BYTES	24		/* 32 base64url characters */
+#define CLIENT_ID_LEN	32		/* [A-Za-z0-9], as Auth0's */
 #define USER_ID_BYTES	12		/* 24 hex characters */
 #define IMPORT_MAX	(16 * 1024 * 1024)
 

@@ -283,8 +283,8 @@ client_add_prep(struct ctl *c)
 	}
 	if (id != NULL)
 		snprintf(c->client_id, sizeof(c->client_id), "%s", id);
-	else if (rand_b64url(c->client_id, sizeof(c->client_id),
-	    CLIENT_ID_BYTES) == -1)
+	else if (rand_alnum(c->client_id, sizeof(c->client_id),
+	    CLIENT_ID_LEN) == -1)
 		return EXIT_RUNTIME;
 	return 0;
 }

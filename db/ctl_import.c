@@ -239,7 +239,7 @@ import_client(struct ctl *c, struct txn *t, const json_t *it, json_t *names)
 		snprintf(id, sizeof(id), "%s", old.client_id);
 	else if (sget(it, "client_id") != NULL)
 		snprintf(id, sizeof(id), "%s", sget(it, "client_id"));
-	else if (rand_b64url(id, sizeof(id), CLIENT_ID_BYTES) == -1)
+	else if (rand_alnum(id, sizeof(id), CLIENT_ID_LEN) == -1)
 		return refuse(c, STORE_ERR, "no randomness");
 	rc = client_build(c, old.json, id, it, sget(it, "client_secret"), 0,
 	    &rec, gen, sizeof(gen));

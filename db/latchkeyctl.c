@@ -292,7 +292,11 @@ opt_find(const struct cmd *cmd, const char *name)
 	return NULL;
 }
 
-/* Split argv into options (by the command's table) and positionals. */
+/*
+ * Split argv into options (by the command's table) and positionals.  A
+ * "--" ends the options: what follows it is positional even if it starts
+ * with "--", as an id made by an older release may.
+ */
 static int
 parse_args(struct ctl *c, int argc, char *argv[])
 {
@@ -301,7 +305,12 @@ parse_args(struct ctl *c, int argc, char *argv[])
 	int		 i;
 
 	for (i = 0; i < argc; i++) {
-		if (strncmp(argv[i], "--", 2) != 0 || argv[i][2] == '\0') {
+		if (strcmp(argv[i], "--") == 0) {
+			while (++i < argc)
+				c->pos[c->npos++] = argv[i];
+			break;
+		}
+		if (strncmp(argv[i], "--", 2) != 0) {
 			c->pos[c->npos++] = argv[i];
 			continue;
 		}

@@ -102,6 +102,8 @@ int		 hash_secret(const char *secret, size_t len, char out[72]);
 int		 hash_secret_check(const char *stored, const char *secret, size_t len);
 /* n random bytes as lowercase hex (2n chars + NUL) from the CSPRNG. */
 int		 rand_hex(char *out, size_t nbytes);
+/* n random characters of [A-Za-z0-9]; 0, or -1 if out is short. */
+int		 rand_alnum(char *out, size_t outsz, size_t n);
 /* n random bytes (n <= 256) as base64url without padding. */
 int		 rand_b64url(char *out, size_t outsz, size_t nbytes);
 /* Base64url without padding (RFC 7515 2) of in; 0, or -1 if out is short. */

@@ -132,6 +132,36 @@ rand_hex(char *out, size_t nbytes)
 	return 0;
 }
 
+/*
+ * n random characters of [A-Za-z0-9] and a NUL, uniformly: a byte of 248
+ * or more (248 = 4 * 62) is drawn again.  Auth0's client ids have this
+ * form, and an id that cannot start with '-' is never taken for an option
+ * on a command line.
+ */
+int
+rand_alnum(char *out, size_t outsz, size_t n)
+{
+	static const char alnum[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	    "abcdefghijklmnopqrstuvwxyz0123456789";
+	unsigned char	 raw[64];
+	size_t		 have = 0, i;
+
+	if (n >= outsz)
+		return -1;
+	while (have < n) {
+		if (RAND_bytes(raw, (int)sizeof(raw)) != 1) {
+			lk_err("RAND_bytes failed");
+			return -1;
+		}
+		for (i = 0; i < sizeof(raw) && have < n; i++)
+			if (raw[i] < 4 * (sizeof(alnum) - 1))
+				out[have++] = alnum[raw[i] % (sizeof(alnum) - 1)];
+	}
+	out[n] = '\0';
+	OPENSSL_cleanse(raw, sizeof(raw));
+	return 0;
+}
+
 /* nbytes random bytes, base64url without padding (RFC 4648 5). */
 int
 rand_b64url(char *out, size_t outsz, size_t nbytes)

@@ -339,3 +339,31 @@ def test_latchkeyctl_changes_reach_every_responder_at_the_next_request(server):
     lk.ctl(server.home, "client", "remove", CACHED_ID)
     for _ in range(ROUNDS):
         denied(server.token(dict(fresh, audience=API)))
+
+
+# --- client ids latchkeyctl makes and takes ---------------------------------
+
+def test_generated_client_ids_are_letters_and_digits(server):
+    # 32 characters of [A-Za-z0-9], the form of Auth0's client ids: never
+    # a leading '-' that a command line would take for an option.
+    for i in range(8):
+        out = json.loads(lk.ctl(server.home, "client", "add", "--name",
+            "Generated %d" % i, "--type", "native", "--auth-method", "none",
+            "--grants", "password").stdout)
+        assert len(out["client_id"]) == 32, out
+        assert out["client_id"].isascii() and out["client_id"].isalnum(), out
+
+
+def test_double_dash_ends_the_options(server):
+    # An id that starts with "--" (one an older release generated, or one
+    # imported) is named after "--".
+    odd = "--odd-client-id"
+    lk.ctl(server.home, "client", "add", "--name", "Odd Id", "--client-id",
+        odd, "--type", "native", "--auth-method", "none")
+    p = lk.ctl(server.home, "client", "show", odd, check=False)
+    assert p.returncode == 2 and "unknown option" in p.stderr, p
+    shown = json.loads(lk.ctl(server.home, "client", "show", "--", odd).stdout)
+    assert shown["client_id"] == odd and shown["name"] == "Odd Id"
+    lk.ctl(server.home, "client", "remove", "--", odd)
+    p = lk.ctl(server.home, "client", "show", "--", odd, check=False)
+    assert p.returncode != 0

@@ -453,6 +453,37 @@ rand_hex_gives_lowercase_hex(void **state)
 	assert_string_equal(a, "");
 }
 
+/*
+ * Letters and digits only, so a generated client id never starts with '-'
+ * (latchkeyctl would take it for an option); all 62 occur, none far more
+ * often than the others.
+ */
+static void
+rand_alnum_gives_letters_and_digits(void **state)
+{
+	static const char alnum[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	    "abcdefghijklmnopqrstuvwxyz0123456789";
+	char	 out[4097];
+	size_t	 seen[62] = { 0 }, i;
+
+	(void)state;
+	assert_int_equal(rand_alnum(out, sizeof(out), 4096), 0);
+	assert_int_equal(strlen(out), 4096);
+	for (i = 0; i < 4096; i++) {
+		assert_non_null(strchr(alnum, out[i]));
+		seen[strchr(alnum, out[i]) - alnum]++;
+	}
+	for (i = 0; i < 62; i++) {
+		assert_true(seen[i] > 20);	/* 66 expected */
+		assert_true(seen[i] < 130);
+	}
+	assert_int_equal(rand_alnum(out, 33, 32), 0);
+	assert_int_equal(strlen(out), 32);
+	assert_int_equal(rand_alnum(out, 32, 32), -1);
+	assert_int_equal(rand_alnum(out, 1, 0), 0);
+	assert_string_equal(out, "");
+}
+
 static void
 rand_b64url_gives_unpadded_base64url(void **state)
 {
@@ -605,6 +636,7 @@ main(void)
 		cmocka_unit_test(secret_digest_round_trip),
 		cmocka_unit_test(secret_check_rejects_malformed_stored_values),
 		cmocka_unit_test(rand_hex_gives_lowercase_hex),
+		cmocka_unit_test(rand_alnum_gives_letters_and_digits),
 		cmocka_unit_test(rand_b64url_gives_unpadded_base64url),
 	};
 
