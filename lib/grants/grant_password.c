@@ -46,22 +46,32 @@ rehash_txn(struct store *st, struct txn *txn, void *arg)
 	return rc;
 }
 
+/*
+ * The user's password hashed again under the tenant's policy, in the
+ * hash slot its verify took (adm), which it then leaves.  The hash lets
+ * go of the store (with the verify before it, two hash times would hold
+ * it); the write comes after the slot is free, so that no login waits
+ * for a slot while this one commits.
+ */
 static void
 rehash_user(struct grant_req *g, const struct user *user,
-    const struct hash_policy *pol)
+    struct admit *adm)
 {
 	struct rehash	 rh;
 	char		 enc[HASH_ENCODED_MAX];
+	int		 ok;
 
 	rh.user_id = user->user_id;
 	rh.old = user->password_hash;
-	if (rh.user_id == NULL || rh.old == NULL ||
-	    hash_password(pol, g->p.v[F_PASSWORD], g->p.len[F_PASSWORD],
-	    enc, sizeof(enc)) == -1)
-		return;
 	rh.new = enc;
+	store_pause(g->ctx->store);
+	ok = rh.user_id != NULL && rh.old != NULL &&
+	    hash_password(&g->tenant.hash_policy, g->p.v[F_PASSWORD],
+	    g->p.len[F_PASSWORD], enc, sizeof(enc)) == 0;
+	admit_hash_leave(adm);
+	store_resume(g->ctx->store);
 	/* The login succeeds even if this fails: it is retried next time. */
-	if (store_txn_run(g->ctx->store, rehash_txn, &rh) != STORE_OK)
+	if (ok && store_txn_run(g->ctx->store, rehash_txn, &rh) != STORE_OK)
 		lk_warn("rehash failed; kept the old hash");
 	OPENSSL_cleanse(enc, sizeof(enc));
 }
@@ -287,14 +297,8 @@ grant_password_user(struct grant_req *g, const char *connection,
 		rc = attempt(g, user, GUARD_EV_USER_BLOCKED, LOGIN_BLOCKED);
 		goto fail;
 	}
-	if (rehash) {
-		/* The second hash in the slot lets go of the store: with the
-		 * verify before it, two hash times would hold it. */
-		store_pause(g->ctx->store);
-		rehash_user(g, user, &g->tenant.hash_policy);
-		admit_hash_leave(&adm);
-		store_resume(g->ctx->store);
-	}
+	if (rehash)
+		rehash_user(g, user, &adm);
 	/* Only a password that verified is checked: it is the user's own
 	 * that leaked (breached.c). */
 	if (breached_password(&g->tenant, g->p.v[F_PASSWORD],

@@ -242,8 +242,10 @@ stall_disarm(void)
 
 /*
  * A request that lets go of the store (store_pause: it waits for its turn
- * at a hash slot or asks a directory) cannot hang on a Berkeley DB
- * mutex meanwhile: its ticks look at nothing until stall_unpause().
+ * at a hash slot, hashes, or asks a directory) is not inside Berkeley DB
+ * meanwhile: its ticks look at nothing until stall_unpause().  A call
+ * into Berkeley DB in that time is watched for its length (store.c,
+ * store_env_share).
  * Each look reads the registry and signals every registered process
  * (kill 0), so a hundred responders waiting in the login line, looking
  * ten times a second, cost the machine a hundred thousand system calls

@@ -317,18 +317,32 @@ env_unlock_open(struct store *s)
 	env_lock_at(s->recfd, F_UNLCK, STORE_TURN_BYTE);
 }
 
+/*
+ * Every call into Berkeley DB comes through here.  One made while the
+ * request has let go of the store (store_pause: a rehash's write, a
+ * directory user's record) is watched for its length (stall.c): asleep
+ * on a mutex a killed peer held, it would otherwise never leave, and it
+ * holds the recovery lock, so no responder could open the environment
+ * again (fault test: the service stopped until the sleeper was killed).
+ */
 void
 store_env_share(struct store *s)
 {
-	if (s->shared++ == 0)
-		env_lock_shared(s);
+	if (s->shared++ > 0)
+		return;
+	if (s->paused > 0)
+		stall_unpause();
+	env_lock_shared(s);
 }
 
 void
 store_env_unshare(struct store *s)
 {
-	if (--s->shared == 0)
-		env_lock(s->recfd, F_UNLCK);
+	if (--s->shared > 0)
+		return;
+	env_lock(s->recfd, F_UNLCK);
+	if (s->paused > 0)
+		stall_pause();
 }
 
 /*

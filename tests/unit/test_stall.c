@@ -243,6 +243,38 @@ responder(int gate, int in, int out)
 	_exit(ctx.ready ? 0 : 1);
 }
 
+/* The paused writer's write (the same record as the admin command's). */
+static enum store_rc	ctl_tx(struct store *, struct txn *, void *);
+
+/*
+ * A request that has let go of the store (store_pause, as a login does
+ * while it hashes or asks a directory) and then writes, as a rehash or a
+ * directory user's record does: gated at its transaction's shared lock.
+ */
+static pid_t
+paused_writer(int gate, int in, int out)
+{
+	struct store	*s;
+	pid_t		 pid;
+	enum store_rc	 rc;
+
+	if ((pid = fork()) != 0)
+		return pid;
+	quiet();
+	gate_in = in;
+	gate_out = out;
+	if ((s = store_open(home, STORE_WATCH)) == NULL)
+		_exit(2);
+	stall_arm();
+	store_hold(s);
+	store_pause(s);
+	gate_at = gate;
+	rc = store_txn_run(s, ctl_tx, NULL);
+	store_resume(s);
+	store_release(s);
+	_exit(rc == STORE_OK ? 0 : 1);
+}
+
 /* The admin command's write: one record of its own in SK_META. */
 static enum store_rc
 ctl_tx(struct store *s, struct txn *t, void *arg)
@@ -535,6 +567,42 @@ new_responder_never_sleeps_on_a_dead_peers_mutex(void **state)
 }
 
 /*
+ * A write made while the store is paused is watched: the writer that
+ * needs the dead peer's mutex leaves (STALL_EXIT) and none sleeps for
+ * good.  Without it, a login's rehash slept in __log_flush_int holding
+ * the recovery lock, and the service stopped (fault test).
+ */
+static void
+paused_writer_never_sleeps_on_a_dead_peers_mutex(void **state)
+{
+	static const struct subject sub = { "paused writer", paused_writer,
+	    1, WAIT_MS, 0 };
+	double	 lock_ms;
+	int	 k, st, asleep = 0, exited = 0, tried = 0;
+
+	(void)state;
+	for (k = 1; k <= K_MAX; k++) {
+		if ((st = round_k(k, &sub, &lock_ms)) == WRITTEN)
+			break;
+		tried++;
+		assert_int_not_equal(st, BROKEN);
+		if (st == ASLEEP) {
+			print_message("k=%d: paused writer asleep for good\n", k);
+			asleep++;
+		} else if (st == STALL_EXIT)
+			exited++;
+		else
+			assert_true(st == 0 || st == 1);
+	}
+	print_message("%d mutexes of one write tried: the paused writer "
+	    "left by stall.c after %d, asleep for good after %d\n", tried,
+	    exited, asleep);
+	assert_true(tried > 5);
+	assert_true(exited > 0);
+	assert_int_equal(asleep, 0);
+}
+
+/*
  * latchkeyctl held at gate (2: before its transaction, 3: before its
  * close) while the peer stops holding each mutex of a write in turn: it
  * must end, with 0 or 75, and leave the recovery lock free within
@@ -644,6 +712,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(a_paused_responder_does_not_look),
 		cmocka_unit_test(new_responder_never_sleeps_on_a_dead_peers_mutex),
+		cmocka_unit_test(paused_writer_never_sleeps_on_a_dead_peers_mutex),
 		cmocka_unit_test(admin_command_never_sleeps_in_its_transaction),
 		cmocka_unit_test(admin_command_never_sleeps_in_its_close),
 		cmocka_unit_test(admin_command_does_not_wait_for_a_live_peer),
