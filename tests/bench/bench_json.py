@@ -29,7 +29,9 @@ SHAPE = {
     "pss_mib": None,
     "overload": ("c256_refusal_p99_ms", "c256_served_p99_ms", "budget_ms",
                  "hash_ms", "c256_honour_refusal_p99_ms",
-                 "c256_honour_served_p99_ms", "c256_null_p99_ms"),
+                 "c256_honour_served_p99_ms", "c256_null_p99_ms",
+                 "c256_refusal_p99_after_first_s_ms",
+                 "c256_honour_refusal_p99_after_first_s_ms"),
 }
 
 
