@@ -533,37 +533,49 @@ a_paused_responder_does_not_look(void **state)
 	close(down[1]);
 }
 
+/*
+ * Every mutex of the peer's write in turn: the subject must each time
+ * be gone (STALL_EXIT: stall.c saw the dead peer) or done, never asleep
+ * for good, and must have needed the mutex at least once.
+ */
 static void
-new_responder_never_sleeps_on_a_dead_peers_mutex(void **state)
+subject_rounds(const struct subject *sub)
 {
-	static const struct subject sub = { "responder", responder, 2,
-	    WAIT_MS, 0 };
 	double	 lock_ms;
 	int	 k, st, asleep = 0, exited = 0, tried = 0;
 
-	(void)state;
 	for (k = 1; k <= K_MAX; k++) {
-		if ((st = round_k(k, &sub, &lock_ms)) == WRITTEN)
+		if ((st = round_k(k, sub, &lock_ms)) == WRITTEN)
 			break;
 		tried++;
 		if (getenv("TEST_STALL_DEBUG") != NULL)
-			print_message("k=%d: responder %d\n", k, st);
+			print_message("k=%d: %s %d\n", k, sub->name, st);
 		assert_int_not_equal(st, BROKEN);
 		if (st == ASLEEP) {
-			print_message("k=%d: new responder asleep for good\n", k);
+			print_message("k=%d: %s asleep for good\n", k, sub->name);
 			asleep++;
 		} else if (st == STALL_EXIT)
 			exited++;
 		else
 			assert_true(st == 0 || st == 1);
 	}
-	print_message("%d mutexes of one write tried: the new responder "
-	    "left by stall.c after %d, asleep for good after %d\n",
-	    tried, exited, asleep);
+	print_message("%d mutexes of one write tried: the %s left by stall.c "
+	    "after %d, asleep for good after %d\n", tried, sub->name, exited,
+	    asleep);
 	assert_true(tried > 5);
 	/* The test reached the case it is about. */
 	assert_true(exited > 0);
 	assert_int_equal(asleep, 0);
+}
+
+static void
+new_responder_never_sleeps_on_a_dead_peers_mutex(void **state)
+{
+	static const struct subject sub = { "new responder", responder, 2,
+	    WAIT_MS, 0 };
+
+	(void)state;
+	subject_rounds(&sub);
 }
 
 /*
@@ -577,29 +589,9 @@ paused_writer_never_sleeps_on_a_dead_peers_mutex(void **state)
 {
 	static const struct subject sub = { "paused writer", paused_writer,
 	    1, WAIT_MS, 0 };
-	double	 lock_ms;
-	int	 k, st, asleep = 0, exited = 0, tried = 0;
 
 	(void)state;
-	for (k = 1; k <= K_MAX; k++) {
-		if ((st = round_k(k, &sub, &lock_ms)) == WRITTEN)
-			break;
-		tried++;
-		assert_int_not_equal(st, BROKEN);
-		if (st == ASLEEP) {
-			print_message("k=%d: paused writer asleep for good\n", k);
-			asleep++;
-		} else if (st == STALL_EXIT)
-			exited++;
-		else
-			assert_true(st == 0 || st == 1);
-	}
-	print_message("%d mutexes of one write tried: the paused writer "
-	    "left by stall.c after %d, asleep for good after %d\n", tried,
-	    exited, asleep);
-	assert_true(tried > 5);
-	assert_true(exited > 0);
-	assert_int_equal(asleep, 0);
+	subject_rounds(&sub);
 }
 
 /*
