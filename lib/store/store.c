@@ -319,11 +319,12 @@ env_unlock_open(struct store *s)
 
 /*
  * Every call into Berkeley DB comes through here.  One made while the
- * request has let go of the store (store_pause: a rehash's write, a
- * directory user's record) is watched for its length (stall.c): asleep
- * on a mutex a killed peer held, it would otherwise never leave, and it
- * holds the recovery lock, so no responder could open the environment
- * again (fault test: the service stopped until the sleeper was killed).
+ * request has let go of the store (store_pause: a directory login writes
+ * its user's record, shadow.c) is watched for its length (stall.c):
+ * asleep on a mutex a killed peer held, it would otherwise never leave,
+ * and it holds the recovery lock, so no responder could open the
+ * environment again (fault test: a rehash written this way stopped the
+ * service until the sleeper was killed).
  */
 void
 store_env_share(struct store *s)
