@@ -393,6 +393,7 @@ main(void)
 			rc = serve_one(&ctx);
 			stall_disarm();
 			request_finish(rc);
+			ctx_idle(&ctx);
 			sigprocmask(SIG_UNBLOCK, &quitset, NULL);
 		}
 	}

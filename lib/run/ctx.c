@@ -129,7 +129,8 @@ ctx_init(struct lk_ctx *ctx, const char *home)
 	if (ctx->store == NULL) {
 		/* Our own recovery replaces the region file (stall.c). */
 		stall_watch(NULL);
-		if ((ctx->store = store_open_env(home, STORE_WATCH)) == NULL) {
+		if ((ctx->store = store_open_env(home,
+		    STORE_WATCH | STORE_CKP_LATER)) == NULL) {
 			ctx->transient = ctx->was_ready || env_exists(home) ||
 			    store_troubles() != troubles;
 			if (store_env_pg())
@@ -204,6 +205,15 @@ ctx_refresh(struct lk_ctx *ctx)
 		ctx_retry(ctx, 10);
 	} else if (!ctx->ready)
 		ctx_init(ctx, ctx->home);
+}
+
+void
+ctx_idle(struct lk_ctx *ctx)
+{
+	/* A checkpoint can meet a killed peer's mutex too. */
+	stall_arm();
+	store_checkpoint(ctx->store);
+	stall_disarm();
 }
 
 void

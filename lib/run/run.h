@@ -31,6 +31,9 @@ void		 ctx_start(struct lk_ctx *, const char *home);
 void		 ctx_clear(struct lk_ctx *);
 /* Before each request: reopen a panicked store, retry a failed start. */
 void		 ctx_refresh(struct lk_ctx *);
+/* After a request's answer is sent: the store's checkpoint, when due
+ * (store_checkpoint). */
+void		 ctx_idle(struct lk_ctx *);
 /* The tenant, parsed (record_clear it); 0, or -1 when there is none or
  * it cannot be read.  And the current signing key (owned by caller). */
 int		 ctx_tenant(struct lk_ctx *, struct tenant *);

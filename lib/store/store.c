@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -228,6 +229,9 @@ store_failchk(struct store *s)
  */
 #define STORE_TURN_BYTE		1
 #define STORE_TURN_SIZE		4096
+#define STORE_CKP_BYTE		2	/* store_checkpoint's, below */
+
+static int	 store_yield(u_long, u_long);
 
 static int
 env_lockfd(const char *home)
@@ -277,6 +281,28 @@ env_lock_at(int fd, short type, off_t b)
 			lk_warn("recovery lock: %s", strerror(errno));
 			return;
 		}
+}
+
+/* Take byte b exclusively if no other process has it: 1, else 0.  With
+ * no lock file, or a lock that cannot be taken at all, 1 (logged). */
+static int
+env_trylock_at(int fd, off_t b)
+{
+	struct flock	 fl;
+
+	if (fd == -1)
+		return 1;
+	memset(&fl, 0, sizeof(fl));
+	fl.l_type = F_WRLCK;
+	fl.l_whence = SEEK_SET;
+	fl.l_start = b;
+	fl.l_len = 1;
+	if (fcntl(fd, F_OFD_SETLK, &fl) == 0)
+		return 1;
+	if (errno == EAGAIN || errno == EACCES)
+		return 0;
+	lk_warn("checkpoint lock: %s", strerror(errno));
+	return 1;
 }
 
 /* The recovery lock itself, byte 0. */
@@ -425,7 +451,8 @@ store_env_open(struct store *s, const char *home)
 	u_int32_t	 fl;
 	int		 ret;
 
-	if ((ret = db_env_create(&s->env, 0)) != 0) {
+	if ((ret = db_env_set_func_yield(store_yield)) != 0 ||
+	    (ret = db_env_create(&s->env, 0)) != 0) {
 		lk_err("db_env_create: %s", db_strerror(ret));
 		return -1;
 	}
@@ -555,6 +582,7 @@ store_open(const char *home, int flags)
 		goto err;
 	umask(omask);
 	s->opened = 1;
+	s->ckp_later = (flags & STORE_CKP_LATER) != 0;
 	s->rnd = ((uint64_t)getpid() << 32) ^ (uint64_t)time(NULL) ^
 	    (uint64_t)(uintptr_t)s;
 	s->rnd |= 1;
@@ -563,6 +591,84 @@ err:
 	umask(omask);
 	store_bdb_close(s);
 	return NULL;
+}
+
+/*
+ * Checkpoints.  Log files are removed (DB_LOG_AUTO_REMOVE) only once a
+ * checkpoint no longer needs them, and the responders are long-lived:
+ * every STORE_CKP_EVERY commits a process checkpoints, when at least
+ * STORE_CKP_KB of log were written since the last checkpoint.
+ *
+ * A checkpoint writes the cache's dirty pages.  A page a writer holds
+ * at that moment is tried again after the others, and when some are
+ * still held after a whole pass Berkeley DB sleeps a second before the
+ * next (mp/mp_sync.c, __memp_sync_int: __os_yield(env, 1, 0)); the stall
+ * watch's tick cut that to 100-200 ms.  Under a storm of writes the hot
+ * pages nearly always have a writer, so the checkpoint slept, holding
+ * the environment's checkpoint mutex, and every process whose turn to
+ * checkpoint came queued behind it, each with a committed answer not
+ * yet sent: the whole service stopped for 200 ms a few times a second
+ * (docs/performance.md, rotating refresh).  So:
+ * - within a checkpoint, Berkeley DB's sleeps last STORE_CKP_NAP_US
+ *   (store_yield, its documented db_env_set_func_yield hook): a writer
+ *   holds a page for microseconds;
+ * - at most one process checkpoints at a time (STORE_CKP_BYTE of the
+ *   lock file, taken without waiting); the others skip theirs, which that
+ *   one's covers;
+ * - a responder checkpoints after its answer is sent (STORE_CKP_LATER,
+ *   ctx_idle), not before.
+ */
+#define STORE_CKP_EVERY		128	/* commits between checkpoint attempts */
+#define STORE_CKP_KB		1024	/* ... which run only after this much log */
+#define STORE_CKP_NAP_US	1000
+
+static int	 in_checkpoint;
+
+/* Berkeley DB's __os_yield (os/os_yield.c) with the checkpoint's sleeps
+ * shortened: a sleep a signal ends early, as its own select(2) is. */
+static int
+store_yield(u_long secs, u_long usecs)
+{
+	struct timespec	 ts;
+
+	if (secs == 0 && usecs == 0)
+		return sched_yield();
+	if (in_checkpoint && (secs > 0 || usecs > STORE_CKP_NAP_US)) {
+		secs = 0;
+		usecs = STORE_CKP_NAP_US;
+	}
+	ts.tv_sec = (time_t)(secs + usecs / 1000000);
+	ts.tv_nsec = (long)(usecs % 1000000) * 1000;
+	(void)nanosleep(&ts, NULL);
+	return 0;
+}
+
+/* A checkpoint if kb KiB of log were written since the last one. */
+static void
+env_checkpoint(struct store *s, u_int32_t kb)
+{
+	int	 ret;
+
+	in_checkpoint = 1;
+	ret = s->env->txn_checkpoint(s->env, kb, 0, 0);
+	in_checkpoint = 0;
+	if (ret != 0)
+		lk_warn("checkpoint: %s", db_strerror(ret));
+}
+
+void
+store_checkpoint(struct store *s)
+{
+	if (s == NULL || s->ops != &store_bdb_ops ||
+	    s->commits < STORE_CKP_EVERY)
+		return;
+	s->commits = 0;
+	if (!env_trylock_at(s->recfd, STORE_CKP_BYTE))
+		return;
+	store_env_share(s);
+	env_checkpoint(s, STORE_CKP_KB);
+	store_env_unshare(s);
+	env_lock_at(s->recfd, F_UNLCK, STORE_CKP_BYTE);
 }
 
 /*
@@ -576,7 +682,7 @@ err:
  * that only reads logs about 0.5 KiB (its databases' registrations), so
  * one CGI request in about a hundred checkpoints; recovery reads at
  * most that much more log than the running checkpoints
- * (store_txn.c's STORE_CKP_KB) leave it.
+ * (STORE_CKP_KB) leave it.
  */
 #define STORE_CLOSE_CKP_KB	64
 
@@ -592,9 +698,8 @@ store_bdb_close(struct store *s)
 			lk_err("close %s: %s", store_files[kind],
 			    db_strerror(ret));
 	if (s->env != NULL) {
-		if (s->opened && (ret = s->env->txn_checkpoint(s->env,
-		    STORE_CLOSE_CKP_KB, 0, 0)) != 0)
-			lk_warn("checkpoint: %s", db_strerror(ret));
+		if (s->opened)
+			env_checkpoint(s, STORE_CLOSE_CKP_KB);
 		if ((ret = s->env->close(s->env, 0)) != 0)
 			lk_err("environment close: %s", db_strerror(ret));
 	}

@@ -78,6 +78,9 @@ enum store_rc {
 					 * environment's open on (responders) */
 #define STORE_MIGRATE		0x04	/* store_open_pg: create or upgrade the
 					 * schema (Berkeley DB: nothing) */
+#define STORE_CKP_LATER		0x08	/* store_open: checkpoints wait for
+					 * store_checkpoint() (responders:
+					 * after the answer) */
 #define STORE_NOOVERWRITE	0x01	/* store_put: fail with STORE_EXISTS */
 #define STORE_FOR_UPDATE	0x02	/* get: the transaction will write the
 					 * record (store_get_update) */
@@ -116,6 +119,12 @@ int		 store_panicked(const struct store *);
  * retries run out) this process has seen: compare before and after. */
 unsigned	 store_troubles(void);
 void		 store_close(struct store *);	/* NULL is a no-op */
+/*
+ * Checkpoint when one is due (Berkeley DB; otherwise, and for NULL, a
+ * no-op).  A transaction's commit calls it, unless the store was opened
+ * with STORE_CKP_LATER: then the caller does, where no answer waits.
+ */
+void		 store_checkpoint(struct store *);
 /*
  * A request's hold on the store (Berkeley DB: the recovery lock shared,
  * store.c; PostgreSQL: nothing): every transaction takes it, so holding

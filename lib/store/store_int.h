@@ -74,6 +74,7 @@ struct store {
 	int		 opened;	/* store_open finished */
 	uint64_t	 rnd;		/* backoff jitter (xorshift), not crypto */
 	unsigned	 commits;	/* since the last checkpoint attempt */
+	int		 ckp_later;	/* STORE_CKP_LATER */
 	volatile int	 panicked;	/* DB_EVENT_PANIC seen: reopen */
 };
 

@@ -1,7 +1,7 @@
 /*
  * store_txn.c: the Berkeley DB backend's transactions (deadlock retries
  * with backoff, lock timeouts and failchk, resource errors as
- * STORE_BUSY, checkpoints) and records (get, put, del, range), and the
+ * STORE_BUSY; the checkpoints are in store.c) and records (get, put, del, range), and the
  * counters of transient failures every backend keeps.
  */
 #include <errno.h>
@@ -15,8 +15,6 @@
 #include "store_int.h"
 
 #define STORE_RETRIES	20		/* deadlock retries in store_txn_run */
-#define STORE_CKP_EVERY	128		/* commits between checkpoint attempts */
-#define STORE_CKP_KB	1024		/* ... which run only after this much log */
 
 /*
  * Resource errors (a full lock table, region memory, log buffer or
@@ -219,23 +217,6 @@ store_backoff(struct store *s, int attempt)
 }
 
 /*
- * Log files are removed (DB_LOG_AUTO_REMOVE) only once a checkpoint no
- * longer needs them, and the responders are long-lived: checkpoint now
- * and then, when enough log has been written.  Failure is only logged.
- */
-static void
-store_checkpoint(struct store *s)
-{
-	int	 ret;
-
-	if (++s->commits < STORE_CKP_EVERY)
-		return;
-	s->commits = 0;
-	if ((ret = s->env->txn_checkpoint(s->env, STORE_CKP_KB, 0, 0)) != 0)
-		lk_warn("checkpoint: %s", db_strerror(ret));
-}
-
-/*
  * fn may run more than once (after a deadlock or a resource error), so
  * it must rebuild any state it keeps in arg each time.  Returns fn's
  * result, STORE_BUSY when a resource stayed exhausted, STORE_ERR when
@@ -352,7 +333,9 @@ txn_run(struct store *s,
 		/* The handle is gone after commit, whatever it returns; a
 		 * failed commit is aborted, nothing of it written. */
 		if ((ret = txn->commit(txn, txn_durable ? 0 : commit)) == 0) {
-			store_checkpoint(s);
+			s->commits++;
+			if (!s->ckp_later)
+				store_checkpoint(s);
 			return STORE_OK;
 		}
 		if (store_busy_rc(ret) == STORE_BUSY) {

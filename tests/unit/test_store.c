@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -645,6 +646,197 @@ two_processes_increment_without_lost_update(void **state)
 	json_decref(v);
 }
 
+/* ------------------------------------------------------------------ */
+/* Checkpoints under a storm of writes. */
+
+#define CKP_WRITERS	2
+#define CKP_RUN_MS	2500	/* each writer's run */
+#define CKP_SLOW_MS	500	/* Berkeley DB's own sleep there: 1 s */
+#define CKP_VALUE	4000	/* bytes a record: the log grows fast */
+
+static long
+ms_since(const struct timespec *t0)
+{
+	struct timespec	 t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (t.tv_sec - t0->tv_sec) * 1000 +
+	    (t.tv_nsec - t0->tv_nsec) / 1000000;
+}
+
+/* Eight records on one leaf page, rewritten: the page always has a
+ * writer, as a refresh storm's do. */
+static enum store_rc
+hot_fn(struct store *s, struct txn *txn, void *arg)
+{
+	char		 key[16];
+	json_t		*v;
+	enum store_rc	 rc = STORE_OK;
+	int		 i;
+
+	v = json_pack("{ss}", "pad", (const char *)arg);
+	for (i = 0; rc == STORE_OK && i < 8; i++) {
+		snprintf(key, sizeof(key), "hot%d", i);
+		rc = store_put(s, txn, SK_META, key, v, 0);
+	}
+	json_decref(v);
+	return rc;
+}
+
+/* A writer: its longest transaction (the checkpoints run inside the
+ * commits that make them due) is the exit status, in tenths of a
+ * second. */
+static void
+hot_writer(const char *home)
+{
+	struct timespec	 t0, t;
+	struct store	*s;
+	char		*pad;
+	long		 ms, worst = 0;
+
+	if ((s = store_open(home, 0)) == NULL || (pad = malloc(CKP_VALUE)) ==
+	    NULL)
+		_exit(99);
+	memset(pad, 'x', CKP_VALUE - 1);
+	pad[CKP_VALUE - 1] = '\0';
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while (ms_since(&t0) < CKP_RUN_MS) {
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		if (store_txn_run_nosync(s, hot_fn, pad) != STORE_OK)
+			_exit(98);
+		if ((ms = ms_since(&t)) > worst)
+			worst = ms;
+	}
+	store_close(s);
+	fprintf(stderr, "pid %d: longest transaction %ld ms\n", (int)getpid(),
+	    worst);
+	_exit((int)(worst / 100 < 90 ? worst / 100 : 90));
+}
+
+/*
+ * A checkpoint that finds a page held by a writer tries it again after
+ * a short nap, not after Berkeley DB's second (store.c, store_yield):
+ * two writers rewriting one page commit for 2.5 s, each checkpointing
+ * every 128 commits, and no transaction takes CKP_SLOW_MS.  Without the
+ * nap the checkpoints that met a held page slept a second.
+ */
+static void
+checkpoint_never_sleeps_on_a_page_a_writer_holds(void **state)
+{
+	struct fx	*fx = *state;
+	pid_t		 pid[CKP_WRITERS];
+	int		 i, status;
+
+	store_close(fx->s);
+	fx->s = NULL;
+	for (i = 0; i < CKP_WRITERS; i++) {
+		assert_true((pid[i] = fork()) != -1);
+		if (pid[i] == 0)
+			hot_writer(fx->home);
+	}
+	for (i = 0; i < CKP_WRITERS; i++) {
+		assert_int_equal(waitpid(pid[i], &status, 0), pid[i]);
+		assert_true(WIFEXITED(status));
+		assert_true(WEXITSTATUS(status) < CKP_SLOW_MS / 100);
+	}
+}
+
+/* The LSN of the environment's last checkpoint, as a number. */
+static unsigned long long
+last_checkpoint(struct store *s)
+{
+	DB_TXN_STAT	*st;
+	unsigned long long v;
+
+	assert_int_equal(s->env->txn_stat(s->env, &st, 0), 0);
+	v = (unsigned long long)st->st_last_ckp.file << 32 |
+	    st->st_last_ckp.offset;
+	free(st);
+	return v;
+}
+
+/* n commits of 32 KB each: a checkpoint is due after 128. */
+static void
+commit_many(struct store *s, int n)
+{
+	char	 pad[CKP_VALUE];
+
+	memset(pad, 'y', sizeof(pad) - 1);
+	pad[sizeof(pad) - 1] = '\0';
+	while (n-- > 0)
+		assert_int_equal(store_txn_run_nosync(s, hot_fn, pad),
+		    STORE_OK);
+}
+
+/* The lock file, opened as another process would. */
+static int
+lock_file(const char *home)
+{
+	char	 path[PATH_MAX];
+	int	 fd;
+
+	snprintf(path, sizeof(path), "%s/recovery.lock", home);
+	assert_true((fd = open(path, O_RDWR)) != -1);
+	return fd;
+}
+
+/* Byte 2 of the lock file, a checkpoint's (store.c STORE_CKP_BYTE):
+ * 0 on success. */
+static int
+ckp_byte(int fd, short type)
+{
+	struct flock	 fl;
+
+	memset(&fl, 0, sizeof(fl));
+	fl.l_type = type;
+	fl.l_whence = SEEK_SET;
+	fl.l_start = 2;
+	fl.l_len = 1;
+	return fcntl(fd, F_OFD_SETLK, &fl);
+}
+
+/*
+ * While another process checkpoints, one whose turn comes skips its
+ * own rather than queue behind it with a committed answer unsent; the
+ * next turn after that one has finished checkpoints.
+ */
+static void
+checkpoint_skipped_while_another_runs(void **state)
+{
+	struct fx		*fx = *state;
+	unsigned long long	 before;
+	int			 fd = lock_file(fx->home);
+
+	assert_int_equal(ckp_byte(fd, F_WRLCK), 0);
+	before = last_checkpoint(fx->s);
+	commit_many(fx->s, 130);
+	assert_true(last_checkpoint(fx->s) == before);
+	assert_int_equal(ckp_byte(fd, F_UNLCK), 0);
+	commit_many(fx->s, 130);
+	assert_true(last_checkpoint(fx->s) != before);
+	close(fd);
+}
+
+/* STORE_CKP_LATER: no commit checkpoints; store_checkpoint() does, once
+ * one is due. */
+static void
+checkpoint_later_waits_to_be_asked(void **state)
+{
+	struct fx		*fx = *state;
+	unsigned long long	 before;
+
+	store_close(fx->s);
+	assert_non_null(fx->s = store_open(fx->home, STORE_CKP_LATER));
+	before = last_checkpoint(fx->s);
+	commit_many(fx->s, 60);
+	store_checkpoint(fx->s);
+	assert_true(last_checkpoint(fx->s) == before);
+	commit_many(fx->s, 70);
+	assert_true(last_checkpoint(fx->s) == before);
+	store_checkpoint(fx->s);
+	assert_true(last_checkpoint(fx->s) != before);
+}
+
 /*
  * The recovery lock (store.c) as an opener that may recover sees it:
  * 1 when it could not take it exclusively now, from another open file
@@ -962,6 +1154,9 @@ main(void)
 		T(jti_second_use_refused_until_expired),
 		T(jti_use_purges_expired_records),
 		T(two_processes_increment_without_lost_update),
+		T(checkpoint_never_sleeps_on_a_page_a_writer_holds),
+		T(checkpoint_skipped_while_another_runs),
+		T(checkpoint_later_waits_to_be_asked),
 		T(request_hold_fences_recovery_except_in_its_waits),
 		T(an_opener_goes_before_overlapping_requests),
 		T(a_turn_left_by_a_killed_opener_is_lowered),
