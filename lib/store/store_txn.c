@@ -1,8 +1,9 @@
 /*
  * store_txn.c: the Berkeley DB backend's transactions (deadlock retries
  * with backoff, lock timeouts and failchk, resource errors as
- * STORE_BUSY; the checkpoints are in store.c) and records (get, put, del, range), and the
- * counters of transient failures every backend keeps.
+ * STORE_BUSY; the checkpoints are in store.c) and records (get, put,
+ * del, range), and the counters of transient failures every backend
+ * keeps.
  */
 #include <errno.h>
 #include <stdio.h>
