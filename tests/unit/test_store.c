@@ -651,7 +651,7 @@ two_processes_increment_without_lost_update(void **state)
 
 #define CKP_WRITERS	2
 #define CKP_RUN_MS	2500	/* each writer's run */
-#define CKP_SLOW_MS	500	/* Berkeley DB's own sleep there: 1 s */
+#define CKP_SLOW_MS	900	/* Berkeley DB's own sleep there: 1 s */
 #define CKP_VALUE	4000	/* bytes a record: the log grows fast */
 
 static long
