@@ -16,7 +16,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -229,9 +228,6 @@ store_failchk(struct store *s)
  */
 #define STORE_TURN_BYTE		1
 #define STORE_TURN_SIZE		4096
-#define STORE_CKP_BYTE		2	/* store_checkpoint's, below */
-
-static int	 store_yield(u_long, u_long);
 
 static int
 env_lockfd(const char *home)
@@ -264,8 +260,8 @@ env_turnmap(int fd)
 }
 
 /* Take (F_RDLCK, F_WRLCK) or drop (F_UNLCK) the lock on byte b; waits. */
-static void
-env_lock_at(int fd, short type, off_t b)
+void
+store_lock_byte(int fd, short type, off_t b)
 {
 	struct flock	 fl;
 
@@ -285,8 +281,8 @@ env_lock_at(int fd, short type, off_t b)
 
 /* Take byte b exclusively if no other process has it: 1, else 0.  With
  * no lock file, or a lock that cannot be taken at all, 1 (logged). */
-static int
-env_trylock_at(int fd, off_t b)
+int
+store_trylock_byte(int fd, off_t b)
 {
 	struct flock	 fl;
 
@@ -301,7 +297,7 @@ env_trylock_at(int fd, off_t b)
 		return 1;
 	if (errno == EAGAIN || errno == EACCES)
 		return 0;
-	lk_warn("checkpoint lock: %s", strerror(errno));
+	lk_warn("lock file byte %lld: %s", (long long)b, strerror(errno));
 	return 1;
 }
 
@@ -309,7 +305,7 @@ env_trylock_at(int fd, off_t b)
 static void
 env_lock(int fd, short type)
 {
-	env_lock_at(fd, type, 0);
+	store_lock_byte(fd, type, 0);
 }
 
 /* A request's shared lock, behind an opener that raised the flag. */
@@ -317,9 +313,9 @@ static void
 env_lock_shared(struct store *s)
 {
 	if (s->turn != NULL && atomic_load(s->turn) != 0) {
-		env_lock_at(s->recfd, F_RDLCK, STORE_TURN_BYTE);
+		store_lock_byte(s->recfd, F_RDLCK, STORE_TURN_BYTE);
 		atomic_store(s->turn, 0);
-		env_lock_at(s->recfd, F_UNLCK, STORE_TURN_BYTE);
+		store_lock_byte(s->recfd, F_UNLCK, STORE_TURN_BYTE);
 	}
 	env_lock(s->recfd, F_RDLCK);
 }
@@ -328,7 +324,7 @@ env_lock_shared(struct store *s)
 static void
 env_lock_open(struct store *s)
 {
-	env_lock_at(s->recfd, F_WRLCK, STORE_TURN_BYTE);
+	store_lock_byte(s->recfd, F_WRLCK, STORE_TURN_BYTE);
 	if (s->turn != NULL)
 		atomic_store(s->turn, 1);
 	env_lock(s->recfd, F_WRLCK);
@@ -340,7 +336,7 @@ env_unlock_open(struct store *s)
 	env_lock(s->recfd, F_UNLCK);
 	if (s->turn != NULL)
 		atomic_store(s->turn, 0);
-	env_lock_at(s->recfd, F_UNLCK, STORE_TURN_BYTE);
+	store_lock_byte(s->recfd, F_UNLCK, STORE_TURN_BYTE);
 }
 
 /*
@@ -451,7 +447,7 @@ store_env_open(struct store *s, const char *home)
 	u_int32_t	 fl;
 	int		 ret;
 
-	if ((ret = db_env_set_func_yield(store_yield)) != 0 ||
+	if ((ret = db_env_set_func_yield(store_bdb_yield)) != 0 ||
 	    (ret = db_env_create(&s->env, 0)) != 0) {
 		lk_err("db_env_create: %s", db_strerror(ret));
 		return -1;
@@ -594,84 +590,6 @@ err:
 }
 
 /*
- * Checkpoints.  Log files are removed (DB_LOG_AUTO_REMOVE) only once a
- * checkpoint no longer needs them, and the responders are long-lived:
- * every STORE_CKP_EVERY commits a process checkpoints, when at least
- * STORE_CKP_KB of log were written since the last checkpoint.
- *
- * A checkpoint writes the cache's dirty pages.  A page a writer holds
- * at that moment is tried again after the others, and when some are
- * still held after a whole pass Berkeley DB sleeps a second before the
- * next (mp/mp_sync.c, __memp_sync_int: __os_yield(env, 1, 0)); the stall
- * watch's tick cut that to 100-200 ms.  Under a storm of writes the hot
- * pages nearly always have a writer, so the checkpoint slept, holding
- * the environment's checkpoint mutex, and every process whose turn to
- * checkpoint came queued behind it, each with a committed answer not
- * yet sent: the whole service stopped for 200 ms a few times a second
- * (docs/performance.md, rotating refresh).  So:
- * - within a checkpoint, Berkeley DB's sleeps last STORE_CKP_NAP_US
- *   (store_yield, its documented db_env_set_func_yield hook): a writer
- *   holds a page for microseconds;
- * - at most one process checkpoints at a time (STORE_CKP_BYTE of the
- *   lock file, taken without waiting); the others skip theirs, which that
- *   one's covers;
- * - a responder checkpoints after its answer is sent (STORE_CKP_LATER,
- *   ctx_idle), not before.
- */
-#define STORE_CKP_EVERY		128	/* commits between checkpoint attempts */
-#define STORE_CKP_KB		1024	/* ... which run only after this much log */
-#define STORE_CKP_NAP_US	1000
-
-static int	 in_checkpoint;
-
-/* Berkeley DB's __os_yield (os/os_yield.c) with the checkpoint's sleeps
- * shortened: a sleep a signal ends early, as its own select(2) is. */
-static int
-store_yield(u_long secs, u_long usecs)
-{
-	struct timespec	 ts;
-
-	if (secs == 0 && usecs == 0)
-		return sched_yield();
-	if (in_checkpoint && (secs > 0 || usecs > STORE_CKP_NAP_US)) {
-		secs = 0;
-		usecs = STORE_CKP_NAP_US;
-	}
-	ts.tv_sec = (time_t)(secs + usecs / 1000000);
-	ts.tv_nsec = (long)(usecs % 1000000) * 1000;
-	(void)nanosleep(&ts, NULL);
-	return 0;
-}
-
-/* A checkpoint if kb KiB of log were written since the last one. */
-static void
-env_checkpoint(struct store *s, u_int32_t kb)
-{
-	int	 ret;
-
-	in_checkpoint = 1;
-	ret = s->env->txn_checkpoint(s->env, kb, 0, 0);
-	in_checkpoint = 0;
-	if (ret != 0)
-		lk_warn("checkpoint: %s", db_strerror(ret));
-}
-
-void
-store_checkpoint(struct store *s)
-{
-	if (s == NULL || s->ops != &store_bdb_ops ||
-	    s->commits < STORE_CKP_EVERY)
-		return;
-	s->commits = 0;
-	if (!env_trylock_at(s->recfd, STORE_CKP_BYTE))
-		return;
-	store_env_share(s);
-	env_checkpoint(s, STORE_CKP_KB);
-	store_env_unshare(s);
-	env_lock_at(s->recfd, F_UNLCK, STORE_CKP_BYTE);
-}
-
-/*
  * Close the databases and the environment, checkpointing first so the
  * next recovery has little log to read and old logs can be removed:
  * when at least STORE_CLOSE_CKP_KB of log were written since the last
@@ -682,7 +600,7 @@ store_checkpoint(struct store *s)
  * that only reads logs about 0.5 KiB (its databases' registrations), so
  * one CGI request in about a hundred checkpoints; recovery reads at
  * most that much more log than the running checkpoints
- * (STORE_CKP_KB) leave it.
+ * (store_ckp.c) leave it.
  */
 #define STORE_CLOSE_CKP_KB	64
 
@@ -699,7 +617,7 @@ store_bdb_close(struct store *s)
 			    db_strerror(ret));
 	if (s->env != NULL) {
 		if (s->opened)
-			env_checkpoint(s, STORE_CLOSE_CKP_KB);
+			store_env_checkpoint(s, STORE_CLOSE_CKP_KB);
 		if ((ret = s->env->close(s->env, 0)) != 0)
 			lk_err("environment close: %s", db_strerror(ret));
 	}

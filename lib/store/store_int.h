@@ -112,6 +112,15 @@ void		 store_mark_panicked(struct store *);
 
 /* store.c: the Berkeley DB backend's close. */
 void		 store_bdb_close(struct store *);
+/* store.c: a byte of the lock file (recovery.lock): taken or dropped,
+ * waiting; or taken exclusively only if free (1, else 0). */
+void		 store_lock_byte(int fd, short type, off_t b);
+int		 store_trylock_byte(int fd, off_t b);
+#define STORE_CKP_BYTE	2	/* store_ckp.c's; store.c's are 0 and 1 */
+/* store_ckp.c: Berkeley DB's sleeps (db_env_set_func_yield), and a
+ * checkpoint if kb KiB of log were written since the last one. */
+int		 store_bdb_yield(u_long secs, u_long usecs);
+void		 store_env_checkpoint(struct store *, u_int32_t kb);
 
 /* store_txn.c: count a transient failure (store_troubles). */
 void		 store_trouble(void);

@@ -715,7 +715,7 @@ hot_writer(const char *home)
 
 /*
  * A checkpoint that finds a page held by a writer tries it again after
- * a short nap, not after Berkeley DB's second (store.c, store_yield):
+ * a short nap, not after Berkeley DB's second (store_ckp.c, store_bdb_yield):
  * two writers rewriting one page commit for 2.5 s, each checkpointing
  * every 128 commits, and no transaction takes CKP_SLOW_MS.  Without the
  * nap the checkpoints that met a held page slept a second.
@@ -780,7 +780,7 @@ lock_file(const char *home)
 	return fd;
 }
 
-/* Byte 2 of the lock file, a checkpoint's (store.c STORE_CKP_BYTE):
+/* Byte 2 of the lock file, a checkpoint's (STORE_CKP_BYTE):
  * 0 on success. */
 static int
 ckp_byte(int fd, short type)
@@ -790,7 +790,7 @@ ckp_byte(int fd, short type)
 	memset(&fl, 0, sizeof(fl));
 	fl.l_type = type;
 	fl.l_whence = SEEK_SET;
-	fl.l_start = 2;
+	fl.l_start = STORE_CKP_BYTE;
 	fl.l_len = 1;
 	return fcntl(fd, F_OFD_SETLK, &fl);
 }
