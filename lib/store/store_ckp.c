@@ -77,8 +77,12 @@ store_checkpoint(struct store *s)
 	s->commits = 0;
 	if (!store_trylock_byte(s->recfd, STORE_CKP_BYTE))
 		return;
+	/* It can meet a killed peer's mutex as a request can (stall.c);
+	 * armed only now, so a request with none due pays no timer call. */
+	stall_arm();
 	store_env_share(s);
 	store_env_checkpoint(s, STORE_CKP_KB);
 	store_env_unshare(s);
+	stall_disarm();
 	store_lock_byte(s->recfd, F_UNLCK, STORE_CKP_BYTE);
 }
