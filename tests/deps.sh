@@ -32,7 +32,8 @@ libcurl4-openssl-dev
 libldap-dev
 libpq-dev"
 
-# To run the end-to-end tests, the demo and the man page lint.
+# To run the end-to-end tests, the demo, the man page lint and the
+# benchmark (wrk; perf for the samples of tests/bench/rowprofile.py).
 TOOL_PKGS="db5.3-util
 mandoc
 lighttpd
@@ -51,6 +52,7 @@ libapache2-mod-fcgid
 nginx
 spawn-fcgi
 wrk
+linux-perf
 valgrind
 chromium
 postgresql"

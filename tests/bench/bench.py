@@ -10,7 +10,8 @@ Prints one table:
      ratio to each bound, the responders' CPU per login and the cores'
      idle time during the row (/proc/stat);
   3. responder CPU per request outside the crypto, also measured directly
-     against a tenant with the smallest hash policy;
+     against a tenant with the smallest hash policy, and split by perf's
+     samples of those rows (tests/bench/rowprofile.py);
   4. refresh-token grant throughput, ES256 and RS256 non-rotating and
      ES256 rotating, each ES256 row against a null FastCGI responder
      (tests/bench/nullfcgi) measured just before and after it;
@@ -64,6 +65,8 @@ from pathlib import Path
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+
+import rowprofile
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -965,7 +968,22 @@ def password_only(sections):
     print("\n".join(out))
 
 
-def bench_figures(cb, pw_rows, ov_rows, outside_ms, nul_rps, rf_rows,
+def outside_figures(r):
+    """Section 3's c = 2 row, the smallest hash: the responders' CPU a
+    login outside the crypto, by perf's samples of the row when there are
+    some (rowprofile.py), else the crypto timed around the row
+    subtracted; and each measure's figures."""
+    sub = r["cpu_ms"] - r["crypto_ms"]
+    parts = r.get("parts") or {}
+    d = {"subtracted_ms": sub, "method": "subtracted"}
+    if parts.get("samples"):
+        d.update(method="perf samples", samples=parts["samples"],
+            parts_ms={k: r["cpu_ms"] * parts[k] for k in rowprofile.PARTS})
+        d["sampled_ms"] = r["cpu_ms"] * (1 - parts["crypto"])
+    return d
+
+
+def bench_figures(cb, pw_rows, ov_rows, outside, nul_rps, rf_rows,
         cgi_ms, rss, hash_ms):
     """The figures of tests/bench/bench_json.py's SHAPE."""
     bound = float(cb["bound_rps"])
@@ -993,7 +1011,9 @@ def bench_figures(cb, pw_rows, ov_rows, outside_ms, nul_rps, rf_rows,
         "bound_rps": bound,
         "bound_concurrent_rps": bound_conc,
         "password": pw,
-        "cpu_outside_crypto_ms": outside_ms,
+        "cpu_outside_crypto_ms": outside.get("sampled_ms",
+            outside["subtracted_ms"]),
+        "cpu_outside_crypto": outside,
         "refresh": {"null_ceiling_rps": nul_rps, "es256_rps": es["rps"],
             "es256_ratio": es["rps"] / row_ceiling(es),
             "es256_ceiling_rps": row_ceiling(es), "rotating_rps": rot["rps"],
@@ -1089,8 +1109,11 @@ def main():
         cb_row = cb_cheap
         for c in (2, 8):
             cpu0 = chp.cpu()
+            rec = rowprofile.Record(tmp, chp.responders(), "cheap-%d" % c) \
+                if rowprofile.available() else None
             r = wrk(tmp, chp.base + "/oauth/token", [pw_body], c)
             r["cpu_ms"] = (chp.cpu() - cpu0) * 1e3 / max(1, r["requests"] - r["non2xx"])
+            r["parts"] = rec.stop() if rec else {}
             cb_next = cryptobound(homes["cheap"], 2, n=CHEAP_N)
             r["crypto_ms"] = (float(cb_row["crypto_ms"]) +
                 float(cb_next["crypto_ms"])) / 2
@@ -1182,6 +1205,13 @@ def main():
             P("   c=%d: %.1f req/s, responder CPU %.3f ms/request, crypto %.3f,"
                 " outside crypto %.3f ms" % (c, r["ok_rps"], r["cpu_ms"],
                 r["crypto_ms"], r["cpu_ms"] - r["crypto_ms"]))
+        P("   the same rows by perf's samples of the responders during each"
+            " (tests/bench/rowprofile.py: crypto = the signatures and the verify;"
+            " target <= 0.15 outside it):" if rowprofile.available() else
+            "   (perf not installed: no samples of the rows; sh tests/deps.sh"
+            " --install)")
+        for c, r in cheap_rows if rowprofile.available() else ():
+            P("   c=%d: %s" % (c, rowprofile.line(r["cpu_ms"], r["parts"])))
         P("")
         P("4. refresh grant (non-rotating, 64 tokens round-robin, c=32)")
         ceilings = rf_rows["ES256"]["ceilings"] + rf_rows["ES256 rotating"]["ceilings"]
@@ -1242,8 +1272,8 @@ def main():
         import pg_bench
         P("")
         out.extend(pg_bench.table(pg_bench.run(tmp)))
-        figures = bench_figures(cb, pw_rows, ov_rows, cheap_rows[0][1]["cpu_ms"]
-            - cheap_rows[0][1]["crypto_ms"], nul_rps, rf_rows, (ci["p50_us"] - fc["p50_us"]) / 1e3,
+        figures = bench_figures(cb, pw_rows, ov_rows, outside_figures(
+            cheap_rows[0][1]), nul_rps, rf_rows, (ci["p50_us"] - fc["p50_us"]) / 1e3,
             rss, float(cb["verify_ms"]))
         (B / "bench.json").write_text(json.dumps(figures, indent=1) + "\n")
         P("")

@@ -14,7 +14,11 @@ PASSWORD_C = (1, 2, 8, 32, 256)
 # ratio: to the bound of each core timed alone (bound_rps);
 # ratio_concurrent: to the bound with every core hashing at once; cpu_ms:
 # the responders' CPU a login; busy_ms: every process's CPU a login;
-# idle_pct: the cores' idle time during the row.
+# idle_pct: the cores' idle time during the row.  cpu_outside_crypto_ms:
+# section 3's c = 2 row with the smallest hash, by perf's samples of the
+# row (rowprofile.py) when perf is installed, else the crypto timed around
+# the row subtracted; "cpu_outside_crypto" says which, with both figures
+# and the parts.
 PASSWORD_ROW = ("c", "rps", "bound_rps", "ratio", "bound_concurrent_rps",
                 "ratio_concurrent", "shed", "p50_ms", "p99_ms", "cpu_ms",
                 "busy_ms", "idle_pct")
