@@ -39,6 +39,7 @@ mandoc
 lighttpd
 python3
 python3-pytest
+python3-pyflakes
 python3-requests
 python3-jwt
 slapd

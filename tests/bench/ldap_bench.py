@@ -16,9 +16,9 @@ import tempfile
 import urllib.parse
 from pathlib import Path
 
-import bench
+import bench_lib
 
-sys.path.insert(0, str(bench.ROOT / "tests" / "e2e"))
+sys.path.insert(0, str(bench_lib.ROOT / "tests" / "e2e"))
 import slapd as sl  # noqa: E402
 
 CONN = "bench-ldap"
@@ -46,27 +46,27 @@ def run(tmp, rows=(1, 8)):
     try:
         home = Path(tmp) / "home-ldap"
         tf = Path(tmp) / "tenant-ldap.json"
-        tf.write_text(json.dumps(bench.tenant("http://127.0.0.1/", "RS256")))
-        bench.ctl(home, "import", str(tf))
+        tf.write_text(json.dumps(bench_lib.tenant("http://127.0.0.1/", "RS256")))
+        bench_lib.ctl(home, "import", str(tf))
         pw = tmp + "/svc.pw"
         Path(pw).write_text(sl.SERVICE_PW + "\n")
-        bench.ctl(home, "connection", "add", CONN, "--strategy", "ad",
-            "--clients", bench.CLIENT, "--ldap-url", d.url, "--ca-file",
+        bench_lib.ctl(home, "connection", "add", CONN, "--strategy", "ad",
+            "--clients", bench_lib.CLIENT, "--ldap-url", d.url, "--ca-file",
             str(d.ca), "--bind-dn", sl.SERVICE_DN, "--bind-password-file", pw,
             "--base-dn", sl.PEOPLE)
-        bench.ctl(home, "tenant", "set", "default_directory", CONN)
-        srv = bench.Lighttpd(tmp, home, bench.FCGI)
-        form = {"grant_type": "password", "client_id": bench.CLIENT,
-            "client_secret": bench.SECRET, "username": USER,
-            "password": sl.USERS[USER][0], "audience": bench.API,
+        bench_lib.ctl(home, "tenant", "set", "default_directory", CONN)
+        srv = bench_lib.Lighttpd(tmp, home, bench_lib.FCGI)
+        form = {"grant_type": "password", "client_id": bench_lib.CLIENT,
+            "client_secret": bench_lib.SECRET, "username": USER,
+            "password": sl.USERS[USER][0], "audience": bench_lib.API,
             "scope": "openid"}
-        st, body = bench.post(srv.base, "/oauth/token", form)
+        st, body = bench_lib.post(srv.base, "/oauth/token", form)
         assert st == 200 and "id_token" in body, (st, body)
         out = {}
         for c in rows:
             start = (d.dir / "slapd.log").stat().st_size
             cpu0 = srv.cpu()
-            r = bench.wrk(tmp, srv.base + "/oauth/token",
+            r = bench_lib.wrk(tmp, srv.base + "/oauth/token",
                 [urllib.parse.urlencode(form)], c)
             r["cpu_ms"] = (srv.cpu() - cpu0) * 1e3 / max(1,
                 r["requests"] - r["non2xx"])

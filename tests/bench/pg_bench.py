@@ -19,15 +19,16 @@ too: BENCH_ONLY=pg make bench, or B=build python3 tests/bench/pg_bench.py.
 import json
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import threading
 import urllib.parse
 from pathlib import Path
 
-import bench
+import bench_lib
 
-sys.path.insert(0, str(bench.ROOT / "tests" / "pg"))
+sys.path.insert(0, str(bench_lib.ROOT / "tests" / "pg"))
 import pgcluster  # noqa: E402
 
 PW_CONC = 2
@@ -37,18 +38,18 @@ DB = "latchkey_bench"
 
 def pw_body():
     return urllib.parse.urlencode({"grant_type": "password",
-        "client_id": bench.CLIENT, "client_secret": bench.SECRET,
-        "username": bench.USER, "password": bench.PW, "audience": bench.API})
+        "client_id": bench_lib.CLIENT, "client_secret": bench_lib.SECRET,
+        "username": bench_lib.USER, "password": bench_lib.PW, "audience": bench_lib.API})
 
 
-def rotate(tmp, srv, conc, seconds=bench.SECONDS):
+def rotate(tmp, srv, conc, seconds=bench_lib.SECONDS):
     """The rotating refresh grant at srv (BENCH_MODE=rotate)."""
-    toks = bench.refresh_tokens(srv.base, bench.CLIENT, bench.SECRET, n=conc * 2)
+    toks = bench_lib.refresh_tokens(srv.base, bench_lib.CLIENT, bench_lib.SECRET, n=conc * 2)
     prefix = urllib.parse.urlencode({"grant_type": "refresh_token",
-        "client_id": bench.CLIENT, "client_secret": bench.SECRET}) + \
+        "client_id": bench_lib.CLIENT, "client_secret": bench_lib.SECRET}) + \
         "&refresh_token="
     cpu0 = srv.cpu()
-    r = bench.wrk(tmp, srv.base + "/oauth/token", toks, conc, seconds,
+    r = bench_lib.wrk(tmp, srv.base + "/oauth/token", toks, conc, seconds,
         mode="rotate", prefix=prefix)
     r["cpu_ms"] = (srv.cpu() - cpu0) * 1e3 / max(1, r["requests"])
     return r
@@ -57,7 +58,7 @@ def rotate(tmp, srv, conc, seconds=bench.SECONDS):
 def grants(tmp, srv):
     """{row: result} of the password and rotating refresh grants."""
     cpu0 = srv.cpu()
-    pw = bench.wrk(tmp, srv.base + "/oauth/token", [pw_body()], PW_CONC)
+    pw = bench_lib.wrk(tmp, srv.base + "/oauth/token", [pw_body()], PW_CONC)
     pw["cpu_ms"] = (srv.cpu() - cpu0) * 1e3 / max(1, pw["requests"])
     return {"password c=%d" % PW_CONC: pw,
         "refresh rotating c=%d" % RF_CONC: rotate(tmp, srv, RF_CONC)}
@@ -86,28 +87,28 @@ def two(tmp, servers):
 
 def run(tmp):
     """The section's rows: (label, result), and the web-server scaling."""
-    t = bench.tenant("http://127.0.0.1/", "ES256")
+    t = bench_lib.tenant("http://127.0.0.1/", "ES256")
     tf = Path(tmp) / "tenant-pg.json"
     tf.write_text(json.dumps(t))
     home = Path(tmp) / "home-bdb"
-    bench.ctl(home, "import", str(tf))
+    bench_lib.ctl(home, "import", str(tf))
     rows, servers = [], []
     cluster = pgcluster.PgCluster()
     try:
-        srv = bench.Lighttpd(tmp, home, bench.FCGI)
+        srv = bench_lib.Lighttpd(tmp, home, bench_lib.FCGI)
         servers.append(srv)
         rows += [("Berkeley DB " + k, r) for k, r in grants(tmp, srv).items()]
         srv.stop()
         cluster.start()
         cluster.createdb(DB)
         conninfo = cluster.conninfo(DB)
-        bench.subprocess.run([str(bench.CTL), "-D", conninfo, "import",
+        subprocess.run([str(bench_lib.CTL), "-D", conninfo, "import",
             str(tf)], check=True, capture_output=True)
         webs = []
         for i in (1, 2):
             h = Path(tmp) / ("home-pg%d" % i)
             h.mkdir(mode=0o700)
-            webs.append(bench.Lighttpd(tmp, h, bench.FCGI, database=conninfo))
+            webs.append(bench_lib.Lighttpd(tmp, h, bench_lib.FCGI, database=conninfo))
             servers.append(webs[-1])
         rows += [("PostgreSQL " + k, r) for k, r in grants(tmp, webs[0]).items()]
         one = rotate(tmp, webs[0], RF_CONC)
@@ -122,7 +123,7 @@ def run(tmp):
 def table(res):
     rows, one, both = res
     out = ["11. store backends: Berkeley DB and PostgreSQL (%d responders"
-        " per web server, %d s per run, ES256)" % (bench.PROCS, bench.SECONDS)]
+        " per web server, %d s per run, ES256)" % (bench_lib.PROCS, bench_lib.SECONDS)]
     for label, r in rows:
         out.append("   %-40s %7.1f req/s  p50 %6.1f ms  p99 %6.1f ms  non-2xx"
             " %d  cpu/req %.2f ms" % (label, r["ok_rps"], r["p50_us"] / 1e3,
@@ -133,7 +134,7 @@ def table(res):
         " %7.1f req/s (%s)" % (RF_CONC, sum(r["ok_rps"] for r in both),
         " + ".join("%.1f" % r["ok_rps"] for r in both)))
     out.append("   (one machine of %d cores runs the web servers, their"
-        " responders and PostgreSQL)" % bench.CORES)
+        " responders and PostgreSQL)" % bench_lib.CORES)
     return out
 
 

@@ -6,7 +6,6 @@ have been; and a proof does not get past mfa_required.
 """
 import time
 
-import jwt
 import pytest
 import requests
 from jwcrypto import jwk

@@ -12,7 +12,6 @@ import threading
 import time
 
 import pytest
-import requests
 
 import lk
 import webservers
@@ -95,7 +94,6 @@ def test_request_in_progress_is_answered_before_quitting(web):
                 audience=lk.API))
 
         th = threading.Thread(target=slow)
-        t0 = time.time()
         th.start()
         time.sleep(0.3)
         p.send_signal(signal.SIGTERM)

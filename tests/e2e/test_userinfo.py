@@ -6,14 +6,13 @@ scope; every bad token gets 401 with a WWW-Authenticate challenge.
 """
 import base64
 import json
-import time
 
 import jwt
 import pytest
 
 import lk
 import lk_refresh as R
-from lk_refresh import OFFLINE_API, ROT_ID, SHORT_API
+from lk_refresh import OFFLINE_API, SHORT_API
 
 
 @pytest.fixture(scope="module")
