@@ -47,9 +47,11 @@ import json
 import os
 import random
 import re
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.error
@@ -58,7 +60,7 @@ import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
-import bench	# noqa: E402  (the lighttpd runner and tenant of make bench)
+import bench_lib	# noqa: E402  (the lighttpd runner and tenant of make bench)
 
 import jwt	# noqa: E402
 
@@ -107,7 +109,7 @@ class Load:
 
     def call(self, form):
         try:
-            st, body = bench.post(self.base, "/oauth/token", form)
+            st, body = bench_lib.post(self.base, "/oauth/token", form)
         except Exception as e:		# connection reset by a kill
             return 0, {"exception": type(e).__name__}
         # lighttpd answers for a responder killed mid-request (a 500 or
@@ -123,9 +125,9 @@ class Load:
 
     def login(self, rnd):
         email, pw = rnd.choice(USERS)
-        st, body = self.call({"grant_type": "password", "client_id": bench.CLIENT,
-            "client_secret": bench.SECRET, "username": email, "password": pw,
-            "audience": bench.API, "scope": "offline_access read:things"})
+        st, body = self.call({"grant_type": "password", "client_id": bench_lib.CLIENT,
+            "client_secret": bench_lib.SECRET, "username": email, "password": pw,
+            "audience": bench_lib.API, "scope": "offline_access read:things"})
         self.count("login %s" % st)
         if st == 200:
             with self.lock:
@@ -145,7 +147,7 @@ class Load:
             tok, was_ok = chain
             chain[0] = None		# one user of a chain at a time
         st, body = self.call({"grant_type": "refresh_token",
-            "client_id": bench.CLIENT, "client_secret": bench.SECRET,
+            "client_id": bench_lib.CLIENT, "client_secret": bench_lib.SECRET,
             "refresh_token": tok})
         self.count("refresh %s" % st)
         with self.lock:
@@ -167,9 +169,9 @@ class Load:
                 return
             name = "ghost%03d@example.com" % self.ghost_n
             self.ghost_n += 1
-        st, body = self.call({"grant_type": "password", "client_id": bench.CLIENT,
-            "client_secret": bench.SECRET, "username": name,
-            "password": "not-the-password", "audience": bench.API})
+        st, body = self.call({"grant_type": "password", "client_id": bench_lib.CLIENT,
+            "client_secret": bench_lib.SECRET, "username": name,
+            "password": "not-the-password", "audience": bench_lib.API})
         self.count("failed login %s" % st)
         if st == 403:
             with self.lock:
@@ -221,7 +223,7 @@ class Admin:
         while n < ADMIN_TRIES:
             n += 1
             try:
-                p = subprocess.run([str(bench.CTL), "-d", str(self.home), *cmd],
+                p = subprocess.run([str(bench_lib.CTL), "-d", str(self.home), *cmd],
                     capture_output=True, text=True, timeout=ADMIN_TIMEOUT)
             except subprocess.TimeoutExpired:
                 self.hung.append(name)
@@ -319,25 +321,25 @@ def jwks_up(base):
 
 def setup(tmp, name):
     home = Path(tmp) / ("home-" + name)
-    t = bench.tenant(ISSUER, "RS256")
+    t = bench_lib.tenant(ISSUER, "RS256")
     t["tenant"]["hash"] = {"t": 1, "m": 1024, "p": 1}
-    t["connections"][0]["enabled_clients"] = [bench.CLIENT]
+    t["connections"][0]["enabled_clients"] = [bench_lib.CLIENT]
     t["clients"] = t["clients"][:1]	# rotating, no leeway
-    t["users"] = [{"connection": bench.CONN, "email": e, "password": p}
+    t["users"] = [{"connection": bench_lib.CONN, "email": e, "password": p}
         for e, p in USERS + [ADMIN_USER]]
     tf = Path(tmp) / ("tenant-%s.json" % name)
     tf.write_text(json.dumps(t))
-    bench.ctl(home, "import", str(tf))
+    bench_lib.ctl(home, "import", str(tf))
     # A stronger policy after import: every user's first login rehashes.
-    bench.ctl(home, "tenant", "set", "hash.m", "2048")
+    bench_lib.ctl(home, "tenant", "set", "hash.m", "2048")
     # The admin commands' import: the API as it is, so nothing changes.
     (Path(tmp) / "admin-import.json").write_text(json.dumps({"apis": t["apis"]}))
     return home
 
 
 def admin_user_id(home):
-    p = subprocess.run([str(bench.CTL), "-d", str(home), "user", "find",
-        "--connection", bench.CONN, ADMIN_USER[0]], capture_output=True,
+    p = subprocess.run([str(bench_lib.CTL), "-d", str(home), "user", "find",
+        "--connection", bench_lib.CONN, ADMIN_USER[0]], capture_output=True,
         text=True, check=True)
     return json.loads(p.stdout)["user_id"]
 
@@ -346,7 +348,7 @@ def post_patiently(base, form):
     """A client that honours 503 + Retry-After (a responder that found
     the environment in recovery), at most 5 times."""
     for _ in range(5):
-        st, body = bench.post(base, "/oauth/token", form)
+        st, body = bench_lib.post(base, "/oauth/token", form)
         if st != 503 or "error" not in body:
             break
         time.sleep(1)
@@ -376,20 +378,20 @@ def verify_all(base, load, failures):
     for tok in load.access:
         try:
             jwt.decode(tok, byk[jwt.get_unverified_header(tok)["kid"]],
-                algorithms=["RS256"], audience=bench.API, issuer=ISSUER)
+                algorithms=["RS256"], audience=bench_lib.API, issuer=ISSUER)
         except Exception as e:
             failures.append("access token does not verify: %s" % e)
     live = [c for c in load.chains if c[0] is not None and c[1]]
     for tok, _ in live:
         st, body = post_patiently(base, {"grant_type": "refresh_token",
-            "client_id": bench.CLIENT, "client_secret": bench.SECRET,
+            "client_id": bench_lib.CLIENT, "client_secret": bench_lib.SECRET,
             "refresh_token": tok})
         if st != 200:
             failures.append("acknowledged refresh token lost: %s %s" % (st, body))
     for email, pw in sorted(load.logged_in):
         st, body = post_patiently(base, {"grant_type": "password",
-            "client_id": bench.CLIENT, "client_secret": bench.SECRET,
-            "username": email, "password": pw, "audience": bench.API})
+            "client_id": bench_lib.CLIENT, "client_secret": bench_lib.SECRET,
+            "username": email, "password": pw, "audience": bench_lib.API})
         if st != 200:
             failures.append("%s cannot log in again: %s %s" % (email, st, body))
     return len(live)
@@ -398,7 +400,7 @@ def verify_all(base, load, failures):
 def guard_check(home, load, failures):
     """Every failed login that was answered has its brute-force count,
     committed without a sync, after every responder was killed."""
-    p = subprocess.run([str(bench.CTL), "-d", str(home), "guard", "list"],
+    p = subprocess.run([str(bench_lib.CTL), "-d", str(home), "guard", "list"],
         capture_output=True, text=True, timeout=ADMIN_TIMEOUT)
     if p.returncode != 0:
         failures.append("guard list: %d %s" % (p.returncode, p.stderr))
@@ -412,7 +414,7 @@ def guard_check(home, load, failures):
 
 
 def db_check(home, failures):
-    p = subprocess.run([str(bench.CTL), "-d", str(home), "tenant", "show"],
+    p = subprocess.run([str(bench_lib.CTL), "-d", str(home), "tenant", "show"],
         capture_output=True, text=True)
     if p.returncode != 0:
         failures.append("environment does not reopen: " + p.stderr[-500:])
@@ -458,7 +460,7 @@ class Blocked:
 
 def run_fault(args, tmp):
     home = setup(tmp, "fault")
-    srv = bench.Lighttpd(tmp, home, bench.FCGI, procs=args.procs,
+    srv = bench_lib.Lighttpd(tmp, home, bench_lib.FCGI, procs=args.procs,
         children=args.children)
     try:
         return fault_load(args, srv, home, Path(tmp) / "admin-import.json")
@@ -533,7 +535,7 @@ def fault_load(args, srv, home, small):
         except ProcessLookupError:
             pass
     srv.stop()
-    bench.remove_slot_memory(home)
+    bench_lib.remove_slot_memory(home)
     db_check(home, failures)
     guard_check(home, load, failures)
     print("fault: %d kills, %d client threads, %s: %s" % (args.kills,
@@ -561,9 +563,9 @@ def run_soak(args, tmp):
     home = setup(tmp, "soak")
     # The soak looks for 5xx, deadlocks and leaks, not for admission
     # control (test_admission.py, make bench): let every login wait.
-    bench.ctl(home, "tenant", "set", "hash_queue", "64")
-    bench.ctl(home, "tenant", "set", "hash_wait_ms", "60000")
-    srv = bench.Lighttpd(tmp, home, bench.FCGI, procs=16)
+    bench_lib.ctl(home, "tenant", "set", "hash_queue", "64")
+    bench_lib.ctl(home, "tenant", "set", "hash_wait_ms", "60000")
+    srv = bench_lib.Lighttpd(tmp, home, bench_lib.FCGI, procs=16)
     try:
         return soak_load(args, srv, home)
     finally:
@@ -625,13 +627,13 @@ def main():
     ap.add_argument("--resume-max", type=float, default=1.0,
         help="seconds within which service must answer again after a kill")
     args = ap.parse_args()
-    tmp = bench.tempfile.mkdtemp(prefix="latchkey-fault-")
+    tmp = tempfile.mkdtemp(prefix="latchkey-fault-")
     print("seed %d (rerun with --seed)" % args.seed)
     try:
         failures = run_soak(args, tmp) if args.soak else run_fault(args, tmp)
     finally:
         if not os.environ.get("LATCHKEY_KEEP_TMP"):
-            bench.shutil.rmtree(tmp, ignore_errors=True)
+            shutil.rmtree(tmp, ignore_errors=True)
     for f in failures[:50]:
         print("FAIL:", f)
     print("FAILED (%d)" % len(failures) if failures else "PASSED")

@@ -41,7 +41,10 @@ import json
 import os
 import random
 import re
+import shutil
+import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.error
@@ -52,7 +55,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "bench"))
 sys.path.insert(0, str(HERE.parent / "pg"))
-import bench		# noqa: E402  (lighttpd runner and tenant of make bench)
+import bench_lib		# noqa: E402  (lighttpd runner and tenant of make bench)
 import pgcluster	# noqa: E402  (the throw-away PostgreSQL servers)
 
 import jwt		# noqa: E402
@@ -138,8 +141,8 @@ class Load:
     def login(self, rnd):
         email, pw = rnd.choice(USERS)
         st, body = self.call(rnd, {"grant_type": "password",
-            "client_id": bench.CLIENT, "client_secret": bench.SECRET,
-            "username": email, "password": pw, "audience": bench.API,
+            "client_id": bench_lib.CLIENT, "client_secret": bench_lib.SECRET,
+            "username": email, "password": pw, "audience": bench_lib.API,
             "scope": "offline_access read:things"})
         self.count("login %s" % st)
         if st == 200:
@@ -159,9 +162,9 @@ class Load:
         if email is None:
             return self.login(rnd)
         st, body = self.call(rnd, {"grant_type": "password",
-            "client_id": bench.CLIENT, "client_secret": bench.SECRET,
+            "client_id": bench_lib.CLIENT, "client_secret": bench_lib.SECRET,
             "username": email, "password": "not-the-password",
-            "audience": bench.API})
+            "audience": bench_lib.API})
         self.count("wrong %s" % st)
         with self.lock:
             if st == 403 and body.get("error") == "invalid_grant":
@@ -181,7 +184,7 @@ class Load:
             tok, was_ok = chain
             chain[0] = None		# one user of a chain at a time
         st, body = self.call(rnd, {"grant_type": "refresh_token",
-            "client_id": bench.CLIENT, "client_secret": bench.SECRET,
+            "client_id": bench_lib.CLIENT, "client_secret": bench_lib.SECRET,
             "refresh_token": tok})
         self.count("refresh %s" % st)
         with self.lock:
@@ -210,13 +213,13 @@ class Load:
 
 
 def tenant():
-    t = bench.tenant(ISSUER, "RS256")
+    t = bench_lib.tenant(ISSUER, "RS256")
     t["tenant"]["hash"] = {"t": 1, "m": 1024, "p": 1}
     # The wrong-password users are not blocked: their counts are checked.
     t["tenant"]["brute_force"] = {"threshold": 100}
-    t["connections"][0]["enabled_clients"] = [bench.CLIENT]
+    t["connections"][0]["enabled_clients"] = [bench_lib.CLIENT]
     t["clients"] = t["clients"][:1]	# rotating, no leeway
-    t["users"] = [{"connection": bench.CONN, "email": e, "password": p}
+    t["users"] = [{"connection": bench_lib.CONN, "email": e, "password": p}
         for e, p in USERS + WRONG_USERS]
     return t
 
@@ -226,12 +229,12 @@ def machine(tmp, name, conninfo, procs):
     database (LATCHKEY_DATABASE in the responders' environment)."""
     home = Path(tmp) / ("home-" + name)
     home.mkdir(mode=0o700)
-    return bench.Lighttpd(tmp, home, bench.FCGI, procs=procs,
+    return bench_lib.Lighttpd(tmp, home, bench_lib.FCGI, procs=procs,
         database=conninfo)
 
 
 def ctl_db(conninfo, *args):
-    return bench.subprocess.run([str(bench.CTL), "-D", conninfo, *args],
+    return subprocess.run([str(bench_lib.CTL), "-D", conninfo, *args],
         capture_output=True, text=True, check=True, timeout=60).stdout
 
 
@@ -259,7 +262,7 @@ def verify(load, base, failures):
     for tok in load.access:
         try:
             jwt.decode(tok, byk[jwt.get_unverified_header(tok)["kid"]],
-                algorithms=["RS256"], audience=bench.API, issuer=ISSUER)
+                algorithms=["RS256"], audience=bench_lib.API, issuer=ISSUER)
         except Exception as e:
             failures.append("access token does not verify: %s" % e)
     live = rotated = 0
@@ -267,7 +270,7 @@ def verify(load, base, failures):
         if tok is None:
             continue
         st, body, _, _ = post(load.bases[i % 2], {"grant_type": "refresh_token",
-            "client_id": bench.CLIENT, "client_secret": bench.SECRET,
+            "client_id": bench_lib.CLIENT, "client_secret": bench_lib.SECRET,
             "refresh_token": tok}, 30)
         if st == 200:
             live += 1
@@ -401,7 +404,7 @@ def main():
         help="seconds a request may take (no hang)")
     ap.add_argument("--seed", type=int, default=int(time.time()))
     args = ap.parse_args()
-    tmp = bench.tempfile.mkdtemp(prefix="latchkey-fault-pg-")
+    tmp = tempfile.mkdtemp(prefix="latchkey-fault-pg-")
     os.chmod(tmp, 0o755)
     print("seed %d (rerun with --seed)" % args.seed)
     primary = pgcluster.PgCluster()
@@ -418,7 +421,7 @@ def main():
             if c is not None:
                 c.cleanup()
         if not os.environ.get("LATCHKEY_KEEP_TMP"):
-            bench.shutil.rmtree(tmp, ignore_errors=True)
+            shutil.rmtree(tmp, ignore_errors=True)
     for f in failures[:50]:
         print("FAIL:", f)
     print("FAILED (%d)" % len(failures) if failures else "PASSED")

@@ -35,9 +35,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "bench"))
-import bench  # noqa: E402  (Lighttpd, pct, remove_slot_memory)
+import bench_lib  # noqa: E402  (Lighttpd, pct, remove_slot_memory)
 
-B = bench.B
+B = bench_lib.B
 CTL = B / "db" / "latchkeyctl"
 LOADER = B / "tests" / "scale" / "scaleload"
 USERS = int(os.environ.get("SCALE_USERS", "1000000"))
@@ -220,8 +220,8 @@ class Load:
             lat = [r[1] * 1000 for r in rows if r[2] == kind]
             bad = sum(1 for r in rows if r[2] == kind and r[3] != 200)
             out[kind] = {"n": len(lat), "non200": bad,
-                         "p50_ms": round(bench.pct(lat, 50), 1),
-                         "p99_ms": round(bench.pct(lat, 99), 1)}
+                         "p50_ms": round(bench_lib.pct(lat, 50), 1),
+                         "p99_ms": round(bench_lib.pct(lat, 99), 1)}
         return out
 
 
@@ -303,7 +303,7 @@ def verify(home):
 
 
 def main():
-    for exe in (CTL, LOADER, bench.FCGI):
+    for exe in (CTL, LOADER, bench_lib.FCGI):
         if not exe.exists():
             raise SystemExit("scale: %s missing (make B=%s all)" % (exe, B))
     keep = os.environ.get("SCALE_HOME")
@@ -320,12 +320,12 @@ def main():
         res["load"] = build(home, tokens)
     res["size"] = sizes(home)
     chains = [line.split()[1] for line in tokens.read_text().splitlines()]
-    srv = bench.Lighttpd(tmp, home, bench.FCGI, procs=4)
+    srv = bench_lib.Lighttpd(tmp, home, bench_lib.FCGI, procs=4)
     try:
         res["prune"] = prune_under_load(home, srv, chains)
     finally:
         srv.stop()
-        bench.remove_slot_memory(home)
+        bench_lib.remove_slot_memory(home)
     res["admin"] = admin(home)
     res["verify"] = verify(home)
     (B / "scale.json").write_text(json.dumps(res, indent=1) + "\n")
